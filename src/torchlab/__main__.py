@@ -1,0 +1,5 @@
+"""`python -m torchlab` is the same program as the `torchlab` command."""
+
+from torchlab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,300 @@
+"""Typed configs: dataclass defaults <- recipe YAML <- command-line overrides.
+
+Every section is a dataclass that owns its defaults. The sections `data`, `model`, `task`,
+`optim` and `schedule` pick their dataclass by `name` from a registry, so each dataset, model,
+task, optimiser and schedule declares exactly the keys it understands. Unknown keys and values
+of the wrong type raise TorchlabError (exit 2) with a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from torchlab.errors import TorchlabError, did_you_mean
+
+
+@dataclass
+class DataConfig:
+    """Where the samples come from and how they are batched and split."""
+
+    name: str = "mnist"
+    root: str | None = None  # data root; None: $TORCHLAB_DATA, else ~/.cache/torchlab/data
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    val_split: int | float = 10000  # a count of training samples, or a fraction when below 1
+    split_seed: int = 0  # fixed apart from train.seed so every run of a recipe sees one split
+    subset: int | None = None  # train on the first N samples of the training split only
+    eval_subset: int | None = None  # validate and test on the first N samples only
+    download: bool = True  # fetch missing files where a network exists
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"
+
+
+@dataclass
+class TaskConfig:
+    name: str = "classify"
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"
+    lr: float = 0.01
+    weight_decay: float = 0.0
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "none"
+
+
+@dataclass
+class TrainConfig:
+    """How the Trainer runs: length, device, checkpoint selection and the fast paths."""
+
+    epochs: int = 10
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    monitor: str = "val.accuracy"  # the metric that picks best.pt and drives early stopping
+    mode: Literal["min", "max"] = "max"
+    patience: int = 0  # early stopping after this many epochs without improvement; 0 = off
+    min_delta: float = 0.0
+    clip_grad_norm: float | None = None  # one global norm over all parameters
+    clip_grad_value: float | None = None
+    l1: float = 0.0
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    compile: bool = False
+    channels_last: bool = False
+    deterministic: bool = False
+    log_every: int = 50  # steps between progress updates and loss checks on accelerators
+
+
+@dataclass
+class LogConfig:
+    loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
+    progress: bool = True  # a tqdm bar per epoch (only on a terminal)
+
+
+@dataclass
+class Config:
+    recipe: str = ""
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _section_registries() -> dict[str, Any]:
+    """The registry that picks each named section's dataclass (imported late: they import us)."""
+    from torchlab.data import DATASETS
+    from torchlab.engine.optim import OPTIMIZERS, SCHEDULES
+    from torchlab.models import MODELS
+    from torchlab.tasks import TASKS
+
+    return {"data": DATASETS, "model": MODELS, "task": TASKS, "optim": OPTIMIZERS, "schedule": SCHEDULES}
+
+
+# ---------------------------------------------------------------------------------------------
+# Building dataclasses from plain dicts, with type checks
+
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def coerce(value: Any, tp: Any, path: str) -> Any:
+    """Return `value` as type `tp`, or raise TorchlabError naming `path`."""
+    fail = TorchlabError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value in choices:
+            return value
+        raise TorchlabError(
+            f"{path}: {value!r} is not one of {list(choices)}{did_you_mean(str(value), map(str, choices))}"
+        )
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return coerce(value, option, path)
+            except TorchlabError:
+                continue
+        raise fail
+    if tp is type(None):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "~")):
+            return None
+        raise fail
+    if origin in (list, tuple):
+        if isinstance(value, str):  # a command line gives `a,b,c`
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise fail
+        (item_type, *_) = typing.get_args(tp)
+        items = [coerce(v, item_type, f"{path}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if tp is dict or origin is dict:
+        if isinstance(value, dict):
+            return value
+        raise fail
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise fail
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                raise fail from None
+        raise fail
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise fail from None
+        raise fail
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise fail
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    raise TypeError(f"config type {tp!r} at {path} is not supported")
+
+
+def from_dict(cls: type, values: Any, path: str) -> Any:
+    """Build dataclass `cls` from a dict, rejecting unknown keys with a suggestion."""
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise TorchlabError(f"{path}: expected a mapping of keys, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints:
+            where = f"{path}.{key}" if path else str(key)
+            hint = did_you_mean(str(key), names)
+            raise TorchlabError(f"unknown config key '{where}'{hint}; {path or 'config'} has: {', '.join(names)}")
+        kwargs[key] = coerce(value, hints[key], f"{path}.{key}" if path else key)
+    return cls(**kwargs)
+
+
+def build_config(raw: dict[str, Any]) -> Config:
+    """Resolve a raw nested dict (recipe + overrides) into a fully typed Config."""
+    raw = dict(raw)
+    registries = _section_registries()
+    top = {f.name: f for f in dataclasses.fields(Config)}
+    for key in raw:
+        if key not in top:
+            raise TorchlabError(
+                f"unknown config section '{key}'{did_you_mean(str(key), top)}; sections: {', '.join(top)}"
+            )
+    built: dict[str, Any] = {}
+    for name, f in top.items():
+        if name in registries:
+            section = raw.get(name) or {}
+            if not isinstance(section, dict):
+                raise TorchlabError(f"{name}: expected a mapping of keys, got {section!r}")
+            base = f.default_factory
+            chosen = coerce(section.get("name", base().name), str, f"{name}.name")
+            cls = registries[name].config_class(chosen, base)
+            built[name] = from_dict(cls, {**section, "name": chosen}, name)
+        elif name in raw:
+            built[name] = coerce(raw[name], typing.get_type_hints(Config)[name], name)
+    return Config(**built)
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML and overrides
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as YAML would read it (`0.1`, `true`, `[1, 2]`), else the string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Apply one `section.key=value` override to a raw config dict in place."""
+    if "=" not in override:
+        raise TorchlabError(f"override '{override}' must look like section.key=value (for example optim.lr=0.1)")
+    dotted, text = override.split("=", 1)
+    keys = [k.strip() for k in dotted.split(".")]
+    if not all(keys):
+        raise TorchlabError(f"override '{override}' has an empty key")
+    node = raw
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise TorchlabError(f"override '{override}': '{key}' is a value, not a section")
+        node = child
+    node[keys[-1]] = parse_value(text)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TorchlabError(f"config file not found: {path}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise TorchlabError(f"{path} is not valid YAML: {err}".splitlines()[0]) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise TorchlabError(f"{path} must hold a mapping of config sections")
+    return loaded
+
+
+def save_config(config: Config, path: Path) -> None:
+    from torchlab.engine.files import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def load_run_config(run_dir: Path) -> Config:
+    """The fully resolved config a run directory was started with."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise TorchlabError(f"{run_dir} is not a torchlab run directory (no config.yaml)")
+    return build_config(read_yaml(path))

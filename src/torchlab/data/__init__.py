@@ -1,0 +1,51 @@
+"""Datasets and loaders. Each dataset registers a builder that returns a DataModule."""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from torchlab.config import DataConfig
+from torchlab.registry import Registry
+
+DATASETS: Registry = Registry("dataset", package="torchlab.data")
+
+Batch = tuple[torch.Tensor, ...]
+
+
+@dataclass
+class DataInfo:
+    """What a model and a task need to know about the data."""
+
+    input_shape: tuple[int, ...]
+    num_classes: int | None = None
+    class_names: list[str] | None = None
+
+
+class DataModule(Protocol):
+    """Train, validation and test batches for one dataset, already on the training device."""
+
+    info: DataInfo
+    train_size: int
+
+    def train_loader(self, generator: torch.Generator) -> "Loader": ...
+
+    def val_loader(self) -> "Loader": ...
+
+    def test_loader(self) -> "Loader": ...
+
+
+class Loader(Protocol):
+    def __iter__(self) -> Iterator[Batch]: ...
+
+    def __len__(self) -> int: ...
+
+
+def build_data(cfg: DataConfig, device: torch.device) -> DataModule:
+    """Build the DataModule that `cfg.name` registered."""
+    return DATASETS.get(cfg.name)(cfg, device)
+
+
+def batch_size_of(batch: Iterable[torch.Tensor]) -> int:
+    return len(next(iter(batch)))

@@ -1,0 +1,60 @@
+"""Device-resident loaders: the whole split is one tensor on the device; a batch is a slice.
+
+This is airbench's CifarLoader idea: no per-sample Python, no worker processes, no PIL in the
+hot loop. Normalisation (and augmentation) run on whole batches, on the training device.
+"""
+
+from collections.abc import Callable, Iterator
+
+import torch
+
+from torchlab.data import Batch
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+class TensorLoader:
+    """Batches of `(transform(inputs[idx]), targets[idx])`, shuffled with a caller's generator."""
+
+    def __init__(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        batch_size: int,
+        *,
+        transform: Transform | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.inputs, self.targets = inputs, targets
+        self.batch_size = batch_size
+        self.transform = transform
+        self.generator = generator  # None: keep the order (evaluation)
+
+    def __len__(self) -> int:
+        return -(-len(self.inputs) // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        n = len(self.inputs)
+        if self.generator is None:
+            order = None
+        else:  # drawn on the CPU so a seed gives the same order on every device
+            order = torch.randperm(n, generator=self.generator).to(self.inputs.device, non_blocking=True)
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                x, y = self.inputs[start : start + self.batch_size], self.targets[start : start + self.batch_size]
+            else:
+                idx = order[start : start + self.batch_size]
+                x, y = self.inputs[idx], self.targets[idx]
+            yield (self.transform(x) if self.transform else x), y
+
+
+class Normalize:
+    """uint8 images -> float32 `(x / 255 - mean) / std`, one fused pass over the batch."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> None:
+        std_t = torch.tensor(std, device=device).view(-1, 1, 1)
+        self.scale = 1.0 / (255.0 * std_t)
+        self.shift = torch.tensor(mean, device=device).view(-1, 1, 1) / std_t
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(-self.shift, images.float(), self.scale)

@@ -1,0 +1,1 @@
+"""The training engine: the Trainer loop, checkpoints, optimisers and schedules, devices."""

@@ -1,0 +1,23 @@
+"""Running means of step metrics, kept on the device and read once at the end of an epoch."""
+
+import torch
+
+
+class RunningMeans:
+    """Sample-weighted means of batch-mean metrics; `.means()` is the only host sync."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, metrics: dict[str, torch.Tensor], n: int) -> None:
+        for name, value in metrics.items():
+            value = value.detach().float() * n
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.count += n
+
+    def means(self) -> dict[str, float]:
+        if not self.sums:
+            return {}
+        stacked = torch.stack(list(self.sums.values())).cpu() / max(self.count, 1)
+        return dict(zip(self.sums, stacked.tolist(), strict=True))

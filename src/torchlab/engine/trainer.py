@@ -1,0 +1,242 @@
+"""The Trainer: runs a task's steps over the data, validates, checkpoints, tests the best.
+
+It knows nothing of any particular model or task. One run directory holds what it writes:
+config.yaml (by the caller), metrics.jsonl, summary.json and checkpoints/{last,best}.pt.
+"""
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchlab.config import Config
+from torchlab.data import batch_size_of, build_data
+from torchlab.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
+from torchlab.engine.files import atomic_write_json
+from torchlab.engine.metrics import RunningMeans
+from torchlab.engine.optim import build_optimizer, build_schedule
+from torchlab.engine.runtime import resolve_device, restore_rng_states, rng_states, seed_everything
+from torchlab.errors import DivergedError, TorchlabError
+from torchlab.loggers import build_loggers
+from torchlab.loggers.console import progress
+from torchlab.models import build_model
+from torchlab.tasks import build_task
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: Path) -> None:
+        self.cfg, self.run_dir = cfg, run_dir
+        train = cfg.train
+        self.device = resolve_device(train.device)
+        seed_everything(train.seed, train.deterministic)
+        self.data = build_data(cfg.data, self.device)
+        self.model = build_model(cfg.model, self.data.info).to(self.device)
+        if train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.task = build_task(cfg.task, torch.compile(self.model) if train.compile else self.model, self.data.info)
+        self.optimizers = {
+            name: build_optimizer(cfg.optim, params) for name, params in self.task.parameter_groups().items()
+        }
+        self.generator = torch.Generator().manual_seed(train.seed)  # shuffling order
+        steps_per_epoch = len(self.data.train_loader(self.generator))
+        self.schedules = {
+            name: build_schedule(cfg.schedule, opt, train.epochs, steps_per_epoch)
+            for name, opt in self.optimizers.items()
+        }
+        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train.amp)
+        self.autocast = lambda: torch.autocast(self.device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=train.amp == "fp16")
+        # Reading the loss costs a device sync on accelerators: check it every step on the CPU only.
+        self.check_every = 1 if self.device.type == "cpu" else train.log_every
+        self.epoch = self.step = self.bad_epochs = 0
+        self.best: dict[str, Any] = {"value": None, "epoch": None, "metrics": {}}
+        self.clock = {"train_seconds": 0.0, "train_samples": 0, "wall_seconds": 0.0}
+
+    # -- one optimisation step, handed to the task ------------------------------------------
+    def optimize(self, loss: torch.Tensor, group: str = "model") -> None:
+        optimizer, train = self.optimizers[group], self.cfg.train
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if train.clip_grad_norm or train.clip_grad_value:
+            self.scaler.unscale_(optimizer)
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            if train.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, train.clip_grad_norm)
+            if train.clip_grad_value:
+                torch.nn.utils.clip_grad_value_(params, train.clip_grad_value)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        schedule = self.schedules[group]
+        if schedule.scheduler is not None and schedule.interval == "step":
+            schedule.scheduler.step()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train to `train.epochs` (or an early stop), then test the best checkpoint."""
+        loggers = build_loggers(self.run_dir, self.cfg)
+        status, test, started, wall_before = "failed", {}, time.perf_counter(), self.clock["wall_seconds"]
+        try:
+            status = self.run_epochs(loggers, started, wall_before)
+            test = self.test_best()
+            for logger in loggers:
+                logger.log_metrics(test, self.step, self.epoch, "test")
+        except DivergedError:
+            status = "diverged"
+            raise
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
+            summary = self.summary(status, test)
+            atomic_write_json(self.run_dir / "summary.json", summary)
+            for logger in loggers:
+                logger.finish(summary)
+        return summary
+
+    def run_epochs(self, loggers: list, started: float, wall_before: float) -> str:
+        """The epochs from `self.epoch` on; returns "completed" or "early_stopped"."""
+        train = self.cfg.train
+        while self.epoch < train.epochs:
+            train_metrics = self.train_epoch(loggers)
+            val = self.evaluate(self.data.val_loader(), "val")
+            self.epoch += 1
+            improved = self.update_best(val)
+            self.step_epoch_schedules(val)
+            lrs = {
+                f"lr.{name}" if len(self.optimizers) > 1 else "lr": opt.param_groups[0]["lr"]
+                for name, opt in self.optimizers.items()
+            }
+            for logger in loggers:
+                logger.log_metrics({**train_metrics, **val, **lrs}, self.step, self.epoch, "epoch")
+            self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
+            if improved:
+                save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
+            save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
+            if train.patience and self.bad_epochs >= train.patience:
+                return "early_stopped"
+        return "completed"
+
+    def train_epoch(self, loggers: list) -> dict[str, float]:
+        self.model.train()
+        means, interval = RunningMeans(), RunningMeans()
+        loader = self.data.train_loader(self.generator)
+        bar = progress(loader, len(loader), f"epoch {self.epoch + 1}/{self.cfg.train.epochs}", self.cfg.log.progress)
+        started = time.perf_counter()
+        for batch in bar:
+            with self.autocast():
+                metrics = self.task.training_step(batch, self.optimize)
+            self.step += 1
+            n = batch_size_of(batch)
+            means.add(metrics, n)
+            interval.add(metrics, n)
+            if self.step % self.check_every == 0 and not torch.isfinite(metrics["loss"]):
+                raise DivergedError(
+                    f"loss became {metrics['loss'].item()} at epoch {self.epoch + 1}, step {self.step}; "
+                    "the run stopped and checkpoints/last.pt keeps the last good epoch (try a lower optim.lr)"
+                )
+            if self.step % self.cfg.train.log_every == 0:
+                recent = {f"train.{k}": v for k, v in interval.means().items()}
+                bar.set_postfix({k.split(".")[1]: f"{v:.4f}" for k, v in recent.items()})
+                for logger in loggers:
+                    logger.log_metrics(recent, self.step, self.epoch, "step")
+                interval = RunningMeans()
+        self.clock["train_seconds"] += time.perf_counter() - started
+        self.clock["train_samples"] += means.count
+        return {f"train.{k}": v for k, v in means.means().items()}
+
+    @torch.no_grad()
+    def evaluate(self, loader, prefix: str) -> dict[str, float]:
+        self.model.eval()
+        means = RunningMeans()
+        for batch in loader:
+            with self.autocast():
+                means.add(self.task.validation_step(batch), batch_size_of(batch))
+        return {f"{prefix}.{k}": v for k, v in means.means().items()}
+
+    # -- best model, schedules, early stopping ----------------------------------------------
+    def update_best(self, val: dict[str, float]) -> bool:
+        monitor, train = self.cfg.train.monitor, self.cfg.train
+        if monitor not in val:
+            raise TorchlabError(f"train.monitor '{monitor}' is not a validation metric; have: {', '.join(val)}")
+        value, best = val[monitor], self.best["value"]
+        better = best is None or (
+            value > best + train.min_delta if train.mode == "max" else value < best - train.min_delta
+        )
+        if better and math.isfinite(value):
+            self.best, self.bad_epochs = {"value": value, "epoch": self.epoch, "metrics": val}, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    def step_epoch_schedules(self, val: dict[str, float]) -> None:
+        for schedule in self.schedules.values():
+            if schedule.scheduler is None:
+                continue
+            if schedule.interval == "epoch":
+                schedule.scheduler.step()
+            elif schedule.interval == "plateau":
+                schedule.scheduler.step(val[self.cfg.train.monitor])
+
+    def test_best(self) -> dict[str, float]:
+        best = self.run_dir / "checkpoints" / "best.pt"
+        if best.is_file():
+            load_weights(self.model, load_checkpoint(best), best)
+        return self.evaluate(self.data.test_loader(), "test")
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": self.cfg.recipe,
+            "model_name": self.cfg.model.name,
+            "model": unwrap(self.model).state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "schedules": {name: s.scheduler.state_dict() for name, s in self.schedules.items() if s.scheduler},
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": dict(self.best),
+            "early_stop": {"bad_epochs": self.bad_epochs},
+            "clock": dict(self.clock),
+            "rng": rng_states(self.generator),
+            "config": self.cfg.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
+        """Continue exactly where `state` (a last.pt) left off."""
+        load_weights(self.model, state, path)
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, schedule in self.schedules.items():
+            if schedule.scheduler:
+                schedule.scheduler.load_state_dict(state["schedules"][name])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step, self.best = state["epoch"], state["step"], dict(state["best"])
+        self.bad_epochs = state["early_stop"]["bad_epochs"]
+        self.clock = dict(state["clock"])
+        restore_rng_states(state["rng"], self.generator)
+
+    def summary(self, status: str, test: dict[str, float]) -> dict[str, Any]:
+        """summary.json: validation metrics are those of the best epoch, test those of best.pt."""
+
+        def strip(metrics: dict[str, float]) -> dict[str, float]:
+            return {k.split(".", 1)[1]: v for k, v in metrics.items()}
+
+        seconds = self.clock["train_seconds"]
+        return {
+            "recipe": self.cfg.recipe,
+            "status": status,
+            "epochs": self.epoch,
+            "best_epoch": self.best["epoch"],
+            "monitor": {"metric": self.cfg.train.monitor, "best": self.best["value"]},
+            "val": strip(self.best["metrics"]),
+            "test": strip(test),
+            "wall_seconds": round(self.clock["wall_seconds"], 3),
+            "train_samples_per_second": round(self.clock["train_samples"] / seconds, 1) if seconds else None,
+            "device": str(self.device),
+            "seed": self.cfg.train.seed,
+            "torch": torch.__version__,
+            "run_dir": str(self.run_dir),
+        }

@@ -1,0 +1,18 @@
+"""Errors that the command line turns into exit status 2 and one clear line."""
+
+import difflib
+from collections.abc import Iterable
+
+
+class TorchlabError(Exception):
+    """Bad usage, config, data or checkpoint: the user can fix it. Exit status 2."""
+
+
+class DivergedError(TorchlabError):
+    """The loss became NaN or infinite."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A ' (did you mean 'x'?)' hint for a misspelt name, or '' when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,45 @@
+"""Tasks say what one step means: classify, forecast, reconstruct, adversarial.
+
+The Trainer calls `training_step(batch, optimize)` and `validation_step(batch)`. A task computes
+its loss and hands it to `optimize(loss, group)`, which the engine supplies (zero_grad, backward
+with the AMP scaler, clipping, optimizer and per-step schedule). A task with two optimisers
+simply calls `optimize` twice. Steps return batch-mean metrics as detached scalar tensors; the
+Trainer averages them over the epoch without synchronising with the device every step.
+"""
+
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from torchlab.config import TaskConfig
+from torchlab.data import Batch, DataInfo
+from torchlab.registry import Registry
+
+TASKS: Registry = Registry("task", package="torchlab.tasks")
+
+Optimize = Callable[..., None]  # optimize(loss, group="model")
+Metrics = dict[str, torch.Tensor]
+
+
+class Task:
+    """Base class: one model, one optimiser group named "model"."""
+
+    def __init__(self, model: nn.Module, cfg: TaskConfig, info: DataInfo) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.info = info
+
+    def parameter_groups(self) -> dict[str, Iterable[nn.Parameter]]:
+        """One optimiser is built per entry, each from the `optim` config."""
+        return {"model": self.model.parameters()}
+
+    def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
+        raise NotImplementedError
+
+    def validation_step(self, batch: Batch) -> Metrics:
+        raise NotImplementedError
+
+
+def build_task(cfg: TaskConfig, model: nn.Module, info: DataInfo) -> Task:
+    return TASKS.get(cfg.name)(model, cfg, info)

@@ -1,0 +1,32 @@
+"""Shared test helpers: real MNIST from ../shared/datasets, the CLI in and out of process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("TORCHLAB_DATA", ROOT.parent / "shared" / "datasets")).resolve()
+
+os.environ["TORCHLAB_DATA"] = str(DATA)
+os.environ["TORCHLAB_OFFLINE"] = "1"  # nothing in the tests may try the network
+
+# A few hundred steps of real MNIST: enough to be far above chance, quick on two cores.
+QUICK = ["--logger", "none", "data.subset=10000", "data.eval_subset=2000", "train.epochs=2"]
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    if not (DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+        pytest.fail(f"real MNIST expected under {DATA}/MNIST/raw (set TORCHLAB_DATA)")
+    return DATA
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m torchlab ARGS` in a fresh process, as a user would run it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run(
+        [sys.executable, "-m", "torchlab", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+    )

@@ -1,0 +1,55 @@
+"""The command line: listing, help, and exit status 2 with one clear line for bad input."""
+
+import pytest
+
+from tests.conftest import run_cli
+from torchlab.cli import main
+
+
+def test_list_names_every_recipe(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist-mlp " in out and "mnist-mlp-scratch" in out and "LeakyReLU" in out
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["resume"], ["list"]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
+    assert "usage: torchlab" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "no-such-recipe"], "unknown recipe 'no-such-recipe'"),
+        (["train", "mnist-mlp", "optim.lr=abc"], "optim.lr: expected a number, got 'abc'"),
+        (["train", "mnist-mlp", "optim.lrr=0.1"], "did you mean 'lr'?"),
+        (["train", "mnist-mlp", "--epochs", "x"], "invalid int value"),
+        (["frobnicate"], "invalid choice"),
+        (["eval", "/nonexistent/run"], "not a torchlab run directory"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
+    assert main([*args, "--out", str(tmp_path / "run")] if args[0] == "train" else args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing written for a bad command
+
+
+def test_missing_dataset_names_the_folder_and_files(tmp_path):
+    """A real process, as a user runs it: exit 2, one line, no traceback, nothing written."""
+    result = run_cli("train", "mnist-mlp", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert str(tmp_path / "empty" / "MNIST" / "raw") in line
+    assert "train-images-idx3-ubyte" in line and "t10k-labels-idx1-ubyte" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_debug_shows_the_traceback():
+    result = run_cli("--debug", "train", "no-such-recipe")
+    assert result.returncode == 1 and "Traceback" in result.stderr and "TorchlabError" in result.stderr

@@ -1,0 +1,68 @@
+"""Config: recipe <- overrides, type checks, unknown keys with suggestions, YAML round trip."""
+
+import pytest
+
+from torchlab.config import build_config, load_run_config, save_config
+from torchlab.errors import TorchlabError
+from torchlab.recipes import load_recipe, recipe_names
+
+
+def test_every_recipe_resolves_and_has_a_description():
+    names = recipe_names()
+    assert {"mnist-mlp", "mnist-mlp-scratch"} <= set(names)
+    for name in names:
+        config = load_recipe(name)
+        assert config.recipe == name and config.description
+
+
+def test_overrides_beat_the_recipe_and_are_typed():
+    config = load_recipe("mnist-mlp", ["optim.lr=0.2", "train.epochs=3", "model.hidden=[64, 32]", "optim.momentum=0"])
+    assert config.optim.lr == 0.2 and isinstance(config.optim.lr, float)
+    assert config.train.epochs == 3
+    assert config.model.hidden == [64, 32]
+    assert config.optim.momentum == 0.0
+    assert load_recipe("mnist-mlp", ["optim.lr=1e-3"]).optim.lr == 0.001  # YAML reads 1e-3 as text
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.lr=abc", "optim.lr: expected a number, got 'abc'"),
+        ("optim.lrr=0.1", "unknown config key 'optim.lrr' (did you mean 'lr'?)"),
+        ("optimm.lr=0.1", "unknown config section 'optimm' (did you mean 'optim'?)"),
+        ("train.epochs=2.5", "train.epochs: expected an integer"),
+        ("train.amp=bf61", "train.amp: 'bf61' is not one of ['none', 'bf16', 'fp16'] (did you mean 'bf16'?)"),
+        ("model.name=mlpp", "unknown model 'mlpp' (did you mean 'mlp'?)"),
+        ("train.compile=maybe", "train.compile: expected true or false"),
+        ("optim.lr", "must look like section.key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(TorchlabError) as err:
+        load_recipe("mnist-mlp", [override])
+    assert message in str(err.value)
+
+
+def test_unknown_recipe_suggests_the_close_one():
+    with pytest.raises(TorchlabError, match="did you mean 'mnist-mlp'"):
+        load_recipe("mnist-mpl")
+
+
+def test_model_section_keys_depend_on_the_model_name():
+    # `hidden` belongs to mlp; the scratch model has no such key.
+    with pytest.raises(TorchlabError, match="unknown config key 'model.hidden'"):
+        load_recipe("mnist-mlp", ["model.name=mlp-scratch"])
+    assert load_recipe("mnist-mlp-scratch").model.name == "mlp-scratch"
+
+
+def test_resolved_config_round_trips_through_yaml(tmp_path):
+    config = load_recipe("mnist-mlp", ["optim.lr=0.3", "data.val_split=0.2"])
+    save_config(config, tmp_path / "config.yaml")
+    again = load_run_config(tmp_path)
+    assert again == config
+    assert again.data.val_split == 0.2
+
+
+def test_val_split_takes_a_count_or_a_fraction():
+    assert build_config({"data": {"val_split": 5000}}).data.val_split == 5000
+    assert build_config({"data": {"val_split": 0.1}}).data.val_split == 0.1

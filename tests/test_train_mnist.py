@@ -1,0 +1,73 @@
+"""Short real MNIST runs: the engine trains, writes its run directory, and is reproducible."""
+
+import json
+
+import pytest
+
+from tests.conftest import QUICK
+from torchlab.cli import main
+
+
+def train(tmp_path, name, recipe, *extra):
+    out = tmp_path / name
+    assert main(["train", recipe, "--out", str(out), *QUICK, *extra]) == 0
+    return out, json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.parametrize(("recipe", "floor"), [("mnist-mlp", 0.90), ("mnist-mlp-scratch", 0.88)])
+def test_short_run_learns_and_writes_the_run_directory(recipe, floor, tmp_path, mnist_root, capsys):
+    out, summary = train(tmp_path, "run", recipe)
+    assert summary["status"] == "completed" and summary["recipe"] == recipe
+    assert summary["test"]["accuracy"] >= floor  # chance is 0.10
+    assert summary["epochs"] == 2 and summary["best_epoch"] in (1, 2)
+    assert 0 < summary["val"]["accuracy"] <= 1 and summary["test"]["loss"] > 0
+    assert summary["wall_seconds"] > 0 and summary["train_samples_per_second"] > 0
+    for name in ("config.yaml", "metrics.jsonl", "checkpoints/best.pt", "checkpoints/last.pt"):
+        assert (out / name).is_file(), name
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    assert epochs[1]["train.loss"] < epochs[0]["train.loss"]
+    assert {"lr", "val.accuracy", "train.accuracy"} <= set(epochs[0])
+    printed = capsys.readouterr().out
+    assert f"accuracy {summary['test']['accuracy']:.4f}" in printed and str(out) in printed
+
+
+def test_eval_reproduces_the_summary_exactly(tmp_path, mnist_root, capsys):
+    out, summary = train(tmp_path, "run", "mnist-mlp")
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"test.accuracy {summary['test']['accuracy']:.4f}" in printed
+    from torchlab import api
+
+    assert api.evaluate(out) == {f"test.{k}": v for k, v in summary["test"].items()}
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path, mnist_root):
+    strip = lambda s: {k: s[k] for k in ("val", "test", "best_epoch")}  # noqa: E731
+    _, first = train(tmp_path, "a", "mnist-mlp", "--seed", "7")
+    _, second = train(tmp_path, "b", "mnist-mlp", "--seed", "7")
+    _, other = train(tmp_path, "c", "mnist-mlp", "--seed", "8")
+    assert strip(first) == strip(second)
+    assert first["test"] != other["test"]
+
+
+def test_tensorboard_logs_scalars(tmp_path, mnist_root):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    assert main(["train", "mnist-mlp", "--out", str(out), *QUICK, "--logger", "tensorboard"]) == 0
+    events = EventAccumulator(str(out / "tensorboard")).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train.loss", "val.accuracy", "lr", "test.accuracy"} <= tags
+    summary = json.loads((out / "summary.json").read_text())
+    assert events.Scalars("test.accuracy")[-1].value == pytest.approx(summary["test"]["accuracy"])
+
+
+def test_a_second_train_into_the_same_out_is_refused(tmp_path, mnist_root, capsys):
+    out, _ = train(tmp_path, "run", "mnist-mlp")
+    before = (out / "summary.json").read_bytes()
+    assert main(["train", "mnist-mlp", "--out", str(out), *QUICK]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (out / "summary.json").read_bytes() == before

@@ -8,6 +8,7 @@ from torchlab.config import Config, load_run_config, save_config
 from torchlab.engine.checkpoint import load_checkpoint, load_weights
 from torchlab.engine.trainer import Trainer
 from torchlab.errors import TorchlabError
+from torchlab.report import draw_figures
 
 
 def default_run_dir(recipe: str) -> Path:
@@ -28,7 +29,14 @@ def train(config: Config, out: Path | None = None) -> dict[str, Any]:
         )
     trainer = Trainer(config, run_dir)  # data and model are checked before anything is written
     save_config(config, run_dir / "config.yaml")
-    return trainer.fit()
+    return finish(trainer)
+
+
+def finish(trainer: Trainer) -> dict[str, Any]:
+    """Fit, then draw the run's figures into plots/."""
+    summary = trainer.fit()
+    draw_figures(trainer, trainer.run_dir / "plots")
+    return summary
 
 
 def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
@@ -43,7 +51,7 @@ def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
     if trainer.epoch >= config.train.epochs:
         raise TorchlabError(f"{run_dir} already trained {trainer.epoch} epochs; pass --epochs N to train further")
     save_config(config, run_dir / "config.yaml")
-    return trainer.fit()
+    return finish(trainer)
 
 
 def evaluate(run_dir: Path, data_dir: str | None = None, device: str | None = None) -> dict[str, float]:

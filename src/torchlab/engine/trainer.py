@@ -184,7 +184,11 @@ class Trainer:
         best = self.run_dir / "checkpoints" / "best.pt"
         if best.is_file():
             load_weights(self.model, load_checkpoint(best), best)
-        return self.evaluate(self.data.test_loader(), "test")
+        test = self.evaluate(self.data.test_loader(), "test")
+        self.model.eval()
+        with torch.no_grad(), self.autocast():
+            extra = self.task.test_metrics(self.data.test_loader())
+        return {**test, **{f"test.{k}": v for k, v in extra.items()}}
 
     # -- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -40,6 +40,10 @@ class Task:
     def validation_step(self, batch: Batch) -> Metrics:
         raise NotImplementedError
 
+    def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
+        """Figures that need the whole test set at once (modes covered, ELBO...); none by default."""
+        return {}
+
 
 def build_task(cfg: TaskConfig, model: nn.Module, info: DataInfo) -> Task:
     return TASKS.get(cfg.name)(model, cfg, info)

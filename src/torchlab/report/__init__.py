@@ -1,0 +1,54 @@
+"""Pictures and pages made from a finished run.
+
+A figure is a function `draw(trainer, plots_dir) -> None` registered with `@figure(name,
+tasks=...)` in any module of this package; after training, every figure whose `tasks` include
+the run's task (or that names no tasks) draws into `RUN_DIR/plots/`. A figure that fails warns
+and the run still succeeds: pictures must never cost a trained model.
+"""
+
+import importlib
+import pkgutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Figure:
+    name: str
+    draw: Callable[[Any, Path], None]
+    tasks: tuple[str, ...] | None  # None: every task
+
+
+FIGURES: dict[str, Figure] = {}
+
+
+def figure(name: str, tasks: tuple[str, ...] | None = None) -> Callable:
+    def add(draw: Callable[[Any, Path], None]) -> Callable[[Any, Path], None]:
+        if name in FIGURES:
+            warnings.warn(f"figure '{name}' registered twice; the later one wins", stacklevel=2)
+        FIGURES[name] = Figure(name, draw, tasks)
+        return draw
+
+    return add
+
+
+def draw_figures(trainer: Any, plots_dir: Path) -> list[str]:
+    """Draw every figure that applies to the trainer's task; returns the names drawn."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    drawn = []
+    for fig in FIGURES.values():
+        if fig.tasks is None or trainer.cfg.task.name in fig.tasks:
+            try:
+                fig.draw(trainer, plots_dir)
+                drawn.append(fig.name)
+            except Exception as err:  # noqa: BLE001  (a picture must not fail a finished run)
+                warnings.warn(f"figure '{fig.name}' failed: {err}", stacklevel=1)
+    return drawn

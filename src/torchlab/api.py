@@ -1,4 +1,4 @@
-"""What the commands do, as functions: train a recipe, resume a run, evaluate a run."""
+"""What the commands do, as functions: train a recipe, resume a run, evaluate a run, compare runs."""
 
 import time
 from pathlib import Path
@@ -9,6 +9,7 @@ from torchlab.engine.checkpoint import load_checkpoint, load_weights
 from torchlab.engine.trainer import Trainer
 from torchlab.errors import TorchlabError
 from torchlab.report import draw_figures
+from torchlab.report.pages import write_comparison, write_run_report
 
 
 def default_run_dir(recipe: str) -> Path:
@@ -33,9 +34,10 @@ def train(config: Config, out: Path | None = None) -> dict[str, Any]:
 
 
 def finish(trainer: Trainer) -> dict[str, Any]:
-    """Fit, then draw the run's figures into plots/."""
+    """Fit, then draw the run's figures into plots/ and write report.html from them."""
     summary = trainer.fit()
     draw_figures(trainer, trainer.run_dir / "plots")
+    write_run_report(trainer.run_dir)
     return summary
 
 
@@ -66,3 +68,8 @@ def evaluate(run_dir: Path, data_dir: str | None = None, device: str | None = No
     trainer = Trainer(config, run_dir)
     load_weights(trainer.model, state, best)
     return trainer.evaluate(trainer.data.test_loader(), "test")
+
+
+def compare(run_dirs: list[Path], out: Path | None = None) -> Path:
+    """A comparison page of runs (config keys that differ, metrics, curves overlaid); returns its path."""
+    return write_comparison(run_dirs, out or default_run_dir("compare"))

@@ -24,6 +24,15 @@ class Logger:
     def __init__(self, run_dir: Path, config: Config) -> None:
         self.run_dir = run_dir
         self.config = config
+        self.stepped: set[str] = set()  # see curve_points
+
+    def curve_points(self, metrics: dict[str, float], event: str) -> dict[str, float]:
+        """The metrics a live chart plots: a train metric already logged per interval ("step") is not
+        plotted again as its epoch mean, which would zigzag the curve."""
+        if event == "step":
+            self.stepped.update(metrics)
+            return metrics
+        return {k: v for k, v in metrics.items() if k not in self.stepped}
 
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int, event: str) -> None:
         """`event` is "step" (a training interval), "epoch" (train and val means) or "test"."""

@@ -20,7 +20,7 @@ class TensorBoardLogger(Logger):
         self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int, event: str) -> None:
-        for name, value in metrics.items():
+        for name, value in self.curve_points(metrics, event).items():
             self.writer.add_scalar(name, value, step)
 
     def log_preview(self, preview: Preview, step: int, epoch: int) -> None:

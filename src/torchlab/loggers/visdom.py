@@ -33,7 +33,6 @@ class VisdomLogger(Logger):
         opts = config.log.visdom
         self.env = opts.env or f"{config.recipe}_{run_dir.name}"
         self.address = f"{opts.server}:{opts.port}"
-        self.stepped: set[str] = set()  # train keys logged per interval: their epoch means would repeat them
         self.windows: set[str] = set()
         self.viz: Any = None
         try:
@@ -45,9 +44,11 @@ class VisdomLogger(Logger):
             return
         logging.getLogger("visdom").setLevel(logging.ERROR)  # it logs each new HTTP session as a warning
         try:
-            self.viz = visdom.Visdom(
-                server=opts.server, port=opts.port, env=self.env, use_incoming_socket=False, raise_exceptions=True
-            )
+            with warnings.catch_warnings():  # visdom 0.2.4 calls the deprecated Logger.warn
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.viz = visdom.Visdom(
+                    server=opts.server, port=opts.port, env=self.env, use_incoming_socket=False, raise_exceptions=True
+                )
         except OSError:  # ConnectionError, or any requests error
             self.off("cannot be reached")
 
@@ -69,11 +70,7 @@ class VisdomLogger(Logger):
             self.off("stopped answering")
 
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int, event: str) -> None:
-        for key, value in metrics.items():
-            if event == "step":
-                self.stepped.add(key)
-            elif key in self.stepped:
-                continue
+        for key, value in self.curve_points(metrics, event).items():
             win = window_of(key)
             self.send(
                 "line",

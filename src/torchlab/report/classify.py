@@ -63,7 +63,7 @@ def confusion_matrix(trainer: Any, plots_dir: Path) -> None:
     preds = test_predictions(trainer)
     counts = preds.confusion()
     k = len(preds.class_names)
-    rates = counts / counts.sum(1, keepdim=True).clamp_min(1)
+    rates = (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
     size = max(4.5, 0.45 * k + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)

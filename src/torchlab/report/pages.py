@@ -112,15 +112,26 @@ def write_run_report(run_dir: Path) -> Path:
     return path
 
 
+def short_names(run_dirs: list[Path]) -> list[str]:
+    """The fewest trailing path parts that still tell the runs apart (`lr0.1`, `mnist-mlp/20260101-120000`)."""
+    parts = [d.resolve().parts for d in run_dirs]
+    for k in range(1, max(map(len, parts)) + 1):
+        names = ["/".join(p[-k:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(d) for d in run_dirs]
+
+
 def write_comparison(run_dirs: list[Path], out: Path) -> Path:
     """OUT/report.html: the config keys where the runs differ, their metrics, their curves overlaid."""
     if not run_dirs:
         raise TorchlabError("name at least one run directory to report on")
-    runs = {str(d): read_run(d) for d in run_dirs}
+    run_dirs = list(dict.fromkeys(run_dirs))
+    names = short_names(run_dirs)
+    runs = {name: read_run(d) for name, d in zip(names, run_dirs, strict=True)}
     configs = {name: flatten(config) for name, (config, _) in runs.items()}
     keys = sorted({k for c in configs.values() for k in c} - {"description"})
     differ = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs.values()}) > 1]
-    names = list(runs)
     metric_keys = sorted(
         {f"{split}.{k}" for _, s in runs.values() for split in ("test", "val") for k in s.get(split, {})}
     )
@@ -130,23 +141,22 @@ def write_comparison(run_dirs: list[Path], out: Path) -> Path:
         return summary.get(split, {}).get(name)
 
     results = [
-        [name, s.get("status"), *(metric(s, k) for k in metric_keys), s.get("epochs"), s.get("wall_seconds")]
-        for name, (_, s) in runs.items()
+        [name, s.get("status"), *(metric(s, k) for k in metric_keys), s.get("epochs"), s.get("wall_seconds"), str(d)]
+        for (name, (_, s)), d in zip(runs.items(), run_dirs, strict=True)
     ]
-    fig = curves_figure({name: epoch_series(Path(name)) for name in names}, "learning curves")
+    fig = curves_figure({name: epoch_series(d) for name, d in zip(names, run_dirs, strict=True)}, "learning curves")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
+    differences = (
+        table(["key", *names], [[k, *(configs[n].get(k) for n in names)] for k in differ])
+        if differ
+        else "<p>none: the runs share one config</p>"
+    )
     body = (
-        f"<h2>Results</h2>{table(['run', 'status', *metric_keys, 'epochs', 'wall s'], results)}"
-        f"<h2>Config keys that differ</h2>"
-        + (
-            table(["key", *names], [[k, *(configs[n].get(k) for n in names)] for k in differ])
-            if differ
-            else "<p>none: the runs share one config</p>"
-        )
-        + f"<h2>Curves</h2>{png_tag(buffer.getvalue(), 'learning curves')}"
-        + "<p>dashed: train, solid: validation</p>"
+        f"<h2>Results</h2>{table(['run', 'status', *metric_keys, 'epochs', 'wall s', 'directory'], results)}"
+        f"<h2>Config keys that differ</h2>{differences}"
+        f"<h2>Curves</h2>{png_tag(buffer.getvalue(), 'learning curves')}<p>dashed: train, solid: validation</p>"
     )
     path = out / "report.html"
     atomic_write_text(path, page(f"comparison of {len(names)} runs", body))

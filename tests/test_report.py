@@ -99,6 +99,14 @@ def test_report_command_compares_runs(tmp_path, mnist_root, capsys):
     assert_renders(page_path, tmp_path, "compare")
 
 
+def test_a_diverged_run_still_gets_its_report(tmp_path, mnist_root):
+    out = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "--out", str(out), *quick_overrides("mnist-mlp"), "optim.lr=1e6"]) == 2
+    page = (out / "report.html").read_text()
+    assert "diverged" in page and "optim.lr=1000000.0" in page
+    assert [p.name for p in (out / "plots").glob("*.png")] == ["learning_curves.png"]
+
+
 def test_report_of_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "not a torchlab run directory" in capsys.readouterr().err

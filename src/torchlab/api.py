@@ -7,7 +7,7 @@ from typing import Any
 from torchlab.config import Config, load_run_config, save_config
 from torchlab.engine.checkpoint import load_checkpoint, load_weights
 from torchlab.engine.trainer import Trainer
-from torchlab.errors import TorchlabError
+from torchlab.errors import DivergedError, TorchlabError
 from torchlab.report import draw_figures
 from torchlab.report.pages import write_comparison, write_run_report
 
@@ -34,8 +34,15 @@ def train(config: Config, out: Path | None = None) -> dict[str, Any]:
 
 
 def finish(trainer: Trainer) -> dict[str, Any]:
-    """Fit, then draw the run's figures into plots/ and write report.html from them."""
-    summary = trainer.fit()
+    """Fit, then draw the run's figures into plots/ and write report.html from them.
+
+    A diverged run still gets its learning curves and report (the weights are NaN: no other figure)."""
+    try:
+        summary = trainer.fit()
+    except DivergedError:
+        draw_figures(trainer, trainer.run_dir / "plots", names=("learning-curves",))
+        write_run_report(trainer.run_dir)
+        raise
     draw_figures(trainer, trainer.run_dir / "plots")
     write_run_report(trainer.run_dir)
     return summary

@@ -9,6 +9,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import yaml
 
@@ -144,6 +145,7 @@ def write_comparison(run_dirs: list[Path], out: Path) -> Path:
         [name, s.get("status"), *(metric(s, k) for k in metric_keys), s.get("epochs"), s.get("wall_seconds"), str(d)]
         for (name, (_, s)), d in zip(runs.items(), run_dirs, strict=True)
     ]
+    matplotlib.use("Agg")  # files only, on any machine (as draw_figures does)
     fig = curves_figure({name: epoch_series(d) for name, d in zip(names, run_dirs, strict=True)}, "learning curves")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

@@ -119,3 +119,10 @@ def test_an_unreachable_visdom_warns_once_and_the_quiet_run_goes_on(tmp_path, mn
     assert "epoch " not in printed  # quiet: no line per epoch...
     assert "test " in printed and str(out / "report.html") in printed  # ...but the summary
     assert "tensorboard --logdir" not in printed  # the TensorBoard logger was off
+
+
+def test_an_unknown_logger_is_refused_before_anything_is_written(tmp_path, mnist_root, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--logger", "tensorbord,visdom"]) == 2
+    assert "did you mean 'tensorboard'" in capsys.readouterr().err
+    assert not out.exists()

@@ -8,6 +8,7 @@ from torchlab.config import Config, load_run_config, save_config
 from torchlab.engine.checkpoint import load_checkpoint, load_weights
 from torchlab.engine.trainer import Trainer
 from torchlab.errors import DivergedError, TorchlabError
+from torchlab.loggers import logger_classes
 from torchlab.report import draw_figures
 from torchlab.report.pages import write_comparison, write_run_report
 
@@ -28,7 +29,8 @@ def train(config: Config, out: Path | None = None) -> dict[str, Any]:
         raise TorchlabError(
             f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it; pick another --out"
         )
-    trainer = Trainer(config, run_dir)  # data and model are checked before anything is written
+    logger_classes(config)  # loggers, data and model are checked before anything is written
+    trainer = Trainer(config, run_dir)
     save_config(config, run_dir / "config.yaml")
     return finish(trainer)
 

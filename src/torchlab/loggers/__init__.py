@@ -44,9 +44,14 @@ class Logger:
         """The run ended (any status); flush and close."""
 
 
-def build_loggers(run_dir: Path, config: Config) -> list[Logger]:
+def logger_classes(config: Config) -> list[type[Logger]]:
+    """JSONL, the console, then `log.loggers` in order; an unknown name raises TorchlabError."""
     names = ["jsonl", "console", *(n for n in config.log.loggers if n not in ("none", "jsonl", "console"))]
-    return [LOGGERS.get(name)(run_dir, config) for name in dict.fromkeys(names)]
+    return [LOGGERS.get(name) for name in dict.fromkeys(names)]
+
+
+def build_loggers(run_dir: Path, config: Config) -> list[Logger]:
+    return [cls(run_dir, config) for cls in logger_classes(config)]
 
 
 def unit_range(images: torch.Tensor) -> torch.Tensor:

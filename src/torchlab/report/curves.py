@@ -20,7 +20,7 @@ Series = dict[str, tuple[list[int], list[float]]]  # metric -> (epochs, values)
 def epoch_series(run_dir: Path) -> Series:
     """metric -> (epochs, values) from the epoch records; a resumed epoch keeps its latest record."""
     latest: dict[int, dict[str, Any]] = {}
-    for record in read_metrics(run_dir):
+    for record in read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []:
         if record.get("event") == "epoch":
             latest[record["epoch"]] = record
     series: Series = {}

@@ -45,6 +45,7 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
         "log.loggers": args.logger,
         "train.deterministic": True if args.deterministic else None,
         "log.quiet": True if args.quiet else None,
+        "log.progress": False if args.quiet else None,
     }
     return [*args.overrides, *(f"{key}={value}" for key, value in flags.items() if value is not None)]
 

@@ -91,7 +91,7 @@ class VisdomConfig:
 class LogConfig:
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
     progress: bool = True  # a tqdm bar per epoch (only on a terminal)
-    quiet: bool = False  # console: no progress bar and no line per epoch, only the final summary
+    quiet: bool = False  # console: no line per epoch, only the final summary (--quiet also sets progress=false)
     preview: int = 16  # inputs (with predictions) shown by TensorBoard and Visdom each epoch; 0: none
     visdom: VisdomConfig = field(default_factory=VisdomConfig)
 

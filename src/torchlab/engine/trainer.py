@@ -124,12 +124,7 @@ class Trainer:
         self.model.train()
         means, interval = RunningMeans(), RunningMeans()
         loader = self.data.train_loader(self.generator)
-        bar = progress(
-            loader,
-            len(loader),
-            f"epoch {self.epoch + 1}/{self.cfg.train.epochs}",
-            self.cfg.log.progress and not self.cfg.log.quiet,
-        )
+        bar = progress(loader, len(loader), f"epoch {self.epoch + 1}/{self.cfg.train.epochs}", self.cfg.log.progress)
         started = time.perf_counter()
         for batch in bar:
             with self.autocast():

@@ -8,13 +8,14 @@ export TORCHLAB_DATA ?= $(abspath ../shared/datasets)
 
 $(PY):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade 'pip>=25.3'
 
 # torch/torchvision are pinned here to the builds this machine carries on disk;
 # pyproject.toml keeps ranges so that other machines may use other builds.
-$(STAMP): pyproject.toml | $(PY)
+# visdom builds from source with an old setuptools: build-constraints.txt (pip >= 25.3) pins it.
+$(STAMP): pyproject.toml build-constraints.txt | $(PY)
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --build-constraint build-constraints.txt -e '.[dev,visdom]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,4 +1,4 @@
-"""What the commands do, as functions: train a recipe, resume a run, evaluate a run."""
+"""What the commands do, as functions: train a recipe, resume a run, evaluate a run, compare runs."""
 
 import time
 from pathlib import Path
@@ -7,8 +7,10 @@ from typing import Any
 from torchlab.config import Config, load_run_config, save_config
 from torchlab.engine.checkpoint import load_checkpoint, load_weights
 from torchlab.engine.trainer import Trainer
-from torchlab.errors import TorchlabError
+from torchlab.errors import DivergedError, TorchlabError
+from torchlab.loggers import logger_classes
 from torchlab.report import draw_figures
+from torchlab.report.pages import write_comparison, write_run_report
 
 
 def default_run_dir(recipe: str) -> Path:
@@ -27,15 +29,24 @@ def train(config: Config, out: Path | None = None) -> dict[str, Any]:
         raise TorchlabError(
             f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it; pick another --out"
         )
-    trainer = Trainer(config, run_dir)  # data and model are checked before anything is written
+    logger_classes(config)  # loggers, data and model are checked before anything is written
+    trainer = Trainer(config, run_dir)
     save_config(config, run_dir / "config.yaml")
     return finish(trainer)
 
 
 def finish(trainer: Trainer) -> dict[str, Any]:
-    """Fit, then draw the run's figures into plots/."""
-    summary = trainer.fit()
+    """Fit, then draw the run's figures into plots/ and write report.html from them.
+
+    A diverged run still gets its learning curves and report (the weights are NaN: no other figure)."""
+    try:
+        summary = trainer.fit()
+    except DivergedError:
+        draw_figures(trainer, trainer.run_dir / "plots", names=("learning-curves",))
+        write_run_report(trainer.run_dir)
+        raise
     draw_figures(trainer, trainer.run_dir / "plots")
+    write_run_report(trainer.run_dir)
     return summary
 
 
@@ -66,3 +77,8 @@ def evaluate(run_dir: Path, data_dir: str | None = None, device: str | None = No
     trainer = Trainer(config, run_dir)
     load_weights(trainer.model, state, best)
     return trainer.evaluate(trainer.data.test_loader(), "test")
+
+
+def compare(run_dirs: list[Path], out: Path | None = None) -> Path:
+    """A comparison page of runs (config keys that differ, metrics, curves overlaid); returns its path."""
+    return write_comparison(run_dirs, out or default_run_dir("compare"))

@@ -33,6 +33,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="train.seed")
     parser.add_argument("--logger", help="comma-separated loggers: tensorboard, visdom, none (log.loggers)")
     parser.add_argument("--deterministic", action="store_true", help="PyTorch's deterministic algorithms")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or epoch lines, only the summary")
 
 
 def overrides_from(args: argparse.Namespace) -> list[str]:
@@ -43,6 +44,8 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
         "train.seed": args.seed,
         "log.loggers": args.logger,
         "train.deterministic": True if args.deterministic else None,
+        "log.quiet": True if args.quiet else None,
+        "log.progress": False if args.quiet else None,
     }
     return [*args.overrides, *(f"{key}={value}" for key, value in flags.items() if value is not None)]
 
@@ -54,7 +57,12 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"  test          {test}")
     print(f"  epochs        {summary['epochs']} (best {summary['best_epoch']})")
     print(f"  wall time     {summary['wall_seconds']:.1f} s" + (f", {rate:,.0f} train samples/s" if rate else ""))
-    print(f"  run directory {summary['run_dir']}")
+    run_dir = Path(summary["run_dir"])
+    print(f"  run directory {run_dir}")
+    if (run_dir / "report.html").is_file():
+        print(f"  report        {run_dir / 'report.html'}")
+    if (run_dir / "tensorboard").is_dir():
+        print(f"  tensorboard   tensorboard --logdir {run_dir / 'tensorboard'}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -90,6 +98,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from torchlab import api
+
+    print(api.compare(args.run_dirs, args.out))
+    return 0
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="torchlab", description="Train, evaluate and compare the notes' recipes.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -114,10 +129,24 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--data-dir", help="data root, if not the one the run used")
     ev.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+
+    report = sub.add_parser(
+        "report",
+        help="compare runs on one HTML page",
+        description="Write a page comparing runs: the config keys that differ, their metrics, their curves overlaid.",
+    )
+    report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    report.add_argument("--out", type=Path, help="folder for report.html (default runs/compare/TIMESTAMP)")
     return parser
 
 
-COMMANDS: dict[str, Command] = {"list": cmd_list, "train": cmd_train, "resume": cmd_resume, "eval": cmd_eval}
+COMMANDS: dict[str, Command] = {
+    "list": cmd_list,
+    "train": cmd_train,
+    "resume": cmd_resume,
+    "eval": cmd_eval,
+    "report": cmd_report,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

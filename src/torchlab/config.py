@@ -79,9 +79,21 @@ class TrainConfig:
 
 
 @dataclass
+class VisdomConfig:
+    """Where the visdom logger sends its windows (`python -m visdom.server` listens on 8097)."""
+
+    server: str = "http://localhost"
+    port: int = 8097
+    env: str | None = None  # the Visdom environment; None: RECIPE_RUNDIRNAME
+
+
+@dataclass
 class LogConfig:
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
     progress: bool = True  # a tqdm bar per epoch (only on a terminal)
+    quiet: bool = False  # console: no line per epoch, only the final summary (--quiet also sets progress=false)
+    preview: int = 16  # inputs (with predictions) shown by TensorBoard and Visdom each epoch; 0: none
+    visdom: VisdomConfig = field(default_factory=VisdomConfig)
 
 
 @dataclass
@@ -98,6 +110,17 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested sections as dotted keys, the way overrides name them: {"optim.lr": 0.05, ...}."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _section_registries() -> dict[str, Any]:

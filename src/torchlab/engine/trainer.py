@@ -111,6 +111,7 @@ class Trainer:
             }
             for logger in loggers:
                 logger.log_metrics({**train_metrics, **val, **lrs}, self.step, self.epoch, "epoch")
+            self.log_preview([logger for logger in loggers if logger.wants_preview])
             self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
             if improved:
                 save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
@@ -155,6 +156,17 @@ class Trainer:
             with self.autocast():
                 means.add(self.task.validation_step(batch), batch_size_of(batch))
         return {f"{prefix}.{k}": v for k, v in means.means().items()}
+
+    @torch.no_grad()
+    def log_preview(self, loggers: list) -> None:
+        """Show the loggers that want it the first validation samples and what the model makes of them."""
+        batch = next(iter(self.data.val_loader()), None) if loggers and self.cfg.log.preview else None
+        if batch is None:
+            return
+        with self.autocast():
+            preview = self.task.preview(batch, self.cfg.log.preview)
+        for logger in loggers if preview else ():
+            logger.log_preview(preview, self.step, self.epoch)
 
     # -- best model, schedules, early stopping ----------------------------------------------
     def update_best(self, val: dict[str, float]) -> bool:

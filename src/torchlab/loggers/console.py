@@ -1,4 +1,4 @@
-"""The console: a tqdm bar per epoch on a terminal, and one line per epoch always."""
+"""The console: a tqdm bar per epoch on a terminal and one line per epoch, unless `log.quiet`."""
 
 import sys
 from collections.abc import Iterable
@@ -25,5 +25,5 @@ def format_metrics(metrics: dict[str, float]) -> str:
 @LOGGERS.register("console")
 class ConsoleLogger(Logger):
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int, event: str) -> None:
-        if event == "epoch":
+        if event == "epoch" and not self.config.log.quiet:
             print(f"epoch {epoch:>3}/{self.config.train.epochs}  {format_metrics(metrics)}", flush=True)

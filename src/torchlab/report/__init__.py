@@ -4,12 +4,15 @@ A figure is a function `draw(trainer, plots_dir) -> None` registered with `@figu
 tasks=...)` in any module of this package; after training, every figure whose `tasks` include
 the run's task (or that names no tasks) draws into `RUN_DIR/plots/`. A figure that fails warns
 and the run still succeeds: pictures must never cost a trained model.
+
+`pages.py` then writes RUN_DIR/report.html from the plots (and `torchlab report` a comparison
+page of several runs); `classify.py` and `curves.py` are examples of figure modules.
 """
 
 import importlib
 import pkgutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +38,8 @@ def figure(name: str, tasks: tuple[str, ...] | None = None) -> Callable:
     return add
 
 
-def draw_figures(trainer: Any, plots_dir: Path) -> list[str]:
-    """Draw every figure that applies to the trainer's task; returns the names drawn."""
+def draw_figures(trainer: Any, plots_dir: Path, names: Collection[str] | None = None) -> list[str]:
+    """Draw every figure that applies to the trainer's task (of `names`, if given); returns the names drawn."""
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
     import matplotlib
@@ -45,7 +48,7 @@ def draw_figures(trainer: Any, plots_dir: Path) -> list[str]:
     plots_dir.mkdir(parents=True, exist_ok=True)
     drawn = []
     for fig in FIGURES.values():
-        if fig.tasks is None or trainer.cfg.task.name in fig.tasks:
+        if (fig.tasks is None or trainer.cfg.task.name in fig.tasks) and (names is None or fig.name in names):
             try:
                 fig.draw(trainer, plots_dir)
                 drawn.append(fig.name)

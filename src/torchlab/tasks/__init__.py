@@ -8,6 +8,7 @@ Trainer averages them over the epoch without synchronising with the device every
 """
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -20,6 +21,14 @@ TASKS: Registry = Registry("task", package="torchlab.tasks")
 
 Optimize = Callable[..., None]  # optimize(loss, group="model")
 Metrics = dict[str, torch.Tensor]
+
+
+@dataclass
+class Preview:
+    """What the live loggers (TensorBoard, Visdom) show of one batch each epoch."""
+
+    images: torch.Tensor  # [N, C, H, W] in any range: loggers rescale each image to [0, 1]
+    text: str  # what the model made of them, e.g. predicted and true labels
 
 
 class Task:
@@ -43,6 +52,10 @@ class Task:
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
         """Figures that need the whole test set at once (modes covered, ELBO...); none by default."""
         return {}
+
+    def preview(self, batch: Batch, n: int) -> Preview | None:
+        """The first `n` samples of a validation batch as the live loggers should show them; none by default."""
+        return None
 
 
 def build_task(cfg: TaskConfig, model: nn.Module, info: DataInfo) -> Task:

@@ -1,0 +1,105 @@
+"""Visdom, as the notes use it: line charts appended as training goes, the inputs as images, the
+predictions as text. Start a server with `python -m visdom.server` (see README), then
+`torchlab train RECIPE --logger visdom [log.visdom.port=8097 log.visdom.env=NAME]`.
+
+One window per metric (`loss`, `accuracy`, `lr`, ...), one trace per split (`train.loss`,
+`val.loss`, `test.loss`), x = optimisation step. A server that cannot be reached, or stops
+answering, gets one warning and the run goes on without it.
+"""
+
+import html
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from torchlab.config import Config
+from torchlab.loggers import LOGGERS, Logger, unit_range
+from torchlab.tasks import Preview
+
+
+def window_of(key: str) -> str:
+    """`train.loss` -> `loss`, `lr` -> `lr`, `lr.generator` -> `lr`."""
+    split, _, metric = key.partition(".")
+    return split if split == "lr" or not metric else metric
+
+
+@LOGGERS.register("visdom")
+class VisdomLogger(Logger):
+    wants_preview = True
+
+    def __init__(self, run_dir: Path, config: Config) -> None:
+        super().__init__(run_dir, config)
+        opts = config.log.visdom
+        self.env = opts.env or f"{config.recipe}_{run_dir.name}"
+        self.address = f"{opts.server}:{opts.port}"
+        self.windows: set[str] = set()
+        self.viz: Any = None
+        try:
+            import visdom
+        except ImportError:
+            warnings.warn(
+                "visdom logger off: the visdom package is missing (pip install 'torchlab[visdom]')", stacklevel=2
+            )
+            return
+        logging.getLogger("visdom").setLevel(logging.ERROR)  # it logs each new HTTP session as a warning
+        try:
+            with warnings.catch_warnings():  # visdom 0.2.4 calls the deprecated Logger.warn
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.viz = visdom.Visdom(
+                    server=opts.server, port=opts.port, env=self.env, use_incoming_socket=False, raise_exceptions=True
+                )
+        except OSError:  # ConnectionError, or any requests error
+            self.off("cannot be reached")
+
+    def off(self, why: str) -> None:
+        """Warn once and stop sending: a watcher's server must never cost a training run."""
+        self.viz = None
+        warnings.warn(
+            f"visdom logger off: the server at {self.address} {why}; the run goes on "
+            "(start one with `python -m visdom.server`, or pick it with log.visdom.server / log.visdom.port)",
+            stacklevel=3,
+        )
+
+    def send(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self.viz is None:
+            return
+        try:
+            getattr(self.viz, method)(*args, **kwargs)
+        except OSError:
+            self.off("stopped answering")
+
+    def log_metrics(self, metrics: dict[str, float], step: int, epoch: int, event: str) -> None:
+        for key, value in self.curve_points(metrics, event).items():
+            win = window_of(key)
+            self.send(
+                "line",
+                Y=[value],
+                X=[step],
+                win=win,
+                name=key,
+                update="append" if win in self.windows else None,
+                opts={"title": win, "xlabel": "step", "showlegend": True, "markers": True, "markersize": 5},
+            )
+            self.windows.add(win)
+
+    def log_preview(self, preview: Preview, step: int, epoch: int) -> None:
+        title = f"epoch {epoch}, step {step}"
+        self.send(
+            "images", unit_range(preview.images).numpy(), nrow=8, win="inputs", opts={"title": f"inputs, {title}"}
+        )
+        self.send(
+            "text",
+            f"<pre>{html.escape(preview.text)}</pre>",
+            win="predictions",
+            opts={"title": f"predictions, {title}"},
+        )
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        rows = "".join(
+            f"<tr><td>{html.escape(split)}.{html.escape(k)}</td><td>{v:.4f}</td></tr>"
+            for split in ("val", "test")
+            for k, v in summary.get(split, {}).items()
+        )
+        status = html.escape(f"{summary.get('recipe')}: {summary.get('status')}, {summary.get('epochs')} epochs")
+        self.send("text", f"<b>{status}</b><table>{rows}</table>", win="summary", opts={"title": "summary"})

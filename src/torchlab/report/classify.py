@@ -1,0 +1,144 @@
+"""A classifier's test set, seen from its best checkpoint: the confusion matrix, the accuracy of each
+class, and a grid of the test images it gets wrong with their true and predicted labels."""
+
+import math
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import torch
+
+from torchlab.loggers import unit_range
+from torchlab.report import figure
+
+GRID = 32  # misclassified images shown
+
+
+@dataclass
+class TestPredictions:
+    labels: torch.Tensor  # [N] true classes
+    predicted: torch.Tensor  # [N]
+    wrong_images: torch.Tensor  # the first GRID misclassified images, [M, C, H, W] in [0, 1]
+    class_names: list[str]
+
+    def confusion(self) -> torch.Tensor:
+        """[true, predicted] counts."""
+        k = len(self.class_names)
+        return torch.bincount(self.labels * k + self.predicted, minlength=k * k).view(k, k)
+
+
+_cache: "weakref.WeakKeyDictionary[Any, TestPredictions]" = weakref.WeakKeyDictionary()
+
+
+@torch.no_grad()
+def test_predictions(trainer: Any) -> TestPredictions:
+    """One pass over the test set with the trainer's current (best) weights, shared by the figures."""
+    if trainer in _cache:
+        return _cache[trainer]
+    trainer.model.eval()
+    labels, predicted, wrong = [], [], []
+    for x, y in trainer.data.test_loader():
+        with trainer.autocast():
+            p = trainer.task.model(x).argmax(1)
+        labels.append(y.cpu())
+        predicted.append(p.cpu())
+        if sum(map(len, wrong)) < GRID:
+            wrong.append(unit_range(x[p != y]))
+    info = trainer.data.info
+    names = info.class_names or [str(i) for i in range(info.num_classes)]
+    result = TestPredictions(torch.cat(labels), torch.cat(predicted), torch.cat(wrong)[:GRID], names)
+    _cache[trainer] = result
+    return result
+
+
+def short(name: str) -> str:
+    """MNIST names its classes "7 - seven": the digit is enough on a crowded axis."""
+    return name.split(" - ")[0]
+
+
+@figure("confusion-matrix", tasks=("classify",))
+def confusion_matrix(trainer: Any, plots_dir: Path) -> None:
+    preds = test_predictions(trainer)
+    counts = preds.confusion()
+    k = len(preds.class_names)
+    rates = (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
+    size = max(4.5, 0.45 * k + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="share of the true class")
+    if k <= 20:
+        for t in range(k):
+            for p in range(k):
+                ax.text(
+                    p,
+                    t,
+                    int(counts[t, p]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if rates[t, p] > 0.5 else "black",
+                )
+    names = [short(n) for n in preds.class_names]
+    ax.set_xticks(
+        range(k),
+        names,
+        rotation=45 if max(map(len, names)) > 3 else 0,
+        ha="right" if max(map(len, names)) > 3 else "center",
+    )
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = (preds.labels == preds.predicted).float().mean().item()
+    ax.set_title(
+        f"{trainer.cfg.recipe}: confusion on {len(preds.labels)} test images (accuracy {accuracy:.2%})", fontsize=9
+    )
+    fig.tight_layout()
+    fig.savefig(plots_dir / "confusion_matrix.png", dpi=110)
+    plt.close(fig)
+
+
+@figure("per-class-accuracy", tasks=("classify",))
+def per_class_accuracy(trainer: Any, plots_dir: Path) -> None:
+    preds = test_predictions(trainer)
+    counts = preds.confusion()
+    accuracy = (counts.diag() / counts.sum(1).clamp_min(1)).tolist()
+    names = [short(n) for n in preds.class_names]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.5 * len(names) + 1.5), 3.6))
+    bars = ax.bar(range(len(names)), accuracy, color="tab:blue")
+    ax.bar_label(bars, [f"{a:.1%}" for a in accuracy], fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=45 if max(map(len, names)) > 3 else 0)
+    ax.set_ylim(min(accuracy + [1.0]) * 0.9 if accuracy else 0, 1.02)
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{trainer.cfg.recipe}: accuracy per class")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(plots_dir / "per_class_accuracy.png", dpi=110)
+    plt.close(fig)
+
+
+@figure("misclassified", tasks=("classify",))
+def misclassified(trainer: Any, plots_dir: Path) -> None:
+    preds = test_predictions(trainer)
+    wrong = (preds.labels != preds.predicted).nonzero().flatten()[: len(preds.wrong_images)]
+    cols = 8
+    rows = max(1, math.ceil(len(wrong) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.75 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, index in zip(axes.flat, preds.wrong_images, wrong.tolist(), strict=False):
+        picture = image.permute(1, 2, 0).numpy()
+        ax.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray")
+        true, guess = (short(preds.class_names[c]) for c in (preds.labels[index], preds.predicted[index]))
+        ax.set_title(f"true {true}\npred {guess}", fontsize=8, color="tab:red")
+    if not len(wrong):
+        axes[0, 0].text(0, 0.5, "no misclassified test images", fontsize=10)
+    total = int((preds.labels != preds.predicted).sum())
+    fig.suptitle(
+        f"{trainer.cfg.recipe}: {total} of {len(preds.labels)} test images misclassified (first {len(wrong)})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(plots_dir / "misclassified.png", dpi=110)
+    plt.close(fig)

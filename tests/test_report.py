@@ -1,0 +1,115 @@
+"""Pictures and pages: every recipe draws its figures and a report.html that renders in headless
+Chromium; the classifier figures show the test set; `torchlab report` compares runs."""
+
+import re
+import warnings
+
+import pytest
+
+from tests.browser import ink, render
+from torchlab.cli import main
+from torchlab.config import flatten
+from torchlab.recipes import load_recipe, recipe_names
+from torchlab.report import FIGURES, draw_figures
+
+
+def quick_overrides(recipe: str) -> list[str]:
+    """Two short epochs on a slice of the data, whatever the family (keys a dataset lacks are left out)."""
+    keys = flatten(load_recipe(recipe).to_dict())
+    wanted = {"data.subset": 1000, "data.eval_subset": 500, "train.epochs": 2}
+    return ["--logger", "none", *(f"{k}={v}" for k, v in wanted.items() if k in keys)]
+
+
+def assert_renders(page, tmp_path, name):
+    """The page loads in a real browser with nothing in its console, and draws something."""
+    shot = tmp_path / f"{name}.png"
+    console = render(page, shot)
+    assert console == [], console
+    covered, contrast = ink(shot)
+    assert covered > 0.01 and contrast > 10, (covered, contrast)
+
+
+def test_the_browser_check_sees_console_errors_and_blank_pages(tmp_path):
+    broken = tmp_path / "broken.html"
+    broken.write_text('<html><body><img src="missing.png"><script>throw new Error("boom")</script></body></html>')
+    console = render(broken, tmp_path / "broken.png")
+    assert any("boom" in line for line in console), console
+    covered, _ = ink(tmp_path / "broken.png")
+    assert covered < 0.01  # blank, as it looks
+
+
+@pytest.mark.parametrize("recipe", recipe_names())
+def test_every_recipe_draws_its_figures_and_a_report_that_renders(recipe, tmp_path, mnist_root):
+    out = tmp_path / recipe
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", recipe, "--out", str(out), *quick_overrides(recipe)]) == 0
+    assert not [str(w.message) for w in caught if "figure" in str(w.message)]
+    task = load_recipe(recipe).task.name
+    expected = [f for f in FIGURES.values() if f.tasks is None or task in f.tasks]
+    plots = sorted((out / "plots").glob("*.png"))
+    assert len(plots) >= len(expected) >= 1 and all(p.stat().st_size > 5000 for p in plots)
+
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(plots)
+    assert not re.search(r'(src|href)="(?!data:)', page)  # self-contained: nothing to fetch
+    command = page.split("<h2>Reproduce</h2><pre>")[1].split("</pre>")[0]  # the command that reproduces it
+    assert command.startswith(f"torchlab train {recipe}")
+    assert all(o in command.split() for o in quick_overrides(recipe) if "=" in o and not o.startswith("log."))
+    assert "<h2>Config</h2>" in page and "optim:" in page  # the resolved config
+    assert_renders(out / "report.html", tmp_path, recipe)
+
+
+def test_classifier_figures_describe_the_test_set(tmp_path, mnist_root):
+    from torchlab.config import save_config
+    from torchlab.engine.trainer import Trainer
+    from torchlab.report.classify import test_predictions
+    from torchlab.report.pages import write_run_report
+
+    config = load_recipe(
+        "mnist-mlp", ["data.subset=1000", "data.eval_subset=500", "train.epochs=1", "log.loggers=none"]
+    )
+    trainer = Trainer(config, tmp_path / "run")
+    save_config(config, tmp_path / "run" / "config.yaml")
+    summary = trainer.fit()
+    predictions = test_predictions(trainer)
+    confusion = predictions.confusion()
+    assert confusion.shape == (10, 10) and int(confusion.sum()) == 500
+    assert confusion.diag().sum().item() / 500 == pytest.approx(summary["test"]["accuracy"])
+    wrong = int((predictions.labels != predictions.predicted).sum())
+    assert len(predictions.wrong_images) == min(wrong, 32) and predictions.wrong_images.max() <= 1
+    drawn = draw_figures(trainer, tmp_path / "run" / "plots")
+    assert {"confusion-matrix", "per-class-accuracy", "misclassified", "learning-curves"} <= set(drawn)
+    assert "confusion_matrix.png" in write_run_report(tmp_path / "run").read_text()
+
+
+def test_report_command_compares_runs(tmp_path, mnist_root, capsys):
+    runs = []
+    for lr in ("0.05", "0.2"):
+        runs.append(tmp_path / f"lr{lr}")
+        args = ["train", "mnist-mlp", "--out", str(runs[-1]), *quick_overrides("mnist-mlp"), f"optim.lr={lr}"]
+        assert main(args) == 0
+    capsys.readouterr()
+    assert main(["report", *map(str, runs), "--out", str(tmp_path / "compare")]) == 0
+    page_path = tmp_path / "compare" / "report.html"
+    assert capsys.readouterr().out.strip() == str(page_path)
+    page = page_path.read_text()
+    differing = page.split("Config keys that differ")[1].split("<h2>")[0]
+    assert "optim.lr" in differing and "0.05" in differing and "0.2" in differing
+    assert "data.batch_size" not in differing  # shared keys are left out
+    assert str(runs[0]) in page and "<th>lr0.05</th>" in page and "test.accuracy" in page
+    assert_renders(page_path, tmp_path, "compare")
+
+
+def test_a_diverged_run_still_gets_its_report(tmp_path, mnist_root):
+    out = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "--out", str(out), *quick_overrides("mnist-mlp"), "optim.lr=1e6"]) == 2
+    page = (out / "report.html").read_text()
+    assert "diverged" in page and "optim.lr=1000000.0" in page
+    assert [p.name for p in (out / "plots").glob("*.png")] == ["learning_curves.png"]
+
+
+def test_report_of_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "not a torchlab run directory" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

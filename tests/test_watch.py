@@ -1,0 +1,128 @@
+"""Watching a run: JSONL, TensorBoard and a real Visdom server record the same metrics; a server
+that is down costs one warning, never the run; the quiet console prints only the summary."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from torchlab.cli import main
+from torchlab.loggers.jsonl import read_metrics
+
+SMALL = ["data.subset=2000", "data.eval_subset=1000", "train.epochs=2", "train.log_every=5"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def visdom_server(tmp_path):
+    """A real Visdom server on a free loopback port, started without fetching its page assets
+    (`python -m visdom.server` would try a CDN first), and stopped at the end of the test."""
+    pytest.importorskip("visdom", reason="pip install --build-constraint build-constraints.txt '.[visdom]'")
+    port = free_port()
+    log = (tmp_path / "visdom.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from visdom.server.run_server import main; main()",
+         "-port", str(port), "-bind_local", "-env_path", str(tmp_path / "visdom-envs"), "-logging_level", "WARNING"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "visdom.log").read_text()
+                time.sleep(0.2)
+        yield port
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def visdom_windows(port: int, env: str) -> dict:
+    """Every window of `env`, read back through the server's HTTP API."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/win_data", data=json.dumps({"eid": env, "win": None}).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_jsonl_tensorboard_and_visdom_record_the_same_run(tmp_path, mnist_root, visdom_server, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, env = tmp_path / "run", "torchlab-test"
+    visdom = ["log.visdom.server=http://127.0.0.1", f"log.visdom.port={visdom_server}", f"log.visdom.env={env}"]
+    assert main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--logger", "tensorboard,visdom", *visdom]) == 0
+    printed = capsys.readouterr().out
+    assert f"tensorboard --logdir {out / 'tensorboard'}" in printed and str(out / "report.html") in printed
+
+    records = read_metrics(out)
+    steps = [r for r in records if r["event"] == "step"]
+    last_epoch = [r for r in records if r["event"] == "epoch"][-1]
+    (test,) = [r for r in records if r["event"] == "test"]
+    final = {k: v for k, v in {**last_epoch, **test}.items() if k.startswith(("val.", "test.")) or k == "lr"}
+    assert {"val.accuracy", "val.loss", "test.accuracy", "test.loss", "lr"} <= set(final)
+    assert len(steps) == 6  # 2000 samples / 128 per batch = 16 steps, logged every 5, twice
+
+    tensorboard = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0}).Reload()
+    for key, value in final.items():
+        assert tensorboard.Scalars(key)[-1].value == pytest.approx(value), key
+    assert [e.step for e in tensorboard.Scalars("train.loss")] == [r["step"] for r in steps]
+    assert len(tensorboard.Images("preview/inputs")) == 2  # one preview per epoch
+    assert any(tag.startswith("preview/predictions") for tag in tensorboard.Tags()["tensors"])
+
+    windows = visdom_windows(visdom_server, env)
+    traces = {t["name"]: t for w in windows.values() if w["type"] == "plot" for t in w["content"]["data"]}
+    for key, value in final.items():
+        assert traces[key]["y"][-1] == pytest.approx(value), key
+    # The notes' viz.line(..., update="append"): one point per logged interval, in step order.
+    assert traces["train.loss"]["x"] == [r["step"] for r in steps]
+    assert traces["train.loss"]["y"] == pytest.approx([r["train.loss"] for r in steps])
+    assert {t["name"] for t in windows["accuracy"]["content"]["data"]} == {
+        "train.accuracy",
+        "val.accuracy",
+        "test.accuracy",
+    }
+    assert windows["inputs"]["type"] == "image" and windows["inputs"]["content"]["src"].startswith("data:image/png")
+    assert windows["predictions"]["type"] == "text" and "predicted" in windows["predictions"]["content"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert f"{summary['test']['accuracy']:.4f}" in windows["summary"]["content"]
+
+
+def test_an_unreachable_visdom_warns_once_and_the_quiet_run_goes_on(tmp_path, mnist_root, capsys):
+    pytest.importorskip("visdom")
+    out, port = tmp_path / "run", free_port()  # nothing listens there
+    with pytest.warns(UserWarning) as caught:
+        code = main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--quiet", "--logger", "visdom",
+                     "log.visdom.server=http://127.0.0.1", f"log.visdom.port={port}"])  # fmt: skip
+    assert code == 0
+    visdom = [str(w.message) for w in caught if "visdom" in str(w.message)]
+    assert len(visdom) == 1 and f"127.0.0.1:{port}" in visdom[0] and "goes on" in visdom[0]
+    assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+    printed = capsys.readouterr().out
+    assert "epoch " not in printed  # quiet: no line per epoch...
+    assert "test " in printed and str(out / "report.html") in printed  # ...but the summary
+    assert "tensorboard --logdir" not in printed  # the TensorBoard logger was off
+
+
+def test_an_unknown_logger_is_refused_before_anything_is_written(tmp_path, mnist_root, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--logger", "tensorbord,visdom"]) == 2
+    assert "did you mean 'tensorboard'" in capsys.readouterr().err
+    assert not out.exists()

@@ -90,6 +90,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notes(args: argparse.Namespace) -> int:
+    from torchlab import notes
+
+    if args.section:
+        notes.run(args.section)
+        return 0
+    found = notes.sections()
+    width = max(map(len, found))
+    for name, module in found.items():
+        print(f"{name:<{width}}  {notes.title(module)}")
+    return 0
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="torchlab", description="Train, evaluate and compare the notes' recipes.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -114,10 +127,23 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--data-dir", help="data root, if not the one the run used")
     ev.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+
+    notes = sub.add_parser(
+        "notes",
+        help="the notes' examples, runnable",
+        description="List the sections of the notes, or run one section's example and print what it shows.",
+    )
+    notes.add_argument("section", nargs="?", help="a section name from `torchlab notes`")
     return parser
 
 
-COMMANDS: dict[str, Command] = {"list": cmd_list, "train": cmd_train, "resume": cmd_resume, "eval": cmd_eval}
+COMMANDS: dict[str, Command] = {
+    "list": cmd_list,
+    "train": cmd_train,
+    "resume": cmd_resume,
+    "eval": cmd_eval,
+    "notes": cmd_notes,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

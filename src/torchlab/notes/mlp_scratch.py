@@ -68,16 +68,16 @@ def test(params: Params, test_loader: DataLoader) -> dict[str, float]:
 
 
 def main() -> None:
-    x = blobs(500)[:][0]
+    x = blobs(200)[:][0]
     for kaiming in (False, True):
         logits = forward(x, init_params(kaiming))
         show(f"logit std at init, kaiming={kaiming}", round(logits.std().item(), 2))
     show("min logit with the notes' final ReLU", forward(x, init_params(), relu_logits=True).min().item())
     params = init_params()
-    losses = train(params, loader(blobs(2000)))
+    losses = train(params, loader(blobs(1000)), epochs=1)
     show("train loss, first step -> last step", (round(losses[0], 3), round(losses[-1], 3)))
-    result = test(params, loader(blobs(1000, seed=1), shuffle=False))
-    n = 1000
+    result = test(params, loader(blobs(500, seed=1), shuffle=False))
+    n = 500
     print(
         f"Test set: Average loss: {result['loss']:.4f}, Accuracy: {round(result['accuracy'] * n)}/{n} "
         f"({100.0 * result['accuracy']:.0f}%)"

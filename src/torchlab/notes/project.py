@@ -58,15 +58,15 @@ def evaluate(model: nn.Module, loader: DataLoader) -> float:
     return correct / len(loader.dataset)
 
 
-def fit(epochs: int = 10, patience: int = 3, seed: int = 0) -> tuple[float, list[float]]:
+def fit(epochs: int = 6, patience: int = 2, seed: int = 0) -> tuple[float, list[float]]:
     """Train the MLP on made-up data keeping best.mdl; test accuracy of the best weights, val history."""
     torch.manual_seed(seed)
     model, keeper, history = MLP(), BestKeeper(patience), []
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    train_loader = DataLoader(blobs(1000), batch_size=100, shuffle=True)
+    train_loader = DataLoader(blobs(500), batch_size=50, shuffle=True)
     val_loader, test_loader = (
-        DataLoader(blobs(500, seed=1), batch_size=500),
-        DataLoader(blobs(500, seed=2), batch_size=500),
+        DataLoader(blobs(200, seed=1), batch_size=200),
+        DataLoader(blobs(200, seed=2), batch_size=200),
     )
     with tempfile.TemporaryDirectory() as tmp:
         best = Path(tmp) / "best.mdl"
@@ -100,7 +100,7 @@ def main() -> None:
     show("val accuracy per epoch", [round(a, 3) for a in history])
     show("test accuracy of best.mdl", test_acc)
     model = transfer_model()
-    x = torch.rand(2, 3, 64, 64)
+    x = torch.rand(2, 3, 32, 32)
     show("ResNet-18 body output shape", tuple(model[:-2](x).shape))
     show("transfer model output shape", tuple(model(x).shape))
     show("pretrained weights (downloaded on first use)", f"resnet18(weights={ResNet18_Weights.DEFAULT})")

@@ -14,6 +14,7 @@ ORDER = 290
 BLOCKS = ("Sample data", "NetWork", "Train", "Predict")
 
 NUM_TIME_STEPS, INPUT_SIZE, HIDDEN_SIZE, OUTPUT_SIZE = 50, 1, 16, 1
+ITERATIONS = 1000  # what main() trains for
 
 
 def sample(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,7 +73,7 @@ def predict(model: Net, x: torch.Tensor, hidden_prev: torch.Tensor) -> torch.Ten
 
 
 def main() -> None:
-    model, hidden_prev, losses = train()
+    model, hidden_prev, losses = train(ITERATIONS)
     for i, loss in enumerate(losses):
         print(f"Iteration: {i * 100} loss {loss:.6f}")
     x, y = sample(np.random.default_rng(1))

@@ -105,6 +105,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notes(args: argparse.Namespace) -> int:
+    from torchlab import notes
+
+    if args.section:
+        notes.run(args.section)
+        return 0
+    found = notes.sections()
+    width = max(map(len, found))
+    for name, module in found.items():
+        print(f"{name:<{width}}  {notes.title(module)}")
+    return 0
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="torchlab", description="Train, evaluate and compare the notes' recipes.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -137,6 +150,12 @@ def build_parser() -> ArgumentParser:
     )
     report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     report.add_argument("--out", type=Path, help="folder for report.html (default runs/compare/TIMESTAMP)")
+    notes = sub.add_parser(
+        "notes",
+        help="the notes' examples, runnable",
+        description="List the sections of the notes, or run one section's example and print what it shows.",
+    )
+    notes.add_argument("section", nargs="?", help="a section name from `torchlab notes`")
     return parser
 
 
@@ -146,6 +165,7 @@ COMMANDS: dict[str, Command] = {
     "resume": cmd_resume,
     "eval": cmd_eval,
     "report": cmd_report,
+    "notes": cmd_notes,
 }
 
 

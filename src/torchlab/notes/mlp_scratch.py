@@ -1,0 +1,85 @@
+"""A 784-200-200-10 classifier from raw tensors: forward, training loop and test loop.
+
+Corrected from the notes: no ReLU on the logits (CrossEntropyLoss needs them unbounded); weights
+initialised with kaiming_normal_ (plain randn makes logits in the hundreds); the test loss averaged
+over samples (the notes divide a sum of batch means by the number of samples) and `correct` as an int.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn, optim
+from torch.utils.data import DataLoader
+
+from torchlab.notes import show
+from torchlab.notes._data import blobs, loader
+
+ORDER = 140
+BLOCKS = ("网络结构", "训练", "测试实战")
+
+Params = list[torch.Tensor]
+
+
+def init_params(kaiming: bool = True, seed: int = 0) -> Params:
+    """[w1, b1, w2, b2, w3, b3]; kaiming=False is the notes' plain torch.randn."""
+    torch.manual_seed(seed)
+    params = []
+    for n_out, n_in in [(200, 784), (200, 200), (10, 200)]:
+        w = torch.randn(n_out, n_in)
+        if kaiming:
+            nn.init.kaiming_normal_(w)
+        params += [w.requires_grad_(), torch.zeros(n_out, requires_grad=True)]
+    return params
+
+
+def forward(x: torch.Tensor, params: Params, relu_logits: bool = False) -> torch.Tensor:
+    w1, b1, w2, b2, w3, b3 = params
+    x = F.relu(x @ w1.t() + b1)
+    x = F.relu(x @ w2.t() + b2)
+    x = x @ w3.t() + b3
+    return F.relu(x) if relu_logits else x  # relu_logits=True is the notes' mistake
+
+
+def train(params: Params, train_loader: DataLoader, epochs: int = 2, lr: float = 0.01) -> list[float]:
+    """The notes' loop; returns the loss of every step."""
+    optimizer = optim.SGD(params, lr=lr)
+    criteon = nn.CrossEntropyLoss()
+    losses = []
+    for _ in range(epochs):
+        for data, target in train_loader:
+            loss = criteon(forward(data.view(-1, 28 * 28), params), target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses
+
+
+@torch.no_grad()
+def test(params: Params, test_loader: DataLoader) -> dict[str, float]:
+    """Average loss per sample and accuracy; `notes_loss` is the notes' (batch_size times too small)."""
+    total, notes_sum, correct = 0.0, 0.0, 0
+    for data, target in test_loader:
+        logits = forward(data.view(-1, 28 * 28), params)
+        total += F.cross_entropy(logits, target, reduction="sum").item()
+        notes_sum += F.cross_entropy(logits, target).item()
+        correct += logits.argmax(dim=1).eq(target).sum().item()
+    n = len(test_loader.dataset)
+    return {"loss": total / n, "notes_loss": notes_sum / n, "accuracy": correct / n}
+
+
+def main() -> None:
+    x = blobs(200)[:][0]
+    for kaiming in (False, True):
+        logits = forward(x, init_params(kaiming))
+        show(f"logit std at init, kaiming={kaiming}", round(logits.std().item(), 2))
+    show("min logit with the notes' final ReLU", forward(x, init_params(), relu_logits=True).min().item())
+    params = init_params()
+    losses = train(params, loader(blobs(1000)), epochs=1)
+    show("train loss, first step -> last step", (round(losses[0], 3), round(losses[-1], 3)))
+    result = test(params, loader(blobs(500, seed=1), shuffle=False))
+    n = 500
+    print(
+        f"Test set: Average loss: {result['loss']:.4f}, Accuracy: {round(result['accuracy'] * n)}/{n} "
+        f"({100.0 * result['accuracy']:.0f}%)"
+    )
+    show("the notes' 'average' loss (sum of batch means / N)", round(result["notes_loss"], 4))

@@ -136,9 +136,10 @@ class Trainer:
             means.add(metrics, n)
             interval.add(metrics, n)
             if self.step % self.check_every == 0 and not torch.isfinite(metrics["loss"]):
+                kept = "checkpoints/last.pt keeps the last good epoch" if self.epoch else "no epoch had finished"
                 raise DivergedError(
                     f"loss became {metrics['loss'].item()} at epoch {self.epoch + 1}, step {self.step}; "
-                    "the run stopped and checkpoints/last.pt keeps the last good epoch (try a lower optim.lr)"
+                    f"the run stopped and {kept} (try a lower optim.lr)"
                 )
             if self.step % self.cfg.train.log_every == 0:
                 recent = {f"train.{k}": v for k, v in interval.means().items()}

@@ -54,3 +54,9 @@ def test_cv_with_3_folds_gives_3_results_and_mean_std(tmp_path, mnist_root, caps
 
     assert main(["cv", "mnist-mlp", "--folds", "3", "--out", str(out), *TINY]) == 2  # never overwritten
     assert main(["cv", "mnist-mlp", "--folds", "1", "--out", str(tmp_path / "one"), *TINY]) == 2
+
+
+def test_cv_has_help(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["cv", "--help"])
+    assert done.value.code == 0 and "--folds" in capsys.readouterr().out

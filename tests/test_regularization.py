@@ -59,6 +59,7 @@ def test_early_stopping_stops_when_the_metric_stalls(tmp_path, mnist_root):
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["status"], summary["epochs"], summary["best_epoch"]) == ("early_stopped", 3, 1)
     assert [r["epoch"] for r in read_metrics(out) if r["event"] == "epoch"] == [1, 2, 3]
+    assert main(["resume", str(out), "--epochs", "20"]) == 2  # an early stop is an end, not an interruption
 
 
 def test_min_delta_and_the_test_set_scored_with_the_best_checkpoint(tmp_path, mnist_root):

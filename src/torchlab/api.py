@@ -66,10 +66,12 @@ def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
     last = run_dir / "checkpoints" / "last.pt"
     if last.exists():  # absent when the run stopped inside its first epoch: start it again
         trainer.load_state_dict(load_checkpoint(last), last)
-    if config.train.patience and trainer.bad_epochs >= config.train.patience:
-        raise TorchlabError(f"{run_dir} stopped early at epoch {trainer.epoch} (train.patience); nothing to resume")
     if trainer.epoch >= config.train.epochs:
         raise TorchlabError(f"{run_dir} already trained {trainer.epoch} epochs; pass --epochs N to train further")
+    if config.train.patience and trainer.bad_epochs >= config.train.patience:
+        raise TorchlabError(
+            f"{run_dir} stopped early: no improvement in the last {trainer.bad_epochs} epochs (train.patience)"
+        )
     save_config(config, run_dir / "config.yaml")
     return finish(trainer)
 

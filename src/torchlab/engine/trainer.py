@@ -118,7 +118,7 @@ class Trainer:
             if improved:
                 save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
             save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
-            if train.patience and self.bad_epochs >= train.patience:
+            if train.patience and self.bad_epochs >= train.patience and self.epoch < train.epochs:
                 return "early_stopped"
         return "completed"
 
@@ -160,7 +160,7 @@ class Trainer:
                 means.add(self.task.validation_step(batch), batch_size_of(batch))
         return {f"{prefix}.{k}": v for k, v in means.means().items()}
 
-    # -- best model, learning rates, early stopping ----------------------------------------------
+    # -- best model, learning rates, early stopping -----------------------------------------
     def update_best(self, val: dict[str, float]) -> bool:
         monitor, train = self.cfg.train.monitor, self.cfg.train
         if monitor not in val:

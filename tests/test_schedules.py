@@ -6,7 +6,6 @@ import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
-from tests.conftest import run_cli
 from torchlab.cli import main
 from torchlab.config import build_config
 from torchlab.engine.optim import build_optimizer
@@ -140,8 +139,8 @@ def test_rmsprop_and_adadelta_train_mnist(name, tmp_path, mnist_root):
         ("schedule.name=cosin", "did you mean 'cosine'"),
     ],
 )
-def test_bad_optimiser_and_schedule_values_exit_2(override, message, tmp_path):
-    result = run_cli("train", "mnist-mlp", "--out", str(tmp_path / "x"), "--logger", "none", override)
-    assert result.returncode == 2 and message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+def test_bad_optimiser_and_schedule_values_exit_2(override, message, tmp_path, mnist_root, capsys):
+    assert main(["train", "mnist-mlp", "--out", str(tmp_path / "x"), "--logger", "none", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x" / "config.yaml").exists()

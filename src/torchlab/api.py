@@ -1,11 +1,15 @@
-"""What the commands do, as functions: train a recipe, resume a run, evaluate a run, compare runs."""
+"""What the commands do, as functions: train, resume, evaluate, cross-validate, compare runs."""
 
+import copy
+import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 from torchlab.config import Config, load_run_config, save_config
 from torchlab.engine.checkpoint import load_checkpoint, load_weights
+from torchlab.engine.files import atomic_write_json
 from torchlab.engine.trainer import Trainer
 from torchlab.errors import DivergedError, TorchlabError
 from torchlab.loggers import logger_classes
@@ -32,7 +36,20 @@ def train(config: Config, out: Path | None = None) -> dict[str, Any]:
     logger_classes(config)  # loggers, data and model are checked before anything is written
     trainer = Trainer(config, run_dir)
     save_config(config, run_dir / "config.yaml")
+    check_split(trainer)
     return finish(trainer)
+
+
+def check_split(trainer: Trainer) -> None:
+    """Record the train/val split in split.json, or check that it is still the recorded one."""
+    split = getattr(trainer.data, "split", None)  # datasets that split in memory describe it
+    path = trainer.run_dir / "split.json"
+    if split is None:
+        return
+    if not path.is_file():
+        atomic_write_json(path, split)
+    elif json.loads(path.read_text(encoding="utf-8")) != split:
+        raise TorchlabError(f"the config of {trainer.run_dir} now gives another train/val split than {path} records")
 
 
 def finish(trainer: Trainer) -> dict[str, Any]:
@@ -56,11 +73,16 @@ def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
     if epochs is not None:
         config.train.epochs = epochs
     trainer = Trainer(config, run_dir)
+    check_split(trainer)
     last = run_dir / "checkpoints" / "last.pt"
     if last.exists():  # absent when the run stopped inside its first epoch: start it again
         trainer.load_state_dict(load_checkpoint(last), last)
     if trainer.epoch >= config.train.epochs:
         raise TorchlabError(f"{run_dir} already trained {trainer.epoch} epochs; pass --epochs N to train further")
+    if config.train.patience and trainer.bad_epochs >= config.train.patience:
+        raise TorchlabError(
+            f"{run_dir} stopped early: no improvement in the last {trainer.bad_epochs} epochs (train.patience)"
+        )
     save_config(config, run_dir / "config.yaml")
     return finish(trainer)
 
@@ -75,6 +97,7 @@ def evaluate(run_dir: Path, data_dir: str | None = None, device: str | None = No
     best = run_dir / "checkpoints" / "best.pt"
     state = load_checkpoint(best)
     trainer = Trainer(config, run_dir)
+    check_split(trainer)
     load_weights(trainer.model, state, best)
     return trainer.evaluate(trainer.data.test_loader(), "test")
 
@@ -82,3 +105,39 @@ def evaluate(run_dir: Path, data_dir: str | None = None, device: str | None = No
 def compare(run_dirs: list[Path], out: Path | None = None) -> Path:
     """A comparison page of runs (config keys that differ, metrics, curves overlaid); returns its path."""
     return write_comparison(run_dirs, out or default_run_dir("compare"))
+
+
+def cross_validate(config: Config, folds: int, out: Path | None = None) -> dict[str, Any]:
+    """K-fold cross-validation over the training set: one run per fold in `out/fold-K`.
+
+    Each fold trains on K-1 parts, validates on the held-out part (`data.folds`, `data.fold` in
+    its config.yaml) and tests its best model on the test set. cv_summary.json holds the mean
+    and sample standard deviation of every metric over the folds.
+    """
+    if folds < 2:
+        raise TorchlabError(f"--folds must be at least 2, got {folds}")
+    parent = out or default_run_dir(config.recipe)
+    if (parent / "cv_summary.json").exists():
+        raise TorchlabError(f"{parent} already holds a cross-validation; pick another --out")
+    runs = []
+    for fold in range(folds):
+        fold_config = copy.deepcopy(config)
+        fold_config.data.folds, fold_config.data.fold = folds, fold
+        runs.append(train(fold_config, parent / f"fold-{fold}"))
+
+    def stats(part: str) -> dict[str, dict[str, Any]]:
+        values = {metric: [run[part][metric] for run in runs] for metric in runs[0][part]}
+        return {m: {"mean": statistics.mean(v), "std": statistics.stdev(v), "folds": v} for m, v in values.items()}
+
+    summary = {
+        "recipe": config.recipe,
+        "folds": folds,
+        "val": stats("val"),
+        "test": stats("test"),
+        "epochs": [run["epochs"] for run in runs],
+        "best_epochs": [run["best_epoch"] for run in runs],
+        "run_dirs": [run["run_dir"] for run in runs],
+        "run_dir": str(parent),
+    }
+    atomic_write_json(parent / "cv_summary.json", summary)
+    return summary

@@ -22,12 +22,12 @@ class ArgumentParser(argparse.ArgumentParser):
         raise TorchlabError(f"{self.prog}: {message}")
 
 
-def add_run_flags(parser: argparse.ArgumentParser) -> None:
+def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
     """The flags shared by train and cv; each becomes a config override."""
     parser.add_argument("recipe", help="recipe name (see `torchlab list`) or a path to a recipe YAML file")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=0.05")
     parser.add_argument("--epochs", type=int, help="train.epochs")
-    parser.add_argument("--out", type=Path, help="the run directory (default runs/RECIPE/TIMESTAMP)")
+    parser.add_argument("--out", type=Path, help=out_help)
     parser.add_argument("--data-dir", help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (train.device)")
     parser.add_argument("--seed", type=int, help="train.seed")
@@ -65,6 +65,16 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  tensorboard   tensorboard --logdir {run_dir / 'tensorboard'}")
 
 
+def print_cv_summary(summary: dict[str, Any]) -> None:
+    print(f"\n{summary['recipe']}: {summary['folds']}-fold cross-validation")
+    for part in ("val", "test"):
+        for metric, s in summary[part].items():
+            folds = " ".join(f"{v:.4f}" for v in s["folds"])
+            print(f"  {part + '.' + metric:<16} {s['mean']:.4f} ± {s['std']:.4f}   (folds: {folds})")
+    print(f"  epochs           {summary['epochs']} (best {summary['best_epochs']})")
+    print(f"  run directory    {summary['run_dir']}")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from torchlab.recipes import load_recipe, recipe_names
 
@@ -80,6 +90,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from torchlab.recipes import load_recipe
 
     print_summary(api.train(load_recipe(args.recipe, overrides_from(args)), args.out))
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from torchlab import api
+    from torchlab.recipes import load_recipe
+
+    print_cv_summary(api.cross_validate(load_recipe(args.recipe, overrides_from(args)), args.folds, args.out))
     return 0
 
 
@@ -126,7 +144,15 @@ def build_parser() -> ArgumentParser:
     sub.add_parser("list", help="list the recipes", description="List every recipe with one line about it.")
 
     train = sub.add_parser("train", help="train a recipe", description="Train a recipe into a new run directory.")
-    add_run_flags(train)
+    add_run_flags(train, "the run directory (default runs/RECIPE/TIMESTAMP)")
+
+    cv = sub.add_parser(
+        "cv",
+        help="K-fold cross-validation of a recipe",
+        description="Train a recipe once per fold of its training set; report each metric's mean ± std.",
+    )
+    add_run_flags(cv, "the parent of one run directory per fold (default runs/RECIPE/TIMESTAMP)")
+    cv.add_argument("--folds", type=int, default=5, help="K, the number of folds (default 5)")
 
     resume = sub.add_parser(
         "resume", help="continue an interrupted run", description="Continue a run from its checkpoints/last.pt."
@@ -162,6 +188,7 @@ def build_parser() -> ArgumentParser:
 COMMANDS: dict[str, Command] = {
     "list": cmd_list,
     "train": cmd_train,
+    "cv": cmd_cv,
     "resume": cmd_resume,
     "eval": cmd_eval,
     "report": cmd_report,

@@ -30,6 +30,8 @@ class DataConfig:
     eval_batch_size: int = 1000
     val_split: int | float = 10000  # a count of training samples, or a fraction when below 1
     split_seed: int = 0  # fixed apart from train.seed so every run of a recipe sees one split
+    folds: int = 0  # K-fold cross-validation: K >= 2 replaces val_split by fold `fold` of K
+    fold: int = 0  # which fold (0..K-1) is held out for validation
     subset: int | None = None  # train on the first N samples of the training split only
     eval_subset: int | None = None  # validate and test on the first N samples only
     download: bool = True  # fetch missing files where a network exists
@@ -55,6 +57,8 @@ class OptimConfig:
 @dataclass
 class ScheduleConfig:
     name: str = "none"
+    warmup_steps: int = 0  # linear warm-up over the first N optimizer steps, before any schedule
+    warmup_start_factor: float = 0.01  # the warm-up starts at this fraction of the learning rate
 
 
 @dataclass
@@ -70,7 +74,8 @@ class TrainConfig:
     min_delta: float = 0.0
     clip_grad_norm: float | None = None  # one global norm over all parameters
     clip_grad_value: float | None = None
-    l1: float = 0.0
+    l1: float = 0.0  # adds l1 * sum(|w|) to the loss
+    l1_params: Literal["weights", "all"] = "weights"  # weights: skip biases and norm layers (1-D parameters)
     amp: Literal["none", "bf16", "fp16"] = "none"
     compile: bool = False
     channels_last: bool = False

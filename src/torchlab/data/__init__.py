@@ -24,7 +24,11 @@ class DataInfo:
 
 
 class DataModule(Protocol):
-    """Train, validation and test batches for one dataset, already on the training device."""
+    """Train, validation and test batches for one dataset, already on the training device.
+
+    A dataset that splits its training set itself may also offer `split`, a dict describing the
+    train/val indices (`data.splits.describe_split`); runs record it in split.json.
+    """
 
     info: DataInfo
     train_size: int

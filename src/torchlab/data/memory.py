@@ -5,7 +5,7 @@ import torch
 from torchlab.config import DataConfig
 from torchlab.data import DataInfo
 from torchlab.data.loaders import Normalize, TensorLoader, Transform
-from torchlab.data.splits import train_val_indices
+from torchlab.data.splits import describe_split, split_indices
 
 
 class InMemoryImages:
@@ -24,8 +24,9 @@ class InMemoryImages:
         train_transform: Transform | None = None,
     ) -> None:
         (images, labels), (test_images, test_labels) = train, test
-        train_idx, val_idx = train_val_indices(len(images), cfg.val_split, cfg.split_seed)
+        train_idx, val_idx = split_indices(len(images), cfg)
         train_idx, val_idx = train_idx[: cfg.subset], val_idx[: cfg.eval_subset]
+        self.split = describe_split(train_idx, val_idx)
         self.cfg = cfg
         self.normalize = Normalize(mean, std, device)
         self.train_transform = train_transform  # augmentation, before normalisation

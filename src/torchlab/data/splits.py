@@ -1,7 +1,10 @@
-"""Seeded train/validation splits."""
+"""Seeded train/validation splits: a held-out fraction or count, or one fold of K."""
+
+import hashlib
 
 import torch
 
+from torchlab.config import DataConfig
 from torchlab.errors import TorchlabError
 
 
@@ -21,3 +24,32 @@ def train_val_indices(n: int, val_split: int | float, seed: int) -> tuple[torch.
     n_train, _ = split_sizes(n, val_split)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[:n_train].sort().values, perm[n_train:].sort().values
+
+
+def kfold_indices(n: int, folds: int, fold: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shuffle 0..n-1 with `seed`, cut it into `folds` near-equal parts, hold out part `fold`.
+
+    Over fold = 0..folds-1 the validation parts are disjoint and cover every sample once.
+    """
+    if not 2 <= folds <= n or not 0 <= fold < folds:
+        raise TorchlabError(f"data.folds must be in [2, {n}] and data.fold in [0, folds), got {folds} and {fold}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    parts = torch.tensor_split(perm, folds)
+    train = torch.cat([p for i, p in enumerate(parts) if i != fold])
+    return train.sort().values, parts[fold].sort().values
+
+
+def split_indices(n: int, cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (train, val) indices `cfg` asks for: fold `data.fold` of `data.folds`, else `data.val_split`."""
+    if cfg.folds:
+        return kfold_indices(n, cfg.folds, cfg.fold, cfg.split_seed)
+    return train_val_indices(n, cfg.val_split, cfg.split_seed)
+
+
+def describe_split(train: torch.Tensor, val: torch.Tensor) -> dict[str, int | str]:
+    """Sizes and a fingerprint of the indices, recorded in the run directory as split.json."""
+
+    def digest(idx: torch.Tensor) -> str:
+        return hashlib.sha256(idx.to(torch.int64).numpy().tobytes()).hexdigest()
+
+    return {"train": len(train), "val": len(val), "train_sha256": digest(train), "val_sha256": digest(val)}

@@ -1,18 +1,22 @@
 """Optimisers and learning-rate schedules, chosen by name from registries.
 
-A schedule also says when it steps: once per `epoch`, once per optimizer `step` (warm-up,
-OneCycle), or per epoch on the monitored validation metric (`plateau`). The Trainer steps it
-after `optimizer.step()`, as PyTorch has required since 1.1.
+A schedule also says when it steps: once per `epoch`, once per optimizer `step` (OneCycle), or
+per epoch on the monitored validation metric (`plateau`). `schedule.warmup_steps` adds a linear
+warm-up, stepped per optimizer step, in front of any schedule; it multiplies the learning rate
+as PyTorch's ChainedScheduler does. The Trainer steps both after `optimizer.step()`, as PyTorch
+has required since 1.1.
 """
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.optim import lr_scheduler
 
-from torchlab.config import OptimConfig, ScheduleConfig
+from torchlab.config import OptimConfig, ScheduleConfig, TrainConfig
+from torchlab.errors import TorchlabError
 from torchlab.registry import Registry
 
 OPTIMIZERS: Registry = Registry("optimizer")
@@ -21,6 +25,7 @@ SCHEDULES: Registry = Registry("schedule")
 Params = Iterable[nn.Parameter] | Iterable[dict]
 
 
+# -- optimisers -----------------------------------------------------------------------------
 @dataclass
 class SGDConfig(OptimConfig):
     momentum: float = 0.0
@@ -32,6 +37,21 @@ class AdamConfig(OptimConfig):
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+
+
+@dataclass
+class RMSpropConfig(OptimConfig):
+    alpha: float = 0.99
+    eps: float = 1e-8
+    momentum: float = 0.0
+    centered: bool = False
+
+
+@dataclass
+class AdadeltaConfig(OptimConfig):
+    lr: float = 1.0
+    rho: float = 0.9
+    eps: float = 1e-6
 
 
 @OPTIMIZERS.register("sgd", config=SGDConfig)
@@ -51,15 +71,60 @@ def adamw(cfg: AdamConfig, params: Params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
 
 
+@OPTIMIZERS.register("rmsprop", config=RMSpropConfig)
+def rmsprop(cfg: RMSpropConfig, params: Params) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(
+        params,
+        lr=cfg.lr,
+        alpha=cfg.alpha,
+        eps=cfg.eps,
+        momentum=cfg.momentum,
+        centered=cfg.centered,
+        weight_decay=cfg.weight_decay,
+    )
+
+
+@OPTIMIZERS.register("adadelta", config=AdadeltaConfig)
+def adadelta(cfg: AdadeltaConfig, params: Params) -> torch.optim.Optimizer:
+    return torch.optim.Adadelta(params, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay)
+
+
+# -- schedules ------------------------------------------------------------------------------
 Interval = Literal["epoch", "step", "plateau"]
+Scheduler = lr_scheduler.LRScheduler | lr_scheduler.ReduceLROnPlateau
 
 
 @dataclass
 class Schedule:
-    """A built scheduler and when the Trainer steps it (None: constant learning rate)."""
+    """A built scheduler (None: constant), when the Trainer steps it, and an optional warm-up."""
 
-    scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None
+    scheduler: Scheduler | None
     interval: Interval = "epoch"
+    warmup: lr_scheduler.LinearLR | None = None
+
+    def step_batch(self) -> None:
+        """After every optimizer.step()."""
+        if self.warmup is not None:
+            self.warmup.step()
+        if self.scheduler is not None and self.interval == "step":
+            self.scheduler.step()
+
+    def step_epoch(self, metric: float) -> None:
+        """After every epoch's validation; `metric` is the monitored validation metric."""
+        if self.scheduler is not None and self.interval == "epoch":
+            self.scheduler.step()
+        elif self.scheduler is not None and self.interval == "plateau":
+            self.scheduler.step(metric)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: s.state_dict() for name, s in self.parts().items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, s in self.parts().items():
+            s.load_state_dict(state[name])
+
+    def parts(self) -> dict[str, Scheduler]:
+        return {name: s for name, s in (("scheduler", self.scheduler), ("warmup", self.warmup)) if s is not None}
 
 
 @dataclass
@@ -69,30 +134,118 @@ class StepConfig(ScheduleConfig):
 
 
 @dataclass
+class MultiStepConfig(ScheduleConfig):
+    milestones: list[int] = field(default_factory=lambda: [30, 60])
+    gamma: float = 0.1
+
+
+@dataclass
 class CosineConfig(ScheduleConfig):
     eta_min: float = 0.0
 
 
+@dataclass
+class OneCycleConfig(ScheduleConfig):
+    """OneCycleLR over the whole run; its peak learning rate is `optim.lr`."""
+
+    pct_start: float = 0.3
+    anneal_strategy: Literal["cos", "linear"] = "cos"
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    three_phase: bool = False
+    cycle_momentum: bool = True
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
+
+
+@dataclass
+class PlateauConfig(ScheduleConfig):
+    """ReduceLROnPlateau on `train.monitor`, in `train.mode`."""
+
+    factor: float = 0.1
+    patience: int = 10
+    threshold: float = 1e-4
+    threshold_mode: Literal["rel", "abs"] = "rel"
+    cooldown: int = 0
+    min_lr: float = 0.0
+
+
+Optimizer = torch.optim.Optimizer
+
+
 @SCHEDULES.register("none")
-def constant(cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> Schedule:
+def constant(cfg: ScheduleConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
     return Schedule(None)
 
 
 @SCHEDULES.register("step", config=StepConfig)
-def step_lr(cfg: StepConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> Schedule:
-    return Schedule(torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma))
+def step_lr(cfg: StepConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
+    return Schedule(lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma))
+
+
+@SCHEDULES.register("multistep", config=MultiStepConfig)
+def multistep(cfg: MultiStepConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
+    return Schedule(lr_scheduler.MultiStepLR(optimizer, milestones=cfg.milestones, gamma=cfg.gamma))
 
 
 @SCHEDULES.register("cosine", config=CosineConfig)
-def cosine(cfg: CosineConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> Schedule:
-    return Schedule(torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=cfg.eta_min))
+def cosine(cfg: CosineConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
+    return Schedule(lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs, eta_min=cfg.eta_min))
+
+
+@SCHEDULES.register("onecycle", config=OneCycleConfig)
+def onecycle(cfg: OneCycleConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
+    scheduler = lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=[group["lr"] for group in optimizer.param_groups],
+        total_steps=train.epochs * steps_per_epoch,
+        pct_start=cfg.pct_start,
+        anneal_strategy=cfg.anneal_strategy,
+        div_factor=cfg.div_factor,
+        final_div_factor=cfg.final_div_factor,
+        three_phase=cfg.three_phase,
+        cycle_momentum=cfg.cycle_momentum,
+        base_momentum=cfg.base_momentum,
+        max_momentum=cfg.max_momentum,
+    )
+    return Schedule(scheduler, "step")
+
+
+@SCHEDULES.register("plateau", config=PlateauConfig)
+def plateau(cfg: PlateauConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
+    scheduler = lr_scheduler.ReduceLROnPlateau(
+        optimizer,
+        mode=train.mode,
+        factor=cfg.factor,
+        patience=cfg.patience,
+        threshold=cfg.threshold,
+        threshold_mode=cfg.threshold_mode,
+        cooldown=cfg.cooldown,
+        min_lr=cfg.min_lr,
+    )
+    return Schedule(scheduler, "plateau")
+
+
+# -- building -------------------------------------------------------------------------------
+def _checked(section: str, name: str, build: Callable[[], Any]) -> Any:
+    """PyTorch rejects bad arguments with ValueError: report them as the config's fault."""
+    try:
+        return build()
+    except ValueError as err:
+        raise TorchlabError(f"{section} '{name}': {err}") from None
 
 
 def build_optimizer(cfg: OptimConfig, params: Params) -> torch.optim.Optimizer:
-    return OPTIMIZERS.get(cfg.name)(cfg, params)
+    return _checked("optim", cfg.name, lambda: OPTIMIZERS.get(cfg.name)(cfg, params))
 
 
-def build_schedule(
-    cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
-) -> Schedule:
-    return SCHEDULES.get(cfg.name)(cfg, optimizer, epochs, steps_per_epoch)
+def build_schedule(cfg: ScheduleConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
+    """The schedule `cfg.name` registered, with `cfg.warmup_steps` of linear warm-up in front."""
+    schedule = _checked("schedule", cfg.name, lambda: SCHEDULES.get(cfg.name)(cfg, optimizer, train, steps_per_epoch))
+    if cfg.warmup_steps < 0 or not 0 < cfg.warmup_start_factor <= 1:
+        raise TorchlabError("schedule.warmup_steps must be >= 0 and schedule.warmup_start_factor in (0, 1]")
+    if cfg.warmup_steps:
+        schedule.warmup = lr_scheduler.LinearLR(
+            optimizer, start_factor=cfg.warmup_start_factor, total_iters=cfg.warmup_steps
+        )
+    return schedule

@@ -42,7 +42,12 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(train.seed)  # shuffling order
         steps_per_epoch = len(self.data.train_loader(self.generator))
         self.schedules = {
-            name: build_schedule(cfg.schedule, opt, train.epochs, steps_per_epoch)
+            name: build_schedule(cfg.schedule, opt, train, steps_per_epoch) for name, opt in self.optimizers.items()
+        }
+        self.lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}  # of the last step
+        # L1 penalises weights only by default: biases and normalisation parameters are 1-D.
+        self.l1_params = {
+            name: [p for g in opt.param_groups for p in g["params"] if p.ndim > 1 or train.l1_params == "all"]
             for name, opt in self.optimizers.items()
         }
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train.amp)
@@ -57,6 +62,8 @@ class Trainer:
     # -- one optimisation step, handed to the task ------------------------------------------
     def optimize(self, loss: torch.Tensor, group: str = "model") -> None:
         optimizer, train = self.optimizers[group], self.cfg.train
+        if train.l1:
+            loss = loss + train.l1 * sum(p.abs().sum() for p in self.l1_params[group])
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if train.clip_grad_norm or train.clip_grad_value:
@@ -68,9 +75,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_value_(params, train.clip_grad_value)
         self.scaler.step(optimizer)
         self.scaler.update()
-        schedule = self.schedules[group]
-        if schedule.scheduler is not None and schedule.interval == "step":
-            schedule.scheduler.step()
+        self.lr[group] = optimizer.param_groups[0]["lr"]
+        self.schedules[group].step_batch()
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -104,19 +110,16 @@ class Trainer:
             val = self.evaluate(self.data.val_loader(), "val")
             self.epoch += 1
             improved = self.update_best(val)
-            self.step_epoch_schedules(val)
-            lrs = {
-                f"lr.{name}" if len(self.optimizers) > 1 else "lr": opt.param_groups[0]["lr"]
-                for name, opt in self.optimizers.items()
-            }
             for logger in loggers:
-                logger.log_metrics({**train_metrics, **val, **lrs}, self.step, self.epoch, "epoch")
+                logger.log_metrics({**train_metrics, **val, **self.learning_rates()}, self.step, self.epoch, "epoch")
             self.log_preview([logger for logger in loggers if logger.wants_preview])
+            for schedule in self.schedules.values():
+                schedule.step_epoch(val[train.monitor])
             self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
             if improved:
                 save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
             save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
-            if train.patience and self.bad_epochs >= train.patience:
+            if train.patience and self.bad_epochs >= train.patience and self.epoch < train.epochs:
                 return "early_stopped"
         return "completed"
 
@@ -134,15 +137,16 @@ class Trainer:
             means.add(metrics, n)
             interval.add(metrics, n)
             if self.step % self.check_every == 0 and not torch.isfinite(metrics["loss"]):
+                kept = "checkpoints/last.pt keeps the last good epoch" if self.epoch else "no epoch had finished"
                 raise DivergedError(
                     f"loss became {metrics['loss'].item()} at epoch {self.epoch + 1}, step {self.step}; "
-                    "the run stopped and checkpoints/last.pt keeps the last good epoch (try a lower optim.lr)"
+                    f"the run stopped and {kept} (try a lower optim.lr)"
                 )
             if self.step % self.cfg.train.log_every == 0:
                 recent = {f"train.{k}": v for k, v in interval.means().items()}
                 bar.set_postfix({k.split(".")[1]: f"{v:.4f}" for k, v in recent.items()})
                 for logger in loggers:
-                    logger.log_metrics(recent, self.step, self.epoch, "step")
+                    logger.log_metrics({**recent, **self.learning_rates()}, self.step, self.epoch, "step")
                 interval = RunningMeans()
         self.clock["train_seconds"] += time.perf_counter() - started
         self.clock["train_samples"] += means.count
@@ -168,7 +172,7 @@ class Trainer:
         for logger in loggers if preview else ():
             logger.log_preview(preview, self.step, self.epoch)
 
-    # -- best model, schedules, early stopping ----------------------------------------------
+    # -- best model, learning rates, early stopping -----------------------------------------
     def update_best(self, val: dict[str, float]) -> bool:
         monitor, train = self.cfg.train.monitor, self.cfg.train
         if monitor not in val:
@@ -183,14 +187,9 @@ class Trainer:
         self.bad_epochs += 1
         return False
 
-    def step_epoch_schedules(self, val: dict[str, float]) -> None:
-        for schedule in self.schedules.values():
-            if schedule.scheduler is None:
-                continue
-            if schedule.interval == "epoch":
-                schedule.scheduler.step()
-            elif schedule.interval == "plateau":
-                schedule.scheduler.step(val[self.cfg.train.monitor])
+    def learning_rates(self) -> dict[str, float]:
+        """The learning rate of each optimiser's last step: `lr`, or `lr.GROUP` with several."""
+        return {f"lr.{name}" if len(self.lr) > 1 else "lr": lr for name, lr in self.lr.items()}
 
     def test_best(self) -> dict[str, float]:
         best = self.run_dir / "checkpoints" / "best.pt"
@@ -209,7 +208,7 @@ class Trainer:
             "model_name": self.cfg.model.name,
             "model": unwrap(self.model).state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-            "schedules": {name: s.scheduler.state_dict() for name, s in self.schedules.items() if s.scheduler},
+            "schedules": {name: s.state_dict() for name, s in self.schedules.items()},
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
@@ -223,16 +222,18 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
         """Continue exactly where `state` (a last.pt) left off."""
         load_weights(self.model, state, path)
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        for name, schedule in self.schedules.items():
-            if schedule.scheduler:
-                schedule.scheduler.load_state_dict(state["schedules"][name])
-        self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.step, self.best = state["epoch"], state["step"], dict(state["best"])
-        self.bad_epochs = state["early_stop"]["bad_epochs"]
-        self.clock = dict(state["clock"])
-        restore_rng_states(state["rng"], self.generator)
+        try:
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            for name, schedule in self.schedules.items():
+                schedule.load_state_dict(state["schedules"][name])
+            self.scaler.load_state_dict(state["scaler"])
+            self.epoch, self.step, self.best = state["epoch"], state["step"], dict(state["best"])
+            self.bad_epochs = state["early_stop"]["bad_epochs"]
+            self.clock = dict(state["clock"])
+            restore_rng_states(state["rng"], self.generator)
+        except (KeyError, ValueError, TypeError) as err:
+            raise TorchlabError(f"{path} does not match this run's optimiser, schedule or state ({err!r})") from None
 
     def summary(self, status: str, test: dict[str, float]) -> dict[str, Any]:
         """summary.json: validation metrics are those of the best epoch, test those of best.pt."""

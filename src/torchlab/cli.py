@@ -1,10 +1,11 @@
 """The `torchlab` command: parses arguments, calls torchlab.api, prints. No training logic.
 
-Exit status: 0 done; 2 bad usage, config, data or checkpoint (one line, no traceback unless
---debug); 1 anything unexpected.
+Exit status: 0 done; 2 bad usage, config, data, checkpoint or a full disk (one line, no
+traceback unless --debug); 130 / 143 stopped by SIGINT / SIGTERM; 1 anything unexpected.
 """
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -85,8 +86,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from torchlab import api
 
-    metrics = api.evaluate(args.run_dir, args.data_dir, args.device)
+    metrics = api.evaluate(args.run_dir, args.data_dir, args.device, args.weights)
     print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from torchlab.export import export
+
+    print(export(args.run_dir, args.format, args.out, args.checkpoint))
     return 0
 
 
@@ -114,10 +122,35 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--data-dir", help="data root, if not the one the run used")
     ev.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    ev.add_argument("--weights", type=Path, help="evaluate these weights instead (.safetensors, or a .pt state dict)")
+
+    export = sub.add_parser(
+        "export",
+        help="export a run's weights as safetensors or ONNX",
+        description="Write checkpoints/best.pt's weights as safetensors (any model) or ONNX (classifiers; "
+        "input: the normalised image batch, output: logits). Prints the file written.",
+    )
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--format", required=True, choices=["safetensors", "onnx"])
+    export.add_argument("--out", type=Path, help="the file to write (default RUN_DIR/export/model.FORMAT)")
+    export.add_argument("--checkpoint", choices=["best", "last"], default="best")
     return parser
 
 
-COMMANDS: dict[str, Command] = {"list": cmd_list, "train": cmd_train, "resume": cmd_resume, "eval": cmd_eval}
+COMMANDS: dict[str, Command] = {
+    "list": cmd_list,
+    "train": cmd_train,
+    "resume": cmd_resume,
+    "eval": cmd_eval,
+    "export": cmd_export,
+}
+# A full or read-only disk is the user's to fix: exit 2 and one line, as for bad input.
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def one_line(message: str) -> str:
+    """Messages echo user input: escape its control characters so that the message stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,8 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     except TorchlabError as err:
         if debug:
             raise
-        print(f"torchlab: error: {err}", file=sys.stderr)
+        print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("torchlab: interrupted", file=sys.stderr)
-        return 130
+    except OSError as err:
+        if debug or err.errno not in DISK_ERRORS:
+            raise
+        print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:  # Interrupted (a signal, after last.pt is written) or a plain Ctrl-C
+        print(f"torchlab: {err or 'interrupted'}", file=sys.stderr)
+        return getattr(err, "exit_status", 130)

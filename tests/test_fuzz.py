@@ -47,7 +47,29 @@ values = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(str),
     st.text(max_size=12),
 )
-overrides = st.one_of(st.builds(lambda k, v: f"{k}={v}", st.sampled_from(KEYS), values), st.text(max_size=20))
+NUMERIC_KEYS = [
+    k
+    for k in KEYS
+    if k.split(".")[-1]
+    in (
+        "batch_size",
+        "eval_batch_size",
+        "val_split",
+        "subset",
+        "epochs",
+        "seed",
+        "patience",
+        "log_every",
+        "lr",
+        "clip_grad_norm",
+    )
+]
+EXTREMES = ["0", "-1", str(2**63), str(2**64 + 1), str(-(2**63) - 1), "1e999", "nan", "0.5", "[]", "null"]
+overrides = st.one_of(
+    st.builds(lambda k, v: f"{k}={v}", st.sampled_from(KEYS), values),
+    st.builds(lambda k, v: f"{k}={v}", st.sampled_from(NUMERIC_KEYS), st.sampled_from(EXTREMES)),
+    st.text(max_size=20),
+)
 FLAGS = ["--epochs", "--seed", "--device", "--logger", "--data-dir", "--out", "--deterministic", "--help", "-h", "--"]
 tokens = st.one_of(overrides, st.sampled_from(FLAGS), values, st.sampled_from(["mnist-mlp", "mnist-mlp-scratch"]))
 commands = st.one_of(

@@ -1,6 +1,7 @@
 """Hostile and broken weight files: refused with exit 2 on every path that loads one, and the
 code inside never runs (the payload would write a marker file when unpickled)."""
 
+import contextlib
 import pickle
 import shutil
 from pathlib import Path
@@ -50,7 +51,8 @@ def test_the_payloads_are_real(tmp_path):
     marker = tmp_path / "marker"
     for name, path in hostile_files(tmp_path / "files", marker).items():
         if name != "safetensors-name":
-            torch.load(path, weights_only=False)
+            with contextlib.suppress(RuntimeError):  # a raw pickle is no torch file, but it ran first
+                torch.load(path, weights_only=False)
             assert marker.exists(), name
             marker.unlink()
 

@@ -178,5 +178,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Interrupted (a signal, after last.pt is written) or a plain Ctrl-C
-        print(f"torchlab: {err or 'interrupted'}", file=sys.stderr)
+        print(f"torchlab: {one_line(str(err)) or 'interrupted'}", file=sys.stderr)
         return getattr(err, "exit_status", 130)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.config import Config, load_run_config, save_config
-from torchlab.engine.checkpoint import load_checkpoint, load_weights
-from torchlab.engine.files import atomic_write_json
+from torchlab.engine.checkpoint import load_checkpoint, load_tensors, load_weights
+from torchlab.engine.files import atomic_write_json, run_lock
 from torchlab.engine.trainer import Trainer
 from torchlab.errors import DivergedError, TorchlabError
 from torchlab.loggers import logger_classes
@@ -35,9 +35,12 @@ def train(config: Config, out: Path | None = None) -> dict[str, Any]:
         )
     logger_classes(config)  # loggers, data and model are checked before anything is written
     trainer = Trainer(config, run_dir)
-    save_config(config, run_dir / "config.yaml")
-    check_split(trainer)
-    return finish(trainer)
+    with run_lock(run_dir):  # checked again under the lock: two runs racing for one --out
+        if (run_dir / "config.yaml").exists():
+            raise TorchlabError(f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it")
+        save_config(config, run_dir / "config.yaml")
+        check_split(trainer)
+        return finish(trainer)
 
 
 def check_split(trainer: Trainer) -> None:
@@ -67,38 +70,51 @@ def finish(trainer: Trainer) -> dict[str, Any]:
     return summary
 
 
+def finished(run_dir: Path) -> bool:
+    """Whether the run's summary.json says it trained to the end (not interrupted, killed or failed)."""
+    try:
+        return json.loads((run_dir / "summary.json").read_text())["status"] in ("completed", "early_stopped")
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
     """Continue an interrupted run from checkpoints/last.pt (to `epochs` in all, if given)."""
     config = load_run_config(run_dir)
     if epochs is not None:
         config.train.epochs = epochs
     trainer = Trainer(config, run_dir)
-    check_split(trainer)
-    last = run_dir / "checkpoints" / "last.pt"
-    if last.exists():  # absent when the run stopped inside its first epoch: start it again
-        trainer.load_state_dict(load_checkpoint(last), last)
-    if trainer.epoch >= config.train.epochs:
-        raise TorchlabError(f"{run_dir} already trained {trainer.epoch} epochs; pass --epochs N to train further")
-    if config.train.patience and trainer.bad_epochs >= config.train.patience:
-        raise TorchlabError(
-            f"{run_dir} stopped early: no improvement in the last {trainer.bad_epochs} epochs (train.patience)"
-        )
-    save_config(config, run_dir / "config.yaml")
-    return finish(trainer)
+    with run_lock(run_dir):
+        check_split(trainer)
+        last = run_dir / "checkpoints" / "last.pt"
+        if last.exists():  # absent when the run was killed inside its first epoch: start it again
+            trainer.load_state_dict(load_checkpoint(last), last)
+        done = finished(run_dir)  # else it was killed while testing: test now
+        if trainer.epoch >= config.train.epochs and done:
+            raise TorchlabError(f"{run_dir} already trained {trainer.epoch} epochs; pass --epochs N to train further")
+        if config.train.patience and trainer.bad_epochs >= config.train.patience and done:
+            raise TorchlabError(
+                f"{run_dir} stopped early: no improvement in the last {trainer.bad_epochs} epochs (train.patience)"
+            )
+        save_config(config, run_dir / "config.yaml")
+        return finish(trainer)
 
 
-def evaluate(run_dir: Path, data_dir: str | None = None, device: str | None = None) -> dict[str, float]:
-    """Test metrics of a run's best.pt, computed as at the end of training."""
+def evaluate(
+    run_dir: Path, data_dir: str | None = None, device: str | None = None, weights: Path | None = None
+) -> dict[str, float]:
+    """Test metrics of a run's best.pt (or of `weights`: a .safetensors or .pt state dict of the
+    same model), computed as at the end of training."""
     config = load_run_config(run_dir)
     if data_dir:
         config.data.root = data_dir
     if device:
         config.train.device = device
-    best = run_dir / "checkpoints" / "best.pt"
-    state = load_checkpoint(best)
+    path = weights or run_dir / "checkpoints" / "best.pt"
+    state = {"model": load_tensors(path)} if weights else load_checkpoint(path)
     trainer = Trainer(config, run_dir)
     check_split(trainer)
-    load_weights(trainer.model, state, best)
+    load_weights(trainer.model, state, path)
     return trainer.evaluate(trainer.data.test_loader(), "test")
 
 

@@ -1,10 +1,11 @@
 """The `torchlab` command: parses arguments, calls torchlab.api, prints. No training logic.
 
-Exit status: 0 done; 2 bad usage, config, data or checkpoint (one line, no traceback unless
---debug); 1 anything unexpected.
+Exit status: 0 done; 2 bad usage, config, data, checkpoint or a full disk (one line, no
+traceback unless --debug); 130 / 143 stopped by SIGINT / SIGTERM; 1 anything unexpected.
 """
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -111,7 +112,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from torchlab import api
 
-    metrics = api.evaluate(args.run_dir, args.data_dir, args.device)
+    metrics = api.evaluate(args.run_dir, args.data_dir, args.device, args.weights)
     print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return 0
 
@@ -133,6 +134,13 @@ def cmd_notes(args: argparse.Namespace) -> int:
     width = max(map(len, found))
     for name, module in found.items():
         print(f"{name:<{width}}  {notes.title(module)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from torchlab.export import export
+
+    print(export(args.run_dir, args.format, args.out, args.checkpoint))
     return 0
 
 
@@ -168,6 +176,7 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--data-dir", help="data root, if not the one the run used")
     ev.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    ev.add_argument("--weights", type=Path, help="evaluate these weights instead (.safetensors, or a .pt state dict)")
 
     report = sub.add_parser(
         "report",
@@ -182,6 +191,17 @@ def build_parser() -> ArgumentParser:
         description="List the sections of the notes, or run one section's example and print what it shows.",
     )
     notes.add_argument("section", nargs="?", help="a section name from `torchlab notes`")
+
+    export = sub.add_parser(
+        "export",
+        help="export a run's weights as safetensors or ONNX",
+        description="Write checkpoints/best.pt's weights as safetensors (any model) or ONNX (classifiers; "
+        "input: the normalised image batch, output: logits). Prints the file written.",
+    )
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--format", required=True, choices=["safetensors", "onnx"])
+    export.add_argument("--out", type=Path, help="the file to write (default RUN_DIR/export/model.FORMAT)")
+    export.add_argument("--checkpoint", choices=["best", "last"], default="best")
     return parser
 
 
@@ -193,7 +213,15 @@ COMMANDS: dict[str, Command] = {
     "eval": cmd_eval,
     "report": cmd_report,
     "notes": cmd_notes,
+    "export": cmd_export,
 }
+# A full or read-only disk is the user's to fix: exit 2 and one line, as for bad input.
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def one_line(message: str) -> str:
+    """Messages echo user input: escape its control characters so that the message stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,8 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     except TorchlabError as err:
         if debug:
             raise
-        print(f"torchlab: error: {err}", file=sys.stderr)
+        print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("torchlab: interrupted", file=sys.stderr)
-        return 130
+    except OSError as err:
+        if debug or err.errno not in DISK_ERRORS:
+            raise
+        print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:  # Interrupted (a signal, after last.pt is written) or a plain Ctrl-C
+        print(f"torchlab: {one_line(str(err)) or 'interrupted'}", file=sys.stderr)
+        return getattr(err, "exit_status", 130)

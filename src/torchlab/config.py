@@ -20,6 +20,13 @@ import yaml
 from torchlab.errors import TorchlabError, did_you_mean
 
 
+def at_least(low: int, **values: int) -> None:
+    """Range checks in __post_init__: `at_least(1, data_batch_size=n)` names the key `data.batch_size`."""
+    for name, value in values.items():
+        if value < low:
+            raise TorchlabError(f"{name.replace('_', '.', 1)}: expected {low} or more, got {value}")
+
+
 @dataclass
 class DataConfig:
     """Where the samples come from and how they are batched and split."""
@@ -35,6 +42,9 @@ class DataConfig:
     subset: int | None = None  # train on the first N samples of the training split only
     eval_subset: int | None = None  # validate and test on the first N samples only
     download: bool = True  # fetch missing files where a network exists
+
+    def __post_init__(self) -> None:
+        at_least(1, data_batch_size=self.batch_size, data_eval_batch_size=self.eval_batch_size)
 
 
 @dataclass
@@ -81,6 +91,12 @@ class TrainConfig:
     channels_last: bool = False
     deterministic: bool = False
     log_every: int = 50  # steps between progress updates and loss checks on accelerators
+
+    def __post_init__(self) -> None:
+        at_least(0, train_epochs=self.epochs, train_patience=self.patience, train_seed=self.seed)
+        at_least(1, train_log_every=self.log_every)
+        if self.seed >= 2**63:
+            raise TorchlabError(f"train.seed: {self.seed} is too large; use a seed below 2**63")
 
 
 @dataclass

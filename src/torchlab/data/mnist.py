@@ -7,6 +7,7 @@ from torchvision import datasets
 
 from torchlab.config import DataConfig
 from torchlab.data import DATASETS
+from torchlab.data.idx import read_idx_pair
 from torchlab.data.memory import InMemoryImages
 from torchlab.data.root import data_root, downloads_allowed
 from torchlab.errors import TorchlabError
@@ -20,7 +21,8 @@ def load_idx_dataset(
     """((train images, labels), (test images, labels), class names); images uint8 [N, 1, 28, 28].
 
     Downloads only when files are missing, downloads are allowed and a network answers;
-    otherwise a TorchlabError names the folder and the files it expected.
+    otherwise a TorchlabError names the folder and the files it expected. The files are read
+    strictly (data/idx.py): a truncated, damaged or mismatched file is a TorchlabError naming it.
     """
     root = data_root(cfg.root)
     raw = root / dataset_cls.__name__ / "raw"
@@ -35,12 +37,12 @@ def load_idx_dataset(
                 raise _missing(raw, missing, f"download failed: {err}") from None
         else:
             raise _missing(raw, missing, "downloads are off")
-    try:
-        splits = [dataset_cls(str(root), train=train, download=False) for train in (True, False)]
-    except (RuntimeError, ValueError, AssertionError, IndexError) as err:
-        raise TorchlabError(f"{dataset_cls.__name__} files in {raw} are unreadable: {err}") from None
-    train, test = ((s.data.unsqueeze(1), s.targets) for s in splits)
-    return train, test, list(splits[0].classes)
+    classes = list(dataset_cls.classes)
+    train, test = (
+        read_idx_pair(raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte", len(classes))
+        for split in ("train", "t10k")
+    )
+    return train, test, classes
 
 
 def _missing(folder: Path, missing: list[str], why: str) -> TorchlabError:

@@ -21,3 +21,10 @@ class RunningMeans:
             return {}
         stacked = torch.stack(list(self.sums.values())).cpu() / max(self.count, 1)
         return dict(zip(self.sums, stacked.tolist(), strict=True))
+
+    def state_dict(self) -> dict:
+        """Tensors and an int only, so a mid-epoch checkpoint can carry the epoch's means so far."""
+        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sums, self.count = dict(state["sums"]), state["count"]

@@ -4,8 +4,10 @@ It knows nothing of any particular model or task. One run directory holds what i
 config.yaml (by the caller), metrics.jsonl, summary.json and checkpoints/{last,best}.pt.
 """
 
+import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from torchlab.config import Config
 from torchlab.data import batch_size_of, build_data
 from torchlab.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
 from torchlab.engine.files import atomic_write_json
+from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
 from torchlab.engine.metrics import RunningMeans
 from torchlab.engine.optim import build_optimizer, build_schedule
 from torchlab.engine.runtime import resolve_device, restore_rng_states, rng_states, seed_everything
@@ -58,6 +61,8 @@ class Trainer:
         self.epoch = self.step = self.bad_epochs = 0
         self.best: dict[str, Any] = {"value": None, "epoch": None, "metrics": {}}
         self.clock = {"train_seconds": 0.0, "train_samples": 0, "wall_seconds": 0.0}
+        self.stop = StopRequest()  # set by SIGINT/SIGTERM while fit() runs
+        self.position: dict[str, Any] | None = None  # where in an epoch a mid-epoch last.pt stopped
 
     # -- one optimisation step, handed to the task ------------------------------------------
     def optimize(self, loss: torch.Tensor, group: str = "model") -> None:
@@ -84,7 +89,8 @@ class Trainer:
         loggers = build_loggers(self.run_dir, self.cfg)
         status, test, started, wall_before = "failed", {}, time.perf_counter(), self.clock["wall_seconds"]
         try:
-            status = self.run_epochs(loggers, started, wall_before)
+            with graceful_stop() as self.stop:
+                status = self.run_epochs(loggers, started, wall_before)
             test = self.test_best()
             for logger in loggers:
                 logger.log_metrics(test, self.step, self.epoch, "test")
@@ -97,7 +103,11 @@ class Trainer:
         finally:
             self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
             summary = self.summary(status, test)
-            atomic_write_json(self.run_dir / "summary.json", summary)
+            try:
+                atomic_write_json(self.run_dir / "summary.json", summary)
+            except TorchlabError:  # a full disk: the error that stopped the run, if any, says more
+                if status in ("completed", "early_stopped"):
+                    raise
             for logger in loggers:
                 logger.finish(summary)
         return summary
@@ -107,6 +117,10 @@ class Trainer:
         train = self.cfg.train
         while self.epoch < train.epochs:
             train_metrics = self.train_epoch(loggers)
+            if self.position is not None:  # stopped mid-epoch by a signal: save exactly where
+                self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
+                save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
+                raise self.interrupted()
             val = self.evaluate(self.data.val_loader(), "val")
             self.epoch += 1
             improved = self.update_best(val)
@@ -121,14 +135,26 @@ class Trainer:
             save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
             if train.patience and self.bad_epochs >= train.patience and self.epoch < train.epochs:
                 return "early_stopped"
+            if self.stop.requested and self.epoch < train.epochs:
+                raise self.interrupted()
         return "completed"
+
+    def interrupted(self) -> Interrupted:
+        return Interrupted(
+            self.stop.signum,
+            f"at step {self.step}; checkpoints/last.pt holds it: `torchlab resume {self.run_dir}` continues exactly",
+        )
 
     def train_epoch(self, loggers: list) -> dict[str, float]:
         self.model.train()
         means, interval = RunningMeans(), RunningMeans()
+        epoch_rng = self.generator.get_state() if self.position is None else self.position["epoch_rng"]
+        self.generator.set_state(epoch_rng)
         loader = self.data.train_loader(self.generator)
-        bar = progress(loader, len(loader), f"epoch {self.epoch + 1}/{self.cfg.train.epochs}", self.cfg.log.progress)
-        started = time.perf_counter()
+        batches, done = self.fast_forward(loader, means)
+        desc = f"epoch {self.epoch + 1}/{self.cfg.train.epochs}"
+        bar = progress(batches, len(loader) - done, desc, self.cfg.log.progress)
+        started, counted = time.perf_counter(), means.count
         for batch in bar:
             with self.autocast():
                 metrics = self.task.training_step(batch, self.optimize)
@@ -148,9 +174,30 @@ class Trainer:
                 for logger in loggers:
                     logger.log_metrics({**recent, **self.learning_rates()}, self.step, self.epoch, "step")
                 interval = RunningMeans()
+            done += 1
+            if self.stop.requested:
+                self.position = {"epoch_rng": epoch_rng, "batches": done, "means": means.state_dict()}
+                break
         self.clock["train_seconds"] += time.perf_counter() - started
-        self.clock["train_samples"] += means.count
+        self.clock["train_samples"] += means.count - counted
         return {f"train.{k}": v for k, v in means.means().items()}
+
+    def fast_forward(self, loader: Any, means: RunningMeans) -> tuple[Iterator, int]:
+        """The loader's batches from the position a mid-epoch last.pt recorded (else all of them).
+
+        The epoch's shuffling generator state was restored, so replaying the batches gives the
+        same order; the RNG states come back afterwards, as they were at the interrupted step.
+        """
+        batches = iter(loader)
+        if self.position is None:
+            return batches, 0
+        done = self.position["batches"]
+        for _ in range(done):
+            next(batches)
+        restore_rng_states(self.position["rng"], self.generator)
+        means.load_state_dict(self.position["means"])
+        self.position = None
+        return batches, done
 
     @torch.no_grad()
     def evaluate(self, loader, prefix: str) -> dict[str, float]:
@@ -216,6 +263,8 @@ class Trainer:
             "early_stop": {"bad_epochs": self.bad_epochs},
             "clock": dict(self.clock),
             "rng": rng_states(self.generator),
+            "position": self.position,
+            "info": dataclasses.asdict(self.data.info),
             "config": self.cfg.to_dict(),
         }
 
@@ -232,6 +281,7 @@ class Trainer:
             self.bad_epochs = state["early_stop"]["bad_epochs"]
             self.clock = dict(state["clock"])
             restore_rng_states(state["rng"], self.generator)
+            self.position = {**state["position"], "rng": state["rng"]} if state.get("position") else None
         except (KeyError, ValueError, TypeError) as err:
             raise TorchlabError(f"{path} does not match this run's optimiser, schedule or state ({err!r})") from None
 
@@ -256,4 +306,5 @@ class Trainer:
             "seed": self.cfg.train.seed,
             "torch": torch.__version__,
             "run_dir": str(self.run_dir),
+            "resume": f"torchlab resume {self.run_dir}" if status == "interrupted" else None,
         }

@@ -1,0 +1,70 @@
+"""Export a run's weights: safetensors for any model, ONNX for image classifiers.
+
+`torchlab export RUN_DIR --format safetensors|onnx` reads checkpoints/best.pt (weights-only)
+and writes RUN_DIR/export/model.{safetensors,onnx}. The safetensors file loads back with
+`torchlab eval RUN_DIR --weights FILE` or `engine.checkpoint.load_tensors`. The ONNX graph takes
+the normalised image batch `[N, C, H, W]` (float32, any N) and returns the logits; it needs the
+optional extra `torchlab[onnx]` (onnx, onnxscript).
+"""
+
+import json
+from pathlib import Path
+
+import torch
+
+from torchlab.config import load_run_config
+from torchlab.data import DataInfo
+from torchlab.engine.checkpoint import load_checkpoint, load_weights, save_tensors
+from torchlab.engine.files import atomic_write
+from torchlab.errors import TorchlabError
+from torchlab.models import build_model
+
+FORMATS = ("safetensors", "onnx")  # also the file suffixes
+WEIGHTS_FORMAT = "torchlab-weights/1"
+
+
+def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "best") -> Path:
+    """Write the run's `checkpoint` (best or last) weights in `fmt`; returns the file written."""
+    if fmt not in FORMATS:
+        raise TorchlabError(f"unknown export format '{fmt}'; use {' or '.join(FORMATS)}")
+    config = load_run_config(run_dir)
+    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    state = load_checkpoint(path)
+    out = out or run_dir / "export" / f"model.{fmt}"
+    if fmt == "safetensors":
+        metadata = {
+            "format": WEIGHTS_FORMAT,
+            "recipe": config.recipe,
+            "model_name": config.model.name,
+            "epoch": str(state["epoch"]),
+            "config": json.dumps(state["config"]),
+        }
+        save_tensors(out, state["model"], metadata)
+        return out
+    if config.task.name != "classify":
+        raise TorchlabError(f"ONNX export is for classifiers; {run_dir} trains task '{config.task.name}'")
+    if "info" not in state:
+        raise TorchlabError(f"{path} predates ONNX export (no data info in it); export safetensors instead")
+    model = build_model(config.model, DataInfo(**state["info"]))
+    load_weights(model, state, path)
+    atomic_write(out, lambda f: f.write(onnx_bytes(model.eval(), tuple(state["info"]["input_shape"]))))
+    return out
+
+
+def onnx_bytes(model: torch.nn.Module, input_shape: tuple[int, ...]) -> bytes:
+    """The model as an ONNX graph with a dynamic batch dimension."""
+    try:
+        import onnxscript  # noqa: F401  (the exporter needs it; say so plainly if it is absent)
+    except ImportError:
+        raise TorchlabError("ONNX export needs the optional extra: pip install 'torchlab[onnx]'") from None
+    example = torch.zeros(2, *input_shape)
+    program = torch.onnx.export(
+        model,
+        (example,),
+        dynamo=True,
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+        verbose=False,
+    )
+    return program.model_proto.SerializeToString()

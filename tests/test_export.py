@@ -1,0 +1,69 @@
+"""Export: safetensors weights that load back to the same metrics; ONNX that onnxruntime runs
+to the same logits as PyTorch."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import QUICK
+from torchlab import api
+from torchlab.cli import main
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, mnist_root) -> Path:
+    out = tmp_path_factory.mktemp("export") / "run"
+    assert main(["train", "mnist-mlp", "--out", str(out), *QUICK, "train.epochs=1", "data.subset=2000"]) == 0
+    return out
+
+
+def test_safetensors_round_trip(run, capsys):
+    from safetensors import safe_open
+
+    assert main(["export", str(run), "--format", "safetensors"]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path == run / "export" / "model.safetensors"
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    assert meta["format"] == "torchlab-weights/1" and meta["recipe"] == "mnist-mlp"
+    assert json.loads(meta["config"])["model"]["name"] == "mlp"
+    summary = json.loads((run / "summary.json").read_text())
+    # The exported weights, imported again, give exactly the run's test metrics.
+    assert api.evaluate(run, weights=path) == {f"test.{k}": v for k, v in summary["test"].items()}
+
+
+def test_weights_of_another_model_are_refused(run, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(3)}, tmp_path / "other.safetensors")
+    assert main(["eval", str(run), "--weights", str(tmp_path / "other.safetensors")]) == 2
+    assert "holds weights of another model" in capsys.readouterr().err
+
+
+def test_onnx_matches_pytorch(run, tmp_path, capsys):
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "mlp.onnx"
+    assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
+    config = api.load_run_config(run)
+    from torchlab.engine.checkpoint import load_checkpoint, load_weights
+    from torchlab.engine.trainer import Trainer
+
+    trainer = Trainer(config, run)
+    load_weights(trainer.model, load_checkpoint(run / "checkpoints" / "best.pt"), run)
+    images, labels = next(iter(trainer.data.test_loader()))
+    images = images[:37]  # a batch size the export never saw
+    with torch.no_grad():
+        expected = trainer.model.eval()(images)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"input": images.numpy()})[0]
+    assert logits.shape == (37, 10)
+    torch.testing.assert_close(torch.from_numpy(logits), expected, rtol=1e-4, atol=1e-4)
+    assert (logits.argmax(1) == expected.argmax(1).numpy()).all()
+
+
+def test_onnx_is_for_classifiers_only_and_formats_are_checked(run, capsys):
+    assert main(["export", str(run), "--format", "torchscript"]) == 2
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,0 +1,196 @@
+"""Interrupts: SIGINT/SIGTERM finish the step, write last.pt and a resumable summary; a resumed
+run ends with the very weights of a run that never stopped. SIGKILL at any moment leaves a
+run directory that `torchlab resume` completes, with the same weights.
+
+In-process runs get a real signal from a logger at an exact step (deterministic points); a
+few real processes get Ctrl-C, SIGTERM and SIGKILL from outside, as a user's machine would.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import ROOT
+from torchlab.cli import main
+from torchlab.loggers import LOGGERS, Logger
+
+# 10 steps an epoch, 2 epochs; a step event per step so that a signal can land on any of them.
+SMALL = [
+    "--logger",
+    "signal-at",
+    "data.subset=1000",
+    "data.eval_subset=200",
+    "data.batch_size=100",
+    "train.epochs=2",
+    "train.log_every=1",
+]
+PLAN: list[tuple[str, int, int]] = []  # (event, step or epoch, signal) still to send
+
+
+@LOGGERS.register("signal-at")
+class SignalAt(Logger):
+    """Sends this process a real signal when the run reaches a planned step or epoch event."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int, epoch: int, event: str) -> None:
+        at = step if event == "step" else epoch
+        while PLAN and PLAN[0][:2] == (event, at):
+            os.kill(os.getpid(), PLAN.pop(0)[2])
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, mnist_root) -> Path:
+    """The same run, never stopped."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    assert main(["train", "mnist-mlp", "--out", str(out), *SMALL]) == 0
+    return out
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    ours, theirs = weights(run), weights(reference)
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours), "resumed weights differ"
+    assert summary(run)["test"] == summary(reference)["test"]
+    assert summary(run)["val"] == summary(reference)["val"]
+    assert summary(run)["status"] == "completed"
+    assert not list(run.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        [("step", 3, signal.SIGINT)],  # mid-epoch, before any checkpoint exists
+        [("step", 10, signal.SIGINT)],  # the last step of epoch 1, before validation
+        [("epoch", 1, signal.SIGTERM)],  # during epoch 1's logging: stops after its checkpoint
+        [("step", 15, signal.SIGTERM)],  # mid-epoch 2
+        [("step", 4, signal.SIGINT), ("step", 4, signal.SIGINT)],  # a second Ctrl-C: out at once
+        [("step", 5, signal.SIGINT), ("step", 15, signal.SIGTERM)],  # stopped twice, resumed twice
+    ],
+    ids=["step3", "step10", "epoch1", "step15", "double-ctrl-c", "twice"],
+)
+def test_interrupt_then_resume_gives_the_same_weights(plan, reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    PLAN[:] = plan
+    stops = sorted({(event, at) for event, at, _ in plan})
+    code = main(["train", "mnist-mlp", "--out", str(out), *SMALL])
+    for _ in stops:
+        signum = plan[0][2] if len(stops) == 1 else None
+        assert code in (130, 143)
+        if signum is not None:
+            assert code == 128 + signum
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+        assert f"torchlab resume {out}" in err or "stopped by" in err
+        assert summary(out)["status"] == "interrupted"
+        assert summary(out)["resume"] == f"torchlab resume {out}"
+        code = main(["resume", str(out)])
+    assert code == 0 and not PLAN
+    assert_same_run(out, reference)
+
+
+def test_signal_handlers_are_restored_after_fit(reference):
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+# -- real processes -----------------------------------------------------------------------------
+LONG = [
+    "--logger",
+    "none",
+    "data.subset=4000",
+    "data.eval_subset=500",
+    "data.batch_size=50",
+    "train.epochs=2",
+    "train.log_every=10",
+]
+
+
+def start(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "torchlab", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for(proc: subprocess.Popen, ready, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never got there"
+        time.sleep(0.02)
+
+
+def epochs_logged(out: Path) -> int:
+    path = out / "metrics.jsonl"
+    return path.read_text().count('"event": "epoch"') if path.exists() else 0
+
+
+@pytest.fixture(scope="module")
+def long_reference(tmp_path_factory, mnist_root) -> Path:
+    out = tmp_path_factory.mktemp("long") / "run"
+    assert main(["train", "mnist-mlp", "--out", str(out), *LONG]) == 0
+    return out
+
+
+def test_sigterm_and_ctrl_c_in_a_real_process(long_reference, tmp_path):
+    out = tmp_path / "run"
+    proc = start("train", "mnist-mlp", "--out", str(out), *LONG)
+    wait_for(proc, lambda: epochs_logged(out) >= 1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().startswith("torchlab: stopped by SIGTERM") and "Traceback" not in err
+    assert summary(out)["status"] == "interrupted"
+
+    logged = (out / "metrics.jsonl").stat().st_size
+    proc = start("resume", str(out))  # Ctrl-C twice, quickly, once it trains: out at once, nothing torn
+    wait_for(proc, lambda: (out / "metrics.jsonl").stat().st_size > logged)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert summary(out)["status"] == "interrupted"
+
+    assert main(["resume", str(out)]) == 0
+    assert_same_run(out, long_reference)
+
+
+def test_sigkill_at_several_points_leaves_a_resumable_run(long_reference, tmp_path):
+    """Kill -9 at: start-up, first epoch, just after a checkpoint, mid-epoch; resume each time."""
+    out = tmp_path / "run"
+    last = out / "checkpoints" / "last.pt"
+    points = [
+        lambda: (out / "config.yaml").exists(),
+        lambda: (out / "metrics.jsonl").exists(),
+        lambda: last.exists(),
+        lambda: epochs_logged(out) >= 2,  # training done: killed while testing
+    ]
+    args = ["train", "mnist-mlp", "--out", str(out), *LONG]
+    killed = 0
+    for point in points:
+        proc = start(*args)
+        wait_for(proc, point)
+        proc.kill()
+        proc.wait()
+        killed += 1
+        args = ["resume", str(out)]
+        if last.exists():  # every file is complete: the checkpoint loads
+            torch.load(last, weights_only=True)
+    assert killed == len(points)
+    assert main(["resume", str(out)]) == 0
+    assert_same_run(out, long_reference)

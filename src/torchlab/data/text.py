@@ -63,7 +63,7 @@ class Vocabulary:
 def pad(sequences: list[list[int]], pad_index: int = Vocabulary.pad_index) -> tuple[torch.Tensor, torch.Tensor]:
     """(ids [N, longest] padded with `pad_index`, lengths [N])."""
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
-    ids = torch.full((len(sequences), int(lengths.max(initial=1))), pad_index, dtype=torch.long)
+    ids = torch.full((len(sequences), max(map(len, sequences), default=1)), pad_index, dtype=torch.long)
     for i, sequence in enumerate(sequences):
         ids[i, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
     return ids, lengths

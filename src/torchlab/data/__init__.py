@@ -21,6 +21,7 @@ class DataInfo:
     input_shape: tuple[int, ...]
     num_classes: int | None = None
     class_names: list[str] | None = None
+    vocab: list[str] | None = None  # a text dataset's tokens; index = token id
 
 
 class DataModule(Protocol):

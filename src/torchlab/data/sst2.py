@@ -1,0 +1,75 @@
+"""SST-2 (GLUE's binary sentiment of movie-review phrases) from `ROOT/SST-2/{train,dev}.tsv`.
+
+train.tsv minus a seeded validation split trains; GLUE's test labels are private, so dev.tsv is
+the test set. The vocabulary comes from the training part only.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from torchlab.config import DataConfig
+from torchlab.data import DATASETS
+from torchlab.data.root import data_root, downloads_allowed
+from torchlab.data.text import TextClassification, TextConfig
+from torchlab.errors import TorchlabError
+
+FILES = ("train.tsv", "dev.tsv")
+URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
+
+
+@dataclass
+class SST2Config(TextConfig):
+    batch_size: int = 64
+    val_split: int | float = 0.1
+
+
+def read_tsv(path: Path) -> tuple[list[str], list[int]]:
+    """(sentences, labels) of a GLUE tsv: header `sentence<TAB>label`, labels 0 or 1."""
+    sentences, labels = [], []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                fields = line.rstrip("\r\n").split("\t")
+                if number == 1 and fields == ["sentence", "label"]:
+                    continue
+                if len(fields) != 2 or fields[1] not in ("0", "1"):
+                    raise TorchlabError(f"{path}, line {number}: expected 'sentence<TAB>0|1', got {line[:60]!r}")
+                sentences.append(fields[0])
+                labels.append(int(fields[1]))
+    except UnicodeDecodeError as err:
+        raise TorchlabError(f"{path} is not UTF-8 text ({err.reason})") from None
+    return sentences, labels
+
+
+def sst2_folder(cfg: DataConfig) -> Path:
+    """ROOT/SST-2 holding train.tsv and dev.tsv, downloaded where allowed; else a TorchlabError."""
+    root = data_root(cfg.root)
+    folder = root / "SST-2"
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing and downloads_allowed(cfg.download):
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        try:
+            download_and_extract_archive(URL, str(root))
+        except Exception as err:  # any network or disk failure: report what is missing
+            raise _missing(folder, missing, f"download failed: {err}") from None
+        missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing:
+        raise _missing(folder, missing, "downloads are off" if not downloads_allowed(cfg.download) else "")
+    return folder
+
+
+def _missing(folder: Path, missing: list[str], why: str) -> TorchlabError:
+    return TorchlabError(
+        f"dataset not found in {folder}: missing {', '.join(missing)}{f' ({why})' if why else ''}; point "
+        "--data-dir or TORCHLAB_DATA at a folder holding SST-2/train.tsv and SST-2/dev.tsv (GLUE's format)"
+    )
+
+
+@DATASETS.register("sst2", config=SST2Config)
+def sst2(cfg: SST2Config, device: torch.device) -> TextClassification:
+    folder = sst2_folder(cfg)
+    train, dev = (read_tsv(folder / name) for name in FILES)
+    return TextClassification(cfg, device, train, dev, ["negative", "positive"])

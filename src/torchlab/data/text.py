@@ -1,0 +1,137 @@
+"""Text as token ids: a tokenizer, a vocabulary with <pad> and <unk>, and padding-aware batches.
+
+A batch is `(tokens [B, L], lengths [B], labels [B])`, padded with id 0 only up to the longest
+sentence of that batch; models pack the sequences by `lengths`, so padding never changes a result.
+"""
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from torchlab.config import DataConfig
+from torchlab.data import Batch, DataInfo
+from torchlab.data.splits import train_val_indices
+
+PAD, UNK = "<pad>", "<unk>"
+TOKEN = re.compile(r"[\w']+|[^\w\s]")
+
+
+@dataclass
+class TextConfig(DataConfig):
+    min_freq: int = 1  # rarer words become <unk>
+    max_vocab: int | None = None  # at most this many tokens, <pad> and <unk> included
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words (apostrophes kept: "n't", "'s") and single punctuation marks."""
+    return TOKEN.findall(text.lower())
+
+
+class Vocabulary:
+    """Token <-> id. Id 0 is <pad>, id 1 is <unk>: any word it lacks maps to <unk>."""
+
+    pad_index, unk_index = 0, 1
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.itos = [PAD, UNK, *(w for w in words if w not in (PAD, UNK))]
+        self.stoi = {word: i for i, word in enumerate(self.itos)}
+
+    @classmethod
+    def build(cls, sentences: Iterable[list[str]], min_freq: int = 1, max_size: int | None = None) -> "Vocabulary":
+        """The words seen at least `min_freq` times, most frequent first, at most `max_size` with the specials."""
+        counts = Counter(token for sentence in sentences for token in sentence)
+        words = sorted((w for w, n in counts.items() if n >= min_freq), key=lambda w: (-counts[w], w))
+        return cls(words[: None if max_size is None else max(max_size - 2, 0)])
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __getitem__(self, word: str) -> int:
+        return self.stoi.get(word, self.unk_index)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.stoi
+
+    def encode(self, tokens: list[str]) -> list[int]:
+        """Ids of `tokens`; an empty sentence becomes [<unk>] so that every sequence has a step."""
+        return [self[t] for t in tokens] or [self.unk_index]
+
+
+def pad(sequences: list[list[int]], pad_index: int = Vocabulary.pad_index) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids [N, longest] padded with `pad_index`, lengths [N])."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    ids = torch.full((len(sequences), max(map(len, sequences), default=1)), pad_index, dtype=torch.long)
+    for i, sequence in enumerate(sequences):
+        ids[i, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+    return ids, lengths
+
+
+class PaddedLoader:
+    """Batches of `(tokens, lengths, labels)` sliced from tensors on the device, trimmed per batch."""
+
+    def __init__(
+        self,
+        ids: torch.Tensor,
+        lengths: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.ids, self.lengths, self.labels = ids, lengths, labels
+        self.host_lengths = lengths.cpu()  # to trim each batch without a device sync
+        self.batch_size = batch_size
+        self.generator = generator  # None: keep the order (evaluation)
+
+    def __len__(self) -> int:
+        return -(-len(self.ids) // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        n = len(self.ids)
+        order = torch.randperm(n, generator=self.generator) if self.generator is not None else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            longest = int(self.host_lengths[idx].max())
+            idx = idx.to(self.ids.device, non_blocking=True)
+            yield self.ids[idx, :longest], self.lengths[idx], self.labels[idx]
+
+
+class TextClassification:
+    """Labelled sentences as padded ids on the device: train minus a seeded validation split, and a
+    test set; the vocabulary is built from the training part only."""
+
+    def __init__(
+        self,
+        cfg: TextConfig,
+        device: torch.device,
+        train: tuple[list[str], list[int]],
+        test: tuple[list[str], list[int]],
+        class_names: list[str],
+    ) -> None:
+        tokens, labels = [tokenize(s) for s in train[0]], torch.tensor(train[1])
+        train_idx, val_idx = train_val_indices(len(tokens), cfg.val_split, cfg.split_seed)
+        train_idx, val_idx = train_idx[: cfg.subset], val_idx[: cfg.eval_subset]
+        self.vocab = Vocabulary.build((tokens[i] for i in train_idx), cfg.min_freq, cfg.max_vocab)
+        self.cfg = cfg
+
+        def split(sentences: list[list[str]], targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            ids, lengths = pad([self.vocab.encode(s) for s in sentences])
+            return ids.to(device), lengths.to(device), targets.to(device)
+
+        self.train = split([tokens[i] for i in train_idx], labels[train_idx])
+        self.val = split([tokens[i] for i in val_idx], labels[val_idx])
+        test_tokens = [tokenize(s) for s in test[0][: cfg.eval_subset]]
+        self.test = split(test_tokens, torch.tensor(test[1][: cfg.eval_subset]))
+        self.info = DataInfo((self.train[0].shape[1],), len(class_names), class_names, vocab=self.vocab.itos)
+        self.train_size = len(train_idx)
+
+    def train_loader(self, generator: torch.Generator) -> PaddedLoader:
+        return PaddedLoader(*self.train, self.cfg.batch_size, generator)
+
+    def val_loader(self) -> PaddedLoader:
+        return PaddedLoader(*self.val, self.cfg.eval_batch_size)
+
+    def test_loader(self) -> PaddedLoader:
+        return PaddedLoader(*self.test, self.cfg.eval_batch_size)

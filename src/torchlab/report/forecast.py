@@ -1,0 +1,37 @@
+"""Forecast figure: truth, one-step prediction and free-running prediction of test sequences."""
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import torch
+
+from torchlab.report import figure
+from torchlab.tasks.forecast import free_run
+
+
+@figure("sine-forecast", tasks=("forecast",))
+def sine_forecast(trainer: Any, plots_dir: Path, count: int = 3) -> None:
+    """The first `count` test sequences of the best model, one panel each."""
+    x, y = next(iter(trainer.data.test_loader()))
+    x, y = x[:count], y[:count]
+    context = trainer.cfg.task.context
+    trainer.model.eval()
+    with torch.no_grad():
+        one_step, _ = trainer.model(x)
+        free = free_run(trainer.model, x[:, :context], x.shape[1] - context + 1)
+    truth = torch.cat([x[:, :1], y], 1)[..., 0].cpu()  # samples 0..T-1
+    steps = torch.arange(truth.shape[1])
+    fig, axes = plt.subplots(len(x), 1, figsize=(9, 2.4 * len(x)), sharex=True, squeeze=False)
+    for i, ax in enumerate(axes[:, 0]):
+        ax.plot(steps, truth[i], color="black", linewidth=1, label="truth")
+        ax.plot(steps[1:], one_step[i, :, 0].cpu(), ".", markersize=4, label="one-step prediction")
+        ax.plot(steps[context:], free[i, :, 0].cpu(), color="tab:red", label=f"free-running ({free.shape[1]} steps)")
+        ax.axvline(context - 0.5, color="gray", linestyle=":", linewidth=1)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, loc="upper right")
+    axes[-1, 0].set_xlabel(f"time step (the first {context} observed, then predictions fed back)")
+    fig.suptitle(f"{trainer.cfg.recipe}: test sequences")
+    fig.tight_layout()
+    fig.savefig(plots_dir / "sine_forecast.png", dpi=110)
+    plt.close(fig)

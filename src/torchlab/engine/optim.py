@@ -73,6 +73,13 @@ class CosineConfig(ScheduleConfig):
     eta_min: float = 0.0
 
 
+@dataclass
+class OneCycleConfig(ScheduleConfig):
+    """OneCycleLR over the whole run; its peak learning rate is `optim.lr`."""
+
+    pct_start: float = 0.3
+
+
 @SCHEDULES.register("none")
 def constant(cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> Schedule:
     return Schedule(None)
@@ -86,6 +93,13 @@ def step_lr(cfg: StepConfig, optimizer: torch.optim.Optimizer, epochs: int, step
 @SCHEDULES.register("cosine", config=CosineConfig)
 def cosine(cfg: CosineConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> Schedule:
     return Schedule(torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=cfg.eta_min))
+
+
+@SCHEDULES.register("onecycle", config=OneCycleConfig)
+def onecycle(cfg: OneCycleConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> Schedule:
+    max_lr = [group["lr"] for group in optimizer.param_groups]
+    total = epochs * steps_per_epoch
+    return Schedule(torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr, total, pct_start=cfg.pct_start), "step")
 
 
 def build_optimizer(cfg: OptimConfig, params: Params) -> torch.optim.Optimizer:

@@ -30,8 +30,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 # Writes BENCHMARKS.md (about 10 minutes on two idle cores); BENCH_ARGS=--quick is a smoke run.
+# Figure 4 needs the bench extra (`pip install -e '.[bench]'`, i.e. lightning); without it, it says so.
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[bench]'
 	PYTHONPATH=src $(PY) benchmarks/bench.py --out BENCHMARKS.md $(BENCH_ARGS)
 
 clean:

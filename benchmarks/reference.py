@@ -66,7 +66,7 @@ class ExamplesNet(nn.Module):
         return F.log_softmax(self.fc2(x), dim=1)
 
 
-def examples_reference(root: Path, epochs: int, target: float, seed: int = 1) -> dict:
+def examples_reference(root: Path, epochs: int, target: float, seed: int = 1, device: str = "cpu") -> dict:
     """Train with pytorch/examples' defaults until test accuracy >= target or `epochs` pass.
 
     Returns per-epoch test accuracy with the cumulative training seconds (test time excluded,
@@ -78,7 +78,7 @@ def examples_reference(root: Path, epochs: int, target: float, seed: int = 1) ->
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
     train = torch.utils.data.DataLoader(datasets.MNIST(root, train=True, transform=tf), batch_size=64, shuffle=True)
     test = torch.utils.data.DataLoader(datasets.MNIST(root, train=False, transform=tf), batch_size=1000)
-    model = ExamplesNet()
+    model = ExamplesNet().to(device)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
     seconds, points, reached = 0.0, [], None
@@ -86,6 +86,7 @@ def examples_reference(root: Path, epochs: int, target: float, seed: int = 1) ->
         started = time.perf_counter()
         model.train()
         for x, y in train:
+            x, y = x.to(device), y.to(device)
             optimizer.zero_grad()
             F.nll_loss(model(x), y).backward()
             optimizer.step()
@@ -93,7 +94,7 @@ def examples_reference(root: Path, epochs: int, target: float, seed: int = 1) ->
         seconds += time.perf_counter() - started
         model.eval()
         with torch.no_grad():
-            correct = sum((model(x).argmax(1) == y).sum().item() for x, y in test)
+            correct = sum((model(x.to(device)).argmax(1).cpu() == y).sum().item() for x, y in test)
         accuracy = correct / len(test.dataset)
         points.append((round(seconds, 1), accuracy))
         if accuracy >= target:

@@ -30,10 +30,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
+# Writes BENCHMARKS.md (about 10 minutes on two idle cores); BENCH_ARGS=--quick is a smoke run.
+# Figure 4 needs the bench extra (`pip install -e '.[bench]'`, i.e. lightning); without it, it says so.
 bench: $(STAMP)
-	@if ls benchmarks/bench_*.py >/dev/null 2>&1; then \
-		for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done; \
-	else echo "no benchmarks yet"; fi
+	PYTHONPATH=src $(PY) benchmarks/bench.py --out BENCHMARKS.md $(BENCH_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -41,9 +41,7 @@ def test_the_valid_files_load(good_root):
 
 
 def load_idx_dataset_for(root: Path):
-    from torchvision import datasets
-
-    return load_idx_dataset(datasets.MNIST, DataConfig(root=str(root), download=False))
+    return load_idx_dataset("MNIST", DataConfig(root=str(root), download=False))
 
 
 def truncate(data: bytes) -> bytes:

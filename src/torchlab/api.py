@@ -1,5 +1,6 @@
 """What the commands do, as functions: train, resume, evaluate, cross-validate, compare runs."""
 
+import contextlib
 import copy
 import json
 import statistics
@@ -9,6 +10,7 @@ from typing import Any
 
 from torchlab.config import Config, load_run_config, save_config
 from torchlab.engine.checkpoint import load_checkpoint, load_tensors, load_weights
+from torchlab.engine.distributed import cleanup_distributed
 from torchlab.engine.files import atomic_write_json, run_lock
 from torchlab.engine.trainer import Trainer
 from torchlab.errors import DivergedError, TorchlabError
@@ -35,12 +37,18 @@ def train(config: Config, out: Path | None = None) -> dict[str, Any]:
         )
     logger_classes(config)  # loggers, data and model are checked before anything is written
     trainer = Trainer(config, run_dir)
-    with run_lock(run_dir):  # checked again under the lock: two runs racing for one --out
-        if (run_dir / "config.yaml").exists():
-            raise TorchlabError(f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it")
-        save_config(config, run_dir / "config.yaml")
-        check_split(trainer)
+    with own_run_dir(trainer):  # checked again under the lock: two runs racing for one --out
+        if trainer.dist.is_main:
+            if (trainer.run_dir / "config.yaml").exists():
+                raise TorchlabError(f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it")
+            save_config(config, trainer.run_dir / "config.yaml")
+            check_split(trainer)
         return finish(trainer)
+
+
+def own_run_dir(trainer: Trainer) -> contextlib.AbstractContextManager:
+    """The run directory's lock, held by the one process that writes it (rank 0 under torchrun)."""
+    return run_lock(trainer.run_dir) if trainer.dist.is_main else contextlib.nullcontext()
 
 
 def check_split(trainer: Trainer) -> None:
@@ -56,17 +64,21 @@ def check_split(trainer: Trainer) -> None:
 
 
 def finish(trainer: Trainer) -> dict[str, Any]:
-    """Fit, then draw the run's figures into plots/ and write report.html from them.
+    """Fit, then draw the run's figures into plots/ and write report.html from them (rank 0 only).
 
     A diverged run still gets its learning curves and report (the weights are NaN: no other figure)."""
     try:
         summary = trainer.fit()
     except DivergedError:
-        draw_figures(trainer, trainer.run_dir / "plots", names=("learning-curves",))
-        write_run_report(trainer.run_dir)
+        if trainer.dist.is_main:
+            draw_figures(trainer, trainer.run_dir / "plots", names=("learning-curves",))
+            write_run_report(trainer.run_dir)
         raise
-    draw_figures(trainer, trainer.run_dir / "plots")
-    write_run_report(trainer.run_dir)
+    finally:
+        cleanup_distributed()
+    if trainer.dist.is_main:
+        draw_figures(trainer, trainer.run_dir / "plots")
+        write_run_report(trainer.run_dir)
     return summary
 
 
@@ -84,8 +96,9 @@ def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
     if epochs is not None:
         config.train.epochs = epochs
     trainer = Trainer(config, run_dir)
-    with run_lock(run_dir):
-        check_split(trainer)
+    with own_run_dir(trainer):
+        if trainer.dist.is_main:
+            check_split(trainer)
         last = run_dir / "checkpoints" / "last.pt"
         if last.exists():  # absent when the run was killed inside its first epoch: start it again
             trainer.load_state_dict(load_checkpoint(last), last)
@@ -96,7 +109,8 @@ def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
             raise TorchlabError(
                 f"{run_dir} stopped early: no improvement in the last {trainer.bad_epochs} epochs (train.patience)"
             )
-        save_config(config, run_dir / "config.yaml")
+        if trainer.dist.is_main:
+            save_config(config, run_dir / "config.yaml")
         return finish(trainer)
 
 

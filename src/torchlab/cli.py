@@ -52,6 +52,10 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
+    from torchlab.engine.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun, rank 0 speaks for all
+        return
     test = "  ".join(f"{k} {v:.4f}" for k, v in summary["test"].items())
     rate = summary["train_samples_per_second"]
     print(f"\n{summary['recipe']}: {summary['status']}")

@@ -2,6 +2,7 @@
 
 This is airbench's CifarLoader idea: no per-sample Python, no worker processes, no PIL in the
 hot loop. Normalisation (and augmentation) run on whole batches, on the training device.
+Under torchrun each rank iterates its own shard (`shard_of`), as DistributedSampler does.
 """
 
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 from torchlab.data import Batch
+from torchlab.engine.distributed import shard_of
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -31,20 +33,22 @@ class TensorLoader:
         self.generator = generator  # None: keep the order (evaluation)
 
     def __len__(self) -> int:
-        return -(-len(self.inputs) // self.batch_size)
+        shard = range(len(self.inputs))[shard_of(len(self.inputs), self.generator is not None)]
+        return -(-len(shard) // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        n = len(self.inputs)
+        shard = shard_of(len(self.inputs), self.generator is not None)
         if self.generator is None:
-            order = None
-        else:  # drawn on the CPU so a seed gives the same order on every device
-            order = torch.randperm(n, generator=self.generator).to(self.inputs.device, non_blocking=True)
-        for start in range(0, n, self.batch_size):
+            inputs, targets, order = self.inputs[shard], self.targets[shard], None
+        else:  # drawn on the CPU so a seed gives the same order on every device (and every rank)
+            inputs, targets = self.inputs, self.targets
+            order = torch.randperm(len(inputs), generator=self.generator)[shard].to(inputs.device, non_blocking=True)
+        for start in range(0, len(inputs) if order is None else len(order), self.batch_size):
             if order is None:
-                x, y = self.inputs[start : start + self.batch_size], self.targets[start : start + self.batch_size]
+                x, y = inputs[start : start + self.batch_size], targets[start : start + self.batch_size]
             else:
                 idx = order[start : start + self.batch_size]
-                x, y = self.inputs[idx], self.targets[idx]
+                x, y = inputs[idx], targets[idx]
             yield (self.transform(x) if self.transform else x), y
 
 

@@ -1,9 +1,12 @@
-"""MNIST and Fashion-MNIST, read from torchvision's layout (`ROOT/MNIST/raw/...`)."""
+"""MNIST and Fashion-MNIST, read from torchvision's layout (`ROOT/MNIST/raw/...`).
+
+The IDX files are read strictly by data/idx.py: importing torchvision costs over a second of
+startup, so it is imported only to download missing files.
+"""
 
 from pathlib import Path
 
 import torch
-from torchvision import datasets
 
 from torchlab.config import DataConfig
 from torchlab.data import DATASETS
@@ -12,11 +15,17 @@ from torchlab.data.memory import InMemoryImages
 from torchlab.data.root import data_root, downloads_allowed
 from torchlab.errors import TorchlabError
 
+CLASSES = {
+    "MNIST": ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four"]
+    + ["5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"],
+    "FashionMNIST": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]
+    + ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+}
 RAW_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
 def load_idx_dataset(
-    dataset_cls: type[datasets.MNIST], cfg: DataConfig
+    name: str, cfg: DataConfig
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor], list[str]]:
     """((train images, labels), (test images, labels), class names); images uint8 [N, 1, 28, 28].
 
@@ -25,19 +34,22 @@ def load_idx_dataset(
     strictly (data/idx.py): a truncated, damaged or mismatched file is a TorchlabError naming it.
     """
     root = data_root(cfg.root)
-    raw = root / dataset_cls.__name__ / "raw"
-    missing = [name for name in RAW_FILES if not (raw / name).is_file()]
+    raw = root / name / "raw"
+    missing = [file for file in RAW_FILES if not (raw / file).is_file()]
     if missing:
         allowed = downloads_allowed(cfg.download)
         if allowed:
+            from torchvision import datasets
+
             try:
+                dataset_cls = getattr(datasets, name)
                 for train in (True, False):
                     dataset_cls(str(root), train=train, download=allowed)
             except Exception as err:  # any network or disk failure: report what is missing
                 raise _missing(raw, missing, f"download failed: {err}") from None
         else:
             raise _missing(raw, missing, "downloads are off")
-    classes = list(dataset_cls.classes)
+    classes = CLASSES[name]
     train, test = (
         read_idx_pair(raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte", len(classes))
         for split in ("train", "t10k")
@@ -54,11 +66,11 @@ def _missing(folder: Path, missing: list[str], why: str) -> TorchlabError:
 
 @DATASETS.register("mnist")
 def mnist(cfg: DataConfig, device: torch.device) -> InMemoryImages:
-    train, test, classes = load_idx_dataset(datasets.MNIST, cfg)
+    train, test, classes = load_idx_dataset("MNIST", cfg)
     return InMemoryImages(cfg, device, train, test, mean=(0.1307,), std=(0.3081,), class_names=classes)
 
 
 @DATASETS.register("fashion-mnist")
 def fashion_mnist(cfg: DataConfig, device: torch.device) -> InMemoryImages:
-    train, test, classes = load_idx_dataset(datasets.FashionMNIST, cfg)
+    train, test, classes = load_idx_dataset("FashionMNIST", cfg)
     return InMemoryImages(cfg, device, train, test, mean=(0.2860,), std=(0.3530,), class_names=classes)

@@ -2,9 +2,12 @@
 
 import torch
 
+from torchlab.engine.distributed import all_reduce_sum
+
 
 class RunningMeans:
-    """Sample-weighted means of batch-mean metrics; `.means()` is the only host sync."""
+    """Sample-weighted means of batch-mean metrics; `.means()` is the only host sync (and, under
+    torchrun, the one all-reduce: every rank gets the means over all ranks' samples)."""
 
     def __init__(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
@@ -19,8 +22,9 @@ class RunningMeans:
     def means(self) -> dict[str, float]:
         if not self.sums:
             return {}
-        stacked = torch.stack(list(self.sums.values())).cpu() / max(self.count, 1)
-        return dict(zip(self.sums, stacked.tolist(), strict=True))
+        count = torch.tensor([float(self.count)], device=next(iter(self.sums.values())).device)
+        totals = all_reduce_sum(torch.cat([torch.stack(list(self.sums.values())), count])).cpu()
+        return dict(zip(self.sums, (totals[:-1] / max(totals[-1].item(), 1)).tolist(), strict=True))
 
     def state_dict(self) -> dict:
         """Tensors and an int only, so a mid-epoch checkpoint can carry the epoch's means so far."""

@@ -16,11 +16,12 @@ import torch
 from torchlab.config import Config
 from torchlab.data import batch_size_of, build_data
 from torchlab.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
+from torchlab.engine.distributed import barrier, from_rank0, setup_distributed
 from torchlab.engine.files import atomic_write_json
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
 from torchlab.engine.metrics import RunningMeans
 from torchlab.engine.optim import build_optimizer, build_schedule
-from torchlab.engine.runtime import resolve_device, restore_rng_states, rng_states, seed_everything
+from torchlab.engine.runtime import restore_rng_states, rng_states, seed_everything
 from torchlab.errors import DivergedError, TorchlabError
 from torchlab.loggers import build_loggers
 from torchlab.loggers.console import progress
@@ -30,15 +31,21 @@ from torchlab.tasks import build_task
 
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path) -> None:
-        self.cfg, self.run_dir = cfg, run_dir
-        train = cfg.train
-        self.device = resolve_device(train.device)
+        self.cfg, train = cfg, cfg.train
+        self.dist = setup_distributed(train.device)  # under torchrun: this rank's device; rank 0 writes
+        self.run_dir = Path(from_rank0(str(run_dir)))
+        self.device = self.dist.device
         seed_everything(train.seed, train.deterministic)
         self.data = build_data(cfg.data, self.device)
         self.model = build_model(cfg.model, self.data.info).to(self.device)
         if train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.task = build_task(cfg.task, torch.compile(self.model) if train.compile else self.model, self.data.info)
+        model = torch.compile(self.model) if train.compile else self.model
+        if self.dist.world_size > 1:
+            # Each rank keeps its own BatchNorm statistics (rank 0's are saved): broadcasting them would
+            # make every forward a collective, and evaluation shards differ in length.
+            model = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+        self.task = build_task(cfg.task, model, self.data.info)
         self.optimizers = {
             name: build_optimizer(cfg.optim, params) for name, params in self.task.parameter_groups().items()
         }
@@ -86,7 +93,7 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         """Train to `train.epochs` (or an early stop), then test the best checkpoint."""
-        loggers = build_loggers(self.run_dir, self.cfg)
+        loggers = build_loggers(self.run_dir, self.cfg) if self.dist.is_main else []
         status, test, started, wall_before = "failed", {}, time.perf_counter(), self.clock["wall_seconds"]
         try:
             with graceful_stop() as self.stop:
@@ -103,11 +110,12 @@ class Trainer:
         finally:
             self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
             summary = self.summary(status, test)
-            try:
-                atomic_write_json(self.run_dir / "summary.json", summary)
-            except TorchlabError:  # a full disk: the error that stopped the run, if any, says more
-                if status in ("completed", "early_stopped"):
-                    raise
+            if self.dist.is_main:
+                try:
+                    atomic_write_json(self.run_dir / "summary.json", summary)
+                except TorchlabError:  # a full disk: the error that stopped the run, if any, says more
+                    if status in ("completed", "early_stopped"):
+                        raise
             for logger in loggers:
                 logger.finish(summary)
         return summary
@@ -119,7 +127,8 @@ class Trainer:
             train_metrics = self.train_epoch(loggers)
             if self.position is not None:  # stopped mid-epoch by a signal: save exactly where
                 self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
-                save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
+                if self.dist.is_main:
+                    save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
                 raise self.interrupted()
             val = self.evaluate(self.data.val_loader(), "val")
             self.epoch += 1
@@ -130,9 +139,10 @@ class Trainer:
             for schedule in self.schedules.values():
                 schedule.step_epoch(val[train.monitor])
             self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
-            if improved:
-                save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
-            save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
+            if self.dist.is_main:
+                if improved:
+                    save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
+                save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
             if train.patience and self.bad_epochs >= train.patience and self.epoch < train.epochs:
                 return "early_stopped"
             if self.stop.requested and self.epoch < train.epochs:
@@ -240,6 +250,7 @@ class Trainer:
 
     def test_best(self) -> dict[str, float]:
         best = self.run_dir / "checkpoints" / "best.pt"
+        barrier()  # rank 0 has written best.pt
         if best.is_file():
             load_weights(self.model, load_checkpoint(best), best)
         test = self.evaluate(self.data.test_loader(), "test")

@@ -1,0 +1,81 @@
+"""Multi-process training: `torchrun --nproc_per_node=N -m torchlab train RECIPE`.
+
+torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; `setup_distributed` joins the process group
+(NCCL on CUDA, gloo on the CPU) and returns the device, rank and world size, as torchvision's
+`init_distributed_mode` does. Only rank 0 writes files and logs. Loaders read their shard with
+`shard_of`; `RunningMeans` sums metrics across ranks with `all_reduce_sum`.
+"""
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from torchlab.engine.runtime import resolve_device
+
+
+@dataclass(frozen=True)
+class Distributed:
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device_name: str) -> Distributed:
+    """One process: the resolved device. Under torchrun: join the group, one device per rank."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device_name)
+    if world_size == 1:
+        return Distributed(device)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(device, rank, world_size)
+
+
+def is_main_process() -> bool:
+    """Rank 0, or the only process; readable before setup (for printing)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def shard_of(n: int, shuffled: bool) -> slice:
+    """This rank's share of `n` items: every world_size-th from its rank. Shuffled (training) shards are
+    cut to one length so every rank takes the same number of steps; evaluation shards keep every item."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return slice(None)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    return slice(rank, n - n % world if shuffled else n, world)
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """The sum over ranks (the tensor itself in a single process)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(tensor)
+    return tensor
+
+
+def from_rank0(value: object) -> object:
+    """Rank 0's `value` on every rank (e.g. a run directory named after the clock)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def cleanup_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

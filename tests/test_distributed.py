@@ -1,0 +1,50 @@
+"""torchrun with two CPU processes (gloo) trains to the same weights as one process with the same
+global batch, writes one set of files, and its checkpoints resume in either mode."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from tests.conftest import ROOT, run_cli
+
+RUN = ["--logger", "none", "data.subset=1024", "data.eval_subset=500", "log.progress=false", "train.epochs=1"]
+
+
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "torchlab"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def files(run_dir: Path) -> list[str]:
+    return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, mnist_root):
+    ddp, single = tmp_path / "ddp", tmp_path / "single"
+    done = torchrun("train", "mnist-mlp", "--out", str(ddp), *RUN, "data.batch_size=64")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("test ") == 1  # rank 0 alone reports
+    done = run_cli("train", "mnist-mlp", "--out", str(single), *RUN, "data.batch_size=128")
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    assert files(ddp) == files(single)  # one config, summary, metrics log, pair of checkpoints, plots
+    ours, theirs = weights(ddp), weights(single)
+    for name, tensor in theirs.items():
+        torch.testing.assert_close(ours[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+
+    # A DDP checkpoint resumes in one process, and a single-process one under torchrun.
+    done = run_cli("resume", str(ddp), "--epochs", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = torchrun("resume", str(single), "--epochs", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    for run_dir in (ddp, single):
+        assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 2

@@ -25,18 +25,26 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a torchlab checkpoint on the CPU, or raise TorchlabError saying what is wrong."""
+    state = load_weights_only(path)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise TorchlabError(f"{path} is not a torchlab checkpoint (expected format {FORMAT})")
+    return state
+
+
+def load_weights_only(path: Path) -> Any:
+    """Whatever `torch.save` wrote to `path` (a torchlab checkpoint, a state dict...), on the CPU.
+
+    Only tensors and primitives load (`weights_only=True`); anything else is a TorchlabError.
+    """
     if not path.is_file():
         raise TorchlabError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else "unsafe content"
         raise TorchlabError(f"refused to load {path}: it holds more than weights ({first})") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
         raise TorchlabError(f"checkpoint {path} is corrupt or truncated ({type(err).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise TorchlabError(f"{path} is not a torchlab checkpoint (expected format {FORMAT})")
-    return state
 
 
 def unwrap(model: nn.Module) -> nn.Module:

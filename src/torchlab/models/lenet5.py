@@ -1,9 +1,9 @@
 """LeNet-5 (LeCun et al., 1998): two 5x5 convolutions with subsampling, then 120-84-classes.
 
-The original takes 32x32 images with tanh activations and average-pool subsampling; a 28x28
-input (MNIST, Fashion-MNIST) gets 2 pixels of zero padding on the first convolution so that
-every later shape is the classic one. `activation` and `pool` choose the modern ReLU/max-pool
-variant.
+The original takes 32x32 images with tanh activations and average-pool subsampling. Smaller
+inputs such as 28x28 (MNIST, Fashion-MNIST) get 2 pixels of zero padding in the first
+convolution, so that they see every later shape of the classic net. `activation` and `pool`
+choose the modern ReLU/max-pool variant.
 """
 
 from dataclasses import dataclass
@@ -28,10 +28,10 @@ class LeNet5(nn.Module):
     ) -> None:
         super().__init__()
         act, subsample = ACTIVATIONS[activation], POOLS[pool]
-        padding = max(0, (32 - image_size) // 2)
+        padding = 2 if image_size < 32 else 0
         size = ((image_size + 2 * padding - 4) // 2 - 4) // 2  # 5 for 32x32 and 28x28
         if size < 1:
-            raise TorchlabError(f"LeNet-5 needs images of at least 16x16 pixels, got {image_size}x{image_size}")
+            raise TorchlabError(f"LeNet-5 needs images of at least 12x12 pixels, got {image_size}x{image_size}")
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, kernel_size=5, padding=padding),  # C1
             act(),

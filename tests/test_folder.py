@@ -20,7 +20,7 @@ from torchlab.errors import TorchlabError
 from torchlab.models import build_model
 
 CLASSES = ("circle", "square", "stripes")
-SMALL = ["--logger", "none", "data.image_size=32", "data.batch_size=8", "data.workers=0", "train.epochs=1"]
+SMALL = ["--logger", "none", "data.image_size=32", "data.batch_size=8", "data.workers=1", "train.epochs=1"]
 
 
 def draw(kind: str, seed: int) -> np.ndarray:

@@ -11,6 +11,7 @@ training split only, and normalised with ImageNet's statistics on the training d
 import csv
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from torchlab.data import DATASETS, DataInfo
+from torchlab.data import DATASETS, Batch, DataInfo
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.loaders import Normalize, Transform
 from torchlab.data.root import data_root
@@ -122,7 +123,7 @@ class DeviceLoader:
     def __len__(self) -> int:
         return len(self.loader)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Batch]:
         for x, y in self.loader:
             yield self.normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
 

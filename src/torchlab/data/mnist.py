@@ -10,6 +10,7 @@ import torch
 
 from torchlab.config import DataConfig
 from torchlab.data import DATASETS
+from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.idx import read_idx_pair
 from torchlab.data.memory import InMemoryImages
 from torchlab.data.root import data_root, downloads_allowed
@@ -64,13 +65,31 @@ def _missing(folder: Path, missing: list[str], why: str) -> TorchlabError:
     )
 
 
-@DATASETS.register("mnist")
-def mnist(cfg: DataConfig, device: torch.device) -> InMemoryImages:
+@DATASETS.register("mnist", config=ImageDataConfig)
+def mnist(cfg: ImageDataConfig, device: torch.device) -> InMemoryImages:
     train, test, classes = load_idx_dataset("MNIST", cfg)
-    return InMemoryImages(cfg, device, train, test, mean=(0.1307,), std=(0.3081,), class_names=classes)
+    return InMemoryImages(
+        cfg,
+        device,
+        train,
+        test,
+        mean=(0.1307,),
+        std=(0.3081,),
+        class_names=classes,
+        train_transform=build_augment(cfg.augment),
+    )
 
 
-@DATASETS.register("fashion-mnist")
-def fashion_mnist(cfg: DataConfig, device: torch.device) -> InMemoryImages:
+@DATASETS.register("fashion-mnist", config=ImageDataConfig)
+def fashion_mnist(cfg: ImageDataConfig, device: torch.device) -> InMemoryImages:
     train, test, classes = load_idx_dataset("FashionMNIST", cfg)
-    return InMemoryImages(cfg, device, train, test, mean=(0.2860,), std=(0.3530,), class_names=classes)
+    return InMemoryImages(
+        cfg,
+        device,
+        train,
+        test,
+        mean=(0.2860,),
+        std=(0.3530,),
+        class_names=classes,
+        train_transform=build_augment(cfg.augment),
+    )

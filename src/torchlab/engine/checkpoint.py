@@ -48,12 +48,20 @@ def torch_load(path: Path) -> Any:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a torchlab checkpoint on the CPU, or raise TorchlabError saying what is wrong."""
-    if not path.is_file():
-        raise TorchlabError(f"checkpoint not found: {path}")
-    state = torch_load(path)
+    state = load_weights_only(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise TorchlabError(f"{path} is not a torchlab checkpoint (expected format {FORMAT})")
     return state
+
+
+def load_weights_only(path: Path) -> Any:
+    """Whatever `torch.save` wrote to `path` (a torchlab checkpoint, a state dict...), on the CPU.
+
+    Only tensors and primitives load (`weights_only=True`); anything else is a TorchlabError.
+    """
+    if not path.is_file():
+        raise TorchlabError(f"checkpoint not found: {path}")
+    return torch_load(path)
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:

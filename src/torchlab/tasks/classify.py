@@ -3,20 +3,36 @@
 from dataclasses import dataclass
 
 import torch.nn.functional as F
+from torch import nn
 
 from torchlab.config import TaskConfig
 from torchlab.data import Batch
+from torchlab.errors import TorchlabError
 from torchlab.tasks import TASKS, Metrics, Optimize, Preview, Task
 
 
 @dataclass
 class ClassifyConfig(TaskConfig):
     label_smoothing: float = 0.0
+    head_lr: float | None = None  # a learning rate of its own for the model's `head` (transfer learning)
 
 
 @TASKS.register("classify", config=ClassifyConfig)
 class Classify(Task):
     cfg: ClassifyConfig
+
+    def parameter_groups(self) -> dict[str, list]:
+        """The trainable parameters; with `head_lr`, the head as a second param group."""
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if self.cfg.head_lr is None:
+            return {"model": trainable}
+        head = getattr(self.model, "head", None)
+        if not isinstance(head, nn.Module):
+            raise TorchlabError(f"task.head_lr needs a model with a `head`; {type(self.model).__name__} has none")
+        in_head = {id(p) for p in head.parameters()}
+        body = [p for p in trainable if id(p) not in in_head]
+        groups = [{"params": body}] if body else []
+        return {"model": [*groups, {"params": [p for p in trainable if id(p) in in_head], "lr": self.cfg.head_lr}]}
 
     def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
         x, y = batch

@@ -1,0 +1,97 @@
+"""CIFAR-10 from torchvision's layout (`ROOT/cifar-10-batches-py/`), held in memory as uint8.
+
+The batches are Python pickles. They are read with an unpickler that builds nothing but
+dicts, lists and numpy arrays, so a tampered file cannot run code (as weights_only does for
+checkpoints). Missing files are downloaded through torchvision where a network exists.
+"""
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchlab.data import DATASETS
+from torchlab.data.augment import ImageDataConfig, build_augment
+from torchlab.data.memory import InMemoryImages
+from torchlab.data.root import data_root, downloads_allowed
+from torchlab.errors import TorchlabError
+
+FOLDER = "cifar-10-batches-py"
+TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
+FILES = [*TRAIN_FILES, "test_batch", "batches.meta"]
+
+
+class _ArraysOnly(pickle.Unpickler):
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR-10 batch")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return _ArraysOnly(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
+        raise TorchlabError(f"CIFAR-10 file {path} is unreadable: {err}") from None
+
+
+def _images_and_labels(paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
+    batches = [_read(p) for p in paths]
+    try:
+        data = np.concatenate([np.asarray(b["data"], dtype=np.uint8).reshape(-1, 3, 32, 32) for b in batches])
+        labels = np.concatenate([np.asarray(b["labels"], dtype=np.int64) for b in batches])
+    except (KeyError, ValueError) as err:
+        raise TorchlabError(f"CIFAR-10 batches in {paths[0].parent} are malformed: {err!r}") from None
+    return torch.from_numpy(data), torch.from_numpy(labels)
+
+
+def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], list[str]]:
+    """((train images, labels), (test images, labels), class names); images uint8 [N, 3, 32, 32]."""
+    folder = root / FOLDER
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing:
+        why = "downloads are off"
+        if downloads_allowed(download):
+            from torchvision import datasets  # imported only here: it costs a second of startup
+
+            try:
+                datasets.CIFAR10(str(root), train=True, download=downloads_allowed(download))
+                missing, why = [], ""
+            except Exception as err:  # any network or disk failure: say what is missing
+                why = f"download failed: {err}"
+        if missing:
+            raise TorchlabError(
+                f"CIFAR-10 not found in {folder}: missing {', '.join(missing)} ({why}); point --data-dir or "
+                f"TORCHLAB_DATA at a folder holding {FOLDER}/ (torchvision's layout)"
+            )
+    classes = _read(folder / "batches.meta").get("label_names")
+    if not isinstance(classes, list):
+        raise TorchlabError(f"CIFAR-10 file {folder / 'batches.meta'} holds no label_names")
+    train = _images_and_labels([folder / name for name in TRAIN_FILES])
+    test = _images_and_labels([folder / "test_batch"])
+    return train, test, [str(c) for c in classes]
+
+
+@DATASETS.register("cifar10", config=ImageDataConfig)
+def cifar10(cfg: ImageDataConfig, device: torch.device) -> InMemoryImages:
+    train, test, classes = load_cifar10(data_root(cfg.root), cfg.download)
+    return InMemoryImages(
+        cfg,
+        device,
+        train,
+        test,
+        mean=(0.4914, 0.4822, 0.4465),
+        std=(0.2470, 0.2435, 0.2616),
+        class_names=classes,
+        train_transform=build_augment(cfg.augment),
+    )

@@ -1,0 +1,199 @@
+"""A folder of images, one subfolder per class (`root/<class>/*.jpg`), as the notes' 实战 collects.
+
+On first use every file is opened once; readable images go into a CSV index (path, label)
+written beside them, and every unreadable or truncated file is reported by name and skipped.
+Later runs reuse the index, so the seeded train/val/test split (60/20/20 by default) stays
+the same. Images are converted to RGB (palette, alpha, grey, CMYK, first frame of an animated
+GIF), resized (shorter side) and centre-cropped to `image_size`, augmented per sample on the
+training split only, and normalised with ImageNet's statistics on the training device.
+"""
+
+import csv
+import io
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import DataLoader, Dataset
+
+from torchlab.data import DATASETS, Batch, DataInfo
+from torchlab.data.augment import ImageDataConfig, build_augment
+from torchlab.data.loaders import Normalize, Transform
+from torchlab.data.root import data_root
+from torchlab.data.splits import split_sizes
+from torchlab.engine.files import atomic_write_text
+from torchlab.errors import TorchlabError
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+@dataclass
+class FolderConfig(ImageDataConfig):
+    folder: str = ""  # FOLDER/<class>/<image>: a path, else a folder under the data root
+    index: str | None = None  # the CSV index; default FOLDER/index.csv
+    image_size: int = 224
+    val_split: int | float = 0.2
+    test_split: float = 0.2
+    workers: int = 2  # DataLoader worker processes (0: load in the training process)
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """The image at `path` (the first frame of an animation) in RGB; transparency is dropped."""
+    with Image.open(path) as image:
+        image.load()  # decodes the whole frame: a truncated file fails here, not mid-training
+        if image.mode in ("P", "PA", "LA") or "transparency" in image.info:
+            image = image.convert("RGBA")
+        return image.convert("RGB")
+
+
+def scan(folder: Path) -> list[tuple[str, str]]:
+    """(path relative to `folder`, class) for every readable image; warns about the rest by name."""
+    if not folder.is_dir():
+        raise TorchlabError(f"image folder not found: {folder} (expected {folder}/<class>/<image files>)")
+    rows, skipped = [], []
+    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            try:
+                load_rgb(path)
+            except IMAGE_ERRORS as err:
+                skipped.append(path)
+                warnings.warn(f"skipped {path}: not a readable image ({err})", stacklevel=2)
+                continue
+            rows.append((path.relative_to(folder).as_posix(), class_dir.name))
+    if not rows:
+        raise TorchlabError(
+            f"no readable images in {folder}"
+            + (f" ({len(skipped)} unreadable files skipped)" if skipped else "")
+            + f": expected {folder}/<class>/<image files> (jpg, png, gif, bmp, webp...)"
+        )
+    return rows
+
+
+def read_index(index: Path, folder: Path) -> list[tuple[str, str]]:
+    with index.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows or rows[0] != ["path", "label"] or any(len(r) != 2 for r in rows[1:]) or len(rows) < 2:
+        raise TorchlabError(f"{index} is not an image index (a CSV with columns path,label); delete it to rebuild")
+    missing = [path for path, _ in rows[1:] if not (folder / path).is_file()]
+    if missing:
+        shown = ", ".join(str(folder / p) for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
+        raise TorchlabError(f"{index} names {len(missing)} missing files ({shown}); delete the index to rebuild it")
+    return [(path, label) for path, label in rows[1:]]
+
+
+def write_index(index: Path, rows: list[tuple[str, str]]) -> None:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows([("path", "label"), *rows])
+    try:
+        atomic_write_text(index, text.getvalue())
+    except OSError as err:
+        raise TorchlabError(f"cannot write the image index {index} ({err.strerror}); set data.index") from None
+
+
+class ImageFiles(Dataset):
+    """(uint8 [3, size, size], label) per file, loaded and optionally augmented per sample."""
+
+    def __init__(self, paths: list[Path], labels: list[int], size: int, augment: Transform | None = None) -> None:
+        self.paths, self.labels, self.size, self.augment = paths, labels, size, augment
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        try:
+            image = load_rgb(self.paths[i])
+        except IMAGE_ERRORS as err:
+            raise TorchlabError(f"{self.paths[i]} became unreadable after indexing ({err})") from None
+        # Shorter side to `size`, then the centre square (torchvision's Resize + CenterCrop).
+        image = ImageOps.fit(image, (self.size, self.size), method=Image.Resampling.BILINEAR)
+        x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
+        return (self.augment(x) if self.augment else x), self.labels[i]
+
+
+class DeviceLoader:
+    """A DataLoader whose batches arrive on the device, normalised there."""
+
+    def __init__(self, loader: DataLoader, device: torch.device, normalize: Normalize) -> None:
+        self.loader, self.device, self.normalize = loader, device, normalize
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for x, y in self.loader:
+            yield self.normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
+
+
+class ImageFolderData:
+    def __init__(self, cfg: FolderConfig, device: torch.device) -> None:
+        if not cfg.folder:
+            raise TorchlabError("data.folder is not set: point it at a folder of <class>/<image> files")
+        folder = Path(cfg.folder).expanduser()
+        if not folder.is_dir():
+            folder = data_root(cfg.root) / folder
+        index = Path(cfg.index) if cfg.index else folder / "index.csv"
+        if index.is_file():
+            rows = read_index(index, folder)
+        else:
+            rows = scan(folder)
+            write_index(index, rows)
+        classes = sorted({label for _, label in rows})
+        paths = [folder / path for path, _ in rows]
+        labels = [classes.index(label) for _, label in rows]
+        self.cfg, self.device = cfg, device
+        self.normalize = Normalize(IMAGENET_MEAN, IMAGENET_STD, device)
+        self.info = DataInfo((3, cfg.image_size, cfg.image_size), len(classes), classes)
+        splits = self._split(len(rows))
+        limits = (cfg.subset, cfg.eval_subset, cfg.eval_subset)
+        subsets = [split[:limit] for split, limit in zip(splits, limits, strict=True)]
+        augment = build_augment(cfg.augment)
+        self.datasets = [
+            ImageFiles([paths[i] for i in idx], [labels[i] for i in idx], cfg.image_size, augment if k == 0 else None)
+            for k, idx in enumerate(subsets)
+        ]
+        self.train_size = len(self.datasets[0])
+        self._loaders: dict[object, DeviceLoader] = {}
+
+    def _split(self, n: int) -> list[list[int]]:
+        """Seeded train/val/test indices; the index file's order keeps them stable across runs."""
+        _, n_test = split_sizes(n, self.cfg.test_split)
+        _, n_val = split_sizes(n, self.cfg.val_split)
+        if n - n_val - n_test < 1:
+            raise TorchlabError(f"{n} images leave none for training after data.val_split and data.test_split")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.split_seed)).tolist()
+        return [order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]]
+
+    def _loader(self, key: object, split: int, batch_size: int, generator: torch.Generator | None) -> DeviceLoader:
+        """Built once and reused, so that persistent workers live across epochs."""
+        if key not in self._loaders:
+            workers = self.cfg.workers
+            loader = DataLoader(
+                self.datasets[split],
+                batch_size=batch_size,
+                shuffle=generator is not None,
+                generator=generator,
+                num_workers=workers,
+                pin_memory=self.device.type == "cuda",
+                persistent_workers=workers > 0,
+            )
+            self._loaders[key] = DeviceLoader(loader, self.device, self.normalize)
+        return self._loaders[key]
+
+    def train_loader(self, generator: torch.Generator) -> DeviceLoader:
+        return self._loader(generator, 0, self.cfg.batch_size, generator)
+
+    def val_loader(self) -> DeviceLoader:
+        return self._loader("val", 1, self.cfg.eval_batch_size, None)
+
+    def test_loader(self) -> DeviceLoader:
+        return self._loader("test", 2, self.cfg.eval_batch_size, None)
+
+
+@DATASETS.register("folder", config=FolderConfig)
+def image_folder(cfg: FolderConfig, device: torch.device) -> ImageFolderData:
+    return ImageFolderData(cfg, device)

@@ -1,0 +1,68 @@
+"""CIFAR-10 wiring, on batches the test writes in CIFAR-10's on-disk format (pickled dicts)."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from torchlab.cli import main
+from torchlab.config import build_config
+from torchlab.data import build_data
+from torchlab.errors import TorchlabError
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def write_batch(path, rng, n: int) -> None:
+    labels = rng.integers(0, 10, n)
+    data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    data[:, :1024] = (labels * 25)[:, None]  # the red plane tells the class
+    with path.open("wb") as f:
+        pickle.dump({"batch_label": path.name, "labels": labels.tolist(), "data": data}, f)
+
+
+@pytest.fixture
+def cifar_root(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        write_batch(folder / name, rng, 40)
+    with (folder / "batches.meta").open("wb") as f:
+        pickle.dump({"label_names": CLASSES, "num_vis": 3072}, f)
+    return tmp_path
+
+
+def test_cifar10_recipe_trains_on_cifar_files(cifar_root, tmp_path):
+    out = tmp_path / "run"
+    args = ["--data-dir", str(cifar_root), "--logger", "none", "data.val_split=40", "train.epochs=1"]
+    assert main(["train", "cifar10-lenet5", "--out", str(out), *args]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and 0 <= summary["test"]["accuracy"] <= 1
+    cfg = build_config({"data": {"name": "cifar10", "root": str(cifar_root), "val_split": 40}}).data
+    data = build_data(cfg, torch.device("cpu"))
+    assert data.info.input_shape == (3, 32, 32) and data.info.class_names == CLASSES
+    assert (data.train_size, len(data.val_images), len(data.test_images)) == (160, 40, 40)
+    assert torch.equal(data.test_images[:, 0, 0, 0], data.test_labels.to(torch.uint8) * 25)
+
+
+def test_missing_cifar10_names_the_folder_and_files(tmp_path, capsys):
+    assert main(["train", "cifar10-resnet18", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"CIFAR-10 not found in {tmp_path / 'cifar-10-batches-py'}" in err and "data_batch_1" in err
+    assert "downloads are off" in err and not (tmp_path / "run").exists()
+
+
+class Boom:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_pickle_that_runs_code_is_refused(cifar_root):
+    with (cifar_root / "cifar-10-batches-py" / "test_batch").open("wb") as f:
+        pickle.dump({"labels": [0], "data": Boom()}, f)
+    cfg = build_config({"data": {"name": "cifar10", "root": str(cifar_root), "val_split": 40}}).data
+    with pytest.raises(TorchlabError, match=r"test_batch is unreadable: builtins\.print is not allowed"):
+        build_data(cfg, torch.device("cpu"))

@@ -1,0 +1,172 @@
+"""Image folders and transfer learning, on a folder of mixed image formats the test makes."""
+
+import csv
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.models import resnet18
+
+from torchlab import api
+from torchlab.cli import main
+from torchlab.config import build_config
+from torchlab.data import build_data
+from torchlab.engine.checkpoint import load_checkpoint
+from torchlab.engine.trainer import Trainer
+from torchlab.errors import TorchlabError
+from torchlab.models import build_model
+
+CLASSES = ("circle", "square", "stripes")
+SMALL = ["--logger", "none", "data.image_size=32", "data.batch_size=8", "data.workers=1", "train.epochs=1"]
+
+
+def draw(kind: str, seed: int) -> np.ndarray:
+    """A 40x48 RGB picture of the class, in colours that vary with the seed."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:40, :48]
+    if kind == "circle":
+        mask = (yy - 20) ** 2 + (xx - 24) ** 2 < 150
+    elif kind == "square":
+        mask = (abs(yy - 20) < 10) & (abs(xx - 24) < 10)
+    else:
+        mask = (xx // 6) % 2 == 0
+    image = rng.integers(0, 60, (40, 48, 3), dtype=np.uint8)
+    image[mask] = rng.integers(180, 256, 3, dtype=np.uint8)
+    return image
+
+
+def save(array: np.ndarray, path, fmt: str) -> None:
+    image = Image.fromarray(array)
+    if fmt == "png":  # with an alpha channel
+        image.putalpha(200)
+        image.save(path.with_suffix(".png"))
+    elif fmt == "gif":  # palette, animated: two frames
+        frames = [image.convert("P", palette=Image.Palette.ADAPTIVE), image.rotate(90).convert("P")]
+        frames[0].save(path.with_suffix(".gif"), save_all=True, append_images=frames[1:], transparency=0)
+    elif fmt == "bmp":  # greyscale
+        image.convert("L").save(path.with_suffix(".bmp"))
+    else:
+        image.save(path.with_suffix(f".{fmt}"))
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """3 classes x 8 images (jpg, jpeg, png+alpha, palette gif, grey bmp, webp), one truncated, one not an image."""
+    root = tmp_path / "shapes"
+    formats = ["jpg", "png", "gif", "bmp", "jpeg", "webp", "jpg", "png"]
+    for c, kind in enumerate(CLASSES):
+        (root / kind).mkdir(parents=True)
+        for i, fmt in enumerate(formats):
+            save(draw(kind, 10 * c + i), root / kind / f"{i}", fmt)
+    whole = (root / "circle" / "0.jpg").read_bytes()
+    (root / "square" / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
+    (root / "stripes" / "notes.png").write_text("not an image")
+    return root
+
+
+def test_folder_trains_evaluates_and_skips_bad_files_by_name(image_folder, tmp_path):
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning) as caught:
+        code = main(["train", "folder-resnet18", "--out", str(out), *SMALL, f"data.folder={image_folder}",
+                     "model.weights=none"])  # fmt: skip
+    assert code == 0
+    skipped = " ".join(str(w.message) for w in caught if "skipped" in str(w.message))
+    assert "truncated.jpg" in skipped and "notes.png" in skipped
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and 0 <= summary["test"]["accuracy"] <= 1
+    with (image_folder / "index.csv").open() as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["path", "label"] and len(rows) == 1 + 3 * 8
+    assert {label for _, label in rows[1:]} == set(CLASSES)
+    data = build_data(build_config({"data": {"name": "folder", "folder": str(image_folder), "image_size": 32}}).data,
+                      torch.device("cpu"))  # fmt: skip
+    assert [data.train_size, len(data.datasets[1]), len(data.datasets[2])] == [14, 5, 5]  # 60/20/20 of 24
+    x, y = next(iter(data.test_loader()))
+    assert x.shape == (5, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+
+
+def test_index_is_reused_and_its_missing_files_are_named(image_folder, tmp_path):
+    cfg = build_config({"data": {"name": "folder", "folder": str(image_folder), "image_size": 32}}).data
+    with warnings.catch_warnings(record=True):
+        first = build_data(cfg, torch.device("cpu"))
+    second = build_data(cfg, torch.device("cpu"))  # from index.csv: no file is opened, nothing warned
+    assert first.datasets[0].paths == second.datasets[0].paths
+    (image_folder / "square" / "3.bmp").unlink()
+    with pytest.raises(TorchlabError, match=r"index.csv names 1 missing files \(.*3\.bmp\)"):
+        build_data(cfg, torch.device("cpu"))
+
+
+def fails_with(capsys, *args: str) -> str:
+    """Run the CLI in process; it must exit 2 with one line and no traceback. Returns that line."""
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_empty_or_missing_folder_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty" / "cats").mkdir(parents=True)
+    err = fails_with(capsys, "train", "folder-resnet18", f"data.folder={tmp_path / 'empty'}", "model.weights=none")
+    assert f"no readable images in {tmp_path / 'empty'}" in err
+    assert "data.folder is not set" in fails_with(capsys, "train", "folder-resnet18", "model.weights=none")
+    assert not (tmp_path / "empty" / "index.csv").exists()
+
+
+def test_imagenet_weights_offline_is_a_clear_error(image_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty hub cache; TORCHLAB_OFFLINE=1
+    with warnings.catch_warnings(record=True):
+        err = fails_with(
+            capsys, "train", "folder-resnet18", f"data.folder={image_folder}", "--out", str(tmp_path / "r")
+        )
+    assert "ImageNet weights for resnet18 are not cached and downloads are off" in err
+    assert not (tmp_path / "r").exists()
+
+
+def folder_config(image_folder, **model):
+    return build_config(
+        {
+            "recipe": "folder-resnet18",
+            "data": {"name": "folder", "folder": str(image_folder), "image_size": 32, "batch_size": 8, "workers": 0},
+            "model": {"name": "resnet18", **model},
+            "task": {"name": "classify", "head_lr": 0.05},
+            "optim": {"name": "sgd", "lr": 0.01, "momentum": 0.9},
+            "train": {"epochs": 1},
+            "log": {"loggers": [], "progress": False},
+        }
+    )
+
+
+def test_transfer_from_a_torchvision_state_dict_with_a_frozen_backbone(image_folder, tmp_path):
+    source = resnet18(num_classes=1000)
+    path = tmp_path / "resnet18.pth"
+    torch.save(source.state_dict(), path)
+    with warnings.catch_warnings(record=True):
+        trainer = Trainer(folder_config(image_folder, weights=str(path), freeze_backbone=True), tmp_path / "run")
+    model = trainer.model
+    assert torch.equal(model.backbone.layer3[1].conv2.weight, source.layer3[1].conv2.weight)
+    assert model.head.out_features == 3
+    assert [g["lr"] for g in trainer.optimizers["model"].param_groups] == [0.05]  # the head only
+    backbone = {k: v.clone() for k, v in model.backbone.state_dict().items()}  # with BatchNorm's running stats
+    head = model.head.weight.clone()
+    trainer.train_epoch([])
+    assert all(torch.equal(v, backbone[k]) for k, v in model.backbone.state_dict().items())
+    assert not torch.equal(model.head.weight, head)
+
+
+def test_transfer_from_a_torchlab_checkpoint(image_folder, tmp_path):
+    with warnings.catch_warnings(record=True):
+        api.train(folder_config(image_folder, weights="none"), tmp_path / "a")
+    best = tmp_path / "a" / "checkpoints" / "best.pt"
+    trained = load_checkpoint(best)["model"]
+    second = Trainer(folder_config(image_folder, weights=str(best)), tmp_path / "b")
+    assert torch.equal(second.model.backbone.conv1.weight, trained["backbone.conv1.weight"])
+    assert not torch.equal(second.model.head.weight, trained["head.weight"])  # a new head
+    assert [g["lr"] for g in second.optimizers["model"].param_groups] == [0.01, 0.05]
+    assert second.model.backbone.conv1.weight.requires_grad
+    other = tmp_path / "other.pth"
+    torch.save({"conv1.weight": torch.zeros(1)}, other)
+    with pytest.raises(TorchlabError, match="hold no resnet18 backbone"):
+        build_model(folder_config(image_folder, weights=str(other)).model, second.data.info)

@@ -21,6 +21,7 @@ class DataInfo:
     input_shape: tuple[int, ...]
     num_classes: int | None = None
     class_names: list[str] | None = None
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # images: (mean, std) of `x/255`
 
 
 class DataModule(Protocol):

@@ -1,6 +1,8 @@
 """MNIST and Fashion-MNIST, read from torchvision's layout (`ROOT/MNIST/raw/...`)."""
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torchvision import datasets
@@ -50,13 +52,26 @@ def _missing(folder: Path, missing: list[str], why: str) -> TorchlabError:
     )
 
 
-@DATASETS.register("mnist")
-def mnist(cfg: DataConfig, device: torch.device) -> InMemoryImages:
+@dataclass
+class GrayscaleConfig(DataConfig):
+    # standardize: zero mean, unit variance (classifiers); unit: [0, 1] (a BCE target);
+    # signed: [-1, 1] (a tanh generator's range)
+    pixels: Literal["standardize", "unit", "signed"] = "standardize"
+
+
+def pixel_stats(cfg: GrayscaleConfig, mean: float, std: float) -> dict[str, tuple[float, ...]]:
+    """The (mean, std) that InMemoryImages normalises `x / 255` with, for `cfg.pixels`."""
+    mean, std = {"standardize": (mean, std), "unit": (0.0, 1.0), "signed": (0.5, 0.5)}[cfg.pixels]
+    return {"mean": (mean,), "std": (std,)}
+
+
+@DATASETS.register("mnist", config=GrayscaleConfig)
+def mnist(cfg: GrayscaleConfig, device: torch.device) -> InMemoryImages:
     train, test, classes = load_idx_dataset(datasets.MNIST, cfg)
-    return InMemoryImages(cfg, device, train, test, mean=(0.1307,), std=(0.3081,), class_names=classes)
+    return InMemoryImages(cfg, device, train, test, **pixel_stats(cfg, 0.1307, 0.3081), class_names=classes)
 
 
-@DATASETS.register("fashion-mnist")
-def fashion_mnist(cfg: DataConfig, device: torch.device) -> InMemoryImages:
+@DATASETS.register("fashion-mnist", config=GrayscaleConfig)
+def fashion_mnist(cfg: GrayscaleConfig, device: torch.device) -> InMemoryImages:
     train, test, classes = load_idx_dataset(datasets.FashionMNIST, cfg)
-    return InMemoryImages(cfg, device, train, test, mean=(0.2860,), std=(0.3530,), class_names=classes)
+    return InMemoryImages(cfg, device, train, test, **pixel_stats(cfg, 0.2860, 0.3530), class_names=classes)

@@ -14,7 +14,7 @@ import torch
 from torchlab.config import Config
 from torchlab.data import batch_size_of, build_data
 from torchlab.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
-from torchlab.engine.files import atomic_write_json
+from torchlab.engine.files import atomic_write, atomic_write_json
 from torchlab.engine.metrics import RunningMeans
 from torchlab.engine.optim import build_optimizer, build_schedule
 from torchlab.engine.runtime import resolve_device, restore_rng_states, rng_states, seed_everything
@@ -112,6 +112,7 @@ class Trainer:
             for logger in loggers:
                 logger.log_metrics({**train_metrics, **val, **lrs}, self.step, self.epoch, "epoch")
             self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
+            self.save_snapshot()
             if improved:
                 save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
             save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
@@ -155,6 +156,15 @@ class Trainer:
             with self.autocast():
                 means.add(self.task.validation_step(batch), batch_size_of(batch))
         return {f"{prefix}.{k}": v for k, v in means.means().items()}
+
+    @torch.no_grad()
+    def save_snapshot(self) -> None:
+        """The task's end-of-epoch tensors (model in eval mode), for figures drawn after the run."""
+        with self.autocast():
+            snapshot = self.task.epoch_snapshot()
+        if snapshot:
+            path = self.run_dir / "snapshots" / f"epoch-{self.epoch:03d}.pt"
+            atomic_write(path, lambda f: torch.save(snapshot, f))
 
     # -- best model, schedules, early stopping ----------------------------------------------
     def update_best(self, val: dict[str, float]) -> bool:

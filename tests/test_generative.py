@@ -101,7 +101,7 @@ def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist
     snapshots = sorted((out / "snapshots").glob("*.pt"))
     assert [p.name for p in snapshots] == ["epoch-001.pt", "epoch-002.pt"]
     first, second = (torch.load(p, weights_only=True)["samples"] for p in snapshots)
-    assert first.shape == (64, 1, 28, 28) and 0 <= first.min() and first.max() <= 1
+    assert first.shape == (64, 1, 28, 28) and first.min() >= 0 and first.max() <= 1
     assert not torch.equal(first, second)  # the same noise, a generator that moved
     assert (out / "plots" / "samples_epoch_002.png").is_file()
 
@@ -112,7 +112,7 @@ def test_a_missing_judge_is_a_clear_error(tmp_path, mnist_root, capsys):
 
 
 def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path):
-    args = [*SMALL_GAUSSIANS, "train.epochs=12", "model.hidden=[64,64]"]
+    args = [*SMALL_GAUSSIANS, "train.epochs=6", "model.hidden=[64,64]"]
     reference, _ = train(tmp_path, "reference", "gaussians-wgan-gp", *args)
 
     killed = tmp_path / "killed"
@@ -125,7 +125,7 @@ def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path)
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
-    assert load_checkpoint(last)["epoch"] < 12
+    assert load_checkpoint(last)["epoch"] < 6
 
     assert main(["resume", str(killed)]) == 0
     expected, got = (load_checkpoint(d / "checkpoints" / "last.pt") for d in (reference, killed))

@@ -107,7 +107,7 @@ def gan_points(trainer: Any, plots_dir: Path) -> None:
     ax.scatter(fake[:, 0], fake[:, 1], s=3, c="gold", alpha=0.7, label="generated")
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(f"{trainer.cfg.recipe}: real and generated points, critic contours")
+    ax.set_title(f"{trainer.cfg.recipe}\nreal and generated points over the critic's contours", fontsize=10)
     save(fig, plots_dir / "gan_points.png")
 
 

@@ -22,6 +22,7 @@ class DataInfo:
     num_classes: int | None = None
     class_names: list[str] | None = None
     vocab: list[str] | None = None  # a text dataset's tokens; index = token id
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # images: (mean, std) of `x/255`
 
 
 class DataModule(Protocol):

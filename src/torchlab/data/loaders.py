@@ -62,3 +62,9 @@ class Normalize:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return torch.addcmul(-self.shift, images.float(), self.scale)
+
+
+def to_unit_range(images: torch.Tensor, normalization: tuple[tuple[float, ...], tuple[float, ...]]) -> torch.Tensor:
+    """Normalize's inverse: images in the data's normalisation -> pixels in [0, 1] (as x / 255)."""
+    mean, std = (torch.tensor(v, device=images.device).view(-1, 1, 1) for v in normalization)
+    return images * std + mean

@@ -34,7 +34,7 @@ class InMemoryImages:
         self.val_images, self.val_labels = images[val_idx].to(device), labels[val_idx].to(device)
         self.test_images = test_images[: cfg.eval_subset].to(device)
         self.test_labels = test_labels[: cfg.eval_subset].to(device)
-        self.info = DataInfo(tuple(images.shape[1:]), len(class_names), class_names)
+        self.info = DataInfo(tuple(images.shape[1:]), len(class_names), class_names, normalization=(mean, std))
         self.train_size = len(self.train_images)
 
     def _augment_and_normalize(self, images: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,9 @@ The IDX files are read strictly by data/idx.py: importing torchvision costs over
 startup, so it is imported only to download missing files.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -65,31 +67,32 @@ def _missing(folder: Path, missing: list[str], why: str) -> TorchlabError:
     )
 
 
-@DATASETS.register("mnist", config=ImageDataConfig)
-def mnist(cfg: ImageDataConfig, device: torch.device) -> InMemoryImages:
-    train, test, classes = load_idx_dataset("MNIST", cfg)
+@dataclass
+class GrayscaleConfig(ImageDataConfig):
+    # standardize: zero mean, unit variance (classifiers); unit: [0, 1] (a BCE target);
+    # signed: [-1, 1] (a tanh generator's range)
+    pixels: Literal["standardize", "unit", "signed"] = "standardize"
+
+
+def pixel_stats(cfg: GrayscaleConfig, mean: float, std: float) -> dict[str, tuple[float, ...]]:
+    """The (mean, std) that InMemoryImages normalises `x / 255` with, for `cfg.pixels`."""
+    mean, std = {"standardize": (mean, std), "unit": (0.0, 1.0), "signed": (0.5, 0.5)}[cfg.pixels]
+    return {"mean": (mean,), "std": (std,)}
+
+
+def grayscale(name: str, cfg: GrayscaleConfig, device: torch.device, mean: float, std: float) -> InMemoryImages:
+    train, test, classes = load_idx_dataset(name, cfg)
+    stats = pixel_stats(cfg, mean, std)
     return InMemoryImages(
-        cfg,
-        device,
-        train,
-        test,
-        mean=(0.1307,),
-        std=(0.3081,),
-        class_names=classes,
-        train_transform=build_augment(cfg.augment),
+        cfg, device, train, test, **stats, class_names=classes, train_transform=build_augment(cfg.augment)
     )
 
 
-@DATASETS.register("fashion-mnist", config=ImageDataConfig)
-def fashion_mnist(cfg: ImageDataConfig, device: torch.device) -> InMemoryImages:
-    train, test, classes = load_idx_dataset("FashionMNIST", cfg)
-    return InMemoryImages(
-        cfg,
-        device,
-        train,
-        test,
-        mean=(0.2860,),
-        std=(0.3530,),
-        class_names=classes,
-        train_transform=build_augment(cfg.augment),
-    )
+@DATASETS.register("mnist", config=GrayscaleConfig)
+def mnist(cfg: GrayscaleConfig, device: torch.device) -> InMemoryImages:
+    return grayscale("MNIST", cfg, device, 0.1307, 0.3081)
+
+
+@DATASETS.register("fashion-mnist", config=GrayscaleConfig)
+def fashion_mnist(cfg: GrayscaleConfig, device: torch.device) -> InMemoryImages:
+    return grayscale("FashionMNIST", cfg, device, 0.2860, 0.3530)

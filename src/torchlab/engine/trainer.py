@@ -17,7 +17,7 @@ from torchlab.config import Config
 from torchlab.data import batch_size_of, build_data
 from torchlab.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
 from torchlab.engine.distributed import barrier, from_rank0, setup_distributed
-from torchlab.engine.files import atomic_write_json
+from torchlab.engine.files import atomic_write, atomic_write_json
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
 from torchlab.engine.metrics import RunningMeans
 from torchlab.engine.optim import build_optimizer, build_schedule
@@ -140,6 +140,7 @@ class Trainer:
                 schedule.step_epoch(val[train.monitor])
             self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
             if self.dist.is_main:
+                self.save_snapshot()
                 if improved:
                     save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
                 save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
@@ -228,6 +229,15 @@ class Trainer:
             preview = self.task.preview(batch, self.cfg.log.preview)
         for logger in loggers if preview else ():
             logger.log_preview(preview, self.step, self.epoch)
+
+    @torch.no_grad()
+    def save_snapshot(self) -> None:
+        """The task's end-of-epoch tensors (model in eval mode), for figures drawn after the run."""
+        with self.autocast():
+            snapshot = self.task.epoch_snapshot()
+        if snapshot:
+            path = self.run_dir / "snapshots" / f"epoch-{self.epoch:03d}.pt"
+            atomic_write(path, lambda f: torch.save(snapshot, f))
 
     # -- best model, learning rates, early stopping -----------------------------------------
     def update_best(self, val: dict[str, float]) -> bool:

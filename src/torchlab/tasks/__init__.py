@@ -49,6 +49,13 @@ class Task:
     def validation_step(self, batch: Batch) -> Metrics:
         raise NotImplementedError
 
+    def epoch_snapshot(self) -> dict[str, torch.Tensor]:
+        """Tensors to keep from the end of each epoch (a GAN's fixed-noise samples); none by default.
+
+        The Trainer saves them as RUN_DIR/snapshots/epoch-NNN.pt for figures to draw.
+        """
+        return {}
+
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
         """Figures that need the whole test set at once (modes covered, ELBO...); none by default."""
         return {}

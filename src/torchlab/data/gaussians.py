@@ -1,0 +1,64 @@
+"""8-Gaussians: the GAN toy set, eight round Gaussians evenly spaced on a circle.
+
+A sample's label is the index of the mode it was drawn from, so a task can tell which modes a
+generator covers. Every point is drawn from `data.split_seed`: each run of a recipe sees the
+same train, validation and test points.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from torchlab.config import DataConfig
+from torchlab.data import DATASETS, DataInfo
+from torchlab.data.loaders import TensorLoader
+from torchlab.data.splits import split_sizes
+
+
+@dataclass
+class GaussiansConfig(DataConfig):
+    samples: int = 60000  # train + validation; data.val_split holds part of them out
+    test_samples: int = 10000
+    modes: int = 8
+    radius: float = 2.0
+    std: float = 0.02
+    batch_size: int = 256
+    eval_batch_size: int = 10000
+
+
+def sample_modes(n: int, modes: int, radius: float, std: float, generator: torch.Generator):
+    """`n` points `[n, 2]` and the index of the mode each was drawn from."""
+    labels = torch.randint(modes, (n,), generator=generator)
+    angles = labels.float() * (2 * math.pi / modes)
+    centres = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
+    return centres + std * torch.randn(n, 2, generator=generator), labels
+
+
+class Gaussians:
+    def __init__(self, cfg: GaussiansConfig, device: torch.device) -> None:
+        generator = torch.Generator().manual_seed(cfg.split_seed)
+        n_train, _ = split_sizes(cfg.samples, cfg.val_split)
+        points, labels = sample_modes(cfg.samples + cfg.test_samples, cfg.modes, cfg.radius, cfg.std, generator)
+        points, labels = points.to(device), labels.to(device)
+        self.cfg = cfg
+        self.train = points[:n_train][: cfg.subset], labels[:n_train][: cfg.subset]
+        self.val = points[n_train : cfg.samples][: cfg.eval_subset], labels[n_train : cfg.samples][: cfg.eval_subset]
+        self.test = points[cfg.samples :][: cfg.eval_subset], labels[cfg.samples :][: cfg.eval_subset]
+        names = [f"{round(360 * k / cfg.modes)}°" for k in range(cfg.modes)]
+        self.info = DataInfo((2,), cfg.modes, names)
+        self.train_size = len(self.train[0])
+
+    def train_loader(self, generator: torch.Generator) -> TensorLoader:
+        return TensorLoader(*self.train, self.cfg.batch_size, generator=generator)
+
+    def val_loader(self) -> TensorLoader:
+        return TensorLoader(*self.val, self.cfg.eval_batch_size)
+
+    def test_loader(self) -> TensorLoader:
+        return TensorLoader(*self.test, self.cfg.eval_batch_size)
+
+
+@DATASETS.register("8-gaussians", config=GaussiansConfig)
+def gaussians(cfg: GaussiansConfig, device: torch.device) -> Gaussians:
+    return Gaussians(cfg, device)

@@ -1,0 +1,56 @@
+"""The notes' AutoEncoder: an MLP encoder to a small code z, and an MLP decoder back.
+
+`encode(x) -> z`, `decode(z) -> logits` shaped like the input; the task decides what the
+decoder's output means (Bernoulli logits for BCE, pixel values for MSE).
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from torchlab.config import ModelConfig
+from torchlab.data import DataInfo
+from torchlab.models import MODELS
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers with ReLU between them and nothing after the last."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class AutoEncoder(nn.Module):
+    variational = False
+
+    def __init__(self, input_shape: tuple[int, ...], hidden: list[int], latent: int) -> None:
+        super().__init__()
+        features = math.prod(input_shape)
+        self.latent = latent
+        self.encoder = nn.Sequential(nn.Flatten(), mlp([features, *hidden, latent]))
+        self.decoder = nn.Sequential(mlp([latent, *reversed(hidden), features]), nn.Unflatten(1, input_shape))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+@dataclass
+class AutoEncoderConfig(ModelConfig):
+    hidden: list[int] = field(default_factory=lambda: [400])
+    latent: int = 20
+
+
+@MODELS.register("autoencoder", config=AutoEncoderConfig)
+def build_autoencoder(cfg: AutoEncoderConfig, info: DataInfo) -> AutoEncoder:
+    return AutoEncoder(info.input_shape, cfg.hidden, cfg.latent)

@@ -1,0 +1,66 @@
+"""DCGAN for 28×28 images (Radford et al., sized down for MNIST).
+
+Generator: z -> 7×7 -> 14×14 -> 28×28 with transposed convolutions, BatchNorm and ReLU, tanh
+out (pixels in [-1, 1]: use `data.pixels=signed`). Discriminator: strided convolutions with
+LeakyReLU(0.2), one logit out (no sigmoid). Weights start from N(0, 0.02) as in the paper.
+"""
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from torchlab.config import ModelConfig
+from torchlab.data import DataInfo
+from torchlab.errors import TorchlabError
+from torchlab.models import MODELS
+from torchlab.models.gan import GAN
+
+
+def generator(latent: int, width: int, channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Unflatten(1, (latent, 1, 1)),
+        nn.ConvTranspose2d(latent, 4 * width, 7, bias=False),  # 1 -> 7
+        nn.BatchNorm2d(4 * width),
+        nn.ReLU(inplace=True),
+        nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
+        nn.BatchNorm2d(2 * width),
+        nn.ReLU(inplace=True),
+        nn.ConvTranspose2d(2 * width, channels, 4, stride=2, padding=1),  # 14 -> 28
+        nn.Tanh(),
+    )
+
+
+def discriminator(width: int, channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(channels, width, 4, stride=2, padding=1),  # 28 -> 14
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=False),  # 14 -> 7
+        nn.BatchNorm2d(2 * width),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(2 * width, 1, 7),  # 7 -> 1: one logit
+        nn.Flatten(0),
+    )
+
+
+def dcgan_init(module: nn.Module) -> None:
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+@dataclass
+class DCGANConfig(ModelConfig):
+    latent: int = 100
+    width: int = 32  # channels of the discriminator's first layer; the generator mirrors it
+
+
+@MODELS.register("dcgan", config=DCGANConfig)
+def build_dcgan(cfg: DCGANConfig, info: DataInfo) -> GAN:
+    if len(info.input_shape) != 3 or info.input_shape[1:] != (28, 28):
+        raise TorchlabError(f"model dcgan needs 28×28 images, the data gives {info.input_shape}")
+    channels = info.input_shape[0]
+    gan = GAN(generator(cfg.latent, cfg.width, channels), discriminator(cfg.width, channels), cfg.latent)
+    gan.apply(dcgan_init)
+    return gan

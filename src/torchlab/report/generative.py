@@ -1,0 +1,122 @@
+"""Pictures of generative runs: reconstructions, prior samples, the 2-d latent space, an
+interpolation, 2-d GAN samples over the critic's contours, and a GAN's fixed-noise samples
+after each epoch. Each figure draws nothing when the run's model does not have what it shows.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import torch
+from torchvision.utils import make_grid
+
+from torchlab.data.loaders import to_unit_range
+from torchlab.report import figure
+
+
+def show_grid(ax: Any, images: torch.Tensor, nrow: int, title: str) -> None:
+    """Pixels in [0, 1], `[N, C, H, W]`, as one grid image on `ax`."""
+    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
+    ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray" if grid.shape[0] == 1 else None)
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
+
+
+def save(fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def first_test_batch(trainer: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = next(iter(trainer.data.test_loader()))
+    return x, y
+
+
+@figure("reconstructions", tasks=("reconstruct",))
+@torch.no_grad()
+def reconstructions(trainer: Any, plots_dir: Path) -> None:
+    task, (x, _) = trainer.task, first_test_batch(trainer)
+    x = x[:16]
+    rows = torch.cat([to_unit_range(x, task.info.normalization), task.decode(task.code(x))])
+    fig, ax = plt.subplots(figsize=(8, 1.5))
+    show_grid(ax, rows, 16, "test images (top) and their reconstructions (bottom)")
+    save(fig, plots_dir / "reconstructions.png")
+
+
+@figure("prior-samples", tasks=("reconstruct",))
+@torch.no_grad()
+def prior_samples(trainer: Any, plots_dir: Path) -> None:
+    task = trainer.task
+    if not task.variational:
+        return
+    z = torch.randn(64, task.model.latent, generator=torch.Generator().manual_seed(0)).to(trainer.device)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    show_grid(ax, task.decode(z), 8, "decoded samples of the prior z ~ N(0, I)")
+    save(fig, plots_dir / "prior_samples.png")
+
+
+@figure("latent-scatter", tasks=("reconstruct",))
+@torch.no_grad()
+def latent_scatter(trainer: Any, plots_dir: Path) -> None:
+    task = trainer.task
+    if task.model.latent != 2:
+        return
+    codes, labels = zip(*((task.code(x).cpu(), y.cpu()) for x, y in trainer.data.test_loader()), strict=True)
+    codes, labels = torch.cat(codes), torch.cat(labels)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6)
+    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set_title("test set in the 2-d latent space (codes μ)")
+    ax.set_xlabel("z₁")
+    ax.set_ylabel("z₂")
+    save(fig, plots_dir / "latent_scatter.png")
+
+
+@figure("interpolation", tasks=("reconstruct",))
+@torch.no_grad()
+def interpolation(trainer: Any, plots_dir: Path) -> None:
+    task, (x, y) = trainer.task, first_test_batch(trainer)
+    pairs = [(int((y == a).nonzero()[0]), int((y == b).nonzero()[0])) for a, b in ((1, 7), (3, 8), (4, 9), (0, 6))]
+    t = torch.linspace(0, 1, 10, device=x.device).view(-1, 1)
+    rows = []
+    for i, j in pairs:
+        z = task.code(x[[i, j]])
+        rows.append(task.decode((1 - t) * z[0] + t * z[1]))
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    show_grid(ax, torch.cat(rows), 10, "linear interpolation between the codes of two test digits")
+    save(fig, plots_dir / "interpolation.png")
+
+
+@figure("gan-points", tasks=("adversarial",))
+@torch.no_grad()
+def gan_points(trainer: Any, plots_dir: Path) -> None:
+    task, model = trainer.task, trainer.task.model
+    if task.images:
+        return
+    real = next(iter(trainer.data.test_loader()))[0][:2000].cpu()
+    fake = model.generator(model.noise(2000, torch.Generator().manual_seed(0))).cpu()
+    lo, hi = torch.cat([real, fake]).min().item() - 0.5, torch.cat([real, fake]).max().item() + 0.5
+    axis = torch.linspace(lo, hi, 200)
+    gx, gy = torch.meshgrid(axis, axis, indexing="xy")
+    scores = model.critic(torch.stack([gx.flatten(), gy.flatten()], 1).to(trainer.device)).view(200, 200).cpu()
+    fig, ax = plt.subplots(figsize=(6, 5.2))
+    contour = ax.contourf(gx, gy, scores, levels=30, cmap="coolwarm", alpha=0.6)
+    fig.colorbar(contour, ax=ax, label="critic output" + (" (logit)" if task.cfg.loss == "gan" else ""))
+    ax.scatter(real[:, 0], real[:, 1], s=3, c="black", label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=3, c="gold", alpha=0.7, label="generated")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(f"{trainer.cfg.recipe}\nreal and generated points over the critic's contours", fontsize=10)
+    save(fig, plots_dir / "gan_points.png")
+
+
+@figure("gan-epoch-samples", tasks=("adversarial",))
+def gan_epoch_samples(trainer: Any, plots_dir: Path) -> None:
+    """One grid per epoch from RUN_DIR/snapshots (the same fixed noise each time)."""
+    for path in sorted((trainer.run_dir / "snapshots").glob("epoch-*.pt")):
+        samples = torch.load(path, map_location="cpu", weights_only=True)["samples"]
+        epoch = int(path.stem.split("-")[1])
+        fig, ax = plt.subplots(figsize=(4.5, 4.7))
+        show_grid(ax, samples, 8, f"{trainer.cfg.recipe}: fixed noise after epoch {epoch}")
+        save(fig, plots_dir / f"samples_epoch_{epoch:03d}.png")

@@ -1,0 +1,78 @@
+"""The judge of generated digits: a trained classifier, loaded from a torchlab run.
+
+`task.judge` names a classifier run directory (or its checkpoint file). Left unset, the judge is
+the `mnist-cnn` recipe's run where that recipe exists, else `mnist-mlp`'s, trained once into
+~/.cache/torchlab/judges/RECIPE and reused by every later run.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from torchlab.config import build_config
+from torchlab.data import DataInfo, build_data
+from torchlab.data.loaders import Normalize
+from torchlab.engine.checkpoint import load_checkpoint, load_weights
+from torchlab.engine.runtime import restore_rng_states, rng_states
+from torchlab.errors import TorchlabError
+from torchlab.models import build_model
+
+JUDGE_CACHE = Path.home() / ".cache" / "torchlab" / "judges"
+
+
+class Judge(nn.Module):
+    """Class probabilities of images given as pixels in [0, 1]."""
+
+    def __init__(self, classifier: nn.Module, info: DataInfo, device: torch.device) -> None:
+        super().__init__()
+        self.classifier = classifier.eval().requires_grad_(False)
+        self.normalize = Normalize(*info.normalization, device)
+
+    @torch.no_grad()
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.normalize(pixels * 255)).float().softmax(1)
+
+
+def default_judge() -> Path:
+    """The cached judge run, trained now (without touching this run's RNG streams) if absent."""
+    from torchlab import api
+    from torchlab.recipes import load_recipe, recipe_names
+
+    recipe = "mnist-cnn" if "mnist-cnn" in recipe_names() else "mnist-mlp"
+    run_dir = JUDGE_CACHE / recipe
+    if not (run_dir / "checkpoints" / "best.pt").is_file():
+        print(f"training the judge of generated digits once: {recipe} into {run_dir}")
+        states = rng_states(torch.Generator())
+        JUDGE_CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{recipe}.", dir=JUDGE_CACHE))
+        try:
+            api.train(load_recipe(recipe, ["log.loggers=[]", "log.progress=false"]), tmp / "run")
+            shutil.rmtree(run_dir, ignore_errors=True)
+            (tmp / "run").replace(run_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            restore_rng_states(states, torch.Generator())
+    return run_dir
+
+
+def load_judge(where: str | None, info: DataInfo, device: torch.device) -> Judge:
+    """The classifier saved at `where` (a run directory or a checkpoint), checked against `info`."""
+    path = Path(where).expanduser() if where else default_judge()
+    if path.is_dir():
+        path = path / "checkpoints" / "best.pt"
+    if not path.is_file():
+        raise TorchlabError(f"task.judge: no classifier checkpoint at {path} (give a classifier run directory)")
+    state = load_checkpoint(path)
+    cfg = build_config(state["config"])
+    judge_info = build_data(cfg.data, torch.device("cpu")).info
+    if cfg.task.name != "classify" or judge_info.input_shape != info.input_shape:
+        raise TorchlabError(
+            f"task.judge: {path} is a {cfg.task.name} run on {judge_info.input_shape} inputs; "
+            f"need a classifier of {info.input_shape} images"
+        )
+    classifier = build_model(cfg.model, judge_info)
+    load_weights(classifier, state, path)
+    return Judge(classifier.to(device), judge_info, device)

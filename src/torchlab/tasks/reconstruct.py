@@ -1,0 +1,101 @@
+"""Reconstruction: AutoEncoders and VAEs. Losses are sums over pixels, per image (nats for BCE).
+
+VAE: loss = reconstruction + β·KL(q(z|x) || N(0, I)), with z drawn by the reparameterization
+trick so that gradients flow through μ and σ. With β = 1 and the BCE (Bernoulli) likelihood the
+loss is the negative ELBO. BCE needs targets in [0, 1]: use `data.pixels=unit`.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from torchlab.config import TaskConfig
+from torchlab.data import Batch
+from torchlab.data.loaders import to_unit_range
+from torchlab.errors import TorchlabError
+from torchlab.tasks import TASKS, Metrics, Optimize, Task
+
+
+@dataclass
+class ReconstructConfig(TaskConfig):
+    loss: Literal["bce", "mse"] = "bce"
+    beta: float = 1.0  # weight of the KL term (VAE only)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = μ + σ·ε with ε ~ N(0, I): a sample of N(μ, σ²) that is differentiable in μ and σ."""
+    return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) || N(0, I)) per sample, in closed form, summed over latent dimensions."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+
+
+@TASKS.register("reconstruct", config=ReconstructConfig)
+class Reconstruct(Task):
+    cfg: ReconstructConfig
+
+    def __init__(self, model, cfg: ReconstructConfig, info) -> None:
+        super().__init__(model, cfg, info)
+        if info.normalization is None:
+            raise TorchlabError("task reconstruct needs image data")
+        if cfg.loss == "bce" and info.normalization != ((0.0,), (1.0,)):
+            raise TorchlabError("task.loss=bce needs pixels in [0, 1] as targets: set data.pixels=unit")
+        self.variational = getattr(model, "variational", False)
+
+    def terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(reconstruction loss, KL) per image; KL is zero for a plain AutoEncoder."""
+        if self.variational:
+            mu, logvar = self.model.encode(x)
+            z, kl = reparameterize(mu, logvar), kl_to_standard_normal(mu, logvar)
+        else:
+            z = self.model.encode(x)
+            kl = torch.zeros(len(x), device=x.device)
+        out = self.model.decode(z)
+        if self.cfg.loss == "bce":
+            rec = F.binary_cross_entropy_with_logits(out, x, reduction="none")
+        else:
+            rec = F.mse_loss(out, x, reduction="none")
+        return rec.flatten(1).sum(1), kl
+
+    def metrics(self, x: torch.Tensor) -> Metrics:
+        rec, kl = self.terms(x)
+        loss = (rec + self.cfg.beta * kl).mean()
+        return {"loss": loss, "reconstruction": rec.mean(), "kl": kl.mean()}
+
+    def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
+        metrics = self.metrics(batch[0])
+        optimize(metrics["loss"])
+        return {k: v.detach() for k, v in metrics.items()}
+
+    def validation_step(self, batch: Batch) -> Metrics:
+        return self.metrics(batch[0])
+
+    # -- what figures and pictures use -------------------------------------------------------
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent code of x: μ for a VAE."""
+        return self.model.encode(x)[0] if self.variational else self.model.encode(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images from codes, as pixels in [0, 1]."""
+        out = self.model.decode(z)
+        return out.sigmoid() if self.cfg.loss == "bce" else to_unit_range(out, self.info.normalization).clamp(0, 1)
+
+    def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
+        """Per-pixel squared error in [0, 1] pixels; for a BCE VAE also the ELBO (nats per image)."""
+        squared, elbo, n = 0.0, 0.0, 0
+        for x, *_ in loader:
+            target = to_unit_range(x, self.info.normalization)
+            squared += (self.decode(self.code(x)) - target).pow(2).mean((1, 2, 3)).sum().item()
+            if self.variational and self.cfg.loss == "bce":
+                rec, kl = self.terms(x)
+                elbo -= (rec + kl).sum().item()
+            n += len(x)
+        metrics = {"reconstruction_mse": squared / n}
+        if self.variational and self.cfg.loss == "bce":
+            metrics["elbo"] = elbo / n
+        return metrics

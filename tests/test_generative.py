@@ -1,0 +1,143 @@
+"""AutoEncoders, VAEs and GANs: the maths of their losses, short real runs, kill and resume."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from tests.conftest import ROOT
+from torchlab.cli import main
+from torchlab.engine.checkpoint import load_checkpoint
+from torchlab.tasks.adversarial import gradient_penalty
+from torchlab.tasks.reconstruct import kl_to_standard_normal, reparameterize
+
+SHORT_MNIST = ["--logger", "none", "data.subset=5000", "data.eval_subset=1000", "log.progress=false"]
+# 8-Gaussians small enough for seconds: 5120 training points, 1000 for validation and for test.
+SMALL_GAUSSIANS = ["--logger", "none", "data.samples=6120", "data.val_split=1000", "data.test_samples=1000"]
+
+
+def train(tmp_path, name: str, recipe: str, *extra: str) -> tuple:
+    out = tmp_path / name
+    assert main(["train", recipe, "--out", str(out), *extra]) == 0
+    return out, json.loads((out / "summary.json").read_text())["test"]
+
+
+def test_reparameterized_samples_have_the_expected_mean_and_variance():
+    torch.manual_seed(0)
+    mu = torch.tensor([1.0, -2.0, 0.0]).repeat(200_000, 1).requires_grad_(True)
+    logvar = torch.tensor([0.25, 4.0, 1.0]).log().repeat(200_000, 1).requires_grad_(True)
+    z = reparameterize(mu, logvar)
+    assert z.mean(0).detach() == pytest.approx([1.0, -2.0, 0.0], abs=0.01)
+    assert z.var(0).detach() == pytest.approx([0.25, 4.0, 1.0], rel=0.02)
+    z.sum().backward()  # the sample is differentiable in μ and σ
+    assert torch.all(mu.grad == 1) and logvar.grad.abs().sum() > 0
+
+
+def test_kl_term_matches_torch_distributions():
+    mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    expected = torch.distributions.kl_divergence(q, p).sum(1)
+    assert torch.allclose(kl_to_standard_normal(mu, logvar), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(("scale", "expected"), [(1.0, 0.0), (3.0, 4.0), (0.5, 0.25)])
+def test_gradient_penalty_of_a_linear_critic_is_its_squared_norm_gap(scale, expected):
+    critic = nn.Linear(5, 1)
+    with torch.no_grad():
+        critic.weight.copy_(scale * nn.functional.normalize(torch.randn(1, 5)))
+    real, fake = torch.randn(64, 5), torch.randn(64, 5)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_short_vae_run_improves_its_figures_and_draws_its_pictures(tmp_path, mnist_root):
+    _, untrained = train(tmp_path, "untrained", "mnist-vae-2d", *SHORT_MNIST, "train.epochs=0")
+    out, trained = train(tmp_path, "trained", "mnist-vae-2d", *SHORT_MNIST, "train.epochs=1")
+    assert untrained["elbo"] < -500  # an untrained decoder: about 784·ln 2 nats per image
+    assert trained["elbo"] > -220 and trained["loss"] == pytest.approx(-trained["elbo"], rel=0.02)
+    assert trained["reconstruction_mse"] < 0.8 * untrained["reconstruction_mse"]
+    for name in ("reconstructions", "prior_samples", "latent_scatter", "interpolation"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000, name
+
+
+@pytest.mark.parametrize("recipe", ["mnist-ae", "mnist-conv-ae"])
+def test_short_autoencoder_runs_reconstruct(recipe, tmp_path, mnist_root):
+    _, untrained = train(tmp_path, "untrained", recipe, *SHORT_MNIST, "train.epochs=0")
+    out, trained = train(tmp_path, "trained", recipe, *SHORT_MNIST, "train.epochs=1")
+    assert trained["reconstruction_mse"] < 0.5 * untrained["reconstruction_mse"]
+    assert "elbo" not in trained and (out / "plots" / "reconstructions.png").is_file()
+    assert not (out / "plots" / "prior_samples.png").exists()  # not a VAE: no prior to sample
+
+
+def test_bce_on_standardized_pixels_is_refused(tmp_path, mnist_root, capsys):
+    assert main(["train", "mnist-vae", "--out", str(tmp_path / "r"), "data.pixels=standardize"]) == 2
+    assert "data.pixels=unit" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_short_wgan_gp_run_moves_towards_the_modes(tmp_path):
+    # Wide modes (σ = 0.3) so that a hundred generator steps show the trend.
+    extra = ["--logger", "none", "data.std=0.3", "data.samples=30000", "data.val_split=2000", "schedule.name=none"]
+    _, untrained = train(tmp_path, "untrained", "gaussians-wgan-gp", *extra, "train.epochs=0")
+    out, trained = train(tmp_path, "trained", "gaussians-wgan-gp", *extra, "train.epochs=4")
+    assert trained["within_3sigma"] > untrained["within_3sigma"] + 0.2
+    assert trained["modes_covered"] > untrained["modes_covered"]
+    assert (out / "plots" / "gan_points.png").is_file()
+
+
+def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist_root):
+    # Machinery only: on this CPU a DCGAN needs far more steps than a test can afford to draw digits.
+    judge, _ = train(tmp_path, "judge", "mnist-mlp", *SHORT_MNIST, "train.epochs=1")
+    small = ["data.subset=1280", "data.eval_subset=500", "task.samples=500", "model.width=8"]
+    out, test = train(tmp_path, "gan", "mnist-dcgan", *SHORT_MNIST, *small, f"task.judge={judge}", "train.epochs=2")
+    assert 0 <= test["confident"] <= 1 and 0 <= test["classes"] <= 10
+    assert 0 <= test["class_entropy"] <= math.log(10) + 1e-6
+    snapshots = sorted((out / "snapshots").glob("*.pt"))
+    assert [p.name for p in snapshots] == ["epoch-001.pt", "epoch-002.pt"]
+    first, second = (torch.load(p, weights_only=True)["samples"] for p in snapshots)
+    assert first.shape == (64, 1, 28, 28) and first.min() >= 0 and first.max() <= 1
+    assert not torch.equal(first, second)  # the same noise, a generator that moved
+    assert (out / "plots" / "samples_epoch_002.png").is_file()
+
+
+def test_a_missing_judge_is_a_clear_error(tmp_path, mnist_root, capsys):
+    assert main(["train", "mnist-dcgan", "--out", str(tmp_path / "r"), "task.judge=/nowhere"]) == 2
+    assert "task.judge: no classifier checkpoint at /nowhere" in capsys.readouterr().err
+
+
+def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path):
+    args = [*SMALL_GAUSSIANS, "train.epochs=6", "model.hidden=[64,64]"]
+    reference, _ = train(tmp_path, "reference", "gaussians-wgan-gp", *args)
+
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "torchlab", "train", "gaussians-wgan-gp", "--out", str(killed), *args]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = killed / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert load_checkpoint(last)["epoch"] < 6
+
+    assert main(["resume", str(killed)]) == 0
+    expected, got = (load_checkpoint(d / "checkpoints" / "last.pt") for d in (reference, killed))
+    assert set(got["optimizers"]) == {"generator", "critic"}
+    assert any(k.startswith("generator.") for k in got["model"]) and any(k.startswith("critic.") for k in got["model"])
+    assert got["step"] == expected["step"]
+    for name, tensor in expected["model"].items():
+        assert torch.equal(got["model"][name], tensor), name
+    for group in ("generator", "critic"):
+        want, have = expected["optimizers"][group]["state"], got["optimizers"][group]["state"]
+        assert want.keys() == have.keys()
+        for index in want:
+            for key, value in want[index].items():
+                assert torch.equal(have[index][key], value), (group, index, key)
+    assert math.isfinite(json.loads((killed / "summary.json").read_text())["test"]["within_3sigma"])

@@ -12,7 +12,7 @@ import torch
 
 from torchlab.config import DataConfig
 from torchlab.data import DATASETS, DataInfo
-from torchlab.data.loaders import TensorLoader
+from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import split_sizes
 
 
@@ -35,7 +35,7 @@ def sample_modes(n: int, modes: int, radius: float, std: float, generator: torch
     return centres + std * torch.randn(n, 2, generator=generator), labels
 
 
-class Gaussians:
+class Gaussians(TensorSplits):
     def __init__(self, cfg: GaussiansConfig, device: torch.device) -> None:
         generator = torch.Generator().manual_seed(cfg.split_seed)
         n_train, _ = split_sizes(cfg.samples, cfg.val_split)
@@ -48,15 +48,6 @@ class Gaussians:
         names = [f"{round(360 * k / cfg.modes)}°" for k in range(cfg.modes)]
         self.info = DataInfo((2,), cfg.modes, names)
         self.train_size = len(self.train[0])
-
-    def train_loader(self, generator: torch.Generator) -> TensorLoader:
-        return TensorLoader(*self.train, self.cfg.batch_size, generator=generator)
-
-    def val_loader(self) -> TensorLoader:
-        return TensorLoader(*self.val, self.cfg.eval_batch_size)
-
-    def test_loader(self) -> TensorLoader:
-        return TensorLoader(*self.test, self.cfg.eval_batch_size)
 
 
 @DATASETS.register("8-gaussians", config=GaussiansConfig)

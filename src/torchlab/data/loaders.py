@@ -6,6 +6,7 @@ Under torchrun each rank iterates its own shard (`shard_of`), as DistributedSamp
 """
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -68,3 +69,24 @@ def to_unit_range(images: torch.Tensor, normalization: tuple[tuple[float, ...], 
     """Normalize's inverse: images in the data's normalisation -> pixels in [0, 1] (as x / 255)."""
     mean, std = (torch.tensor(v, device=images.device).view(-1, 1, 1) for v in normalization)
     return images * std + mean
+
+
+class TensorSplits:
+    """Loaders over `train`, `val` and `test` tuples of tensors already on the device.
+
+    A small dataset sets those three tuples (and `cfg`, `info`, `train_size`) and inherits the rest.
+    """
+
+    cfg: Any
+    train: tuple[torch.Tensor, ...]
+    val: tuple[torch.Tensor, ...]
+    test: tuple[torch.Tensor, ...]
+
+    def train_loader(self, generator: torch.Generator) -> TensorLoader:
+        return TensorLoader(*self.train, self.cfg.batch_size, generator=generator)
+
+    def val_loader(self) -> TensorLoader:
+        return TensorLoader(*self.val, self.cfg.eval_batch_size)
+
+    def test_loader(self) -> TensorLoader:
+        return TensorLoader(*self.test, self.cfg.eval_batch_size)

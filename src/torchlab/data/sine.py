@@ -13,7 +13,7 @@ import torch
 
 from torchlab.config import DataConfig
 from torchlab.data import DATASETS, DataInfo
-from torchlab.data.loaders import TensorLoader
+from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import train_val_indices
 from torchlab.errors import TorchlabError
 
@@ -43,7 +43,7 @@ def sine_waves(cfg: SineConfig, count: int, steps: int, generator: torch.Generat
 
 
 @DATASETS.register("sine", config=SineConfig)
-class SineWaves:
+class SineWaves(TensorSplits):
     """Train/val/test sine sequences on the device, as (inputs, next values) pairs."""
 
     def __init__(self, cfg: SineConfig, device: torch.device) -> None:
@@ -63,12 +63,3 @@ class SineWaves:
         self.train, self.val, self.test = pairs(waves[train_idx]), pairs(waves[val_idx]), pairs(test)
         self.info = DataInfo((cfg.steps - 1, 1))
         self.train_size = len(train_idx)
-
-    def train_loader(self, generator: torch.Generator) -> TensorLoader:
-        return TensorLoader(*self.train, self.cfg.batch_size, generator=generator)
-
-    def val_loader(self) -> TensorLoader:
-        return TensorLoader(*self.val, self.cfg.eval_batch_size)
-
-    def test_loader(self) -> TensorLoader:
-        return TensorLoader(*self.test, self.cfg.eval_batch_size)

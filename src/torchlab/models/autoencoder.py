@@ -25,15 +25,12 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class AutoEncoder(nn.Module):
-    variational = False
+class EncoderDecoder(nn.Module):
+    """`self.encoder` to a code z and `self.decoder` back; subclasses build the two."""
 
-    def __init__(self, input_shape: tuple[int, ...], hidden: list[int], latent: int) -> None:
-        super().__init__()
-        features = math.prod(input_shape)
-        self.latent = latent
-        self.encoder = nn.Sequential(nn.Flatten(), mlp([features, *hidden, latent]))
-        self.decoder = nn.Sequential(mlp([latent, *reversed(hidden), features]), nn.Unflatten(1, input_shape))
+    variational = False
+    encoder: nn.Module
+    decoder: nn.Module
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
@@ -43,6 +40,15 @@ class AutoEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+class AutoEncoder(EncoderDecoder):
+    def __init__(self, input_shape: tuple[int, ...], hidden: list[int], latent: int) -> None:
+        super().__init__()
+        features = math.prod(input_shape)
+        self.latent = latent
+        self.encoder = nn.Sequential(nn.Flatten(), mlp([features, *hidden, latent]))
+        self.decoder = nn.Sequential(mlp([latent, *reversed(hidden), features]), nn.Unflatten(1, input_shape))
 
 
 @dataclass

@@ -2,18 +2,16 @@
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from torchlab.config import ModelConfig
 from torchlab.data import DataInfo
 from torchlab.errors import TorchlabError
 from torchlab.models import MODELS
+from torchlab.models.autoencoder import EncoderDecoder
 
 
-class ConvAutoEncoder(nn.Module):
-    variational = False
-
+class ConvAutoEncoder(EncoderDecoder):
     def __init__(self, channels: int, width: int, latent: int) -> None:
         super().__init__()
         self.latent = latent
@@ -33,15 +31,6 @@ class ConvAutoEncoder(nn.Module):
             nn.ReLU(inplace=True),
             nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1),  # 14 -> 28
         )
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
 
 
 @dataclass

@@ -245,10 +245,10 @@ def test_pooling_and_nearest_upsampling():
     assert up[0, 0, :2, :2].unique().tolist() == [1.0] and up.shape == (1, 1, 4, 4)
 
 
-def test_modules_save_load_and_own_layers():
+def test_modules_save_load_and_own_layers(tmp_path):
     net = modules.TestNet()
     x = torch.rand(2, 1, 28, 28)
-    loaded = modules.save_and_load(net, ROOT / ".pytest_cache" / "notes-ckpt.pt")
+    loaded = modules.save_and_load(net, tmp_path / "notes-ckpt.pt")
     assert torch.equal(
         loaded(x.to(device.pick_device())).cpu(), net.to(device.pick_device())(x.to(device.pick_device())).cpu()
     )

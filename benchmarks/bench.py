@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -54,7 +55,7 @@ def engine_overhead(recipe: str, subset: int, repeats: int, tmp: Path) -> dict:
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg.optim, model.parameters())
-    scheduler = build_schedule(cfg.schedule, optimizer, epochs, len(data.train_loader(None)))
+    scheduler = build_schedule(cfg.schedule, optimizer, cfg.train, len(data.train_loader(None)))
     amp = {"bf16": torch.bfloat16}.get(cfg.train.amp)
     smoothing = getattr(cfg.task, "label_smoothing", 0.0)
     generator = torch.Generator().manual_seed(0)
@@ -171,7 +172,9 @@ def lightning_ratio(recipe: str, subset: int, tmp: Path) -> dict | None:
 
         def configure_optimizers(self):
             optimizer = build_optimizer(cfg.optim, self.parameters())
-            schedule = build_schedule(cfg.schedule, optimizer, 2, len(data.train_loader(None)))
+            schedule = build_schedule(
+                cfg.schedule, optimizer, replace(cfg.train, epochs=2), len(data.train_loader(None))
+            )
             if schedule.scheduler is None:
                 return optimizer
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule.scheduler, "interval": "step"}}

@@ -15,7 +15,7 @@ $(PY):
 # visdom builds from source with an old setuptools: build-constraints.txt (pip >= 25.3) pins it.
 $(STAMP): pyproject.toml build-constraints.txt | $(PY)
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet --build-constraint build-constraints.txt -e '.[dev,visdom]'
+	$(PY) -m pip install --quiet --build-constraint build-constraints.txt -e '.[dev,visdom,onnx]'
 	touch $(STAMP)
 
 install: $(STAMP)

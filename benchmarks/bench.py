@@ -275,7 +275,7 @@ def write_report(path: Path, results: dict, command: str) -> None:
         "",
         f"Machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Load average at the start: {results['load']}.",
-        f"Command: `{command}` (the lead's rerun on a quiet machine replaces these figures).",
+        f"Command: `{command}`.",
         "Each ratio is measured in one run; both sides alternate and each keeps its best repeat.",
         *(
             [

@@ -192,5 +192,8 @@ def test_sigkill_at_several_points_leaves_a_resumable_run(long_reference, tmp_pa
         if last.exists():  # every file is complete: the checkpoint loads
             torch.load(last, weights_only=True)
     assert killed == len(points)
-    assert main(["resume", str(out)]) == 0
+    # The last kill races the end of the run: when the test set was already scored, there is
+    # nothing left to resume (and resume rightly refuses); else resume finishes the test.
+    finished = (out / "summary.json").exists() and summary(out)["status"] == "completed"
+    assert finished or main(["resume", str(out)]) == 0
     assert_same_run(out, long_reference)

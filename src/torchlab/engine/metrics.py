@@ -1,8 +1,10 @@
-"""Running means of step metrics, kept on the device and read once at the end of an epoch."""
+"""Running means of step metrics, kept on the device and read once per logging interval."""
 
 import torch
 
 from torchlab.engine.distributed import all_reduce_sum
+
+Snapshot = tuple[dict[str, torch.Tensor], int]
 
 
 class RunningMeans:
@@ -14,21 +16,31 @@ class RunningMeans:
         self.count = 0
 
     def add(self, metrics: dict[str, torch.Tensor], n: int) -> None:
+        # One in-place op per metric and step: this runs in the hot loop.
         for name, value in metrics.items():
-            value = value.detach().float() * n
-            self.sums[name] = self.sums[name] + value if name in self.sums else value
+            if name in self.sums:
+                self.sums[name].add_(value.detach(), alpha=n)
+            else:
+                self.sums[name] = value.detach().float() * n
         self.count += n
 
-    def means(self) -> dict[str, float]:
+    def snapshot(self) -> Snapshot:
+        """The sums so far, for `means(since=...)` over a logging interval."""
+        return {k: v.clone() for k, v in self.sums.items()}, self.count
+
+    def means(self, since: Snapshot | None = None) -> dict[str, float]:
+        """The means over every sample added, or over those added after `since`."""
         if not self.sums:
             return {}
-        count = torch.tensor([float(self.count)], device=next(iter(self.sums.values())).device)
-        totals = all_reduce_sum(torch.cat([torch.stack(list(self.sums.values())), count])).cpu()
+        old_sums, old_count = since or ({}, 0)
+        sums = [v - old_sums[k] if k in old_sums else v for k, v in self.sums.items()]
+        count = torch.tensor([float(self.count - old_count)], device=sums[0].device)
+        totals = all_reduce_sum(torch.cat([torch.stack(sums), count])).cpu()
         return dict(zip(self.sums, (totals[:-1] / max(totals[-1].item(), 1)).tolist(), strict=True))
 
     def state_dict(self) -> dict:
         """Tensors and an int only, so a mid-epoch checkpoint can carry the epoch's means so far."""
         return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "count": self.count}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.sums, self.count = dict(state["sums"]), state["count"]
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        self.sums, self.count = {k: v.to(device) for k, v in state["sums"].items()}, state["count"]

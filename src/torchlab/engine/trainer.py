@@ -158,21 +158,19 @@ class Trainer:
 
     def train_epoch(self, loggers: list) -> dict[str, float]:
         self.model.train()
-        means, interval = RunningMeans(), RunningMeans()
+        means = RunningMeans()
         epoch_rng = self.generator.get_state() if self.position is None else self.position["epoch_rng"]
         self.generator.set_state(epoch_rng)
         loader = self.data.train_loader(self.generator)
         batches, done = self.fast_forward(loader, means)
         desc = f"epoch {self.epoch + 1}/{self.cfg.train.epochs}"
         bar = progress(batches, len(loader) - done, desc, self.cfg.log.progress)
-        started, counted = time.perf_counter(), means.count
+        started, counted, logged = time.perf_counter(), means.count, means.snapshot()
         for batch in bar:
             with self.autocast():
                 metrics = self.task.training_step(batch, self.optimize)
             self.step += 1
-            n = batch_size_of(batch)
-            means.add(metrics, n)
-            interval.add(metrics, n)
+            means.add(metrics, batch_size_of(batch))
             if self.step % self.check_every == 0 and not torch.isfinite(metrics["loss"]):
                 kept = "checkpoints/last.pt keeps the last good epoch" if self.epoch else "no epoch had finished"
                 raise DivergedError(
@@ -180,11 +178,11 @@ class Trainer:
                     f"the run stopped and {kept} (try a lower optim.lr)"
                 )
             if self.step % self.cfg.train.log_every == 0:
-                recent = {f"train.{k}": v for k, v in interval.means().items()}
+                recent = {f"train.{k}": v for k, v in means.means(since=logged).items()}
                 bar.set_postfix({k.split(".")[1]: f"{v:.4f}" for k, v in recent.items()})
                 for logger in loggers:
                     logger.log_metrics({**recent, **self.learning_rates()}, self.step, self.epoch, "step")
-                interval = RunningMeans()
+                logged = means.snapshot()
             done += 1
             if self.stop.requested:
                 self.position = {"epoch_rng": epoch_rng, "batches": done, "means": means.state_dict()}
@@ -206,7 +204,7 @@ class Trainer:
         for _ in range(done):
             next(batches)
         restore_rng_states(self.position["rng"], self.generator)
-        means.load_state_dict(self.position["means"])
+        means.load_state_dict(self.position["means"], self.device)
         self.position = None
         return batches, done
 

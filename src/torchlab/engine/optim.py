@@ -8,7 +8,7 @@ has required since 1.1.
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import torch
@@ -23,6 +23,13 @@ OPTIMIZERS: Registry = Registry("optimizer")
 SCHEDULES: Registry = Registry("schedule")
 
 Params = Iterable[nn.Parameter] | Iterable[dict]
+
+
+def settings(cfg: Any, base: type) -> dict[str, Any]:
+    """The keys a component's config adds to `base`: named as PyTorch's own arguments, so they
+    pass straight through (`torch.optim.SGD(params, lr=..., **settings(cfg, OptimConfig))`)."""
+    inherited = {f.name for f in fields(base)}
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in inherited}
 
 
 # -- optimisers -----------------------------------------------------------------------------
@@ -54,39 +61,18 @@ class AdadeltaConfig(OptimConfig):
     eps: float = 1e-6
 
 
-@OPTIMIZERS.register("sgd", config=SGDConfig)
-def sgd(cfg: SGDConfig, params: Params) -> torch.optim.Optimizer:
-    return torch.optim.SGD(
-        params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
-    )
+def torch_optimizer(cls: type[torch.optim.Optimizer]) -> Callable[[OptimConfig, Params], torch.optim.Optimizer]:
+    def build(cfg: OptimConfig, params: Params) -> torch.optim.Optimizer:
+        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **settings(cfg, OptimConfig))
+
+    return build
 
 
-@OPTIMIZERS.register("adam", config=AdamConfig)
-def adam(cfg: AdamConfig, params: Params) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-
-
-@OPTIMIZERS.register("adamw", config=AdamConfig)
-def adamw(cfg: AdamConfig, params: Params) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-
-
-@OPTIMIZERS.register("rmsprop", config=RMSpropConfig)
-def rmsprop(cfg: RMSpropConfig, params: Params) -> torch.optim.Optimizer:
-    return torch.optim.RMSprop(
-        params,
-        lr=cfg.lr,
-        alpha=cfg.alpha,
-        eps=cfg.eps,
-        momentum=cfg.momentum,
-        centered=cfg.centered,
-        weight_decay=cfg.weight_decay,
-    )
-
-
-@OPTIMIZERS.register("adadelta", config=AdadeltaConfig)
-def adadelta(cfg: AdadeltaConfig, params: Params) -> torch.optim.Optimizer:
-    return torch.optim.Adadelta(params, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay)
+OPTIMIZERS.register("sgd", config=SGDConfig)(torch_optimizer(torch.optim.SGD))
+OPTIMIZERS.register("adam", config=AdamConfig)(torch_optimizer(torch.optim.Adam))
+OPTIMIZERS.register("adamw", config=AdamConfig)(torch_optimizer(torch.optim.AdamW))
+OPTIMIZERS.register("rmsprop", config=RMSpropConfig)(torch_optimizer(torch.optim.RMSprop))
+OPTIMIZERS.register("adadelta", config=AdadeltaConfig)(torch_optimizer(torch.optim.Adadelta))
 
 
 # -- schedules ------------------------------------------------------------------------------
@@ -180,17 +166,17 @@ def constant(cfg: ScheduleConfig, optimizer: Optimizer, train: TrainConfig, step
 
 @SCHEDULES.register("step", config=StepConfig)
 def step_lr(cfg: StepConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
-    return Schedule(lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma))
+    return Schedule(lr_scheduler.StepLR(optimizer, **settings(cfg, ScheduleConfig)))
 
 
 @SCHEDULES.register("multistep", config=MultiStepConfig)
 def multistep(cfg: MultiStepConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
-    return Schedule(lr_scheduler.MultiStepLR(optimizer, milestones=cfg.milestones, gamma=cfg.gamma))
+    return Schedule(lr_scheduler.MultiStepLR(optimizer, **settings(cfg, ScheduleConfig)))
 
 
 @SCHEDULES.register("cosine", config=CosineConfig)
 def cosine(cfg: CosineConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
-    return Schedule(lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs, eta_min=cfg.eta_min))
+    return Schedule(lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs, **settings(cfg, ScheduleConfig)))
 
 
 @SCHEDULES.register("onecycle", config=OneCycleConfig)
@@ -199,14 +185,7 @@ def onecycle(cfg: OneCycleConfig, optimizer: Optimizer, train: TrainConfig, step
         optimizer,
         max_lr=[group["lr"] for group in optimizer.param_groups],
         total_steps=train.epochs * steps_per_epoch,
-        pct_start=cfg.pct_start,
-        anneal_strategy=cfg.anneal_strategy,
-        div_factor=cfg.div_factor,
-        final_div_factor=cfg.final_div_factor,
-        three_phase=cfg.three_phase,
-        cycle_momentum=cfg.cycle_momentum,
-        base_momentum=cfg.base_momentum,
-        max_momentum=cfg.max_momentum,
+        **settings(cfg, ScheduleConfig),
     )
     return Schedule(scheduler, "step")
 
@@ -216,12 +195,7 @@ def plateau(cfg: PlateauConfig, optimizer: Optimizer, train: TrainConfig, steps_
     scheduler = lr_scheduler.ReduceLROnPlateau(
         optimizer,
         mode=train.mode,
-        factor=cfg.factor,
-        patience=cfg.patience,
-        threshold=cfg.threshold,
-        threshold_mode=cfg.threshold_mode,
-        cooldown=cfg.cooldown,
-        min_lr=cfg.min_lr,
+        **settings(cfg, ScheduleConfig),
     )
     return Schedule(scheduler, "plateau")
 

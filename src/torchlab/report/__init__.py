@@ -38,6 +38,15 @@ def figure(name: str, tasks: tuple[str, ...] | None = None) -> Callable:
     return add
 
 
+def save_figure(fig: Any, path: Path) -> None:
+    """Lay out, write as PNG and close: every figure ends here."""
+    import matplotlib.pyplot as plt  # here, not at the top: `torchlab list` should not pay for it
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def draw_figures(trainer: Any, plots_dir: Path, names: Collection[str] | None = None) -> list[str]:
     """Draw every figure that applies to the trainer's task (of `names`, if given); returns the names drawn."""
     for module in pkgutil.iter_modules(__path__):

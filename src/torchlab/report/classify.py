@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from torchlab.loggers import unit_range
-from torchlab.report import figure
+from torchlab.report import figure, save_figure
 
 GRID = 32  # misclassified images shown
 
@@ -94,9 +94,7 @@ def confusion_matrix(trainer: Any, plots_dir: Path) -> None:
     ax.set_title(
         f"{trainer.cfg.recipe}: confusion on {len(preds.labels)} test images (accuracy {accuracy:.2%})", fontsize=9
     )
-    fig.tight_layout()
-    fig.savefig(plots_dir / "confusion_matrix.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, plots_dir / "confusion_matrix.png")
 
 
 @figure("per-class-accuracy", tasks=("classify",))
@@ -113,9 +111,7 @@ def per_class_accuracy(trainer: Any, plots_dir: Path) -> None:
     ax.set_ylabel("test accuracy")
     ax.set_title(f"{trainer.cfg.recipe}: accuracy per class")
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(plots_dir / "per_class_accuracy.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, plots_dir / "per_class_accuracy.png")
 
 
 @figure("misclassified", tasks=("classify",))
@@ -139,6 +135,4 @@ def misclassified(trainer: Any, plots_dir: Path) -> None:
         f"{trainer.cfg.recipe}: {total} of {len(preds.labels)} test images misclassified (first {len(wrong)})",
         fontsize=10,
     )
-    fig.tight_layout()
-    fig.savefig(plots_dir / "misclassified.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, plots_dir / "misclassified.png")

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from torchlab.loggers.jsonl import read_metrics
-from torchlab.report import figure
+from torchlab.report import figure, save_figure
 
 Series = dict[str, tuple[list[int], list[float]]]  # metric -> (epochs, values)
 
@@ -66,5 +66,4 @@ def curves_figure(runs: dict[str, Series], title: str) -> Figure:
 @figure("learning-curves")
 def learning_curves(trainer: Any, plots_dir: Path) -> None:
     fig = curves_figure({trainer.cfg.recipe: epoch_series(trainer.run_dir)}, trainer.cfg.recipe)
-    fig.savefig(plots_dir / "learning_curves.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, plots_dir / "learning_curves.png")

@@ -6,7 +6,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import torch
 
-from torchlab.report import figure
+from torchlab.report import figure, save_figure
 from torchlab.tasks.forecast import free_run
 
 
@@ -32,6 +32,4 @@ def sine_forecast(trainer: Any, plots_dir: Path, count: int = 3) -> None:
     axes[0, 0].legend(fontsize=8, loc="upper right")
     axes[-1, 0].set_xlabel(f"time step (the first {context} observed, then predictions fed back)")
     fig.suptitle(f"{trainer.cfg.recipe}: test sequences")
-    fig.tight_layout()
-    fig.savefig(plots_dir / "sine_forecast.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, plots_dir / "sine_forecast.png")

@@ -11,7 +11,7 @@ import torch
 from torchvision.utils import make_grid
 
 from torchlab.data.loaders import to_unit_range
-from torchlab.report import figure
+from torchlab.report import figure, save_figure
 
 
 def show_grid(ax: Any, images: torch.Tensor, nrow: int, title: str) -> None:
@@ -20,12 +20,6 @@ def show_grid(ax: Any, images: torch.Tensor, nrow: int, title: str) -> None:
     ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray" if grid.shape[0] == 1 else None)
     ax.set_title(title, fontsize=10)
     ax.axis("off")
-
-
-def save(fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def first_test_batch(trainer: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +35,7 @@ def reconstructions(trainer: Any, plots_dir: Path) -> None:
     rows = torch.cat([to_unit_range(x, task.info.normalization), task.decode(task.code(x))])
     fig, ax = plt.subplots(figsize=(8, 1.5))
     show_grid(ax, rows, 16, "test images (top) and their reconstructions (bottom)")
-    save(fig, plots_dir / "reconstructions.png")
+    save_figure(fig, plots_dir / "reconstructions.png")
 
 
 @figure("prior-samples", tasks=("reconstruct",))
@@ -53,7 +47,7 @@ def prior_samples(trainer: Any, plots_dir: Path) -> None:
     z = torch.randn(64, task.model.latent, generator=torch.Generator().manual_seed(0)).to(trainer.device)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     show_grid(ax, task.decode(z), 8, "decoded samples of the prior z ~ N(0, I)")
-    save(fig, plots_dir / "prior_samples.png")
+    save_figure(fig, plots_dir / "prior_samples.png")
 
 
 @figure("latent-scatter", tasks=("reconstruct",))
@@ -70,7 +64,7 @@ def latent_scatter(trainer: Any, plots_dir: Path) -> None:
     ax.set_title("test set in the 2-d latent space (codes μ)")
     ax.set_xlabel("z₁")
     ax.set_ylabel("z₂")
-    save(fig, plots_dir / "latent_scatter.png")
+    save_figure(fig, plots_dir / "latent_scatter.png")
 
 
 @figure("interpolation", tasks=("reconstruct",))
@@ -85,7 +79,7 @@ def interpolation(trainer: Any, plots_dir: Path) -> None:
         rows.append(task.decode((1 - t) * z[0] + t * z[1]))
     fig, ax = plt.subplots(figsize=(6, 2.6))
     show_grid(ax, torch.cat(rows), 10, "linear interpolation between the codes of two test digits")
-    save(fig, plots_dir / "interpolation.png")
+    save_figure(fig, plots_dir / "interpolation.png")
 
 
 @figure("gan-points", tasks=("adversarial",))
@@ -108,7 +102,7 @@ def gan_points(trainer: Any, plots_dir: Path) -> None:
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(f"{trainer.cfg.recipe}\nreal and generated points over the critic's contours", fontsize=10)
-    save(fig, plots_dir / "gan_points.png")
+    save_figure(fig, plots_dir / "gan_points.png")
 
 
 @figure("gan-epoch-samples", tasks=("adversarial",))
@@ -119,4 +113,4 @@ def gan_epoch_samples(trainer: Any, plots_dir: Path) -> None:
         epoch = int(path.stem.split("-")[1])
         fig, ax = plt.subplots(figsize=(4.5, 4.7))
         show_grid(ax, samples, 8, f"{trainer.cfg.recipe}: fixed noise after epoch {epoch}")
-        save(fig, plots_dir / f"samples_epoch_{epoch:03d}.png")
+        save_figure(fig, plots_dir / f"samples_epoch_{epoch:03d}.png")

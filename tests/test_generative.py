@@ -14,8 +14,13 @@ from torch import nn
 
 from tests.conftest import ROOT
 from torchlab.cli import main
-from torchlab.engine.checkpoint import load_checkpoint
+from torchlab.data import build_data
+from torchlab.data.idx import read_idx
+from torchlab.engine.checkpoint import load_checkpoint, save_checkpoint
+from torchlab.recipes import load_recipe
+from torchlab.tasks import judge as judge_module
 from torchlab.tasks.adversarial import gradient_penalty
+from torchlab.tasks.judge import load_judge
 from torchlab.tasks.reconstruct import kl_to_standard_normal, reparameterize
 
 SHORT_MNIST = ["--logger", "none", "data.subset=5000", "data.eval_subset=1000", "log.progress=false"]
@@ -109,6 +114,26 @@ def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist
 def test_a_missing_judge_is_a_clear_error(tmp_path, mnist_root, capsys):
     assert main(["train", "mnist-dcgan", "--out", str(tmp_path / "r"), "task.judge=/nowhere"]) == 2
     assert "task.judge: no classifier checkpoint at /nowhere" in capsys.readouterr().err
+
+
+def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypatch, mnist_root):
+    monkeypatch.setattr(judge_module, "JUDGE_CACHE", tmp_path / "judges")
+    stale = tmp_path / "judges" / "mnist-cnn"
+    assert (
+        main(["train", "mnist-cnn", "--out", str(stale), *SHORT_MNIST, "train.epochs=1", "model.widths=[8,8,8,8]"]) == 0
+    )
+    # As if an older torchlab wrote it: the config names today's model, the weights have other shapes.
+    best = stale / "checkpoints" / "best.pt"
+    state = load_checkpoint(best)
+    state["config"]["model"]["widths"] = [16, 32, 64, 128]
+    save_checkpoint(best, state)
+    info = build_data(load_recipe("mnist-cnn").data, torch.device("cpu")).info
+    judge = load_judge(None, info, torch.device("cpu"))
+    images = read_idx(mnist_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)[:1000]
+    labels = read_idx(mnist_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", 1)[:1000].long()
+    accuracy = (judge(images[:, None].float() / 255).argmax(1) == labels).float().mean()
+    assert accuracy > 0.98  # the full recipe, retrained into the cache
+    assert load_checkpoint(best)["model"]["features.0.0.weight"].shape[0] == 16
 
 
 def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path):

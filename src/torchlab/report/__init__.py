@@ -10,6 +10,7 @@ page of several runs); `classify.py` and `curves.py` are examples of figure modu
 """
 
 import importlib
+import math
 import pkgutil
 import warnings
 from collections.abc import Callable, Collection
@@ -45,6 +46,30 @@ def save_figure(fig: Any, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def tile(images: Any, columns: int, gap: int = 2) -> Any:
+    """`[N, C, H, W]` images in [0, 1] as one `[H', W', C]` array, `columns` wide, white between tiles.
+
+    Written here rather than taken from torchvision: importing torchvision costs about a second,
+    more than all of a run's figures together."""
+    import torch
+
+    n, channels, height, width = images.shape
+    rows = max(1, math.ceil(n / columns))
+    canvas = torch.ones(channels, gap + rows * (height + gap), gap + columns * (width + gap))
+    for i, image in enumerate(images.detach().float().cpu().clamp(0, 1)):
+        top, left = (gap + k * (size + gap) for k, size in zip(divmod(i, columns), (height, width), strict=True))
+        canvas[:, top : top + height, left : left + width] = image
+    return canvas.permute(1, 2, 0).numpy()
+
+
+def show_grid(ax: Any, images: Any, columns: int, title: str) -> None:
+    """Pixels in [0, 1], `[N, C, H, W]`, as one grid image on `ax`."""
+    grid = tile(images, columns)
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
 
 
 def draw_figures(trainer: Any, plots_dir: Path, names: Collection[str] | None = None) -> list[str]:

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from torchlab.loggers import unit_range
-from torchlab.report import figure, save_figure
+from torchlab.report import figure, save_figure, tile
 
 GRID = 32  # misclassified images shown
 
@@ -116,22 +116,25 @@ def per_class_accuracy(trainer: Any, plots_dir: Path) -> None:
 
 @figure("misclassified", tasks=("classify",))
 def misclassified(trainer: Any, plots_dir: Path) -> None:
+    """The first misclassified test images as one mosaic, each captioned with its true and predicted class."""
     preds = test_predictions(trainer)
     wrong = (preds.labels != preds.predicted).nonzero().flatten()[: len(preds.wrong_images)]
-    cols = 8
-    rows = max(1, math.ceil(len(wrong) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.75 * rows + 0.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image, index in zip(axes.flat, preds.wrong_images, wrong.tolist(), strict=False):
-        picture = image.permute(1, 2, 0).numpy()
-        ax.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray")
-        true, guess = (short(preds.class_names[c]) for c in (preds.labels[index], preds.predicted[index]))
-        ax.set_title(f"true {true}\npred {guess}", fontsize=8, color="tab:red")
-    if not len(wrong):
-        axes[0, 0].text(0, 0.5, "no misclassified test images", fontsize=10)
+    columns, gap = 8, 14  # the gap above each tile holds its caption
+    rows = max(1, math.ceil(len(wrong) / columns))
+    fig, ax = plt.subplots(figsize=(1.3 * columns, 1.45 * rows + 0.5))
+    ax.axis("off")
+    if len(wrong):
+        ax.imshow(tile(preds.wrong_images, columns, gap), cmap="gray", vmin=0, vmax=1)
+        height, width = preds.wrong_images.shape[-2:]
+        for i, index in enumerate(wrong.tolist()):
+            row, column = divmod(i, columns)
+            true, guess = (short(preds.class_names[c]) for c in (preds.labels[index], preds.predicted[index]))
+            x, y = gap + column * (width + gap) + width / 2, gap + row * (height + gap) - 1
+            ax.text(x, y, f"true {true}, pred {guess}", fontsize=7, color="tab:red", ha="center", va="bottom")
+    else:
+        ax.text(0, 0.5, "no misclassified test images", fontsize=10)
     total = int((preds.labels != preds.predicted).sum())
-    fig.suptitle(
+    ax.set_title(
         f"{trainer.cfg.recipe}: {total} of {len(preds.labels)} test images misclassified (first {len(wrong)})",
         fontsize=10,
     )

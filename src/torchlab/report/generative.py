@@ -8,18 +8,9 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
-from torchvision.utils import make_grid
 
 from torchlab.data.loaders import to_unit_range
-from torchlab.report import figure, save_figure
-
-
-def show_grid(ax: Any, images: torch.Tensor, nrow: int, title: str) -> None:
-    """Pixels in [0, 1], `[N, C, H, W]`, as one grid image on `ax`."""
-    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
-    ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray" if grid.shape[0] == 1 else None)
-    ax.set_title(title, fontsize=10)
-    ax.axis("off")
+from torchlab.report import figure, save_figure, show_grid
 
 
 def first_test_batch(trainer: Any) -> tuple[torch.Tensor, torch.Tensor]:

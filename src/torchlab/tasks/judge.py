@@ -36,14 +36,14 @@ class Judge(nn.Module):
         return self.classifier(self.normalize(pixels * 255)).float().softmax(1)
 
 
-def default_judge() -> Path:
-    """The cached judge run, trained now (without touching this run's RNG streams) if absent."""
+def default_judge(retrain: bool = False) -> Path:
+    """The cached judge run, trained now (without touching this run's RNG streams) if absent or `retrain`."""
     from torchlab import api
     from torchlab.recipes import load_recipe, recipe_names
 
     recipe = "mnist-cnn" if "mnist-cnn" in recipe_names() else "mnist-mlp"
     run_dir = JUDGE_CACHE / recipe
-    if not (run_dir / "checkpoints" / "best.pt").is_file():
+    if retrain or not (run_dir / "checkpoints" / "best.pt").is_file():
         print(f"training the judge of generated digits once: {recipe} into {run_dir}")
         states = rng_states(torch.Generator())
         JUDGE_CACHE.mkdir(parents=True, exist_ok=True)
@@ -59,8 +59,18 @@ def default_judge() -> Path:
 
 
 def load_judge(where: str | None, info: DataInfo, device: torch.device) -> Judge:
-    """The classifier saved at `where` (a run directory or a checkpoint), checked against `info`."""
-    path = Path(where).expanduser() if where else default_judge()
+    """The classifier saved at `where` (a run directory or a checkpoint), else the default judge."""
+    if where:
+        return judge_from(Path(where).expanduser(), info, device)
+    try:
+        return judge_from(default_judge(), info, device)
+    except TorchlabError as err:  # cached by an older torchlab whose model has since changed
+        print(f"the cached judge no longer loads ({err}); training it again")
+        return judge_from(default_judge(retrain=True), info, device)
+
+
+def judge_from(path: Path, info: DataInfo, device: torch.device) -> Judge:
+    """The classifier saved at `path` (a run directory or a checkpoint), checked against `info`."""
     if path.is_dir():
         path = path / "checkpoints" / "best.pt"
     if not path.is_file():

@@ -88,6 +88,16 @@ def test_resume_between_epochs_with_more_epochs_is_bit_identical(tmp_path, mnist
     assert_same_run(ref, out)
 
 
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_resuming_past_a_planned_schedule_exits_2_and_changes_nothing(schedule, tmp_path, mnist_root, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "--out", str(out), "--epochs=1", *SMALL, f"schedule.name={schedule}"]) == 0
+    before = (out / "checkpoints" / "last.pt").read_bytes()
+    assert main(["resume", str(out), "--epochs", "2"]) == 2
+    assert f"schedule {schedule} is planned over train.epochs=1" in capsys.readouterr().err
+    assert (out / "checkpoints" / "last.pt").read_bytes() == before
+
+
 @pytest.mark.parametrize(
     ("overrides", "epoch", "kept"),
     [

@@ -93,9 +93,15 @@ def finished(run_dir: Path) -> bool:
 def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
     """Continue an interrupted run from checkpoints/last.pt (to `epochs` in all, if given)."""
     config = load_run_config(run_dir)
+    planned = config.train.epochs
     if epochs is not None:
         config.train.epochs = epochs
     trainer = Trainer(config, run_dir)
+    if epochs is not None and epochs > planned and any(s.planned for s in trainer.schedules.values()):
+        raise TorchlabError(
+            f"schedule {config.schedule.name} is planned over train.epochs={planned} of {run_dir} and cannot "
+            f"stretch to {epochs} epochs: train a new run with train.epochs={epochs}"
+        )
     with own_run_dir(trainer):
         if trainer.dist.is_main:
             check_split(trainer)

@@ -82,11 +82,15 @@ Scheduler = lr_scheduler.LRScheduler | lr_scheduler.ReduceLROnPlateau
 
 @dataclass
 class Schedule:
-    """A built scheduler (None: constant), when the Trainer steps it, and an optional warm-up."""
+    """A built scheduler (None: constant), when the Trainer steps it, and an optional warm-up.
+
+    `planned`: the scheduler spans exactly `train.epochs` (cosine, OneCycle), so a run cannot be
+    resumed past that length."""
 
     scheduler: Scheduler | None
     interval: Interval = "epoch"
     warmup: lr_scheduler.LinearLR | None = None
+    planned: bool = False
 
     def step_batch(self) -> None:
         """After every optimizer.step()."""
@@ -176,7 +180,8 @@ def multistep(cfg: MultiStepConfig, optimizer: Optimizer, train: TrainConfig, st
 
 @SCHEDULES.register("cosine", config=CosineConfig)
 def cosine(cfg: CosineConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
-    return Schedule(lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs, **settings(cfg, ScheduleConfig)))
+    scheduler = lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs, **settings(cfg, ScheduleConfig))
+    return Schedule(scheduler, planned=True)
 
 
 @SCHEDULES.register("onecycle", config=OneCycleConfig)
@@ -187,7 +192,7 @@ def onecycle(cfg: OneCycleConfig, optimizer: Optimizer, train: TrainConfig, step
         total_steps=train.epochs * steps_per_epoch,
         **settings(cfg, ScheduleConfig),
     )
-    return Schedule(scheduler, "step")
+    return Schedule(scheduler, "step", planned=True)
 
 
 @SCHEDULES.register("plateau", config=PlateauConfig)

@@ -86,6 +86,8 @@ class Trainer:
             if train.clip_grad_value:
                 torch.nn.utils.clip_grad_value_(params, train.clip_grad_value)
         self.scaler.step(optimizer)
+        # After every step, not once per batch: a task may step one optimiser several times per
+        # batch (a GAN's n_critic), and GradScaler allows one step per optimiser between updates.
         self.scaler.update()
         self.lr[group] = optimizer.param_groups[0]["lr"]
         self.schedules[group].step_batch()

@@ -17,6 +17,7 @@ from torchlab.cli import main
 from torchlab.data import build_data
 from torchlab.data.idx import read_idx
 from torchlab.engine.checkpoint import load_checkpoint, save_checkpoint
+from torchlab.models import build_model
 from torchlab.recipes import load_recipe
 from torchlab.tasks import judge as judge_module
 from torchlab.tasks.adversarial import gradient_penalty
@@ -60,6 +61,24 @@ def test_gradient_penalty_of_a_linear_critic_is_its_squared_norm_gap(scale, expe
         critic.weight.copy_(scale * nn.functional.normalize(torch.randn(1, 5)))
     real, fake = torch.randn(64, 5), torch.randn(64, 5)
     assert gradient_penalty(critic, real, fake).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_the_generator_average_moves_a_tenth_of_the_way_and_is_what_samples():
+    info = build_data(load_recipe("mnist-dcgan").data, torch.device("cpu")).info
+    gan = build_model(load_recipe("mnist-dcgan", ["model.ema=0.9", "model.width=4"]).model, info)
+    assert all(
+        torch.equal(a, g)
+        for a, g in zip(gan.average.state_dict().values(), gan.generator.state_dict().values(), strict=True)
+    )
+    before = [p.clone() for p in gan.average.parameters()]
+    with torch.no_grad():
+        for p in gan.generator.parameters():
+            p.add_(1.0)
+    gan.update_average()
+    for old, new in zip(before, gan.average.parameters(), strict=True):
+        assert torch.allclose(new, old + 0.1, atol=1e-6)
+    assert gan.sampler is gan.average and not any(p.requires_grad for p in gan.average.parameters())
+    assert build_model(load_recipe("mnist-dcgan", ["model.width=4"]).model, info).average is None
 
 
 def test_short_vae_run_improves_its_figures_and_draws_its_pictures(tmp_path, mnist_root):
@@ -118,7 +137,7 @@ def test_a_missing_judge_is_a_clear_error(tmp_path, mnist_root, capsys):
 
 def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypatch, mnist_root):
     monkeypatch.setattr(judge_module, "JUDGE_CACHE", tmp_path / "judges")
-    stale = tmp_path / "judges" / "mnist-cnn"
+    stale = tmp_path / "judges" / "mnist-cnn-unsmoothed"
     assert (
         main(["train", "mnist-cnn", "--out", str(stale), *SHORT_MNIST, "train.epochs=1", "model.widths=[8,8,8,8]"]) == 0
     )
@@ -133,6 +152,8 @@ def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypa
     labels = read_idx(mnist_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", 1)[:1000].long()
     accuracy = (judge(images[:, None].float() / 255).argmax(1) == labels).float().mean()
     assert accuracy > 0.98  # the full recipe, retrained into the cache
+    sure = judge(images[:, None].float() / 255).max(1).values >= 0.9
+    assert sure.float().mean() > 0.95  # real digits pass the bar that generated ones are held to
     assert load_checkpoint(best)["model"]["features.0.0.weight"].shape[0] == 16
 
 

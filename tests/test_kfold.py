@@ -1,6 +1,7 @@
 """K-fold cross-validation: `torchlab cv RECIPE --folds K`, and splits recorded in the run directory."""
 
 import json
+import shutil
 import statistics
 
 import pytest
@@ -54,6 +55,28 @@ def test_cv_with_3_folds_gives_3_results_and_mean_std(tmp_path, mnist_root, caps
 
     assert main(["cv", "mnist-mlp", "--folds", "3", "--out", str(out), *TINY]) == 2  # never overwritten
     assert main(["cv", "mnist-mlp", "--folds", "1", "--out", str(tmp_path / "one"), *TINY]) == 2
+
+
+def test_a_stopped_cv_continues_where_it_stopped(tmp_path, mnist_root, capsys):
+    out = tmp_path / "cv"
+    assert main(["cv", "mnist-mlp", "--folds", "3", "--out", str(out), *TINY]) == 0
+    whole = json.loads((out / "cv_summary.json").read_text())
+    kept = (out / "fold-0" / "checkpoints" / "best.pt").read_bytes()
+    # as if stopped during fold 1's test, before fold 2 started
+    (out / "cv_summary.json").unlink()
+    summary = json.loads((out / "fold-1" / "summary.json").read_text())
+    (out / "fold-1" / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    shutil.rmtree(out / "fold-2")
+    capsys.readouterr()
+    assert main(["cv", "mnist-mlp", "--folds", "3", "--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "fold-0: finished before, kept" in printed and "fold-1: resuming" in printed
+    assert (out / "fold-0" / "checkpoints" / "best.pt").read_bytes() == kept
+    again = json.loads((out / "cv_summary.json").read_text())
+    assert again["test"] == whole["test"] and again["val"] == whole["val"]  # same seeds, same folds
+    (out / "cv_summary.json").unlink()
+    assert main(["cv", "mnist-mlp", "--folds", "3", "--out", str(out), *TINY, "optim.lr=0.5"]) == 2
+    assert "holds a run of another config" in capsys.readouterr().err
 
 
 def test_cv_has_help(capsys):

@@ -82,6 +82,19 @@ def finish(trainer: Trainer) -> dict[str, Any]:
     return summary
 
 
+def train_or_continue(config: Config, run_dir: Path) -> dict[str, Any]:
+    """Train `config` into `run_dir`, or finish the run of the same config that `run_dir` holds."""
+    if not (run_dir / "config.yaml").exists():
+        return train(config, run_dir)
+    if load_run_config(run_dir) != config:
+        raise TorchlabError(f"{run_dir} holds a run of another config; pick another --out")
+    if finished(run_dir):
+        print(f"{run_dir}: finished before, kept")
+        return json.loads((run_dir / "summary.json").read_text())
+    print(f"{run_dir}: resuming")
+    return resume(run_dir)
+
+
 def finished(run_dir: Path) -> bool:
     """Whether the run's summary.json says it trained to the end (not interrupted, killed or failed)."""
     try:
@@ -148,7 +161,9 @@ def cross_validate(config: Config, folds: int, out: Path | None = None) -> dict[
 
     Each fold trains on K-1 parts, validates on the held-out part (`data.folds`, `data.fold` in
     its config.yaml) and tests its best model on the test set. cv_summary.json holds the mean
-    and sample standard deviation of every metric over the folds.
+    and sample standard deviation of every metric over the folds. Run again with the same `out`
+    and config, it continues a cross-validation that stopped: finished folds are kept, an
+    interrupted one resumes, the missing ones train.
     """
     if folds < 2:
         raise TorchlabError(f"--folds must be at least 2, got {folds}")
@@ -159,7 +174,7 @@ def cross_validate(config: Config, folds: int, out: Path | None = None) -> dict[
     for fold in range(folds):
         fold_config = copy.deepcopy(config)
         fold_config.data.folds, fold_config.data.fold = folds, fold
-        runs.append(train(fold_config, parent / f"fold-{fold}"))
+        runs.append(train_or_continue(fold_config, parent / f"fold-{fold}"))
 
     def stats(part: str) -> dict[str, dict[str, Any]]:
         values = {metric: [run[part][metric] for run in runs] for metric in runs[0][part]}

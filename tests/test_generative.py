@@ -17,7 +17,6 @@ from torchlab.cli import main
 from torchlab.data import build_data
 from torchlab.data.idx import read_idx
 from torchlab.engine.checkpoint import load_checkpoint, save_checkpoint
-from torchlab.models import build_model
 from torchlab.recipes import load_recipe
 from torchlab.tasks import judge as judge_module
 from torchlab.tasks.adversarial import gradient_penalty
@@ -61,24 +60,6 @@ def test_gradient_penalty_of_a_linear_critic_is_its_squared_norm_gap(scale, expe
         critic.weight.copy_(scale * nn.functional.normalize(torch.randn(1, 5)))
     real, fake = torch.randn(64, 5), torch.randn(64, 5)
     assert gradient_penalty(critic, real, fake).item() == pytest.approx(expected, abs=1e-5)
-
-
-def test_the_generator_average_moves_a_tenth_of_the_way_and_is_what_samples():
-    info = build_data(load_recipe("mnist-dcgan").data, torch.device("cpu")).info
-    gan = build_model(load_recipe("mnist-dcgan", ["model.ema=0.9", "model.width=4"]).model, info)
-    assert all(
-        torch.equal(a, g)
-        for a, g in zip(gan.average.state_dict().values(), gan.generator.state_dict().values(), strict=True)
-    )
-    before = [p.clone() for p in gan.average.parameters()]
-    with torch.no_grad():
-        for p in gan.generator.parameters():
-            p.add_(1.0)
-    gan.update_average()
-    for old, new in zip(before, gan.average.parameters(), strict=True):
-        assert torch.allclose(new, old + 0.1, atol=1e-6)
-    assert gan.sampler is gan.average and not any(p.requires_grad for p in gan.average.parameters())
-    assert build_model(load_recipe("mnist-dcgan", ["model.width=4"]).model, info).average is None
 
 
 def test_short_vae_run_improves_its_figures_and_draws_its_pictures(tmp_path, mnist_root):

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from torchlab.config import ModelConfig
 from torchlab.data import DataInfo
 from torchlab.errors import TorchlabError
 from torchlab.models import MODELS
-from torchlab.models.gan import GAN, GANConfig
+from torchlab.models.gan import GAN
 
 
 def generator(latent: int, width: int, channels: int) -> nn.Sequential:
@@ -50,7 +51,7 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 @dataclass
-class DCGANConfig(GANConfig):
+class DCGANConfig(ModelConfig):
     latent: int = 100
     width: int = 32  # channels of the discriminator's first layer; the generator mirrors it
 
@@ -60,8 +61,6 @@ def build_dcgan(cfg: DCGANConfig, info: DataInfo) -> GAN:
     if len(info.input_shape) != 3 or info.input_shape[1:] != (28, 28):
         raise TorchlabError(f"model dcgan needs 28×28 images, the data gives {info.input_shape}")
     channels = info.input_shape[0]
-    gan = GAN(generator(cfg.latent, cfg.width, channels), discriminator(cfg.width, channels), cfg.latent, cfg.ema)
+    gan = GAN(generator(cfg.latent, cfg.width, channels), discriminator(cfg.width, channels), cfg.latent)
     gan.apply(dcgan_init)
-    if gan.average is not None:  # the average starts from the generator's initial weights
-        gan.average.load_state_dict(gan.generator.state_dict())
     return gan

@@ -98,12 +98,11 @@ class Adversarial(Task):
             optimize(d_loss, "critic")
         g_loss = self.generator_loss(critic(generator(self.model.noise(len(real)))))
         optimize(g_loss, "generator")
-        self.model.update_average()
         return {"loss": d_loss.detach(), "g_loss": g_loss.detach(), "critic_gap": gap.detach()}
 
     def validation_step(self, batch: Batch) -> Metrics:
         real, labels = batch
-        fake = self.model.sampler(self.model.noise(len(real)))
+        fake = self.model.generator(self.model.noise(len(real)))
         d_loss, gap = self.critic_loss(real, fake)
         return {"loss": d_loss, "critic_gap": gap, **self.quality(fake, real, labels)}
 
@@ -122,12 +121,12 @@ class Adversarial(Task):
         """Generated images of the fixed noise batch, as pixels in [0, 1]."""
         if not self.images:
             return {}
-        fake = self.model.sampler(self.fixed_noise).float()
+        fake = self.model.generator(self.fixed_noise).float()
         return {"samples": to_unit_range(fake, self.info.normalization).clamp(0, 1).cpu()}
 
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
         real, labels = (torch.cat(parts) for parts in zip(*loader, strict=True))
-        fake = torch.cat([self.model.sampler(self.model.noise(n)) for n in chunks(self.cfg.samples, 1000)])
+        fake = torch.cat([self.model.generator(self.model.noise(n)) for n in chunks(self.cfg.samples, 1000)])
         return {k: v.item() for k, v in self.quality(fake, real, labels).items()}
 
 

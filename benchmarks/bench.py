@@ -368,7 +368,7 @@ def main() -> None:
     parser.add_argument("--ref-epochs", type=int, default=3, help="bound on the pytorch/examples reference's epochs")
     args = parser.parse_args()
     quick = args.quick
-    subset, repeats, seeds = (2048, 1, 1) if quick else (12800, 3, 3)
+    subset, repeats, seeds = (2048, 1, 1) if quick else (12800, 7, 3)
     results = {"load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)

@@ -173,7 +173,7 @@ class Trainer:
                 metrics = self.task.training_step(batch, self.optimize)
             self.step += 1
             means.add(metrics, batch_size_of(batch))
-            if self.step % self.check_every == 0 and not torch.isfinite(metrics["loss"]):
+            if self.step % self.check_every == 0 and not math.isfinite(metrics["loss"].item()):
                 kept = "checkpoints/last.pt keeps the last good epoch" if self.epoch else "no epoch had finished"
                 raise DivergedError(
                     f"loss became {metrics['loss'].item()} at epoch {self.epoch + 1}, step {self.step}; "

@@ -30,7 +30,7 @@ PATHS = {
     "bf16 autocast": ["train.amp=bf16"],
     "fp16 autocast + GradScaler": ["train.amp=fp16"],
     "torch.compile": ["train.compile=true"],
-    "channels_last": ["train.channels_last=true"],
+    "channels_last off": ["train.channels_last=false"],
 }
 
 

@@ -64,12 +64,16 @@ def tile(images: Any, columns: int, gap: int = 2) -> Any:
     return canvas.permute(1, 2, 0).numpy()
 
 
-def show_grid(ax: Any, images: Any, columns: int, title: str) -> None:
-    """Pixels in [0, 1], `[N, C, H, W]`, as one grid image on `ax`."""
+def save_grid(images: Any, columns: int, title: str, path: Path, size: tuple[float, float]) -> None:
+    """Pixels in [0, 1], `[N, C, H, W]`, as one titled grid image written to `path`."""
+    import matplotlib.pyplot as plt
+
     grid = tile(images, columns)
+    fig, ax = plt.subplots(figsize=size)
     ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
     ax.set_title(title, fontsize=10)
     ax.axis("off")
+    save_figure(fig, path)
 
 
 def draw_figures(trainer: Any, plots_dir: Path, names: Collection[str] | None = None) -> list[str]:

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from torchlab.data.loaders import to_unit_range
-from torchlab.report import figure, save_figure, show_grid
+from torchlab.report import figure, save_figure, save_grid
 
 
 def first_test_batch(trainer: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,9 +24,8 @@ def reconstructions(trainer: Any, plots_dir: Path) -> None:
     task, (x, _) = trainer.task, first_test_batch(trainer)
     x = x[:16]
     rows = torch.cat([to_unit_range(x, task.info.normalization), task.decode(task.code(x))])
-    fig, ax = plt.subplots(figsize=(8, 1.5))
-    show_grid(ax, rows, 16, "test images (top) and their reconstructions (bottom)")
-    save_figure(fig, plots_dir / "reconstructions.png")
+    title = "test images (top) and their reconstructions (bottom)"
+    save_grid(rows, 16, title, plots_dir / "reconstructions.png", (8, 1.5))
 
 
 @figure("prior-samples", tasks=("reconstruct",))
@@ -36,9 +35,8 @@ def prior_samples(trainer: Any, plots_dir: Path) -> None:
     if not task.variational:
         return
     z = torch.randn(64, task.model.latent, generator=torch.Generator().manual_seed(0)).to(trainer.device)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    show_grid(ax, task.decode(z), 8, "decoded samples of the prior z ~ N(0, I)")
-    save_figure(fig, plots_dir / "prior_samples.png")
+    title = "decoded samples of the prior z ~ N(0, I)"
+    save_grid(task.decode(z), 8, title, plots_dir / "prior_samples.png", (4.5, 4.5))
 
 
 @figure("latent-scatter", tasks=("reconstruct",))
@@ -68,9 +66,8 @@ def interpolation(trainer: Any, plots_dir: Path) -> None:
     for i, j in pairs:
         z = task.code(x[[i, j]])
         rows.append(task.decode((1 - t) * z[0] + t * z[1]))
-    fig, ax = plt.subplots(figsize=(6, 2.6))
-    show_grid(ax, torch.cat(rows), 10, "linear interpolation between the codes of two test digits")
-    save_figure(fig, plots_dir / "interpolation.png")
+    title = "linear interpolation between the codes of two test digits"
+    save_grid(torch.cat(rows), 10, title, plots_dir / "interpolation.png", (6, 2.6))
 
 
 @figure("gan-points", tasks=("adversarial",))
@@ -102,6 +99,5 @@ def gan_epoch_samples(trainer: Any, plots_dir: Path) -> None:
     for path in sorted((trainer.run_dir / "snapshots").glob("epoch-*.pt")):
         samples = torch.load(path, map_location="cpu", weights_only=True)["samples"]
         epoch = int(path.stem.split("-")[1])
-        fig, ax = plt.subplots(figsize=(4.5, 4.7))
-        show_grid(ax, samples, 8, f"{trainer.cfg.recipe}: fixed noise after epoch {epoch}")
-        save_figure(fig, plots_dir / f"samples_epoch_{epoch:03d}.png")
+        title = f"{trainer.cfg.recipe}: fixed noise after epoch {epoch}"
+        save_grid(samples, 8, title, plots_dir / f"samples_epoch_{epoch:03d}.png", (4.5, 4.7))

@@ -65,8 +65,9 @@ def load_judge(where: str | None, info: DataInfo, device: torch.device) -> Judge
     """The classifier saved at `where` (a run directory or a checkpoint), else the default judge."""
     if where:
         return judge_from(Path(where).expanduser(), info, device)
+    cached = default_judge()  # its own errors (no MNIST, say) are not a reason to train it again
     try:
-        return judge_from(default_judge(), info, device)
+        return judge_from(cached, info, device)
     except TorchlabError as err:  # cached by an older torchlab whose model has since changed
         print(f"the cached judge no longer loads ({err}); training it again")
         return judge_from(default_judge(retrain=True), info, device)

@@ -53,3 +53,10 @@ def test_missing_dataset_names_the_folder_and_files(tmp_path):
 def test_debug_shows_the_traceback():
     result = run_cli("--debug", "train", "no-such-recipe")
     assert result.returncode == 1 and "Traceback" in result.stderr and "TorchlabError" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [["report", "\x00"], ["eval", "runs/\x00x"], ["train", "mnist-mlp", "--out", "a\x00"]])
+def test_a_nul_byte_in_an_argument_exits_2(argv, capsys):
+    # found by tests/test_fuzz.py: `report "\0"` reached Path.resolve() and raised ValueError
+    assert main(argv) == 2
+    assert "NUL byte" in capsys.readouterr().err

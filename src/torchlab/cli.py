@@ -233,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv  # accepted anywhere on the line
     argv = [a for a in argv if a != "--debug"]
     try:
+        if any("\0" in a for a in argv):  # only callers of main() can pass one; os calls would raise ValueError
+            raise TorchlabError("an argument holds a NUL byte, which no path, recipe or value may contain")
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         # KEY=VALUE overrides may stand anywhere, also after flags such as --out DIR.

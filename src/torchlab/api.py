@@ -10,7 +10,7 @@ from typing import Any
 
 from torchlab.config import Config, load_run_config, save_config
 from torchlab.engine.checkpoint import load_checkpoint, load_tensors, load_weights
-from torchlab.engine.distributed import cleanup_distributed
+from torchlab.engine.distributed import barrier, cleanup_distributed
 from torchlab.engine.files import atomic_write_json, run_lock
 from torchlab.engine.trainer import Trainer
 from torchlab.errors import DivergedError, TorchlabError
@@ -69,6 +69,7 @@ def finish(trainer: Trainer) -> dict[str, Any]:
     A diverged run still gets its learning curves and report (the weights are NaN: no other figure)."""
     try:
         summary = trainer.fit()
+        barrier()  # before leaving the group: see `barrier`
     except DivergedError:
         if trainer.dist.is_main:
             draw_figures(trainer, trainer.run_dir / "plots", names=("learning-curves",))

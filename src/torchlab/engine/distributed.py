@@ -72,6 +72,9 @@ def from_rank0(value: object) -> object:
 
 
 def barrier() -> None:
+    """Wait for every rank. A finished rank waits here before it exits, and the wait releases the GIL:
+    a gloo worker thread may still need it to free the tensors of the last all-reduce, and a rank that
+    reaches interpreter shutdown first aborts ("terminate called without an active exception")."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
 

@@ -7,6 +7,7 @@ torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; `setup_distributed` joins the pro
 """
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -39,6 +40,17 @@ def setup_distributed(device_name: str) -> Distributed:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Distributed(device, rank, world_size)
+
+
+def data_parallel(model: torch.nn.Module) -> torch.nn.parallel.DistributedDataParallel:
+    """`model` under DistributedDataParallel. Each rank keeps its own BatchNorm statistics (rank 0's
+    are saved): broadcasting them would make every forward a collective, and evaluation shards differ
+    in length."""
+    with warnings.catch_warnings():
+        # torch 2.14 renamed broadcast_buffers to forward_sync_buffers; the older torch that
+        # pyproject allows knows only the old name, so it stays, without a warning from every rank.
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
 
 
 def is_main_process() -> bool:

@@ -16,7 +16,7 @@ import torch
 from torchlab.config import Config
 from torchlab.data import batch_size_of, build_data
 from torchlab.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
-from torchlab.engine.distributed import barrier, from_rank0, setup_distributed
+from torchlab.engine.distributed import barrier, data_parallel, from_rank0, setup_distributed
 from torchlab.engine.files import atomic_write, atomic_write_json
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
 from torchlab.engine.metrics import RunningMeans
@@ -42,9 +42,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         model = torch.compile(self.model) if train.compile else self.model
         if self.dist.world_size > 1:
-            # Each rank keeps its own BatchNorm statistics (rank 0's are saved): broadcasting them would
-            # make every forward a collective, and evaluation shards differ in length.
-            model = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+            model = data_parallel(model)
         self.task = build_task(cfg.task, model, self.data.info)
         self.optimizers = {
             name: build_optimizer(cfg.optim, params) for name, params in self.task.parameter_groups().items()

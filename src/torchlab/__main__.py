@@ -1,5 +1,5 @@
 """`python -m torchlab` is the same program as the `torchlab` command."""
 
-from torchlab.cli import main
+from torchlab.cli import run
 
-raise SystemExit(main())
+run()

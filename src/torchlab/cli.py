@@ -5,8 +5,12 @@ traceback unless --debug); 130 / 143 stopped by SIGINT / SIGTERM; 1 anything une
 """
 
 import argparse
+import atexit
 import errno
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -257,3 +261,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:  # Interrupted (a signal, after last.pt is written) or a plain Ctrl-C
         print(f"torchlab: {one_line(str(err)) or 'interrupted'}", file=sys.stderr)
         return getattr(err, "exit_status", 130)
+
+
+def run() -> None:
+    """The `torchlab` command: `main()`, then exit without tearing the interpreter down.
+
+    Unloading the modules that torch imports (torch._dynamo among them) takes about a second at
+    exit, after every file is written and closed. So exit handlers run and output is flushed here,
+    and the process ends at once with main's status. An unexpected exception, or a thread still
+    running, exits as usual.
+    """
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left early (`torchlab list | head`): no traceback, as Python's docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 128 + signal.SIGPIPE
+    if any(thread is not threading.main_thread() and not thread.daemon for thread in threading.enumerate()):
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    sys.stderr.flush()
+    os._exit(status)

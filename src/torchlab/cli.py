@@ -1,7 +1,8 @@
 """The `torchlab` command: parses arguments, calls torchlab.api, prints. No training logic.
 
 Exit status: 0 done; 2 bad usage, config, data, checkpoint or a full disk (one line, no
-traceback unless --debug); 130 / 143 stopped by SIGINT / SIGTERM; 1 anything unexpected.
+traceback unless --debug); 130 / 143 stopped by SIGINT / SIGTERM; 141 the output's reader left
+(a closed pipe); 1 anything unexpected.
 """
 
 import argparse
@@ -279,6 +280,6 @@ def run() -> None:
         status = 128 + signal.SIGPIPE
     if any(thread is not threading.main_thread() and not thread.daemon for thread in threading.enumerate()):
         sys.exit(status)
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # what the interpreter's own exit would run first
     sys.stderr.flush()
     os._exit(status)

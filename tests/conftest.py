@@ -24,9 +24,15 @@ def mnist_root() -> Path:
     return DATA
 
 
+def cli_env(*first: Path, **variables: str) -> dict[str, str]:
+    """The environment of a `python -m torchlab` child: this checkout's src/ importable (after the
+    `first` folders), plus `variables`."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [*first, ROOT / "src"])), **variables}
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m torchlab ARGS` in a fresh process, as a user would run it."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = cli_env()
     return subprocess.run(
         [sys.executable, "-m", "torchlab", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
     )

@@ -1,13 +1,12 @@
 """The command line: listing, help, and exit status 2 with one clear line for bad input."""
 
-import os
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import cli_env, run_cli
 from torchlab.cli import main
 
 
@@ -69,7 +68,7 @@ def test_a_nul_byte_in_an_argument_exits_2(argv, capsys):
 
 def test_a_reader_that_leaves_early_gets_no_traceback():
     # `torchlab list | head -1`: head exits before torchlab writes, so the write meets a closed pipe
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = cli_env()
     with subprocess.Popen(
         [sys.executable, "-m", "torchlab", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     ) as child:
@@ -82,7 +81,7 @@ def test_the_command_runs_exit_handlers_before_its_fast_exit(tmp_path):
     # `run` ends with os._exit (no interpreter teardown); exit handlers must still run
     hook = tmp_path / "sitecustomize.py"
     hook.write_text(f"import atexit, pathlib\natexit.register(pathlib.Path({str(tmp_path / 'ran')!r}).touch)\n")
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT / 'src'}"}
+    env = cli_env(tmp_path)
     done = subprocess.run([sys.executable, "-m", "torchlab", "train", "nope"], capture_output=True, text=True, env=env)
     assert done.returncode == 2 and "unknown recipe" in done.stderr
     assert (tmp_path / "ran").exists()

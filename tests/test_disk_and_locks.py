@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ROOT
+from tests.conftest import cli_env
 from torchlab.cli import main
 
 TINY = ["--logger", "none", "data.subset=1000", "data.eval_subset=200", "data.batch_size=100"]
@@ -47,7 +47,7 @@ def file_size_limit(limit: int):
 
 def test_two_runs_racing_for_one_out_never_interleave(tmp_path, mnist_root):
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = cli_env()
     argv = [sys.executable, "-m", "torchlab", "train", "mnist-mlp", "--out", str(out), *TINY, "train.epochs=2"]
     procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab"]
     results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]

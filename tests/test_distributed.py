@@ -7,15 +7,13 @@ from pathlib import Path
 
 import torch
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import cli_env, run_cli
 
 RUN = ["--logger", "none", "data.subset=1024", "data.eval_subset=500", "log.progress=false", "train.epochs=1"]
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
-    import os
-
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = cli_env()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "torchlab"]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=300)
 

@@ -7,7 +7,6 @@ the data check (exit 2, "dataset not found") before anything is written.
 
 import contextlib
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT
+from tests.conftest import cli_env
 from torchlab.cli import main
 from torchlab.config import apply_override, build_config
 from torchlab.errors import TorchlabError
@@ -171,7 +170,7 @@ def test_random_yaml_recipes(document, out_dir):
 def test_random_command_lines_in_real_processes(argv, out_dir):
     out = out_dir / "run"
     argv = [a for a in argv if a != "--debug" and "\x00" not in a]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TORCHLAB_DATA": str(EMPTY)}
+    env = cli_env(TORCHLAB_DATA=str(EMPTY))
     extra = ["--data-dir", str(EMPTY), "--out", str(out)] if argv and argv[0] == "train" else []
     result = subprocess.run(
         [sys.executable, "-m", "torchlab", *argv, *extra], capture_output=True, text=True, env=env, timeout=300

@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.conftest import ROOT
+from tests.conftest import cli_env
 from torchlab.cli import main
 from torchlab.data import build_data
 from torchlab.data.idx import read_idx
@@ -144,7 +143,7 @@ def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path)
 
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "torchlab", "train", "gaussians-wgan-gp", "--out", str(killed), *args]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = cli_env()
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = killed / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 120

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ROOT
+from tests.conftest import cli_env
 from torchlab.cli import main
 from torchlab.loggers import LOGGERS, Logger
 
@@ -120,7 +120,7 @@ LONG = [
 
 
 def start(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = cli_env()
     return subprocess.Popen(
         [sys.executable, "-m", "torchlab", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -4,7 +4,6 @@ model's or a truncated checkpoint is refused with one clear line."""
 
 import json
 import math
-import os
 import re
 import shutil
 import signal
@@ -15,7 +14,7 @@ import time
 import pytest
 import torch
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import cli_env, run_cli
 from torchlab.cli import main
 from torchlab.engine.checkpoint import load_checkpoint
 from torchlab.loggers.jsonl import read_metrics
@@ -57,7 +56,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, mnist_root):
     ref, out = tmp_path / "uninterrupted", tmp_path / "killed"
     assert main(["train", "mnist-mlp-regularized", "--out", str(ref), *args]) == 0
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = cli_env()
     command = [sys.executable, "-m", "torchlab", "train", "mnist-mlp-regularized", "--out", str(out), *args]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = out / "checkpoints" / "last.pt"

@@ -1,8 +1,13 @@
-"""DCGAN for 28×28 images (Radford et al., sized down for MNIST).
+"""DCGAN for 28×28 images (Radford et al., sized for MNIST).
 
-Generator: z -> 7×7 -> 14×14 -> 28×28 with transposed convolutions, BatchNorm and ReLU, tanh
-out (pixels in [-1, 1]: use `data.pixels=signed`). Discriminator: strided convolutions with
-LeakyReLU(0.2), one logit out (no sigmoid). Weights start from N(0, 0.02) as in the paper.
+Generator: z -> 7×7 -> 14×14 -> 28×28 with transposed convolutions, each with BatchNorm and ReLU,
+then a 3×3 convolution to pixels and tanh (pixels in [-1, 1]: use `data.pixels=signed`).
+Discriminator: strided convolutions 28 -> 14 -> 7, one more 3×3 layer at 7×7, LeakyReLU(0.2),
+one logit out (no sigmoid). Weights start from N(0, 0.02) as in the paper.
+
+Each network has a third layer at its last resolution rather than jumping straight to pixels or to the
+logit: with it, the MNIST recipe reaches in 3 epochs the share of confident digits (64%) that a
+two-layer pair of half the channels reached only after 15, and passes 70% in 6 (README).
 """
 
 from dataclasses import dataclass
@@ -19,25 +24,31 @@ from torchlab.models.gan import GAN
 def generator(latent: int, width: int, channels: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Unflatten(1, (latent, 1, 1)),
-        nn.ConvTranspose2d(latent, 4 * width, 7, bias=False),  # 1 -> 7
+        nn.ConvTranspose2d(latent, 8 * width, 7, bias=False),  # 1 -> 7
+        nn.BatchNorm2d(8 * width),
+        nn.ReLU(inplace=True),
+        nn.ConvTranspose2d(8 * width, 4 * width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
         nn.BatchNorm2d(4 * width),
         nn.ReLU(inplace=True),
-        nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
+        nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1, bias=False),  # 14 -> 28
         nn.BatchNorm2d(2 * width),
         nn.ReLU(inplace=True),
-        nn.ConvTranspose2d(2 * width, channels, 4, stride=2, padding=1),  # 14 -> 28
+        nn.Conv2d(2 * width, channels, 3, padding=1),
         nn.Tanh(),
     )
 
 
 def discriminator(width: int, channels: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(channels, width, 4, stride=2, padding=1),  # 28 -> 14
+        nn.Conv2d(channels, 2 * width, 4, stride=2, padding=1),  # 28 -> 14
         nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=False),  # 14 -> 7
-        nn.BatchNorm2d(2 * width),
+        nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1, bias=False),  # 14 -> 7
+        nn.BatchNorm2d(4 * width),
         nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(2 * width, 1, 7),  # 7 -> 1: one logit
+        nn.Conv2d(4 * width, 8 * width, 3, padding=1, bias=False),  # 7 -> 7
+        nn.BatchNorm2d(8 * width),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(8 * width, 1, 7),  # 7 -> 1: one logit
         nn.Flatten(0),
     )
 
@@ -53,7 +64,7 @@ def dcgan_init(module: nn.Module) -> None:
 @dataclass
 class DCGANConfig(ModelConfig):
     latent: int = 100
-    width: int = 32  # channels of the discriminator's first layer; the generator mirrors it
+    width: int = 32  # the discriminator's first layer has 2·width channels; the generator mirrors it
 
 
 @MODELS.register("dcgan", config=DCGANConfig)

@@ -1,4 +1,5 @@
-"""The mnist-cnn recipe's fast CNN trains with its fast paths, and the IDX reader matches torchvision."""
+"""The fast paths train (the mnist-cnn recipe with bf16 autocast, fp16 with loss scaling), and the IDX
+reader matches torchvision."""
 
 import json
 
@@ -23,3 +24,13 @@ def test_mnist_cnn_learns_with_bf16_autocast(tmp_path, mnist_root):
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test"]["accuracy"] > 0.85  # 64 steps of OneCycle, from 10% chance
+
+
+def test_fp16_autocast_scales_the_loss_at_every_step(tmp_path, mnist_root):
+    out = tmp_path / "run"
+    args = ["--logger", "none", "data.subset=4096", "data.eval_subset=500", "train.epochs=1", "train.amp=fp16"]
+    done = run_cli("train", "mnist-mlp", "--out", str(out), *args, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((out / "summary.json").read_text())["test"]["accuracy"] > 0.6  # 32 steps; chance 0.1
+    scaler = torch.load(out / "checkpoints" / "last.pt", weights_only=False)["scaler"]
+    assert scaler["scale"] > 1 and scaler["_growth_tracker"] == 32  # 4096 / 128: every step went through it

@@ -59,10 +59,10 @@ class Normalize:
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> None:
         std_t = torch.tensor(std, device=device).view(-1, 1, 1)
         self.scale = 1.0 / (255.0 * std_t)
-        self.shift = torch.tensor(mean, device=device).view(-1, 1, 1) / std_t
+        self.negative_shift = -torch.tensor(mean, device=device).view(-1, 1, 1) / std_t
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(-self.shift, images.float(), self.scale)
+        return torch.addcmul(self.negative_shift, images.float(), self.scale)
 
 
 def to_unit_range(images: torch.Tensor, normalization: tuple[tuple[float, ...], tuple[float, ...]]) -> torch.Tensor:

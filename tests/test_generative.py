@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from tests.conftest import cli_env
+from torchlab import api
 from torchlab.cli import main
 from torchlab.data import build_data
 from torchlab.data.idx import read_idx
@@ -69,6 +70,7 @@ def test_short_vae_run_improves_its_figures_and_draws_its_pictures(tmp_path, mni
     assert trained["reconstruction_mse"] < 0.8 * untrained["reconstruction_mse"]
     for name in ("reconstructions", "prior_samples", "latent_scatter", "interpolation"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 1000, name
+    assert api.evaluate(out) == {f"test.{k}": v for k, v in trained.items()}  # the same latent samples
 
 
 @pytest.mark.parametrize("recipe", ["mnist-ae", "mnist-conv-ae"])
@@ -108,6 +110,8 @@ def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist
     assert first.shape == (64, 1, 28, 28) and first.min() >= 0 and first.max() <= 1
     assert not torch.equal(first, second)  # the same noise, a generator that moved
     assert (out / "plots" / "samples_epoch_002.png").is_file()
+    # `torchlab eval` computes the figures as the run's end did, from the same noise.
+    assert api.evaluate(out) == {f"test.{k}": v for k, v in test.items()}
 
 
 def test_a_missing_judge_is_a_clear_error(tmp_path, mnist_root, capsys):

@@ -149,7 +149,7 @@ def evaluate(
     trainer = Trainer(config, run_dir)
     check_split(trainer)
     load_weights(trainer.model, state, path)
-    return trainer.evaluate(trainer.data.test_loader(), "test")
+    return trainer.test()
 
 
 def compare(run_dirs: list[Path], out: Path | None = None) -> Path:

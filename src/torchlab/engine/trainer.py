@@ -269,10 +269,21 @@ class Trainer:
         barrier()  # rank 0 has written best.pt
         if best.is_file():
             load_weights(self.model, load_checkpoint(best), best)
-        test = self.evaluate(self.data.test_loader(), "test")
-        self.model.eval()
-        with torch.no_grad(), self.autocast():
-            extra = self.task.test_metrics(self.data.test_loader())
+        return self.test()
+
+    def test(self) -> dict[str, float]:
+        """The test figures of the model's weights now (with a task's own, e.g. a generator's
+        quality over `task.samples` samples).
+
+        Random draws (a generator's noise, a VAE's latent samples) come from `train.seed`, so
+        `torchlab eval` reproduces a run's figures exactly; the global RNG is left as it was.
+        """
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.cfg.train.seed)
+            test = self.evaluate(self.data.test_loader(), "test")
+            self.model.eval()
+            with torch.no_grad(), self.autocast():
+                extra = self.task.test_metrics(self.data.test_loader())
         return {**test, **{f"test.{k}": v for k, v in extra.items()}}
 
     # -- checkpoints ------------------------------------------------------------------------

@@ -136,6 +136,8 @@ def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypa
     labels = read_idx(mnist_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", 1)[:1000].long()
     accuracy = (judge(images[:, None].float() / 255).argmax(1) == labels).float().mean()
     assert accuracy > 0.98  # the full recipe, retrained into the cache
+    retrained = load_checkpoint(best)["config"]
+    assert retrained["train"]["epochs"] == 2 and retrained["data"]["batch_size"] == 256  # pinned, not today's recipe
     sure = judge(images[:, None].float() / 255).max(1).values >= 0.9
     assert sure.float().mean() > 0.95  # real digits pass the bar that generated ones are held to
     assert load_checkpoint(best)["model"]["features.0.0.weight"].shape[0] == 16

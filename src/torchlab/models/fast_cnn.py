@@ -3,8 +3,8 @@
 Each block halves the side (28 -> 14 -> 7 -> 4 -> 2) with its stride rather than a max-pool: on a
 CPU the pooling and the BatchNorm of full-size activations cost more than the convolutions (measured
 with torch.profiler), so downsampling inside the convolution trains about three times faster than
-conv + pool at the same accuracy. With the `mnist-cnn` recipe it passes 99.0% test accuracy in two
-epochs (see README and BENCHMARKS.md).
+conv + pool at the same accuracy. With the `mnist-cnn` recipe it passes 99.0% test accuracy in one
+epoch (see README and BENCHMARKS.md).
 """
 
 from dataclasses import dataclass, field

@@ -121,6 +121,32 @@ def test_optimisers_are_pytorch_s_with_the_config_s_values(name, cls, extra):
         assert opt.defaults[key] == value
 
 
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [("sgd", {"momentum": 0.9}), ("adam", {}), ("adamw", {"betas": (0.9, 0.99), "weight_decay": 0.01})],
+)
+def test_a_fused_optimiser_makes_the_same_updates(name, extra):
+    """`optim.fused=true` is a fast path only: 20 steps land on the for-loop's weights."""
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 20), torch.randint(0, 5, (64,))
+    weights = {}
+    for fused in (False, True):
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5))
+        weights["start"] = torch.cat([p.detach().flatten() for p in model.parameters()])
+        opt = build_optimizer(
+            build_config({"optim": {"name": name, "fused": fused, **extra}}).optim, model.parameters()
+        )
+        assert opt.defaults["fused"] is fused
+        for _ in range(20):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        weights[fused] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert (weights[False] - weights["start"]).abs().max() > 0.01  # the steps moved the weights
+    torch.testing.assert_close(weights[True], weights[False], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["rmsprop", "adadelta"])
 def test_rmsprop_and_adadelta_train_mnist(name, tmp_path, mnist_root):
     recipe = tmp_path / f"mnist-{name}.yaml"
@@ -137,10 +163,11 @@ def test_rmsprop_and_adadelta_train_mnist(name, tmp_path, mnist_root):
         ("optim.lr=-1", "optim 'sgd': Invalid learning rate"),
         ("schedule.warmup_steps=-3", "schedule.warmup_steps must be >= 0"),
         ("schedule.name=cosin", "did you mean 'cosine'"),
+        ("optim.name=rmsprop optim.fused=true", "optim.fused"),  # PyTorch has no fused RMSprop
     ],
 )
 def test_bad_optimiser_and_schedule_values_exit_2(override, message, tmp_path, mnist_root, capsys):
-    assert main(["train", "mnist-mlp", "--out", str(tmp_path / "x"), "--logger", "none", override]) == 2
+    assert main(["train", "mnist-mlp", "--out", str(tmp_path / "x"), "--logger", "none", *override.split()]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x" / "config.yaml").exists()

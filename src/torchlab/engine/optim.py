@@ -37,6 +37,7 @@ def settings(cfg: Any, base: type) -> dict[str, Any]:
 class SGDConfig(OptimConfig):
     momentum: float = 0.0
     nesterov: bool = False
+    fused: bool | None = None  # one fused kernel for the whole update (CPU, CUDA); None: PyTorch's default
 
 
 @dataclass
@@ -44,6 +45,7 @@ class AdamConfig(OptimConfig):
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    fused: bool | None = None
 
 
 @dataclass

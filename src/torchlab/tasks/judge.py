@@ -28,7 +28,13 @@ from torchlab.models import build_model
 
 JUDGE_CACHE = Path.home() / ".cache" / "torchlab" / "judges"
 JUDGE_OVERRIDES = {
-    "mnist-cnn": ["train.epochs=2", "data.batch_size=256", "optim.lr=0.01", "optim.betas=[0.9,0.999]"],
+    "mnist-cnn": [
+        "train.epochs=2",
+        "data.batch_size=256",
+        "optim.lr=0.01",
+        "optim.betas=[0.9,0.999]",
+        "optim.fused=false",
+    ],
     "mnist-mlp": [],
 }
 

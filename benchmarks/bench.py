@@ -27,7 +27,7 @@ from torchlab.models import build_model
 from torchlab.recipes import load_recipe, recipe_names
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference import examples_reference, plain_epoch  # noqa: E402
+from reference import EXAMPLES_EPOCHS, examples_reference, plain_epoch  # noqa: E402
 
 QUIET = ["log.loggers=[none]", "log.progress=false"]
 TARGET = 0.99
@@ -382,7 +382,7 @@ def main() -> None:
     parser.add_argument(
         "--ref-epochs",
         type=int,
-        default=14,
+        default=EXAMPLES_EPOCHS,
         help="the reference trains until 99.0%%, at most this many epochs (pytorch/examples' default)",
     )
     args = parser.parse_args()

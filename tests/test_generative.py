@@ -135,7 +135,7 @@ def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypa
     images = read_idx(mnist_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)[:1000]
     labels = read_idx(mnist_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", 1)[:1000].long()
     accuracy = (judge(images[:, None].float() / 255).argmax(1) == labels).float().mean()
-    assert accuracy > 0.98  # the full recipe, retrained into the cache
+    assert accuracy > 0.98  # the judge's pinned training, run again into the cache
     retrained = load_checkpoint(best)["config"]
     assert retrained["train"]["epochs"] == 2 and retrained["data"]["batch_size"] == 256  # pinned, not today's recipe
     sure = judge(images[:, None].float() / 255).max(1).values >= 0.9

@@ -3,8 +3,9 @@
 The Trainer calls `training_step(batch, optimize)` and `validation_step(batch)`. A task computes
 its loss and hands it to `optimize(loss, group)`, which the engine supplies (zero_grad, backward
 with the AMP scaler, clipping, optimizer and per-step schedule). A task with two optimisers
-simply calls `optimize` twice. Steps return batch-mean metrics as detached scalar tensors; the
-Trainer averages them over the epoch without synchronising with the device every step.
+simply calls `optimize` twice. Steps return batch-mean metrics as detached scalar tensors (or a
+`PerSample` metric, computed later for many batches at once); the Trainer averages them over the
+epoch without synchronising with the device every step.
 """
 
 from collections.abc import Callable, Iterable
@@ -15,12 +16,13 @@ from torch import nn
 
 from torchlab.config import TaskConfig
 from torchlab.data import Batch, DataInfo
+from torchlab.engine.metrics import PerSample
 from torchlab.registry import Registry
 
 TASKS: Registry = Registry("task", package="torchlab.tasks")
 
 Optimize = Callable[..., None]  # optimize(loss, group="model")
-Metrics = dict[str, torch.Tensor]
+Metrics = dict[str, torch.Tensor | PerSample]
 
 
 @dataclass

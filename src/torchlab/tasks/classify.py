@@ -2,13 +2,20 @@
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
 from torchlab.config import TaskConfig
 from torchlab.data import Batch
+from torchlab.engine.metrics import PerSample
 from torchlab.errors import TorchlabError
 from torchlab.tasks import TASKS, Metrics, Optimize, Preview, Task
+
+
+def correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """1.0 for each sample whose highest logit is its label's, else 0.0."""
+    return (logits.argmax(1) == labels).float()
 
 
 @dataclass
@@ -39,12 +46,13 @@ class Classify(Task):
         logits = self.model(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
         optimize(loss)
-        return {"loss": loss.detach(), "accuracy": (logits.detach().argmax(1) == y).float().mean()}
+        # Computed when the Trainer reads its means, for many batches at once (see PerSample).
+        return {"loss": loss.detach(), "accuracy": PerSample(correct, (logits.detach(), y))}
 
     def validation_step(self, batch: Batch) -> Metrics:
         x, y = batch
         logits = self.model(x)
-        return {"loss": F.cross_entropy(logits, y), "accuracy": (logits.argmax(1) == y).float().mean()}
+        return {"loss": F.cross_entropy(logits, y), "accuracy": correct(logits, y).mean()}
 
     def preview(self, batch: Batch, n: int) -> Preview:
         x, y = batch[0][:n], batch[1][:n]

@@ -1,0 +1,50 @@
+"""Running means: a per-sample metric, computed late for many batches at once, gives the same
+means as computing it batch by batch, over an interval and across a mid-epoch checkpoint."""
+
+import pytest
+import torch
+
+from torchlab.engine.metrics import PerSample, RunningMeans
+from torchlab.tasks.classify import correct
+
+
+def batches(seed: int = 0):
+    """Logits and labels of uneven batches (the last one short, as at an epoch's end)."""
+    g = torch.Generator().manual_seed(seed)
+    for n in (64, 64, 64, 64, 64, 17):
+        yield torch.randn(n, 10, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def add_all(means: RunningMeans, items) -> None:
+    for logits, y in items:
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        means.add({"loss": loss, "accuracy": PerSample(correct, (logits, y))}, len(y))
+
+
+def test_per_sample_means_equal_the_batch_by_batch_means():
+    items = list(batches())
+    eager_correct = sum(correct(logits, y).sum().item() for logits, y in items)
+    total = sum(len(y) for _, y in items)
+    means = RunningMeans()
+    add_all(means, items[:2])
+    since = means.snapshot()
+    add_all(means, items[2:])
+    assert len(means.pending["accuracy"]) == 4  # kept, not computed: the next read settles them
+    interval_correct = sum(correct(logits, y).sum().item() for logits, y in items[2:])
+    interval = means.means(since=since)
+    assert interval["accuracy"] == pytest.approx(interval_correct / (total - 128), rel=1e-6)  # float32 means
+    whole = means.means()
+    assert list(whole) == ["loss", "accuracy"] and whole["accuracy"] == pytest.approx(eager_correct / total, rel=1e-6)
+    assert 0.0 < whole["accuracy"] < 0.5  # random logits: about one in ten
+
+
+def test_a_mid_epoch_checkpoint_of_the_means_continues_exactly():
+    items = list(batches(seed=1))
+    straight = RunningMeans()
+    add_all(straight, items)
+    first = RunningMeans()
+    add_all(first, items[:3])
+    resumed = RunningMeans()
+    resumed.load_state_dict(first.state_dict(), torch.device("cpu"))
+    add_all(resumed, items[3:])
+    assert resumed.means() == straight.means()

@@ -4,7 +4,7 @@ means as computing it batch by batch, over an interval and across a mid-epoch ch
 import pytest
 import torch
 
-from torchlab.engine.metrics import PerSample, RunningMeans
+from torchlab.engine.metrics import MAX_PENDING, PerSample, RunningMeans
 from torchlab.tasks.classify import correct
 
 
@@ -48,3 +48,15 @@ def test_a_mid_epoch_checkpoint_of_the_means_continues_exactly():
     resumed.load_state_dict(first.state_dict(), torch.device("cpu"))
     add_all(resumed, items[3:])
     assert resumed.means() == straight.means()
+
+
+def test_per_sample_batches_are_computed_before_they_pile_up():
+    """However long the logging interval, at most MAX_PENDING batches of logits are held."""
+    g = torch.Generator().manual_seed(2)
+    items = [(torch.randn(8, 10, generator=g), torch.randint(0, 10, (8,), generator=g)) for _ in range(150)]
+    means = RunningMeans()
+    for i in range(0, len(items), 10):
+        add_all(means, items[i : i + 10])
+        assert len(means.pending.get("accuracy", [])) < MAX_PENDING
+    expected = sum(correct(logits, y).sum().item() for logits, y in items) / (8 * len(items))
+    assert means.means()["accuracy"] == pytest.approx(expected, rel=1e-6)

@@ -8,15 +8,17 @@ import torch
 from torchlab.engine.distributed import all_reduce_sum
 
 Snapshot = tuple[dict[str, torch.Tensor], int]
+MAX_PENDING = 64  # batches a PerSample metric keeps before computing: bounds their memory at any log_every
 
 
 @dataclass
 class PerSample:
     """A metric computed only when the means are read: `fn(*tensors)` gives one value per sample.
 
-    In the hot loop each of a metric's few small ops costs a step ~10 us (measured), a few per
-    cent of a small model's step; kept like this, the batches of a whole logging interval are
-    concatenated and computed in one go (a classifier's training accuracy: argmax, compare).
+    Inside the training loop each small op of a metric costs ~10 us a step (measured), a few per
+    cent of a small model's step; kept like this, the batches of a logging interval (at most
+    `MAX_PENDING`) are concatenated and computed in one go (a classifier's training accuracy:
+    argmax, compare).
     """
 
     fn: Callable[..., torch.Tensor]
@@ -36,7 +38,10 @@ class RunningMeans:
         # At most one in-place op per metric and step: this runs in the hot loop.
         for name, value in metrics.items():
             if isinstance(value, PerSample):
-                self.pending.setdefault(name, []).append(value)
+                batches = self.pending.setdefault(name, [])
+                batches.append(value)
+                if len(batches) >= MAX_PENDING:
+                    self.settle()
             elif name in self.sums:
                 self.sums[name].add_(value.detach(), alpha=n)
             else:

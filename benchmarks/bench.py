@@ -266,20 +266,16 @@ def hardware_use(recipes: dict[str, list[str]], fp32_runs: dict, tmp: Path) -> d
 
 
 # -- the report ------------------------------------------------------------------------------
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(names, platform.processor())
+
+
 def write_report(path: Path, results: dict, command: str) -> None:
     f1, f2, f3, f4, f5 = (results.get(k) for k in ("overhead", "data", "tta", "lightning", "hardware"))
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        )
-        if Path("/proc/cpuinfo").exists()
-        else ""
-    )
+    cpu = cpu_name()
     lines = [
         "# Benchmarks",
         "",

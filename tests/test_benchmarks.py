@@ -1,0 +1,57 @@
+"""The benchmark scripts run end to end: `make bench BENCH_ARGS=--quick` writes all five figures,
+and `benchmarks/gpu.py`, which no GPU has run yet, runs its every path on the CPU with tiny sizes.
+
+Their numbers are smoke (tiny subsets) and are checked for sense, never for speed."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, cli_env
+
+
+def run_benchmark(script: str, *args: str, cwd: Path) -> str:
+    """Run benchmarks/SCRIPT in a fresh process; returns the report it wrote to cwd/out.md."""
+    out = cwd / "out.md"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        cwd=cwd,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out.read_text()
+
+
+def bold_numbers(text: str) -> list[float]:
+    return [float(n) for n in re.findall(r"\*\*([0-9.]+)x?\*\*", text)]
+
+
+def section(report: str, number: int) -> str:
+    return report.split(f"## {number}. ")[1].split("\n## ")[0]
+
+
+def test_quick_bench_writes_every_figure(tmp_path, mnist_root):
+    report = run_benchmark("bench.py", "--quick", cwd=tmp_path)
+    assert "Smoke run (`--quick`)" in report and "torch 2." in report
+    overhead = bold_numbers(section(report, 1))
+    assert len(overhead) == 2 and all(0.2 < r < 5 for r in overhead)  # both sides timed the same work
+    assert len(bold_numbers(section(report, 2))) == 2  # per-sample DataLoader, 0 and 2 workers
+    accuracy = float(re.search(r"^\| 0 \| [0-9.]+ \| ([0-9.]+) \|$", section(report, 3), re.MULTILINE)[1])
+    assert accuracy > 0.5  # 16 steps of the recipe on 2048 samples; chance is 0.1
+    lightning = section(report, 4)
+    assert len(bold_numbers(lightning)) == 2 or "`lightning` is not installed" in lightning
+    shares = [float(s) for s in re.findall(r"\| ([0-9.]+)% \|", section(report, 5))]
+    assert len(shares) == 2 and all(0 < s <= 100 for s in shares)  # model FLOPs/s cannot pass the matmul peak
+
+
+def test_gpu_script_runs_every_fast_path_on_the_cpu(tmp_path, mnist_root):
+    report = run_benchmark("gpu.py", "--device", "cpu", "--quick", cwd=tmp_path)
+    rows = re.findall(r"^\| (.+?) \| ([0-9.]+) \| [0-9,]+ \| (yes|NO) \|$", report, re.MULTILINE)
+    labels = [label for label, _, _ in rows]
+    assert labels == ["fp32", "bf16 autocast", "fp16 autocast + GradScaler", "torch.compile", "channels_last off"]
+    assert all(ok == "yes" and float(val) > 0.5 for _, val, ok in rows)  # each within 2 points of fp32
+    assert "Whole command, seconds (test accuracy):" in report

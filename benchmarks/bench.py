@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from reference import EXAMPLES_EPOCHS, examples_reference, plain_epoch  # noqa: E402
 
 QUIET = ["log.loggers=[none]", "log.progress=false"]
+SMOKE_DATA = ["data.subset=2048", "data.eval_subset=1000"]  # --quick: tiny, meaningless sizes
 TARGET = 0.99
 
 
@@ -274,11 +275,10 @@ def cpu_name() -> str:
 
 def write_report(path: Path, results: dict, command: str) -> None:
     f1, f2, f3, f4, f5 = (results.get(k) for k in ("overhead", "data", "tta", "lightning", "hardware"))
-    cpu = cpu_name()
     lines = [
         "# Benchmarks",
         "",
-        f"Machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Load average at the start: {results['load']}.",
         f"Command: `{command}`.",
         "Each ratio is measured in one run; both sides alternate (figure 1: the median of paired ratios; "
@@ -392,9 +392,9 @@ def main() -> None:
         lightning = [lightning_ratio(r, subset, tmp) for r in ("mnist-mlp", "mnist-cnn")]
         results["lightning"] = lightning if all(lightning) else None
         if quick:
-            run = train_command("mnist-cnn", 0, tmp, ["data.subset=2048", "data.eval_subset=1000"])
+            run = train_command("mnist-cnn", 0, tmp, SMOKE_DATA)
             results["tta"] = {"runs": [run], "mean": run["wall"], "worst": run["wall"], "reference": None}
-            hardware = {"mnist-cnn": ["data.subset=2048", "data.eval_subset=1000"]}
+            hardware = {"mnist-cnn": SMOKE_DATA}
         else:
             results["tta"] = time_to_accuracy(seeds, args.ref_epochs, tmp)
             hardware = {"mnist-cnn": [], "fashion-resnet": ["--epochs", "1", "data.subset=10000"]}

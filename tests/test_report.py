@@ -124,3 +124,23 @@ def test_report_of_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "not a torchlab run directory" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_learning_curves_place_training_logs_within_epochs(tmp_path, mnist_root):
+    import json
+
+    from torchlab.report.curves import run_series
+
+    out = tmp_path / "run"
+    args = ["--logger", "jsonl", "data.subset=1000", "data.batch_size=100", "train.epochs=2", "train.log_every=3"]
+    assert main(["train", "mnist-mlp", "--out", str(out), *args]) == 0
+    series = run_series(out)
+    steps = [3, 6, 9, 12, 15, 18]  # 10 steps an epoch, a record every 3
+    assert series["train.loss"][0] == pytest.approx([s / 10 for s in steps])
+    assert series["lr"][0] == series["train.loss"][0]
+    assert series["val.loss"][0] == [1.0, 2.0] and series["val.accuracy"][0] == [1.0, 2.0]
+    assert series["train.loss"][1][-1] < series["train.loss"][1][0]  # it learned
+    # A resumed run that repeats step 18 writes it again: the later record wins.
+    with (out / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"event": "step", "epoch": 1, "step": 18, "train.loss": 9.0, "lr": 0.1}) + "\n")
+    assert run_series(out)["train.loss"][1][-1] == 9.0 and len(run_series(out)["train.loss"][0]) == len(steps)

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 @dataclass
@@ -39,12 +39,12 @@ def figure(name: str, tasks: tuple[str, ...] | None = None) -> Callable:
     return add
 
 
-def save_figure(fig: Any, path: Path) -> None:
-    """Lay out, write as PNG and close: every figure ends here."""
+def save_figure(fig: Any, target: Path | BinaryIO) -> None:
+    """Lay out, write as PNG (to a file or a buffer) and close: every figure ends here."""
     import matplotlib.pyplot as plt  # here, not at the top: `torchlab list` should not pay for it
 
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(target, format="png", dpi=110)
     plt.close(fig)
 
 

@@ -1,7 +1,9 @@
-"""Learning curves from metrics.jsonl: loss, the other metrics, and the learning rate, per epoch.
+"""Learning curves from metrics.jsonl: loss, the other metrics, and the learning rate, over epochs.
 
-`curves_figure` draws one run (a colour per split) or several overlaid (a colour per run, dashed
-train and solid validation); the run's figure and the comparison page both use it.
+Training metrics and learning rates are drawn every `train.log_every` steps (at fractional epochs),
+validation metrics at each epoch's end: a one-epoch run still shows its loss falling and the shape
+of its schedule. `curves_figure` draws one run (a colour per split) or several overlaid (a colour
+per run, dashed train and solid validation); the run's figure and the comparison page both use it.
 """
 
 from pathlib import Path
@@ -9,27 +11,33 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.report import figure, save_figure
 
-Series = dict[str, tuple[list[int], list[float]]]  # metric -> (epochs, values)
+Series = dict[str, tuple[list[float], list[float]]]  # metric -> (epochs, values)
+MARKED = 25  # a line of at most this many points marks each one (a single point is a marker alone)
 
 
-def epoch_series(run_dir: Path) -> Series:
-    """metric -> (epochs, values) from the epoch records; a resumed epoch keeps its latest record."""
-    latest: dict[int, dict[str, Any]] = {}
-    for record in read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []:
-        if record.get("event") == "epoch":
-            latest[record["epoch"]] = record
+def run_series(run_dir: Path) -> Series:
+    """metric -> (epochs, values). A metric the step records hold is read from them, the others from
+    the epoch records; a step or an epoch that a resumed run repeated keeps its latest record."""
+    records = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
+    epochs = {r["epoch"]: r for r in records if r.get("event") == "epoch"}
+    steps = {r["step"]: r for r in records if r.get("event") == "step"}
+    # Steps per epoch from an epoch's record; until one epoch has ended, step records cannot be placed.
+    steps_per_epoch = next((r["step"] / r["epoch"] for r in epochs.values() if r["epoch"]), None)
+    at_steps = {step / steps_per_epoch: steps[step] for step in sorted(steps)} if steps_per_epoch else {}
+    at_epochs = {float(epoch): epochs[epoch] for epoch in sorted(epochs)}
     series: Series = {}
-    for epoch in sorted(latest):
-        for key, value in latest[epoch].items():
-            if ("." in key or key.startswith("lr")) and isinstance(value, int | float):
-                xs, ys = series.setdefault(key, ([], []))
-                xs.append(epoch)
-                ys.append(value)
+    for points in (at_steps, at_epochs):
+        known = set(series)  # metrics the step records gave are not drawn again from the epoch records
+        for x, record in points.items():
+            for key, value in record.items():
+                if ("." in key or key.startswith("lr")) and isinstance(value, int | float) and key not in known:
+                    xs, ys = series.setdefault(key, ([], []))
+                    xs.append(x)
+                    ys.append(value)
     return series
 
 
@@ -48,22 +56,22 @@ def curves_figure(runs: dict[str, Series], title: str) -> Figure:
     for ax, panel in zip(axes[0], panels, strict=True):
         for i, (run, series) in enumerate(runs.items()):
             for j, key in enumerate(k for k in series if k in keys and panel_of(k) == panel):
+                xs, ys = series[key]
                 style = "--" if key.startswith("train.") else "-"
                 colour = colours[(i if len(runs) > 1 else j) % len(colours)]
                 label = key if len(runs) == 1 else f"{run} {key.split('.', 1)[0]}"
-                ax.plot(*series[key], style, color=colour, marker="o", markersize=3, label=label)
+                marker = "o" if len(xs) <= MARKED else None
+                ax.plot(xs, ys, style, color=colour, marker=marker, markersize=3, label=label)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title("learning rate" if panel == "lr" else panel)
         if ax.lines:
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
 @figure("learning-curves")
 def learning_curves(trainer: Any, plots_dir: Path) -> None:
-    fig = curves_figure({trainer.cfg.recipe: epoch_series(trainer.run_dir)}, trainer.cfg.recipe)
+    fig = curves_figure({trainer.cfg.recipe: run_series(trainer.run_dir)}, trainer.cfg.recipe)
     save_figure(fig, plots_dir / "learning_curves.png")

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-import matplotlib.pyplot as plt
 import yaml
 
 from torchlab.config import flatten
 from torchlab.engine.files import atomic_write_text
 from torchlab.errors import TorchlabError
-from torchlab.report.curves import curves_figure, epoch_series
+from torchlab.report import save_figure
+from torchlab.report.curves import curves_figure, run_series
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222 }
@@ -146,10 +146,9 @@ def write_comparison(run_dirs: list[Path], out: Path) -> Path:
         for (name, (_, s)), d in zip(runs.items(), run_dirs, strict=True)
     ]
     matplotlib.use("Agg")  # files only, on any machine (as draw_figures does)
-    fig = curves_figure({name: epoch_series(d) for name, d in zip(names, run_dirs, strict=True)}, "learning curves")
+    fig = curves_figure({name: run_series(d) for name, d in zip(names, run_dirs, strict=True)}, "learning curves")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, buffer)
     differences = (
         table(["key", *names], [[k, *(configs[n].get(k) for n in names)] for k in differ])
         if differ

@@ -24,6 +24,7 @@ from torchlab.tasks.judge import load_judge
 from torchlab.tasks.reconstruct import kl_to_standard_normal, reparameterize
 
 SHORT_MNIST = ["--logger", "none", "data.subset=5000", "data.eval_subset=1000", "log.progress=false"]
+NO_CROP = "data.center_crop=null"  # mnist-cnn crops to 24 x 24; a judge reads whole generated digits
 # 8-Gaussians small enough for seconds: 5120 training points, 1000 for validation and for test.
 SMALL_GAUSSIANS = ["--logger", "none", "data.samples=6120", "data.val_split=1000", "data.test_samples=1000"]
 
@@ -122,15 +123,14 @@ def test_a_missing_judge_is_a_clear_error(tmp_path, mnist_root, capsys):
 def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypatch, mnist_root):
     monkeypatch.setattr(judge_module, "JUDGE_CACHE", tmp_path / "judges")
     stale = tmp_path / "judges" / "mnist-cnn-unsmoothed"
-    assert (
-        main(["train", "mnist-cnn", "--out", str(stale), *SHORT_MNIST, "train.epochs=1", "model.widths=[8,8,8,8]"]) == 0
-    )
+    small = [*SHORT_MNIST, "train.epochs=1", "model.widths=[8,8,8,8]", NO_CROP]
+    assert main(["train", "mnist-cnn", "--out", str(stale), *small]) == 0
     # As if an older torchlab wrote it: the config names today's model, the weights have other shapes.
     best = stale / "checkpoints" / "best.pt"
     state = load_checkpoint(best)
     state["config"]["model"]["widths"] = [16, 32, 64, 128]
     save_checkpoint(best, state)
-    info = build_data(load_recipe("mnist-cnn").data, torch.device("cpu")).info
+    info = build_data(load_recipe("mnist-cnn", [NO_CROP]).data, torch.device("cpu")).info  # a GAN's 28 x 28
     judge = load_judge(None, info, torch.device("cpu"))
     images = read_idx(mnist_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)[:1000]
     labels = read_idx(mnist_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", 1)[:1000].long()
@@ -138,6 +138,7 @@ def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypa
     assert accuracy > 0.98  # the judge's pinned training, run again into the cache
     retrained = load_checkpoint(best)["config"]
     assert retrained["train"]["epochs"] == 2 and retrained["data"]["batch_size"] == 256  # pinned, not today's recipe
+    assert retrained["data"]["center_crop"] is None
     sure = judge(images[:, None].float() / 255).max(1).values >= 0.9
     assert sure.float().mean() > 0.95  # real digits pass the bar that generated ones are held to
     assert load_checkpoint(best)["model"]["features.0.0.weight"].shape[0] == 16

@@ -72,6 +72,9 @@ class GrayscaleConfig(ImageDataConfig):
     # standardize: zero mean, unit variance (classifiers); unit: [0, 1] (a BCE target);
     # signed: [-1, 1] (a tanh generator's range)
     pixels: Literal["standardize", "unit", "signed"] = "standardize"
+    # Keep the central N x N pixels of every image (train, val and test), as torchvision's CenterCrop.
+    # MNIST's digits are centred in a 20 x 20 box: a 24 x 24 crop keeps 99.8% of their ink.
+    center_crop: int | None = None
 
 
 def pixel_stats(cfg: GrayscaleConfig, mean: float, std: float) -> dict[str, tuple[float, ...]]:
@@ -80,8 +83,21 @@ def pixel_stats(cfg: GrayscaleConfig, mean: float, std: float) -> dict[str, tupl
     return {"mean": (mean,), "std": (std,)}
 
 
+def center_crop(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The central `size` x `size` pixels of `[N, C, H, W]` images (all of them when `size` is None)."""
+    if size is None:
+        return images
+    height, width = images.shape[-2:]
+    if not 1 <= size <= min(height, width):
+        raise TorchlabError(f"data.center_crop: expected 1 to {min(height, width)} pixels, got {size}")
+    top, left = (height - size) // 2, (width - size) // 2
+    return images[..., top : top + size, left : left + size].contiguous()
+
+
 def grayscale(name: str, cfg: GrayscaleConfig, device: torch.device, mean: float, std: float) -> InMemoryImages:
-    train, test, classes = load_idx_dataset(name, cfg)
+    (train_images, train_labels), (test_images, test_labels), classes = load_idx_dataset(name, cfg)
+    train = center_crop(train_images, cfg.center_crop), train_labels
+    test = center_crop(test_images, cfg.center_crop), test_labels
     stats = pixel_stats(cfg, mean, std)
     return InMemoryImages(
         cfg, device, train, test, **stats, class_names=classes, train_transform=build_augment(cfg.augment)

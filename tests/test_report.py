@@ -1,6 +1,7 @@
 """Pictures and pages: every recipe draws its figures and a report.html that renders in headless
 Chromium; the classifier figures show the test set; `torchlab report` compares runs."""
 
+import json
 import re
 import warnings
 
@@ -11,6 +12,7 @@ from torchlab.cli import main
 from torchlab.config import flatten
 from torchlab.recipes import load_recipe, recipe_names
 from torchlab.report import FIGURES, draw_figures
+from torchlab.report.curves import run_series
 
 
 def quick_overrides(recipe: str) -> list[str]:
@@ -127,10 +129,6 @@ def test_report_of_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
 
 
 def test_learning_curves_place_training_logs_within_epochs(tmp_path, mnist_root):
-    import json
-
-    from torchlab.report.curves import run_series
-
     out = tmp_path / "run"
     args = ["--logger", "jsonl", "data.subset=1000", "data.batch_size=100", "train.epochs=2", "train.log_every=3"]
     assert main(["train", "mnist-mlp", "--out", str(out), *args]) == 0

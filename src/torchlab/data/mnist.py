@@ -90,7 +90,7 @@ def center_crop(images: torch.Tensor, size: int | None) -> torch.Tensor:
     height, width = images.shape[-2:]
     if not 1 <= size <= min(height, width):
         raise TorchlabError(f"data.center_crop: expected 1 to {min(height, width)} pixels, got {size}")
-    top, left = (height - size) // 2, (width - size) // 2
+    top, left = (round((side - size) / 2) for side in (height, width))  # torchvision's offsets, odd margins too
     return images[..., top : top + size, left : left + size].contiguous()
 
 

@@ -9,8 +9,8 @@ import torch
 
 from torchlab.cli import main
 from torchlab.config import build_config
+from torchlab.core.errors import TorchlabError
 from torchlab.data import build_data
-from torchlab.errors import TorchlabError
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -3,7 +3,7 @@
 import pytest
 
 from torchlab.config import build_config, load_run_config, save_config
-from torchlab.errors import TorchlabError
+from torchlab.core.errors import TorchlabError
 from torchlab.recipes import load_recipe, recipe_names
 
 

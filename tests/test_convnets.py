@@ -10,10 +10,10 @@ from torch import nn
 from tests.conftest import DATA
 from torchlab.cli import main
 from torchlab.config import build_config
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.data.augment import TrainPreset
 from torchlab.data.memory import InMemoryImages
-from torchlab.errors import TorchlabError
 from torchlab.models import build_model
 from torchlab.models.layers import Flatten, MyLinear
 from torchlab.models.resblk import ResBlk

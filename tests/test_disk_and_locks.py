@@ -61,7 +61,7 @@ def test_two_runs_racing_for_one_out_never_interleave(tmp_path, mnist_root):
 
 
 def test_a_run_in_progress_holds_its_directory(tmp_path, mnist_root, capsys):
-    from torchlab.engine.files import run_lock
+    from torchlab.core.files import run_lock
 
     out = tmp_path / "run"
     assert train(out, "train.epochs=1") == 0

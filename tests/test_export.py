@@ -48,7 +48,7 @@ def test_onnx_matches_pytorch(run, tmp_path, capsys):
     out = tmp_path / "mlp.onnx"
     assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
     config = api.load_run_config(run)
-    from torchlab.engine.checkpoint import load_checkpoint, load_weights
+    from torchlab.core.checkpoint import load_checkpoint, load_weights
     from torchlab.engine.trainer import Trainer
 
     trainer = Trainer(config, run)

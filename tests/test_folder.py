@@ -13,10 +13,10 @@ from torchvision.models import resnet18
 from torchlab import api
 from torchlab.cli import main
 from torchlab.config import build_config
+from torchlab.core.checkpoint import load_checkpoint
+from torchlab.core.errors import TorchlabError
 from torchlab.data import build_data
-from torchlab.engine.checkpoint import load_checkpoint
 from torchlab.engine.trainer import Trainer
-from torchlab.errors import TorchlabError
 from torchlab.models import build_model
 
 CLASSES = ("circle", "square", "stripes")

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from tests.conftest import cli_env
 from torchlab.cli import main
 from torchlab.config import apply_override, build_config
-from torchlab.errors import TorchlabError
+from torchlab.core.errors import TorchlabError
 from torchlab.recipes import recipe_raw
 
 EMPTY = Path(tempfile.mkdtemp(prefix="torchlab-fuzz-empty-"))

@@ -14,9 +14,9 @@ from torch import nn
 from tests.conftest import cli_env
 from torchlab import api
 from torchlab.cli import main
+from torchlab.core.checkpoint import load_checkpoint, save_checkpoint
 from torchlab.data import build_data
 from torchlab.data.idx import read_idx
-from torchlab.engine.checkpoint import load_checkpoint, save_checkpoint
 from torchlab.recipes import load_recipe
 from torchlab.tasks import judge as judge_module
 from torchlab.tasks.adversarial import gradient_penalty

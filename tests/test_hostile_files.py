@@ -11,8 +11,8 @@ import torch
 
 from tests.conftest import QUICK
 from torchlab.cli import main
-from torchlab.engine.checkpoint import FORMAT, load_tensors
-from torchlab.errors import TorchlabError
+from torchlab.core.checkpoint import FORMAT, load_tensors
+from torchlab.core.errors import TorchlabError
 
 
 class Payload:

@@ -9,8 +9,8 @@ import torch
 
 from torchlab import api
 from torchlab.cli import main
+from torchlab.core.errors import TorchlabError
 from torchlab.data.splits import kfold_indices
-from torchlab.errors import TorchlabError
 
 TINY = ["--logger", "none", "--epochs=1", "data.subset=1500", "data.eval_subset=600"]
 

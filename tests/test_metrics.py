@@ -4,7 +4,7 @@ means as computing it batch by batch, over an interval and across a mid-epoch ch
 import pytest
 import torch
 
-from torchlab.engine.metrics import MAX_PENDING, PerSample, RunningMeans
+from torchlab.core.metrics import MAX_PENDING, PerSample, RunningMeans
 from torchlab.tasks.classify import correct
 
 

@@ -8,7 +8,7 @@ import torch
 
 from torchlab import api
 from torchlab.cli import main
-from torchlab.engine.checkpoint import load_checkpoint
+from torchlab.core.checkpoint import load_checkpoint
 from torchlab.engine.trainer import Trainer
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.recipes import load_recipe

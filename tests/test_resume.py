@@ -16,7 +16,7 @@ import torch
 
 from tests.conftest import cli_env, run_cli
 from torchlab.cli import main
-from torchlab.engine.checkpoint import load_checkpoint
+from torchlab.core.checkpoint import load_checkpoint
 from torchlab.loggers.jsonl import read_metrics
 
 SMALL = ["--logger", "none", "data.subset=2000", "data.eval_subset=1000"]

@@ -9,9 +9,9 @@ from torch import nn
 
 from tests.conftest import DATA
 from torchlab.cli import main
+from torchlab.core.errors import TorchlabError
 from torchlab.data.text import PaddedLoader, Vocabulary, pad, tokenize
 from torchlab.data.vectors import load_vectors, pretrained_embedding
-from torchlab.errors import TorchlabError
 from torchlab.models.text_lstm import TextLSTM
 
 # A quarter of SST-2's training phrases for one epoch, tested on the whole dev set.

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.config import Config, load_run_config, save_config
-from torchlab.engine.checkpoint import load_checkpoint, load_tensors, load_weights
-from torchlab.engine.distributed import barrier, cleanup_distributed
-from torchlab.engine.files import atomic_write_json, run_lock
+from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights
+from torchlab.core.distributed import barrier, cleanup_distributed
+from torchlab.core.errors import DivergedError, TorchlabError
+from torchlab.core.files import atomic_write_json, run_lock
 from torchlab.engine.trainer import Trainer
-from torchlab.errors import DivergedError, TorchlabError
 from torchlab.loggers import logger_classes
 from torchlab.report import draw_figures
 from torchlab.report.pages import write_comparison, write_run_report

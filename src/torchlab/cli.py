@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from torchlab.errors import TorchlabError
+from torchlab.core.errors import TorchlabError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -57,7 +57,7 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    from torchlab.engine.distributed import is_main_process
+    from torchlab.core.distributed import is_main_process
 
     if not is_main_process():  # under torchrun, rank 0 speaks for all
         return

@@ -17,7 +17,9 @@ from typing import Any, Literal
 
 import yaml
 
-from torchlab.errors import TorchlabError, did_you_mean
+from torchlab.core.errors import TorchlabError, did_you_mean
+from torchlab.core.files import atomic_write_text
+from torchlab.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS
 
 
 def at_least(low: int, **values: int) -> None:
@@ -144,14 +146,8 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _section_registries() -> dict[str, Any]:
-    """The registry that picks each named section's dataclass (imported late: they import us)."""
-    from torchlab.data import DATASETS
-    from torchlab.engine.optim import OPTIMIZERS, SCHEDULES
-    from torchlab.models import MODELS
-    from torchlab.tasks import TASKS
-
-    return {"data": DATASETS, "model": MODELS, "task": TASKS, "optim": OPTIMIZERS, "schedule": SCHEDULES}
+# The registry that picks each named section's dataclass.
+SECTION_REGISTRIES = {"data": DATASETS, "model": MODELS, "task": TASKS, "optim": OPTIMIZERS, "schedule": SCHEDULES}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +261,7 @@ def from_dict(cls: type, values: Any, path: str) -> Any:
 def build_config(raw: dict[str, Any]) -> Config:
     """Resolve a raw nested dict (recipe + overrides) into a fully typed Config."""
     raw = dict(raw)
-    registries = _section_registries()
+    registries = SECTION_REGISTRIES
     top = {f.name: f for f in dataclasses.fields(Config)}
     for key in raw:
         if key not in top:
@@ -331,8 +327,6 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def save_config(config: Config, path: Path) -> None:
-    from torchlab.engine.files import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 

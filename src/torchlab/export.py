@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 
 from torchlab.config import load_run_config
+from torchlab.core.checkpoint import load_checkpoint, load_weights, save_tensors
+from torchlab.core.errors import TorchlabError
+from torchlab.core.files import atomic_write
 from torchlab.data import DataInfo
-from torchlab.engine.checkpoint import load_checkpoint, load_weights, save_tensors
-from torchlab.engine.files import atomic_write
-from torchlab.errors import TorchlabError
 from torchlab.models import build_model
 
 FORMATS = ("safetensors", "onnx")  # also the file suffixes

@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from torchlab.errors import TorchlabError, did_you_mean
+from torchlab.core.errors import TorchlabError, did_you_mean
 
 T = TypeVar("T")
 
@@ -14,8 +14,10 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A plain dict of named components with an optional config dataclass each.
 
-    `package` names the package whose modules register the entries: they are imported on
-    first lookup, so a new file in that package is all it takes to add a component.
+    `package` names the package (or module) whose modules register the entries: they are
+    imported on first lookup, so a new file in that package is all it takes to add a component.
+    That import is by name, not a static one: the registries live here, below `config`, so that
+    config can pick a section's dataclass by name while the packages that fill them import config.
     """
 
     def __init__(self, kind: str, package: str | None = None) -> None:
@@ -27,7 +29,7 @@ class Registry(Generic[T]):
     def load(self) -> None:
         if self.package:
             package, self.package = importlib.import_module(self.package), None
-            for module in pkgutil.iter_modules(package.__path__):
+            for module in pkgutil.iter_modules(getattr(package, "__path__", [])):  # a module has none
                 importlib.import_module(f"{package.__name__}.{module.name}")
 
     def register(self, name: str, config: type | None = None) -> Callable[[T], T]:
@@ -61,3 +63,11 @@ class Registry(Generic[T]):
     def __contains__(self, name: Any) -> bool:
         self.load()
         return name in self.entries
+
+
+# The registries that pick a config section's dataclass by `name` (see `config.build_config`).
+DATASETS: Registry = Registry("dataset", package="torchlab.data")
+MODELS: Registry = Registry("model", package="torchlab.models")
+TASKS: Registry = Registry("task", package="torchlab.tasks")
+OPTIMIZERS: Registry = Registry("optimizer", package="torchlab.engine.optim")
+SCHEDULES: Registry = Registry("schedule", package="torchlab.engine.optim")

@@ -7,9 +7,7 @@ from typing import Protocol
 import torch
 
 from torchlab.config import DataConfig
-from torchlab.registry import Registry
-
-DATASETS: Registry = Registry("dataset", package="torchlab.data")
+from torchlab.registry import DATASETS
 
 Batch = tuple[torch.Tensor, ...]
 

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from torchlab.config import DataConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.data.loaders import Transform
-from torchlab.errors import TorchlabError
 
 
 @dataclass

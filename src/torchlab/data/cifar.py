@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.memory import InMemoryImages
 from torchlab.data.root import data_root, downloads_allowed
-from torchlab.errors import TorchlabError
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]

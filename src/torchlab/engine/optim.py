@@ -16,11 +16,8 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from torchlab.config import OptimConfig, ScheduleConfig, TrainConfig
-from torchlab.errors import TorchlabError
-from torchlab.registry import Registry
-
-OPTIMIZERS: Registry = Registry("optimizer")
-SCHEDULES: Registry = Registry("schedule")
+from torchlab.core.errors import TorchlabError
+from torchlab.registry import OPTIMIZERS, SCHEDULES
 
 Params = Iterable[nn.Parameter] | Iterable[dict]
 

@@ -16,15 +16,15 @@ from typing import Any
 import torch
 
 from torchlab.config import Config
+from torchlab.core.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
+from torchlab.core.distributed import barrier, data_parallel, from_rank0, setup_distributed
+from torchlab.core.errors import DivergedError, TorchlabError
+from torchlab.core.files import atomic_write, atomic_write_json
+from torchlab.core.metrics import RunningMeans
+from torchlab.core.runtime import restore_rng_states, rng_states, seed_everything
 from torchlab.data import batch_size_of, build_data
-from torchlab.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
-from torchlab.engine.distributed import barrier, data_parallel, from_rank0, setup_distributed
-from torchlab.engine.files import atomic_write, atomic_write_json
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
-from torchlab.engine.metrics import RunningMeans
 from torchlab.engine.optim import build_optimizer, build_schedule
-from torchlab.engine.runtime import restore_rng_states, rng_states, seed_everything
-from torchlab.errors import DivergedError, TorchlabError
 from torchlab.loggers import build_loggers
 from torchlab.loggers.console import progress
 from torchlab.models import build_model

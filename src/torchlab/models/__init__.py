@@ -8,9 +8,7 @@ from torch import nn
 
 from torchlab.config import ModelConfig
 from torchlab.data import DataInfo
-from torchlab.registry import Registry
-
-MODELS: Registry = Registry("model", package="torchlab.models")
+from torchlab.registry import MODELS
 
 
 def build_model(cfg: ModelConfig, info: DataInfo) -> nn.Module:

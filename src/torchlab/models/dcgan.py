@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from torchlab.config import ModelConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
-from torchlab.errors import TorchlabError
 from torchlab.models import MODELS
 from torchlab.models.gan import GAN
 

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from torchlab.config import ModelConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
-from torchlab.errors import TorchlabError
 from torchlab.models import MODELS
 from torchlab.models.layers import Flatten
 from torchlab.models.resblk import ResBlk

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from torchlab.config import ModelConfig
+from torchlab.core.checkpoint import FORMAT, load_weights_only
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.data.root import downloads_allowed
-from torchlab.engine.checkpoint import FORMAT, load_weights_only
-from torchlab.errors import TorchlabError
 from torchlab.models import MODELS
 
 StateDict = dict[str, torch.Tensor]

@@ -12,9 +12,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from torchlab.config import ModelConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.data.vectors import pretrained_embedding
-from torchlab.errors import TorchlabError
 from torchlab.models import MODELS
 
 

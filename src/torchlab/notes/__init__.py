@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from torchlab.errors import TorchlabError, did_you_mean
+from torchlab.core.errors import TorchlabError, did_you_mean
 
 
 def sections() -> dict[str, ModuleType]:

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.config import Config, apply_override, build_config, read_yaml
-from torchlab.errors import TorchlabError, did_you_mean
+from torchlab.core.errors import TorchlabError, did_you_mean
 
 RECIPE_DIR = Path(str(resources.files(__package__)))
 

@@ -13,8 +13,8 @@ import matplotlib
 import yaml
 
 from torchlab.config import flatten
-from torchlab.engine.files import atomic_write_text
-from torchlab.errors import TorchlabError
+from torchlab.core.errors import TorchlabError
+from torchlab.core.files import atomic_write_text
 from torchlab.report import save_figure
 from torchlab.report.curves import curves_figure, run_series
 

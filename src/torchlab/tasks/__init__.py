@@ -15,11 +15,9 @@ import torch
 from torch import nn
 
 from torchlab.config import TaskConfig
+from torchlab.core.metrics import PerSample
 from torchlab.data import Batch, DataInfo
-from torchlab.engine.metrics import PerSample
-from torchlab.registry import Registry
-
-TASKS: Registry = Registry("task", package="torchlab.tasks")
+from torchlab.registry import TASKS
 
 Optimize = Callable[..., None]  # optimize(loss, group="model")
 Metrics = dict[str, torch.Tensor | PerSample]

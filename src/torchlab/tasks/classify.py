@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchlab.config import TaskConfig
+from torchlab.core.errors import TorchlabError
+from torchlab.core.metrics import PerSample
 from torchlab.data import Batch
-from torchlab.engine.metrics import PerSample
-from torchlab.errors import TorchlabError
 from torchlab.tasks import TASKS, Metrics, Optimize, Preview, Task
 
 

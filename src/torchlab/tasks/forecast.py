@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchlab.config import TaskConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
-from torchlab.errors import TorchlabError
 from torchlab.tasks import TASKS, Metrics, Optimize, Task
 
 

@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from torchlab.config import build_config
+from torchlab.core.checkpoint import load_checkpoint, load_weights
+from torchlab.core.errors import TorchlabError
+from torchlab.core.runtime import restore_rng_states, rng_states
 from torchlab.data import DataInfo, build_data
 from torchlab.data.loaders import Normalize
-from torchlab.engine.checkpoint import load_checkpoint, load_weights
-from torchlab.engine.runtime import restore_rng_states, rng_states
-from torchlab.errors import TorchlabError
 from torchlab.models import build_model
 
 JUDGE_CACHE = Path.home() / ".cache" / "torchlab" / "judges"

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from torchlab.config import TaskConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
 from torchlab.data.loaders import to_unit_range
-from torchlab.errors import TorchlabError
 from torchlab.tasks import TASKS, Metrics, Optimize, Task
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchlab.errors import TorchlabError
+from torchlab.core.errors import TorchlabError
 
 
 def resolve_device(name: str) -> torch.device:

@@ -20,8 +20,8 @@ from safetensors.torch import load_file as safetensors_load_file
 from safetensors.torch import save as safetensors_save
 from torch import nn
 
-from torchlab.engine.files import atomic_write
-from torchlab.errors import TorchlabError
+from torchlab.core.errors import TorchlabError
+from torchlab.core.files import atomic_write
 
 FORMAT = "torchlab-checkpoint/1"
 SAFETENSORS_SUFFIXES = (".safetensors", ".st")

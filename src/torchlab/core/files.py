@@ -9,7 +9,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from torchlab.errors import TorchlabError
+from torchlab.core.errors import TorchlabError
 
 TEMP_SUFFIX = ".tmp"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from torchlab.engine.runtime import resolve_device
+from torchlab.core.runtime import resolve_device
 
 
 @dataclass(frozen=True)

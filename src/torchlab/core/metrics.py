@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from torchlab.engine.distributed import all_reduce_sum
+from torchlab.core.distributed import all_reduce_sum
 
 Snapshot = tuple[dict[str, torch.Tensor], int]
 MAX_PENDING = 64  # batches a PerSample metric keeps before computing: bounds their memory at any log_every

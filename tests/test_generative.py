@@ -14,14 +14,12 @@ from torch import nn
 from tests.conftest import cli_env
 from torchlab import api
 from torchlab.cli import main
-from torchlab.core.checkpoint import load_checkpoint, save_checkpoint
-from torchlab.data import build_data
+from torchlab.core.checkpoint import load_checkpoint, load_tensors, save_checkpoint
 from torchlab.data.idx import read_idx
-from torchlab.recipes import load_recipe
+from torchlab.models.vae import reparameterize
 from torchlab.tasks import judge as judge_module
 from torchlab.tasks.adversarial import gradient_penalty
-from torchlab.tasks.judge import load_judge
-from torchlab.tasks.reconstruct import kl_to_standard_normal, reparameterize
+from torchlab.tasks.reconstruct import kl_to_standard_normal
 
 SHORT_MNIST = ["--logger", "none", "data.subset=5000", "data.eval_subset=1000", "log.progress=false"]
 NO_CROP = "data.center_crop=null"  # mnist-cnn crops to 24 x 24; a judge reads whole generated digits
@@ -107,7 +105,7 @@ def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist
     assert 0 <= test["class_entropy"] <= math.log(10) + 1e-6
     snapshots = sorted((out / "snapshots").glob("*.pt"))
     assert [p.name for p in snapshots] == ["epoch-001.pt", "epoch-002.pt"]
-    first, second = (torch.load(p, weights_only=True)["samples"] for p in snapshots)
+    first, second = (load_tensors(p)["samples"] for p in snapshots)
     assert first.shape == (64, 1, 28, 28) and first.min() >= 0 and first.max() <= 1
     assert not torch.equal(first, second)  # the same noise, a generator that moved
     assert (out / "plots" / "samples_epoch_002.png").is_file()
@@ -130,8 +128,8 @@ def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypa
     state = load_checkpoint(best)
     state["config"]["model"]["widths"] = [16, 32, 64, 128]
     save_checkpoint(best, state)
-    info = build_data(load_recipe("mnist-cnn", [NO_CROP]).data, torch.device("cpu")).info  # a GAN's 28 x 28
-    judge = load_judge(None, info, torch.device("cpu"))
+    judge = api.load_judge(None)
+    assert judge.input_shape == (1, 28, 28)  # a GAN's whole digits
     images = read_idx(mnist_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)[:1000]
     labels = read_idx(mnist_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", 1)[:1000].long()
     accuracy = (judge(images[:, None].float() / 255).argmax(1) == labels).float().mean()

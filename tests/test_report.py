@@ -8,6 +8,7 @@ import warnings
 import pytest
 
 from tests.browser import ink, render
+from torchlab import api
 from torchlab.cli import main
 from torchlab.config import flatten
 from torchlab.recipes import load_recipe, recipe_names
@@ -85,13 +86,14 @@ def test_classifier_figures_describe_the_test_set(tmp_path, mnist_root):
     trainer = Trainer(config, tmp_path / "run")
     save_config(config, tmp_path / "run" / "config.yaml")
     summary = trainer.fit()
-    predictions = test_predictions(trainer)
+    run = api.finished_run(trainer)  # what figures see: the test pass's own predictions, no second pass
+    predictions = test_predictions(run)
     confusion = predictions.confusion()
     assert confusion.shape == (10, 10) and int(confusion.sum()) == 500
     assert confusion.diag().sum().item() / 500 == pytest.approx(summary["test"]["accuracy"])
     wrong = int((predictions.labels != predictions.predicted).sum())
     assert len(predictions.wrong_images) == min(wrong, 32) and predictions.wrong_images.max() <= 1
-    drawn = draw_figures(trainer, tmp_path / "run" / "plots")
+    drawn = draw_figures(run, tmp_path / "run" / "plots")
     assert {"confusion-matrix", "per-class-accuracy", "misclassified", "learning-curves"} <= set(drawn)
     assert "confusion_matrix.png" in write_run_report(tmp_path / "run").read_text()
 

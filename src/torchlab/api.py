@@ -1,22 +1,100 @@
-"""What the commands do, as functions: train, resume, evaluate, cross-validate, compare runs."""
+"""What the commands do, as functions: train, resume, evaluate, cross-validate, compare runs.
+
+Every command builds its Trainer through `build_trainer`, which first prepares what the run's
+task needs from outside the run (a GAN's judge, trained once if it is not cached yet), and draws
+the figures from a `FinishedRun` view of the Trainer.
+"""
 
 import contextlib
 import copy
+import fcntl
 import json
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from torchlab.config import Config, load_run_config, save_config
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights
 from torchlab.core.distributed import barrier, cleanup_distributed
 from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import atomic_write_json, run_lock
+from torchlab.core.runtime import restore_rng_states, rng_states
+from torchlab.data.augment import ImageDataConfig
 from torchlab.engine.trainer import Trainer
 from torchlab.loggers import logger_classes
-from torchlab.report import draw_figures
+from torchlab.recipes import load_recipe, recipe_names
+from torchlab.report import FinishedRun, draw_figures
 from torchlab.report.pages import write_comparison, write_run_report
+from torchlab.tasks import judge as judges
+
+
+def build_trainer(config: Config, run_dir: Path) -> Trainer:
+    """The Trainer of `config`, given what its task needs from outside the run."""
+    wants_judge = config.task.name == "adversarial" and isinstance(config.data, ImageDataConfig)
+    resources = {"judge": load_judge(config.task.judge)} if wants_judge else {}
+    return Trainer(config, run_dir, resources)
+
+
+def load_judge(where: str | None) -> judges.Judge:
+    """The classifier saved at `where` (a run directory or a checkpoint), else the default judge
+    (trained into the cache the first time, and again when an older torchlab's no longer loads)."""
+    if where:
+        return judges.judge_from(Path(where).expanduser())
+    cached = default_judge()  # its own errors (no MNIST, say) are not a reason to train it again
+    try:
+        return judges.judge_from(cached)
+    except TorchlabError as err:
+        print(f"the cached judge no longer loads ({err}); training it again")
+        return judges.judge_from(default_judge(retrain=True))
+
+
+def default_judge(retrain: bool = False) -> Path:
+    """The cached judge run, trained now in this one process if absent or `retrain`, without touching
+    this run's RNG streams. Under torchrun, before the process group forms, the ranks take turns
+    under a file lock: the first trains it, the others find it."""
+    recipe = "mnist-cnn" if "mnist-cnn" in recipe_names() else "mnist-mlp"
+    run_dir = judges.JUDGE_CACHE / f"{recipe}-unsmoothed"
+    judges.JUDGE_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(judges.JUDGE_CACHE / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if retrain or not (run_dir / "checkpoints" / "best.pt").is_file():
+            print(f"training the judge of generated digits once: {recipe} into {run_dir}")
+            states = rng_states(torch.Generator())
+            tmp = Path(tempfile.mkdtemp(prefix=f".{recipe}.", dir=judges.JUDGE_CACHE))
+            try:
+                overrides = [
+                    "task.label_smoothing=0",
+                    "log.loggers=[]",
+                    "log.progress=false",
+                    *judges.JUDGE_OVERRIDES[recipe],
+                ]
+                train(load_recipe(recipe, overrides), tmp / "run")
+                shutil.rmtree(run_dir, ignore_errors=True)
+                (tmp / "run").replace(run_dir)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+                restore_rng_states(states, torch.Generator())
+    return run_dir
+
+
+def finished_run(trainer: Trainer) -> FinishedRun:
+    """The view of a trained (or evaluated) run that its figures draw from."""
+    trainer.set_training(False)
+    return FinishedRun(
+        config=trainer.cfg,
+        run_dir=trainer.run_dir,
+        info=trainer.data.info,
+        model=trainer.model,
+        task=trainer.task,
+        device=trainer.device,
+        test_loader=trainer.data.test_loader,
+        test=trainer.test_outputs,
+    )
 
 
 def default_run_dir(recipe: str) -> Path:
@@ -36,7 +114,7 @@ def train(config: Config, out: Path | None = None) -> dict[str, Any]:
             f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it; pick another --out"
         )
     logger_classes(config)  # loggers, data and model are checked before anything is written
-    trainer = Trainer(config, run_dir)
+    trainer = build_trainer(config, run_dir)
     with own_run_dir(trainer):  # checked again under the lock: two runs racing for one --out
         if trainer.dist.is_main:
             if (trainer.run_dir / "config.yaml").exists():
@@ -72,13 +150,13 @@ def finish(trainer: Trainer) -> dict[str, Any]:
         barrier()  # before leaving the group: see `barrier`
     except DivergedError:
         if trainer.dist.is_main:
-            draw_figures(trainer, trainer.run_dir / "plots", names=("learning-curves",))
+            draw_figures(finished_run(trainer), trainer.run_dir / "plots", names=("learning-curves",))
             write_run_report(trainer.run_dir)
         raise
     finally:
         cleanup_distributed()
     if trainer.dist.is_main:
-        draw_figures(trainer, trainer.run_dir / "plots")
+        draw_figures(finished_run(trainer), trainer.run_dir / "plots")
         write_run_report(trainer.run_dir)
     return summary
 
@@ -110,7 +188,7 @@ def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
     planned = config.train.epochs
     if epochs is not None:
         config.train.epochs = epochs
-    trainer = Trainer(config, run_dir)
+    trainer = build_trainer(config, run_dir)
     if epochs is not None and epochs > planned and any(s.planned for s in trainer.schedules.values()):
         raise TorchlabError(
             f"schedule {config.schedule.name} is planned over train.epochs={planned} of {run_dir} and cannot "
@@ -146,7 +224,7 @@ def evaluate(
         config.train.device = device
     path = weights or run_dir / "checkpoints" / "best.pt"
     state = {"model": load_tensors(path)} if weights else load_checkpoint(path)
-    trainer = Trainer(config, run_dir)
+    trainer = build_trainer(config, run_dir)
     check_split(trainer)
     load_weights(trainer.model, state, path)
     return trainer.test()

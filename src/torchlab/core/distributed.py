@@ -3,7 +3,7 @@
 torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; `setup_distributed` joins the process group
 (NCCL on CUDA, gloo on the CPU) and returns the device, rank and world size, as torchvision's
 `init_distributed_mode` does. Only rank 0 writes files and logs. Loaders read their shard with
-`shard_of`; `RunningMeans` sums metrics across ranks with `all_reduce_sum`.
+`shard`; `RunningMeans` sums metrics across ranks with `all_reduce_sum`.
 """
 
 import os
@@ -58,13 +58,19 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def shard_of(n: int, shuffled: bool) -> slice:
-    """This rank's share of `n` items: every world_size-th from its rank. Shuffled (training) shards are
-    cut to one length so every rank takes the same number of steps; evaluation shards keep every item."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return slice(None)
-    rank, world = dist.get_rank(), dist.get_world_size()
-    return slice(rank, n - n % world if shuffled else n, world)
+def shard(items: torch.Tensor, pad: bool = False) -> torch.Tensor:
+    """This rank's share of `items` (along dim 0): rows rank, rank + W, ... for W ranks; `items` itself
+    in one process. With `pad` (training: `items` is the epoch's permutation, the same on every rank)
+    the rows are first PADDED with their own first rows to a multiple of W, as DistributedSampler pads:
+    every rank takes as many steps, and at most W - 1 samples come twice. Without (evaluation) the
+    shards together hold every item exactly once. Rank r's k-th batch of size B / W is then its part
+    of the single process's k-th batch of size B."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return items
+    rank, world, n = dist.get_rank(), dist.get_world_size(), len(items)
+    if pad and n:
+        items = items[torch.arange(-(-n // world) * world, device=items.device) % n]
+    return items[rank::world]
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
@@ -72,6 +78,41 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(tensor)
     return tensor
+
+
+def any_rank(device: torch.device, *flags: bool) -> list[bool]:
+    """For each flag, whether it is set on any rank: one small all-reduce (the flags themselves in one process).
+
+    The training loop asks it every step under torchrun, so that a stop or a diverged loss on one
+    rank ends every rank at the same step instead of leaving the others waiting in a collective."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(flags)
+    return [bool(v) for v in all_reduce_sum(torch.tensor([float(f) for f in flags], device=device)).tolist()]
+
+
+def gather_objects(value: object) -> list[object]:
+    """Every rank's `value` (tensors on the CPU), in rank order; `[value]` in one process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [value]
+    values: list[object] = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
+def gather_in_order(parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-sample tensors of this rank's evaluation shard (items rank, rank + W, ...: `shard`) -> the
+    whole set's, in the dataset's order, on every rank."""
+    shards = gather_objects({k: v.cpu() for k, v in parts.items()})
+    if len(shards) == 1:
+        return dict(parts)
+    whole = {}
+    for key in parts:
+        pieces = [part[key] for part in shards]
+        out = pieces[0].new_empty((sum(map(len, pieces)), *pieces[0].shape[1:]))
+        for rank, piece in enumerate(pieces):
+            out[rank :: len(pieces)] = piece
+        whole[key] = out
+    return whole
 
 
 def from_rank0(value: object) -> object:

@@ -23,6 +23,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank `rank`'s random streams (dropout, augmentation, noise): rank 0 keeps `seed`,
+    so a one-process run is unchanged; every other rank gets its own stream derived from it."""
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0] >> 1)  # below 2**63
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)

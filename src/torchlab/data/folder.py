@@ -5,7 +5,8 @@ written beside them, and every unreadable or truncated file is reported by name 
 Later runs reuse the index, so the seeded train/val/test split (60/20/20 by default) stays
 the same. Images are converted to RGB (palette, alpha, grey, CMYK, first frame of an animated
 GIF), resized (shorter side) and centre-cropped to `image_size`, augmented per sample on the
-training split only, and normalised with ImageNet's statistics on the training device.
+training split only, and normalised with ImageNet's statistics on the training device. Under
+torchrun each rank loads its `shard` of every split (`ShardSampler`).
 """
 
 import csv
@@ -18,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
+from torchlab.core.distributed import shard
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
 from torchlab.data import DATASETS, Batch, DataInfo
@@ -115,6 +117,26 @@ class ImageFiles(Dataset):
         return (self.augment(x) if self.augment else x), self.labels[i]
 
 
+class ShardSampler(Sampler[int]):
+    """This rank's indices of `n` items. Training (a generator): each epoch a permutation drawn from
+    it, padded and sharded; evaluation (None): this rank's share of range(n), in order."""
+
+    def __init__(self, n: int, generator: torch.Generator | None = None) -> None:
+        self.n, self.generator = n, generator
+
+    def __len__(self) -> int:
+        return len(shard(torch.arange(self.n), pad=self.generator is not None))
+
+    def __iter__(self) -> Iterator[int]:
+        if self.generator is None:
+            yield from shard(torch.arange(self.n)).tolist()
+            return
+        yield from shard(torch.randperm(self.n, generator=self.generator), pad=True).tolist()
+        # RandomSampler (DataLoader's shuffle=True) draws a second, unused permutation at the end of
+        # an epoch; so does this, so that one process shuffles every epoch exactly as before.
+        torch.randperm(self.n, generator=self.generator)
+
+
 class DeviceLoader:
     """A DataLoader whose batches arrive on the device, normalised there."""
 
@@ -175,8 +197,8 @@ class ImageFolderData:
             loader = DataLoader(
                 self.datasets[split],
                 batch_size=batch_size,
-                shuffle=generator is not None,
-                generator=generator,
+                sampler=ShardSampler(len(self.datasets[split]), generator),
+                generator=generator,  # the workers' seeds
                 num_workers=workers,
                 pin_memory=self.device.type == "cuda",
                 persistent_workers=workers > 0,

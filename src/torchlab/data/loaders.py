@@ -2,7 +2,7 @@
 
 This is airbench's CifarLoader idea: no per-sample Python, no worker processes, no PIL in the
 hot loop. Normalisation (and augmentation) run on whole batches, on the training device.
-Under torchrun each rank iterates its own shard (`shard_of`), as DistributedSampler does.
+Under torchrun each rank iterates its own shard (`shard`), padded as DistributedSampler pads.
 """
 
 from collections.abc import Callable, Iterator
@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from torchlab.core.distributed import shard_of
+from torchlab.core.distributed import shard
 from torchlab.data import Batch
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -34,16 +34,15 @@ class TensorLoader:
         self.generator = generator  # None: keep the order (evaluation)
 
     def __len__(self) -> int:
-        shard = range(len(self.inputs))[shard_of(len(self.inputs), self.generator is not None)]
-        return -(-len(shard) // self.batch_size)
+        return -(-len(shard(torch.arange(len(self.inputs)), pad=self.generator is not None)) // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        shard = shard_of(len(self.inputs), self.generator is not None)
-        if self.generator is None:
-            inputs, targets, order = self.inputs[shard], self.targets[shard], None
+        if self.generator is None:  # this rank's rows, as views
+            inputs, targets, order = shard(self.inputs), shard(self.targets), None
         else:  # drawn on the CPU so a seed gives the same order on every device (and every rank)
             inputs, targets = self.inputs, self.targets
-            order = torch.randperm(len(inputs), generator=self.generator)[shard].to(inputs.device, non_blocking=True)
+            order = torch.randperm(len(inputs), generator=self.generator)
+            order = shard(order, pad=True).to(inputs.device, non_blocking=True)
         for start in range(0, len(inputs) if order is None else len(order), self.batch_size):
             if order is None:
                 x, y = inputs[start : start + self.batch_size], targets[start : start + self.batch_size]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from torchlab.config import DataConfig
+from torchlab.core.distributed import shard
 from torchlab.data import Batch, DataInfo
 from torchlab.data.splits import train_val_indices
 
@@ -70,7 +71,8 @@ def pad(sequences: list[list[int]], pad_index: int = Vocabulary.pad_index) -> tu
 
 
 class PaddedLoader:
-    """Batches of `(tokens, lengths, labels)` sliced from tensors on the device, trimmed per batch."""
+    """Batches of `(tokens, lengths, labels)` sliced from tensors on the device, trimmed per batch.
+    Under torchrun each rank takes its `shard` of the order (training: padded)."""
 
     def __init__(
         self,
@@ -86,12 +88,15 @@ class PaddedLoader:
         self.generator = generator  # None: keep the order (evaluation)
 
     def __len__(self) -> int:
-        return -(-len(self.ids) // self.batch_size)
+        return -(-len(shard(torch.arange(len(self.ids)), pad=self.generator is not None)) // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
         n = len(self.ids)
-        order = torch.randperm(n, generator=self.generator) if self.generator is not None else torch.arange(n)
-        for start in range(0, n, self.batch_size):
+        if self.generator is None:
+            order = shard(torch.arange(n))
+        else:
+            order = shard(torch.randperm(n, generator=self.generator), pad=True)
+        for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             longest = int(self.host_lengths[idx].max())
             idx = idx.to(self.ids.device, non_blocking=True)

@@ -1,28 +1,41 @@
 """The Trainer: runs a task's steps over the data, validates, checkpoints, tests the best.
 
-It knows nothing of any particular model or task. One run directory holds what it writes:
-config.yaml (by the caller), metrics.jsonl, summary.json and checkpoints/{last,best}.pt.
+It knows nothing of any particular model or task (their contract: `torchlab.tasks`). It owns
+every wrapper: it wraps each network the task names (channels_last, torch.compile, DDP) and
+enters autocast around each step. One run directory holds what it writes: config.yaml (by the
+caller), metrics.jsonl, summary.json and checkpoints/{last,best}.pt. Under torchrun every rank
+runs it on its shard of the data, with its own random streams; rank 0 alone writes.
 """
 
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from torchlab.config import Config
-from torchlab.core.checkpoint import load_checkpoint, load_weights, save_checkpoint, unwrap
-from torchlab.core.distributed import barrier, data_parallel, from_rank0, setup_distributed
+from torchlab.core.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from torchlab.core.distributed import (
+    all_reduce_sum,
+    any_rank,
+    barrier,
+    data_parallel,
+    from_rank0,
+    gather_in_order,
+    gather_objects,
+    setup_distributed,
+)
 from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import atomic_write, atomic_write_json
 from torchlab.core.metrics import RunningMeans
-from torchlab.core.runtime import restore_rng_states, rng_states, seed_everything
+from torchlab.core.runtime import rank_seed, restore_rng_states, rng_states, seed_everything
 from torchlab.data import batch_size_of, build_data
+from torchlab.engine.bookmark import Bookmark
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
 from torchlab.engine.optim import build_optimizer, build_schedule
 from torchlab.loggers import build_loggers
@@ -32,24 +45,24 @@ from torchlab.tasks import build_task
 
 
 class Trainer:
-    def __init__(self, cfg: Config, run_dir: Path) -> None:
+    def __init__(self, cfg: Config, run_dir: Path, resources: dict[str, Any] | None = None) -> None:
+        """`resources`: what the task needs from outside the run (a GAN's judge), prepared by the api."""
         self.cfg, train = cfg, cfg.train
         self.dist = setup_distributed(train.device)  # under torchrun: this rank's device; rank 0 writes
         self.run_dir = Path(from_rank0(str(run_dir)))
         self.device = self.dist.device
-        seed_everything(train.seed, train.deterministic)
+        seed_everything(rank_seed(train.seed, self.dist.rank), train.deterministic)
         self.data = build_data(cfg.data, self.device)
-        self.model = build_model(cfg.model, self.data.info).to(self.device)
+        self.model = build_model(cfg.model, self.data.info).to(self.device)  # plain: checkpoints, figures
         if train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        model = torch.compile(self.model) if train.compile else self.model
-        if self.dist.world_size > 1:
-            model = data_parallel(model)
-        self.task = build_task(cfg.task, model, self.data.info)
+        on_device = {k: v.to(self.device) if isinstance(v, nn.Module) else v for k, v in (resources or {}).items()}
+        self.task = build_task(cfg.task, self.model, self.data.info, on_device)
+        self.task.nets = {name: self.wrap(name, net) for name, net in self.task.networks().items()}
         self.optimizers = {
             name: build_optimizer(cfg.optim, params) for name, params in self.task.parameter_groups().items()
         }
-        self.generator = torch.Generator().manual_seed(train.seed)  # shuffling order
+        self.generator = torch.Generator().manual_seed(train.seed)  # shuffling order: the same on every rank
         steps_per_epoch = len(self.data.train_loader(self.generator))
         self.schedules = {
             name: build_schedule(cfg.schedule, opt, train, steps_per_epoch) for name, opt in self.optimizers.items()
@@ -69,9 +82,19 @@ class Trainer:
         self.check_every = 1 if self.device.type == "cpu" else train.log_every
         self.epoch = self.step = self.bad_epochs = 0
         self.best: dict[str, Any] = {"value": None, "epoch": None, "metrics": {}}
-        self.clock = {"train_seconds": 0.0, "train_samples": 0, "wall_seconds": 0.0}
+        # epoch_samples: the last epoch's training samples, counted over all ranks
+        self.clock = {"train_seconds": 0.0, "train_samples": 0, "wall_seconds": 0.0, "epoch_samples": 0}
         self.stop = StopRequest()  # set by SIGINT/SIGTERM while fit() runs
-        self.position: dict[str, Any] | None = None  # where in an epoch a mid-epoch last.pt stopped
+        self.bookmark = Bookmark(self.generator)  # where in an epoch a stop left the run
+        self.test_outputs: dict[str, torch.Tensor] = {}  # the task's per-sample test outputs, whole set
+
+    def wrap(self, name: str, net: nn.Module) -> nn.Module:
+        """One of the task's networks as training calls it: compiled and under DDP, as configured."""
+        if self.cfg.train.compile and name not in self.task.eager_networks:
+            net = torch.compile(net)
+        if self.dist.world_size > 1:
+            net = data_parallel(net)
+        return net
 
     # -- one optimisation step, handed to the task ------------------------------------------
     def optimize(self, loss: torch.Tensor, group: str = "model") -> None:
@@ -133,10 +156,9 @@ class Trainer:
         train = self.cfg.train
         while self.epoch < train.epochs:
             train_metrics = self.train_epoch(loggers)
-            if self.position is not None:  # stopped mid-epoch by a signal: save exactly where
+            if self.bookmark.stopped:  # stopped mid-epoch by a signal: save exactly where
                 self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
-                if self.dist.is_main:
-                    save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
+                self.save("last")
                 raise self.interrupted()
             val = self.evaluate(self.data.val_loader(), "val")
             self.epoch += 1
@@ -149,12 +171,10 @@ class Trainer:
             self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
             if self.dist.is_main:
                 self.save_snapshot()
-                if improved:
-                    save_checkpoint(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
-                save_checkpoint(self.run_dir / "checkpoints" / "last.pt", self.state_dict())
+            self.save(*(("best", "last") if improved else ("last",)))
             if train.patience and self.bad_epochs >= train.patience and self.epoch < train.epochs:
                 return "early_stopped"
-            if self.stop.requested and self.epoch < train.epochs:
+            if any_rank(self.device, self.stop.requested)[0] and self.epoch < train.epochs:
                 raise self.interrupted()
         return "completed"
 
@@ -165,65 +185,67 @@ class Trainer:
         )
 
     def train_epoch(self, loggers: list) -> dict[str, float]:
-        self.model.train()
+        self.set_training(True)
         means = RunningMeans()
-        epoch_rng = self.generator.get_state() if self.position is None else self.position["epoch_rng"]
-        self.generator.set_state(epoch_rng)
+        self.bookmark.begin_epoch()
         loader = self.data.train_loader(self.generator)
-        batches, done = self.fast_forward(loader, means)
+        batches = iter(loader)
+        done = self.bookmark.skip_done(batches, means, self.device)  # resuming a stopped epoch
         desc = f"epoch {self.epoch + 1}/{self.cfg.train.epochs}"
         bar = progress(batches, len(loader) - done, desc, self.cfg.log.progress)
         started, counted, logged = time.perf_counter(), means.count, means.snapshot()
         for batch in bar:
             with self.autocast():
-                metrics = self.task.training_step(batch, self.optimize)
-            self.step += 1
+                metrics = self.task.training_step(batch, self.optimize)  # forward, loss, self.optimize
+            self.step, done = self.step + 1, done + 1
             means.add(metrics, batch_size_of(batch))
-            if self.step % self.check_every == 0 and not math.isfinite(metrics["loss"].item()):
-                kept = "checkpoints/last.pt keeps the last good epoch" if self.epoch else "no epoch had finished"
-                raise DivergedError(
-                    f"loss became {metrics['loss'].item()} at epoch {self.epoch + 1}, step {self.step}; "
-                    f"the run stopped and {kept} (try a lower optim.lr)"
-                )
+            stopping = self.check(metrics["loss"])
             if self.step % self.cfg.train.log_every == 0:
                 recent = {f"train.{k}": v for k, v in means.means(since=logged).items()}
                 bar.set_postfix({k.split(".")[1]: f"{v:.4f}" for k, v in recent.items()})
                 for logger in loggers:
                     logger.log_metrics({**recent, **self.learning_rates()}, self.step, self.epoch, "step")
                 logged = means.snapshot()
-            done += 1
-            if self.stop.requested:
-                self.position = {"epoch_rng": epoch_rng, "batches": done, "means": means.state_dict()}
+            if stopping:
+                self.bookmark.mark(done, means)
                 break
         self.clock["train_seconds"] += time.perf_counter() - started
         self.clock["train_samples"] += means.count - counted
+        self.clock["epoch_samples"] = int(all_reduce_sum(torch.tensor(means.count, device=self.device)).item())
         return {f"train.{k}": v for k, v in means.means().items()}
 
-    def fast_forward(self, loader: Any, means: RunningMeans) -> tuple[Iterator, int]:
-        """The loader's batches from the position a mid-epoch last.pt recorded (else all of them).
+    def check(self, loss: torch.Tensor) -> bool:
+        """After a step: raise DivergedError if the loss is not finite; say whether a signal asked to stop.
 
-        The epoch's shuffling generator state was restored, so replaying the batches gives the
-        same order; the RNG states come back afterwards, as they were at the interrupted step.
-        """
-        batches = iter(loader)
-        if self.position is None:
-            return batches, 0
-        done = self.position["batches"]
-        for _ in range(done):
-            next(batches)
-        restore_rng_states(self.position["rng"], self.generator)
-        means.load_state_dict(self.position["means"], self.device)
-        self.position = None
-        return batches, done
+        Reading the loss syncs with an accelerator, so there it is read every `log_every` steps.
+        Under torchrun the ranks agree (one small all-reduce) and only at those steps, so that
+        every rank stops, or diverges, at the same step."""
+        checked = self.step % self.check_every == 0
+        if self.dist.world_size > 1 and not checked:
+            return False
+        stop, diverged = any_rank(self.device, self.stop.requested, checked and not math.isfinite(loss.item()))
+        if diverged:
+            kept = "checkpoints/last.pt keeps the last good epoch" if self.epoch else "no epoch had finished"
+            raise DivergedError(
+                f"loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step}; "
+                f"the run stopped and {kept} (try a lower optim.lr)"
+            )
+        return stop
 
     @torch.no_grad()
     def evaluate(self, loader, prefix: str) -> dict[str, float]:
-        self.model.eval()
+        self.set_training(False)
         means = RunningMeans()
         for batch in loader:
             with self.autocast():
                 means.add(self.task.validation_step(batch), batch_size_of(batch))
         return {f"{prefix}.{k}": v for k, v in means.means().items()}
+
+    def set_training(self, mode: bool) -> None:
+        """Train or eval mode for the model and every wrapper around its networks."""
+        self.model.train(mode)
+        for net in self.task.nets.values():
+            net.train(mode)
 
     @torch.no_grad()
     def log_preview(self, loggers: list) -> None:
@@ -280,18 +302,35 @@ class Trainer:
         """
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(self.cfg.train.seed)
-            test = self.evaluate(self.data.test_loader(), "test")
-            self.model.eval()
+            self.set_training(False)
+            means, outputs = RunningMeans(), []
             with torch.no_grad(), self.autocast():
+                for batch in self.data.test_loader():
+                    metrics, kept = self.task.test_step(batch)
+                    means.add(metrics, batch_size_of(batch))
+                    outputs.append({k: v.cpu() for k, v in kept.items()})
                 extra = self.task.test_metrics(self.data.test_loader())
-        return {**test, **{f"test.{k}": v for k, v in extra.items()}}
+        self.test_outputs = gather_in_order(
+            {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]} if outputs else {}
+        )
+        return {**{f"test.{k}": v for k, v in means.means().items()}, **{f"test.{k}": v for k, v in extra.items()}}
 
     # -- checkpoints ------------------------------------------------------------------------
+    def save(self, *names: str) -> None:
+        """Write checkpoints/NAME.pt for each name (rank 0; every rank takes part in gathering the state)."""
+        state = self.state_dict()
+        for name in names if self.dist.is_main else ():
+            save_checkpoint(self.run_dir / "checkpoints" / f"{name}.pt", state)
+
     def state_dict(self) -> dict[str, Any]:
+        """The whole training state. Under torchrun, `ranks` holds each rank's RNG states (and the means
+        of a stopped epoch), gathered from every rank: call it on all of them."""
+        position = self.bookmark.state_dict()
+        ranks = gather_objects({"rng": rng_states(self.generator), "means": position and position["means"]})
         return {
             "recipe": self.cfg.recipe,
             "model_name": self.cfg.model.name,
-            "model": unwrap(self.model).state_dict(),
+            "model": self.model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "schedules": {name: s.state_dict() for name, s in self.schedules.items()},
             "scaler": self.scaler.state_dict(),
@@ -300,14 +339,20 @@ class Trainer:
             "best": dict(self.best),
             "early_stop": {"bad_epochs": self.bad_epochs},
             "clock": dict(self.clock),
-            "rng": rng_states(self.generator),
-            "position": self.position,
+            "rng": ranks[0]["rng"],
+            "position": position,
+            "world_size": self.dist.world_size,
+            "ranks": ranks if self.dist.world_size > 1 else [],
             "info": dataclasses.asdict(self.data.info),
             "config": self.cfg.to_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
-        """Continue exactly where `state` (a last.pt) left off."""
+        """Continue exactly where `state` (a last.pt) left off.
+
+        In another number of processes than it was written by, rank 0 continues rank 0's random
+        streams and the others start their own; a run stopped inside an epoch must resume in the
+        number of processes it stopped in (its shards were cut for it)."""
         load_weights(self.model, state, path)
         try:
             for name, opt in self.optimizers.items():
@@ -317,9 +362,20 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
             self.epoch, self.step, self.best = state["epoch"], state["step"], dict(state["best"])
             self.bad_epochs = state["early_stop"]["bad_epochs"]
-            self.clock = dict(state["clock"])
-            restore_rng_states(state["rng"], self.generator)
-            self.position = {**state["position"], "rng": state["rng"]} if state.get("position") else None
+            self.clock = {**self.clock, **state["clock"]}
+            written_by = state.get("world_size", 1)
+            mine = state["ranks"][self.dist.rank] if written_by == self.dist.world_size > 1 else None
+            rng = mine["rng"] if mine else state["rng"]
+            if mine or self.dist.rank == 0:
+                restore_rng_states(rng, self.generator)
+            else:  # a rank the checkpoint did not have: its own streams, the common shuffling order
+                self.generator.set_state(state["rng"]["data"])
+            position = state.get("position")
+            if position and written_by != self.dist.world_size:
+                raise TorchlabError(
+                    f"{path} stopped inside an epoch with {written_by} process(es): resume it with as many"
+                )
+            self.bookmark.load_state_dict(position and {**position, "means": (mine or position)["means"]}, rng)
         except (KeyError, ValueError, TypeError) as err:
             raise TorchlabError(f"{path} does not match this run's optimiser, schedule or state ({err!r})") from None
 
@@ -341,6 +397,8 @@ class Trainer:
             "wall_seconds": round(self.clock["wall_seconds"], 3),
             "train_samples_per_second": round(self.clock["train_samples"] / seconds, 1) if seconds else None,
             "device": str(self.device),
+            "world_size": self.dist.world_size,
+            "epoch_train_samples": self.clock["epoch_samples"],  # the last epoch's, over all ranks
             "seed": self.cfg.train.seed,
             "torch": torch.__version__,
             "run_dir": str(self.run_dir),

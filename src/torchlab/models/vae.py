@@ -1,7 +1,8 @@
 """The notes' VAE: the encoder gives the mean μ and log-variance log σ² of q(z|x).
 
-Both heads are plain Linear layers: a ReLU on them (as some write-ups have) would forbid
-negative means and variances below one.
+`forward(x)` is what training runs: the decoder's output for a code z drawn from q(z|x) by the
+reparameterization trick, with μ and log σ² for the KL term. Both heads are plain Linear
+layers: a ReLU on them (as some write-ups have) would forbid negative means and variances below one.
 """
 
 import math
@@ -12,6 +13,11 @@ from torch import nn
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.autoencoder import AutoEncoderConfig, mlp
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = μ + σ·ε with ε ~ N(0, I): a sample of N(μ, σ²) that is differentiable in μ and σ."""
+    return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
 
 
 class VAE(nn.Module):
@@ -33,9 +39,10 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The reconstruction of x from its mean code (no sampling)."""
-        return self.decode(self.encode(x)[0])
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(decoder output for a sampled code z ~ q(z|x), μ, log σ²)."""
+        mu, logvar = self.encode(x)
+        return self.decode(reparameterize(mu, logvar)), mu, logvar
 
 
 @MODELS.register("vae", config=AutoEncoderConfig)

@@ -1,8 +1,10 @@
 """Pictures and pages made from a finished run.
 
-A figure is a function `draw(trainer, plots_dir) -> None` registered with `@figure(name,
+A figure is a function `draw(run, plots_dir) -> None` registered with `@figure(name,
 tasks=...)` in any module of this package; after training, every figure whose `tasks` include
-the run's task (or that names no tasks) draws into `RUN_DIR/plots/`. A figure that fails warns
+the run's task (or that names no tasks) draws into `RUN_DIR/plots/`. `run` is a `FinishedRun`:
+a small view of the finished run (never the Trainer), whose test outputs were gathered by the
+run's one pass over the test set. A figure that fails warns
 and the run still succeeds: pictures must never cost a trained model.
 
 `pages.py` then writes RUN_DIR/report.html from the plots (and `torchlab report` a comparison
@@ -14,15 +16,36 @@ import math
 import pkgutil
 import warnings
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:  # types only: importing torch and the tasks here would slow `torchlab list`
+    import torch
+
+    from torchlab.config import Config
+    from torchlab.data import DataInfo, Loader
+    from torchlab.tasks import Task
+
+
+@dataclass(eq=False)  # compared (and cached) by identity
+class FinishedRun:
+    """What a figure sees of a run: its config and files, the best model and the test outputs."""
+
+    config: "Config"
+    run_dir: Path
+    info: "DataInfo"
+    model: "torch.nn.Module"  # plain (unwrapped), with the best weights, in eval mode, on `device`
+    task: "Task"  # for its helpers that use the plain model (a VAE's code and decode)
+    device: "torch.device"
+    test_loader: Callable[[], "Loader"]  # the whole test set, in order
+    test: dict[str, "torch.Tensor"] = field(default_factory=dict)  # task.test_step's outputs, whole set, in order
 
 
 @dataclass
 class Figure:
     name: str
-    draw: Callable[[Any, Path], None]
+    draw: Callable[[FinishedRun, Path], None]
     tasks: tuple[str, ...] | None  # None: every task
 
 
@@ -30,7 +53,7 @@ FIGURES: dict[str, Figure] = {}
 
 
 def figure(name: str, tasks: tuple[str, ...] | None = None) -> Callable:
-    def add(draw: Callable[[Any, Path], None]) -> Callable[[Any, Path], None]:
+    def add(draw: Callable[[FinishedRun, Path], None]) -> Callable[[FinishedRun, Path], None]:
         if name in FIGURES:
             warnings.warn(f"figure '{name}' registered twice; the later one wins", stacklevel=2)
         FIGURES[name] = Figure(name, draw, tasks)
@@ -76,8 +99,8 @@ def save_grid(images: Any, columns: int, title: str, path: Path, size: tuple[flo
     save_figure(fig, path)
 
 
-def draw_figures(trainer: Any, plots_dir: Path, names: Collection[str] | None = None) -> list[str]:
-    """Draw every figure that applies to the trainer's task (of `names`, if given); returns the names drawn."""
+def draw_figures(run: FinishedRun, plots_dir: Path, names: Collection[str] | None = None) -> list[str]:
+    """Draw every figure that applies to the run's task (of `names`, if given); returns the names drawn."""
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
     import matplotlib
@@ -86,9 +109,9 @@ def draw_figures(trainer: Any, plots_dir: Path, names: Collection[str] | None = 
     plots_dir.mkdir(parents=True, exist_ok=True)
     drawn = []
     for fig in FIGURES.values():
-        if (fig.tasks is None or trainer.cfg.task.name in fig.tasks) and (names is None or fig.name in names):
+        if (fig.tasks is None or run.config.task.name in fig.tasks) and (names is None or fig.name in names):
             try:
-                fig.draw(trainer, plots_dir)
+                fig.draw(run, plots_dir)
                 drawn.append(fig.name)
             except Exception as err:  # noqa: BLE001  (a picture must not fail a finished run)
                 warnings.warn(f"figure '{fig.name}' failed: {err}", stacklevel=1)

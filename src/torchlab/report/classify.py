@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from torchlab.loggers import unit_range
-from torchlab.report import figure, save_figure, tile
+from torchlab.report import FinishedRun, figure, save_figure, tile
 
 GRID = 32  # misclassified images shown
 
@@ -32,24 +32,25 @@ class TestPredictions:
 _cache: "weakref.WeakKeyDictionary[Any, TestPredictions]" = weakref.WeakKeyDictionary()
 
 
-@torch.no_grad()
-def test_predictions(trainer: Any) -> TestPredictions:
-    """One pass over the test set with the trainer's current (best) weights, shared by the figures."""
-    if trainer in _cache:
-        return _cache[trainer]
-    trainer.model.eval()
-    labels, predicted, wrong = [], [], []
-    for x, y in trainer.data.test_loader():
-        with trainer.autocast():
-            p = trainer.task.model(x).argmax(1)
-        labels.append(y.cpu())
-        predicted.append(p.cpu())
-        if sum(map(len, wrong)) < GRID:
-            wrong.append(unit_range(x[p != y]))
-    info = trainer.data.info
-    names = info.class_names or [str(i) for i in range(info.num_classes)]
-    result = TestPredictions(torch.cat(labels), torch.cat(predicted), torch.cat(wrong)[:GRID], names)
-    _cache[trainer] = result
+def test_predictions(run: FinishedRun) -> TestPredictions:
+    """The run's test labels and predictions (gathered by its test pass), with the first misclassified
+    images read from the test set: shared by the figures, with no second pass of the model."""
+    if run in _cache:
+        return _cache[run]
+    labels, predicted = run.test["labels"], run.test["predicted"]
+    wrong = (labels != predicted).nonzero().flatten()[:GRID].tolist()
+    images, start = [], 0
+    for x, _ in run.test_loader():
+        picked = [i - start for i in wrong if start <= i < start + len(x)]
+        if picked:
+            images.append(unit_range(x[picked]))
+        start += len(x)
+        if start > (wrong[-1] if wrong else -1):
+            break
+    names = run.info.class_names or [str(i) for i in range(run.info.num_classes)]
+    empty = torch.zeros(0, *run.info.input_shape)
+    result = TestPredictions(labels, predicted, torch.cat(images) if images else empty, names)
+    _cache[run] = result
     return result
 
 
@@ -59,8 +60,8 @@ def short(name: str) -> str:
 
 
 @figure("confusion-matrix", tasks=("classify",))
-def confusion_matrix(trainer: Any, plots_dir: Path) -> None:
-    preds = test_predictions(trainer)
+def confusion_matrix(run: FinishedRun, plots_dir: Path) -> None:
+    preds = test_predictions(run)
     counts = preds.confusion()
     k = len(preds.class_names)
     rates = (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
@@ -92,14 +93,14 @@ def confusion_matrix(trainer: Any, plots_dir: Path) -> None:
     ax.set_ylabel("true")
     accuracy = (preds.labels == preds.predicted).float().mean().item()
     ax.set_title(
-        f"{trainer.cfg.recipe}: confusion on {len(preds.labels)} test images (accuracy {accuracy:.2%})", fontsize=9
+        f"{run.config.recipe}: confusion on {len(preds.labels)} test images (accuracy {accuracy:.2%})", fontsize=9
     )
     save_figure(fig, plots_dir / "confusion_matrix.png")
 
 
 @figure("per-class-accuracy", tasks=("classify",))
-def per_class_accuracy(trainer: Any, plots_dir: Path) -> None:
-    preds = test_predictions(trainer)
+def per_class_accuracy(run: FinishedRun, plots_dir: Path) -> None:
+    preds = test_predictions(run)
     counts = preds.confusion()
     accuracy = (counts.diag() / counts.sum(1).clamp_min(1)).tolist()
     names = [short(n) for n in preds.class_names]
@@ -109,15 +110,15 @@ def per_class_accuracy(trainer: Any, plots_dir: Path) -> None:
     ax.set_xticks(range(len(names)), names, rotation=45 if max(map(len, names)) > 3 else 0)
     ax.set_ylim(min(accuracy + [1.0]) * 0.9 if accuracy else 0, 1.02)
     ax.set_ylabel("test accuracy")
-    ax.set_title(f"{trainer.cfg.recipe}: accuracy per class")
+    ax.set_title(f"{run.config.recipe}: accuracy per class")
     ax.grid(axis="y", alpha=0.3)
     save_figure(fig, plots_dir / "per_class_accuracy.png")
 
 
 @figure("misclassified", tasks=("classify",))
-def misclassified(trainer: Any, plots_dir: Path) -> None:
+def misclassified(run: FinishedRun, plots_dir: Path) -> None:
     """The first misclassified test images as one mosaic, each captioned with its true and predicted class."""
-    preds = test_predictions(trainer)
+    preds = test_predictions(run)
     wrong = (preds.labels != preds.predicted).nonzero().flatten()[: len(preds.wrong_images)]
     columns, gap = 8, 14  # the gap above each tile holds its caption
     rows = max(1, math.ceil(len(wrong) / columns))
@@ -135,7 +136,7 @@ def misclassified(trainer: Any, plots_dir: Path) -> None:
         ax.text(0, 0.5, "no misclassified test images", fontsize=10)
     total = int((preds.labels != preds.predicted).sum())
     ax.set_title(
-        f"{trainer.cfg.recipe}: {total} of {len(preds.labels)} test images misclassified (first {len(wrong)})",
+        f"{run.config.recipe}: {total} of {len(preds.labels)} test images misclassified (first {len(wrong)})",
         fontsize=10,
     )
     save_figure(fig, plots_dir / "misclassified.png")

@@ -7,13 +7,12 @@ per run, dashed train and solid validation); the run's figure and the comparison
 """
 
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from torchlab.loggers.jsonl import read_metrics
-from torchlab.report import figure, save_figure
+from torchlab.report import FinishedRun, figure, save_figure
 
 Series = dict[str, tuple[list[float], list[float]]]  # metric -> (epochs, values)
 MARKED = 25  # a line of at most this many points marks each one (a single point is a marker alone)
@@ -72,6 +71,6 @@ def curves_figure(runs: dict[str, Series], title: str) -> Figure:
 
 
 @figure("learning-curves")
-def learning_curves(trainer: Any, plots_dir: Path) -> None:
-    fig = curves_figure({trainer.cfg.recipe: run_series(trainer.run_dir)}, trainer.cfg.recipe)
+def learning_curves(run: FinishedRun, plots_dir: Path) -> None:
+    fig = curves_figure({run.config.recipe: run_series(run.run_dir)}, run.config.recipe)
     save_figure(fig, plots_dir / "learning_curves.png")

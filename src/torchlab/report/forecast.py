@@ -1,25 +1,23 @@
 """Forecast figure: truth, one-step prediction and free-running prediction of test sequences."""
 
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
 
-from torchlab.report import figure, save_figure
+from torchlab.report import FinishedRun, figure, save_figure
 from torchlab.tasks.forecast import free_run
 
 
 @figure("sine-forecast", tasks=("forecast",))
-def sine_forecast(trainer: Any, plots_dir: Path, count: int = 3) -> None:
+def sine_forecast(run: FinishedRun, plots_dir: Path, count: int = 3) -> None:
     """The first `count` test sequences of the best model, one panel each."""
-    x, y = next(iter(trainer.data.test_loader()))
+    x, y = next(iter(run.test_loader()))
     x, y = x[:count], y[:count]
-    context = trainer.cfg.task.context
-    trainer.model.eval()
+    context = run.config.task.context
     with torch.no_grad():
-        one_step, _ = trainer.model(x)
-        free = free_run(trainer.model, x[:, :context], x.shape[1] - context + 1)
+        one_step, _ = run.model(x)
+        free = free_run(run.model, x[:, :context], x.shape[1] - context + 1)
     truth = torch.cat([x[:, :1], y], 1)[..., 0].cpu()  # samples 0..T-1
     steps = torch.arange(truth.shape[1])
     fig, axes = plt.subplots(len(x), 1, figsize=(9, 2.4 * len(x)), sharex=True, squeeze=False)
@@ -31,5 +29,5 @@ def sine_forecast(trainer: Any, plots_dir: Path, count: int = 3) -> None:
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8, loc="upper right")
     axes[-1, 0].set_xlabel(f"time step (the first {context} observed, then predictions fed back)")
-    fig.suptitle(f"{trainer.cfg.recipe}: test sequences")
+    fig.suptitle(f"{run.config.recipe}: test sequences")
     save_figure(fig, plots_dir / "sine_forecast.png")

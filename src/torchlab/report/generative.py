@@ -4,24 +4,23 @@ after each epoch. Each figure draws nothing when the run's model does not have w
 """
 
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
 
 from torchlab.data.loaders import to_unit_range
-from torchlab.report import figure, save_figure, save_grid
+from torchlab.report import FinishedRun, figure, save_figure, save_grid
 
 
-def first_test_batch(trainer: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = next(iter(trainer.data.test_loader()))
+def first_test_batch(run: FinishedRun) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = next(iter(run.test_loader()))
     return x, y
 
 
 @figure("reconstructions", tasks=("reconstruct",))
 @torch.no_grad()
-def reconstructions(trainer: Any, plots_dir: Path) -> None:
-    task, (x, _) = trainer.task, first_test_batch(trainer)
+def reconstructions(run: FinishedRun, plots_dir: Path) -> None:
+    task, (x, _) = run.task, first_test_batch(run)
     x = x[:16]
     rows = torch.cat([to_unit_range(x, task.info.normalization), task.decode(task.code(x))])
     title = "test images (top) and their reconstructions (bottom)"
@@ -30,22 +29,22 @@ def reconstructions(trainer: Any, plots_dir: Path) -> None:
 
 @figure("prior-samples", tasks=("reconstruct",))
 @torch.no_grad()
-def prior_samples(trainer: Any, plots_dir: Path) -> None:
-    task = trainer.task
+def prior_samples(run: FinishedRun, plots_dir: Path) -> None:
+    task = run.task
     if not task.variational:
         return
-    z = torch.randn(64, task.model.latent, generator=torch.Generator().manual_seed(0)).to(trainer.device)
+    z = torch.randn(64, task.model.latent, generator=torch.Generator().manual_seed(0)).to(run.device)
     title = "decoded samples of the prior z ~ N(0, I)"
     save_grid(task.decode(z), 8, title, plots_dir / "prior_samples.png", (4.5, 4.5))
 
 
 @figure("latent-scatter", tasks=("reconstruct",))
 @torch.no_grad()
-def latent_scatter(trainer: Any, plots_dir: Path) -> None:
-    task = trainer.task
+def latent_scatter(run: FinishedRun, plots_dir: Path) -> None:
+    task = run.task
     if task.model.latent != 2:
         return
-    codes, labels = zip(*((task.code(x).cpu(), y.cpu()) for x, y in trainer.data.test_loader()), strict=True)
+    codes, labels = zip(*((task.code(x).cpu(), y.cpu()) for x, y in run.test_loader()), strict=True)
     codes, labels = torch.cat(codes), torch.cat(labels)
     fig, ax = plt.subplots(figsize=(6, 5))
     points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6)
@@ -58,8 +57,8 @@ def latent_scatter(trainer: Any, plots_dir: Path) -> None:
 
 @figure("interpolation", tasks=("reconstruct",))
 @torch.no_grad()
-def interpolation(trainer: Any, plots_dir: Path) -> None:
-    task, (x, y) = trainer.task, first_test_batch(trainer)
+def interpolation(run: FinishedRun, plots_dir: Path) -> None:
+    task, (x, y) = run.task, first_test_batch(run)
     pairs = [(int((y == a).nonzero()[0]), int((y == b).nonzero()[0])) for a, b in ((1, 7), (3, 8), (4, 9), (0, 6))]
     t = torch.linspace(0, 1, 10, device=x.device).view(-1, 1)
     rows = []
@@ -72,16 +71,16 @@ def interpolation(trainer: Any, plots_dir: Path) -> None:
 
 @figure("gan-points", tasks=("adversarial",))
 @torch.no_grad()
-def gan_points(trainer: Any, plots_dir: Path) -> None:
-    task, model = trainer.task, trainer.task.model
+def gan_points(run: FinishedRun, plots_dir: Path) -> None:
+    task, model = run.task, run.model
     if task.images:
         return
-    real = next(iter(trainer.data.test_loader()))[0][:2000].cpu()
+    real = first_test_batch(run)[0][:2000].cpu()
     fake = model.generator(model.noise(2000, torch.Generator().manual_seed(0))).cpu()
     lo, hi = torch.cat([real, fake]).min().item() - 0.5, torch.cat([real, fake]).max().item() + 0.5
     axis = torch.linspace(lo, hi, 200)
     gx, gy = torch.meshgrid(axis, axis, indexing="xy")
-    scores = model.critic(torch.stack([gx.flatten(), gy.flatten()], 1).to(trainer.device)).view(200, 200).cpu()
+    scores = model.critic(torch.stack([gx.flatten(), gy.flatten()], 1).to(run.device)).view(200, 200).cpu()
     fig, ax = plt.subplots(figsize=(6, 5.2))
     contour = ax.contourf(gx, gy, scores, levels=30, cmap="coolwarm", alpha=0.6)
     fig.colorbar(contour, ax=ax, label="critic output" + (" (logit)" if task.cfg.loss == "gan" else ""))
@@ -89,15 +88,15 @@ def gan_points(trainer: Any, plots_dir: Path) -> None:
     ax.scatter(fake[:, 0], fake[:, 1], s=3, c="gold", alpha=0.7, label="generated")
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(f"{trainer.cfg.recipe}\nreal and generated points over the critic's contours", fontsize=10)
+    ax.set_title(f"{run.config.recipe}\nreal and generated points over the critic's contours", fontsize=10)
     save_figure(fig, plots_dir / "gan_points.png")
 
 
 @figure("gan-epoch-samples", tasks=("adversarial",))
-def gan_epoch_samples(trainer: Any, plots_dir: Path) -> None:
+def gan_epoch_samples(run: FinishedRun, plots_dir: Path) -> None:
     """One grid per epoch from RUN_DIR/snapshots (the same fixed noise each time)."""
-    for path in sorted((trainer.run_dir / "snapshots").glob("epoch-*.pt")):
+    for path in sorted((run.run_dir / "snapshots").glob("epoch-*.pt")):
         samples = torch.load(path, map_location="cpu", weights_only=True)["samples"]
         epoch = int(path.stem.split("-")[1])
-        title = f"{trainer.cfg.recipe}: fixed noise after epoch {epoch}"
+        title = f"{run.config.recipe}: fixed noise after epoch {epoch}"
         save_grid(samples, 8, title, plots_dir / f"samples_epoch_{epoch:03d}.png", (4.5, 4.7))

@@ -1,15 +1,32 @@
 """Tasks say what one step means: classify, forecast, reconstruct, adversarial.
 
-The Trainer calls `training_step(batch, optimize)` and `validation_step(batch)`. A task computes
-its loss and hands it to `optimize(loss, group)`, which the engine supplies (zero_grad, backward
-with the AMP scaler, clipping, optimizer and per-step schedule). A task with two optimisers
-simply calls `optimize` twice. Steps return batch-mean metrics as detached scalar tensors (or a
-`PerSample` metric, computed later for many batches at once); the Trainer averages them over the
-epoch without synchronising with the device every step.
+The contract between a model, a task and the Trainer (every family follows it):
+
+- A **model** is a plain `nn.Module` built from its config and the DataInfo. Whatever training
+  computes goes through the `forward` of one of its networks; a model may also offer helpers
+  that compute nothing with its parameters (a GAN's `noise`) and attributes (`latent`,
+  `variational`).
+- A **task** names the networks it trains in `networks()` (`{"model": model}` by default; a GAN
+  `{"generator": ..., "critic": ...}`) and the optimiser groups in `parameter_groups()`. The
+  Trainer wraps each network (channels_last, `torch.compile`, DistributedDataParallel, in that
+  order) and hands the wrapped ones back as `task.nets`. Training and evaluation steps compute
+  only by calling `self.nets[name](...)`, so that every wrapper sees every computation: DDP
+  synchronises the gradients, compile compiles what runs. A network named in `eager_networks`
+  is not compiled (a WGAN-GP critic: torch.compile cannot differentiate twice).
+- `task.model` is the plain, unwrapped model. A task reads attributes from it and uses it outside
+  the training loop (figures, pictures); it never reaches through a wrapper.
+- The Trainer enters autocast around each step and supplies `optimize(loss, group)`: zero_grad,
+  backward with the AMP scaler, clipping, the optimiser and its per-step schedule. A task with two
+  optimisers calls `optimize` twice, in plain sight. Steps return batch-mean metrics as detached
+  scalar tensors (or a `PerSample` metric, computed later for many batches at once); the Trainer
+  averages them over the epoch, and over every rank, without a device sync each step.
+- What a task needs from outside its run (a GAN's judge) comes as keyword arguments of its
+  constructor, prepared by the api before the Trainer is built; a task never trains a model.
 """
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,12 +49,19 @@ class Preview:
 
 
 class Task:
-    """Base class: one model, one optimiser group named "model"."""
+    """Base class: one network, the model itself, and one optimiser group named "model"."""
+
+    eager_networks: tuple[str, ...] = ()  # networks torch.compile must leave alone
 
     def __init__(self, model: nn.Module, cfg: TaskConfig, info: DataInfo) -> None:
-        self.model = model
+        self.model = model  # plain: attributes and use outside training
         self.cfg = cfg
         self.info = info
+        self.nets: dict[str, nn.Module] = self.networks()  # the Trainer replaces them by their wrapped selves
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The networks training calls, each wrapped by the Trainer."""
+        return {"model": self.model}
 
     def parameter_groups(self) -> dict[str, Iterable[nn.Parameter]]:
         """One optimiser is built per entry, each from the `optim` config."""
@@ -48,6 +72,11 @@ class Task:
 
     def validation_step(self, batch: Batch) -> Metrics:
         raise NotImplementedError
+
+    def test_step(self, batch: Batch) -> tuple[Metrics, dict[str, torch.Tensor]]:
+        """A validation step on a test batch, and per-sample tensors to keep for the run's figures
+        (a classifier's labels and predictions); the Trainer gathers them over the whole test set."""
+        return self.validation_step(batch), {}
 
     def epoch_snapshot(self) -> dict[str, torch.Tensor]:
         """Tensors to keep from the end of each epoch (a GAN's fixed-noise samples); none by default.
@@ -65,5 +94,6 @@ class Task:
         return None
 
 
-def build_task(cfg: TaskConfig, model: nn.Module, info: DataInfo) -> Task:
-    return TASKS.get(cfg.name)(model, cfg, info)
+def build_task(cfg: TaskConfig, model: nn.Module, info: DataInfo, resources: dict[str, Any] | None = None) -> Task:
+    """The task `cfg.name` for the plain `model`; `resources` are its constructor's extra arguments."""
+    return TASKS.get(cfg.name)(model, cfg, info, **(resources or {}))

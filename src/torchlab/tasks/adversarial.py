@@ -16,11 +16,14 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from torchlab.config import TaskConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
 from torchlab.data.loaders import to_unit_range
 from torchlab.tasks import TASKS, Metrics, Optimize, Task
+from torchlab.tasks.judge import Judge
 
 
 @dataclass
@@ -28,7 +31,7 @@ class AdversarialConfig(TaskConfig):
     loss: Literal["gan", "wgan-gp"] = "gan"
     gp_lambda: float = 10.0
     n_critic: int = 1  # critic steps per generator step
-    judge: str | None = None  # images: a classifier run directory; None: a cached mnist-cnn/mlp run
+    judge: str | None = None  # images: a classifier run directory; None: a cached mnist-cnn/mlp run (api.load_judge)
     confidence: float = 0.9
     samples: int = 10000  # generated samples behind the test figures
 
@@ -61,22 +64,27 @@ def mode_quality(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -
 class Adversarial(Task):
     cfg: AdversarialConfig
 
-    def __init__(self, model, cfg: AdversarialConfig, info) -> None:
+    def __init__(self, model, cfg: AdversarialConfig, info, judge: Judge | None = None) -> None:
         super().__init__(model, cfg, info)
         self.images = info.normalization is not None
         self.fixed_noise = model.noise(64, torch.Generator().manual_seed(0))  # the same digits every epoch
-        self.judge = None
         if self.images:
-            from torchlab.tasks.judge import load_judge
+            if judge is None:
+                raise TorchlabError("an adversarial run on images needs a judge (torchlab.api prepares it)")
+            judge.check(info)
+        self.judge = judge
+        # torch.compile cannot differentiate twice, and the gradient penalty does.
+        self.eager_networks = ("critic",) if cfg.loss == "wgan-gp" else ()
 
-            self.judge = load_judge(cfg.judge, info, self.fixed_noise.device)
+    def networks(self) -> dict[str, nn.Module]:
+        return {"generator": self.model.generator, "critic": self.model.critic}
 
     def parameter_groups(self):
         return {"generator": self.model.generator.parameters(), "critic": self.model.critic.parameters()}
 
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the critic's loss without any penalty, its estimate of the distance real-fake)."""
-        on_real, on_fake = self.model.critic(real), self.model.critic(fake)
+        on_real, on_fake = self.nets["critic"](real), self.nets["critic"](fake)
         if self.cfg.loss == "wgan-gp":
             return on_fake.mean() - on_real.mean(), on_real.mean() - on_fake.mean()
         loss = F.binary_cross_entropy_with_logits(on_real, torch.ones_like(on_real))
@@ -89,9 +97,10 @@ class Adversarial(Task):
         return F.binary_cross_entropy_with_logits(on_fake, torch.ones_like(on_fake))  # non-saturating
 
     def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
-        generator, critic = self.model.generator, self.model.critic
+        generator, critic = self.nets["generator"], self.nets["critic"]
         for real in batch[0].chunk(self.cfg.n_critic):
-            fake = generator(self.model.noise(len(real))).detach()
+            with torch.no_grad():  # the critic's step needs no graph of the generator
+                fake = generator(self.model.noise(len(real)))
             d_loss, gap = self.critic_loss(real, fake)
             if self.cfg.loss == "wgan-gp":
                 d_loss = d_loss + self.cfg.gp_lambda * gradient_penalty(critic, real, fake)
@@ -102,7 +111,7 @@ class Adversarial(Task):
 
     def validation_step(self, batch: Batch) -> Metrics:
         real, labels = batch
-        fake = self.model.generator(self.model.noise(len(real)))
+        fake = self.nets["generator"](self.model.noise(len(real)))
         d_loss, gap = self.critic_loss(real, fake)
         return {"loss": d_loss, "critic_gap": gap, **self.quality(fake, real, labels)}
 
@@ -126,7 +135,8 @@ class Adversarial(Task):
 
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
         real, labels = (torch.cat(parts) for parts in zip(*loader, strict=True))
-        fake = torch.cat([self.model.generator(self.model.noise(n)) for n in chunks(self.cfg.samples, 1000)])
+        generator = self.nets["generator"]
+        fake = torch.cat([generator(self.model.noise(n)) for n in chunks(self.cfg.samples, 1000)])
         return {k: v.item() for k, v in self.quality(fake, real, labels).items()}
 
 

@@ -13,7 +13,7 @@ from torchlab.tasks import TASKS, Metrics, Optimize, Task
 class BinaryClassify(Task):
     def metrics(self, batch: Batch) -> Metrics:
         *inputs, labels = batch
-        logits = self.model(*inputs).squeeze(-1)
+        logits = self.nets["model"](*inputs).squeeze(-1)
         loss = F.binary_cross_entropy_with_logits(logits, labels.float())
         return {"loss": loss, "accuracy": ((logits > 0) == labels.bool()).float().mean()}
 

@@ -43,16 +43,20 @@ class Classify(Task):
 
     def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
         x, y = batch
-        logits = self.model(x)
+        logits = self.nets["model"](x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
         optimize(loss)
         # Computed when the Trainer reads its means, for many batches at once (see PerSample).
         return {"loss": loss.detach(), "accuracy": PerSample(correct, (logits.detach(), y))}
 
     def validation_step(self, batch: Batch) -> Metrics:
+        return self.test_step(batch)[0]
+
+    def test_step(self, batch: Batch) -> tuple[Metrics, dict[str, torch.Tensor]]:
         x, y = batch
-        logits = self.model(x)
-        return {"loss": F.cross_entropy(logits, y), "accuracy": correct(logits, y).mean()}
+        logits = self.nets["model"](x)
+        metrics = {"loss": F.cross_entropy(logits, y), "accuracy": correct(logits, y).mean()}
+        return metrics, {"labels": y, "predicted": logits.argmax(1)}
 
     def preview(self, batch: Batch, n: int) -> Preview:
         x, y = batch[0][:n], batch[1][:n]

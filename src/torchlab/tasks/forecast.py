@@ -63,7 +63,7 @@ class Forecast(Task):
     def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
         x, y = batch
         carried = self.state if self.cfg.hidden == "carry" and self.state_batch == len(x) else None
-        prediction, state = self.model(x, carried)
+        prediction, state = self.nets["model"](x, carried)
         loss = F.mse_loss(prediction, y)
         optimize(loss)
         if self.cfg.hidden == "carry":
@@ -72,7 +72,7 @@ class Forecast(Task):
 
     def validation_step(self, batch: Batch) -> Metrics:
         x, y = batch
-        prediction, _ = self.model(x)
+        prediction, _ = self.nets["model"](x)
         return {"loss": F.mse_loss(prediction, y)}
 
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
@@ -82,7 +82,7 @@ class Forecast(Task):
             context = self.cfg.context
             if not 0 < context <= x.shape[1]:
                 raise TorchlabError(f"task.context={context} must be within 1..{x.shape[1]} (the test sequence)")
-            predicted = free_run(self.model, x[:, :context], x.shape[1] - context + 1)
+            predicted = free_run(self.nets["model"], x[:, :context], x.shape[1] - context + 1)
             total += F.mse_loss(predicted, y[:, context - 1 :], reduction="sum").item()
             count += predicted.numel()
         return {"free_mse": total / max(count, 1)}

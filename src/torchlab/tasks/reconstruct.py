@@ -25,11 +25,6 @@ class ReconstructConfig(TaskConfig):
     beta: float = 1.0  # weight of the KL term (VAE only)
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """z = μ + σ·ε with ε ~ N(0, I): a sample of N(μ, σ²) that is differentiable in μ and σ."""
-    return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
-
-
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, σ²) || N(0, I)) per sample, in closed form, summed over latent dimensions."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
@@ -48,14 +43,15 @@ class Reconstruct(Task):
         self.variational = getattr(model, "variational", False)
 
     def terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(reconstruction loss, KL) per image; KL is zero for a plain AutoEncoder."""
+        """(reconstruction loss, KL) per image; KL is zero for a plain AutoEncoder.
+
+        A VAE's forward decodes a sampled code and gives μ and log σ² too (models/vae.py)."""
         if self.variational:
-            mu, logvar = self.model.encode(x)
-            z, kl = reparameterize(mu, logvar), kl_to_standard_normal(mu, logvar)
+            out, mu, logvar = self.nets["model"](x)
+            kl = kl_to_standard_normal(mu, logvar)
         else:
-            z = self.model.encode(x)
+            out = self.nets["model"](x)
             kl = torch.zeros(len(x), device=x.device)
-        out = self.model.decode(z)
         if self.cfg.loss == "bce":
             rec = F.binary_cross_entropy_with_logits(out, x, reduction="none")
         else:
@@ -75,7 +71,7 @@ class Reconstruct(Task):
     def validation_step(self, batch: Batch) -> Metrics:
         return self.metrics(batch[0])
 
-    # -- what figures and pictures use -------------------------------------------------------
+    # -- what figures and pictures use: the plain model, outside training --------------------
     def code(self, x: torch.Tensor) -> torch.Tensor:
         """The latent code of x: μ for a VAE."""
         return self.model.encode(x)[0] if self.variational else self.model.encode(x)

@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 export TORCHLAB_DATA ?= $(abspath ../shared/datasets)
 
-.PHONY: run install test lint bench clean
+.PHONY: run install test test-fast lint bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -26,9 +26,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The tests not marked slow (no real-data training, no child process): about 20 s on two idle cores.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache --no-logo  # the layers of pyproject.toml's [tool.importlinter]
 
 # Writes BENCHMARKS.md (about 10 minutes on two idle cores); BENCH_ARGS=--quick is a smoke run.
 # Figure 4 needs the bench extra (`pip install -e '.[bench]'`, i.e. lightning); without it, it says so.

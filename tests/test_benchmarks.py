@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, cli_env
+
+pytestmark = pytest.mark.slow  # each test runs a benchmark script in a child process
 
 
 def run_benchmark(script: str, *args: str, cwd: Path) -> str:

@@ -37,10 +37,12 @@ def cifar_root(tmp_path):
 
 def test_cifar10_recipe_trains_on_cifar_files(cifar_root, tmp_path):
     out = tmp_path / "run"
-    args = ["--data-dir", str(cifar_root), "--logger", "none", "data.val_split=40", "train.epochs=1"]
-    assert main(["train", "cifar10-lenet5", "--out", str(out), *args]) == 0
+    # 20 epochs of 10 steps (about a second): enough to read the class off the red plane
+    args = ["--data-dir", str(cifar_root), "--logger", "none", "data.val_split=40", "train.epochs=20"]
+    assert main(["train", "cifar10-lenet5", "--out", str(out), *args, "data.batch_size=16"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "completed" and 0 <= summary["test"]["accuracy"] <= 1
+    # chance is 0.1; seeds 0-7 score 0.775-0.825 on these 40 test images (seed 0, the default: 0.825)
+    assert summary["status"] == "completed" and summary["test"]["accuracy"] >= 0.5
     cfg = build_config({"data": {"name": "cifar10", "root": str(cifar_root), "val_split": 40}}).data
     data = build_data(cfg, torch.device("cpu"))
     assert data.info.input_shape == (3, 32, 32) and data.info.class_names == CLASSES

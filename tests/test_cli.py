@@ -43,6 +43,7 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # nothing written for a bad command
 
 
+@pytest.mark.slow
 def test_missing_dataset_names_the_folder_and_files(tmp_path):
     """A real process, as a user runs it: exit 2, one line, no traceback, nothing written."""
     result = run_cli("train", "mnist-mlp", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "run"))
@@ -54,6 +55,7 @@ def test_missing_dataset_names_the_folder_and_files(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback():
     result = run_cli("--debug", "train", "no-such-recipe")
     assert result.returncode == 1 and "Traceback" in result.stderr and "TorchlabError" in result.stderr
@@ -66,6 +68,7 @@ def test_a_nul_byte_in_an_argument_exits_2(argv, capsys):
     assert "NUL byte" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_reader_that_leaves_early_gets_no_traceback():
     # `torchlab list | head -1`: head exits before torchlab writes, so the write meets a closed pipe
     env = cli_env()
@@ -77,6 +80,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
     assert child.returncode == 128 + signal.SIGPIPE and err == ""
 
 
+@pytest.mark.slow
 def test_the_command_runs_exit_handlers_before_its_fast_exit(tmp_path):
     # `run` ends with os._exit (no interpreter teardown); exit handlers must still run
     hook = tmp_path / "sitecustomize.py"

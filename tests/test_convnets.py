@@ -160,6 +160,7 @@ def test_augment_config_is_checked():
         TrainPreset(hflip=2.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("recipe", "floor"), [("fashion-lenet5", 0.55), ("fashion-resnet", 0.3)])
 def test_fashion_recipes_learn(recipe, floor, tmp_path):
     if not (DATA / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file():

@@ -10,10 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.conftest import cli_env
 from torchlab.cli import main
+from torchlab.core.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow  # real MNIST runs, and child processes
 
 TINY = ["--logger", "none", "data.subset=1000", "data.eval_subset=200", "data.batch_size=100"]
 
@@ -27,7 +29,7 @@ def assert_intact(out: Path, before: dict[str, bytes], err: str) -> None:
     for name, data in before.items():
         assert (out / "checkpoints" / name).read_bytes() == data, f"{name} changed"
     assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
-    torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    load_checkpoint(out / "checkpoints" / "last.pt")
 
 
 def checkpoints(out: Path) -> dict[str, bytes]:
@@ -105,7 +107,7 @@ def test_a_full_disk_then_a_read_only_one(small_disk, mnist_root, capsys):
     assert train(out, "train.epochs=3") == 2
     err = capsys.readouterr().err
     assert "could not write" in err and "No space left on device" in err, err
-    epoch = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["epoch"]
+    epoch = load_checkpoint(out / "checkpoints" / "last.pt")["epoch"]
     assert epoch >= 1
     before = checkpoints(out)
     assert_intact(out, before, err)

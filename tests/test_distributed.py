@@ -5,9 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import cli_env, run_cli
+from torchlab.core.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow  # torchrun: child processes
 
 RUN = ["--logger", "none", "data.subset=1024", "data.eval_subset=500", "log.progress=false", "train.epochs=1"]
 
@@ -23,22 +27,26 @@ def files(run_dir: Path) -> list[str]:
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, mnist_root):
     ddp, single = tmp_path / "ddp", tmp_path / "single"
-    done = torchrun("train", "mnist-mlp", "--out", str(ddp), *RUN, "data.batch_size=64")
+    # mnist-mlp without dropout: nothing random but the shuffling order, which every rank shares.
+    done = torchrun("train", "mnist-mlp", "--out", str(ddp), *RUN, "model.dropout=0", "data.batch_size=64")
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("test ") == 1  # rank 0 alone reports
     assert "Warning" not in done.stderr  # e.g. DDP's broadcast_buffers rename, once from every rank
-    done = run_cli("train", "mnist-mlp", "--out", str(single), *RUN, "data.batch_size=128")
+    done = run_cli("train", "mnist-mlp", "--out", str(single), *RUN, "model.dropout=0", "data.batch_size=128")
     assert done.returncode == 0, done.stderr[-3000:]
 
     assert files(ddp) == files(single)  # one config, summary, metrics log, pair of checkpoints, plots
+    # Not bit-identical: DDP averages the two ranks' half-batch gradients, a float sum in another
+    # order than one full-batch backward. Measured after 16 steps: at most 1.5e-8 absolute on
+    # weights up to 0.095 (float32 rounding); atol 1e-6 is 60x that and far below any real change.
     ours, theirs = weights(ddp), weights(single)
     for name, tensor in theirs.items():
-        torch.testing.assert_close(ours[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+        torch.testing.assert_close(ours[name], tensor, rtol=0, atol=1e-6, msg=name)
 
     # A DDP checkpoint resumes in one process, and a single-process one under torchrun.
     done = run_cli("resume", str(ddp), "--epochs", "2")
@@ -46,4 +54,4 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, mnist_root
     done = torchrun("resume", str(single), "--epochs", "2")
     assert done.returncode == 0, done.stderr[-3000:]
     for run_dir in (ddp, single):
-        assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 2
+        assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] == 2

@@ -11,6 +11,8 @@ from tests.conftest import QUICK
 from torchlab import api
 from torchlab.cli import main
 
+pytestmark = pytest.mark.slow  # every test reads the run its module fixture trains on real MNIST
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, mnist_root) -> Path:

@@ -9,6 +9,7 @@ from torchvision import datasets, transforms
 
 from tests.conftest import run_cli
 from torchlab.cli import main
+from torchlab.core.checkpoint import load_checkpoint
 from torchlab.data import build_data
 from torchlab.data.idx import read_idx
 from torchlab.recipes import load_recipe
@@ -42,6 +43,7 @@ def test_a_center_crop_outside_the_image_is_refused(size, tmp_path, mnist_root, 
     assert f"data.center_crop: expected 1 to 28 pixels, got {size}" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_mnist_cnn_recipe_reaches_99_percent_in_one_epoch(tmp_path, mnist_root):
     out = tmp_path / "run"
     done = run_cli("train", "mnist-cnn", "--out", str(out), "--logger", "none", timeout=600)
@@ -50,6 +52,7 @@ def test_mnist_cnn_recipe_reaches_99_percent_in_one_epoch(tmp_path, mnist_root):
     assert summary["epochs"] == 1 and summary["test"]["accuracy"] >= 0.99  # the recipe's promise, whole test set
 
 
+@pytest.mark.slow
 def test_mnist_cnn_learns_with_bf16_autocast(tmp_path, mnist_root):
     out = tmp_path / "run"
     args = ["--logger", "none", "data.subset=4096", "data.eval_subset=500", "data.batch_size=64", "train.epochs=1"]
@@ -59,16 +62,18 @@ def test_mnist_cnn_learns_with_bf16_autocast(tmp_path, mnist_root):
     assert summary["test"]["accuracy"] > 0.85  # 64 steps of OneCycle, from 10% chance
 
 
+@pytest.mark.slow
 def test_fp16_autocast_scales_the_loss_at_every_step(tmp_path, mnist_root):
     out = tmp_path / "run"
     args = ["--logger", "none", "data.subset=4096", "data.eval_subset=500", "train.epochs=1", "train.amp=fp16"]
     done = run_cli("train", "mnist-mlp", "--out", str(out), *args, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((out / "summary.json").read_text())["test"]["accuracy"] > 0.6  # 32 steps; chance 0.1
-    scaler = torch.load(out / "checkpoints" / "last.pt", weights_only=False)["scaler"]
+    scaler = load_checkpoint(out / "checkpoints" / "last.pt")["scaler"]
     assert scaler["scale"] > 1 and scaler["_growth_tracker"] == 32  # 4096 / 128: every step went through it
 
 
+@pytest.mark.slow
 def test_compiled_training_lands_on_eager_weights(tmp_path, mnist_root):
     """train.compile=true changes how the steps run, not what they compute, and its checkpoints hold
     the plain model's keys (no `_orig_mod.` prefix), so they load without compiling."""
@@ -78,7 +83,7 @@ def test_compiled_training_lands_on_eager_weights(tmp_path, mnist_root):
         out = tmp_path / compiled
         done = run_cli("train", "mnist-mlp", "--out", str(out), *args, f"train.compile={compiled}", timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
-        weights[compiled] = torch.load(out / "checkpoints" / "last.pt", weights_only=False)["model"]
+        weights[compiled] = load_checkpoint(out / "checkpoints" / "last.pt")["model"]
     assert weights["true"].keys() == weights["false"].keys()
     for name, eager in weights["false"].items():  # 16 SGD steps; inductor's fused kernels round differently
         torch.testing.assert_close(weights["true"][name], eager, rtol=1e-4, atol=1e-5)

@@ -21,6 +21,9 @@ from torchlab.models import build_model
 
 CLASSES = ("circle", "square", "stripes")
 SMALL = ["--logger", "none", "data.image_size=32", "data.batch_size=8", "data.workers=1", "train.epochs=1"]
+# Enough to learn the shapes in ~3 s: 40 steps of the new head on a frozen, randomly initialised backbone
+# (the whole network from scratch needs far longer, and its 5 test images then still miss by seed).
+LEARN = ["train.epochs=20", "model.freeze_backbone=true", "task.head_lr=0.05"]
 
 
 def draw(kind: str, seed: int) -> np.ndarray:
@@ -67,16 +70,20 @@ def image_folder(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_folder_trains_evaluates_and_skips_bad_files_by_name(image_folder, tmp_path):
     out = tmp_path / "run"
     with pytest.warns(UserWarning) as caught:
         code = main(["train", "folder-resnet18", "--out", str(out), *SMALL, f"data.folder={image_folder}",
-                     "model.weights=none"])  # fmt: skip
+                     "model.weights=none", *LEARN])  # fmt: skip
     assert code == 0
     skipped = " ".join(str(w.message) for w in caught if "skipped" in str(w.message))
     assert "truncated.jpg" in skipped and "notes.png" in skipped
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "completed" and 0 <= summary["test"]["accuracy"] <= 1
+    # chance is 1/3 (3 classes; at least 4 of 5 right by chance: 4.5%); seeds 0-7 score 1.0 on val and
+    # on test but for one test image of seed 2 (0.8)
+    assert summary["status"] == "completed" and summary["test"]["accuracy"] >= 0.8
+    assert summary["val"]["accuracy"] >= 0.8
     with (image_folder / "index.csv").open() as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["path", "label"] and len(rows) == 1 + 3 * 8

@@ -165,6 +165,7 @@ def test_random_yaml_recipes(document, out_dir):
     assert code == 2  # no data here: a valid recipe stops at the data check
 
 
+@pytest.mark.slow
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 @given(argv=commands)
 def test_random_command_lines_in_real_processes(argv, out_dir):

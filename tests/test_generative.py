@@ -61,6 +61,7 @@ def test_gradient_penalty_of_a_linear_critic_is_its_squared_norm_gap(scale, expe
     assert gradient_penalty(critic, real, fake).item() == pytest.approx(expected, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_short_vae_run_improves_its_figures_and_draws_its_pictures(tmp_path, mnist_root):
     _, untrained = train(tmp_path, "untrained", "mnist-vae-2d", *SHORT_MNIST, "train.epochs=0")
     out, trained = train(tmp_path, "trained", "mnist-vae-2d", *SHORT_MNIST, "train.epochs=1")
@@ -72,6 +73,7 @@ def test_short_vae_run_improves_its_figures_and_draws_its_pictures(tmp_path, mni
     assert api.evaluate(out) == {f"test.{k}": v for k, v in trained.items()}  # the same latent samples
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["mnist-ae", "mnist-conv-ae"])
 def test_short_autoencoder_runs_reconstruct(recipe, tmp_path, mnist_root):
     _, untrained = train(tmp_path, "untrained", recipe, *SHORT_MNIST, "train.epochs=0")
@@ -86,6 +88,7 @@ def test_bce_on_standardized_pixels_is_refused(tmp_path, mnist_root, capsys):
     assert "data.pixels=unit" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_short_wgan_gp_run_moves_towards_the_modes(tmp_path):
     # Wide modes (σ = 0.3) so that a hundred generator steps show the trend.
     extra = ["--logger", "none", "data.std=0.3", "data.samples=30000", "data.val_split=2000", "schedule.name=none"]
@@ -96,6 +99,7 @@ def test_short_wgan_gp_run_moves_towards_the_modes(tmp_path):
     assert (out / "plots" / "gan_points.png").is_file()
 
 
+@pytest.mark.slow
 def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist_root):
     # Machinery only: on this CPU a DCGAN needs far more steps than a test can afford to draw digits.
     judge, _ = train(tmp_path, "judge", "mnist-mlp", *SHORT_MNIST, "train.epochs=1")
@@ -118,6 +122,7 @@ def test_a_missing_judge_is_a_clear_error(tmp_path, mnist_root, capsys):
     assert "task.judge: no classifier checkpoint at /nowhere" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypatch, mnist_root):
     monkeypatch.setattr(judge_module, "JUDGE_CACHE", tmp_path / "judges")
     stale = tmp_path / "judges" / "mnist-cnn-unsmoothed"
@@ -142,6 +147,7 @@ def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypa
     assert load_checkpoint(best)["model"]["features.0.0.weight"].shape[0] == 16
 
 
+@pytest.mark.slow
 def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path):
     args = [*SMALL_GAUSSIANS, "train.epochs=6", "model.hidden=[64,64]"]
     reference, _ = train(tmp_path, "reference", "gaussians-wgan-gp", *args)

@@ -11,7 +11,7 @@ import torch
 
 from tests.conftest import QUICK
 from torchlab.cli import main
-from torchlab.core.checkpoint import FORMAT, load_tensors
+from torchlab.core.checkpoint import FORMAT, load_checkpoint, load_tensors
 from torchlab.core.errors import TorchlabError
 
 
@@ -69,6 +69,7 @@ LOADERS = {
 HOSTILE = ["zip", "legacy", "raw-pickle", "state-dict", "safetensors-name"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loader", LOADERS)
 def test_hostile_files_are_refused_on_every_command(loader, run, tmp_path, capsys, monkeypatch):
     # Even a user who set torch's escape hatch gets the weights-only load.
@@ -98,10 +99,11 @@ def test_load_tensors_refuses_hostile_files(name, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_load_tensors_reads_state_dicts_checkpoints_and_safetensors(run, tmp_path):
     from safetensors.torch import save_file
 
-    best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)["model"]
+    best = load_checkpoint(run / "checkpoints" / "best.pt")["model"]
     torch.save(best, tmp_path / "plain.pt")
     torch.save({"state_dict": best}, tmp_path / "wrapped.pth")
     save_file(best, tmp_path / "w.safetensors")
@@ -115,6 +117,7 @@ def test_load_tensors_reads_state_dicts_checkpoints_and_safetensors(run, tmp_pat
         assert loaded.keys() == best.keys() and all(torch.equal(loaded[k], best[k]) for k in best), path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "damage",
     ["truncated", "empty", "random-bytes", "not-a-dict"],

@@ -25,6 +25,7 @@ def test_kfold_parts_are_disjoint_and_cover_the_training_set():
         kfold_indices(100, 3, 3, seed=0)
 
 
+@pytest.mark.slow
 def test_cv_with_3_folds_gives_3_results_and_mean_std(tmp_path, mnist_root, capsys):
     out = tmp_path / "cv"
     assert main(["cv", "mnist-mlp", "--folds", "3", "--out", str(out), *TINY]) == 0
@@ -57,6 +58,7 @@ def test_cv_with_3_folds_gives_3_results_and_mean_std(tmp_path, mnist_root, caps
     assert main(["cv", "mnist-mlp", "--folds", "1", "--out", str(tmp_path / "one"), *TINY]) == 2
 
 
+@pytest.mark.slow
 def test_a_stopped_cv_continues_where_it_stopped(tmp_path, mnist_root, capsys):
     out = tmp_path / "cv"
     assert main(["cv", "mnist-mlp", "--folds", "3", "--out", str(out), *TINY]) == 0

@@ -89,6 +89,7 @@ def test_notes_command_lists_sections_and_rejects_unknown(capsys):
     assert "did you mean 'softmax'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_notes_command_runs_a_section_in_a_fresh_process():
     result = run_cli("notes", "softmax")
     assert result.returncode == 0, result.stderr

@@ -24,6 +24,7 @@ def weights_l1(state) -> float:
     return sum(t.abs().sum().item() for t in state["model"].values() if t.ndim > 1)
 
 
+@pytest.mark.slow
 def test_l1_lowers_the_weights_l1_norm_on_the_same_seed(tmp_path, mnist_root):
     norms = {}
     for l1 in (0.0, 1e-3):
@@ -39,6 +40,7 @@ def test_l1_skips_biases_and_norm_parameters_unless_asked(tmp_path, mnist_root):
     assert len(every.l1_params["model"]) == 6  # three weights and three biases
 
 
+@pytest.mark.slow
 def test_dropout_varies_in_train_mode_and_repeats_in_eval_mode(tmp_path, mnist_root):
     t = trainer(tmp_path, "mnist-mlp-regularized")
     x, _ = next(iter(t.data.val_loader()))
@@ -52,6 +54,7 @@ def test_dropout_varies_in_train_mode_and_repeats_in_eval_mode(tmp_path, mnist_r
     assert t.model.training
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_when_the_metric_stalls(tmp_path, mnist_root):
     # lr=0: the weights never move, so val.accuracy stalls from epoch 1 on; patience 2 stops after epoch 3.
     out = tmp_path / "stall"
@@ -62,6 +65,7 @@ def test_early_stopping_stops_when_the_metric_stalls(tmp_path, mnist_root):
     assert main(["resume", str(out), "--epochs", "20"]) == 2  # an early stop is an end, not an interruption
 
 
+@pytest.mark.slow
 def test_min_delta_and_the_test_set_scored_with_the_best_checkpoint(tmp_path, mnist_root):
     # The model learns, but no epoch beats the first by min_delta on val.loss: the best stays epoch 1.
     out = tmp_path / "delta"

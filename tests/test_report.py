@@ -32,6 +32,7 @@ def assert_renders(page, tmp_path, name):
     assert covered > 0.01 and contrast > 10, (covered, contrast)
 
 
+@pytest.mark.slow
 def test_the_browser_check_sees_console_errors_and_blank_pages(tmp_path):
     broken = tmp_path / "broken.html"
     broken.write_text('<html><body><img src="missing.png"><script>throw new Error("boom")</script></body></html>')
@@ -50,6 +51,7 @@ def test_the_families_cover_every_task_of_every_recipe():
     assert {load_recipe(r).task.name for r in recipe_names()} == {load_recipe(r).task.name for r in FAMILIES}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", FAMILIES)
 def test_every_recipe_family_draws_its_figures_and_a_report_that_renders(recipe, tmp_path, mnist_root):
     out = tmp_path / recipe
@@ -74,6 +76,7 @@ def test_every_recipe_family_draws_its_figures_and_a_report_that_renders(recipe,
     assert_renders(out / "report.html", tmp_path, recipe)
 
 
+@pytest.mark.slow
 def test_classifier_figures_describe_the_test_set(tmp_path, mnist_root):
     from torchlab.config import save_config
     from torchlab.engine.trainer import Trainer
@@ -98,6 +101,7 @@ def test_classifier_figures_describe_the_test_set(tmp_path, mnist_root):
     assert "confusion_matrix.png" in write_run_report(tmp_path / "run").read_text()
 
 
+@pytest.mark.slow
 def test_report_command_compares_runs(tmp_path, mnist_root, capsys):
     runs = []
     for lr in ("0.05", "0.2"):
@@ -116,6 +120,7 @@ def test_report_command_compares_runs(tmp_path, mnist_root, capsys):
     assert_renders(page_path, tmp_path, "compare")
 
 
+@pytest.mark.slow
 def test_a_diverged_run_still_gets_its_report(tmp_path, mnist_root):
     out = tmp_path / "run"
     assert main(["train", "mnist-mlp", "--out", str(out), *quick_overrides("mnist-mlp"), "optim.lr=1e6"]) == 2
@@ -130,6 +135,7 @@ def test_report_of_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_learning_curves_place_training_logs_within_epochs(tmp_path, mnist_root):
     out = tmp_path / "run"
     args = ["--logger", "jsonl", "data.subset=1000", "data.batch_size=100", "train.epochs=2", "train.log_every=3"]

@@ -19,6 +19,8 @@ from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.loggers.jsonl import read_metrics
 
+pytestmark = pytest.mark.slow  # real MNIST runs, killed and resumed
+
 SMALL = ["--logger", "none", "data.subset=2000", "data.eval_subset=1000"]
 
 
@@ -65,10 +67,12 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, mnist_root):
         return last.exists() and any(r["event"] == "step" and r["epoch"] == 1 for r in read_metrics(out))
 
     try:
+        deadline = time.monotonic() + 120  # a run that hangs fails here instead of spinning forever
         while proc.poll() is None and not inside_epoch_2():
+            assert time.monotonic() < deadline, "no step of epoch 2 logged after 120 s: the run hangs"
             time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
     finally:
+        proc.send_signal(signal.SIGKILL)  # on time, or after a failed wait: no process is left behind
         proc.wait(timeout=120)
     assert proc.returncode == -signal.SIGKILL
     assert load_checkpoint(last)["epoch"] == 1 and not (out / "summary.json").exists()

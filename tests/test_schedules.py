@@ -87,6 +87,7 @@ def pytorch_alone(make, interval, make_warmup, val_metrics):
     return lrs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_each_schedule_steps_as_pytorch_alone(case, tmp_path, mnist_root):
     overrides, interval, make, make_warmup = CASES[case]
@@ -147,6 +148,7 @@ def test_a_fused_optimiser_makes_the_same_updates(name, extra):
     torch.testing.assert_close(weights[True], weights[False], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["rmsprop", "adadelta"])
 def test_rmsprop_and_adadelta_train_mnist(name, tmp_path, mnist_root):
     recipe = tmp_path / f"mnist-{name}.yaml"

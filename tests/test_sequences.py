@@ -95,6 +95,7 @@ def persistence_mse(recipe: str) -> float:
     return torch.nn.functional.mse_loss(x, y).item()
 
 
+@pytest.mark.slow
 def test_short_sine_run_beats_persistence_and_plots_the_forecast(tmp_path):
     recipe = "sine-lstm"
     out = tmp_path / recipe

@@ -138,6 +138,7 @@ def sst2_root():
     return DATA
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("recipe", "extra", "floor"),
     [("sst2-lstm", ["optim.lr=0.01"], 0.65), ("sst2-lstm-glove", [], 0.72)],  # GloVe: far ahead after one pass

@@ -7,6 +7,8 @@ import pytest
 from tests.conftest import QUICK
 from torchlab.cli import main
 
+pytestmark = pytest.mark.slow  # real MNIST runs
+
 
 def train(tmp_path, name, recipe, *extra):
     out = tmp_path / name

@@ -63,6 +63,7 @@ def visdom_windows(port: int, env: str) -> dict:
         return json.loads(response.read())
 
 
+@pytest.mark.slow
 def test_jsonl_tensorboard_and_visdom_record_the_same_run(tmp_path, mnist_root, visdom_server, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -105,6 +106,7 @@ def test_jsonl_tensorboard_and_visdom_record_the_same_run(tmp_path, mnist_root, 
     assert f"{summary['test']['accuracy']:.4f}" in windows["summary"]["content"]
 
 
+@pytest.mark.slow
 def test_an_unreachable_visdom_warns_once_and_the_quiet_run_goes_on(tmp_path, mnist_root, capsys):
     pytest.importorskip("visdom")
     out, port = tmp_path / "run", free_port()  # nothing listens there

@@ -3,6 +3,9 @@
 Exit status: 0 done; 2 bad usage, config, data, checkpoint or a full disk (one line, no
 traceback unless --debug); 130 / 143 stopped by SIGINT / SIGTERM; 141 the output's reader left
 (a closed pipe); 1 anything unexpected.
+
+Each command imports the api (and with it torch) inside its own function: `torchlab --help` and
+`torchlab list` answer without waiting seconds for torch to load.
 """
 
 import argparse

@@ -15,6 +15,7 @@ import yaml
 from torchlab.config import flatten
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
+from torchlab.recipes import load_recipe
 from torchlab.report import save_figure
 from torchlab.report.curves import curves_figure, run_series
 
@@ -59,8 +60,6 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def reproduce_command(config: dict[str, Any]) -> str:
     """`torchlab train RECIPE KEY=VALUE...` with the keys where the run differs from its recipe."""
-    from torchlab.recipes import load_recipe
-
     recipe = config.get("recipe", "")
     try:
         base = flatten(load_recipe(recipe).to_dict())

@@ -49,10 +49,10 @@ def test_unknown_recipe_suggests_the_close_one():
 
 
 def test_model_section_keys_depend_on_the_model_name():
-    # `hidden` belongs to mlp; the scratch model has no such key.
+    # Naming another model starts from its defaults; `hidden` belongs to mlp, not to the scratch model.
+    assert load_recipe("mnist-mlp", ["model.name=mlp-scratch"]).model == load_recipe("mnist-mlp-scratch").model
     with pytest.raises(TorchlabError, match="unknown config key 'model.hidden'"):
-        load_recipe("mnist-mlp", ["model.name=mlp-scratch"])
-    assert load_recipe("mnist-mlp-scratch").model.name == "mlp-scratch"
+        load_recipe("mnist-mlp", ["model.name=mlp-scratch", "model.hidden=[10]"])
 
 
 def test_resolved_config_round_trips_through_yaml(tmp_path):

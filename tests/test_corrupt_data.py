@@ -83,3 +83,83 @@ def test_damaged_idx_files_exit_2_naming_the_file(case, good_root, tmp_path, cap
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert str(path) in err and message in err, err
     assert not out.exists()
+
+
+# Well-formed files that hold nothing to learn from, or test images of another size (issue 24, case 8).
+EMPTY_OR_MISMATCHED = {
+    "no training images": ("train-images-idx3-ubyte", (0, 28, 28), "holds no data"),
+    "no test labels": ("t10k-labels-idx1-ubyte", (0,), "holds no data"),
+    "0 x 0 images": ("train-images-idx3-ubyte", (N_TRAIN, 0, 0), "holds no data"),
+    "test images of another size": ("t10k-images-idx3-ubyte", (N_TEST, 20, 20), "20 x 20 pixels"),
+}
+
+
+@pytest.mark.parametrize("case", EMPTY_OR_MISMATCHED)
+def test_empty_or_mismatched_idx_files_exit_2_before_training(case, good_root, tmp_path, capsys):
+    name, shape, message = EMPTY_OR_MISMATCHED[case]
+    root = tmp_path / "data"
+    shutil.copytree(good_root, root)
+    path = root / "MNIST" / "raw" / name
+    path.write_bytes(idx_bytes(torch.zeros(shape, dtype=torch.uint8)))
+    out = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "--data-dir", str(root), "--out", str(out), "--logger", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert str(path) in err and message in err, err
+    assert not out.exists()
+
+
+def sst2_root(tmp_path: Path, train: str, dev: str = "sentence\tlabel\na fine film\t1\n") -> Path:
+    folder = tmp_path / "data" / "SST-2"
+    folder.mkdir(parents=True)
+    (folder / "train.tsv").write_text(train, encoding="utf-8")
+    (folder / "dev.tsv").write_text(dev, encoding="utf-8")
+    return folder.parent
+
+
+SST2_CASES = {
+    "empty train.tsv": ("", None, "train.tsv", "holds no labelled sentence"),
+    "header-only train.tsv": ("sentence\tlabel\n", None, "train.tsv", "holds no labelled sentence"),
+    "one-line train.tsv": ("sentence\tlabel\ngood\t1\n", None, "train.tsv", "no sample to validate on"),
+    "header-only dev.tsv": (
+        "sentence\tlabel\n" + "good\t1\nbad\t0\n" * 20,
+        "sentence\tlabel\n",
+        "dev.tsv",
+        "no labelled sentence",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SST2_CASES)
+def test_empty_sst2_files_exit_2_naming_the_file_before_training(case, tmp_path, capsys):
+    train, dev, name, message = SST2_CASES[case]
+    root = sst2_root(tmp_path, train, *([dev] if dev is not None else []))
+    out = tmp_path / "run"
+    assert main(["train", "sst2-lstm", "--data-dir", str(root), "--out", str(out), "--logger", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert str(root / "SST-2" / name) in err and message in err, err
+    assert not out.exists()  # refused before a run directory was made
+
+
+def test_an_error_in_a_dataloader_worker_arrives_as_torchlabs_one_line(tmp_path):
+    """An image that became unreadable after indexing, read in a worker process (data.workers=1)."""
+    from PIL import Image
+
+    from torchlab.config import build_config
+    from torchlab.core.errors import TorchlabError
+    from torchlab.data import build_data
+
+    for label in ("a", "b"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "images" / label / f"{i}.png")
+    config = {"name": "folder", "folder": str(tmp_path / "images"), "image_size": 8, "workers": 1, "batch_size": 4}
+    data = build_data(build_config({"data": config}).data, torch.device("cpu"))
+    gone = data.datasets[0].paths[0]
+    gone.unlink()
+    with pytest.raises(TorchlabError) as caught:
+        for _ in data.train_loader(torch.Generator().manual_seed(0)):
+            pass
+    message = str(caught.value)
+    assert message == f"{gone} became unreadable after indexing ([Errno 2] No such file or directory: '{gone}')"

@@ -6,7 +6,9 @@ the data check (exit 2, "dataset not found") before anything is written.
 """
 
 import contextlib
+import functools
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -21,9 +23,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import cli_env
 from torchlab.cli import main
-from torchlab.config import apply_override, build_config
+from torchlab.config import apply_override, build_config, flatten
 from torchlab.core.errors import TorchlabError
-from torchlab.recipes import recipe_raw
+from torchlab.recipes import load_recipe, recipe_names, recipe_raw, resolve
 
 EMPTY = Path(tempfile.mkdtemp(prefix="torchlab-fuzz-empty-"))
 KEYS = [
@@ -85,7 +87,7 @@ commands = st.one_of(
     st.lists(tokens, max_size=6),
 )
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-TRIED = {"argv": 0, "override": 0, "yaml": 0, "process": 0}
+TRIED = {"argv": 0, "override": 0, "yaml": 0, "process": 0, "range": 0, "files": 0}
 
 
 def run_main(argv: list[str]) -> tuple[int, str]:
@@ -178,6 +180,83 @@ def test_random_command_lines_in_real_processes(argv, out_dir):
     )
     TRIED["process"] += 1
     assert_clean_exit(result.returncode, result.stderr, out)
+
+
+@functools.cache
+def numeric_keys(recipe: str) -> list[str]:
+    """The keys of a recipe whose value is a number or a list of numbers."""
+
+    def numeric(v: object) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    flat = flatten(load_recipe(recipe).to_dict())
+    return sorted(k for k, v in flat.items() if numeric(v) or (isinstance(v, list) and v and all(map(numeric, v))))
+
+
+numbers = st.one_of(
+    st.sampled_from(EXTREMES),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+)
+
+
+@FUZZ
+@given(recipe=st.sampled_from(recipe_names()), data=st.data())
+def test_random_values_of_every_recipes_numeric_keys(recipe, data):
+    """Any number for any numeric key of any recipe: a config, or one TorchlabError line; nothing else."""
+    key = data.draw(st.sampled_from(numeric_keys(recipe)), label="key")
+    value = data.draw(numbers, label="value")
+    listed = isinstance(flatten(load_recipe(recipe).to_dict())[key], list)
+    try:
+        resolve(recipe_raw(recipe), [f"{key}={f'[{value}]' if listed else value}"])
+    except TorchlabError as err:
+        assert str(err) and "\n" not in str(err)
+    TRIED["range"] += 1
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, mnist_root) -> Path:
+    run = tmp_path_factory.mktemp("fuzz-run") / "run"
+    tiny = ["data.subset=500", "data.eval_subset=100", "data.batch_size=100", "train.epochs=1", "--logger", "none"]
+    assert main(["train", "mnist-mlp", "--out", str(run), *tiny]) == 0
+    return run
+
+
+RUN_FILES = ["config.yaml", "summary.json", "metrics.jsonl", "split.json", "checkpoints/last.pt", "checkpoints/best.pt"]
+contents = st.one_of(
+    st.binary(max_size=300),
+    nested.map(lambda v: json.dumps(v).encode()),
+    nested.map(lambda v: yaml.safe_dump(v).encode()),
+    st.text(max_size=100).map(lambda t: t.encode("utf-8", "surrogatepass")),
+)
+
+
+@pytest.mark.slow  # real runs read back
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(
+    name=st.sampled_from(RUN_FILES), content=contents, command=st.sampled_from(["report", "eval", "export", "resume"])
+)
+def test_random_contents_of_a_runs_files(trained_run, name, content, command):
+    """Any bytes in any file a run reads back: exit 0 or one line with exit 2 on report, eval, export, resume."""
+    folder = Path(tempfile.mkdtemp(prefix="torchlab-fuzz-files-"))
+    try:
+        run = folder / "run"
+        shutil.copytree(trained_run, run)
+        (run / name).write_bytes(content)
+        argv = {
+            "report": ["report", str(run), "--out", str(folder / "page")],
+            "eval": ["eval", str(run)],
+            "export": ["export", str(run), "--format", "safetensors", "--out", str(folder / "m.safetensors")],
+            "resume": ["resume", str(run), "--epochs", "1"],
+        }[command]
+        code, err = run_main(argv)
+        TRIED["files"] += 1
+        assert code in (0, 2), (name, content[:80], command, code, err[-2000:])
+        assert "Traceback" not in err
+        if code == 2:
+            assert len(err.strip().splitlines()) == 1 and err.startswith("torchlab: error: "), err
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_at_least_200_inputs_were_tried():

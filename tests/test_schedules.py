@@ -162,8 +162,8 @@ def test_rmsprop_and_adadelta_train_mnist(name, tmp_path, mnist_root):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("optim.lr=-1", "optim 'sgd': Invalid learning rate"),
-        ("schedule.warmup_steps=-3", "schedule.warmup_steps must be >= 0"),
+        ("optim.lr=-1", "optim.lr: expected 0 or more, got -1.0"),
+        ("schedule.warmup_steps=-3", "schedule.warmup_steps: expected 0 or more, got -3"),
         ("schedule.name=cosin", "did you mean 'cosine'"),
         ("optim.name=rmsprop optim.fused=true", "optim.fused"),  # PyTorch has no fused RMSprop
     ],

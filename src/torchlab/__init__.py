@@ -1,3 +1,27 @@
-"""torchlab: the classic deep-learning recipes of a PyTorch study notebook, trained for real."""
+"""torchlab: the classic deep-learning recipes of a PyTorch study notebook, trained for real.
+
+From Python (README, "From Python"):
+
+    import torchlab
+    run = torchlab.train("mnist-mlp", train__epochs=2)   # a recipe -> Run
+    run = torchlab.load("runs/mnist-mlp/...")            # a run directory -> Run
+    run = torchlab.fit(model, (x, y), test=(xt, yt))     # your nn.Module and data -> Run
+
+`import torchlab` stays fast: torch is imported when one of these is first used.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+__all__ = ["Run", "fit", "load", "resume", "train"]
+
+if TYPE_CHECKING:
+    from torchlab.runs import Run, fit, load, resume, train
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from torchlab import runs  # here, not above: the command line's `list` and `--help` need no torch
+
+        return getattr(runs, name)
+    raise AttributeError(f"module 'torchlab' has no attribute {name!r}")

@@ -1,9 +1,17 @@
 """Name -> component registries, filled by decorators (timm's register_model, in small)."""
 
 import importlib
+import importlib.metadata
+import importlib.util
+import os
 import pkgutil
+import sys
 import warnings
+import zlib
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from torchlab.core.errors import TorchlabError, did_you_mean
@@ -27,6 +35,7 @@ class Registry(Generic[T]):
         self.configs: dict[str, type] = {}
 
     def load(self) -> None:
+        load_plugins()
         if self.package:
             package, self.package = importlib.import_module(self.package), None
             for module in pkgutil.iter_modules(getattr(package, "__path__", [])):  # a module has none
@@ -71,3 +80,79 @@ MODELS: Registry = Registry("model", package="torchlab.models")
 TASKS: Registry = Registry("task", package="torchlab.tasks")
 OPTIMIZERS: Registry = Registry("optimizer", package="torchlab.engine.optim")
 SCHEDULES: Registry = Registry("schedule", package="torchlab.engine.optim")
+
+
+def import_user_code(specs: list[str]) -> list[str]:
+    """Import a user's modules (`mymodels`) or files (`path/to/mymodels.py`) so that the components in
+    them register themselves; returns the specs as a run records them (files as absolute paths)."""
+    return [import_user_module(spec)[0] for spec in specs]
+
+
+def import_user_module(spec: str) -> tuple[str, ModuleType]:
+    """(the spec as a run records it, the module) for a module name or a .py file.
+
+    A file is imported under a name of its own, once per process: a script that also trains should
+    keep that part under `if __name__ == "__main__":`, as any imported script must."""
+    if spec.endswith(".py") or os.sep in spec:
+        path = Path(spec).expanduser().resolve()
+        if not path.is_file():
+            raise TorchlabError(f"import {spec}: no such file")
+        name = f"torchlab_user_{path.stem}_{zlib.crc32(str(path).encode()):08x}"
+        if name not in sys.modules:
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            try:
+                _run_user_code(spec, partial(module_spec.loader.exec_module, module))
+            except TorchlabError:
+                del sys.modules[name]
+                raise
+        return str(path), sys.modules[name]
+    if str(Path.cwd()) not in sys.path:  # `torchlab` (a console script) does not put it there itself
+        sys.path.append(str(Path.cwd()))
+    _run_user_code(spec, partial(importlib.import_module, spec))
+    return spec, sys.modules[spec]
+
+
+def _run_user_code(spec: str, load: Callable[[], Any]) -> None:
+    try:
+        load()
+    except ModuleNotFoundError as err:
+        if err.name == spec:
+            raise TorchlabError(f"import {spec}: no such module (a file? give its path, ending in .py)") from None
+        raise TorchlabError(f"import {spec} failed: {err}") from err
+    except TorchlabError:
+        raise
+    except Exception as err:  # noqa: BLE001  (the user's code: one line; --debug shows where)
+        raise TorchlabError(f"import {spec} failed: {type(err).__name__}: {err}") from err
+
+
+def user_sources(entries: list[Any]) -> list[str]:
+    """What to import again for these registered components to be found: the modules (or files)
+    outside torchlab that define them."""
+    sources = []
+    for entry in entries:
+        module = sys.modules.get(getattr(entry, "__module__", "") or "")
+        if module is None or module.__name__.split(".")[0] == "torchlab":
+            continue
+        file = getattr(module, "__file__", None)
+        if module.__name__.startswith("torchlab_user_") or module.__name__ == "__main__":
+            if file:
+                sources.append(str(Path(file).resolve()))
+        else:
+            sources.append(module.__name__)
+    return list(dict.fromkeys(sources))
+
+
+def load_plugins() -> None:
+    """Import the installed packages that register components through the `torchlab.plugins`
+    entry-point group (in their pyproject: `[project.entry-points."torchlab.plugins"] name = "pkg.module"`)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for entry_point in importlib.metadata.entry_points(group="torchlab.plugins"):
+        _run_user_code(entry_point.value, entry_point.load)
+
+
+_plugins_loaded = False

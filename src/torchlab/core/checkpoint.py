@@ -10,6 +10,8 @@ torchlab checkpoint, `load_tensors` for a plain state dict (`.pt`/`.pth` read we
 """
 
 import io
+import json
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,45 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     state = load_weights_only(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise TorchlabError(f"{path} is not a torchlab checkpoint (expected format {FORMAT})")
+    problem = structure_problem(state)
+    if problem:
+        raise TorchlabError(f"{path} is a damaged torchlab checkpoint: {problem}")
     return state
+
+
+def is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def structure_problem(state: dict[str, Any]) -> str | None:
+    """What is wrong with the structure of a torchlab checkpoint's entries, or None.
+
+    The weights-only loader guarantees tensors and primitives, not their arrangement: a file
+    edited (or written by something else) may hold `model` as a list or `epoch` as a string."""
+    model = state.get("model")
+    if not isinstance(model, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in model.items()):
+        return "'model' is not a state dict of named tensors"
+    for key in ("epoch", "step"):
+        if key in state and not is_count(state[key]):
+            return f"'{key}' is {state[key]!r}, not a count"
+    if "epoch" not in state:
+        return "'epoch' is missing"
+    if not isinstance(state.get("config"), dict):
+        return "'config' is missing or not a mapping"
+    best = state.get("best", {})
+    if not isinstance(best, dict):
+        return "'best' is not a mapping"
+    value, epoch = best.get("value"), best.get("epoch")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return f"'best.value' is {value!r}, not a number"
+    if epoch is not None and not is_count(epoch):
+        return f"'best.epoch' is {epoch!r}, not a count"
+    if not isinstance(best.get("metrics", {}), dict):
+        return "'best.metrics' is not a mapping"
+    for key in ("optimizers", "schedules", "scaler", "early_stop", "clock", "rng", "info"):
+        if key in state and not isinstance(state[key], dict):
+            return f"'{key}' is not a mapping"
+    return None
 
 
 def load_weights_only(path: Path) -> Any:
@@ -100,11 +140,61 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def load_weights(model: nn.Module, state: dict[str, Any], path: Path) -> None:
     """Load a checkpoint's model weights strictly; another model's weights are a TorchlabError."""
+    weights = state.get("model") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in weights.items()):
+        raise TorchlabError(f"{path} holds no state dict of named tensors as its model")
     try:
-        unwrap(model).load_state_dict(state["model"])
-    except RuntimeError as err:
-        detail = str(err).strip().splitlines()[0]
+        unwrap(model).load_state_dict(weights)
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as err:
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise TorchlabError(
             f"{path} holds weights of another model ({state.get('model_name', '?')} from recipe "
             f"'{state.get('recipe', '?')}'): {detail}"
         ) from None
+
+
+def refuse_restart(run_dir: Path) -> None:
+    """A TorchlabError when `run_dir` has no checkpoints/last.pt but shows that it trained (best.pt,
+    epochs in summary.json or metrics.jsonl) or last.pt is a dangling link: resuming would start it
+    over and overwrite best.pt. A run killed inside its first epoch shows none of these."""
+    last = run_dir / "checkpoints" / "last.pt"
+    found = ["last.pt is a link to a missing file"] if last.is_symlink() else []
+    if os.path.lexists(run_dir / "checkpoints" / "best.pt"):
+        found.append("checkpoints/best.pt exists")
+    summary = read_json_object(run_dir / "summary.json")
+    if isinstance(summary.get("epochs"), int) and summary["epochs"] > 0:
+        found.append(f"summary.json says {summary['epochs']} epoch(s) done")
+    logged = epochs_logged(run_dir / "metrics.jsonl")
+    if logged > 1:  # one could be logged just before a kill, before the first last.pt was written
+        found.append(f"metrics.jsonl logs {logged} epochs")
+    if found:
+        raise TorchlabError(
+            f"{last} is missing, but {run_dir} trained before ({'; '.join(found)}): resuming would start it over "
+            "and overwrite best.pt; restore last.pt, or train a new run"
+        )
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`, or {} when it is absent, unreadable or not an object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def epochs_logged(path: Path) -> int:
+    """The last epoch that a metrics.jsonl records as finished (0 when none, or it is unreadable)."""
+    try:
+        lines = path.read_bytes().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return 0
+    last = 0
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == "epoch" and isinstance(record.get("epoch"), int):
+            last = max(last, record["epoch"])
+    return last

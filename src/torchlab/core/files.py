@@ -1,9 +1,12 @@
 """Atomic file writes: a reader (or a crash) sees the old complete file or the new one."""
 
+import errno
 import fcntl
 import json
 import os
-import tempfile
+import re
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -23,7 +26,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        fd, tmp = create_temporary(path)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -39,6 +42,21 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         raise
 
 
+def create_temporary(path: Path) -> tuple[int, Path]:
+    """A new file `.NAME.XXXXXXXX.tmp` beside `path`, open for writing: (descriptor, path).
+
+    Created with mode 0o666 less the umask, as `open()` would (tempfile's are 0o600 whatever the
+    umask), exclusively (`O_EXCL` never follows or reuses a planted link)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
@@ -47,15 +65,136 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+# What torchlab writes in a run directory. A stale temporary file is removed only when it is one
+# of its own atomic writes' (`.NAME.XXXXXXXX.tmp`, NAME below for its folder), and no entry it
+# writes may be a symbolic link: nothing outside the run is ever written, truncated or deleted.
+LOCK = ".lock"
+ATOMIC_NAMES = {
+    "": re.compile(r"config\.yaml|summary\.json|split\.json|report\.html"),
+    "checkpoints": re.compile(r"(last|best)\.pt"),
+    "snapshots": re.compile(r"epoch-\d+\.pt"),
+    "export": re.compile(r"model\.(safetensors|onnx)"),
+}
+TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
+WRITTEN = ("config.yaml", "summary.json", "split.json", "report.html", "metrics.jsonl", "tensorboard")
+WRITTEN_FOLDERS = ("checkpoints", "snapshots", "plots", "export")
+
+
+def is_own_temporary(folder: str, name: str) -> bool:
+    """Whether `name` in the run directory's `folder` ("" itself) is a temporary file torchlab writes."""
+    match = TEMPORARY.fullmatch(name)
+    return bool(match and folder in ATOMIC_NAMES and ATOMIC_NAMES[folder].fullmatch(match["name"]))
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete the temporary files a writer killed mid-write left: torchlab's own names only, regular
+    files only, in the run directory and its own folders (never one reached through a link)."""
+    for folder in ATOMIC_NAMES:
+        where = run_dir / folder
+        if folder and (where.is_symlink() or not where.is_dir()):
+            continue
+        with os.scandir(where) as entries:
+            stale = [e for e in entries if is_own_temporary(folder, e.name) and e.is_file(follow_symlinks=False)]
+        for entry in stale:
+            Path(entry.path).unlink(missing_ok=True)
+
+
+def refuse_planted_links(run_dir: Path) -> None:
+    """A TorchlabError if anything torchlab writes in `run_dir` is a symbolic link (a file it would
+    write through, or a folder of its own): it would write outside the run."""
+    names = [*WRITTEN, *WRITTEN_FOLDERS]
+    for folder in WRITTEN_FOLDERS:
+        where = run_dir / folder
+        if where.is_dir() and not where.is_symlink():
+            with os.scandir(where) as entries:
+                names += [f"{folder}/{e.name}" for e in entries if e.is_symlink()]
+    for name in names:
+        if (run_dir / name).is_symlink():
+            raise TorchlabError(
+                f"{run_dir / name} is a symbolic link: torchlab writes nothing through a link in a run directory; "
+                "remove it (or pick another --out)"
+            )
+
+
+NAME_MAX, PATH_MAX = 255, 4096  # Linux's limits, in bytes
+LONGEST_INSIDE = len("/checkpoints/.best.pt.01234567.tmp")  # the longest path torchlab writes in a run
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """A TorchlabError, before any data loads or anything is written, when a new run cannot go to
+    `run_dir`: a path that is not UTF-8 or too long, a file or under one, an unwritable parent, a
+    run already there, or a folder that is not empty and not torchlab's (it is never written into)."""
+    text = str(run_dir)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TorchlabError(f"--out {text!r} is not valid UTF-8: pick a run directory with a UTF-8 name") from None
+    if not text or text == ".":
+        raise TorchlabError("--out is empty or the current folder: name a new folder for the run")
+    absolute = Path(os.path.abspath(run_dir))
+    for part in absolute.parts[1:]:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise TorchlabError(f"--out: the name {part[:40]}... is longer than {NAME_MAX} bytes; pick a shorter one")
+    if len(os.fsencode(str(absolute))) + LONGEST_INSIDE > PATH_MAX:
+        raise TorchlabError(f"--out: the path is too long (at most {PATH_MAX - LONGEST_INSIDE} bytes here)")
+    existing = absolute
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if existing != absolute:
+        if not existing.is_dir():
+            raise TorchlabError(f"{run_dir} is under {existing}, which is not a directory; pick another --out")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise TorchlabError(f"cannot create {run_dir}: {existing} is not writable; pick another --out")
+        return
+    if not absolute.is_dir():
+        raise TorchlabError(f"{run_dir} exists and is not a directory; pick another --out")
+    try:
+        names = os.listdir(absolute)
+    except OSError as err:
+        raise TorchlabError(f"cannot use {run_dir} as a run directory: {err.strerror or err}") from None
+    if "config.yaml" in names:
+        raise TorchlabError(
+            f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it; pick another --out"
+        )
+    foreign = sorted(name for name in names if name != LOCK and not is_own_temporary("", name))
+    if foreign:
+        raise TorchlabError(
+            f"{run_dir} is a folder that is not a torchlab run (no config.yaml; it holds {foreign[0]!r}"
+            f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}): torchlab trains only into a new "
+            "or empty folder; pick another --out"
+        )
+
+
+def open_lock_file(run_dir: Path) -> int:
+    """RUN_DIR/.lock opened read-write (created if absent): a regular file, never through a link."""
+    path = run_dir / LOCK
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # O_NOFOLLOW: a planted link is refused (ELOOP); O_NONBLOCK: a planted FIFO does not hang the open
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except FileExistsError:
+        raise TorchlabError(f"{run_dir} exists and is not a directory; pick another --out") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise TorchlabError(f"{path} is a symbolic link: torchlab follows no link there; remove it") from None
+        where = path if err.errno == errno.EISDIR else run_dir
+        raise TorchlabError(f"cannot use {where} as a run directory: {err.strerror or err}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise TorchlabError(f"{path} is not a regular file: remove it (torchlab keeps its lock there)")
+    return fd
+
+
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold RUN_DIR/.lock for the block: a second process on the same run directory is refused.
 
     An flock, not a marker file: the kernel drops it when the holder dies (even by SIGKILL),
     so a killed run stays resumable. The holder's pid is written in the file for the message.
+    Under the lock, torchlab's own stale temporary files are removed and a run directory where
+    something torchlab writes is a symbolic link is refused.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_lock_file(run_dir)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -66,8 +205,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        for stale in [*run_dir.glob(f".*{TEMP_SUFFIX}"), *run_dir.glob(f"*/.*{TEMP_SUFFIX}")]:
-            stale.unlink(missing_ok=True)  # left by a writer killed mid-write; we hold the lock now
+        refuse_planted_links(run_dir)
+        remove_stale_temporaries(run_dir)  # left by a writer killed mid-write; we hold the lock now
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from torchlab.config import DataConfig
+from torchlab.config import DataConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data.loaders import Transform
 
@@ -31,6 +31,11 @@ class AugmentConfig:
     scale: float = 0.0  # and zoom by a uniform factor in [1 - scale, 1 + scale]
     crop_padding: int = 0  # random crop of the original size from the image padded with zeros
     noise_std: float = 0.0  # Gaussian noise, in units of the full pixel range
+
+    def __post_init__(self) -> None:
+        in_range("data.augment", 0, 1, "[]", hflip=self.hflip, vflip=self.vflip)
+        in_range("data.augment", 0, 1, scale=self.scale)
+        in_range("data.augment", 0, rotation=self.rotation, crop_padding=self.crop_padding, noise_std=self.noise_std)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from torchlab.config import DataConfig
+from torchlab.config import DataConfig, in_range
 from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import split_sizes
@@ -25,6 +25,11 @@ class GaussiansConfig(DataConfig):
     std: float = 0.02
     batch_size: int = 256
     eval_batch_size: int = 10000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("data", 1, samples=self.samples, test_samples=self.test_samples, modes=self.modes)
+        in_range("data", 0, radius=self.radius, std=self.std)
 
 
 def sample_modes(n: int, modes: int, radius: float, std: float, generator: torch.Generator):

@@ -36,6 +36,8 @@ def read_idx(path: Path, ndim: int) -> torch.Tensor:
     if len(data) != size:
         what = "truncated" if len(data) < size else "longer than its header says"
         raise TorchlabError(f"{path} is {what}: {len(data)} bytes, its header {list(shape)} means {size}")
+    if 0 in shape:
+        raise TorchlabError(f"{path} holds no data: its header gives the shape {list(shape)}")
     return torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=header).view(shape)
 
 

@@ -57,6 +57,12 @@ def load_idx_dataset(
         read_idx_pair(raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte", len(classes))
         for split in ("train", "t10k")
     )
+    if train[0].shape[-2:] != test[0].shape[-2:]:
+        (h, w), (th, tw) = train[0].shape[-2:], test[0].shape[-2:]
+        raise TorchlabError(
+            f"{raw / 't10k-images-idx3-ubyte'} holds images of {th} x {tw} pixels, but "
+            f"{raw / 'train-images-idx3-ubyte'} holds {h} x {w}: both must be of one size"
+        )
     return train, test, classes
 
 

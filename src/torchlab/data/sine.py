@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from torchlab.config import DataConfig
+from torchlab.config import DataConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
@@ -30,6 +30,13 @@ class SineConfig(DataConfig):
     span: float = 10.0  # radians covered by `steps` samples
     frequency: float = 1.0
     noise: float = 0.0  # standard deviation of Gaussian noise on every sample
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("data", 1, sequences=self.sequences, test_sequences=self.test_sequences)
+        in_range("data", 2, steps=self.steps, test_steps=self.test_steps)
+        in_range("data", 0, math.inf, "()", span=self.span, frequency=self.frequency)
+        in_range("data", 0, noise=self.noise)
 
 
 def sine_waves(cfg: SineConfig, count: int, steps: int, generator: torch.Generator) -> torch.Tensor:

@@ -16,6 +16,9 @@ def split_sizes(n: int, val_split: int | float) -> tuple[int, int]:
         n_val = int(val_split)
     else:
         raise TorchlabError(f"data.val_split must be a fraction in [0, 1) or a count below {n}, got {val_split}")
+    if n_val == n or (val_split and not n_val):
+        what = "nothing to train on" if n_val == n else "no sample to validate on"
+        raise TorchlabError(f"data.val_split={val_split} of {n} samples leaves {what}")
     return n - n_val, n_val
 
 

@@ -13,6 +13,7 @@ from torchlab.config import DataConfig
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS
 from torchlab.data.root import data_root, downloads_allowed
+from torchlab.data.splits import split_sizes
 from torchlab.data.text import TextClassification, TextConfig
 
 FILES = ("train.tsv", "dev.tsv")
@@ -40,6 +41,8 @@ def read_tsv(path: Path) -> tuple[list[str], list[int]]:
                 labels.append(int(fields[1]))
     except UnicodeDecodeError as err:
         raise TorchlabError(f"{path} is not UTF-8 text ({err.reason})") from None
+    if not sentences:
+        raise TorchlabError(f"{path} holds no labelled sentence (an empty or header-only file)")
     return sentences, labels
 
 
@@ -72,4 +75,8 @@ def _missing(folder: Path, missing: list[str], why: str) -> TorchlabError:
 def sst2(cfg: SST2Config, device: torch.device) -> TextClassification:
     folder = sst2_folder(cfg)
     train, dev = (read_tsv(folder / name) for name in FILES)
+    try:
+        split_sizes(len(train[0]), cfg.val_split)
+    except TorchlabError as err:
+        raise TorchlabError(f"{folder / FILES[0]}: {err}") from None
     return TextClassification(cfg, device, train, dev, ["negative", "positive"])

@@ -7,6 +7,7 @@ as PyTorch's ChainedScheduler does. The Trainer steps both after `optimizer.step
 has required since 1.1.
 """
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
-from torchlab.config import OptimConfig, ScheduleConfig, TrainConfig
+from torchlab.config import OptimConfig, ScheduleConfig, TrainConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.registry import OPTIMIZERS, SCHEDULES
 
@@ -36,6 +37,10 @@ class SGDConfig(OptimConfig):
     nesterov: bool = False
     fused: bool | None = None  # one fused kernel for the whole update (CPU, CUDA); None: PyTorch's default
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("optim", 0, momentum=self.momentum)
+
 
 @dataclass
 class AdamConfig(OptimConfig):
@@ -43,6 +48,11 @@ class AdamConfig(OptimConfig):
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     fused: bool | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("optim", 0, 1, betas=self.betas)
+        in_range("optim", 0, eps=self.eps)
 
 
 @dataclass
@@ -52,12 +62,21 @@ class RMSpropConfig(OptimConfig):
     momentum: float = 0.0
     centered: bool = False
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("optim", 0, alpha=self.alpha, eps=self.eps, momentum=self.momentum)
+
 
 @dataclass
 class AdadeltaConfig(OptimConfig):
     lr: float = 1.0
     rho: float = 0.9
     eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("optim", 0, 1, "[]", rho=self.rho)
+        in_range("optim", 0, eps=self.eps)
 
 
 def torch_optimizer(cls: type[torch.optim.Optimizer]) -> Callable[[OptimConfig, Params], torch.optim.Optimizer]:
@@ -121,16 +140,30 @@ class StepConfig(ScheduleConfig):
     step_size: int = 30
     gamma: float = 0.1
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("schedule", 1, step_size=self.step_size)
+        in_range("schedule", 0, gamma=self.gamma)
+
 
 @dataclass
 class MultiStepConfig(ScheduleConfig):
     milestones: list[int] = field(default_factory=lambda: [30, 60])
     gamma: float = 0.1
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("schedule", 1, milestones=self.milestones)
+        in_range("schedule", 0, gamma=self.gamma)
+
 
 @dataclass
 class CosineConfig(ScheduleConfig):
     eta_min: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("schedule", 0, eta_min=self.eta_min)
 
 
 @dataclass
@@ -146,6 +179,12 @@ class OneCycleConfig(ScheduleConfig):
     base_momentum: float = 0.85
     max_momentum: float = 0.95
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("schedule", 0, 1, "()", pct_start=self.pct_start)
+        in_range("schedule", 0, 1, "[]", base_momentum=self.base_momentum, max_momentum=self.max_momentum)
+        in_range("schedule", 0, math.inf, "()", div_factor=self.div_factor, final_div_factor=self.final_div_factor)
+
 
 @dataclass
 class PlateauConfig(ScheduleConfig):
@@ -157,6 +196,12 @@ class PlateauConfig(ScheduleConfig):
     threshold_mode: Literal["rel", "abs"] = "rel"
     cooldown: int = 0
     min_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("schedule", 0, 1, "()", factor=self.factor)
+        in_range("schedule", 0, patience=self.patience, threshold=self.threshold, cooldown=self.cooldown)
+        in_range("schedule", 0, min_lr=self.min_lr)
 
 
 Optimizer = torch.optim.Optimizer

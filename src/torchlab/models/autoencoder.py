@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 
@@ -55,6 +55,9 @@ class AutoEncoder(EncoderDecoder):
 class AutoEncoderConfig(ModelConfig):
     hidden: list[int] = field(default_factory=lambda: [400])
     latent: int = 20
+
+    def __post_init__(self) -> None:
+        in_range("model", 1, hidden=self.hidden, latent=self.latent)
 
 
 @MODELS.register("autoencoder", config=AutoEncoderConfig)

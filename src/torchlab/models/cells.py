@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
@@ -47,6 +47,9 @@ class CellStack(nn.Module):
 @dataclass
 class CellsConfig(ModelConfig):
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+
+    def __post_init__(self) -> None:
+        in_range("model", 1, hidden_sizes=self.hidden_sizes)
 
 
 def build_cells(cell: str, cfg: CellsConfig, info: DataInfo) -> SequenceRegressor:

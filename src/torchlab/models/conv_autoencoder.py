@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
@@ -37,6 +37,9 @@ class ConvAutoEncoder(EncoderDecoder):
 class ConvAutoEncoderConfig(ModelConfig):
     width: int = 32
     latent: int = 20
+
+    def __post_init__(self) -> None:
+        in_range("model", 1, width=self.width, latent=self.latent)
 
 
 @MODELS.register("conv-autoencoder", config=ConvAutoEncoderConfig)

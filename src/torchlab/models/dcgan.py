@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
@@ -66,6 +66,9 @@ def dcgan_init(module: nn.Module) -> None:
 class DCGANConfig(ModelConfig):
     latent: int = 100
     width: int = 32  # the discriminator's first layer has 2·width channels; the generator mirrors it
+
+    def __post_init__(self) -> None:
+        in_range("model", 1, latent=self.latent, width=self.width)
 
 
 @MODELS.register("dcgan", config=DCGANConfig)

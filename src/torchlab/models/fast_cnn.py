@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 
@@ -44,6 +44,9 @@ class FastCNN(nn.Module):
 class FastCNNConfig(ModelConfig):
     widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
     first_kernel: int = 5
+
+    def __post_init__(self) -> None:
+        in_range("model", 1, widths=self.widths, first_kernel=self.first_kernel)
 
 
 @MODELS.register("fast-cnn", config=FastCNNConfig)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.autoencoder import mlp
@@ -37,6 +37,9 @@ class GAN(nn.Module):
 class MLPGANConfig(ModelConfig):
     latent: int = 2
     hidden: list[int] = field(default_factory=lambda: [512, 512, 512])
+
+    def __post_init__(self) -> None:
+        in_range("model", 1, latent=self.latent, hidden=self.hidden)
 
 
 @MODELS.register("gan-mlp", config=MLPGANConfig)

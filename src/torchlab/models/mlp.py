@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 
@@ -34,6 +34,10 @@ class MLP(nn.Module):
 class MLPConfig(ModelConfig):
     hidden: list[int] = field(default_factory=lambda: [200, 200])
     dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        in_range("model", 1, hidden=self.hidden)
+        in_range("model", 0, 1, dropout=self.dropout)
 
 
 @MODELS.register("mlp", config=MLPConfig)

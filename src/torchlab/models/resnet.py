@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
@@ -48,6 +48,9 @@ class ResNetConfig(ModelConfig):
     widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
     blocks: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
     stem_pool: bool = False  # a 2x2 max-pool after the stem: a quarter of the compute
+
+    def __post_init__(self) -> None:
+        in_range("model", 1, widths=self.widths, blocks=self.blocks)
 
 
 @MODELS.register("resnet", config=ResNetConfig)

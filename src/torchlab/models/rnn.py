@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 
@@ -37,6 +37,10 @@ class RecurrentConfig(ModelConfig):
     hidden_size: int = 64
     num_layers: int = 1
     dropout: float = 0.0  # between stacked layers
+
+    def __post_init__(self) -> None:
+        in_range("model", 1, hidden_size=self.hidden_size, num_layers=self.num_layers)
+        in_range("model", 0, 1, dropout=self.dropout)
 
 
 def build_recurrent(kind: str, cfg: RecurrentConfig, info: DataInfo) -> SequenceRegressor:

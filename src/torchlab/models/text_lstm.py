@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.data.vectors import pretrained_embedding
@@ -61,6 +61,11 @@ class TextLSTMConfig(ModelConfig):
     bidirectional: bool = True
     dropout: float = 0.5
     num_outputs: int | None = None  # None: one logit for two classes (binary task), else one per class
+
+    def __post_init__(self) -> None:
+        in_range("model", 1, embed_dim=self.embed_dim, hidden_size=self.hidden_size, num_layers=self.num_layers)
+        in_range("model", 1, num_outputs=self.num_outputs)
+        in_range("model", 0, 1, dropout=self.dropout)
 
 
 @MODELS.register("text-lstm", config=TextLSTMConfig)

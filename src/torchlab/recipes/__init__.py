@@ -1,10 +1,17 @@
-"""Recipes: one YAML file each in this folder, named after the recipe (`mnist-mlp.yaml`)."""
+"""Recipes: one YAML file each in this folder, named after the recipe (`mnist-mlp.yaml`).
 
+A recipe file (here or anywhere: `torchlab train my.yaml`) may start from another with
+`base: mnist-mlp` (a recipe name, or a YAML path relative to the file); its own keys then override
+the base's, section by section. A file or override that names another component (`model.name`,
+`data.name`, ...) starts that section from the new component's own defaults.
+"""
+
+import copy
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from torchlab.config import Config, apply_override, build_config, read_yaml
+from torchlab.config import SECTION_REGISTRIES, Config, apply_override, build_config, read_yaml
 from torchlab.core.errors import TorchlabError, did_you_mean
 
 RECIPE_DIR = Path(str(resources.files(__package__)))
@@ -14,24 +21,64 @@ def recipe_names() -> list[str]:
     return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
 
 
-def recipe_raw(recipe: str) -> dict[str, Any]:
-    """The raw dict of a recipe given by name, or by the path of a YAML file."""
-    path = Path(recipe)
+def recipe_path(recipe: str, relative_to: Path | None = None) -> Path:
+    """The YAML file of a recipe given by name, or by a path (relative to `relative_to`'s folder)."""
     if recipe.endswith((".yaml", ".yml")):
-        raw = read_yaml(path)
-        raw.setdefault("recipe", path.stem)
-        return raw
+        path = Path(recipe).expanduser()
+        return path if path.is_absolute() or relative_to is None else relative_to.parent / path
     names = recipe_names()
     if recipe not in names:
         raise TorchlabError(f"unknown recipe '{recipe}'{did_you_mean(recipe, names)}; `torchlab list` shows them all")
-    raw = read_yaml(RECIPE_DIR / f"{recipe}.yaml")
-    raw["recipe"] = recipe
+    return RECIPE_DIR / f"{recipe}.yaml"
+
+
+def recipe_raw(recipe: str, relative_to: Path | None = None, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The raw dict of a recipe given by name, or by the path of a YAML file, with its `base` merged in."""
+    path = recipe_path(recipe, relative_to)
+    if path.resolve() in seen:
+        raise TorchlabError(f"{path}: `base` leads back to a file it started from")
+    own = read_yaml(path)
+    base = own.pop("base", None)
+    if base is not None and not isinstance(base, str):
+        raise TorchlabError(f"{path}: base must be a recipe name or a YAML path, got {base!r}")
+    raw = merge(recipe_raw(base, path, (*seen, path.resolve())), own) if base is not None else own
+    raw["recipe"] = own.get("recipe", path.stem) if recipe.endswith((".yaml", ".yml")) else recipe
     return raw
 
 
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`, section by section; a section that names another component
+    (`name`) replaces the base's section instead of adding to it."""
+    merged = copy.deepcopy(base)
+    for key, value in over.items():
+        section = merged.get(key)
+        renamed = isinstance(value, dict) and isinstance(section, dict) and value.get("name", section.get("name"))
+        if key in SECTION_REGISTRIES and renamed and renamed != section.get("name"):
+            merged[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(section, dict):
+            merged[key] = merge(section, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
 def load_recipe(recipe: str, overrides: list[str] = ()) -> Config:
-    """Defaults <- recipe <- overrides, resolved and type-checked."""
-    raw = recipe_raw(recipe)
+    """Defaults <- recipe (<- its base) <- overrides, resolved and type-checked. An override of a
+    section's `name` (`model.name=cnn`) starts that section from the new component's defaults, and
+    the section's other overrides apply to that, whatever their order."""
+    return resolve(recipe_raw(recipe), overrides)
+
+
+def resolve(raw: dict[str, Any], overrides: list[str] = ()) -> Config:
+    """A raw config dict (a recipe's, a run's) with `overrides` applied, as `load_recipe` applies them."""
+    raw = copy.deepcopy(raw)
+    for override in overrides:
+        probe: dict[str, Any] = {}
+        apply_override(probe, override)
+        ((section, value),) = probe.items()
+        renamed = section in SECTION_REGISTRIES and isinstance(value, dict) and "name" in value
+        if renamed and isinstance(raw.get(section), dict) and raw[section].get("name") != value["name"]:
+            raw[section] = {}
     for override in overrides:
         apply_override(raw, override)
     return build_config(raw)

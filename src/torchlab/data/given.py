@@ -1,0 +1,152 @@
+"""Data given from Python (`torchlab.fit`): pairs of tensors, or any map-style Dataset.
+
+Tensors become a device-resident `TensorSplits` (the fast path of the built-in datasets); a
+Dataset is read through a DataLoader, sharded by rank like an image folder. Without a validation
+set, `data.val_split` of the training set is held out (seeded by `data.split_seed`); without a
+test set, the run has no test figures.
+
+A run of tensors keeps them in RUN_DIR/data.safetensors (`data.name: tensors`), so that the
+command line can resume or evaluate it; Datasets are Python objects (`data.name: python`), so
+such a run continues from Python only.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader, Dataset
+
+from torchlab.config import DataConfig
+from torchlab.core.errors import TorchlabError
+from torchlab.data import DATASETS, Batch, DataInfo
+from torchlab.data.folder import ShardSampler
+from torchlab.data.loaders import TensorLoader
+from torchlab.data.splits import train_val_indices
+
+SPLITS = ("train", "val", "test")
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class GivenConfig(DataConfig):
+    name: str = "tensors"
+    val_split: int | float = 0.1
+    path: str = ""  # tensors: the safetensors file holding {train,val,test}.{x,y}
+    num_classes: int | None = None  # a classifier's; None: not a classification
+    workers: int = 0  # Datasets: DataLoader worker processes
+
+
+def info_of(x: torch.Tensor, num_classes: int | None) -> DataInfo:
+    return DataInfo(tuple(x.shape[1:]), num_classes)
+
+
+class GivenTensors:
+    """Train/val/test pairs of tensors on the device, batched by index (`TensorLoader`)."""
+
+    def __init__(self, cfg: GivenConfig, device: torch.device, splits: dict[str, Pair | None]) -> None:
+        train, val = splits["train"], splits["val"]
+        if train is None or len(train[0]) == 0:
+            raise TorchlabError("torchlab.fit: the training set is empty")
+        if val is None:
+            train_idx, val_idx = train_val_indices(len(train[0]), cfg.val_split, cfg.split_seed)
+            train, val = (train[0][train_idx], train[1][train_idx]), (train[0][val_idx], train[1][val_idx])
+        test = splits["test"] or (train[0][:0], train[1][:0])
+        self.cfg = cfg
+        self.splits = {"train": train, "val": val, "test": test}  # on the CPU, as given: what data.safetensors keeps
+        self.train, self.val, self.test = (tuple(t.to(device) for t in pair) for pair in (train, val, test))
+        self.info = info_of(train[0], cfg.num_classes)
+        self.train_size = len(train[0])
+
+    def train_loader(self, generator: torch.Generator) -> TensorLoader:
+        return TensorLoader(*self.train, self.cfg.batch_size, generator=generator)
+
+    def val_loader(self) -> TensorLoader:
+        return TensorLoader(*self.val, self.cfg.eval_batch_size)
+
+    def test_loader(self) -> TensorLoader:
+        return TensorLoader(*self.test, self.cfg.eval_batch_size)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The splits as flat named tensors, for data.safetensors."""
+        flat = {}
+        for split, (x, y) in self.splits.items():
+            flat[f"{split}.x"], flat[f"{split}.y"] = x.contiguous(), y.contiguous()
+        return flat
+
+
+@DATASETS.register("tensors", config=GivenConfig)
+def saved_tensors(cfg: GivenConfig, device: torch.device) -> GivenTensors:
+    """A `torchlab.fit` run's tensors, read back from its data.safetensors."""
+    try:
+        flat = load_file(cfg.path)
+    except (OSError, ValueError) as err:
+        raise TorchlabError(f"data.path: cannot read the run's tensors from {cfg.path or '(none)'} ({err})") from None
+    splits = {split: (flat[f"{split}.x"], flat[f"{split}.y"]) if f"{split}.x" in flat else None for split in SPLITS}
+    return GivenTensors(cfg, device, splits)
+
+
+class DeviceBatches:
+    """A DataLoader's batches, moved to the device."""
+
+    def __init__(self, loader: DataLoader, device: torch.device) -> None:
+        self.loader, self.device = loader, device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for batch in self.loader:
+            yield tuple(t.to(self.device, non_blocking=True) for t in batch)
+
+
+class GivenDatasets:
+    """Map-style Datasets of `(input, target)` samples, read through DataLoaders sharded by rank."""
+
+    def __init__(self, cfg: GivenConfig, device: torch.device, splits: dict[str, Dataset | None]) -> None:
+        train, val = splits["train"], splits["val"]
+        if train is None or len(train) == 0:
+            raise TorchlabError("torchlab.fit: the training set is empty")
+        if val is None:
+            train_idx, val_idx = train_val_indices(len(train), cfg.val_split, cfg.split_seed)
+            train, val = torch.utils.data.Subset(train, train_idx), torch.utils.data.Subset(train, val_idx)
+        self.cfg, self.device = cfg, device
+        self.datasets = {"train": train, "val": val, "test": splits["test"] or torch.utils.data.Subset(train, [])}
+        x, _ = self.datasets["train"][0]
+        self.info = info_of(torch.as_tensor(x)[None], cfg.num_classes)
+        self.train_size = len(train)
+        self._loaders: dict[Any, DeviceBatches] = {}
+
+    def _loader(self, split: str, batch_size: int, generator: torch.Generator | None) -> DeviceBatches:
+        key = generator if generator is not None else split  # built once: persistent workers live on
+        if key not in self._loaders:
+            dataset = self.datasets[split]
+            loader = DataLoader(
+                dataset,
+                batch_size=batch_size,
+                sampler=ShardSampler(len(dataset), generator),
+                generator=generator,
+                num_workers=self.cfg.workers,
+                persistent_workers=self.cfg.workers > 0,
+                pin_memory=self.device.type == "cuda",
+            )
+            self._loaders[key] = DeviceBatches(loader, self.device)
+        return self._loaders[key]
+
+    def train_loader(self, generator: torch.Generator) -> DeviceBatches:
+        return self._loader("train", self.cfg.batch_size, generator)
+
+    def val_loader(self) -> DeviceBatches:
+        return self._loader("val", self.cfg.eval_batch_size, None)
+
+    def test_loader(self) -> DeviceBatches:
+        return self._loader("test", self.cfg.eval_batch_size, None)
+
+
+@DATASETS.register("python", config=GivenConfig)
+def python_datasets(cfg: GivenConfig, device: torch.device) -> GivenDatasets:
+    raise TorchlabError(
+        "this run's data were Datasets given to torchlab.fit, which only Python holds: continue it with "
+        "torchlab.fit(model, train, val, test, out=RUN_DIR)"
+    )

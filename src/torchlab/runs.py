@@ -1,0 +1,242 @@
+"""torchlab from Python: train a recipe, load a run, fit a model and data of your own.
+
+    import torchlab
+    run = torchlab.train("mnist-mlp", train__epochs=2, optim__lr=0.1)
+    run.summary["test"]["accuracy"], run.report_path
+    torchlab.load(run.run_dir).predict(images)        # classes, from the best weights
+    run = torchlab.fit(MyNet(), (x, y), test=(x_test, y_test), train__epochs=1)
+
+The same engine as the command line: checkpoints, resume, early stopping, schedules,
+metrics.jsonl, report.html, TensorBoard. Overrides are keyword arguments with `__` for the dots
+(`optim__lr=0.1`) or `overrides=["optim.lr=0.1"]`, checked as the command line's KEY=VALUE. A
+stop (Ctrl-C, a notebook's stop button) ends a run as on the command line: last.pt written,
+status "interrupted", and the call returns its Run; `torchlab.resume(run.run_dir)` continues it.
+"""
+
+import copy
+import inspect
+import json
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import save_file
+from torch import nn
+from torch.utils.data import Dataset
+
+from torchlab import api
+from torchlab.config import Config, load_run_config
+from torchlab.core.checkpoint import load_checkpoint, load_weights
+from torchlab.core.errors import TorchlabError
+from torchlab.core.runtime import resolve_device
+from torchlab.data import DataInfo
+from torchlab.data.given import GivenDatasets, GivenTensors
+from torchlab.loggers.jsonl import read_metrics
+from torchlab.models import build_model
+from torchlab.recipes import load_recipe, resolve
+from torchlab.tasks import build_task
+
+Data = tuple[torch.Tensor, torch.Tensor] | Dataset
+
+
+@dataclass(eq=False)
+class Run:
+    """A run directory, read from Python: its config, summary, metrics and best model."""
+
+    run_dir: Path
+    config: Config
+    device: str = "cpu"  # where `model` is loaded
+    given_model: nn.Module | None = field(default=None, repr=False)  # to load weights into, if not rebuilt
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """summary.json (empty while the run has none)."""
+        path = self.run_dir / "summary.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl: one per logged step, epoch and test."""
+        return read_metrics(self.run_dir) if (self.run_dir / "metrics.jsonl").is_file() else []
+
+    @property
+    def report_path(self) -> Path | None:
+        path = self.run_dir / "report.html"
+        return path if path.is_file() else None
+
+    @cached_property
+    def info(self) -> DataInfo:
+        return DataInfo.from_dict(self._checkpoint["info"])
+
+    @cached_property
+    def _checkpoint(self) -> dict[str, Any]:
+        best = self.run_dir / "checkpoints" / "best.pt"
+        return load_checkpoint(best if best.is_file() else self.run_dir / "checkpoints" / "last.pt")
+
+    @cached_property
+    def model(self) -> nn.Module:
+        """The best weights (last.pt's before a first best), loaded weights-only, in eval mode, on `device`."""
+        model = self.given_model or build_model(self.config.model, self.info)
+        load_weights(model, self._checkpoint, self.run_dir / "checkpoints")
+        return model.to(resolve_device(self.device)).eval()
+
+    @torch.no_grad()
+    def predict(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """What the best model makes of `inputs`, as the run's task reads it (a classifier: the classes)."""
+        task = build_task(self.config.task, self.model, self.info)
+        device = resolve_device(self.device)
+        return task.predict(*(x.to(device) for x in inputs))
+
+
+def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = None) -> Run:
+    """A finished or interrupted run. `model`: an instance of the run's model class, for a run whose
+    class torchlab cannot import again (defined in a notebook); its weights are replaced by the run's."""
+    run_dir = Path(run_dir)
+    return Run(run_dir, load_run_config(run_dir), device, model)
+
+
+def train(recipe: str | Path | Config, out: str | Path | None = None, *, overrides=(), **settings: Any) -> Run:
+    """Train a recipe (a name, a YAML path or a Config) into a new run directory."""
+    config = configure(recipe, [*overrides, *dotted(settings)])
+    return until_stopped(api.train, config, out)
+
+
+def resume(run_dir: str | Path, epochs: int | None = None, **parts: Any) -> Run:
+    """Continue an interrupted run (to `epochs` in all, if given)."""
+    return until_stopped(lambda config, out: api.resume(out, epochs, **parts), None, Path(run_dir))
+
+
+def fit(
+    model: nn.Module,
+    train: Data,
+    val: Data | None = None,
+    test: Data | None = None,
+    task: str = "classify",
+    out: str | Path | None = None,
+    *,
+    model_kwargs: dict[str, Any] | None = None,
+    overrides=(),
+    **settings: Any,
+) -> Run:
+    """Train `model` (any nn.Module) on your data with the recipes' engine.
+
+    Data are `(inputs, targets)` pairs of tensors or map-style Datasets of `(input, target)`;
+    without `val`, `data.val_split` (10%) of `train` is held out. `task`: classify (cross-entropy
+    on logits, the classes counted from the targets), regress (mean squared error), or any
+    registered task whose batches are `(input, target)`. Defaults: Adam at 1e-3, 10 epochs,
+    batches of 128; change them as for `train` (`train__epochs=1`). `model_kwargs`: the arguments
+    that rebuild the model (`type(model)(**model_kwargs)`), so that `torchlab resume`, `eval` and
+    `load` can rebuild it without Python's help.
+    """
+    tensors = all(split is None or is_pair(split) for split in (train, val, test))
+    kind = "tensors" if tensors else "python"
+    target, kwargs = rebuild_recipe(model, model_kwargs or {})
+    classify = task == "classify"
+    raw = {
+        "recipe": f"fit-{type(model).__name__.lower()}",
+        "data": {"name": kind, "num_classes": count_classes(train, val) if classify else None},
+        "model": {"name": "python", "target": target, "kwargs": kwargs},
+        "task": {"name": task},
+        "optim": {"name": "adam", "lr": 1e-3},
+        "train": {"monitor": "val.accuracy" if classify else "val.loss", "mode": "max" if classify else "min"},
+    }
+    config = resolve(raw, [*overrides, *dotted(settings)])
+    run_dir = Path(out) if out else api.default_run_dir(config.recipe)
+    if tensors:
+        config.data.path = str((run_dir / "data.safetensors").resolve())
+    splits = {"train": train, "val": val, "test": test}
+    built: list[Any] = []
+
+    def data(device: torch.device) -> Any:
+        built.append((GivenTensors if tensors else GivenDatasets)(config.data, device, copy.copy(splits)))
+        return built[-1]
+
+    parts = {"model": model, "data": data}
+    try:
+        if (run_dir / "config.yaml").is_file():  # an earlier fit into the same folder: continue it
+            run = resume(run_dir, **parts)
+        else:
+            run = until_stopped(lambda c, o: api.train(c, o, **parts), config, run_dir)
+        run.given_model = model  # `run.model` loads the best weights into it: no rebuild needed
+        return run
+    finally:
+        if tensors and built and run_dir.is_dir():  # for the command line: `torchlab resume/eval RUN_DIR`
+            save_file(built[-1].tensors(), config.data.path)
+
+
+def until_stopped(train_fn: Any, config: Config | None, out: Path | str | None) -> Run:
+    """Run `train_fn(config, out)`; a stop (Ctrl-C) returns the interrupted run instead of raising."""
+    out = Path(out) if out else api.default_run_dir(config.recipe)
+    try:
+        train_fn(config, out)
+    except KeyboardInterrupt as stop:
+        if not (out / "config.yaml").is_file():
+            raise
+        print(f"torchlab: {stop or 'interrupted'}; torchlab.resume({str(out)!r}) continues it", file=sys.stderr)
+    return Run(out, load_run_config(out))
+
+
+def configure(recipe: str | Path | Config, overrides: list[str]) -> Config:
+    if isinstance(recipe, Config):
+        return resolve(recipe.to_dict(), overrides)
+    return load_recipe(str(recipe), overrides)
+
+
+def dotted(settings: dict[str, Any]) -> list[str]:
+    """Keyword overrides as the command line's KEY=VALUE: `optim__lr=0.1` -> `optim.lr=0.1`."""
+    flow = {key: yaml.safe_dump(value, default_flow_style=True).splitlines()[0] for key, value in settings.items()}
+    return [f"{key.replace('__', '.')}={text}" for key, text in flow.items()]
+
+
+def is_pair(data: Any) -> bool:
+    return isinstance(data, tuple | list) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)
+
+
+def count_classes(*splits: Data | None) -> int:
+    """A classifier's number of classes: the highest target + 1 (a Dataset's `classes`, where it has them)."""
+    highest = -1
+    for split in splits:
+        if split is None:
+            continue
+        if is_pair(split):
+            highest = max(highest, int(split[1].max()))
+        elif hasattr(split, "classes"):
+            highest = max(highest, len(split.classes) - 1)
+        else:
+            highest = max(highest, max(int(split[i][1]) for i in range(len(split))))
+    return highest + 1
+
+
+def rebuild_recipe(model: nn.Module, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(`model.target`, `model.kwargs`) that rebuild `model` where another process can import its class,
+    else ("", {}): a notebook's class, or one whose constructor needs arguments not given."""
+    cls = type(model)
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)
+    if "<locals>" in cls.__qualname__ or module is None:
+        return "", {}
+    if cls.__module__ == "__main__" or cls.__module__.startswith("torchlab_user_"):
+        if not file:
+            return "", {}
+        where = str(Path(file).resolve())
+    else:
+        where = cls.__module__
+    try:
+        probe = cls(**kwargs)
+    except TypeError:
+        arguments = ", ".join(inspect.signature(cls).parameters)
+        print(
+            f"torchlab: {cls.__name__}({arguments}) needs model_kwargs for the command line to rebuild it; "
+            "from Python, pass the model to torchlab.load",
+            file=sys.stderr,
+        )
+        return "", {}
+    same = {k: v.shape for k, v in probe.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    return (f"{where}:{cls.__qualname__}", kwargs) if same else ("", {})
+
+
+__all__ = ["Run", "TorchlabError", "fit", "load", "resume", "train"]

@@ -1,0 +1,32 @@
+"""Regression: the model's output against a target of the same shape, mean squared error.
+
+For a model of your own with `torchlab.fit(model, (x, y), task="regress")`; `mae` is the mean
+absolute error, in the target's units.
+"""
+
+import torch
+
+from torchlab.data import Batch
+from torchlab.tasks import TASKS, Metrics, Optimize, Task
+
+
+@TASKS.register("regress")
+class Regress(Task):
+    def metrics(self, batch: Batch) -> Metrics:
+        x, y = batch
+        prediction = self.nets["model"](x)
+        if prediction.shape != y.shape and prediction.numel() == y.numel():
+            prediction = prediction.view_as(y)  # [B, 1] against [B]
+        error = prediction - y.to(prediction.dtype)
+        return {"loss": error.pow(2).mean(), "mae": error.abs().mean()}
+
+    def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
+        metrics = self.metrics(batch)
+        optimize(metrics["loss"])
+        return {name: value.detach() for name, value in metrics.items()}
+
+    def validation_step(self, batch: Batch) -> Metrics:
+        return self.metrics(batch)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

@@ -1,0 +1,245 @@
+"""torchlab from Python and with your own code: `torchlab.train/load/fit/resume`, `--import`, `base:`,
+`torchlab show`, a start-up without torch, and the example notebooks run in a real Jupyter kernel."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+import torchlab
+from tests.conftest import DATA, ROOT, cli_env, run_cli
+from torchlab.cli import main
+from torchlab.core.errors import TorchlabError
+from torchlab.recipes import load_recipe
+
+pytestmark = pytest.mark.slow
+
+SHORT = {"train__epochs": 1, "data__subset": 2000, "data__eval_subset": 500, "log__loggers": []}
+
+OWN_MODEL = """
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import torchlab
+from torchlab.data.idx import read_idx
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, width: int = 8) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.head = nn.Linear(2 * width * 49, 10)
+
+    def forward(self, x):
+        return self.head(self.features(x.float() / 255 - 0.5).flatten(1))
+
+
+if __name__ == "__main__":
+    raw = Path(sys.argv[1]) / "MNIST" / "raw"
+    x = read_idx(raw / "train-images-idx3-ubyte", 3)[:24000, None]
+    y = read_idx(raw / "train-labels-idx1-ubyte", 1)[:24000].long()
+    xt = read_idx(raw / "t10k-images-idx3-ubyte", 3)[:2000, None]
+    yt = read_idx(raw / "t10k-labels-idx1-ubyte", 1)[:2000].long()
+    run = torchlab.fit(SmallCNN(width=8), (x, y), test=(xt, yt), out=sys.argv[2], model_kwargs={"width": 8},
+                       train__epochs=1, optim__lr=3e-3, log__loggers=[])
+    again = torchlab.load(run.run_dir)
+    assert torch.equal(again.predict(xt), run.predict(xt))
+    print(run.summary["test"]["accuracy"])
+"""
+
+
+def test_a_script_fits_its_own_model_and_the_command_line_resumes_it(tmp_path, mnist_root):
+    script = tmp_path / "train_own.py"
+    script.write_text(OWN_MODEL)
+    out = tmp_path / "own"
+    done = subprocess.run(
+        [sys.executable, str(script), str(mnist_root), str(out)],
+        capture_output=True, text=True, env=cli_env(OMP_NUM_THREADS="2"), cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert float(done.stdout.split()[-1]) >= 0.95  # one epoch of 21,600 images; 96-97% measured
+    assert (out / "data.safetensors").is_file() and (out / "report.html").is_file()
+    # The command line rebuilds the model from the script (its training part under __main__) and the data.
+    resumed = run_cli("resume", str(out), "--epochs", "2", cwd=ROOT)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 2
+    assert run_cli("eval", str(out)).returncode == 0
+
+
+def test_train_returns_a_run_with_its_files_model_and_predictions(tmp_path, mnist_root):
+    run = torchlab.train("mnist-mlp", tmp_path / "run", overrides=["optim.lr=0.1"], model__hidden=[64], **SHORT)
+    assert run.config.optim.lr == 0.1 and run.config.model.hidden == [64]
+    assert run.summary["status"] == "completed" and run.summary["test"]["accuracy"] > 0.7  # 16 steps; chance is 0.1
+    assert [r["epoch"] for r in run.metrics if r["event"] == "epoch"] == [1]
+    assert run.report_path == tmp_path / "run" / "report.html"
+    assert not run.model.training and next(run.model.parameters()).device.type == "cpu"
+    from torchlab.data import build_data
+
+    images, labels = next(iter(build_data(run.config.data, torch.device("cpu")).test_loader()))
+    accuracy = (run.predict(images) == labels).float().mean().item()
+    assert accuracy == pytest.approx(run.summary["test"]["accuracy"], abs=1e-6)  # the best weights
+    with pytest.raises(TorchlabError, match="unknown config key 'optim.momentun'"):
+        torchlab.train("mnist-mlp", tmp_path / "bad", optim__momentun=0.5)
+
+
+def test_fit_on_datasets_and_a_regression_task(tmp_path):
+    torch.manual_seed(0)
+    x = torch.randn(1200, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.1
+    dataset = torch.utils.data.TensorDataset(x, y)
+    model = torch.nn.Linear(3, 1)
+    run = torchlab.fit(
+        model, dataset, task="regress", out=tmp_path / "lin", train__epochs=20, optim__lr=0.05, log__loggers=[]
+    )
+    assert run.config.data.name == "python" and run.config.train.monitor == "val.loss"
+    assert run.summary["val"]["loss"] < 1e-3  # a linear target: Adam finds it
+    assert torch.allclose(run.predict(x[:5]), y[:5], atol=0.05)
+    # Datasets live in Python only: the command line says how to continue such a run.
+    done = run_cli("resume", str(tmp_path / "lin"), "--epochs", "16")
+    assert done.returncode == 2 and "torchlab.fit" in done.stderr
+
+
+def test_a_stop_returns_the_interrupted_run_and_resume_finishes_it(tmp_path, mnist_root):
+    metrics = tmp_path / "run" / "metrics.jsonl"
+
+    def interrupt_after_the_first_epoch() -> None:  # as Ctrl-C or a notebook's stop button would
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if metrics.is_file() and '"event": "epoch"' in metrics.read_text():
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=interrupt_after_the_first_epoch, daemon=True)
+    watcher.start()
+    run = torchlab.train("mnist-mlp", tmp_path / "run", train__epochs=500, data__subset=2000, log__loggers=[])
+    watcher.join()
+    assert run.summary["status"] == "interrupted" and run.summary["epochs"] < 500
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    done = torchlab.resume(run.run_dir, epochs=run.summary["epochs"] + 1)
+    assert done.summary["status"] == "completed"
+
+
+MY_MODELS = """
+import math
+from dataclasses import dataclass
+
+from torch import nn
+
+from torchlab.config import ModelConfig
+from torchlab.registry import MODELS
+
+
+@dataclass
+class TinyConfig(ModelConfig):
+    hidden: int = 32
+
+
+@MODELS.register("my-tiny", config=TinyConfig)
+def build(cfg, info):
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(info.input_shape), cfg.hidden), nn.ReLU(),
+                         nn.Linear(cfg.hidden, info.num_classes))
+"""
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_your_model_with_import_then_eval_resume_export_without_it(how, tmp_path, mnist_root):
+    (tmp_path / "mymodels.py").write_text(MY_MODELS)
+    out = tmp_path / "run"
+    args = ["train", "mnist-mlp", "--out", str(out), "--logger", "none", "model.name=my-tiny", "model.hidden=16"]
+    args += ["data.subset=2000", "data.eval_subset=500", "train.epochs=1"]
+    if how == "flag":
+        done = subprocess.run(
+            [sys.executable, "-m", "torchlab", "--import", "mymodels.py", *args],
+            capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300,
+        )  # fmt: skip
+    else:
+        env = cli_env(TORCHLAB_IMPORT="mymodels")  # a module name, found in the working directory
+        done = subprocess.run([sys.executable, "-m", "torchlab", *args], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    recorded = (out / "config.yaml").read_text()
+    assert ("mymodels.py" if how == "flag" else "- mymodels") in recorded and "hidden: 16" in recorded
+    elsewhere = {"cwd": ROOT} if how == "flag" else {"cwd": tmp_path}  # a module name needs its folder
+    assert run_cli("eval", str(out), **elsewhere).returncode == 0
+    assert run_cli("resume", str(out), "--epochs", "2", **elsewhere).returncode == 0
+    assert run_cli("export", str(out), "--format", "safetensors", **elsewhere).returncode == 0
+
+
+def test_a_missing_import_is_a_clear_error(tmp_path):
+    done = run_cli("--import", "nowhere_such_module", "list", cwd=tmp_path)
+    assert done.returncode == 2 and "import nowhere_such_module: no such module" in done.stderr
+
+
+def test_naming_another_component_starts_from_its_defaults():
+    switched = load_recipe("mnist-mlp", ["model.name=fast-cnn"])
+    assert switched.model == load_recipe("mnist-cnn").model.__class__(name="fast-cnn")
+    assert load_recipe("mnist-mlp", ["model.dropout=0.5", "model.name=mlp"]).model.dropout == 0.5  # same name: kept
+
+
+def test_a_recipe_file_starts_from_its_base(tmp_path):
+    (tmp_path / "mine.yaml").write_text("base: mnist-mlp\ndescription: 我的 MLP 实验\noptim:\n  lr: 0.2\n")
+    (tmp_path / "more.yaml").write_text("base: mine.yaml\ntrain:\n  epochs: 3\nmodel:\n  name: fast-cnn\n")
+    mine = load_recipe(str(tmp_path / "mine.yaml"))
+    assert mine.recipe == "mine" and mine.description == "我的 MLP 实验"
+    assert mine.optim == load_recipe("mnist-mlp", ["optim.lr=0.2"]).optim  # momentum and the rest kept
+    more = load_recipe(str(tmp_path / "more.yaml"))
+    assert more.optim.lr == 0.2 and more.train.epochs == 3 and more.model.name == "fast-cnn"
+    assert more.data == mine.data
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(TorchlabError, match="leads back"):
+        load_recipe(str(tmp_path / "loop.yaml"))
+
+
+def test_show_prints_config_meanings_data_and_the_model_table(capsys, mnist_root):
+    assert main(["show", "mnist-mlp"]) == 0
+    out = capsys.readouterr().out
+    assert "199,210 parameters" in out  # sum(p.numel()) of 784-200-200-10
+    assert "lr: 0.05" in out and "# learning rate" in out
+    assert "train 50,000, val 10,000, test 10,000" in out
+    assert "Linear" in out and "(2, 200)" in out  # torchinfo's rows: output shapes of a batch of two
+    assert main(["show", "mnist-mlp", "model.hidden=[10]", "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["model"]["parameters"] == 784 * 10 + 10 + 10 * 10 + 10
+    assert all(described["meanings"].values()), [k for k, v in described["meanings"].items() if not v]
+
+
+def test_import_list_and_help_need_no_torch():
+    probe = "import sys, torchlab; from torchlab.cli import main; main(['list']); print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert done.returncode == 0 and done.stdout.strip().endswith("False"), done.stderr
+    assert "mnist-mlp" in done.stdout
+
+
+@pytest.mark.parametrize("notebook", ["own-cnn.ipynb", "run-from-python.ipynb"])
+def test_the_example_notebooks_run_in_a_jupyter_kernel(notebook, tmp_path, mnist_root, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "examples" / notebook, as_version=4)
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")  # committed clean
+    for key, value in {
+        "TORCHLAB_DATA": str(DATA),
+        "TORCHLAB_EXAMPLE_SUBSET": "6000",
+        "TORCHLAB_EXAMPLE_OUT": str(tmp_path / "run"),
+        "PYTHONPATH": str(ROOT / "src"),
+        "OMP_NUM_THREADS": "2",
+        "MPLBACKEND": "Agg",
+    }.items():
+        monkeypatch.setenv(key, value)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert (tmp_path / "run" / "summary.json").is_file()
+    text = "".join(o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []))
+    assert "Traceback" not in text

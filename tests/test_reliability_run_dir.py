@@ -1,0 +1,280 @@
+"""Nothing outside a run directory is ever written, truncated or deleted (issue 24, cases 1, 2 and 4):
+the lock file is opened without following links, stale temporary files are removed only when they
+are torchlab's own, `train --out` writes only into a new or empty folder, the default run directory
+is made atomically, and nothing is written through a link planted in a run."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli_env
+from torchlab import api
+from torchlab.cli import main
+from torchlab.core.errors import TorchlabError
+from torchlab.core.files import run_lock
+
+TINY = ["--logger", "none", "data.subset=1000", "data.eval_subset=200", "data.batch_size=100", "train.epochs=1"]
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def tree_digest(folder: Path) -> str:
+    """Every path, link target and file content under `folder` (links not followed)."""
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        h.update(str(path.relative_to(folder)).encode())
+        if path.is_symlink():
+            h.update(b"->" + os.readlink(path).encode())
+        elif path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_root) -> Path:
+    run = tmp_path_factory.mktemp("trained") / "run"
+    assert main(["train", "mnist-mlp", "--out", str(run), *TINY]) == 0
+    return run
+
+
+@pytest.fixture
+def run(trained, tmp_path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture
+def victim(tmp_path) -> Path:
+    """A file outside every run, which no command may change."""
+    path = tmp_path / "outside" / "precious.txt"
+    path.parent.mkdir()
+    path.write_text("precious data\n")
+    return path
+
+
+@pytest.mark.slow  # trains the run it damages (once per module)
+# -- the lock file ------------------------------------------------------------------------------
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched(run, victim, capsys):
+    (run / ".lock").unlink()
+    (run / ".lock").symlink_to(victim)
+    assert main(["resume", str(run), "--epochs", "2"]) == 2
+    assert "is a symbolic link" in one_line_error(capsys)
+    assert victim.read_text() == "precious data\n"
+
+
+@pytest.mark.slow  # trains the run it damages (once per module)
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_lock_that_is_a_directory_or_a_fifo_exits_2(kind, run, capsys):
+    (run / ".lock").unlink()
+    if kind == "directory":
+        (run / ".lock").mkdir()
+    else:
+        os.mkfifo(run / ".lock")
+    assert main(["resume", str(run), "--epochs", "2"]) == 2
+    assert ".lock" in one_line_error(capsys)
+
+
+def test_the_lock_file_follows_no_link_even_to_a_missing_file(tmp_path, victim):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").symlink_to(tmp_path / "outside" / "created-through-link")
+    with pytest.raises(TorchlabError, match="symbolic link"), run_lock(run):
+        pass
+    assert not (tmp_path / "outside" / "created-through-link").exists()
+
+
+# -- stale temporary files ----------------------------------------------------------------------
+def test_only_torchlabs_own_stale_temporaries_are_removed(tmp_path, victim):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "notes").mkdir()
+    own = [
+        run / ".config.yaml.ab12cd34.tmp",
+        run / ".summary.json.k9_x2m1q.tmp",
+        run / "checkpoints/.last.pt.0a1b2c3d.tmp",
+    ]
+    foreign = [
+        run / ".draft.tmp",  # a user's, not of a name torchlab writes
+        run / ".notes.txt.ab12cd34.tmp",
+        run / "notes" / ".config.yaml.ab12cd34.tmp",  # not in a folder torchlab writes
+        run / "checkpoints" / ".mine.pt.ab12cd34.tmp",
+    ]
+    for path in own + foreign:
+        path.write_text("x")
+    link = run / ".split.json.ffffffff.tmp"  # torchlab's name, but a link: neither it nor its target goes
+    link.symlink_to(victim)
+    with run_lock(run):
+        pass
+    assert not any(p.exists() for p in own)
+    assert all(p.exists() for p in foreign)
+    assert link.is_symlink() and victim.read_text() == "precious data\n"
+
+
+def test_a_symlinked_folder_in_a_run_is_refused_and_nothing_behind_it_deleted(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / ".last.pt.ab12cd34.tmp").write_text("someone else's")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoints").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(TorchlabError, match="symbolic link"), run_lock(run):
+        pass
+    assert (outside / ".last.pt.ab12cd34.tmp").read_text() == "someone else's"
+
+
+# -- links planted in a run ---------------------------------------------------------------------
+@pytest.mark.slow  # trains the run it damages (once per module)
+@pytest.mark.parametrize(
+    "planted", ["metrics.jsonl", "summary.json", "checkpoints/best.pt", "plots/learning_curves.png"]
+)
+def test_a_file_planted_as_a_link_in_a_run_is_never_written_through(planted, run, victim, capsys):
+    (run / planted).unlink()
+    (run / planted).symlink_to(victim)
+    assert main(["resume", str(run), "--epochs", "2"]) == 2
+    assert "symbolic link" in one_line_error(capsys)
+    assert victim.read_text() == "precious data\n"
+
+
+@pytest.mark.slow  # trains the run it damages (once per module)
+@pytest.mark.parametrize("folder", ["checkpoints", "plots"])
+def test_a_folder_planted_as_a_link_in_a_run_is_never_written_through(folder, run, tmp_path, capsys):
+    outside = tmp_path / "outside-folder"
+    shutil.move(run / folder, outside)
+    (run / folder).symlink_to(outside, target_is_directory=True)
+    before = tree_digest(outside)
+    assert main(["resume", str(run), "--epochs", "2"]) == 2
+    assert "symbolic link" in one_line_error(capsys)
+    assert tree_digest(outside) == before
+
+
+# -- train --out --------------------------------------------------------------------------------
+def test_train_refuses_a_folder_that_is_not_a_torchlab_run(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("summary.json", "report.html", "metrics.jsonl"):
+        (folder / name).write_text("mine\n")
+    (folder / "plots").mkdir()
+    before = tree_digest(folder)
+    assert main(["train", "mnist-mlp", "--out", str(folder), *TINY]) == 2
+    assert "not a torchlab run" in one_line_error(capsys)
+    assert tree_digest(folder) == before and not (folder / ".lock").exists()
+
+
+@pytest.mark.parametrize("out", ["", "."])
+def test_train_refuses_an_empty_out_or_the_current_folder(out, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "mnist-mlp", "--out", out, *TINY]) == 2
+    assert "--out is empty" in one_line_error(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_into_an_empty_folder_or_one_torchlab_left_before_its_config_is_allowed(tmp_path, capsys):
+    empty, left = tmp_path / "empty", tmp_path / "left"
+    empty.mkdir()
+    left.mkdir()
+    (left / ".lock").write_text("123\n")
+    (left / ".config.yaml.ab12cd34.tmp").write_text("half")
+    for out in (empty, left):
+        # an empty data root: the run gets past the --out check and stops at the data
+        assert main(["train", "mnist-mlp", "--out", str(out), "--data-dir", str(tmp_path / "nodata")]) == 2
+        assert "dataset not found" in one_line_error(capsys)
+
+
+def bad_outs(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me\n")
+    return {
+        "an existing file": (str(a_file), "is not a directory"),
+        "under a file": (str(a_file / "run"), "which is not a directory"),
+        "a name over NAME_MAX": (str(tmp_path / ("x" * 300)), "longer than 255 bytes"),
+        "a path over PATH_MAX": (str(tmp_path / "/".join(["y" * 200] * 25)), "the path is too long"),
+        "not UTF-8": (os.fsdecode(bytes(tmp_path) + b"/run-\xff"), "not valid UTF-8"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["an existing file", "under a file", "a name over NAME_MAX", "a path over PATH_MAX", "not UTF-8"]
+)
+def test_train_refuses_an_out_that_cannot_be_a_run_directory_before_loading_data(case, tmp_path, capsys):
+    out, message = bad_outs(tmp_path)[case]
+    before = tree_digest(tmp_path)
+    assert main(["train", "mnist-mlp", "--out", out, "--data-dir", str(tmp_path / "nodata")]) == 2
+    assert message in one_line_error(capsys)
+    assert tree_digest(tmp_path) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder")
+def test_train_refuses_an_out_in_a_folder_it_may_not_write(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    assert main(["train", "mnist-mlp", "--out", str(locked / "run"), "--data-dir", str(tmp_path)]) == 2
+    assert "not writable" in one_line_error(capsys)
+
+
+# -- the default run directory ------------------------------------------------------------------
+def test_default_run_dirs_made_at_once_are_all_distinct(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20260101-000000")  # all in the same second
+    start, made = threading.Barrier(8), []
+
+    def make() -> None:
+        start.wait()
+        made.append(api.default_run_dir("mnist-mlp", create=True))
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(made)) == 8 and all(d.is_dir() for d in made)
+    assert sorted(p.name for p in (tmp_path / "runs" / "mnist-mlp").iterdir()) == sorted(d.name for d in made)
+
+
+def test_a_run_that_cannot_start_leaves_no_default_run_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "mnist-mlp", "--data-dir", str(tmp_path / "nodata")]) == 2
+    one_line_error(capsys)
+    assert list((tmp_path / "runs" / "mnist-mlp").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_three_runs_started_together_with_the_default_directory_all_train(tmp_path, mnist_root):
+    argv = [sys.executable, "-m", "torchlab", "train", "mnist-mlp", *TINY]
+    procs = [
+        subprocess.Popen(argv, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    assert [code for code, _ in results] == [0, 0, 0], results
+    runs = list((tmp_path / "runs" / "mnist-mlp").iterdir())
+    assert len(runs) == 3 and all((r / "summary.json").is_file() for r in runs)
+
+
+# -- file modes follow the umask ----------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize(("umask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_files_and_folders_of_a_run_follow_the_umask(umask, file_mode, dir_mode, tmp_path, mnist_root):
+    old = os.umask(umask)
+    try:
+        run = tmp_path / "run"
+        assert main(["train", "mnist-mlp", "--out", str(run), *TINY]) == 0
+        assert main(["export", str(run), "--format", "safetensors"]) == 0
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(run)): p.stat().st_mode & 0o777 for p in [run, *run.rglob("*")]}
+    expected = {name: dir_mode if (run / name).is_dir() else file_mode for name in modes}
+    for name in ("config.yaml", "summary.json", "report.html", "checkpoints/best.pt", "export/model.safetensors"):
+        assert name in modes
+    assert {k: oct(v) for k, v in modes.items()} == {k: oct(v) for k, v in expected.items()}

@@ -53,12 +53,15 @@ def test_the_families_cover_every_task_of_every_recipe():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", FAMILIES)
-def test_every_recipe_family_draws_its_figures_and_a_report_that_renders(recipe, tmp_path, mnist_root):
+def test_every_recipe_family_draws_its_figures_and_a_report_that_renders(recipe, tmp_path, mnist_root, capsys):
     out = tmp_path / recipe
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert main(["train", recipe, "--out", str(out), *quick_overrides(recipe)]) == 0
     assert not [str(w.message) for w in caught if "figure" in str(w.message)]
+    printed = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("epoch ") for line in printed) == 2
+    assert all(len(line) <= 80 for line in printed if str(tmp_path) not in line), printed  # paths aside
     # Learning curves and at least one of the family's own pictures (some apply only to some
     # models of the family, e.g. the latent scatter to a 2-d latent).
     own = [f for f in FIGURES.values() if f.tasks and load_recipe(recipe).task.name in f.tasks]
@@ -113,10 +116,11 @@ def test_report_command_compares_runs(tmp_path, mnist_root, capsys):
     page_path = tmp_path / "compare" / "report.html"
     assert capsys.readouterr().out.strip() == str(page_path)
     page = page_path.read_text()
-    differing = page.split("Config keys that differ")[1].split("<h2>")[0]
+    differing = page.split("Hyper-parameters that differ")[1].split("<h2>")[0]
     assert "optim.lr" in differing and "0.05" in differing and "0.2" in differing
     assert "data.batch_size" not in differing  # shared keys are left out
     assert str(runs[0]) in page and "<th>lr0.05</th>" in page and "test.accuracy" in page
+    assert page.count('<a href="../lr') == 2 and "★ best" in page  # each run's report; the best marked
     assert_renders(page_path, tmp_path, "compare")
 
 

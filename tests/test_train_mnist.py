@@ -60,11 +60,16 @@ def test_tensorboard_logs_scalars(tmp_path, mnist_root):
 
     out = tmp_path / "tb"
     assert main(["train", "mnist-mlp", "--out", str(out), *QUICK, "--logger", "tensorboard"]) == 0
-    events = EventAccumulator(str(out / "tensorboard")).Reload()
-    tags = set(events.Tags()["scalars"])
-    assert {"train.loss", "val.accuracy", "lr", "test.accuracy"} <= tags
+    train, val, test = (
+        EventAccumulator(str(out / "tensorboard" / split)).Reload() for split in ("train", "val", "test")
+    )
+    assert {"loss", "accuracy", "lr"} <= set(train.Tags()["scalars"])  # one writer per split, tags shared
+    assert {"loss", "accuracy"} <= set(val.Tags()["scalars"])
     summary = json.loads((out / "summary.json").read_text())
-    assert events.Scalars("test.accuracy")[-1].value == pytest.approx(summary["test"]["accuracy"])
+    assert test.Scalars("accuracy")[-1].value == pytest.approx(summary["test"]["accuracy"])
+    # The MLP is under a million parameters: weight and gradient histograms each epoch (QUICK trains 2).
+    own = EventAccumulator(str(out / "tensorboard"), size_guidance={"histograms": 0}).Reload()
+    assert len(own.Histograms("weights/model.1.weight")) == 2 and own.Histograms("gradients/model.1.weight")
 
 
 def test_a_second_train_into_the_same_out_is_refused(tmp_path, mnist_root, capsys):

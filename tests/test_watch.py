@@ -7,11 +7,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 
 import pytest
 
 from torchlab.cli import main
 from torchlab.loggers.jsonl import read_metrics
+from torchlab.loggers.tensorboard import split_and_tag
 
 SMALL = ["data.subset=2000", "data.eval_subset=1000", "train.epochs=2", "train.log_every=5"]
 
@@ -72,6 +74,7 @@ def test_jsonl_tensorboard_and_visdom_record_the_same_run(tmp_path, mnist_root, 
     assert main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--logger", "tensorboard,visdom", *visdom]) == 0
     printed = capsys.readouterr().out
     assert f"tensorboard --logdir {out / 'tensorboard'}" in printed and str(out / "report.html") in printed
+    assert f"visdom        http://127.0.0.1:{visdom_server}/env/{env}" in printed  # where the charts are
 
     records = read_metrics(out)
     steps = [r for r in records if r["event"] == "step"]
@@ -81,12 +84,19 @@ def test_jsonl_tensorboard_and_visdom_record_the_same_run(tmp_path, mnist_root, 
     assert {"val.accuracy", "val.loss", "test.accuracy", "test.loss", "lr"} <= set(final)
     assert len(steps) == 6  # 2000 samples / 128 per batch = 16 steps, logged every 5, twice
 
-    tensorboard = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0}).Reload()
+    def tensorboard(split: str = "") -> EventAccumulator:  # one writer per split, as Keras lays them out
+        return EventAccumulator(str(out / "tensorboard" / split), size_guidance={"images": 0}).Reload()
+
     for key, value in final.items():
-        assert tensorboard.Scalars(key)[-1].value == pytest.approx(value), key
-    assert [e.step for e in tensorboard.Scalars("train.loss")] == [r["step"] for r in steps]
-    assert len(tensorboard.Images("preview/inputs")) == 2  # one preview per epoch
-    assert any(tag.startswith("preview/predictions") for tag in tensorboard.Tags()["tensors"])
+        split, tag = split_and_tag(key)
+        assert tensorboard(split).Scalars(tag)[-1].value == pytest.approx(value), key
+    assert [e.step for e in tensorboard("train").Scalars("loss")] == [r["step"] for r in steps]
+    assert "loss" in tensorboard("val").Tags()["scalars"]  # the same tag: one chart, train and val overlaid
+    own = tensorboard()
+    assert len(own.Images("preview/inputs")) == 2  # one preview per epoch
+    assert any(tag.startswith("preview/predictions") for tag in own.Tags()["tensors"])
+    figures = {tag for tag in own.Tags()["images"] if tag.startswith("figures/")}
+    assert figures == {f"figures/{p.stem}" for p in (out / "plots").glob("*.png")} >= {"figures/confusion_matrix"}
 
     windows = visdom_windows(visdom_server, env)
     traces = {t["name"]: t for w in windows.values() if w["type"] == "plot" for t in w["content"]["data"]}
@@ -103,24 +113,27 @@ def test_jsonl_tensorboard_and_visdom_record_the_same_run(tmp_path, mnist_root, 
     assert windows["inputs"]["type"] == "image" and windows["inputs"]["content"]["src"].startswith("data:image/png")
     assert windows["predictions"]["type"] == "text" and "predicted" in windows["predictions"]["content"]
     summary = json.loads((out / "summary.json").read_text())
-    assert f"{summary['test']['accuracy']:.4f}" in windows["summary"]["content"]
+    assert f"{summary['test']['accuracy']:.4g}" in windows["summary"]["content"]
 
 
 @pytest.mark.slow
 def test_an_unreachable_visdom_warns_once_and_the_quiet_run_goes_on(tmp_path, mnist_root, capsys):
     pytest.importorskip("visdom")
     out, port = tmp_path / "run", free_port()  # nothing listens there
-    with pytest.warns(UserWarning) as caught:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no Python warning at all: one torchlab line instead
         code = main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--quiet", "--logger", "visdom",
                      "log.visdom.server=http://127.0.0.1", f"log.visdom.port={port}"])  # fmt: skip
     assert code == 0
-    visdom = [str(w.message) for w in caught if "visdom" in str(w.message)]
-    assert len(visdom) == 1 and f"127.0.0.1:{port}" in visdom[0] and "goes on" in visdom[0]
+    printed = capsys.readouterr()
+    (line,) = printed.err.splitlines()  # one line, no file path, no source line
+    assert line.startswith("torchlab: warning: visdom logger off: the server at ") and "goes on" in line
+    assert f"127.0.0.1:{port}" in line and ".py" not in line
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"
-    printed = capsys.readouterr().out
-    assert "epoch " not in printed  # quiet: no line per epoch...
-    assert "test " in printed and str(out / "report.html") in printed  # ...but the summary
-    assert "tensorboard --logdir" not in printed  # the TensorBoard logger was off
+    assert "epoch " not in printed.out  # quiet: no line per epoch...
+    assert "test " in printed.out and str(out / "report.html") in printed.out  # ...but the summary
+    assert "tensorboard --logdir" not in printed.out  # the TensorBoard logger was off
+    assert "visdom " not in printed.out  # nor did any Visdom chart get drawn
 
 
 def test_an_unknown_logger_is_refused_before_anything_is_written(tmp_path, mnist_root, capsys):

@@ -4,6 +4,7 @@ Add a logger with `@LOGGERS.register("name")` on a class taking `(run_dir, confi
 that talks to a server warns once when it cannot reach it and the run goes on without it.
 """
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,16 @@ class Logger:
     def log_preview(self, preview: Preview, step: int, epoch: int) -> None:
         """The first validation inputs of this epoch and what the model made of them."""
 
+    def log_model(self, model: torch.nn.Module, step: int, epoch: int) -> None:
+        """After an epoch: the plain model, its gradients those of the epoch's last step."""
+
     def finish(self, summary: dict[str, Any]) -> None:
-        """The run ended (any status); flush and close."""
+        """The run ended (any status); flush and close. A logger that shows the run somewhere may add
+        `summary["watch"][NAME] = WHERE` (a URL, a command), which the final summary prints."""
+
+    @classmethod
+    def log_figures(cls, run_dir: Path, config: Config, plots: list[Path]) -> None:
+        """After the run's figures are drawn (and its loggers finished): show them, if this logger can."""
 
 
 def logger_classes(config: Config) -> list[type[Logger]]:
@@ -52,6 +61,17 @@ def logger_classes(config: Config) -> list[type[Logger]]:
 
 def build_loggers(run_dir: Path, config: Config) -> list[Logger]:
     return [cls(run_dir, config) for cls in logger_classes(config)]
+
+
+def log_figures(run_dir: Path, config: Config, plots: list[Path]) -> None:
+    """Hand the run's drawn figures (PNG files) to each of its loggers that shows pictures."""
+    for cls in logger_classes(config):
+        cls.log_figures(run_dir, config, plots)
+
+
+def warn(message: str) -> None:
+    """One line on stderr, `torchlab: warning: ...`, for what a user should know but need not stop for."""
+    print(f"torchlab: warning: {message}", file=sys.stderr, flush=True)
 
 
 def unit_range(images: torch.Tensor) -> torch.Tensor:

@@ -1,12 +1,41 @@
-"""TensorBoard: scalars (losses, metrics, learning rate), the inputs with predictions each epoch, and the
-run's hyper-parameters with its final metrics (the HPARAMS tab). `tensorboard --logdir RUN_DIR/tensorboard`."""
+"""TensorBoard, laid out as Keras and TensorBoard's own examples do: one writer per split
+(`tensorboard/train`, `tensorboard/val`, `tensorboard/test`), so that each metric's training and
+validation curves (and the test value) overlay in one chart under one tag (`loss`, `accuracy`);
+the learning rate is a `train` curve. In the run's own folder (`tensorboard/`): the inputs with
+the predictions each epoch, a GAN's fixed-noise samples after each epoch, the report's figures
+at the end, weight and gradient histograms per epoch (`log.histograms`; by default for models
+under 1 M parameters), and the HPARAMS session: the keys where the run differs from its recipe.
+The HPARAMS table takes its metric columns from the split curves: compare runs with
+`tensorboard --logdir runs`.
+"""
 
 from pathlib import Path
 from typing import Any
 
-from torchlab.config import Config, flatten
+import torch
+
+from torchlab.config import Config
 from torchlab.loggers import LOGGERS, Logger, unit_range
+from torchlab.loggers.hparams import is_hyperparameter, recipe_differences
+from torchlab.loggers.jsonl import read_metrics
 from torchlab.tasks import Preview
+
+HISTOGRAMS_BELOW = 1_000_000  # parameters: histograms by default for models smaller than this
+PER_EPOCH = "_epoch_"  # a figure file drawn once per epoch (samples_epoch_003.png), logged as it is drawn
+
+
+def split_and_tag(key: str) -> tuple[str, str]:
+    """`train.loss` -> (train, loss); `lr` -> (train, lr); `lr.generator` -> (train, lr/generator)."""
+    if key == "lr" or key.startswith("lr."):
+        return "train", key.replace(".", "/")
+    split, _, metric = key.partition(".")
+    return (split, metric) if metric else ("train", key)
+
+
+def writer(log_dir: Path) -> Any:
+    from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
+
+    return SummaryWriter(log_dir=str(log_dir))
 
 
 @LOGGERS.register("tensorboard")
@@ -15,26 +44,118 @@ class TensorBoardLogger(Logger):
 
     def __init__(self, run_dir: Path, config: Config) -> None:
         super().__init__(run_dir, config)
-        from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
+        self.root = run_dir / "tensorboard"
+        self.writers = {"": writer(self.root)}  # and one per split, made when first written
+        self.tags: dict[str, set[str]] = {}  # split -> its scalar tags
+        self.epoch_steps: dict[int, int] = {}  # epoch -> step, to place each epoch's samples
+        self.shown = set(self.snapshots())  # a resumed run's earlier snapshots were logged already
 
-        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+    def writer(self, split: str) -> Any:
+        if split not in self.writers:
+            self.writers[split] = writer(self.root / split)
+        return self.writers[split]
 
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int, event: str) -> None:
-        for name, value in self.curve_points(metrics, event).items():
-            self.writer.add_scalar(name, value, step)
+        for key, value in self.curve_points(metrics, event).items():
+            split, tag = split_and_tag(key)
+            if split == "test" and not any(tag in self.tags.get(s, ()) for s in ("train", "val")):
+                continue  # a test-only figure (free_mse) would be a chart of one point; the report shows it
+            self.writer(split).add_scalar(tag, value, step)
+            self.tags.setdefault(split, set()).add(tag)
+        if event == "epoch":
+            self.epoch_steps[epoch] = step
+            self.log_snapshots()
+
+    def snapshots(self) -> list[Path]:
+        return sorted((self.run_dir / "snapshots").glob("epoch-*.pt"))
+
+    def log_snapshots(self) -> None:
+        """A GAN's samples of its fixed noise, saved after each epoch (after that epoch's metrics)."""
+        for path in self.snapshots():
+            epoch = int(path.stem.split("-")[1])
+            if path in self.shown or epoch not in self.epoch_steps:
+                continue
+            self.shown.add(path)
+            samples = torch.load(path, map_location="cpu", weights_only=True).get("samples")
+            if samples is not None:
+                self.writers[""].add_images("samples", samples.float().clamp(0, 1), self.epoch_steps[epoch])
 
     def log_preview(self, preview: Preview, step: int, epoch: int) -> None:
-        self.writer.add_images("preview/inputs", unit_range(preview.images), step)
+        self.writers[""].add_images("preview/inputs", unit_range(preview.images), step)
         # Markdown: indented lines keep the columns of the text.
-        self.writer.add_text(
+        self.writers[""].add_text(
             "preview/predictions", "\n".join(f"    {line}" for line in preview.text.splitlines()), step
         )
 
+    def log_model(self, model: torch.nn.Module, step: int, epoch: int) -> None:
+        if not histograms_on(self.config, model):
+            return
+        for name, param in model.named_parameters():
+            self.writers[""].add_histogram(f"weights/{name}", param.detach().float().cpu(), step)
+            if param.grad is not None:
+                self.writers[""].add_histogram(f"gradients/{name}", param.grad.detach().float().cpu(), step)
+
     def finish(self, summary: dict[str, Any]) -> None:
-        final = {f"hparam/{k}": v for k, v in flatten(summary).items() if isinstance(v, float)}
-        hparams = {
-            k: v if isinstance(v, int | float | str | bool) else str(v)
-            for k, v in flatten(self.config.to_dict()).items()
-        }
-        self.writer.add_hparams(hparams, final, run_name=".")
-        self.writer.close()
+        self.log_snapshots()
+        write_session(self.writers[""], self.config, summary.get("status"))
+        for w in self.writers.values():
+            w.close()
+        summary.setdefault("watch", {})["tensorboard"] = f"tensorboard --logdir {self.root}"
+
+    @classmethod
+    def log_figures(cls, run_dir: Path, config: Config, plots: list[Path]) -> None:
+        """The report's figures as images, at the run's last step (a per-epoch figure at each epoch's)."""
+        import numpy as np
+        from PIL import Image
+
+        records = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
+        steps = {r["epoch"]: r["step"] for r in records if r.get("event") == "epoch"}
+        last = max(steps.values(), default=0)
+        with writer(run_dir / "tensorboard") as w:
+            for path in plots:
+                name, _, epoch = path.stem.partition(PER_EPOCH)
+                if epoch:
+                    continue  # a GAN's samples after each epoch: logged as `samples` while it trained
+                with Image.open(path) as image:
+                    w.add_image(f"figures/{name}", np.asarray(image.convert("RGB")), last, dataformats="HWC")
+
+
+def histograms_on(config: Config, model: torch.nn.Module) -> bool:
+    """`log.histograms`, or by default: on for a model under HISTOGRAMS_BELOW parameters."""
+    if config.log.histograms is not None:
+        return config.log.histograms
+    return sum(p.numel() for p in model.parameters()) < HISTOGRAMS_BELOW
+
+
+def hyperparameters(config: Config) -> dict[str, Any]:
+    """HPARAMS' columns: the recipe, then the hyper-parameters where the run differs from it."""
+    differences = recipe_differences(config.to_dict()) or {}
+    chosen = {"recipe": config.recipe, **{k: v for k, v in differences.items() if is_hyperparameter(k)}}
+    return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in chosen.items()}
+
+
+def write_session(w: Any, config: Config, status: str | None) -> None:
+    """The HPARAMS session of this run: its start (the hyper-parameters) and end (its status).
+
+    No experiment summary: TensorBoard then takes the columns from every run's session together
+    and the metrics from the split curves (`val/accuracy`), as `add_hparams` would not."""
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+    start = plugin_data_pb2.SessionStartInfo()
+    for key, value in hyperparameters(config).items():
+        if isinstance(value, bool):
+            start.hparams[key].bool_value = value
+        elif isinstance(value, int | float):
+            start.hparams[key].number_value = value
+        else:
+            start.hparams[key].string_value = value
+    ok = status in ("completed", "early_stopped")
+    end = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS" if ok else "STATUS_FAILURE"))
+    for tag, data in (
+        (metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_start_info=start)),
+        (metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=end)),
+    ):
+        data.version = metadata.PLUGIN_DATA_VERSION
+        plugin = SummaryMetadata.PluginData(plugin_name=metadata.PLUGIN_NAME, content=data.SerializeToString())
+        w.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, metadata=SummaryMetadata(plugin_data=plugin))]))

@@ -4,17 +4,19 @@ predictions as text. Start a server with `python -m visdom.server` (see README),
 
 One window per metric (`loss`, `accuracy`, `lr`, ...), one trace per split (`train.loss`,
 `val.loss`, `test.loss`), x = optimisation step. A server that cannot be reached, or stops
-answering, gets one warning and the run goes on without it.
+answering, gets one warning line and the run goes on without it; the final summary names the
+page of the run's environment.
 """
 
 import html
 import logging
+import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Any
 
 from torchlab.config import Config
-from torchlab.loggers import LOGGERS, Logger, unit_range
+from torchlab.loggers import LOGGERS, Logger, unit_range, warn
 from torchlab.tasks import Preview
 
 
@@ -38,9 +40,7 @@ class VisdomLogger(Logger):
         try:
             import visdom
         except ImportError:
-            warnings.warn(
-                "visdom logger off: the visdom package is missing (pip install 'torchlab[visdom]')", stacklevel=2
-            )
+            warn("visdom logger off: the visdom package is missing (pip install 'torchlab[visdom]')")
             return
         logging.getLogger("visdom").setLevel(logging.ERROR)  # it logs each new HTTP session as a warning
         try:
@@ -55,10 +55,9 @@ class VisdomLogger(Logger):
     def off(self, why: str) -> None:
         """Warn once and stop sending: a watcher's server must never cost a training run."""
         self.viz = None
-        warnings.warn(
+        warn(
             f"visdom logger off: the server at {self.address} {why}; the run goes on "
-            "(start one with `python -m visdom.server`, or pick it with log.visdom.server / log.visdom.port)",
-            stacklevel=3,
+            "(start one with `python -m visdom.server`, or pick it with log.visdom.server / log.visdom.port)"
         )
 
     def send(self, method: str, *args: Any, **kwargs: Any) -> None:
@@ -97,9 +96,11 @@ class VisdomLogger(Logger):
 
     def finish(self, summary: dict[str, Any]) -> None:
         rows = "".join(
-            f"<tr><td>{html.escape(split)}.{html.escape(k)}</td><td>{v:.4f}</td></tr>"
+            f"<tr><td>{html.escape(split)}.{html.escape(k)}</td><td>{v:.4g}</td></tr>"
             for split in ("val", "test")
             for k, v in summary.get(split, {}).items()
         )
         status = html.escape(f"{summary.get('recipe')}: {summary.get('status')}, {summary.get('epochs')} epochs")
         self.send("text", f"<b>{status}</b><table>{rows}</table>", win="summary", opts={"title": "summary"})
+        if self.viz is not None:  # it answered to the end
+            summary.setdefault("watch", {})["visdom"] = f"{self.address}/env/{urllib.parse.quote(self.env)}"

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from torchlab.loggers import unit_range
-from torchlab.report import FinishedRun, figure, save_figure, tile
+from torchlab.report import FinishedRun, figure, save_figure
 
 GRID = 32  # misclassified images shown
 
@@ -115,28 +115,34 @@ def per_class_accuracy(run: FinishedRun, plots_dir: Path) -> None:
     save_figure(fig, plots_dir / "per_class_accuracy.png")
 
 
+def clip(name: str, width: int = 14) -> str:
+    """A class name that fits over one tile of the grid."""
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
 @figure("misclassified", tasks=("classify",))
 def misclassified(run: FinishedRun, plots_dir: Path) -> None:
-    """The first misclassified test images as one mosaic, each captioned with its true and predicted class."""
+    """The first misclassified test images, one panel each, titled with the true class over the
+    predicted one on two lines, so that long class names ("bulbasaur", "charmander") stay over their own tile."""
     preds = test_predictions(run)
     wrong = (preds.labels != preds.predicted).nonzero().flatten()[: len(preds.wrong_images)]
-    columns, gap = 8, 14  # the gap above each tile holds its caption
+    names = [clip(short(n)) for n in preds.class_names]
+    columns = 8
     rows = max(1, math.ceil(len(wrong) / columns))
-    fig, ax = plt.subplots(figsize=(1.3 * columns, 1.45 * rows + 0.5))
-    ax.axis("off")
-    if len(wrong):
-        ax.imshow(tile(preds.wrong_images, columns, gap), cmap="gray", vmin=0, vmax=1)
-        height, width = preds.wrong_images.shape[-2:]
-        for i, index in enumerate(wrong.tolist()):
-            row, column = divmod(i, columns)
-            true, guess = (short(preds.class_names[c]) for c in (preds.labels[index], preds.predicted[index]))
-            x, y = gap + column * (width + gap) + width / 2, gap + row * (height + gap) - 1
-            ax.text(x, y, f"true {true}, pred {guess}", fontsize=7, color="tab:red", ha="center", va="bottom")
-    else:
-        ax.text(0, 0.5, "no misclassified test images", fontsize=10)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.35 * columns, 1.75 * rows + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, index in zip(axes.flat, preds.wrong_images, wrong.tolist(), strict=False):
+        pixels = image.permute(1, 2, 0).numpy()
+        ax.imshow(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, cmap="gray", vmin=0, vmax=1)
+        true, guess = names[preds.labels[index]], names[preds.predicted[index]]
+        ax.set_title(f"{true}\n→ {guess}", fontsize=7.5, color="tab:red", linespacing=1.1)
+    if not len(wrong):
+        axes[0, 0].text(0, 0.5, "no misclassified test images", fontsize=10)
     total = int((preds.labels != preds.predicted).sum())
-    ax.set_title(
-        f"{run.config.recipe}: {total} of {len(preds.labels)} test images misclassified (first {len(wrong)})",
+    fig.suptitle(
+        f"{run.config.recipe}: {total} of {len(preds.labels)} test images misclassified (first {len(wrong)}; "
+        "true class over → predicted)",
         fontsize=10,
     )
     save_figure(fig, plots_dir / "misclassified.png")

@@ -6,6 +6,7 @@ of its schedule. `curves_figure` draws one run (a colour per split) or several o
 per run, dashed train and solid validation); the run's figure and the comparison page both use it.
 """
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,6 +17,7 @@ from torchlab.report import FinishedRun, figure, save_figure
 
 Series = dict[str, tuple[list[float], list[float]]]  # metric -> (epochs, values)
 MARKED = 25  # a line of at most this many points marks each one (a single point is a marker alone)
+COLUMNS = 3  # panels in a row of the figure
 
 
 def run_series(run_dir: Path) -> Series:
@@ -45,14 +47,33 @@ def panel_of(key: str) -> str:
     return "lr" if key.startswith("lr") else key.split(".", 1)[1]
 
 
-def curves_figure(runs: dict[str, Series], title: str) -> Figure:
-    """One panel per metric (and one for the learning rate) over epochs, every run overlaid."""
-    keys = {key for series in runs.values() for key in series if key.startswith(("train.", "val.", "lr"))}
+def informative(runs: dict[str, Series]) -> dict[str, Series]:
+    """The curves that carry information: a metric that was 0 at every point of every run (a plain
+    autoencoder's KL) is left out."""
+    shown = {key for series in runs.values() for key, (_, ys) in series.items() if any(y != 0 for y in ys)}
+    return {run: {key: points for key, points in series.items() if key in shown} for run, series in runs.items()}
+
+
+def curves_panels(runs: dict[str, Series]) -> list[str]:
+    """The panels drawn: one per metric with a curve that is not constantly 0, then the learning rate."""
+    keys = {key for series in informative(runs).values() for key in series if key.startswith(("train.", "val.", "lr"))}
     metrics = sorted({panel_of(key) for key in keys} - {"lr"})
-    panels = (metrics + (["lr"] if any(key.startswith("lr") for key in keys) else [])) or ["loss"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    return (metrics + (["lr"] if any(key.startswith("lr") for key in keys) else [])) or ["loss"]
+
+
+def curves_figure(runs: dict[str, Series], title: str) -> Figure:
+    """One panel per metric (and one for the learning rate) over epochs, every run overlaid, in rows of
+    at most COLUMNS panels so that the figure stays readable at a page's width."""
+    runs = informative(runs)
+    keys = {key for series in runs.values() for key in series if key.startswith(("train.", "val.", "lr"))}
+    panels = curves_panels(runs)
+    columns = min(COLUMNS, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    for ax in grid.flat[len(panels) :]:
+        ax.set_visible(False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, panel in zip(axes[0], panels, strict=True):
+    for ax, panel in zip(grid.flat, panels, strict=False):
         for i, (run, series) in enumerate(runs.items()):
             for j, key in enumerate(k for k in series if k in keys and panel_of(k) == panel):
                 xs, ys = series[key]

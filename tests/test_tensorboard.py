@@ -1,0 +1,115 @@
+"""TensorBoard as its users expect, read back with TensorBoard's own EventAccumulator: one writer per
+split so that train and val overlay under one tag, no chart of a single point, the report's figures
+as images, weight and gradient histograms per epoch, HPARAMS with what the run changed."""
+
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata, plugin_data_pb2
+from torch import nn
+
+from torchlab.loggers import log_figures
+from torchlab.loggers.tensorboard import TensorBoardLogger, histograms_on, hyperparameters, split_and_tag
+from torchlab.recipes import load_recipe
+from torchlab.tasks import Preview
+
+
+def events(path) -> EventAccumulator:
+    return EventAccumulator(str(path), size_guidance={"images": 0, "histograms": 0, "scalars": 0}).Reload()
+
+
+def session(root) -> dict:
+    """The HPARAMS session written in the run's own folder: {hparam: value}, and its status."""
+    content = events(root).PluginTagToContent(metadata.PLUGIN_NAME)
+    start = plugin_data_pb2.HParamsPluginData.FromString(content[metadata.SESSION_START_INFO_TAG])
+    end = plugin_data_pb2.HParamsPluginData.FromString(content[metadata.SESSION_END_INFO_TAG])
+    values = {
+        k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+        for k, v in start.session_start_info.hparams.items()
+    }
+    return {"hparams": values, "status": end.session_end_info.status, "experiment": metadata.EXPERIMENT_TAG in content}
+
+
+def test_tags_name_the_metric_and_the_writer_the_split():
+    assert split_and_tag("train.loss") == ("train", "loss")
+    assert split_and_tag("val.accuracy") == ("val", "accuracy")
+    assert split_and_tag("lr") == ("train", "lr")
+    assert split_and_tag("lr.generator") == ("train", "lr/generator")
+
+
+def small_model() -> nn.Module:
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    model(torch.randn(5, 4)).sum().backward()
+    return model
+
+
+def test_a_run_writes_overlaid_splits_images_histograms_and_its_hparams(tmp_path):
+    config = load_recipe("sine-lstm", ["optim.lr=0.002", "data.subset=100", "log.loggers=tensorboard"])
+    logger = TensorBoardLogger(tmp_path, config)
+    model = small_model()
+    for epoch in (1, 2):
+        logger.log_metrics({"train.loss": 1.0 / epoch, "lr": 0.002}, 10 * epoch - 5, epoch - 1, "step")
+        logger.log_metrics(
+            {"train.loss": 0.9 / epoch, "val.loss": 0.8 / epoch, "lr": 0.002}, 10 * epoch, epoch, "epoch"
+        )
+        logger.log_preview(Preview(torch.rand(4, 1, 8, 8), "predicted 1\ntrue 2"), 10 * epoch, epoch)
+        logger.log_model(model, 10 * epoch, epoch)
+    logger.log_metrics({"test.loss": 0.3, "test.free_mse": 0.5}, 20, 2, "test")
+    summary = {"status": "completed"}
+    logger.finish(summary)
+    assert summary["watch"]["tensorboard"] == f"tensorboard --logdir {tmp_path / 'tensorboard'}"
+
+    root = tmp_path / "tensorboard"
+    train, val, test = (events(root / split) for split in ("train", "val", "test"))
+    # Train and val under one tag: TensorBoard draws them in one chart, a colour per run.
+    assert [(e.step, e.value) for e in train.Scalars("loss")] == [(5, 1.0), (15, 0.5)]  # the logged intervals
+    assert [(e.step, e.value) for e in val.Scalars("loss")] == [(10, pytest.approx(0.8)), (20, pytest.approx(0.4))]
+    assert train.Tags()["scalars"] == ["loss", "lr"] and val.Tags()["scalars"] == ["loss"]
+    assert test.Tags()["scalars"] == ["loss"]  # the test point joins the loss chart; free_mse alone would be a card
+    own = events(root)
+    assert own.Tags()["scalars"] == []  # no `hparam/*` cards of one point
+    assert len(own.Images("preview/inputs")) == 2
+    assert {"weights/0.weight", "weights/2.bias", "gradients/0.weight"} <= set(own.Tags()["histograms"])
+    assert [e.step for e in own.Histograms("gradients/2.weight")] == [10, 20]
+
+    written = session(root)
+    assert written["hparams"] == {"recipe": "sine-lstm", "optim.lr": 0.002, "data.subset": 100.0}  # not log.*
+    assert written["status"] == 1 and not written["experiment"]  # STATUS_SUCCESS; columns from every run's session
+
+    plot = tmp_path / "plots" / "confusion_matrix.png"
+    plot.parent.mkdir()
+    Image.new("RGB", (60, 40), "steelblue").save(plot)
+    Image.new("RGB", (60, 40), "gold").save(tmp_path / "plots" / "samples_epoch_001.png")
+    log_figures(tmp_path, config, sorted((tmp_path / "plots").glob("*.png")))
+    images = events(root)
+    assert [i for i in images.Tags()["images"] if i.startswith("figures/")] == ["figures/confusion_matrix"]
+    (picture,) = images.Images("figures/confusion_matrix")
+    assert (picture.width, picture.height) == (60, 40)
+
+
+def test_a_gans_samples_are_logged_after_each_epoch(tmp_path):
+    config = load_recipe("mnist-dcgan", ["log.loggers=tensorboard"])
+    logger = TensorBoardLogger(tmp_path, config)
+    for epoch in (1, 2):
+        logger.log_metrics({"train.loss": 1.0, "val.loss": 1.0}, 100 * epoch, epoch, "epoch")
+        (tmp_path / "snapshots").mkdir(exist_ok=True)
+        torch.save({"samples": torch.rand(8, 1, 28, 28)}, tmp_path / "snapshots" / f"epoch-{epoch:03d}.pt")
+    logger.finish({"status": "completed"})
+    assert [e.step for e in events(tmp_path / "tensorboard").Images("samples")] == [100, 200]
+
+
+def test_histograms_are_on_by_default_below_a_million_parameters():
+    config = load_recipe("mnist-mlp")
+    assert config.log.histograms is None
+    assert histograms_on(config, nn.Linear(784, 1000)) and not histograms_on(config, nn.Linear(1000, 1000))
+    assert not histograms_on(load_recipe("mnist-mlp", ["log.histograms=false"]), nn.Linear(2, 2))
+    assert histograms_on(load_recipe("mnist-mlp", ["log.histograms=true"]), nn.Linear(1000, 1000))
+
+
+def test_hparams_of_a_default_run_name_only_its_recipe():
+    assert hyperparameters(load_recipe("mnist-cnn")) == {"recipe": "mnist-cnn"}
+    changed = load_recipe(
+        "mnist-cnn", ["optim.betas=0.8,0.9", "train.device=cpu", "log.preview=0", "model.widths=[8,16]"]
+    )
+    assert hyperparameters(changed) == {"recipe": "mnist-cnn", "optim.betas": "[0.8, 0.9]", "model.widths": "[8, 16]"}

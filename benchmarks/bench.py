@@ -9,7 +9,6 @@ Usage: python benchmarks/bench.py [--out BENCHMARKS.md] [--quick]
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from torchlab.models import build_model
 from torchlab.recipes import load_recipe, recipe_names
 
 sys.path.insert(0, str(Path(__file__).parent))
+from recipes import cpu_name, kept_section  # noqa: E402  (the table of `make bench-recipes` stays)
 from reference import EXAMPLES_EPOCHS, examples_reference, plain_epoch  # noqa: E402
 
 QUIET = ["log.loggers=[none]", "log.progress=false"]
@@ -266,13 +266,6 @@ def hardware_use(recipes: dict[str, list[str]], fp32_runs: dict, tmp: Path) -> d
 
 
 # -- the report ------------------------------------------------------------------------------
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    return next(names, platform.processor())
-
-
 def write_report(path: Path, results: dict, command: str) -> None:
     f1, f2, f3, f4, f5 = (results.get(k) for k in ("overhead", "data", "tta", "lightning", "hardware"))
     lines = [
@@ -368,7 +361,7 @@ def write_report(path: Path, results: dict, command: str) -> None:
                 f"| {r['recipe']} | {r['amp']} | {r['flops'] / 1e6:.2f} | {r['samples_per_s']:,.0f} | "
                 f"{r['flops'] * r['samples_per_s'] / 1e9:.1f} | {r['share']:.1%} | {r['accuracy']:.4f} |"
             )
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + ("\n" + kept if (kept := kept_section(path)) else ""))
 
 
 def main() -> None:

@@ -59,3 +59,16 @@ def test_gpu_script_runs_every_fast_path_on_the_cpu(tmp_path, mnist_root):
     assert labels == ["fp32", "bf16 autocast", "fp16 autocast + GradScaler", "torch.compile", "channels_last off"]
     assert all(ok == "yes" and float(val) > 0.5 for _, val, ok in rows)  # each within 2 points of fp32
     assert "Whole command, seconds (test accuracy):" in report
+
+
+def test_bench_recipes_writes_its_table_and_make_bench_keeps_it(tmp_path):
+    (tmp_path / "out.md").write_text("# Benchmarks\n\nearlier figures\n")
+    report = run_benchmark("recipes.py", "--only", "mnist-mlp,gaussians-wgan-gp", "--quick", cwd=tmp_path)
+    assert report.startswith("# Benchmarks\n\nearlier figures\n")  # the rest of the file is kept
+    rows = [line for line in report.splitlines() if line.startswith("| mnist-mlp") or line.startswith("| gauss")]
+    assert len(rows) == 2 and all(len(row.split("|")) == 12 for row in rows), rows
+    mlp = rows[0].split("|")
+    assert mlp[2].strip() == "accuracy >= 0.979" and 0.5 < float(mlp[3]) <= 1  # one tiny epoch: far below the bar
+    assert mlp[-2].strip() == "**no**"  # and the table says so
+    again = run_benchmark("recipes.py", "--only", "mnist-mlp", "--quick", cwd=tmp_path)
+    assert again.count("<!-- bench-recipes -->") == 1 and "| gaussians" not in again  # replaced, not appended

@@ -1,0 +1,184 @@
+"""`make bench-recipes`: every recipe with its defaults, one at a time, against its quality bar.
+
+Each run is the whole command a user types (`torchlab train RECIPE --seed S`, TensorBoard off),
+in a fresh process, one after another. The table (recipe, metric and bar, worst and median over
+the seeds, epochs, fit seconds from summary.json, whole-command seconds, train samples/s, the load
+average before and after) replaces the section between MARK lines of BENCHMARKS.md; `make bench`
+keeps it. Stochastic recipes also run seed 0 with one thread (`OMP_NUM_THREADS=1`).
+Usage: python benchmarks/recipes.py [--out BENCHMARKS.md] [--only R1,R2] [--seeds N] [--quick]
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BEGIN, END = "<!-- bench-recipes -->", "<!-- /bench-recipes -->"
+
+
+@dataclass(frozen=True)
+class Bar:
+    metric: str  # a key of summary.json's test section
+    bound: float
+    higher_is_better: bool = True
+    stochastic: bool = False  # dropout, augmentation, sampling: also measured with one thread
+    fit_seconds: float = 120.0  # the time target
+
+    def met(self, value: float) -> bool:
+        return value >= self.bound if self.higher_is_better else value <= self.bound
+
+    def text(self) -> str:
+        return f"{self.metric} {'>=' if self.higher_is_better else '<='} {self.bound:g}"
+
+
+# The README's results rounded down (never lowered to fit). Recipes whose data this machine lacks
+# (CIFAR-10, an image folder of your own) have no bar here.
+BARS = {
+    "mnist-mlp": Bar("accuracy", 0.979),
+    "mnist-mlp-scratch": Bar("accuracy", 0.98),
+    "mnist-mlp-regularized": Bar("accuracy", 0.984, stochastic=True),
+    "mnist-cnn": Bar("accuracy", 0.99),
+    "fashion-lenet5": Bar("accuracy", 0.908, stochastic=True),
+    "fashion-resnet": Bar("accuracy", 0.925, stochastic=True),
+    "sst2-lstm": Bar("accuracy", 0.83, stochastic=True),
+    "sst2-lstm-glove": Bar("accuracy", 0.83, stochastic=True),
+    "sine-rnn": Bar("loss", 0.001, higher_is_better=False),
+    "sine-lstm": Bar("loss", 0.0004, higher_is_better=False),
+    "sine-lstmcell": Bar("loss", 0.0005, higher_is_better=False),
+    "mnist-ae": Bar("reconstruction_mse", 0.0115, higher_is_better=False),
+    "mnist-conv-ae": Bar("reconstruction_mse", 0.0085, higher_is_better=False),
+    "mnist-vae": Bar("loss", 106.0, higher_is_better=False, stochastic=True),
+    "mnist-vae-2d": Bar("loss", 145.0, higher_is_better=False, stochastic=True),
+    "gaussians-gan": Bar("modes_covered", 7.0, stochastic=True),
+    "gaussians-wgan-gp": Bar("within_3sigma", 0.80, stochastic=True),
+    "mnist-dcgan": Bar("confident", 0.70, stochastic=True, fit_seconds=300.0),
+}
+QUICK = ["data.subset=1024", "data.eval_subset=500", "train.epochs=1"]  # --quick: a smoke run, meaningless
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(names, platform.processor())
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_recipe(recipe: str, seed: int, threads: int | None, out: Path, extra: list[str]) -> dict:
+    """One whole command; its summary.json with the command's own seconds."""
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    command = [sys.executable, "-m", "torchlab", "train", recipe, "--seed", str(seed), "--logger", "none"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*command, "--out", str(out), "log.progress=false", *extra], capture_output=True, text=True, env=env
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return {**json.loads((out / "summary.json").read_text()), "whole_seconds": seconds}
+
+
+def measure(recipe: str, seeds: int, extra: list[str], tmp: Path) -> dict:
+    bar = BARS[recipe]
+    before = load_average()
+    runs = {f"seed {s}": run_recipe(recipe, s, None, tmp / f"{recipe}-{s}", extra) for s in range(seeds)}
+    if bar.stochastic:
+        runs["seed 0, 1 thread"] = run_recipe(recipe, 0, 1, tmp / f"{recipe}-1t", extra)
+    return {"recipe": recipe, "bar": bar, "runs": runs, "load": (before, load_average())}
+
+
+def row(result: dict) -> str:
+    bar, runs = result["bar"], result["runs"]
+    failed = [name for name, run in runs.items() if "error" in run]
+    if failed:
+        return f"| {result['recipe']} | {bar.text()} | failed: {runs[failed[0]]['error']} |" + " |" * 8
+    values = [run["test"][bar.metric] for run in runs.values()]
+    worst = min(values) if bar.higher_is_better else max(values)
+    seeded = [run for name, run in runs.items() if "thread" not in name]
+    first = seeded[0]
+    fit = max(run["wall_seconds"] for run in runs.values())
+    whole = max(run["whole_seconds"] for run in runs.values())
+    met = all(bar.met(v) for v in values) and fit <= bar.fit_seconds
+    return (
+        f"| {result['recipe']} | {bar.text()} | {worst:.4g} | {statistics.median(values):.4g} | "
+        f"{first['epochs']} ({first['best_epoch']}) | {fit:.1f} | {whole:.1f} | "
+        f"{first['train_samples_per_second'] or 0:,.0f} | {result['load'][0]} / {result['load'][1]} | "
+        f"{'yes' if met else '**no**'} |"
+    )
+
+
+def section(results: list[dict], command: str, seeds: int) -> str:
+    lines = [
+        BEGIN,
+        "## Recipes at their quality bars (`make bench-recipes`)",
+        "",
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Command: `{command}`.",
+        f"Each recipe with its defaults, seeds 0-{seeds - 1} (stochastic ones also seed 0 with one thread), "
+        "one whole command at a time. Worst and median over those runs; fit s: the longest summary.json "
+        "`wall_seconds` (epochs and test); whole s: the longest command; target: fit <= 120 s "
+        "(mnist-dcgan 300 s) and every run at its bar.",
+        "",
+        "| recipe | bar | worst | median | epochs (best) | fit s | whole s | train samples/s | load before / after "
+        "| met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *map(row, results),
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(path: Path, text: str) -> None:
+    """Put `text` (a BEGIN ... END block) in place of the file's block, or at its end."""
+    old = path.read_text() if path.is_file() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + text.rstrip("\n") + rest.split(END, 1)[1]
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + text
+    path.write_text(new)
+
+
+def kept_section(path: Path) -> str:
+    """The BEGIN ... END block of `path`, for `make bench` to keep when it rewrites the file."""
+    old = path.read_text() if path.is_file() else ""
+    return BEGIN + old.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n" if BEGIN in old and END in old else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--only", help="comma-separated recipes (default: every recipe with a bar)")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny data, one epoch (meaningless)")
+    args = parser.parse_args()
+    recipes = args.only.split(",") if args.only else list(BARS)
+    unknown = [r for r in recipes if r not in BARS]
+    if unknown:
+        parser.error(f"no bar for {', '.join(unknown)}; known: {', '.join(BARS)}")
+    with tempfile.TemporaryDirectory(prefix="bench-recipes-") as tmp:
+        results = []
+        for recipe in recipes:
+            results.append(measure(recipe, args.seeds, QUICK if args.quick else [], Path(tmp)))
+            print(row(results[-1]), flush=True)
+    flags = [
+        *(["--only", args.only] if args.only else []),
+        f"--seeds {args.seeds}",
+        *(["--quick"] if args.quick else []),
+    ]
+    command = f"make bench-recipes BENCH_ARGS='{' '.join(flags)}'"
+    replace_section(args.out, section(results, command, args.seeds))
+
+
+if __name__ == "__main__":
+    main()

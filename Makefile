@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 export TORCHLAB_DATA ?= $(abspath ../shared/datasets)
 
-.PHONY: run install test test-fast lint bench clean
+.PHONY: run install test test-fast lint bench bench-recipes clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -39,6 +39,11 @@ lint: $(STAMP)
 # Figure 4 needs the bench extra (`pip install -e '.[bench]'`, i.e. lightning); without it, it says so.
 bench: $(STAMP)
 	PYTHONPATH=src $(PY) benchmarks/bench.py --out BENCHMARKS.md $(BENCH_ARGS)
+
+# Every recipe with its defaults against its quality bar, one whole command at a time (hours on two
+# idle cores); its table replaces its own section of BENCHMARKS.md. BENCH_ARGS="--only R1,R2 --seeds 3".
+bench-recipes: $(STAMP)
+	PYTHONPATH=src $(PY) benchmarks/recipes.py --out BENCHMARKS.md $(BENCH_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

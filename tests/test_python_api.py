@@ -243,3 +243,19 @@ def test_the_example_notebooks_run_in_a_jupyter_kernel(notebook, tmp_path, mnist
     assert (tmp_path / "run" / "summary.json").is_file()
     text = "".join(o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []))
     assert "Traceback" not in text
+
+
+def test_an_installed_package_registers_through_the_entry_point_group(tmp_path):
+    (tmp_path / "tinyplugin.py").write_text(MY_MODELS.replace('"my-tiny"', '"plugin-tiny"'))
+    info = tmp_path / "tinyplugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tinyplugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[torchlab.plugins]\ntiny = tinyplugin\n")
+    probe = (
+        "from torchlab.recipes import load_recipe; print(load_recipe('mnist-mlp', ['model.name=plugin-tiny']).model)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=cli_env(tmp_path), timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "TinyConfig(name='plugin-tiny', hidden=32)" in done.stdout

@@ -8,6 +8,7 @@ the figures from a `FinishedRun` view of the Trainer.
 import contextlib
 import copy
 import fcntl
+import itertools
 import json
 import shutil
 import statistics
@@ -19,10 +20,10 @@ from typing import Any
 import torch
 
 from torchlab.config import Config, load_run_config, save_config
-from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights
-from torchlab.core.distributed import barrier, cleanup_distributed
+from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, refuse_restart
+from torchlab.core.distributed import barrier, cleanup_distributed, is_main_process
 from torchlab.core.errors import DivergedError, TorchlabError
-from torchlab.core.files import atomic_write_json, run_lock
+from torchlab.core.files import atomic_write_json, check_new_run_dir, run_lock
 from torchlab.core.runtime import restore_rng_states, rng_states
 from torchlab.data.augment import ImageDataConfig
 from torchlab.engine.trainer import Trainer
@@ -33,11 +34,12 @@ from torchlab.report.pages import write_comparison, write_run_report
 from torchlab.tasks import judge as judges
 
 
-def build_trainer(config: Config, run_dir: Path) -> Trainer:
-    """The Trainer of `config`, given what its task needs from outside the run."""
+def build_trainer(config: Config, run_dir: Path, **parts: Any) -> Trainer:
+    """The Trainer of `config`, given what its task needs from outside the run. `parts`: a `model`
+    and `data` built already (`torchlab.fit`) instead of from the config's registries."""
     wants_judge = config.task.name == "adversarial" and isinstance(config.data, ImageDataConfig)
     resources = {"judge": load_judge(config.task.judge)} if wants_judge else {}
-    return Trainer(config, run_dir, resources)
+    return Trainer(config, run_dir, resources, **parts)
 
 
 def load_judge(where: str | None) -> judges.Judge:
@@ -82,6 +84,18 @@ def default_judge(retrain: bool = False) -> Path:
     return run_dir
 
 
+def banner(trainer: Trainer) -> str:
+    """One line before the first step: what trains, on what, where."""
+    cfg, model = trainer.cfg, trainer.model
+    params = sum(p.numel() for p in model.parameters())
+    processes = f" x {trainer.dist.world_size} processes" if trainer.dist.world_size > 1 else ""
+    start = f"from epoch {trainer.epoch + 1} " if trainer.epoch else ""
+    return (
+        f"{cfg.recipe}: {cfg.model.name} ({params:,} parameters) on {trainer.data.train_size:,} training "
+        f"samples, {trainer.device}{processes}, {start}into {trainer.run_dir}"
+    )
+
+
 def finished_run(trainer: Trainer) -> FinishedRun:
     """The view of a trained (or evaluated) run that its figures draw from."""
     trainer.set_training(False)
@@ -97,24 +111,46 @@ def finished_run(trainer: Trainer) -> FinishedRun:
     )
 
 
-def default_run_dir(recipe: str) -> Path:
-    """runs/RECIPE/YYYYmmdd-HHMMSS, with a suffix if two runs start in the same second."""
-    base = Path("runs") / recipe / time.strftime("%Y%m%d-%H%M%S")
-    run_dir, n = base, 1
-    while run_dir.exists():
-        run_dir, n = base.with_name(f"{base.name}-{n}"), n + 1
-    return run_dir
+def default_run_dir(recipe: str, create: bool = False) -> Path:
+    """runs/RECIPE/YYYYmmdd-HHMMSS, with a suffix -1, -2... if that name is taken. With `create`,
+    the folder is made here, atomically (`mkdir` fails if another process made it first: the next
+    suffix is tried), so runs started together each get their own."""
+    name = Path(recipe).name if Path(recipe).name not in ("", ".", "..") else "run"
+    base = Path("runs") / name / time.strftime("%Y%m%d-%H%M%S")
+    for n in itertools.count():
+        run_dir = base.with_name(f"{base.name}-{n}") if n else base
+        if not create:
+            if not run_dir.exists():
+                return run_dir
+            continue
+        try:
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise TorchlabError(f"cannot create the run directory {run_dir}: {err.strerror or err}") from None
+    raise AssertionError("unreachable")
 
 
-def train(config: Config, out: Path | None = None) -> dict[str, Any]:
-    """Train `config` into a new run directory and return its summary."""
-    run_dir = out or default_run_dir(config.recipe)
-    if (run_dir / "config.yaml").exists():
-        raise TorchlabError(
-            f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it; pick another --out"
-        )
-    logger_classes(config)  # loggers, data and model are checked before anything is written
-    trainer = build_trainer(config, run_dir)
+def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, Any]:
+    """Train `config` into a new run directory and return its summary.
+
+    `out` must be new, or an empty folder (or one torchlab left before writing config.yaml); the
+    default, runs/RECIPE/TIMESTAMP, is made here and removed again if the run cannot start."""
+    made = out is None
+    run_dir = default_run_dir(config.recipe, create=is_main_process()) if made else out
+    try:
+        if not made:
+            check_new_run_dir(run_dir)
+        logger_classes(config)  # loggers, data and model are checked before anything is written
+        trainer = build_trainer(config, run_dir, **parts)
+    except BaseException:
+        if made and is_main_process():
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only while empty
+        raise
     with own_run_dir(trainer):  # checked again under the lock: two runs racing for one --out
         if trainer.dist.is_main:
             if (trainer.run_dir / "config.yaml").exists():
@@ -137,7 +173,12 @@ def check_split(trainer: Trainer) -> None:
         return
     if not path.is_file():
         atomic_write_json(path, split)
-    elif json.loads(path.read_text(encoding="utf-8")) != split:
+        return
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # not UTF-8, not JSON
+        raise TorchlabError(f"{path} is damaged ({type(err).__name__}); delete it to record the split again") from None
+    if recorded != split:
         raise TorchlabError(f"the config of {trainer.run_dir} now gives another train/val split than {path} records")
 
 
@@ -145,6 +186,8 @@ def finish(trainer: Trainer) -> dict[str, Any]:
     """Fit, then draw the run's figures into plots/ and write report.html from them (rank 0 only).
 
     A diverged run still gets its learning curves and report (the weights are NaN: no other figure)."""
+    if trainer.dist.is_main and not trainer.cfg.log.quiet:
+        print(banner(trainer), flush=True)
     try:
         summary = trainer.fit()
         barrier()  # before leaving the group: see `barrier`
@@ -156,7 +199,11 @@ def finish(trainer: Trainer) -> dict[str, Any]:
     finally:
         cleanup_distributed()
     if trainer.dist.is_main:
-        draw_figures(finished_run(trainer), trainer.run_dir / "plots")
+        from torchlab.loggers import log_figures  # here: the rest of api needs only logger_classes
+
+        plots = trainer.run_dir / "plots"
+        draw_figures(finished_run(trainer), plots)
+        log_figures(trainer.run_dir, trainer.cfg, sorted(plots.glob("*.png")))  # TensorBoard's images
         write_run_report(trainer.run_dir)
     return summary
 
@@ -182,24 +229,34 @@ def finished(run_dir: Path) -> bool:
         return False
 
 
-def resume(run_dir: Path, epochs: int | None = None) -> dict[str, Any]:
-    """Continue an interrupted run from checkpoints/last.pt (to `epochs` in all, if given)."""
+def resume(run_dir: Path, epochs: int | None = None, **parts: Any) -> dict[str, Any]:
+    """Continue an interrupted run from checkpoints/last.pt (to `epochs` in all, if given).
+    `parts`: the `model` and `data` of a `torchlab.fit` run that only Python holds."""
     config = load_run_config(run_dir)
     planned = config.train.epochs
     if epochs is not None:
+        if epochs < 1:
+            raise TorchlabError(f"--epochs: expected 1 or more, got {epochs}")
         config.train.epochs = epochs
-    trainer = build_trainer(config, run_dir)
+    trainer = build_trainer(config, run_dir, **parts)
     if epochs is not None and epochs > planned and any(s.planned for s in trainer.schedules.values()):
         raise TorchlabError(
             f"schedule {config.schedule.name} is planned over train.epochs={planned} of {run_dir} and cannot "
             f"stretch to {epochs} epochs: train a new run with train.epochs={epochs}"
         )
     with own_run_dir(trainer):
+        last = run_dir / "checkpoints" / "last.pt"
+        if last.exists():
+            trainer.load_state_dict(load_checkpoint(last), last)
+        else:  # killed inside its first epoch: it starts again, unless it had trained (then refused)
+            refuse_restart(run_dir)
+        if epochs is not None and epochs < trainer.epoch:
+            raise TorchlabError(
+                f"--epochs {epochs} is below the {trainer.epoch} epochs {run_dir} already trained; pass "
+                f"{trainer.epoch} or more"
+            )
         if trainer.dist.is_main:
             check_split(trainer)
-        last = run_dir / "checkpoints" / "last.pt"
-        if last.exists():  # absent when the run was killed inside its first epoch: start it again
-            trainer.load_state_dict(load_checkpoint(last), last)
         done = finished(run_dir)  # else it was killed while testing: test now
         if trainer.epoch >= config.train.epochs and done:
             raise TorchlabError(f"{run_dir} already trained {trainer.epoch} epochs; pass --epochs N to train further")
@@ -242,7 +299,7 @@ def cross_validate(config: Config, folds: int, out: Path | None = None) -> dict[
     its config.yaml) and tests its best model on the test set. cv_summary.json holds the mean
     and sample standard deviation of every metric over the folds. Run again with the same `out`
     and config, it continues a cross-validation that stopped: finished folds are kept, an
-    interrupted one resumes, the missing ones train.
+    interrupted one resumes, the missing ones train. `out/report.html` shows the folds side by side.
     """
     if folds < 2:
         raise TorchlabError(f"--folds must be at least 2, got {folds}")
@@ -270,4 +327,6 @@ def cross_validate(config: Config, folds: int, out: Path | None = None) -> dict[
         "run_dir": str(parent),
     }
     atomic_write_json(parent / "cv_summary.json", summary)
-    return summary
+    from torchlab.report.pages import write_cv_page  # here: the rest of api needs two page writers
+
+    return {**summary, "report": str(write_cv_page(summary, parent))}

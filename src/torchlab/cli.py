@@ -64,10 +64,15 @@ def print_summary(summary: dict[str, Any]) -> None:
 
     if not is_main_process():  # under torchrun, rank 0 speaks for all
         return
-    test = "  ".join(f"{k} {v:.4f}" for k, v in summary["test"].items())
+    from torchlab.loggers.console import number
+
+    lines = ["  test        "]  # 4 significant figures, as the epoch lines; within 80 columns
+    for token in (f"{k} {number(v)}" for k, v in summary["test"].items()):
+        lines += [" " * 14] if len(lines[-1]) + 2 + len(token) > 80 and lines[-1].strip() != "test" else []
+        lines[-1] += f"  {token}"
     rate = summary["train_samples_per_second"]
     print(f"\n{summary['recipe']}: {summary['status']}")
-    print(f"  test          {test}")
+    print("\n".join(lines))
     print(f"  epochs        {summary['epochs']} (best {summary['best_epoch']})")
     print(f"  wall time     {summary['wall_seconds']:.1f} s" + (f", {rate:,.0f} train samples/s" if rate else ""))
     run_dir = Path(summary["run_dir"])
@@ -76,25 +81,44 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  report        {run_dir / 'report.html'}")
     if (run_dir / "tensorboard").is_dir():
         print(f"  tensorboard   tensorboard --logdir {run_dir / 'tensorboard'}")
+    if "visdom" in summary.get("watch", {}):  # the visdom logger ran, and its server answered to the end
+        print(f"  visdom        {summary['watch']['visdom']}")
 
 
 def print_cv_summary(summary: dict[str, Any]) -> None:
+    from torchlab.loggers.console import number  # 4 significant figures, as the epoch lines
+
     print(f"\n{summary['recipe']}: {summary['folds']}-fold cross-validation")
     for part in ("val", "test"):
         for metric, s in summary[part].items():
-            folds = " ".join(f"{v:.4f}" for v in s["folds"])
-            print(f"  {part + '.' + metric:<16} {s['mean']:.4f} ± {s['std']:.4f}   (folds: {folds})")
+            folds = " ".join(map(number, s["folds"]))
+            print(f"  {part + '.' + metric:<16} {number(s['mean'])} ± {number(s['std'])}   (folds: {folds})")
     print(f"  epochs           {summary['epochs']} (best {summary['best_epochs']})")
     print(f"  run directory    {summary['run_dir']}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from torchlab.recipes import load_recipe, recipe_names
+    from torchlab.recipes import recipe_names, recipe_raw  # YAML only: a list needs no torch
 
     names = recipe_names()
     width = max(map(len, names))
-    for name in names:
-        print(f"{name:<{width}}  {load_recipe(name).description}")
+    course = [name for name in names if name.startswith("course-")]
+    for name in [n for n in names if n not in course] + course:
+        if course and name == course[0]:
+            print("\nthe course's own settings (its architectures and training, its mistakes flagged):")
+        print(f"{name:<{width}}  {recipe_raw(name).get('description', '')}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import json
+
+    from torchlab.recipes import load_recipe
+    from torchlab.show import describe, render
+
+    root = [f"data.root={args.data_dir}"] if args.data_dir else []
+    described = describe(load_recipe(args.recipe, [*args.overrides, *root]))
+    print(json.dumps(described, indent=2, default=str) if args.json else render(described))
     return 0
 
 
@@ -110,7 +134,9 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from torchlab import api
     from torchlab.recipes import load_recipe
 
-    print_cv_summary(api.cross_validate(load_recipe(args.recipe, overrides_from(args)), args.folds, args.out))
+    summary = api.cross_validate(load_recipe(args.recipe, overrides_from(args)), args.folds, args.out)
+    print_cv_summary(summary)
+    print(f"  report           {summary['report']}")  # the page of the folds
     return 0
 
 
@@ -159,9 +185,28 @@ def cmd_export(args: argparse.Namespace) -> int:
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="torchlab", description="Train, evaluate and compare the notes' recipes.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE_OR_FILE",
+        help="import your own models, datasets or tasks first (repeatable; also $TORCHLAB_IMPORT, "
+        f"separated by '{os.pathsep}'); a run records them, so eval, resume and export find them again",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     sub.add_parser("list", help="list the recipes", description="List every recipe with one line about it.")
+
+    show = sub.add_parser(
+        "show",
+        help="a recipe before training: its config, data and model",
+        description="Print a recipe's resolved config with the meaning of every key, its data's split sizes, "
+        "and its model's layers with output shapes and parameter counts.",
+    )
+    show.add_argument("recipe", help="a recipe name or a YAML file")
+    show.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, as for train")
+    show.add_argument("--data-dir", help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)")
+    show.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
 
     train = sub.add_parser("train", help="train a recipe", description="Train a recipe into a new run directory.")
     add_run_flags(train, "the run directory (default runs/RECIPE/TIMESTAMP)")
@@ -219,6 +264,7 @@ def build_parser() -> ArgumentParser:
 
 COMMANDS: dict[str, Command] = {
     "list": cmd_list,
+    "show": cmd_show,
     "train": cmd_train,
     "cv": cmd_cv,
     "resume": cmd_resume,
@@ -236,6 +282,22 @@ def one_line(message: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
+def user_imports(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the `--import MODULE_OR_FILE` values, anywhere on the line, then $TORCHLAB_IMPORT's; argv without them)."""
+    specs, rest, args = [], [], iter(argv)
+    for arg in args:
+        if arg == "--import":
+            value = next(args, None)
+            if value is None:
+                raise TorchlabError("--import needs a module name or a .py file")
+            specs.append(value)
+        elif arg.startswith("--import="):
+            specs.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return [*specs, *filter(None, os.environ.get("TORCHLAB_IMPORT", "").split(os.pathsep))], rest
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv  # accepted anywhere on the line
@@ -243,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if any("\0" in a for a in argv):  # only callers of main() can pass one; os calls would raise ValueError
             raise TorchlabError("an argument holds a NUL byte, which no path, recipe or value may contain")
+        specs, argv = user_imports(argv)
+        if specs:
+            from torchlab.registry import import_user_code
+
+            import_user_code(specs)
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         # KEY=VALUE overrides may stand anywhere, also after flags such as --out DIR.

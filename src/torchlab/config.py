@@ -9,6 +9,8 @@ of the wrong type raise TorchlabError (exit 2) with a "did you mean" hint.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,14 +21,42 @@ import yaml
 
 from torchlab.core.errors import TorchlabError, did_you_mean
 from torchlab.core.files import atomic_write_text
-from torchlab.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS
+from torchlab.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, import_user_code, user_sources
 
 
 def at_least(low: int, **values: int) -> None:
     """Range checks in __post_init__: `at_least(1, data_batch_size=n)` names the key `data.batch_size`."""
     for name, value in values.items():
-        if value < low:
+        if not value >= low:  # NaN too
             raise TorchlabError(f"{name.replace('_', '.', 1)}: expected {low} or more, got {value}")
+
+
+def in_range(section: str, low: float, high: float = math.inf, brackets: str = "[)", **values: Any) -> None:
+    """Range checks in __post_init__: each of `values` (None: unset, skipped; a list: each item) must lie
+    in the interval from `low` to `high`, `brackets` saying which ends it includes. The default,
+    `[low, inf)`, also refuses NaN and infinity. `in_range("model", 0, 1, dropout=p)` names `model.dropout`."""
+    for name, value in values.items():
+        items = enumerate(value) if isinstance(value, list | tuple) else [(None, value)]
+        for i, item in items:
+            if item is None:
+                continue
+            above = item >= low if brackets[0] == "[" else item > low
+            below = item <= high if brackets[1] == "]" else item < high
+            if not (above and below):
+                key = f"{section}.{name}" + (f"[{i}]" if i is not None else "")
+                allowed = (
+                    f"{low} or more" if high == math.inf else f"a value in {brackets[0]}{low}, {high}{brackets[1]}"
+                )
+                raise TorchlabError(f"{key}: expected {allowed}, got {item}")
+
+
+DEVICE = re.compile(r"auto|(cpu|cuda|mps|xpu)(:\d+)?")  # what train.device may name
+
+
+def expect(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """A range check that `in_range` cannot say: a TorchlabError naming the key, the value and what is allowed."""
+    if not ok:
+        raise TorchlabError(f"{key}: expected {allowed}, got {value!r}")
 
 
 @dataclass
@@ -47,6 +77,17 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         at_least(1, data_batch_size=self.batch_size, data_eval_batch_size=self.eval_batch_size)
+        in_range("data", 1, subset=self.subset, eval_subset=self.eval_subset)
+        in_range("data", 0, 2**64, split_seed=self.split_seed)  # what torch.Generator.manual_seed takes
+        split = self.val_split
+        expect(
+            (isinstance(split, float) and 0 <= split < 1) or (isinstance(split, int) and split >= 0 and split != 1),
+            "data.val_split",
+            split,
+            "a fraction in [0, 1) or a count of samples (0, or 2 or more)",
+        )
+        expect(self.folds == 0 or self.folds >= 2, "data.folds", self.folds, "0 (off) or 2 or more")
+        expect(0 <= self.fold < max(self.folds, 1), "data.fold", self.fold, f"a fold in [0, {max(self.folds, 1)})")
 
 
 @dataclass
@@ -65,12 +106,19 @@ class OptimConfig:
     lr: float = 0.01
     weight_decay: float = 0.0
 
+    def __post_init__(self) -> None:
+        in_range("optim", 0, lr=self.lr, weight_decay=self.weight_decay)
+
 
 @dataclass
 class ScheduleConfig:
     name: str = "none"
     warmup_steps: int = 0  # linear warm-up over the first N optimizer steps, before any schedule
     warmup_start_factor: float = 0.01  # the warm-up starts at this fraction of the learning rate
+
+    def __post_init__(self) -> None:
+        in_range("schedule", 0, warmup_steps=self.warmup_steps)
+        in_range("schedule", 0, 1, "(]", warmup_start_factor=self.warmup_start_factor)
 
 
 @dataclass
@@ -99,6 +147,9 @@ class TrainConfig:
         at_least(1, train_log_every=self.log_every)
         if self.seed >= 2**63:
             raise TorchlabError(f"train.seed: {self.seed} is too large; use a seed below 2**63")
+        in_range("train", 0, min_delta=self.min_delta, l1=self.l1)
+        in_range("train", 0, clip_grad_norm=self.clip_grad_norm, clip_grad_value=self.clip_grad_value)
+        expect(DEVICE.fullmatch(self.device) is not None, "train.device", self.device, "auto, cpu, cuda, cuda:N or mps")
 
 
 @dataclass
@@ -109,6 +160,9 @@ class VisdomConfig:
     port: int = 8097
     env: str | None = None  # the Visdom environment; None: RECIPE_RUNDIRNAME
 
+    def __post_init__(self) -> None:
+        in_range("log.visdom", 1, 65535, "[]", port=self.port)
+
 
 @dataclass
 class LogConfig:
@@ -116,13 +170,21 @@ class LogConfig:
     progress: bool = True  # a tqdm bar per epoch (only on a terminal)
     quiet: bool = False  # console: no line per epoch, only the final summary (--quiet also sets progress=false)
     preview: int = 16  # inputs (with predictions) shown by TensorBoard and Visdom each epoch; 0: none
+    histograms: bool | None = None  # TensorBoard: weight and gradient histograms per epoch; null: below 1 M parameters
     visdom: VisdomConfig = field(default_factory=VisdomConfig)
+
+    def __post_init__(self) -> None:
+        in_range("log", 0, preview=self.preview)
 
 
 @dataclass
 class Config:
     recipe: str = ""
     description: str = ""
+    source: str = ""  # the recipe file a run started from when it is not a built-in recipe (its absolute path)
+    # The user's modules or .py files that define its components (found, and recorded, by itself):
+    # imported again before a run's config is read, so eval, resume and export find them.
+    imports: list[str] = field(default_factory=list)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -259,8 +321,12 @@ def from_dict(cls: type, values: Any, path: str) -> Any:
 
 
 def build_config(raw: dict[str, Any]) -> Config:
-    """Resolve a raw nested dict (recipe + overrides) into a fully typed Config."""
+    """Resolve a raw nested dict (recipe + overrides) into a fully typed Config.
+
+    The user code it names under `imports` is imported first; the built config's `imports` then
+    lists every module outside torchlab that defines one of its components."""
     raw = dict(raw)
+    imported = import_user_code(coerce(raw.get("imports") or [], list[str], "imports"))
     registries = SECTION_REGISTRIES
     top = {f.name: f for f in dataclasses.fields(Config)}
     for key in raw:
@@ -280,6 +346,8 @@ def build_config(raw: dict[str, Any]) -> Config:
             built[name] = from_dict(cls, {**section, "name": chosen}, name)
         elif name in raw:
             built[name] = coerce(raw[name], typing.get_type_hints(Config)[name], name)
+    components = [registries[name].get(built[name].name) for name in registries]
+    built["imports"] = list(dict.fromkeys([*imported, *user_sources(components)]))
     return Config(**built)
 
 
@@ -327,7 +395,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def save_config(config: Config, path: Path) -> None:
-    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    """config.yaml, in the recipe's key order, with its text as written (`我的 MLP 实验`, `λ`), not escaped."""
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
 
 
 def load_run_config(run_dir: Path) -> Config:

@@ -22,6 +22,14 @@ class DataInfo:
     vocab: list[str] | None = None  # a text dataset's tokens; index = token id
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # images: (mean, std) of `x/255`
 
+    @classmethod
+    def from_dict(cls, raw: dict) -> "DataInfo":
+        """The info a checkpoint recorded (`dataclasses.asdict`), with its tuples back."""
+        norm = raw.get("normalization")
+        return cls(
+            **{**raw, "input_shape": tuple(raw["input_shape"]), "normalization": norm and tuple(map(tuple, norm))}
+        )
+
 
 class DataModule(Protocol):
     """Train, validation and test batches for one dataset, already on the training device.

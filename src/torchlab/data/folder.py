@@ -21,6 +21,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from torchlab.config import in_range
 from torchlab.core.distributed import shard
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
@@ -42,6 +43,12 @@ class FolderConfig(ImageDataConfig):
     val_split: int | float = 0.2
     test_split: float = 0.2
     workers: int = 2  # DataLoader worker processes (0: load in the training process)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("data", 1, image_size=self.image_size)
+        in_range("data", 0, workers=self.workers)
+        in_range("data", 0, 1, test_split=self.test_split)
 
 
 def load_rgb(path: Path) -> Image.Image:
@@ -147,8 +154,20 @@ class DeviceLoader:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[Batch]:
-        for x, y in self.loader:
-            yield self.normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
+        try:
+            for x, y in self.loader:
+                yield self.normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
+        except TorchlabError as err:  # raised in a worker: it arrives wrapped in the worker's traceback
+            raise TorchlabError(worker_message(str(err))) from None
+
+
+def worker_message(text: str) -> str:
+    """A TorchlabError's own line out of the text a DataLoader worker's error arrives with
+    ("Caught TorchlabError in DataLoader worker process 0. Original Traceback ... TorchlabError: MSG")."""
+    if "Original Traceback" not in text:
+        return text
+    last = next((line for line in reversed(text.strip().splitlines()) if line.strip()), text)
+    return last.split("TorchlabError: ", 1)[-1]
 
 
 class ImageFolderData:

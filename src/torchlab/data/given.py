@@ -22,7 +22,7 @@ from torchlab.config import DataConfig
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS, Batch, DataInfo
 from torchlab.data.folder import ShardSampler
-from torchlab.data.loaders import TensorLoader
+from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import train_val_indices
 
 SPLITS = ("train", "val", "test")
@@ -42,7 +42,7 @@ def info_of(x: torch.Tensor, num_classes: int | None) -> DataInfo:
     return DataInfo(tuple(x.shape[1:]), num_classes)
 
 
-class GivenTensors:
+class GivenTensors(TensorSplits):
     """Train/val/test pairs of tensors on the device, batched by index (`TensorLoader`)."""
 
     def __init__(self, cfg: GivenConfig, device: torch.device, splits: dict[str, Pair | None]) -> None:
@@ -58,15 +58,6 @@ class GivenTensors:
         self.train, self.val, self.test = (tuple(t.to(device) for t in pair) for pair in (train, val, test))
         self.info = info_of(train[0], cfg.num_classes)
         self.train_size = len(train[0])
-
-    def train_loader(self, generator: torch.Generator) -> TensorLoader:
-        return TensorLoader(*self.train, self.cfg.batch_size, generator=generator)
-
-    def val_loader(self) -> TensorLoader:
-        return TensorLoader(*self.val, self.cfg.eval_batch_size)
-
-    def test_loader(self) -> TensorLoader:
-        return TensorLoader(*self.test, self.cfg.eval_batch_size)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The splits as flat named tensors, for data.safetensors."""

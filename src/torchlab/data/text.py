@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from torchlab.config import DataConfig
+from torchlab.config import DataConfig, in_range
 from torchlab.core.distributed import shard
 from torchlab.data import Batch, DataInfo
 from torchlab.data.splits import train_val_indices
@@ -24,6 +24,11 @@ TOKEN = re.compile(r"[\w']+|[^\w\s]")
 class TextConfig(DataConfig):
     min_freq: int = 1  # rarer words become <unk>
     max_vocab: int | None = None  # at most this many tokens, <pad> and <unk> included
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("data", 1, min_freq=self.min_freq)
+        in_range("data", 3, max_vocab=self.max_vocab)
 
 
 def tokenize(text: str) -> list[str]:

@@ -10,6 +10,7 @@ runs it on its shard of the data, with its own random streams; rank 0 alone writ
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -34,26 +35,35 @@ from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import atomic_write, atomic_write_json
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import rank_seed, restore_rng_states, rng_states, seed_everything
-from torchlab.data import batch_size_of, build_data
+from torchlab.data import DataModule, batch_size_of, build_data
 from torchlab.engine.bookmark import Bookmark
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
 from torchlab.engine.optim import build_optimizer, build_schedule
 from torchlab.loggers import build_loggers
-from torchlab.loggers.console import progress
+from torchlab.loggers.console import number, progress, short_name
 from torchlab.models import build_model
 from torchlab.tasks import build_task
 
 
 class Trainer:
-    def __init__(self, cfg: Config, run_dir: Path, resources: dict[str, Any] | None = None) -> None:
-        """`resources`: what the task needs from outside the run (a GAN's judge), prepared by the api."""
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: Path,
+        resources: dict[str, Any] | None = None,
+        *,
+        model: nn.Module | None = None,
+        data: Callable[[torch.device], DataModule] | None = None,
+    ) -> None:
+        """`resources`: what the task needs from outside the run (a GAN's judge), prepared by the api.
+        `model`, `data(device)`: given by the caller (`torchlab.fit`) instead of built from the config."""
         self.cfg, train = cfg, cfg.train
         self.dist = setup_distributed(train.device)  # under torchrun: this rank's device; rank 0 writes
         self.run_dir = Path(from_rank0(str(run_dir)))
         self.device = self.dist.device
         seed_everything(rank_seed(train.seed, self.dist.rank), train.deterministic)
-        self.data = build_data(cfg.data, self.device)
-        self.model = build_model(cfg.model, self.data.info).to(self.device)  # plain: checkpoints, figures
+        self.data = data(self.device) if data else build_data(cfg.data, self.device)
+        self.model = (model or build_model(cfg.model, self.data.info)).to(self.device)  # plain: checkpoints, figures
         if train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         on_device = {k: v.to(self.device) if isinstance(v, nn.Module) else v for k, v in (resources or {}).items()}
@@ -165,6 +175,7 @@ class Trainer:
             improved = self.update_best(val)
             for logger in loggers:
                 logger.log_metrics({**train_metrics, **val, **self.learning_rates()}, self.step, self.epoch, "epoch")
+                logger.log_model(self.model, self.step, self.epoch)  # weights and the last step's gradients
             self.log_preview([logger for logger in loggers if logger.wants_preview])
             for schedule in self.schedules.values():
                 schedule.step_epoch(val[train.monitor])
@@ -202,7 +213,7 @@ class Trainer:
             stopping = self.check(metrics["loss"])
             if self.step % self.cfg.train.log_every == 0:
                 recent = {f"train.{k}": v for k, v in means.means(since=logged).items()}
-                bar.set_postfix({k.split(".")[1]: f"{v:.4f}" for k, v in recent.items()})
+                bar.set_postfix({short_name(k.split(".")[1]): number(v) for k, v in recent.items()})
                 for logger in loggers:
                     logger.log_metrics({**recent, **self.learning_rates()}, self.step, self.epoch, "step")
                 logged = means.snapshot()
@@ -376,8 +387,12 @@ class Trainer:
                     f"{path} stopped inside an epoch with {written_by} process(es): resume it with as many"
                 )
             self.bookmark.load_state_dict(position and {**position, "means": (mine or position)["means"]}, rng)
-        except (KeyError, ValueError, TypeError) as err:
-            raise TorchlabError(f"{path} does not match this run's optimiser, schedule or state ({err!r})") from None
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError) as err:
+            # a damaged entry (an RNG state of the wrong size, a list for a dict) is as wrong as a missing one
+            detail = (str(err).strip().splitlines() or [""])[0][:200]
+            raise TorchlabError(
+                f"{path} does not match this run's optimiser, schedule or state ({type(err).__name__}: {detail})"
+            ) from None
 
     def summary(self, status: str, test: dict[str, float]) -> dict[str, Any]:
         """summary.json: validation metrics are those of the best epoch, test those of best.pt."""

@@ -43,6 +43,7 @@ def recipe_raw(recipe: str, relative_to: Path | None = None, seen: tuple[Path, .
         raise TorchlabError(f"{path}: base must be a recipe name or a YAML path, got {base!r}")
     raw = merge(recipe_raw(base, path, (*seen, path.resolve())), own) if base is not None else own
     raw["recipe"] = own.get("recipe", path.stem) if recipe.endswith((".yaml", ".yml")) else recipe
+    raw["source"] = str(path.resolve()) if recipe.endswith((".yaml", ".yml")) else ""
     return raw
 
 

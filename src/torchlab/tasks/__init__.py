@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from torchlab.config import TaskConfig
+from torchlab.core.errors import TorchlabError
 from torchlab.core.metrics import PerSample
 from torchlab.data import Batch, DataInfo
 from torchlab.registry import TASKS
@@ -67,16 +68,27 @@ class Task:
         """One optimiser is built per entry, each from the `optim` config."""
         return {"model": self.model.parameters()}
 
-    def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
+    def metrics(self, batch: Batch) -> Metrics:
+        """The loss and metrics of one batch, for a task with one network and one loss: its
+        training step minimises `loss`, its validation step reports them all."""
         raise NotImplementedError
 
+    def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
+        metrics = self.metrics(batch)
+        optimize(metrics["loss"])
+        return {name: value.detach() for name, value in metrics.items()}
+
     def validation_step(self, batch: Batch) -> Metrics:
-        raise NotImplementedError
+        return self.metrics(batch)
 
     def test_step(self, batch: Batch) -> tuple[Metrics, dict[str, torch.Tensor]]:
         """A validation step on a test batch, and per-sample tensors to keep for the run's figures
         (a classifier's labels and predictions); the Trainer gathers them over the whole test set."""
         return self.validation_step(batch), {}
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """What the plain model makes of inputs `x` (a classifier's classes); not every task has it."""
+        raise TorchlabError(f"task {self.cfg.name} has no predict")
 
     def epoch_snapshot(self) -> dict[str, torch.Tensor]:
         """Tensors to keep from the end of each epoch (a GAN's fixed-noise samples); none by default.

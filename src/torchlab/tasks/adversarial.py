@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchlab.config import TaskConfig
+from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
 from torchlab.data.loaders import to_unit_range
@@ -34,6 +34,11 @@ class AdversarialConfig(TaskConfig):
     judge: str | None = None  # images: a classifier run directory; None: a cached mnist-cnn/mlp run (api.load_judge)
     confidence: float = 0.9
     samples: int = 10000  # generated samples behind the test figures
+
+    def __post_init__(self) -> None:
+        in_range("task", 0, gp_lambda=self.gp_lambda)
+        in_range("task", 1, n_critic=self.n_critic, samples=self.samples)
+        in_range("task", 0, 1, "[]", confidence=self.confidence)
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

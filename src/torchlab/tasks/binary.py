@@ -3,10 +3,11 @@
 A batch is `(*inputs, labels)`: the model gets every input (a text batch's tokens and lengths).
 """
 
+import torch
 import torch.nn.functional as F
 
 from torchlab.data import Batch
-from torchlab.tasks import TASKS, Metrics, Optimize, Task
+from torchlab.tasks import TASKS, Metrics, Task
 
 
 @TASKS.register("binary")
@@ -17,10 +18,5 @@ class BinaryClassify(Task):
         loss = F.binary_cross_entropy_with_logits(logits, labels.float())
         return {"loss": loss, "accuracy": ((logits > 0) == labels.bool()).float().mean()}
 
-    def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
-        metrics = self.metrics(batch)
-        optimize(metrics["loss"])
-        return {name: value.detach() for name, value in metrics.items()}
-
-    def validation_step(self, batch: Batch) -> Metrics:
-        return self.metrics(batch)
+    def predict(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return (self.model(*inputs).squeeze(-1) > 0).long()

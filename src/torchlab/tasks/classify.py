@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchlab.config import TaskConfig
+from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.core.metrics import PerSample
 from torchlab.data import Batch
@@ -22,6 +22,10 @@ def correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 class ClassifyConfig(TaskConfig):
     label_smoothing: float = 0.0
     head_lr: float | None = None  # a learning rate of its own for the model's `head` (transfer learning)
+
+    def __post_init__(self) -> None:
+        in_range("task", 0, 1, "[]", label_smoothing=self.label_smoothing)
+        in_range("task", 0, head_lr=self.head_lr)
 
 
 @TASKS.register("classify", config=ClassifyConfig)
@@ -57,6 +61,9 @@ class Classify(Task):
         logits = self.nets["model"](x)
         metrics = {"loss": F.cross_entropy(logits, y), "accuracy": correct(logits, y).mean()}
         return metrics, {"labels": y, "predicted": logits.argmax(1)}
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).argmax(1)
 
     def preview(self, batch: Batch, n: int) -> Preview:
         x, y = batch[0][:n], batch[1][:n]

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchlab.config import TaskConfig
+from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
 from torchlab.tasks import TASKS, Metrics, Optimize, Task
@@ -25,6 +25,9 @@ from torchlab.tasks import TASKS, Metrics, Optimize, Task
 class ForecastConfig(TaskConfig):
     hidden: Literal["reset", "carry"] = "reset"  # the state each training batch starts from
     context: int = 10  # observed steps before a test sequence's free-running prediction
+
+    def __post_init__(self) -> None:
+        in_range("task", 1, context=self.context)
 
 
 def detach(state: Any) -> Any:
@@ -74,6 +77,10 @@ class Forecast(Task):
         x, y = batch
         prediction, _ = self.nets["model"](x)
         return {"loss": F.mse_loss(prediction, y)}
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The one-step predictions of each next value of sequences `x`."""
+        return self.model(x)[0]
 
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
         """free_mse: the MSE of free-running predictions over each test sequence after its context."""

@@ -72,10 +72,7 @@ def judge_from(path: Path) -> Judge:
     cfg = build_config(state["config"])
     if cfg.task.name != "classify" or not state.get("info") or not state["info"].get("normalization"):
         raise TorchlabError(f"task.judge: {path} is a {cfg.task.name} run, not an image classifier's")
-    raw = state["info"]
-    info = DataInfo(
-        **{**raw, "input_shape": tuple(raw["input_shape"]), "normalization": tuple(map(tuple, raw["normalization"]))}
-    )
+    info = DataInfo.from_dict(state["info"])
     classifier = build_model(cfg.model, info)
     load_weights(classifier, state, path)
     return Judge(classifier, info, path)

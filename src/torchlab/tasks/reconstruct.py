@@ -12,17 +12,20 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from torchlab.config import TaskConfig
+from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
 from torchlab.data.loaders import to_unit_range
-from torchlab.tasks import TASKS, Metrics, Optimize, Task
+from torchlab.tasks import TASKS, Metrics, Task
 
 
 @dataclass
 class ReconstructConfig(TaskConfig):
     loss: Literal["bce", "mse"] = "bce"
     beta: float = 1.0  # weight of the KL term (VAE only)
+
+    def __post_init__(self) -> None:
+        in_range("task", 0, beta=self.beta)
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -58,18 +61,10 @@ class Reconstruct(Task):
             rec = F.mse_loss(out, x, reduction="none")
         return rec.flatten(1).sum(1), kl
 
-    def metrics(self, x: torch.Tensor) -> Metrics:
-        rec, kl = self.terms(x)
+    def metrics(self, batch: Batch) -> Metrics:
+        rec, kl = self.terms(batch[0])
         loss = (rec + self.cfg.beta * kl).mean()
         return {"loss": loss, "reconstruction": rec.mean(), "kl": kl.mean()}
-
-    def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
-        metrics = self.metrics(batch[0])
-        optimize(metrics["loss"])
-        return {k: v.detach() for k, v in metrics.items()}
-
-    def validation_step(self, batch: Batch) -> Metrics:
-        return self.metrics(batch[0])
 
     # -- what figures and pictures use: the plain model, outside training --------------------
     def code(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ absolute error, in the target's units.
 import torch
 
 from torchlab.data import Batch
-from torchlab.tasks import TASKS, Metrics, Optimize, Task
+from torchlab.tasks import TASKS, Metrics, Task
 
 
 @TASKS.register("regress")
@@ -19,14 +19,6 @@ class Regress(Task):
             prediction = prediction.view_as(y)  # [B, 1] against [B]
         error = prediction - y.to(prediction.dtype)
         return {"loss": error.pow(2).mean(), "mae": error.abs().mean()}
-
-    def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
-        metrics = self.metrics(batch)
-        optimize(metrics["loss"])
-        return {name: value.detach() for name, value in metrics.items()}
-
-    def validation_step(self, batch: Batch) -> Metrics:
-        return self.metrics(batch)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

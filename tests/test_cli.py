@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import cli_env, run_cli
 from torchlab.cli import main
+from torchlab.core.errors import TorchlabError
 
 
 def test_list_names_every_recipe(capsys):
@@ -89,3 +90,72 @@ def test_the_command_runs_exit_handlers_before_its_fast_exit(tmp_path):
     done = subprocess.run([sys.executable, "-m", "torchlab", "train", "nope"], capture_output=True, text=True, env=env)
     assert done.returncode == 2 and "unknown recipe" in done.stderr
     assert (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "cv", "show"])
+def test_a_missing_recipe_is_the_only_required_argument(command, capsys):
+    assert main([command]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("the following arguments are required: recipe") and "KEY=VALUE" not in err
+
+
+def test_a_failed_download_is_one_clean_line(tmp_path, monkeypatch, capsys):
+    """torchvision's download error spans lines; the message keeps its first, and names folder and files."""
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://x/, got:\n<urlopen error>\n")
+
+    monkeypatch.setenv("TORCHLAB_OFFLINE", "0")
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    assert main(["train", "mnist-mlp", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "\\n" not in err and "urlopen" not in err
+    assert f"dataset not found in {tmp_path / 'empty' / 'MNIST' / 'raw'}" in err
+    assert "train-images-idx3-ubyte, train-labels-idx1-ubyte" in err
+    assert "(download failed: Error downloading train-images-idx3-ubyte.gz)" in err
+    assert not (tmp_path / "run").exists()
+
+
+CHILD_WARNINGS = """
+import sys, warnings
+from torchlab.cli import main
+from torchlab.core.errors import TorchlabError
+from torchlab.data.folder import scan
+main(["list"])  # the command line installs the hook
+try:
+    scan(__import__("pathlib").Path(sys.argv[1]))  # warns about the file it skips, then finds no image
+except TorchlabError:
+    pass
+warnings.warn("a library's own warning\\nsecond line")
+"""
+
+
+@pytest.mark.slow
+def test_torchlabs_own_warnings_are_one_line_and_others_untouched(tmp_path):
+    """A real process, for Python's own display of warnings (pytest records them instead)."""
+    (tmp_path / "cats").mkdir()
+    (tmp_path / "cats" / "broken.png").write_bytes(b"not a picture\nat all")
+    env = cli_env()
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD_WARNINGS, str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    first, *others = done.stderr.splitlines()
+    assert first.startswith(f"torchlab: warning: skipped {tmp_path / 'cats' / 'broken.png'}: not a readable image (")
+    assert "folder.py" not in done.stderr
+    assert others == ["<string>:11: UserWarning: a library's own warning", "second line"]  # Python's format
+
+
+def test_torchlabs_warnings_are_still_recorded_for_whoever_records_them(tmp_path):
+    import warnings
+
+    from torchlab.data.folder import scan
+
+    (tmp_path / "cats").mkdir()
+    (tmp_path / "cats" / "broken.png").write_bytes(b"")
+    assert main(["list"]) == 0
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(TorchlabError):
+        warnings.simplefilter("always")
+        scan(tmp_path)
+    assert [str(w.message).split(":")[0] for w in caught] == [f"skipped {tmp_path / 'cats' / 'broken.png'}"]

@@ -9,6 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata, plugin_data_pb2
 from torch import nn
 
+from torchlab.data.mnist import CLASSES
 from torchlab.loggers import log_figures
 from torchlab.loggers.tensorboard import TensorBoardLogger, histograms_on, hyperparameters, split_and_tag
 from torchlab.recipes import load_recipe
@@ -113,3 +114,82 @@ def test_hparams_of_a_default_run_name_only_its_recipe():
         "mnist-cnn", ["optim.betas=0.8,0.9", "train.device=cpu", "log.preview=0", "model.widths=[8,16]"]
     )
     assert hyperparameters(changed) == {"recipe": "mnist-cnn", "optim.betas": "[0.8, 0.9]", "model.widths": "[8, 16]"}
+
+
+TINY = ["--logger", "tensorboard", "-q", "data.subset=1000", "data.eval_subset=500", "train.epochs=1"]
+
+
+def projector(root) -> dict:
+    """TensorBoard's projector config, read as its plugin reads it: {tensor name: its EmbeddingInfo}."""
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    config = text_format.Parse((root / "projector_config.pbtxt").read_text(), ProjectorConfig())
+    return {e.tensor_name.split(":")[0]: e for e in config.embeddings}
+
+
+@pytest.mark.slow
+def test_a_classifier_run_has_its_model_graph(tmp_path, mnist_root, capsys):
+    from torchlab.cli import main
+
+    assert main(["train", "mnist-mlp", "--out", str(tmp_path), *TINY]) == 0
+    own = events(tmp_path / "tensorboard")
+    assert own.Tags()["graph"]
+    names = [node.name for node in own.Graph().node]
+    assert "input/x" in names and any("Linear" in name for name in names)
+    assert "warning" not in capsys.readouterr().err
+    assert not (tmp_path / "tensorboard" / "projector_config.pbtxt").exists()  # a classifier of images: no codes
+
+
+@pytest.mark.slow
+def test_a_vae_gives_the_projector_its_test_codes_labels_and_thumbnails(tmp_path, mnist_root):
+    from torchlab.cli import main
+
+    assert main(["train", "mnist-vae", "--out", str(tmp_path), *TINY]) == 0
+    root = tmp_path / "tensorboard"
+    (info,) = projector(root).values()
+    assert info.tensor_name.startswith("latent_codes:")
+    rows = [line.split("\t") for line in (root / info.tensor_path).read_text().splitlines()]
+    latent = load_recipe("mnist-vae").model.latent
+    assert len(rows) == 500 and {len(row) for row in rows} == {latent}  # μ of each test sample (eval_subset)
+    labels = (root / info.metadata_path).read_text().splitlines()
+    assert len(labels) == 500 and set(labels) == set(CLASSES["MNIST"])  # the class names, for colouring
+    assert labels[0] == "7 - seven"  # MNIST's first test digit
+    assert list(info.sprite.single_image_dim) == [28, 28]
+    with Image.open(root / info.sprite.image_path) as sprite:
+        assert sprite.size == (28 * 23, 28 * 23)  # 500 thumbnails in a 23 x 23 square
+
+
+@pytest.mark.slow
+def test_a_text_model_gives_the_projector_its_most_frequent_words(tmp_path):
+    from torchlab.cli import main
+
+    assert main(["train", "sst2-lstm", "--out", str(tmp_path), *TINY]) == 0
+    root = tmp_path / "tensorboard"
+    (info,) = projector(root).values()
+    assert info.tensor_name.startswith("word_embeddings:") and not info.sprite.image_path
+    words = (root / info.metadata_path).read_text().splitlines()
+    assert len(words) == 1000 and "<pad>" not in words and "<unk>" not in words
+    assert words[:2] == ["the", ","]  # the vocabulary's order: most frequent first
+    rows = (root / info.tensor_path).read_text().splitlines()
+    assert len(rows) == 1000 and len(rows[0].split("\t")) == load_recipe("sst2-lstm").model.embed_dim
+    assert events(root).Tags()["graph"]  # the packed sequence traces too
+
+
+class Untraceable(nn.Module):
+    def forward(self, x):
+        return {"not": "a tensor"}
+
+
+def test_a_graph_the_tracer_cannot_follow_is_one_warning_line(tmp_path, capsys):
+    from torchlab.loggers import showing
+
+    config = load_recipe("mnist-mlp", ["log.loggers=tensorboard"])
+    assert showing(config, "graph") == [TensorBoardLogger] == showing(config, "embeddings")
+    assert showing(load_recipe("mnist-mlp", ["log.loggers=none"]), "graph") == []
+    TensorBoardLogger.log_graph(tmp_path, config, Untraceable(), (torch.rand(2, 3),))
+    out, err = capsys.readouterr()
+    assert out == ""  # not add_graph's own "Error occurs, No graph saved"
+    (line,) = err.splitlines()
+    assert line.startswith("torchlab: warning: no model graph in TensorBoard: tracing Untraceable failed (")
+    assert not events(tmp_path / "tensorboard").Tags()["graph"]

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,11 @@ class ArgumentParser(argparse.ArgumentParser):
 def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
     """The flags shared by train and cv; each becomes a config override."""
     parser.add_argument("recipe", help="recipe name (see `torchlab list`) or a path to a recipe YAML file")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=0.05")
+    # A default makes the optional `*` positional optional in the usage error too (argparse lists it
+    # as required otherwise: "required: recipe, KEY=VALUE"); build_parser makes a fresh list per call.
+    parser.add_argument(
+        "overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=0.05"
+    )
     parser.add_argument("--epochs", type=int, help="train.epochs")
     parser.add_argument("--out", type=Path, help=out_help)
     parser.add_argument("--data-dir", help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)")
@@ -204,7 +209,7 @@ def build_parser() -> ArgumentParser:
         "and its model's layers with output shapes and parameter counts.",
     )
     show.add_argument("recipe", help="a recipe name or a YAML file")
-    show.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, as for train")
+    show.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="overrides, as for train")
     show.add_argument("--data-dir", help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)")
     show.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
 
@@ -298,10 +303,40 @@ def user_imports(argv: list[str]) -> tuple[list[str], list[str]]:
     return [*specs, *filter(None, os.environ.get("TORCHLAB_IMPORT", "").split(os.pathsep))], rest
 
 
+def warned_by_torchlab() -> bool:
+    """Whether the warning being shown was raised by torchlab's own code: the first frame outside the
+    warnings machinery (and this hook) is the caller of `warnings.warn`, whatever its `stacklevel`."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") in ("warnings", "_py_warnings", __name__):
+        frame = frame.f_back
+    return frame is not None and str(frame.f_globals.get("__name__", "")).startswith("torchlab.")
+
+
+def torchlab_warnings() -> None:
+    """Format the warnings of torchlab's own components as one line, `torchlab: warning: ...` (its first
+    line), without Python's file path and source line; every other library's warnings as before.
+
+    A `formatwarning` hook, not `showwarning`: whoever records warnings (`catch_warnings(record=True)`,
+    pytest) still gets them all, and the filters (`-W`, once per place) still decide what is shown."""
+    if getattr(warnings.formatwarning, "torchlab", False):
+        return  # installed already (main called again in one process)
+    formatted_before = warnings.formatwarning
+
+    def formatted(message: Any, category: Any, filename: str, lineno: int, line: str | None = None) -> str:
+        if not warned_by_torchlab():
+            return formatted_before(message, category, filename, lineno, line)
+        first = next((text.strip() for text in str(message).splitlines() if text.strip()), category.__name__)
+        return f"torchlab: warning: {one_line(first)}\n"
+
+    formatted.torchlab = True  # type: ignore[attr-defined]
+    warnings.formatwarning = formatted
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv  # accepted anywhere on the line
     argv = [a for a in argv if a != "--debug"]
+    torchlab_warnings()
     try:
         if any("\0" in a for a in argv):  # only callers of main() can pass one; os calls would raise ValueError
             raise TorchlabError("an argument holds a NUL byte, which no path, recipe or value may contain")

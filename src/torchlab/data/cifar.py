@@ -16,7 +16,7 @@ from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.memory import InMemoryImages
-from torchlab.data.root import data_root, downloads_allowed
+from torchlab.data.root import data_root, download_failed, downloads_allowed
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -68,7 +68,7 @@ def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], 
                 datasets.CIFAR10(str(root), train=True, download=downloads_allowed(download))
                 missing, why = [], ""
             except Exception as err:  # any network or disk failure: say what is missing
-                why = f"download failed: {err}"
+                why = download_failed(err)
         if missing:
             raise TorchlabError(
                 f"CIFAR-10 not found in {folder}: missing {', '.join(missing)} ({why}); point --data-dir or "

@@ -16,7 +16,7 @@ from torchlab.data import DATASETS
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.idx import read_idx_pair
 from torchlab.data.memory import InMemoryImages
-from torchlab.data.root import data_root, downloads_allowed
+from torchlab.data.root import data_root, download_failed, downloads_allowed
 
 CLASSES = {
     "MNIST": ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four"]
@@ -49,7 +49,7 @@ def load_idx_dataset(
                 for train in (True, False):
                     dataset_cls(str(root), train=train, download=allowed)
             except Exception as err:  # any network or disk failure: report what is missing
-                raise _missing(raw, missing, f"download failed: {err}") from None
+                raise _missing(raw, missing, download_failed(err)) from None
         else:
             raise _missing(raw, missing, "downloads are off")
     classes = CLASSES[name]

@@ -12,7 +12,7 @@ import torch
 from torchlab.config import DataConfig
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS
-from torchlab.data.root import data_root, downloads_allowed
+from torchlab.data.root import data_root, download_failed, downloads_allowed
 from torchlab.data.splits import split_sizes
 from torchlab.data.text import TextClassification, TextConfig
 
@@ -57,7 +57,7 @@ def sst2_folder(cfg: DataConfig) -> Path:
         try:
             download_and_extract_archive(URL, str(root))
         except Exception as err:  # any network or disk failure: report what is missing
-            raise _missing(folder, missing, f"download failed: {err}") from None
+            raise _missing(folder, missing, download_failed(err)) from None
         missing = [name for name in FILES if not (folder / name).is_file()]
     if missing:
         raise _missing(folder, missing, "downloads are off" if not downloads_allowed(cfg.download) else "")

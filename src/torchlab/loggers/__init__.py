@@ -5,6 +5,7 @@ that talks to a server warns once when it cannot reach it and the run goes on wi
 """
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,23 @@ from torchlab.tasks import Preview
 LOGGERS: Registry = Registry("logger", package="torchlab.loggers")
 
 
+@dataclass
+class Embedding:
+    """Points for an embedding projector: a latent code (or a word vector) per point, its label, and
+    for images a thumbnail of each. Computed at the end of a run only when a logger `shows_embeddings`."""
+
+    name: str  # "latent codes", "word embeddings"
+    vectors: torch.Tensor  # [N, D] on the CPU
+    labels: list[str]  # one per point: a class name, a word
+    images: torch.Tensor | None = None  # [N, C, H, W] thumbnails in [0, 1]
+
+
 class Logger:
     """Base logger: every event does nothing unless a subclass says otherwise."""
 
     wants_preview = False  # True: the Trainer computes a Preview each epoch for `log_preview`
+    shows_graph = False  # True: `log_graph` gets the best model and one test batch at the end of the run
+    shows_embeddings = False  # True: `log_embeddings` gets the test samples' codes (or word vectors) at the end
 
     def __init__(self, run_dir: Path, config: Config) -> None:
         self.run_dir = run_dir
@@ -52,6 +66,14 @@ class Logger:
     def log_figures(cls, run_dir: Path, config: Config, plots: list[Path]) -> None:
         """After the run's figures are drawn (and its loggers finished): show them, if this logger can."""
 
+    @classmethod
+    def log_graph(cls, run_dir: Path, config: Config, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        """At the end of the run (`shows_graph`): the plain best model, in eval mode, and one batch of its inputs."""
+
+    @classmethod
+    def log_embeddings(cls, run_dir: Path, config: Config, embeddings: list[Embedding]) -> None:
+        """At the end of the run (`shows_embeddings`): points for an embedding projector."""
+
 
 def logger_classes(config: Config) -> list[type[Logger]]:
     """JSONL, the console, then `log.loggers` in order; an unknown name raises TorchlabError."""
@@ -67,6 +89,11 @@ def log_figures(run_dir: Path, config: Config, plots: list[Path]) -> None:
     """Hand the run's drawn figures (PNG files) to each of its loggers that shows pictures."""
     for cls in logger_classes(config):
         cls.log_figures(run_dir, config, plots)
+
+
+def showing(config: Config, what: str) -> list[type[Logger]]:
+    """The run's loggers that show `what` ("graph", "embeddings"): figures compute it only for them."""
+    return [cls for cls in logger_classes(config) if getattr(cls, f"shows_{what}")]
 
 
 def warn(message: str) -> None:

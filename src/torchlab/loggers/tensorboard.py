@@ -5,6 +5,8 @@ the learning rate is a `train` curve. In the run's own folder (`tensorboard/`): 
 the predictions each epoch, a GAN's fixed-noise samples after each epoch, the report's figures
 at the end, weight and gradient histograms per epoch (`log.histograms`; by default for models
 under 1 M parameters), and the HPARAMS session: the keys where the run differs from its recipe.
+At the end of the run too: the model's graph (GRAPHS, traced on one test batch) and, for the
+auto-encoders, VAEs and text models, the PROJECTOR's points (report/projector.py computes them).
 The HPARAMS table takes its metric columns from the split curves: compare runs with
 `tensorboard --logdir runs`.
 """
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 
 from torchlab.config import Config
-from torchlab.loggers import LOGGERS, Logger, unit_range
+from torchlab.loggers import LOGGERS, Embedding, Logger, unit_range, warn
 from torchlab.loggers.hparams import is_hyperparameter, recipe_differences
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.tasks import Preview
@@ -41,6 +43,8 @@ def writer(log_dir: Path) -> Any:
 @LOGGERS.register("tensorboard")
 class TensorBoardLogger(Logger):
     wants_preview = True
+    shows_graph = True
+    shows_embeddings = True
 
     def __init__(self, run_dir: Path, config: Config) -> None:
         super().__init__(run_dir, config)
@@ -108,9 +112,7 @@ class TensorBoardLogger(Logger):
         import numpy as np
         from PIL import Image
 
-        records = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
-        steps = {r["epoch"]: r["step"] for r in records if r.get("event") == "epoch"}
-        last = max(steps.values(), default=0)
+        last = last_step(run_dir)
         with writer(run_dir / "tensorboard") as w:
             for path in plots:
                 name, _, epoch = path.stem.partition(PER_EPOCH)
@@ -118,6 +120,46 @@ class TensorBoardLogger(Logger):
                     continue  # a GAN's samples after each epoch: logged as `samples` while it trained
                 with Image.open(path) as image:
                     w.add_image(f"figures/{name}", np.asarray(image.convert("RGB")), last, dataformats="HWC")
+
+    @classmethod
+    def log_graph(cls, run_dir: Path, config: Config, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        """The model's graph (GRAPHS), traced by torch.jit.trace on one batch. A model the tracer cannot
+        follow (a packed sequence's lengths) gets one warning line instead, and the run goes on."""
+        import contextlib
+        import io
+        import warnings
+
+        with writer(run_dir / "tensorboard") as w:
+            try:
+                # add_graph prints "Error occurs, No graph saved" on failure; the tracer warns about Python values
+                with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    w.add_graph(model, inputs)
+            except Exception as err:  # noqa: BLE001  (any tracing failure: the graph is a bonus)
+                why = next((line.strip() for line in str(err).splitlines() if line.strip()), "")[:160]
+                failed = f"{type(model).__name__} failed ({type(err).__name__}: {why})"
+                warn(f"no model graph in TensorBoard: tracing {failed}")
+
+    @classmethod
+    def log_embeddings(cls, run_dir: Path, config: Config, embeddings: list[Embedding]) -> None:
+        """The PROJECTOR's points: tensorboard/projector_config.pbtxt names, per embedding, its
+        tensors.tsv, metadata.tsv (the labels) and sprite.png (the thumbnails) under tensorboard/STEP/NAME/."""
+        import shutil
+
+        root, step = run_dir / "tensorboard", last_step(run_dir)
+        with writer(root) as w:
+            for embedding in embeddings:
+                tag = embedding.name.replace(" ", "_")
+                shutil.rmtree(root / f"{step:05d}" / tag, ignore_errors=True)  # a rerun's: no "dir exists" print
+                w.add_embedding(
+                    embedding.vectors, metadata=embedding.labels, label_img=embedding.images, global_step=step, tag=tag
+                )
+
+
+def last_step(run_dir: Path) -> int:
+    """The step of the run's last epoch (0 before any), where its end-of-run pictures are placed."""
+    records = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
+    return max((r["step"] for r in records if r.get("event") == "epoch"), default=0)
 
 
 def histograms_on(config: Config, model: torch.nn.Module) -> bool:

@@ -17,13 +17,18 @@ from torch import nn
 from tests.conftest import ROOT, run_cli
 from torchlab import cli, notes
 from torchlab.notes import (
+    _mnist,
     activations,
     augmentation,
+    backprop,
+    batchnorm_eval,
     broadcasting,
     cat_split,
     convolution,
     creation,
+    cross_entropy,
     data_split,
+    densenet,
     device,
     dropout,
     embedding,
@@ -31,6 +36,7 @@ from torchlab.notes import (
     gan,
     grad_clip,
     indexing,
+    kfold,
     linear_layers,
     lstm,
     math_ops,
@@ -39,6 +45,7 @@ from torchlab.notes import (
     momentum_lr,
     mse,
     normalization,
+    overfitting,
     pooling,
     project,
     regularization,
@@ -53,6 +60,7 @@ from torchlab.notes import (
     visualization,
 )
 from torchlab.notes._data import blobs, loader
+from torchlab.notes._headings import HEADINGS
 
 NOTES = ROOT.parent / "shared" / "notes" / "pytorch-notes.md"  # beside the repo, as in CI; never copied in
 
@@ -74,9 +82,18 @@ def notes_code_blocks(path: Path) -> list[tuple[int, str]]:
 # --- every section runs, and the command line ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(notes.sections()))
-def test_every_section_runs_and_prints(name, capsys, monkeypatch):
+def real_data(module) -> bool:
+    """Sections that read the real MNIST (notes/_mnist.py) train for seconds: marked slow."""
+    return getattr(module, "mnist", None) is _mnist.mnist
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=[pytest.mark.slow] if real_data(m) else []) for n, m in notes.sections().items()],
+)
+def test_every_section_runs_and_prints(name, capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(sine_forecast, "ITERATIONS", 200)  # 1000 for a user; 200 run the same loop
+    monkeypatch.setenv("TORCHLAB_NOTES_PICTURES", str(tmp_path))
     notes.run(name)
     assert len(capsys.readouterr().out.splitlines()) >= 2
 
@@ -524,12 +541,23 @@ def test_correction_resblk_must_call_super_init():
     assert len(list(resnet.ResBlk(3, 8).parameters())) > 0
 
 
-def test_correction_load_with_weights_only(tmp_path):
-    torch.save({"weights": torch.ones(1), "code": print}, tmp_path / "ckpt.md1")  # a file that pickles a callable
+def test_correction_load_with_map_location(tmp_path, monkeypatch):
+    from torch import serialization
+
+    path = tmp_path / "ckpt.md1"
+    with monkeypatch.context() as patch:  # a checkpoint as a GPU machine writes it: storages tagged cuda:0
+        patch.setattr(serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(nn.Linear(2, 1).state_dict(), path)
+    net = nn.Linear(2, 1)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            net.load_state_dict(torch.load(path))  # the notes' line, on a machine without a GPU
+    net.load_state_dict(torch.load(path, map_location="cpu"))  # the correction
+    torch.save({"weights": torch.ones(1), "code": print}, tmp_path / "evil.md1")  # a pickled callable
     with pytest.raises(Exception, match="Weights only load failed"):
-        torch.load(tmp_path / "ckpt.md1", weights_only=True)
-    net = modules.TestNet()
-    assert modules.save_and_load(net, tmp_path / "ckpt.pt").state_dict().keys() == net.state_dict().keys()
+        torch.load(tmp_path / "evil.md1")  # since PyTorch 2.6 the plain call refuses it too
+    model = modules.TestNet()
+    assert modules.save_and_load(model, tmp_path / "ckpt.pt").state_dict().keys() == model.state_dict().keys()
 
 
 def test_correction_testnet():
@@ -602,3 +630,192 @@ def test_correction_resnet18_weights_not_pretrained():
         model = resnet18(pretrained=False)
     assert any("'pretrained' is deprecated" in str(w.message) for w in caught)
     assert model.fc.out_features == 1000  # same model as weights=None: nothing was downloaded
+
+
+def test_correction_resblk_takes_a_stride_and_relus_the_sum():
+    class NotesResBlk(nn.Module):  # the notes' block, with super().__init__() and the indent fixed
+        def __init__(self, ch_in, ch_out):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(ch_in, ch_out, 3, 1, 1), nn.BatchNorm2d(ch_out)
+            self.conv2, self.bn2 = nn.Conv2d(ch_out, ch_out, 3, 1, 1), nn.BatchNorm2d(ch_out)
+            self.extra = nn.Sequential()
+            if ch_out != ch_in:
+                self.extra = nn.Sequential(nn.Conv2d(ch_in, ch_out, 1, 1), nn.BatchNorm2d(ch_out))
+
+        def forward(self, x):
+            out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+            return self.extra(x) + out
+
+    x = torch.randn(2, 64, 8, 8)
+    with pytest.raises(TypeError):
+        NotesResBlk(64, 128, stride=2)  # a stage's first block cannot halve the resolution
+    assert NotesResBlk(64, 128)(x).min() < 0  # the sum goes on without a ReLU
+    halved = resnet.ResBlk(64, 128, stride=2)(x)
+    assert halved.shape == (2, 128, 4, 4) and halved.min() >= 0
+    assert len(resnet.ResBlk(64, 64, stride=2).extra) == 2  # strided: a 1x1 conv shortcut though channels match
+    assert resnet.ResBlk(64, 64, stride=2)(x).shape == (2, 64, 4, 4)
+
+
+def test_correction_dropout_net_ends_in_ten_classes():
+    torch.manual_seed(0)
+    x = torch.randn(500, 784)
+    notes_net, fixed = dropout.net_dropped(classes=200).eval(), dropout.net_dropped().eval()
+    assert notes_net(x).argmax(1).max() >= 10  # predicts classes MNIST does not have
+    assert fixed(x).shape == (500, 10)
+
+
+def test_correction_eye_takes_integers_not_a_shape():
+    with pytest.raises(TypeError):
+        torch.eye([3, 3])
+    assert torch.equal(torch.eye(3, 3), torch.eye(3)) and torch.eye(2, 3).shape == (2, 3)
+
+
+def test_correction_step_slicing_steps_the_first_dim():
+    a = torch.rand(4, 3, 28, 28)
+    assert a[0:28:2].shape == (2, 3, 28, 28)  # the notes' "every other row": every other image
+    assert torch.equal(a[0:28:2][1], a[2])
+    assert a[:, :, 0:28:2].shape == (4, 3, 14, 28)
+
+
+def test_correction_test_db_must_be_defined():
+    line = "print('train', len(train_db), 'test:', len(test_db))"
+    with pytest.raises(NameError, match="test_db"):
+        exec(line, {"train_db": range(60000)})
+    exec(line, {"train_db": range(60000), "test_db": range(10000)})
+
+
+@pytest.mark.slow  # real MNIST
+def test_correction_flips_and_right_angles_change_a_digits_class(mnist_root):
+    shares = augmentation.read_as_own_class()
+    kept = shares["as they are"]
+    for turn in ("vertical flip", "turned 90°", "turned 180°"):  # the notes' augmentations
+        assert (shares[turn] < kept / 2).sum() >= 7  # most digits are mostly read as another digit
+    assert shares["turned 180°"][6] < 0.05 and shares["turned 180°"][9] < 0.05  # 6 and 9 swap
+    assert (shares["RandomRotation(15)"] > kept - 0.1).all()  # the correction: small turns keep the class
+
+
+def test_correction_taylor_is_local_least_squares_fits_the_interval():
+    errors = overfitting.taylor_vs_fit(degree=20, x=2.0)
+    assert errors["taylor"] > 1000 and errors["least squares"] < 1e-3
+    assert overfitting.taylor_vs_fit(degree=40, x=2.0)["taylor"] > errors["taylor"]  # higher degree: worse
+
+
+def test_correction_resize_is_not_random_scaling():
+    from torchvision.transforms import v2
+
+    image = torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8)
+    resized = [v2.Resize([32, 32])(image) for _ in range(3)]
+    assert resized[0].shape == (1, 32, 32) and all(torch.equal(r, resized[0]) for r in resized)
+    with pytest.raises(RuntimeError):
+        torch.stack(resized * 2).float().view(-1, 28 * 28)[:6].view(6, -1).sum()  # 1024 pixels: not 784
+    zoom = augmentation.presets()["scale"]
+    torch.manual_seed(0)
+    zoomed = [zoom(image) for _ in range(3)]
+    assert zoomed[0].shape == (1, 28, 28) and not all(torch.equal(z, zoomed[0]) for z in zoomed)
+
+
+def test_correction_randperm_needs_n():
+    with pytest.raises(TypeError):
+        torch.randperm()
+    assert sorted(torch.randperm(5).tolist()) == [0, 1, 2, 3, 4]
+
+
+# --- the new sections ---------------------------------------------------------------------------------------------
+
+
+def test_backprop_by_hand_matches_autograd():
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(16, 784, generator=g), torch.randint(0, 10, (16,), generator=g)
+    params = backprop.init(seed=2)
+    for hand, auto in zip(backprop.by_hand(params, x, y), backprop.by_autograd(params, x, y), strict=True):
+        assert hand.shape == auto.shape and torch.allclose(hand, auto, atol=1e-6)
+
+
+def test_overfitting_training_error_falls_validation_error_turns_up():
+    result = overfitting.errors()
+    train, val = result["train"], result["val"]
+    assert all(b <= a + 1e-9 for a, b in zip(train, train[1:], strict=False))  # more degrees never fit worse
+    best = int(np.argmin(val))
+    assert 0 < best < len(val) - 1 and val[-1] > 10 * val[best] and val[0] > 2 * val[best]
+
+
+def test_cross_entropy_is_log_softmax_plus_nll():
+    g = torch.Generator().manual_seed(0)
+    values = cross_entropy.decomposition(torch.randn(8, 10, generator=g), torch.randint(0, 10, (8,), generator=g))
+    assert max(values.values()) - min(values.values()) < 1e-5
+
+
+@pytest.mark.slow  # real MNIST
+def test_double_softmax_learns_worse(mnist_root):
+    plain, double = cross_entropy.train(False, steps=150), cross_entropy.train(True, steps=150)
+    assert double["test loss"] > math.log((math.e + 9) / math.e) > plain["test loss"]  # its floor is 1.46 nats
+    assert double["test accuracy"] < plain["test accuracy"]
+
+
+def test_batchnorm_train_and_eval_differ_on_the_same_batch():
+    x = torch.randn(64, 3) * 4 + 7
+    fresh = batchnorm_eval.train_vs_eval(x)
+    assert torch.allclose(fresh["train mean"], torch.zeros(3), atol=1e-5)
+    assert torch.allclose(fresh["train std"], torch.ones(3), atol=1e-3)
+    assert (fresh["eval mean"] - fresh["train mean"]).abs().min() > 1  # running stats start at 0 and 1
+    warmed = batchnorm_eval.train_vs_eval(x, warmup=100)
+    assert torch.allclose(warmed["eval mean"], torch.zeros(3), atol=0.05)  # running averages caught up
+
+
+@pytest.mark.slow  # real MNIST
+def test_kfold_on_mnist_validates_every_image_once(mnist_root):
+    parts = kfold.folds(1000, 5)
+    assert sorted(torch.cat(parts).tolist()) == list(range(1000)) and [len(p) for p in parts] == [200] * 5
+    scores = kfold.cross_validate(n=2000, k=4)
+    assert len(scores) == 4 and min(scores) > 0.8
+
+
+def test_every_section_has_its_headings_at_their_lines_in_the_notes():
+    lines = NOTES.read_text(encoding="utf-8").splitlines()
+    assert set(HEADINGS) >= set(notes.sections())
+    for name, entries in HEADINGS.items():
+        for text, first, last in entries:
+            assert re.fullmatch(r"#+\s*" + re.escape(text), lines[first - 1].strip()), (name, text, first)
+            assert first <= last <= len(lines)
+
+
+def test_notes_lists_at_least_38_sections():
+    assert len(notes.sections()) >= 38
+
+
+def test_a_section_prints_heading_code_then_output_and_code_only(capsys, tmp_path):
+    notes.run("overfitting", pictures=tmp_path / "pictures")
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert "过拟合和欠拟合 (lines 452-455)" in first and "pytorch-notes.md" in first
+    assert out.index("def errors(") < out.index("# what it printed") < out.index("degree  1: train")
+    assert (tmp_path / "pictures" / "overfitting.png").stat().st_size > 1000
+    assert f"pictures saved under {tmp_path / 'pictures'}" in out
+    notes.run("softmax", code_only=True)
+    code = capsys.readouterr().out
+    assert code == notes.code("softmax") and code.startswith('"""Softmax')
+
+
+@pytest.mark.parametrize("name", [n for n, m in notes.sections().items() if real_data(m)])
+def test_a_real_data_section_without_mnist_exits_2_naming_the_files(name, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCHLAB_DATA", str(tmp_path))
+    assert cli.main(["notes", name]) == 2
+    captured = capsys.readouterr()
+    assert (
+        f"MNIST not found in {tmp_path / 'MNIST' / 'raw'}" in captured.err and "train-images-idx3-ubyte" in captured.err
+    )
+    assert captured.out == ""  # nothing printed before the data is known to be there
+
+
+def test_densenet_block_concatenates_and_transition_halves():
+    x = torch.randn(2, 32, 14, 14)
+    out = densenet.DenseBlock(32, layers=4, growth=16)(x)
+    assert out.shape == (2, 32 + 4 * 16, 14, 14) and torch.equal(out[:, :32], x)
+    assert densenet.block_channels(24, 3, 12) == [24, 36, 48, 60]
+    assert densenet.transition(96, 48)(out).shape == (2, 48, 7, 7)
+
+
+def test_sine_forecast_draws_its_waves(tmp_path, monkeypatch):
+    monkeypatch.setattr(sine_forecast, "ITERATIONS", 100)
+    notes.run("sine_forecast", pictures=tmp_path)
+    assert (tmp_path / "sine_forecast.png").stat().st_size > 1000

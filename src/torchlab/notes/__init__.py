@@ -4,10 +4,18 @@ Each section module has a docstring (its first line is the title), `BLOCKS` (the
 notes' code blocks it stands for) and `main()`, which prints what the section shows. Its other
 functions return the facts that tests/test_notes.py asserts: what the notes state, or the truth
 where they are wrong (docs/corrections.md).
+
+`run(SECTION)` prints the notes' own heading and its lines (notes/_headings.py), the section's code,
+then what its main() prints; `run(SECTION, code_only=True)` the code alone. A section saves pictures
+through `picture(filename)`, under runs/notes/SECTION/ unless told otherwise. Sections on the real
+MNIST (notes/_mnist.py) check for it first: missing files are a TorchlabError naming them (exit 2).
 """
 
 import importlib
+import inspect
+import os
 import pkgutil
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -30,13 +38,67 @@ def title(module: ModuleType) -> str:
     return (module.__doc__ or "").strip().splitlines()[0]
 
 
-def run(name: str) -> None:
-    """Run one section's example; an unknown name is a TorchlabError with a suggestion."""
+NOTES_FILE = "../shared/notes/pytorch-notes.md"
+_pictures: list[Path] = []  # the folder of the section now running, while it runs
+
+
+def heading(name: str) -> str:
+    """The notes' own heading(s) of a section and their line numbers in the notes."""
+    from torchlab.notes._headings import HEADINGS
+
+    parts = [f"{text} (lines {first}-{last})" for text, first, last in HEADINGS.get(name, [])]
+    return f"{'; '.join(parts) or '(no heading of its own)'} in {NOTES_FILE}"
+
+
+def code(name: str) -> str:
+    """The corrected code a section runs: its module's source."""
+    return inspect.getsource(sections()[name])
+
+
+def picture(filename: str) -> Path:
+    """Where a running section saves a picture: PICTURES_DIR/SECTION/filename (folder created).
+
+    Outside `run` (a section's main() called directly) the pictures go to PICTURES_DIR itself."""
+    folder = _pictures[0] if _pictures else pictures_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / filename
+
+
+def pictures_dir() -> Path:
+    """$TORCHLAB_NOTES_PICTURES, else runs/notes (relative to the working directory)."""
+    return Path(os.environ.get("TORCHLAB_NOTES_PICTURES", "runs/notes"))
+
+
+def run(name: str, code_only: bool = False, pictures: Path | None = None) -> None:
+    """Print a section: the notes' heading and lines, the corrected code, then what running it printed.
+
+    `code_only` prints the code alone. Pictures go under `pictures` (default
+    $TORCHLAB_NOTES_PICTURES, else runs/notes/SECTION). An unknown name is a TorchlabError with a suggestion.
+    """
     found = sections()
     if name not in found:
         raise TorchlabError(f"unknown notes section '{name}'{did_you_mean(name, found)}; see `torchlab notes`")
-    torch.manual_seed(0)
-    found[name].main()
+    if code_only:
+        print(code(name), end="")
+        return
+    from torchlab.notes import _mnist
+
+    if getattr(found[name], "mnist", None) is _mnist.mnist:  # a section on the real MNIST: data first
+        _mnist.check()
+    print(f"# the notes: {heading(name)}")
+    print(f"# torchlab notes {name}: {title(found[name])}")
+    print(f"# the corrected code it runs (src/torchlab/notes/{name}.py):\n")
+    print(code(name))
+    print("# what it printed:\n")
+    folder = pictures or pictures_dir() / name
+    _pictures[:] = [folder]
+    try:
+        torch.manual_seed(0)
+        found[name].main()
+    finally:
+        _pictures.clear()
+    if folder.is_dir() and any(folder.iterdir()):
+        print(f"\npictures saved under {folder}/: {', '.join(sorted(p.name for p in folder.iterdir()))}")
 
 
 def show(label: str, value: Any) -> None:

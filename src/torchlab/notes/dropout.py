@@ -2,6 +2,9 @@
 
 In train() mode each unit is zeroed with probability p and the survivors are scaled by 1/(1-p), so
 the expected activation is unchanged; eval() turns it into the identity.
+
+The notes' net ends in Linear(200, 200): 200 scores for MNIST's 10 classes, so labels 10..199
+never occur and the argmax can land on a class that does not exist. It must end in Linear(200, 10).
 """
 
 import torch
@@ -13,7 +16,8 @@ ORDER = 210
 BLOCKS = ("Dropout",)
 
 
-def net_dropped() -> nn.Sequential:
+def net_dropped(classes: int = 10) -> nn.Sequential:
+    """The notes' dropout net; classes=200 is the notes' last layer, Linear(200, 200)."""
     return nn.Sequential(
         nn.Linear(784, 200),
         nn.Dropout(0.5),  # p is the probability to DROP a unit
@@ -21,7 +25,7 @@ def net_dropped() -> nn.Sequential:
         nn.Linear(200, 200),
         nn.Dropout(0.5),
         nn.ReLU(),
-        nn.Linear(200, 200),
+        nn.Linear(200, classes),
     )
 
 

@@ -8,10 +8,11 @@ over samples (the notes divide a sum of batch means by the number of samples) an
 import torch
 import torch.nn.functional as F
 from torch import nn, optim
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
 from torchlab.notes import show
-from torchlab.notes._data import blobs, loader
+from torchlab.notes._data import blobs
+from torchlab.notes._mnist import mnist, normalized
 
 ORDER = 140
 BLOCKS = ("网络结构", "训练", "测试实战")
@@ -67,6 +68,12 @@ def test(params: Params, test_loader: DataLoader) -> dict[str, float]:
     return {"loss": total / n, "notes_loss": notes_sum / n, "accuracy": correct / n}
 
 
+def batches(dataset: TensorDataset, size: int, shuffle: bool = False) -> DataLoader:
+    """A DataLoader that indexes whole batches at once (as fast as slicing the tensors)."""
+    order = RandomSampler(dataset, generator=torch.Generator().manual_seed(0)) if shuffle else range(len(dataset))
+    return DataLoader(dataset, batch_size=None, sampler=BatchSampler(order, size, drop_last=False))
+
+
 def main() -> None:
     x = blobs(200)[:][0]
     for kaiming in (False, True):
@@ -74,10 +81,16 @@ def main() -> None:
         show(f"logit std at init, kaiming={kaiming}", round(logits.std().item(), 2))
     show("min logit with the notes' final ReLU", forward(x, init_params(), relu_logits=True).min().item())
     params = init_params()
-    losses = train(params, loader(blobs(1000)), epochs=1)
-    show("train loss, first step -> last step", (round(losses[0], 3), round(losses[-1], 3)))
-    result = test(params, loader(blobs(500, seed=1), shuffle=False))
-    n = 500
+    (x_train, y_train), (x_test, y_test) = mnist(True), mnist(False)  # the real MNIST, from the data root
+    train_db = TensorDataset(normalized(x_train).flatten(1), y_train)
+    test_db = TensorDataset(normalized(x_test).flatten(1), y_test)
+    losses = train(params, batches(train_db, 200, shuffle=True), epochs=1)
+    show(
+        "one epoch on MNIST (60,000 images, batch 200): loss, first step -> last step",
+        (round(losses[0], 3), round(losses[-1], 3)),
+    )
+    result = test(params, batches(test_db, 1000))
+    n = len(test_db)
     print(
         f"Test set: Average loss: {result['loss']:.4f}, Accuracy: {round(result['accuracy'] * n)}/{n} "
         f"({100.0 * result['accuracy']:.0f}%)"

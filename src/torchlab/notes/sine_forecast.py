@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn, optim
 
-from torchlab.notes import show
+from torchlab.notes import picture, show
 
 ORDER = 290
 BLOCKS = ("Sample data", "NetWork", "Train", "Predict")
@@ -79,3 +79,25 @@ def main() -> None:
     x, y = sample(np.random.default_rng(1))
     pred = predict(model, x, hidden_prev)
     show("free-running forecast: mean |pred - y| over 49 steps", round((pred - y.flatten()).abs().mean().item(), 4))
+    draw(x, pred)
+
+
+def draw(x: torch.Tensor, pred: torch.Tensor) -> None:
+    """The notes' plot: the wave's samples (x) and the free-running predictions one step later."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.linspace(0, 10, NUM_TIME_STEPS)  # the wave's own start is hidden: time from 0
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.scatter(t[:-1], x.flatten(), s=40, label="sine samples x")
+    ax.plot(t[:-1], x.flatten())
+    ax.scatter(t[1:], pred, s=14, c="tab:red", label="predicted, each fed back")
+    ax.set_xlabel("t")
+    ax.legend()
+    fig.tight_layout()
+    path = picture("sine_forecast.png")
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    show("the waves drawn in", path)

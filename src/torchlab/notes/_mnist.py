@@ -1,0 +1,60 @@
+"""Real MNIST for the sections where the notes use it, read from the data root as `torchlab train` reads it.
+
+The data root is $TORCHLAB_DATA, else ~/.cache/torchlab/data, in torchvision's layout
+(ROOT/MNIST/raw/train-images-idx3-ubyte, ...). The notes never download: a missing file is a
+TorchlabError (exit 2) naming the folder and the files to get.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from torchlab.core.errors import TorchlabError
+
+FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+MEAN, STD = 0.1307, 0.3081  # the notes' Normalize((0.1307,), (0.3081,))
+
+
+def mnist_folder() -> Path:
+    root = Path(os.environ["TORCHLAB_DATA"]) if os.environ.get("TORCHLAB_DATA") else None
+    return (root or Path.home() / ".cache" / "torchlab" / "data").expanduser() / "MNIST" / "raw"
+
+
+def read(path: Path, header: int, shape: tuple[int, ...]) -> np.ndarray:
+    data = path.read_bytes()
+    count = int.from_bytes(data[4:8], "big")
+    if data[2] != 0x08 or len(data) != header + count * int(np.prod(shape)):
+        raise TorchlabError(f"{path} is not an MNIST IDX file of unsigned bytes: delete it and download it again")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(count, *shape)
+
+
+def check() -> Path:
+    """The MNIST folder, or a TorchlabError naming it and the files to get."""
+    folder = mnist_folder()
+    missing = [name for name in FILES[True] + FILES[False] if not (folder / name).is_file()]
+    if missing:
+        raise TorchlabError(
+            f"MNIST not found in {folder}: missing {', '.join(missing)}; this section uses the real MNIST, as "
+            "the notes do. Point TORCHLAB_DATA at a folder holding MNIST/raw/ (`torchlab train mnist-mlp` "
+            "downloads it there where a network exists)"
+        )
+    return folder
+
+
+def mnist(train: bool = True, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images uint8 [N, 1, 28, 28], labels int64 [N]) of MNIST's training or test set, the first `limit`."""
+    folder = check()
+    images_file, labels_file = FILES[train]
+    images = read(folder / images_file, 16, (1, 28, 28))[:limit]
+    labels = read(folder / labels_file, 8, ())[:limit]
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def normalized(images: torch.Tensor) -> torch.Tensor:
+    """ToTensor() then Normalize((0.1307,), (0.3081,)), on a batch: floats of mean ~0 and std ~1."""
+    return (images.float() / 255 - MEAN) / STD

@@ -1,6 +1,7 @@
 """Shared test helpers: real MNIST from ../shared/datasets, the CLI in and out of process."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +37,23 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     return subprocess.run(
         [sys.executable, "-m", "torchlab", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
     )
+
+
+# A tiny mnist-mlp run: seconds to train, a real run directory to damage, resume or copy.
+TINY = ["--logger", "none", "data.subset=1000", "data.eval_subset=200", "data.batch_size=100", "train.epochs=1"]
+
+
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, epochs: int = 1) -> Path:
+    """A finished mnist-mlp run of `epochs` tiny epochs (a module-scoped fixture trains it once)."""
+    from torchlab.cli import main
+
+    run = tmp_path_factory.mktemp("trained") / "run"
+    assert main(["train", "mnist-mlp", "--out", str(run), *TINY, f"train.epochs={epochs}"]) == 0
+    return run
+
+
+def copy_of(run: Path, tmp_path: Path) -> Path:
+    """A test's own copy of a shared run (links kept as links)."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    return copy

@@ -65,6 +65,16 @@ DAMAGE = {
 }
 
 
+def assert_refused(root, path, message: str, tmp_path, capsys) -> None:
+    """Training on `root` exits 2 with one line naming `path` and `message`, and writes no run."""
+    out = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "--data-dir", str(root), "--out", str(out), "--logger", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert str(path) in err and message in err, err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("case", DAMAGE)
 def test_damaged_idx_files_exit_2_naming_the_file(case, good_root, tmp_path, capsys):
     name, damage, message = DAMAGE[case]
@@ -77,12 +87,7 @@ def test_damaged_idx_files_exit_2_naming_the_file(case, good_root, tmp_path, cap
         path.write_bytes(idx_bytes(torch.zeros(N_TRAIN - 1, dtype=torch.uint8)))
     else:
         path.write_bytes(damage(path.read_bytes()))
-    out = tmp_path / "run"
-    assert main(["train", "mnist-mlp", "--data-dir", str(root), "--out", str(out), "--logger", "none"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert str(path) in err and message in err, err
-    assert not out.exists()
+    assert_refused(root, path, message, tmp_path, capsys)
 
 
 # Well-formed files that hold nothing to learn from, or test images of another size (issue 24, case 8).
@@ -101,12 +106,7 @@ def test_empty_or_mismatched_idx_files_exit_2_before_training(case, good_root, t
     shutil.copytree(good_root, root)
     path = root / "MNIST" / "raw" / name
     path.write_bytes(idx_bytes(torch.zeros(shape, dtype=torch.uint8)))
-    out = tmp_path / "run"
-    assert main(["train", "mnist-mlp", "--data-dir", str(root), "--out", str(out), "--logger", "none"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert str(path) in err and message in err, err
-    assert not out.exists()
+    assert_refused(root, path, message, tmp_path, capsys)
 
 
 def sst2_root(tmp_path: Path, train: str, dev: str = "sentence\tlabel\na fine film\t1\n") -> Path:

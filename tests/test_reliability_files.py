@@ -2,32 +2,26 @@
 (issue 24, the traceback cases): checkpoints of a wrong structure that still load weights-only,
 and a damaged config.yaml, summary.json, metrics.jsonl or split.json."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.conftest import copy_of, tiny_run
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_weights_only
 
 pytestmark = pytest.mark.slow  # real MNIST runs
 
-TINY = ["--logger", "none", "data.subset=1000", "data.eval_subset=200", "data.batch_size=100", "train.epochs=1"]
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_root) -> Path:
-    run = tmp_path_factory.mktemp("trained") / "run"
-    assert main(["train", "mnist-mlp", "--out", str(run), *TINY]) == 0
-    return run
+    return tiny_run(tmp_path_factory, epochs=1)
 
 
 @pytest.fixture
 def run(trained, tmp_path) -> Path:
-    copy = tmp_path / "run"
-    shutil.copytree(trained, copy)
-    return copy
+    return copy_of(trained, tmp_path)
 
 
 def first_key(d: dict) -> str:

@@ -6,25 +6,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import copy_of, tiny_run
 from torchlab.cli import main
 
 pytestmark = pytest.mark.slow  # real MNIST runs
 
-TINY = ["--logger", "none", "data.subset=1000", "data.eval_subset=200", "data.batch_size=100", "train.epochs=2"]
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_root) -> Path:
-    run = tmp_path_factory.mktemp("trained") / "run"
-    assert main(["train", "mnist-mlp", "--out", str(run), *TINY]) == 0
-    return run
+    return tiny_run(tmp_path_factory, epochs=2)
 
 
 @pytest.fixture
 def run(trained, tmp_path) -> Path:
-    copy = tmp_path / "run"
-    shutil.copytree(trained, copy, symlinks=True)
-    return copy
+    return copy_of(trained, tmp_path)
 
 
 def snapshot(run: Path) -> dict[str, bytes]:

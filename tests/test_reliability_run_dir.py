@@ -14,13 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env
+from tests.conftest import TINY, cli_env, copy_of, tiny_run
 from torchlab import api
 from torchlab.cli import main
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import run_lock
-
-TINY = ["--logger", "none", "data.subset=1000", "data.eval_subset=200", "data.batch_size=100", "train.epochs=1"]
 
 
 def one_line_error(capsys) -> str:
@@ -43,16 +41,12 @@ def tree_digest(folder: Path) -> str:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_root) -> Path:
-    run = tmp_path_factory.mktemp("trained") / "run"
-    assert main(["train", "mnist-mlp", "--out", str(run), *TINY]) == 0
-    return run
+    return tiny_run(tmp_path_factory, epochs=1)
 
 
 @pytest.fixture
 def run(trained, tmp_path) -> Path:
-    copy = tmp_path / "run"
-    shutil.copytree(trained, copy, symlinks=True)
-    return copy
+    return copy_of(trained, tmp_path)
 
 
 @pytest.fixture

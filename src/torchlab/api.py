@@ -26,6 +26,7 @@ from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import atomic_write_json, check_new_run_dir, run_lock
 from torchlab.core.runtime import restore_rng_states, rng_states
 from torchlab.data.augment import ImageDataConfig
+from torchlab.engine.interrupt import graceful_stop
 from torchlab.engine.trainer import Trainer
 from torchlab.loggers import logger_classes
 from torchlab.recipes import load_recipe, recipe_names
@@ -199,13 +200,37 @@ def finish(trainer: Trainer) -> dict[str, Any]:
     finally:
         cleanup_distributed()
     if trainer.dist.is_main:
-        from torchlab.loggers import log_figures  # here: the rest of api needs only logger_classes
+        draw_report(trainer)
+    return summary
 
+
+def draw_report(trainer: Trainer) -> Path:
+    """Draw a tested run's figures into plots/ and write report.html from them; returns its path. A
+    signal meanwhile stops at once (`engine/interrupt.py: PHASES`): `torchlab report RUN` draws them again."""
+    from torchlab.loggers import log_figures  # here: the rest of api needs only logger_classes
+
+    with graceful_stop() as stop, stop.during("figures"):
+        stop.run_dir = trainer.run_dir
         plots = trainer.run_dir / "plots"
         draw_figures(finished_run(trainer), plots)
         log_figures(trainer.run_dir, trainer.cfg, sorted(plots.glob("*.png")))  # TensorBoard's images
-        write_run_report(trainer.run_dir)
-    return summary
+        return write_run_report(trainer.run_dir)
+
+
+def report(run_dir: Path) -> Path:
+    """RUN_DIR/report.html; drawn again with the run's figures when it is missing (a run stopped while
+    drawing them): best.pt is tested again, exactly as at the end of training, and nothing else changes."""
+    config = load_run_config(run_dir)
+    path = run_dir / "report.html"
+    if path.is_file():
+        return path
+    if not finished(run_dir):
+        raise TorchlabError(f"{run_dir} has not finished: `torchlab resume {run_dir}` finishes it and draws its report")
+    trainer = build_trainer(config, run_dir)
+    with own_run_dir(trainer):
+        check_split(trainer)
+        trainer.test_best()  # the test outputs that the figures draw from
+        return draw_report(trainer)
 
 
 def train_or_continue(config: Config, run_dir: Path) -> dict[str, Any]:

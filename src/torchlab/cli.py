@@ -163,6 +163,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from torchlab import api
 
+    if len(args.run_dirs) == 1 and args.out is None:  # one run: its own report, drawn again if missing
+        print(api.report(args.run_dirs[0]))
+        return 0
     print(api.compare(args.run_dirs, args.out))
     return 0
 
@@ -171,7 +174,7 @@ def cmd_notes(args: argparse.Namespace) -> int:
     from torchlab import notes
 
     if args.section:
-        notes.run(args.section)
+        notes.run(args.section, code_only=args.code, pictures=args.pictures)
         return 0
     found = notes.sections()
     width = max(map(len, found))
@@ -242,8 +245,10 @@ def build_parser() -> ArgumentParser:
 
     report = sub.add_parser(
         "report",
-        help="compare runs on one HTML page",
-        description="Write a page comparing runs: the config keys that differ, their metrics, their curves overlaid.",
+        help="compare runs on one HTML page, or draw one run's missing report again",
+        description="Write a page comparing runs: the config keys that differ, their metrics, their curves overlaid. "
+        "With one RUN_DIR and no --out: print its report.html, drawing its figures and the page again if they "
+        "are missing (a run stopped while drawing them).",
     )
     report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     report.add_argument("--out", type=Path, help="folder for report.html (default runs/compare/TIMESTAMP)")
@@ -253,6 +258,8 @@ def build_parser() -> ArgumentParser:
         description="List the sections of the notes, or run one section's example and print what it shows.",
     )
     notes.add_argument("section", nargs="?", help="a section name from `torchlab notes`")
+    notes.add_argument("--code", action="store_true", help="print only the corrected code the section runs")
+    notes.add_argument("--pictures", type=Path, help="folder for the section's pictures (default runs/notes/SECTION)")
 
     export = sub.add_parser(
         "export",
@@ -337,23 +344,26 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv  # accepted anywhere on the line
     argv = [a for a in argv if a != "--debug"]
     torchlab_warnings()
-    try:
-        if any("\0" in a for a in argv):  # only callers of main() can pass one; os calls would raise ValueError
-            raise TorchlabError("an argument holds a NUL byte, which no path, recipe or value may contain")
-        specs, argv = user_imports(argv)
-        if specs:
-            from torchlab.registry import import_user_code
+    from torchlab.engine.interrupt import graceful_stop  # signal handling only: no torch
 
-            import_user_code(specs)
-        parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
-        # KEY=VALUE overrides may stand anywhere, also after flags such as --out DIR.
-        if hasattr(args, "overrides"):
-            args.overrides += [a for a in extra if "=" in a and not a.startswith("-")]
-            extra = [a for a in extra if a not in args.overrides]
-        if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        return COMMANDS[args.command](args)
+    try:
+        with graceful_stop():  # a signal in any phase, start-up included: engine/interrupt.py's PHASES
+            if any("\0" in a for a in argv):  # only callers of main() can pass one; os calls would raise ValueError
+                raise TorchlabError("an argument holds a NUL byte, which no path, recipe or value may contain")
+            specs, argv = user_imports(argv)
+            if specs:
+                from torchlab.registry import import_user_code
+
+                import_user_code(specs)
+            parser = build_parser()
+            args, extra = parser.parse_known_args(argv)
+            # KEY=VALUE overrides may stand anywhere, also after flags such as --out DIR.
+            if hasattr(args, "overrides"):
+                args.overrides += [a for a in extra if "=" in a and not a.startswith("-")]
+                extra = [a for a in extra if a not in args.overrides]
+            if extra:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            return COMMANDS[args.command](args)
     except TorchlabError as err:
         if debug:
             raise

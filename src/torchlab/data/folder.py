@@ -7,10 +7,19 @@ the same. Images are converted to RGB (palette, alpha, grey, CMYK, first frame o
 GIF), resized (shorter side) and centre-cropped to `image_size`, augmented per sample on the
 training split only, and normalised with ImageNet's statistics on the training device. Under
 torchrun each rank loads its `shard` of every split (`ShardSampler`).
+
+A sample's augmentation depends on the epoch and the sample only: the sampler draws one seed per
+epoch from the shuffling generator and hands it with each index, and the sample draws from a
+generator seeded with both. Which worker loads it, and when, does not matter; so a run resumed
+mid-epoch (`engine/bookmark.py` replays the epoch's order) sees the very batches it would have
+seen, with any number of workers. The workers ignore SIGINT and SIGTERM, also when the whole
+process group gets them: the training process alone decides how a run stops.
 """
 
+import atexit
 import csv
 import io
+import signal
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,8 +35,8 @@ from torchlab.core.distributed import shard
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
 from torchlab.data import DATASETS, Batch, DataInfo
-from torchlab.data.augment import ImageDataConfig, build_augment
-from torchlab.data.loaders import Normalize, Transform
+from torchlab.data.augment import ImageDataConfig, TrainPreset, build_augment
+from torchlab.data.loaders import Normalize
 from torchlab.data.root import data_root
 from torchlab.data.splits import split_sizes
 
@@ -107,13 +116,15 @@ def write_index(index: Path, rows: list[tuple[str, str]]) -> None:
 class ImageFiles(Dataset):
     """(uint8 [3, size, size], label) per file, loaded and optionally augmented per sample."""
 
-    def __init__(self, paths: list[Path], labels: list[int], size: int, augment: Transform | None = None) -> None:
+    def __init__(self, paths: list[Path], labels: list[int], size: int, augment: TrainPreset | None = None) -> None:
         self.paths, self.labels, self.size, self.augment = paths, labels, size, augment
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        """`item`: an index, or (index, the epoch's seed) from a seeding `ShardSampler`."""
+        i, seed = item if isinstance(item, tuple) else (item, None)
         try:
             image = load_rgb(self.paths[i])
         except IMAGE_ERRORS as err:
@@ -121,24 +132,30 @@ class ImageFiles(Dataset):
         # Shorter side to `size`, then the centre square (torchvision's Resize + CenterCrop).
         image = ImageOps.fit(image, (self.size, self.size), method=Image.Resampling.BILINEAR)
         x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
-        return (self.augment(x) if self.augment else x), self.labels[i]
+        if self.augment:  # the sample's own draws: the same in any worker, at any time
+            x = self.augment(x, torch.Generator().manual_seed(seed + i) if seed is not None else None)
+        return x, self.labels[i]
 
 
-class ShardSampler(Sampler[int]):
+class ShardSampler(Sampler):
     """This rank's indices of `n` items. Training (a generator): each epoch a permutation drawn from
-    it, padded and sharded; evaluation (None): this rank's share of range(n), in order."""
+    it, padded and sharded; evaluation (None): this rank's share of range(n), in order. With `seeds`,
+    training yields (index, seed) pairs: one seed per epoch, drawn from the generator first, where a
+    DataLoader draws its workers' base seed; so the order stays that of DataLoader's shuffle=True."""
 
-    def __init__(self, n: int, generator: torch.Generator | None = None) -> None:
-        self.n, self.generator = n, generator
+    def __init__(self, n: int, generator: torch.Generator | None = None, seeds: bool = False) -> None:
+        self.n, self.generator, self.seeds = n, generator, seeds
 
     def __len__(self) -> int:
         return len(shard(torch.arange(self.n), pad=self.generator is not None))
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int | tuple[int, int]]:
         if self.generator is None:
             yield from shard(torch.arange(self.n)).tolist()
             return
-        yield from shard(torch.randperm(self.n, generator=self.generator), pad=True).tolist()
+        seed = int(torch.empty((), dtype=torch.int64).random_(generator=self.generator)) if self.seeds else None
+        order = shard(torch.randperm(self.n, generator=self.generator), pad=True).tolist()
+        yield from order if seed is None else ((i, seed) for i in order)
         # RandomSampler (DataLoader's shuffle=True) draws a second, unused permutation at the end of
         # an epoch; so does this, so that one process shuffles every epoch exactly as before.
         torch.randperm(self.n, generator=self.generator)
@@ -159,6 +176,22 @@ class DeviceLoader:
                 yield self.normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
         except TorchlabError as err:  # raised in a worker: it arrives wrapped in the worker's traceback
             raise TorchlabError(worker_message(str(err))) from None
+
+
+def end_workers(loaders: dict[object, DeviceLoader]) -> None:
+    """At exit: end the persistent workers as their loader would. multiprocessing's own exit handler
+    (registered earlier, so it runs later) would send them SIGTERM, which they ignore, and wait."""
+    for device_loader in loaders.values():
+        iterator = getattr(device_loader.loader, "_iterator", None)  # torch's: where the workers live
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """In a DataLoader worker: SIGINT and SIGTERM are for the training process to handle (it ends
+    the workers when the run stops), also when they reach the whole process group."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def worker_message(text: str) -> str:
@@ -216,13 +249,18 @@ class ImageFolderData:
             loader = DataLoader(
                 self.datasets[split],
                 batch_size=batch_size,
-                sampler=ShardSampler(len(self.datasets[split]), generator),
-                generator=generator,  # the workers' seeds
+                sampler=ShardSampler(len(self.datasets[split]), generator, seeds=True),
+                # The workers' base seed: drawn from a generator of the loader's own, never from the
+                # shuffling generator or torch's global RNG (a resumed run creates its workers later).
+                generator=torch.Generator(),
                 num_workers=workers,
+                worker_init_fn=ignore_stop_signals,
                 pin_memory=self.device.type == "cuda",
                 persistent_workers=workers > 0,
             )
             self._loaders[key] = DeviceLoader(loader, self.device, self.normalize)
+            if workers and len(self._loaders) == 1:
+                atexit.register(end_workers, self._loaders)
         return self._loaders[key]
 
     def train_loader(self, generator: torch.Generator) -> DeviceLoader:

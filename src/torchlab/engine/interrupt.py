@@ -1,17 +1,32 @@
-"""Graceful stops: the first Ctrl-C (SIGINT) or SIGTERM asks the Trainer to stop after the
-current step; a second one stops at once.
+"""Graceful stops: a Ctrl-C (SIGINT) or SIGTERM is handled as the phase of the run it arrives in
+says (`PHASES`, the one place that decides it); a second one stops at once.
 
-The Trainer checks `stop.requested` between steps, writes checkpoints/last.pt and raises
-`Interrupted`, which the command line turns into exit status 128 + the signal (130 / 143).
-Every file is written atomically, so even the immediate second stop corrupts nothing.
+While training (steps, validation, checkpoints) the first signal asks the Trainer to stop: it
+checks `stop.requested` between steps and after each epoch's checkpoint, writes
+checkpoints/last.pt and raises `Interrupted`. In every other phase the run stops at once with
+`Interrupted`, whose message says what is kept and what to run next. The command line turns it
+into one line and exit status 128 + the signal (130 / 143). Every file is written atomically, so
+even a stop at once corrupts nothing.
 """
 
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+# What a stop means in each phase. None: the training loop stops at its next check (after the
+# current step; during validation or checkpointing, after the epoch's checkpoint) and writes last.pt.
+# A text: stop at once; the text (after "stopped by SIGNAL") says what is kept and what comes next.
+PHASES: dict[str, str | None] = {
+    "": "",  # outside a run (another command, or before its data is loaded): nothing to keep
+    "start-up": "before training began; `torchlab resume {run}` starts it",
+    "training": None,
+    "test": "during the final test; checkpoints/last.pt holds the trained run: `torchlab resume {run}` tests it",
+    "figures": "while drawing the figures; the run is complete: `torchlab report {run}` draws them",
+}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -24,24 +39,42 @@ class Interrupted(KeyboardInterrupt):
 
 
 class StopRequest:
-    """Set by the signal handler; read by the training loop between steps."""
+    """Set by the signal handler in the training phase; read by the training loop between steps."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.phase = ""  # a key of PHASES
+        self.run_dir: Path | str = "RUN_DIR"  # named in the messages
 
     @property
     def requested(self) -> bool:
         return self.signum is not None
 
     def handle(self, signum: int, frame: object) -> None:
-        if self.signum is not None:  # the second signal: stop now
-            raise Interrupted(signum)
-        self.signum = signum
+        detail = PHASES[self.phase]
+        if detail is None and self.signum is None:  # the training loop stops at its next check
+            self.signum = signum
+            return
+        raise Interrupted(signum, (detail or "").format(run=self.run_dir))  # at once, or the second signal
+
+    @contextmanager
+    def during(self, phase: str) -> Iterator[None]:
+        """The block is `phase` of the run (see PHASES); the phase around it comes back after."""
+        outer, self.phase = self.phase, phase
+        try:
+            yield
+        finally:
+            self.phase = outer
 
 
 @contextmanager
 def graceful_stop() -> Iterator[StopRequest]:
-    """Catch SIGINT/SIGTERM for the block's duration (main thread only; elsewhere a no-op)."""
+    """Catch SIGINT/SIGTERM for the block's duration (main thread only; elsewhere a no-op). Inside
+    another such block (the command line's, around a run's) the outer request serves: one per process."""
+    outer = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    if isinstance(outer, StopRequest):
+        yield outer
+        return
     stop = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield stop

@@ -133,15 +133,21 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
-        """Train to `train.epochs` (or an early stop), then test the best checkpoint."""
-        loggers = build_loggers(self.run_dir, self.cfg) if self.dist.is_main else []
+        """Train to `train.epochs` (or an early stop), then test the best checkpoint. A signal in
+        any phase is handled as `engine/interrupt.py: PHASES` says; summary.json is written in all."""
+        loggers: list = []
         status, test, started, wall_before = "failed", {}, time.perf_counter(), self.clock["wall_seconds"]
         try:
             with graceful_stop() as self.stop:
-                status = self.run_epochs(loggers, started, wall_before)
-            test = self.test_best()
-            for logger in loggers:
-                logger.log_metrics(test, self.step, self.epoch, "test")
+                self.stop.run_dir = self.run_dir
+                with self.stop.during("start-up"):
+                    loggers = build_loggers(self.run_dir, self.cfg) if self.dist.is_main else []
+                with self.stop.during("training"):
+                    status = self.run_epochs(loggers, started, wall_before)
+                with self.stop.during("test"):
+                    test = self.test_best()
+                    for logger in loggers:
+                        logger.log_metrics(test, self.step, self.epoch, "test")
         except DivergedError:
             status = "diverged"
             raise
@@ -185,7 +191,7 @@ class Trainer:
             self.save(*(("best", "last") if improved else ("last",)))
             if train.patience and self.bad_epochs >= train.patience and self.epoch < train.epochs:
                 return "early_stopped"
-            if any_rank(self.device, self.stop.requested)[0] and self.epoch < train.epochs:
+            if any_rank(self.device, self.stop.requested)[0]:  # in the last epoch too: resume then tests
                 raise self.interrupted()
         return "completed"
 

@@ -1,0 +1,305 @@
+"""Issue 24, cases 6 and 7: stops with DataLoader workers, and a signal at any phase of a run.
+
+Case 6: an image-folder run with its default `data.workers=2` (augmentation drawn in the workers)
+stopped mid-epoch by SIGKILL or SIGINT and resumed ends bit for bit as a run never stopped; a
+SIGTERM to the whole process group (systemd, Slurm: the workers get it too) ends like SIGINT.
+Case 7: a signal at start-up, during the last epoch's validation, the final test or the figures is
+handled as `engine/interrupt.py: PHASES` says, and `torchlab report RUN` draws a missing report again.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import cli_env, run_cli
+from tests.test_resume import assert_identical, assert_same_run
+from torchlab import api
+from torchlab.cli import main
+from torchlab.core.checkpoint import load_checkpoint
+from torchlab.engine import trainer as trainer_module
+from torchlab.engine.trainer import Trainer
+from torchlab.loggers.jsonl import read_metrics
+
+pytestmark = pytest.mark.slow  # real processes with DataLoader workers, stopped and resumed
+
+# 3 x 60 pictures: 108 training images, 27 steps an epoch; dropout and the recipe's augmentation
+# (flips, rotation, zoom: drawn in the 2 workers) are every random stream a resume must reproduce.
+FOLDER = [
+    "--logger",
+    "none",
+    "data.image_size=16",
+    "data.batch_size=4",
+    "data.workers=2",
+    "model.name=mlp",
+    "model.hidden=[32]",
+    "model.dropout=0.2",
+    "task.head_lr=null",
+    "train.epochs=3",
+    "train.log_every=1",
+]
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pictures") / "shapes"
+    rng = np.random.default_rng(0)
+    for c, kind in enumerate(("circle", "square", "stripes")):
+        (root / kind).mkdir(parents=True)
+        for i in range(60):
+            image = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+            image[5:15, 6:18] = 80 * c  # something to learn
+            Image.fromarray(image).save(root / kind / f"{i}.png")
+    return root
+
+
+def folder_args(pictures: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "folder-resnet18", "--out", str(out), *FOLDER, f"data.folder={pictures}", *extra]
+
+
+@pytest.fixture(scope="module")
+def folder_reference(pictures, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reference") / "run"
+    result = run_cli(*folder_args(pictures, out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def start(args: list[str], **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "torchlab", *args],
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def wait_until_inside_epoch_2(proc: subprocess.Popen, out: Path, timeout: float = 120) -> None:
+    """Until epoch 1's last.pt is written and epoch 2 has taken 3 of its 27 steps."""
+
+    def inside() -> bool:
+        if not (out / "checkpoints" / "last.pt").exists():
+            return False
+        return sum(r["event"] == "step" and r["epoch"] == 1 for r in read_metrics(out)) >= 3
+
+    deadline = time.monotonic() + timeout
+    while not inside():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the run never reached epoch 2 (exit {proc.poll()}): {proc.communicate()[1][-2000:]}")
+        time.sleep(0.005)
+
+
+def summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def one_line(err: str) -> str:
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+# -- case 6: DataLoader workers ------------------------------------------------------------------
+def test_workers_do_not_change_what_a_run_learns(pictures, folder_reference, tmp_path):
+    """Each sample's augmentation depends on the epoch and the sample only: 0 workers or 2, the same."""
+    out = tmp_path / "run"
+    result = run_cli(*folder_args(pictures, out, "data.workers=0"))
+    assert result.returncode == 0, result.stderr
+    for name in ("best.pt", "last.pt"):
+        ours, theirs = (load_checkpoint(d / "checkpoints" / name) for d in (out, folder_reference))
+        assert_identical(ours["model"], theirs["model"], name)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_a_folder_run_with_workers_stopped_mid_epoch_resumes_bit_identically(
+    signum, pictures, folder_reference, tmp_path
+):
+    out = tmp_path / "run"
+    proc = start(folder_args(pictures, out))
+    wait_until_inside_epoch_2(proc, out)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    last = load_checkpoint(out / "checkpoints" / "last.pt")
+    if signum == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+        assert last["epoch"] == 1 and last["position"] is None  # resume redoes epoch 2 from its start
+    else:
+        assert proc.returncode == 130, err
+        assert one_line(err).startswith("torchlab: stopped by SIGINT")
+        assert summary(out)["status"] == "interrupted"
+        assert last["epoch"] == 1 and last["position"]["batches"] >= 3  # a mid-epoch bookmark
+    result = run_cli("resume", str(out))
+    assert result.returncode == 0, result.stderr
+    assert_same_run(folder_reference, out)
+
+
+def test_sigterm_to_the_process_group_with_workers_ends_like_ctrl_c(pictures, folder_reference, tmp_path):
+    """systemd and Slurm signal every process of the job: the workers too. Only the main process decides."""
+    out = tmp_path / "run"
+    proc = start(folder_args(pictures, out), start_new_session=True)
+    wait_until_inside_epoch_2(proc, out)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert one_line(err).startswith("torchlab: stopped by SIGTERM")
+    assert summary(out)["status"] == "interrupted"
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["position"] is not None
+    deadline = time.monotonic() + 20  # the workers ended with their process, none left behind
+    while True:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "DataLoader workers outlived the run"
+        time.sleep(0.1)
+    result = run_cli("resume", str(out))
+    assert result.returncode == 0, result.stderr
+    assert_same_run(folder_reference, out)
+
+
+# -- case 7: a signal in any phase -------------------------------------------------------------
+PHASE_RUN = [*FOLDER, "data.workers=0", "train.epochs=2"]  # in process: 2 epochs, no worker processes
+
+
+@pytest.fixture(scope="module")
+def phase_reference(pictures, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("phases") / "run"
+    assert main(["train", "folder-resnet18", "--out", str(out), *PHASE_RUN, f"data.folder={pictures}"]) == 0
+    return out
+
+
+@pytest.fixture
+def no_default_sigterm():
+    """SIGTERM's default would end the test process: a signal that reaches it fails the test instead."""
+
+    def reached(signum, frame):
+        raise AssertionError("SIGTERM reached the handler outside torchlab: a real process would die silently")
+
+    previous = signal.signal(signal.SIGTERM, reached)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def signal_when(monkeypatch, owner, name: str, signum: int, when=lambda *args, **kwargs: True) -> list[int]:
+    """Send this process `signum` as `owner.name` is called (when `when(*args)` holds); returns the calls seen."""
+    original, sent = getattr(owner, name), []
+
+    def wrapper(*args, **kwargs):
+        if not sent and when(*args, **kwargs):
+            sent.append(signum)
+            os.kill(os.getpid(), signum)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return sent
+
+
+def train_stopped(pictures: Path, out: Path, capsys, signum: int) -> str:
+    """Train the phase run into `out`; it must stop on `signum` with one line: returns that line."""
+    capsys.readouterr()
+    code = main(["train", "folder-resnet18", "--out", str(out), *PHASE_RUN, f"data.folder={pictures}"])
+    err = one_line(capsys.readouterr().err)
+    assert code == 128 + signum, err
+    assert err.startswith(f"torchlab: stopped by {signal.Signals(signum).name}")
+    return err
+
+
+def resumed_equals(out: Path, reference: Path, monkeypatch) -> None:
+    monkeypatch.undo()
+    assert main(["resume", str(out)]) == 0
+    assert_same_run(reference, out)
+    assert (out / "report.html").is_file()
+
+
+SIGNALS = pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+
+
+@SIGNALS
+@pytest.mark.usefixtures("no_default_sigterm")
+def test_a_signal_during_the_last_validation_stops_after_its_checkpoint(
+    signum, pictures, phase_reference, tmp_path, capsys, monkeypatch
+):
+    """Before: ignored (the run tested, drew and exited 0, "completed")."""
+    out = tmp_path / "run"
+    last_validation = lambda trainer, loader, prefix: prefix == "val" and trainer.epoch == 1  # noqa: E731
+    sent = signal_when(monkeypatch, Trainer, "evaluate", signum, last_validation)
+    err = train_stopped(pictures, out, capsys, signum)
+    assert sent and f"`torchlab resume {out}` continues exactly" in err
+    assert summary(out)["status"] == "interrupted" and not (out / "report.html").exists()
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["epoch"] == 2  # trained: resume only tests
+    resumed_equals(out, phase_reference, monkeypatch)
+
+
+@SIGNALS
+@pytest.mark.usefixtures("no_default_sigterm")
+def test_a_signal_during_the_final_test_stops_at_once_and_resume_tests(
+    signum, pictures, phase_reference, tmp_path, capsys, monkeypatch
+):
+    """Before: SIGTERM ended the process with no line and no summary."""
+    out = tmp_path / "run"
+    sent = signal_when(monkeypatch, Trainer, "test_best", signum)
+    err = train_stopped(pictures, out, capsys, signum)
+    assert sent and f"during the final test; checkpoints/last.pt holds the trained run: `torchlab resume {out}`" in err
+    assert summary(out)["status"] == "interrupted" and summary(out)["resume"] == f"torchlab resume {out}"
+    resumed_equals(out, phase_reference, monkeypatch)
+
+
+@pytest.mark.usefixtures("no_default_sigterm")
+def test_sigterm_at_start_up_ends_with_one_line(pictures, phase_reference, tmp_path, capsys, monkeypatch):
+    """Loading the data (nothing written yet), then after config.yaml before the first step (a summary)."""
+    out = tmp_path / "run"
+    signal_when(monkeypatch, api, "build_trainer", signal.SIGTERM)
+    assert train_stopped(pictures, out, capsys, signal.SIGTERM) == "torchlab: stopped by SIGTERM"
+    assert not (out / "config.yaml").exists()
+
+    monkeypatch.undo()
+    signal_when(monkeypatch, trainer_module, "build_loggers", signal.SIGTERM)
+    err = train_stopped(pictures, out, capsys, signal.SIGTERM)
+    assert err == f"torchlab: stopped by SIGTERM before training began; `torchlab resume {out}` starts it"
+    assert summary(out)["status"] == "interrupted" and summary(out)["epochs"] == 0
+    resumed_equals(out, phase_reference, monkeypatch)
+
+
+@SIGNALS
+@pytest.mark.usefixtures("no_default_sigterm")
+def test_a_run_stopped_while_drawing_its_figures_draws_them_with_torchlab_report(
+    signum, pictures, phase_reference, tmp_path, capsys, monkeypatch
+):
+    """Before: SIGTERM left report.html missing for good (resume: "already trained")."""
+    out = tmp_path / "run"
+    signal_when(monkeypatch, api, "draw_figures", signum)
+    err = train_stopped(pictures, out, capsys, signum)
+    assert err.endswith(f"while drawing the figures; the run is complete: `torchlab report {out}` draws them")
+    assert summary(out)["status"] == "completed" and not (out / "report.html").exists()
+    monkeypatch.undo()
+    before = {p.name: p.read_bytes() for p in (out / "checkpoints").iterdir()}, (out / "summary.json").read_bytes()
+
+    assert main(["report", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "report.html")
+    assert (out / "report.html").is_file()
+    assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(
+        p.name for p in (phase_reference / "plots").iterdir()
+    )
+    after = {p.name: p.read_bytes() for p in (out / "checkpoints").iterdir()}, (out / "summary.json").read_bytes()
+    assert after == before  # drawn from best.pt; nothing else changed
+    page = (out / "report.html").stat().st_mtime_ns
+    assert main(["report", str(out)]) == 0 and (out / "report.html").stat().st_mtime_ns == page  # there: kept
+
+
+def test_report_of_one_unfinished_run_exits_2(pictures, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    signal_when(monkeypatch, Trainer, "test_best", signal.SIGINT)
+    train_stopped(pictures, out, capsys, signal.SIGINT)
+    assert main(["report", str(out)]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        f"torchlab: error: {out} has not finished: `torchlab resume {out}` finishes it and draws its report"
+    )

@@ -13,10 +13,10 @@ stop (Ctrl-C, a notebook's stop button) ends a run as on the command line: last.
 status "interrupted", and the call returns its Run; `torchlab.resume(run.run_dir)` continues it.
 """
 
-import copy
 import inspect
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -102,12 +102,14 @@ def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = Non
 def train(recipe: str | Path | Config, out: str | Path | None = None, *, overrides=(), **settings: Any) -> Run:
     """Train a recipe (a name, a YAML path or a Config) into a new run directory."""
     config = configure(recipe, [*overrides, *dotted(settings)])
-    return until_stopped(api.train, config, out)
+    out = Path(out) if out else api.default_run_dir(config.recipe)
+    return until_stopped(lambda: api.train(config, out), out)
 
 
 def resume(run_dir: str | Path, epochs: int | None = None, **parts: Any) -> Run:
     """Continue an interrupted run (to `epochs` in all, if given)."""
-    return until_stopped(lambda config, out: api.resume(out, epochs, **parts), None, Path(run_dir))
+    run_dir = Path(run_dir)
+    return until_stopped(lambda: api.resume(run_dir, epochs, **parts), run_dir)
 
 
 def fit(
@@ -152,7 +154,7 @@ def fit(
     built: list[Any] = []
 
     def data(device: torch.device) -> Any:
-        built.append((GivenTensors if tensors else GivenDatasets)(config.data, device, copy.copy(splits)))
+        built.append((GivenTensors if tensors else GivenDatasets)(config.data, device, splits))
         return built[-1]
 
     parts = {"model": model, "data": data}
@@ -160,7 +162,7 @@ def fit(
         if (run_dir / "config.yaml").is_file():  # an earlier fit into the same folder: continue it
             run = resume(run_dir, **parts)
         else:
-            run = until_stopped(lambda c, o: api.train(c, o, **parts), config, run_dir)
+            run = until_stopped(lambda: api.train(config, run_dir, **parts), run_dir)
         run.given_model = model  # `run.model` loads the best weights into it: no rebuild needed
         return run
     finally:
@@ -168,11 +170,10 @@ def fit(
             save_file(built[-1].tensors(), config.data.path)
 
 
-def until_stopped(train_fn: Any, config: Config | None, out: Path | str | None) -> Run:
-    """Run `train_fn(config, out)`; a stop (Ctrl-C) returns the interrupted run instead of raising."""
-    out = Path(out) if out else api.default_run_dir(config.recipe)
+def until_stopped(train_fn: Callable[[], Any], out: Path) -> Run:
+    """Run `train_fn()`, which trains into `out`; a stop (Ctrl-C) returns the interrupted run instead of raising."""
     try:
-        train_fn(config, out)
+        train_fn()
     except KeyboardInterrupt as stop:
         if not (out / "config.yaml").is_file():
             raise

@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 export TORCHLAB_DATA ?= $(abspath ../shared/datasets)
 
-.PHONY: run install test test-fast lint bench bench-recipes clean
+.PHONY: run install test test-fast lint bench bench-recipes bench-phases clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: $(STAMP)
 # idle cores); its table replaces its own section of BENCHMARKS.md. BENCH_ARGS="--only R1,R2 --seeds 3".
 bench-recipes: $(STAMP)
 	PYTHONPATH=src $(PY) benchmarks/recipes.py --out BENCHMARKS.md $(BENCH_ARGS)
+
+# Start-up, first step and pictures of one command, as ratios to `import torch` in the same run.
+bench-phases: $(STAMP)
+	PYTHONPATH=src $(PY) benchmarks/phases.py --out BENCHMARKS.md $(BENCH_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

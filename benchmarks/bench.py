@@ -26,7 +26,8 @@ from torchlab.models import build_model
 from torchlab.recipes import load_recipe, recipe_names
 
 sys.path.insert(0, str(Path(__file__).parent))
-from recipes import cpu_name, kept_section  # noqa: E402  (the table of `make bench-recipes` stays)
+import phases  # noqa: E402
+from recipes import cpu_name, kept_section  # noqa: E402  (the tables of bench-recipes and bench-phases stay)
 from reference import EXAMPLES_EPOCHS, examples_reference, plain_epoch  # noqa: E402
 
 QUIET = ["log.loggers=[none]", "log.progress=false"]
@@ -361,7 +362,8 @@ def write_report(path: Path, results: dict, command: str) -> None:
                 f"| {r['recipe']} | {r['amp']} | {r['flops'] / 1e6:.2f} | {r['samples_per_s']:,.0f} | "
                 f"{r['flops'] * r['samples_per_s'] / 1e9:.1f} | {r['share']:.1%} | {r['accuracy']:.4f} |"
             )
-    path.write_text("\n".join(lines) + "\n" + ("\n" + kept if (kept := kept_section(path)) else ""))
+    kept = [section for section in (kept_section(path), kept_section(path, phases.BEGIN, phases.END)) if section]
+    path.write_text("\n".join(lines) + "\n" + "".join("\n" + section for section in kept))
 
 
 def main() -> None:

@@ -3,8 +3,10 @@
 Each run is the whole command a user types (`torchlab train RECIPE --seed S`, TensorBoard off),
 in a fresh process, one after another. The table (recipe, metric and bar, worst and median over
 the seeds, epochs, fit seconds from summary.json, whole-command seconds, train samples/s, the load
-average before and after) replaces the section between MARK lines of BENCHMARKS.md; `make bench`
-keeps it. Stochastic recipes also run seed 0 with one thread (`OMP_NUM_THREADS=1`).
+average before and after, when and on which CPU) goes into the section between BEGIN and END of
+BENCHMARKS.md, one row per recipe: a run rewrites the rows of the recipes it ran and keeps the
+others; `make bench` keeps the section. Stochastic recipes also run seed 0 with one thread
+(`OMP_NUM_THREADS=1`).
 Usage: python benchmarks/recipes.py [--out BENCHMARKS.md] [--only R1,R2] [--seeds N] [--quick]
 """
 
@@ -47,6 +49,7 @@ BARS = {
     "mnist-cnn": Bar("accuracy", 0.99),
     "fashion-lenet5": Bar("accuracy", 0.908, stochastic=True),
     "fashion-resnet": Bar("accuracy", 0.925, stochastic=True),
+    "fashion-densenet": Bar("accuracy", 0.925, stochastic=True),
     "sst2-lstm": Bar("accuracy", 0.83, stochastic=True),
     "sst2-lstm-glove": Bar("accuracy", 0.83, stochastic=True),
     "sine-rnn": Bar("loss", 0.001, higher_is_better=False),
@@ -99,9 +102,10 @@ def measure(recipe: str, seeds: int, extra: list[str], tmp: Path) -> dict:
 
 def row(result: dict) -> str:
     bar, runs = result["bar"], result["runs"]
+    when = f"{time.strftime('%m-%d %H:%M', time.gmtime())}, {cpu_name()}"
     failed = [name for name, run in runs.items() if "error" in run]
     if failed:
-        return f"| {result['recipe']} | {bar.text()} | failed: {runs[failed[0]]['error']} |" + " |" * 8
+        return f"| {result['recipe']} | {bar.text()} | failed: {runs[failed[0]]['error']} |" + " |" * 8 + f" {when} |"
     values = [run["test"][bar.metric] for run in runs.values()]
     worst = min(values) if bar.higher_is_better else max(values)
     seeded = [run for name, run in runs.items() if "thread" not in name]
@@ -109,50 +113,58 @@ def row(result: dict) -> str:
     fit = max(run["wall_seconds"] for run in runs.values())
     whole = max(run["whole_seconds"] for run in runs.values())
     met = all(bar.met(v) for v in values) and fit <= bar.fit_seconds
+    which = f"seeds 0-{len(seeded) - 1}" if len(seeded) > 1 else "seed 0"
     return (
         f"| {result['recipe']} | {bar.text()} | {worst:.4g} | {statistics.median(values):.4g} | "
+        f"{which}{' + 1 thread' if len(runs) > len(seeded) else ''} | "
         f"{first['epochs']} ({first['best_epoch']}) | {fit:.1f} | {whole:.1f} | "
         f"{first['train_samples_per_second'] or 0:,.0f} | {result['load'][0]} / {result['load'][1]} | "
-        f"{'yes' if met else '**no**'} |"
+        f"{when} | {'yes' if met else '**no**'} |"
     )
 
 
-def section(results: list[dict], command: str, seeds: int) -> str:
+def table_rows(path: Path) -> dict[str, str]:
+    """The rows of the file's table, by recipe: a run of some recipes keeps the others' rows."""
+    section = kept_section(path)
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| recipe |")]
+    return {line.split("|")[1].strip(): line for line in rows}
+
+
+def section(rows: dict[str, str]) -> str:
     lines = [
         BEGIN,
         "## Recipes at their quality bars (`make bench-recipes`)",
         "",
-        f"Machine: {cpu_name()}, {os.cpu_count()} cores, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Command: `{command}`.",
-        f"Each recipe with its defaults, seeds 0-{seeds - 1} (stochastic ones also seed 0 with one thread), "
-        "one whole command at a time. Worst and median over those runs; fit s: the longest summary.json "
-        "`wall_seconds` (epochs and test); whole s: the longest command; target: fit <= 120 s "
-        "(mnist-dcgan 300 s) and every run at its bar.",
+        "Each recipe with its defaults, one whole command at a time, on the seeds its row names (stochastic "
+        "ones also seed 0 with one thread), measured when and where the row says "
+        "(`make bench-recipes BENCH_ARGS='--only RECIPE --seeds 3'` rewrites one row). Worst and median over "
+        "those runs; fit s: the longest summary.json `wall_seconds` (epochs and test); whole s: the longest "
+        "command; target: fit <= 120 s (mnist-dcgan 300 s) and every run at its bar.",
         "",
-        "| recipe | bar | worst | median | epochs (best) | fit s | whole s | train samples/s | load before / after "
-        "| met |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        *map(row, results),
+        "| recipe | bar | worst | median | runs | epochs (best) | fit s | whole s | train samples/s "
+        "| load before / after | measured (UTC) | met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *(rows[recipe] for recipe in BARS if recipe in rows),
         END,
     ]
     return "\n".join(lines) + "\n"
 
 
-def replace_section(path: Path, text: str) -> None:
-    """Put `text` (a BEGIN ... END block) in place of the file's block, or at its end."""
+def replace_section(path: Path, text: str, begin: str = BEGIN, end: str = END) -> None:
+    """Put `text` (a `begin` ... `end` block) in place of the file's block, or at its end."""
     old = path.read_text() if path.is_file() else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + text.rstrip("\n") + rest.split(END, 1)[1]
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + text.rstrip("\n") + rest.split(end, 1)[1]
     else:
         new = old.rstrip("\n") + ("\n\n" if old else "") + text
     path.write_text(new)
 
 
-def kept_section(path: Path) -> str:
-    """The BEGIN ... END block of `path`, for `make bench` to keep when it rewrites the file."""
+def kept_section(path: Path, begin: str = BEGIN, end: str = END) -> str:
+    """The `begin` ... `end` block of `path`, for `make bench` to keep when it rewrites the file."""
     old = path.read_text() if path.is_file() else ""
-    return BEGIN + old.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n" if BEGIN in old and END in old else ""
+    return begin + old.split(begin, 1)[1].split(end, 1)[0] + end + "\n" if begin in old and end in old else ""
 
 
 def main() -> None:
@@ -166,18 +178,12 @@ def main() -> None:
     unknown = [r for r in recipes if r not in BARS]
     if unknown:
         parser.error(f"no bar for {', '.join(unknown)}; known: {', '.join(BARS)}")
+    rows = table_rows(args.out)
     with tempfile.TemporaryDirectory(prefix="bench-recipes-") as tmp:
-        results = []
         for recipe in recipes:
-            results.append(measure(recipe, args.seeds, QUICK if args.quick else [], Path(tmp)))
-            print(row(results[-1]), flush=True)
-    flags = [
-        *(["--only", args.only] if args.only else []),
-        f"--seeds {args.seeds}",
-        *(["--quick"] if args.quick else []),
-    ]
-    command = f"make bench-recipes BENCH_ARGS='{' '.join(flags)}'"
-    replace_section(args.out, section(results, command, args.seeds))
+            rows[recipe] = row(measure(recipe, args.seeds, QUICK if args.quick else [], Path(tmp)))
+            print(rows[recipe], flush=True)
+            replace_section(args.out, section(rows))  # after each recipe: a long run stopped keeps its rows
 
 
 if __name__ == "__main__":

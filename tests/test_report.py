@@ -100,7 +100,7 @@ def test_classifier_figures_describe_the_test_set(tmp_path, mnist_root):
     wrong = int((predictions.labels != predictions.predicted).sum())
     assert len(predictions.wrong_images) == min(wrong, 32) and predictions.wrong_images.max() <= 1
     drawn = draw_figures(run, tmp_path / "run" / "plots")
-    assert {"confusion-matrix", "per-class-accuracy", "misclassified", "learning-curves"} <= set(drawn)
+    assert {"confusion-matrix", "misclassified", "learning-curves"} <= set(drawn)
     assert "confusion_matrix.png" in write_run_report(tmp_path / "run").read_text()
 
 

@@ -71,8 +71,9 @@ def save_figure(fig: Any, target: Path | BinaryIO) -> None:
     plt.close(fig)
 
 
-def tile(images: Any, columns: int, gap: int = 2) -> Any:
-    """`[N, C, H, W]` images in [0, 1] as one `[H', W', C]` array, `columns` wide, white between tiles.
+def tile(images: Any, columns: int, gap: int = 2, above: int = 0) -> Any:
+    """`[N, C, H, W]` images in [0, 1] as one `[H', W', C]` array, `columns` wide, white between tiles
+    (`gap` pixels, and `above` more over each row of tiles: room for labels).
 
     Written here rather than taken from torchvision: importing torchvision costs about a second,
     more than all of a run's figures together."""
@@ -80,9 +81,10 @@ def tile(images: Any, columns: int, gap: int = 2) -> Any:
 
     n, channels, height, width = images.shape
     rows = max(1, math.ceil(n / columns))
-    canvas = torch.ones(channels, gap + rows * (height + gap), gap + columns * (width + gap))
+    canvas = torch.ones(channels, gap + rows * (above + height + gap), gap + columns * (width + gap))
     for i, image in enumerate(images.detach().float().cpu().clamp(0, 1)):
-        top, left = (gap + k * (size + gap) for k, size in zip(divmod(i, columns), (height, width), strict=True))
+        row, column = divmod(i, columns)
+        top, left = gap + row * (above + height + gap) + above, gap + column * (width + gap)
         canvas[:, top : top + height, left : left + width] = image
     return canvas.permute(1, 2, 0).numpy()
 

@@ -14,7 +14,6 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import yaml
 
 from torchlab.config import flatten, parse_value
@@ -22,7 +21,6 @@ from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
 from torchlab.loggers.hparams import is_hyperparameter, recipe_differences
 from torchlab.report import save_figure
-from torchlab.report.curves import curves_figure, run_series
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222 }
@@ -196,6 +194,19 @@ def link(target: Path, text: str, base: Path) -> Markup:
     return Markup(f'<a href="{html.escape(href)}">{html.escape(text)}</a>')
 
 
+def overlaid_curves(run_dirs: dict[str, Path], title: str) -> bytes:
+    """The runs' learning curves in one PNG. Matplotlib is imported here, not with this module:
+    every `torchlab train` imports this module, and its start-up should not pay for plotting."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, on any machine (as draw_figures does)
+    from torchlab.report.curves import curves_figure, run_series
+
+    buffer = io.BytesIO()
+    save_figure(curves_figure({name: run_series(d) for name, d in run_dirs.items()}, title), buffer)
+    return buffer.getvalue()
+
+
 def write_comparison(run_dirs: list[Path], out: Path) -> Path:
     """OUT/report.html: the runs sorted by the recipe's monitored metric, the best marked, each linked
     to its report; the hyper-parameters where they differ; their curves overlaid."""
@@ -245,10 +256,7 @@ def write_comparison(run_dirs: list[Path], out: Path) -> Path:
         for name in names
         for d, _, s in [loaded[name]]
     ]
-    matplotlib.use("Agg")  # files only, on any machine (as draw_figures does)
-    fig = curves_figure({name: run_series(loaded[name][0]) for name in names}, "learning curves")
-    buffer = io.BytesIO()
-    save_figure(fig, buffer)
+    curves = overlaid_curves({name: loaded[name][0] for name in names}, "learning curves")
     differences = (
         table(["key", *names], [[k, *(configs[n].get(k) for n in names)] for k in differ])
         if differ
@@ -259,7 +267,7 @@ def write_comparison(run_dirs: list[Path], out: Path) -> Path:
     body = (
         f"<h2>Results</h2><p>{html.escape(order)}</p>{table(header, results, marked={0} if best else ())}"
         f"<h2>Hyper-parameters that differ</h2>{differences}"
-        f"<h2>Curves</h2>{png_tag(buffer.getvalue(), 'learning curves')}<p>dashed: train, solid: validation</p>"
+        f"<h2>Curves</h2>{png_tag(curves, 'learning curves')}<p>dashed: train, solid: validation</p>"
     )
     path = out / "report.html"
     atomic_write_text(path, page(f"comparison of {len(names)} runs", body))
@@ -289,12 +297,7 @@ def write_cv_page(summary: dict[str, Any], parent: Path) -> Path:
         for m in summary[part]
     ]
     rows.append([Markup("<b>mean ± std</b>"), None, None, *spread, None])
-    matplotlib.use("Agg")
-    fig = curves_figure(
-        {name: run_series(d) for name, d in zip(names, fold_dirs, strict=True)}, "learning curves of every fold"
-    )
-    buffer = io.BytesIO()
-    save_figure(fig, buffer)
+    curves = overlaid_curves(dict(zip(names, fold_dirs, strict=True)), "learning curves of every fold")
     config = read_run(fold_dirs[0])[0] if fold_dirs and (fold_dirs[0] / "config.yaml").is_file() else {}
     folds = summary["folds"]
     body = (
@@ -303,7 +306,7 @@ def write_cv_page(summary: dict[str, Any], parent: Path) -> Path:
         "own (its best epoch's metrics) and tests its best model on the test set. Standard deviations are the "
         "sample's (n − 1).</p>"
         f"<h2>Folds</h2>{table(['fold', '', 'status', *metric_keys, 'epochs'], rows, marked={len(rows) - 1})}"
-        f"<h2>Curves</h2>{png_tag(buffer.getvalue(), 'learning curves of every fold')}"
+        f"<h2>Curves</h2>{png_tag(curves, 'learning curves of every fold')}"
         "<p>a colour per fold; dashed: train, solid: validation</p>"
         f"<h2>Reproduce</h2><pre>{html.escape(reproduce_cv(config, folds, parent))}</pre>"
     )

@@ -43,7 +43,7 @@ bench: $(STAMP)
 # Every recipe with its defaults against its quality bar, one whole command at a time (hours on two
 # idle cores); its table replaces its own section of BENCHMARKS.md. BENCH_ARGS="--only R1,R2 --seeds 3".
 bench-recipes: $(STAMP)
-	PYTHONPATH=src $(PY) benchmarks/recipes.py --out BENCHMARKS.md $(BENCH_ARGS)
+	PYTHONPATH=src $(PY) benchmarks/recipes.py --out BENCHMARKS.md --readme README.md $(BENCH_ARGS)
 
 # Start-up, first step and pictures of one command, as ratios to `import torch` in the same run.
 bench-phases: $(STAMP)

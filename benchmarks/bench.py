@@ -27,7 +27,10 @@ from torchlab.recipes import load_recipe, recipe_names
 
 sys.path.insert(0, str(Path(__file__).parent))
 import phases  # noqa: E402
-from recipes import cpu_name, kept_section  # noqa: E402  (the tables of bench-recipes and bench-phases stay)
+import recipes as bench_recipes  # noqa: E402
+from recipes import cpu_name, kept_section  # noqa: E402  (the sections of bench-recipes and bench-phases stay)
+
+TUNING = ("<!-- tuning -->", "<!-- /tuning -->")  # the recipes' A/B runs, written by hand: kept too
 from reference import EXAMPLES_EPOCHS, examples_reference, plain_epoch  # noqa: E402
 
 QUIET = ["log.loggers=[none]", "log.progress=false"]
@@ -362,7 +365,8 @@ def write_report(path: Path, results: dict, command: str) -> None:
                 f"| {r['recipe']} | {r['amp']} | {r['flops'] / 1e6:.2f} | {r['samples_per_s']:,.0f} | "
                 f"{r['flops'] * r['samples_per_s'] / 1e9:.1f} | {r['share']:.1%} | {r['accuracy']:.4f} |"
             )
-    kept = [section for section in (kept_section(path), kept_section(path, phases.BEGIN, phases.END)) if section]
+    marks = [(bench_recipes.BEGIN, bench_recipes.END), TUNING, (phases.BEGIN, phases.END)]
+    kept = [section for begin, end in marks if (section := kept_section(path, begin, end))]
     path.write_text("\n".join(lines) + "\n" + "".join("\n" + section for section in kept))
 
 

@@ -39,8 +39,12 @@ def section(report: str, number: int) -> str:
 
 
 def test_quick_bench_writes_every_figure(tmp_path, mnist_root):
+    names = ("bench-recipes", "tuning", "bench-phases")
+    kept = [f"<!-- {name} -->\nrows of {name}\n<!-- /{name} -->" for name in names]
+    (tmp_path / "out.md").write_text("# Benchmarks\n\nold figures\n\n" + "\n\n".join(kept) + "\n")
     report = run_benchmark("bench.py", "--quick", cwd=tmp_path)
-    assert "Smoke run (`--quick`)" in report and "torch 2." in report
+    assert "Smoke run (`--quick`)" in report and "torch 2." in report and "old figures" not in report
+    assert all(block in report for block in kept)  # the other scripts' sections and the A/B notes stay
     overhead = bold_numbers(section(report, 1))
     assert len(overhead) == 2 and all(0.2 < r < 5 for r in overhead)  # both sides timed the same work
     assert len(bold_numbers(section(report, 2))) == 2  # per-sample DataLoader, 0 and 2 workers
@@ -66,9 +70,21 @@ def test_bench_recipes_writes_its_table_and_make_bench_keeps_it(tmp_path):
     report = run_benchmark("recipes.py", "--only", "mnist-mlp,gaussians-wgan-gp", "--quick", cwd=tmp_path)
     assert report.startswith("# Benchmarks\n\nearlier figures\n")  # the rest of the file is kept
     rows = [line for line in report.splitlines() if line.startswith("| mnist-mlp") or line.startswith("| gauss")]
-    assert len(rows) == 2 and all(len(row.split("|")) == 12 for row in rows), rows
+    assert len(rows) == 2 and all(len(row.split("|")) == 14 for row in rows), rows
     mlp = rows[0].split("|")
     assert mlp[2].strip() == "accuracy >= 0.979" and 0.5 < float(mlp[3]) <= 1  # one tiny epoch: far below the bar
+    assert mlp[5].strip() == "seed 0" and rows[1].split("|")[5].strip() == "seed 0 + 1 thread"
     assert mlp[-2].strip() == "**no**"  # and the table says so
     again = run_benchmark("recipes.py", "--only", "mnist-mlp", "--quick", cwd=tmp_path)
-    assert again.count("<!-- bench-recipes -->") == 1 and "| gaussians" not in again  # replaced, not appended
+    assert again.count("<!-- bench-recipes -->") == 1  # replaced, not appended
+    assert rows[1] in again and rows[0] not in again  # the recipe run again has a new row; the other keeps its own
+
+
+def test_bench_phases_measures_one_command_against_import_torch(tmp_path, mnist_root):
+    report = run_benchmark("phases.py", "--rounds", "1", cwd=tmp_path)
+    seconds = dict(re.findall(r"^\| ([a-z ]+) \| ([0-9.]+) \(", report, re.MULTILINE))
+    assert 0 < float(seconds["torch imported"]) < float(seconds["first step"]) < float(seconds["fit done"])
+    assert float(seconds["fit done"]) < float(seconds["instrumented command"])
+    ratio = re.search(r"^\| whole command / import torch \| ([0-9.]+) \|", report, re.MULTILINE)
+    expected = float(seconds["whole command"]) / float(seconds["import torch"])
+    assert float(ratio[1]) == pytest.approx(expected, abs=0.01 + expected * 0.01)  # one round: the ratio of its two

@@ -99,6 +99,24 @@ def test_short_wgan_gp_run_moves_towards_the_modes(tmp_path):
     assert (out / "plots" / "gan_points.png").is_file()
 
 
+def test_the_generator_average_moves_by_one_minus_decay_of_each_step_and_samples_come_from_it():
+    from torchlab.models.gan import GAN
+
+    gan = GAN(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)), nn.Linear(3, 1), latent=2).keep_average(0.9)
+    before = gan.average[0].weight.clone()
+    with torch.no_grad():
+        gan.generator[0].weight.add_(1.0)
+        gan.generator[1].running_mean.fill_(5.0)
+    gan.update_average()
+    assert torch.allclose(gan.average[0].weight, before + 0.1)  # 0.9 · old + 0.1 · new
+    assert torch.equal(gan.average[1].running_mean, gan.generator[1].running_mean)
+    assert not any(p.requires_grad for p in gan.average.parameters())
+    gan.eval()
+    z = torch.randn(4, 2)
+    assert torch.equal(gan(z), gan.average(z)) and not torch.equal(gan(z), gan.generator(z))
+    assert GAN(nn.Linear(2, 3), nn.Linear(3, 1), latent=2).keep_average(0).average is None
+
+
 @pytest.mark.slow
 def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist_root):
     # Machinery only: on this CPU a DCGAN needs far more steps than a test can afford to draw digits.
@@ -149,7 +167,7 @@ def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypa
 
 @pytest.mark.slow
 def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path):
-    args = [*SMALL_GAUSSIANS, "train.epochs=6", "model.hidden=[64,64]"]
+    args = [*SMALL_GAUSSIANS, "train.epochs=6", "model.hidden=[64,64]", "model.ema=0.9"]
     reference, _ = train(tmp_path, "reference", "gaussians-wgan-gp", *args)
 
     killed = tmp_path / "killed"
@@ -167,7 +185,7 @@ def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path)
     assert main(["resume", str(killed)]) == 0
     expected, got = (load_checkpoint(d / "checkpoints" / "last.pt") for d in (reference, killed))
     assert set(got["optimizers"]) == {"generator", "critic"}
-    assert any(k.startswith("generator.") for k in got["model"]) and any(k.startswith("critic.") for k in got["model"])
+    assert {name.split(".")[0] for name in got["model"]} == {"generator", "critic", "average"}
     assert got["step"] == expected["step"]
     for name, tensor in expected["model"].items():
         assert torch.equal(got["model"][name], tensor), name

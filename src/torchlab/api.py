@@ -88,11 +88,11 @@ def default_judge(retrain: bool = False) -> Path:
 def banner(trainer: Trainer) -> str:
     """One line before the first step: what trains, on what, where."""
     cfg, model = trainer.cfg, trainer.model
-    params = sum(p.numel() for p in model.parameters())
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)  # not frozen ones, nor an average
     processes = f" x {trainer.dist.world_size} processes" if trainer.dist.world_size > 1 else ""
     start = f"from epoch {trainer.epoch + 1} " if trainer.epoch else ""
     return (
-        f"{cfg.recipe}: {cfg.model.name} ({params:,} parameters) on {trainer.data.train_size:,} training "
+        f"{cfg.recipe}: {cfg.model.name} ({params:,} trained parameters) on {trainer.data.train_size:,} training "
         f"samples, {trainer.device}{processes}, {start}into {trainer.run_dir}"
     )
 

@@ -66,9 +66,11 @@ def dcgan_init(module: nn.Module) -> None:
 class DCGANConfig(ModelConfig):
     latent: int = 100
     width: int = 32  # the discriminator's first layer has 2·width channels; the generator mirrors it
+    ema: float = 0.0  # decay of the generator's moving average that samples come from; 0: none
 
     def __post_init__(self) -> None:
         in_range("model", 1, latent=self.latent, width=self.width)
+        in_range("model", 0, 1, ema=self.ema)
 
 
 @MODELS.register("dcgan", config=DCGANConfig)
@@ -78,4 +80,4 @@ def build_dcgan(cfg: DCGANConfig, info: DataInfo) -> GAN:
     channels = info.input_shape[0]
     gan = GAN(generator(cfg.latent, cfg.width, channels), discriminator(cfg.width, channels), cfg.latent)
     gan.apply(dcgan_init)
-    return gan
+    return gan.keep_average(cfg.ema)

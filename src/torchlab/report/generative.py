@@ -76,7 +76,7 @@ def gan_points(run: FinishedRun, plots_dir: Path) -> None:
     if task.images:
         return
     real = first_test_batch(run)[0][:2000].cpu()
-    fake = model.generator(model.noise(2000, torch.Generator().manual_seed(0))).cpu()
+    fake = model.sampler(model.noise(2000, torch.Generator().manual_seed(0))).cpu()
     lo, hi = torch.cat([real, fake]).min().item() - 0.5, torch.cat([real, fake]).max().item() + 0.5
     axis = torch.linspace(lo, hi, 200)
     gx, gy = torch.meshgrid(axis, axis, indexing="xy")

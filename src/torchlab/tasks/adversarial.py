@@ -87,6 +87,12 @@ class Adversarial(Task):
     def parameter_groups(self):
         return {"generator": self.model.generator.parameters(), "critic": self.model.critic.parameters()}
 
+    @property
+    def sampler(self) -> nn.Module:
+        """What samples come from: the generator's moving average if the model keeps one, else the
+        generator as training calls it (compiled, under DDP)."""
+        return self.nets["generator"] if self.model.average is None else self.model.average
+
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the critic's loss without any penalty, its estimate of the distance real-fake)."""
         on_real, on_fake = self.nets["critic"](real), self.nets["critic"](fake)
@@ -112,11 +118,12 @@ class Adversarial(Task):
             optimize(d_loss, "critic")
         g_loss = self.generator_loss(critic(generator(self.model.noise(len(real)))))
         optimize(g_loss, "generator")
+        self.model.update_average()
         return {"loss": d_loss.detach(), "g_loss": g_loss.detach(), "critic_gap": gap.detach()}
 
     def validation_step(self, batch: Batch) -> Metrics:
         real, labels = batch
-        fake = self.nets["generator"](self.model.noise(len(real)))
+        fake = self.sampler(self.model.noise(len(real)))
         d_loss, gap = self.critic_loss(real, fake)
         return {"loss": d_loss, "critic_gap": gap, **self.quality(fake, real, labels)}
 
@@ -135,13 +142,12 @@ class Adversarial(Task):
         """Generated images of the fixed noise batch, as pixels in [0, 1]."""
         if not self.images:
             return {}
-        fake = self.model.generator(self.fixed_noise).float()
+        fake = self.model.sampler(self.fixed_noise).float()
         return {"samples": to_unit_range(fake, self.info.normalization).clamp(0, 1).cpu()}
 
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
         real, labels = (torch.cat(parts) for parts in zip(*loader, strict=True))
-        generator = self.nets["generator"]
-        fake = torch.cat([generator(self.model.noise(n)) for n in chunks(self.cfg.samples, 1000)])
+        fake = torch.cat([self.sampler(self.model.noise(n)) for n in chunks(self.cfg.samples, 1000)])
         return {k: v.item() for k, v in self.quality(fake, real, labels).items()}
 
 

@@ -126,7 +126,7 @@ def row(result: dict) -> str:
     which += " + 1 thread" if len(runs) > len(seeded) else ""
     which += ", then stopped: over time" if fit > bar.fit_seconds else ""
     return (
-        f"| {result['recipe']} | {bar.text()} | {worst:.4g} | {statistics.median(values):.4g} | {which} | "
+        f"| {result['recipe']} | {bar.text()} | {worst:.5g} | {statistics.median(values):.5g} | {which} | "
         f"{first['epochs']} ({first['best_epoch']}) | {fit:.1f} | {whole:.1f} | "
         f"{first['train_samples_per_second'] or 0:,.0f} | {result['load'][0]} / {result['load'][1]} | "
         f"{when} | {'yes' if met else '**no**'} |"

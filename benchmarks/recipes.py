@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -78,17 +79,28 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run_recipe(recipe: str, seed: int, threads: int | None, out: Path, extra: list[str]) -> dict:
-    """One whole command; its summary.json with the command's own seconds."""
+def run_recipe(recipe: str, seed: int, threads: int | None, out: Path, extra: list[str], limit: float) -> dict:
+    """One whole command; its summary.json with the command's own seconds. A command still running
+    after `limit` seconds has missed its target whatever it reaches: it is stopped (Ctrl-C)."""
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     command = [sys.executable, "-m", "torchlab", "train", recipe, "--seed", str(seed), "--logger", "none"]
     started = time.perf_counter()
-    done = subprocess.run(
-        [*command, "--out", str(out), "log.progress=false", *extra], capture_output=True, text=True, env=env
-    )
+    with subprocess.Popen(
+        [*command, "--out", str(out), "log.progress=false", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            _, stderr = process.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
+            process.communicate()
+            return {"error": f"over time: stopped after {limit:.0f} s"}
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    if process.returncode != 0:
+        return {"error": stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {process.returncode}"}
     return {**json.loads((out / "summary.json").read_text()), "whole_seconds": seconds}
 
 
@@ -99,7 +111,8 @@ def measure(recipe: str, seeds: int, extra: list[str], tmp: Path) -> dict:
     plan = [(f"seed {s}", s, None) for s in range(seeds)] + ([("seed 0, 1 thread", 0, 1)] if bar.stochastic else [])
     runs = {}
     for name, seed, threads in plan:
-        run = runs[name] = run_recipe(recipe, seed, threads, tmp / f"{recipe}-{len(runs)}", extra)
+        limit = 2 * bar.fit_seconds + 60  # the whole command's start-up and pictures come on top of fit
+        run = runs[name] = run_recipe(recipe, seed, threads, tmp / f"{recipe}-{len(runs)}", extra, limit)
         if "error" in run or run["wall_seconds"] > bar.fit_seconds:
             break
     return {"recipe": recipe, "bar": bar, "runs": runs, "load": (before, load_average())}

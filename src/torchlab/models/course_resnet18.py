@@ -25,25 +25,7 @@ from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.layers import Flatten
-
-
-class CourseResBlk(nn.Module):
-    """The course's block: conv-BN-ReLU, conv-BN, plus a shortcut (1x1 conv + BN when channels change), ReLU."""
-
-    def __init__(self, ch_in: int, ch_out: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(ch_in, ch_out, kernel_size=3, stride=stride, padding=1)
-        self.bn1 = nn.BatchNorm2d(ch_out)
-        self.conv2 = nn.Conv2d(ch_out, ch_out, kernel_size=3, stride=1, padding=1)
-        self.bn2 = nn.BatchNorm2d(ch_out)
-        self.extra = nn.Sequential()
-        if ch_out != ch_in:  # the course checks the channels only, not the stride
-            self.extra = nn.Sequential(nn.Conv2d(ch_in, ch_out, kernel_size=1, stride=stride), nn.BatchNorm2d(ch_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(self.extra(x) + out)  # broadcasts where the shapes differ (see the module's doc)
+from torchlab.models.resblk import ResBlk
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -67,7 +49,7 @@ class CourseResNet18(nn.Module):
         size = out_size(image_size, 3, strides[0], 0)
         blocks = []
         for ch_in, ch_out, stride in zip(widths, widths[1:], strides[1:], strict=False):
-            blocks.append(CourseResBlk(ch_in, ch_out, stride))
+            blocks.append(ResBlk(ch_in, ch_out, stride, conv_bias=True, stride_shortcut=False))
             if ch_in != ch_out:  # an identity shortcut keeps the input's size (it broadcasts)
                 size = out_size(size, 3, stride, 1)
         if size < 1:

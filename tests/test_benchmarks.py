@@ -3,6 +3,7 @@ and `benchmarks/gpu.py`, which no GPU has run yet, runs its every path on the CP
 
 Their numbers are smoke (tiny subsets) and are checked for sense, never for speed."""
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -88,3 +89,24 @@ def test_bench_phases_measures_one_command_against_import_torch(tmp_path, mnist_
     ratio = re.search(r"^\| whole command / import torch \| ([0-9.]+) \|", report, re.MULTILINE)
     expected = float(seconds["whole command"]) / float(seconds["import torch"])
     assert float(ratio[1]) == pytest.approx(expected, abs=0.01 + expected * 0.01)  # one round: the ratio of its two
+
+
+def test_bench_recipes_times_the_default_threads_and_judges_every_run():
+    spec = importlib.util.spec_from_file_location("bench_recipes", ROOT / "benchmarks" / "recipes.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def run(accuracy: float, seconds: float) -> dict:
+        return {"test": {"accuracy": accuracy}, "wall_seconds": seconds, "whole_seconds": seconds + 5}
+
+    def cells(one_thread: dict) -> list[str]:
+        seeded = {f"seed {s}": run(0.93, 100.0 + s) for s in range(3)}
+        runs = {**seeded, "seed 0, 1 thread": one_thread}
+        for r in runs.values():
+            r.update(epochs=10, best_epoch=10, train_samples_per_second=5000.0)
+        result = {"recipe": "fashion-resnet", "bar": bench.BARS["fashion-resnet"], "runs": runs, "load": ("1", "1")}
+        return [cell.strip() for cell in bench.row(result).split("|")]
+
+    slow = cells(run(0.93, 170.0))  # one thread takes longer than the target: only a check of the result
+    assert slow[5] == "seeds 0-2 + 1 thread" and slow[7] == "102.0" and slow[-2] == "yes"
+    assert cells(run(0.92, 170.0))[-2] == "**no**"  # but its result must meet the bar

@@ -3,7 +3,8 @@
 The critic (discriminator) ends without a sigmoid. `loss: gan` is the standard game with the
 non-saturating generator loss (BCE with logits); `loss: wgan-gp` is the Wasserstein critic with
 a gradient penalty λ·(‖∇D(x̂)‖ - 1)² on points between real and generated samples. Each step
-takes `n_critic` critic steps, each on its share of the batch, then one generator step.
+takes `n_critic` critic steps, each on its share of the batch, then one generator step on the
+last critic step's generated samples.
 
 Quality figures: on 2-d points labelled by mode, the share of samples within 3σ of a mode and
 the number of modes covered; on images, the share that a trained classifier (the judge)
@@ -109,14 +110,17 @@ class Adversarial(Task):
 
     def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
         generator, critic = self.nets["generator"], self.nets["critic"]
-        for real in batch[0].chunk(self.cfg.n_critic):
-            with torch.no_grad():  # the critic's step needs no graph of the generator
+        reals = batch[0].chunk(self.cfg.n_critic)
+        for i, real in enumerate(reals):
+            # The last critic step's samples serve the generator's step too (as in pytorch/examples'
+            # DCGAN): one generator forward per step fewer. Only they need the generator's graph.
+            with torch.set_grad_enabled(i == len(reals) - 1):
                 fake = generator(self.model.noise(len(real)))
-            d_loss, gap = self.critic_loss(real, fake)
+            d_loss, gap = self.critic_loss(real, fake.detach())
             if self.cfg.loss == "wgan-gp":
-                d_loss = d_loss + self.cfg.gp_lambda * gradient_penalty(critic, real, fake)
+                d_loss = d_loss + self.cfg.gp_lambda * gradient_penalty(critic, real, fake.detach())
             optimize(d_loss, "critic")
-        g_loss = self.generator_loss(critic(generator(self.model.noise(len(real)))))
+        g_loss = self.generator_loss(critic(fake))
         optimize(g_loss, "generator")
         self.model.update_average()
         return {"loss": d_loss.detach(), "g_loss": g_loss.detach(), "critic_gap": gap.detach()}

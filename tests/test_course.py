@@ -170,7 +170,7 @@ def test_densenet_model_and_fashion_densenet_recipe():
     net = model_of("fashion-densenet", MNIST_INFO)
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     channels = [m.num_features for m in net.features if isinstance(m, nn.BatchNorm2d)]
-    assert channels[-1] == 120  # 32 +64 -> 96 -> 48 +64 -> 112 -> 56 +64 -> 120
+    assert channels[-1] == 108  # 16 +32 -> 48 -> 24 +64 -> 88 -> 44 +64 -> 108
 
 
 @pytest.mark.slow  # real Fashion-MNIST

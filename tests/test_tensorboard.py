@@ -87,6 +87,7 @@ def test_a_run_writes_overlaid_splits_images_histograms_and_its_hparams(tmp_path
     assert [i for i in images.Tags()["images"] if i.startswith("figures/")] == ["figures/confusion_matrix"]
     (picture,) = images.Images("figures/confusion_matrix")
     assert (picture.width, picture.height) == (60, 40)
+    assert picture.encoded_image_string == plot.read_bytes()  # the figure's own PNG, not encoded again
 
 
 def test_a_gans_samples_are_logged_after_each_epoch(tmp_path):

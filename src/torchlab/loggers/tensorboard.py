@@ -108,9 +108,10 @@ class TensorBoardLogger(Logger):
 
     @classmethod
     def log_figures(cls, run_dir: Path, config: Config, plots: list[Path]) -> None:
-        """The report's figures as images, at the run's last step (a per-epoch figure at each epoch's)."""
-        import numpy as np
+        """The report's figures as images, at the run's last step (a per-epoch figure at each epoch's):
+        each PNG file's bytes as they are (`add_image` would decode and encode it again)."""
         from PIL import Image
+        from tensorboard.compat.proto.summary_pb2 import Summary
 
         last = last_step(run_dir)
         with writer(run_dir / "tensorboard") as w:
@@ -118,8 +119,12 @@ class TensorBoardLogger(Logger):
                 name, _, epoch = path.stem.partition(PER_EPOCH)
                 if epoch:
                     continue  # a GAN's samples after each epoch: logged as `samples` while it trained
-                with Image.open(path) as image:
-                    w.add_image(f"figures/{name}", np.asarray(image.convert("RGB")), last, dataformats="HWC")
+                with Image.open(path) as image:  # reads the header: size and channels
+                    (width, height), channels = image.size, len(image.getbands())
+                picture = Summary.Image(
+                    height=height, width=width, colorspace=channels, encoded_image_string=path.read_bytes()
+                )
+                w.file_writer.add_summary(Summary(value=[Summary.Value(tag=f"figures/{name}", image=picture)]), last)
 
     @classmethod
     def log_graph(cls, run_dir: Path, config: Config, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:

@@ -105,9 +105,21 @@ def test_interrupt_then_resume_gives_the_same_weights(plan, reference, tmp_path,
     assert_same_run(out, reference)
 
 
-def test_signal_handlers_are_restored_after_fit(reference):
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+def test_signal_handlers_are_restored_after_fit(tmp_path, mnist_root):
+    """A fit puts back the handlers it found: a script's own, or SIG_IGN where a shell started the
+    tests in the background (not necessarily Python's defaults)."""
+
+    def own_handler(signum, frame) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGTERM, own_handler)
+    try:
+        sigint = signal.getsignal(signal.SIGINT)
+        assert main(["train", "mnist-mlp", "--out", str(tmp_path / "run"), *SMALL]) == 0
+        assert signal.getsignal(signal.SIGINT) is sigint
+        assert signal.getsignal(signal.SIGTERM) is own_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # -- real processes -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, save_checkpoint
 from torchlab.data.idx import read_idx
 from torchlab.models.vae import reparameterize
+from torchlab.recipes import load_recipe
 from torchlab.tasks import judge as judge_module
 from torchlab.tasks.adversarial import gradient_penalty
 from torchlab.tasks.reconstruct import kl_to_standard_normal
@@ -115,6 +116,22 @@ def test_the_generator_average_moves_by_one_minus_decay_of_each_step_and_samples
     z = torch.randn(4, 2)
     assert torch.equal(gan(z), gan.average(z)) and not torch.equal(gan(z), gan.generator(z))
     assert GAN(nn.Linear(2, 3), nn.Linear(3, 1), latent=2).keep_average(0).average is None
+
+
+@pytest.mark.parametrize(("recipe", "n_critic"), [("gaussians-gan", 1), ("gaussians-wgan-gp", 5)])
+def test_a_step_runs_the_generator_once_per_critic_step(tmp_path, recipe, n_critic):
+    """The generator's step reuses the last critic step's samples: n_critic generator forwards a step, not
+    one more; and the generator's weights still move (its step had the graph it needs)."""
+    config = load_recipe(recipe, [*SMALL_GAUSSIANS[2:], "data.samples=2560", "log.progress=false"])
+    assert config.task.n_critic == n_critic
+    trainer = api.build_trainer(config, tmp_path / "run")
+    generator = trainer.model.generator
+    calls = []
+    generator.register_forward_hook(lambda *_: calls.append(1))
+    before = [p.detach().clone() for p in generator.parameters()]
+    trainer.train_epoch([])
+    assert trainer.step > 0 and len(calls) == n_critic * trainer.step
+    assert all(not torch.equal(a, b) for a, b in zip(before, generator.parameters(), strict=True))
 
 
 @pytest.mark.slow

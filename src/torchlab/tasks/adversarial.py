@@ -116,9 +116,10 @@ class Adversarial(Task):
             # DCGAN): one generator forward per step fewer. Only they need the generator's graph.
             with torch.set_grad_enabled(i == len(reals) - 1):
                 fake = generator(self.model.noise(len(real)))
-            d_loss, gap = self.critic_loss(real, fake.detach())
+            sample = fake.detach()  # the critic's step needs no graph of the generator
+            d_loss, gap = self.critic_loss(real, sample)
             if self.cfg.loss == "wgan-gp":
-                d_loss = d_loss + self.cfg.gp_lambda * gradient_penalty(critic, real, fake.detach())
+                d_loss = d_loss + self.cfg.gp_lambda * gradient_penalty(critic, real, sample)
             optimize(d_loss, "critic")
         g_loss = self.generator_loss(critic(fake))
         optimize(g_loss, "generator")

@@ -134,6 +134,27 @@ def test_a_step_runs_the_generator_once_per_critic_step(tmp_path, recipe, n_crit
     assert all(not torch.equal(a, b) for a, b in zip(before, generator.parameters(), strict=True))
 
 
+def test_a_networks_step_fills_only_its_own_gradients(tmp_path):
+    """The generator's backward passes through the critic but leaves the critic's gradients as the critic's
+    own step left them (its weight gradients are not computed); the generator's are filled."""
+    config = load_recipe("gaussians-gan", [*SMALL_GAUSSIANS[2:], "data.samples=2560", "log.progress=false"])
+    trainer = api.build_trainer(config, tmp_path / "run")
+    critic, generator = trainer.model.critic, trainer.model.generator
+    optimize, after_critic = trainer.optimize, []
+
+    def recording(loss, group="model"):
+        optimize(loss, group)
+        if group == "critic":
+            after_critic[:] = [p.grad.clone() for p in critic.parameters()]
+        else:
+            assert all(torch.equal(a, p.grad) for a, p in zip(after_critic, critic.parameters(), strict=True))
+            assert all(p.grad is not None for p in generator.parameters())
+
+    trainer.optimize = recording
+    trainer.train_epoch([])
+    assert trainer.step > 0 and after_critic
+
+
 @pytest.mark.slow
 def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist_root):
     # Machinery only: on this CPU a DCGAN needs far more steps than a test can afford to draw digits.

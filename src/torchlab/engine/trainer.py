@@ -83,6 +83,15 @@ class Trainer:
             name: [p for g in opt.param_groups for p in g["params"] if p.ndim > 1 or train.l1_params == "all"]
             for name, opt in self.optimizers.items()
         }
+        # With several optimisers (a GAN's generator and critic), a step's backward fills only its own
+        # group's gradients: the generator's step then skips the critic's weight gradients, which the
+        # critic's next step would zero unread. Not under DDP: its reducer waits for the gradients of
+        # every parameter of a network that ran forward, and would fail the next step without them.
+        several = len(self.optimizers) > 1 and self.dist.world_size == 1
+        self.backward_into = {
+            name: [p for g in opt.param_groups for p in g["params"] if p.requires_grad] if several else None
+            for name, opt in self.optimizers.items()
+        }
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train.amp)
         # With AMP off the hot loop enters no autocast context and calls no GradScaler: even
         # disabled, they cost microseconds a step, which a small model's ~1.5 ms step notices.
@@ -113,7 +122,7 @@ class Trainer:
             loss = loss + train.l1 * sum(p.abs().sum() for p in self.l1_params[group])
         optimizer.zero_grad(set_to_none=True)
         scaling = self.scaler.is_enabled()
-        (self.scaler.scale(loss) if scaling else loss).backward()
+        (self.scaler.scale(loss) if scaling else loss).backward(inputs=self.backward_into[group])
         if train.clip_grad_norm or train.clip_grad_value:
             self.scaler.unscale_(optimizer)
             params = [p for g in optimizer.param_groups for p in g["params"]]

@@ -17,7 +17,8 @@ The contract between a model, a task and the Trainer (every family follows it):
   the training loop (figures, pictures); it never reaches through a wrapper.
 - The Trainer enters autocast around each step and supplies `optimize(loss, group)`: zero_grad,
   backward with the AMP scaler, clipping, the optimiser and its per-step schedule. A task with two
-  optimisers calls `optimize` twice, in plain sight. Steps return batch-mean metrics as detached
+  optimisers calls `optimize` twice, in plain sight; each call's backward fills only its own group's
+  gradients (in one process; under DDP every network's). Steps return batch-mean metrics as detached
   scalar tensors (or a `PerSample` metric, computed later for many batches at once); the Trainer
   averages them over the epoch, and over every rank, without a device sync each step.
 - What a task needs from outside its run (a GAN's judge) comes as keyword arguments of its

@@ -15,6 +15,7 @@ from torchlab.data import DataInfo
 from torchlab.data.augment import TrainPreset
 from torchlab.data.memory import InMemoryImages
 from torchlab.models import build_model
+from torchlab.models.densenet import transition
 from torchlab.models.layers import Flatten, MyLinear
 from torchlab.models.resblk import ResBlk
 
@@ -61,6 +62,17 @@ def test_resblk_projects_when_channels_or_stride_change():
     assert ResBlk(16, 32)(torch.randn(2, 16, 8, 8)).shape == (2, 32, 8, 8)
     strided = ResBlk(16, 16, stride=2)  # same channels: the notes' block would fail to add
     assert len(strided.extra) == 2 and strided(torch.randn(2, 16, 8, 8)).shape == (2, 16, 4, 4)
+
+
+def test_densenet_transition_pools_first_with_the_papers_output():
+    """Pooling before the 1x1 convolution is the same map as the paper's convolve-then-pool, on fewer pixels."""
+    torch.manual_seed(0)
+    layers = transition(48, 24)
+    norm, relu, pool, conv = layers
+    assert isinstance(pool, nn.AvgPool2d) and conv.kernel_size == (1, 1)
+    x = torch.randn(4, 48, 14, 14)
+    papers = pool(conv(relu(norm(x))))
+    assert papers.shape == (4, 24, 7, 7) and torch.allclose(layers(x), papers, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])

@@ -2,8 +2,8 @@
 
 The notes (深度残差网络): "DenseNet：每一层跟前面的每一层直接相连". A dense block's layer is BN-ReLU-Conv3x3
 producing `growth` new channels, concatenated to its input, so a block of L layers turns C channels
-into C + L·growth. Between blocks a transition (BN-ReLU-Conv1x1 to half the channels, 2x2 average
-pool) halves the resolution and the width. A 3x3 stem (max-pooled to half size when `stem_pool`)
+into C + L·growth. Between blocks a transition (BN-ReLU, 2x2 average pool, Conv1x1 to half the
+channels) halves the resolution and the width. A 3x3 stem (max-pooled to half size when `stem_pool`)
 starts it; BN-ReLU, global average pool and a Linear layer end it.
 """
 
@@ -35,8 +35,10 @@ def dense_block(ch_in: int, layers: int, growth: int) -> nn.Sequential:
 
 
 def transition(ch_in: int, ch_out: int) -> nn.Sequential:
+    # The paper convolves, then pools. Both are linear, so pooling first gives the same output
+    # with the convolution on a quarter of the pixels.
     return nn.Sequential(
-        nn.BatchNorm2d(ch_in), nn.ReLU(inplace=True), nn.Conv2d(ch_in, ch_out, 1, bias=False), nn.AvgPool2d(2)
+        nn.BatchNorm2d(ch_in), nn.ReLU(inplace=True), nn.AvgPool2d(2), nn.Conv2d(ch_in, ch_out, 1, bias=False)
     )
 
 

@@ -45,6 +45,11 @@ from torchlab.models import build_model
 from torchlab.tasks import build_task
 
 
+def parameters_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """Every parameter the optimiser updates, over all its parameter groups."""
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
 class Trainer:
     def __init__(
         self,
@@ -80,7 +85,7 @@ class Trainer:
         self.lr = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}  # of the last step
         # L1 penalises weights only by default: biases and normalisation parameters are 1-D.
         self.l1_params = {
-            name: [p for g in opt.param_groups for p in g["params"] if p.ndim > 1 or train.l1_params == "all"]
+            name: [p for p in parameters_of(opt) if p.ndim > 1 or train.l1_params == "all"]
             for name, opt in self.optimizers.items()
         }
         # With several optimisers (a GAN's generator and critic), a step's backward fills only its own
@@ -89,7 +94,7 @@ class Trainer:
         # every parameter of a network that ran forward, and would fail the next step without them.
         several = len(self.optimizers) > 1 and self.dist.world_size == 1
         self.backward_into = {
-            name: [p for g in opt.param_groups for p in g["params"] if p.requires_grad] if several else None
+            name: [p for p in parameters_of(opt) if p.requires_grad] if several else None
             for name, opt in self.optimizers.items()
         }
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train.amp)
@@ -125,7 +130,7 @@ class Trainer:
         (self.scaler.scale(loss) if scaling else loss).backward(inputs=self.backward_into[group])
         if train.clip_grad_norm or train.clip_grad_value:
             self.scaler.unscale_(optimizer)
-            params = [p for g in optimizer.param_groups for p in g["params"]]
+            params = parameters_of(optimizer)
             if train.clip_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, train.clip_grad_norm)
             if train.clip_grad_value:

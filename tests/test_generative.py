@@ -118,13 +118,18 @@ def test_the_generator_average_moves_by_one_minus_decay_of_each_step_and_samples
     assert GAN(nn.Linear(2, 3), nn.Linear(3, 1), latent=2).keep_average(0).average is None
 
 
+def gaussians_trainer(recipe: str, tmp_path):
+    """A Trainer for one short epoch of a Gaussians recipe (2,560 points), to drive step by step."""
+    config = load_recipe(recipe, [*SMALL_GAUSSIANS[2:], "data.samples=2560", "log.progress=false"])
+    return api.build_trainer(config, tmp_path / "run")
+
+
 @pytest.mark.parametrize(("recipe", "n_critic"), [("gaussians-gan", 1), ("gaussians-wgan-gp", 5)])
 def test_a_step_runs_the_generator_once_per_critic_step(tmp_path, recipe, n_critic):
     """The generator's step reuses the last critic step's samples: n_critic generator forwards a step, not
     one more; and the generator's weights still move (its step had the graph it needs)."""
-    config = load_recipe(recipe, [*SMALL_GAUSSIANS[2:], "data.samples=2560", "log.progress=false"])
-    assert config.task.n_critic == n_critic
-    trainer = api.build_trainer(config, tmp_path / "run")
+    trainer = gaussians_trainer(recipe, tmp_path)
+    assert trainer.cfg.task.n_critic == n_critic
     generator = trainer.model.generator
     calls = []
     generator.register_forward_hook(lambda *_: calls.append(1))
@@ -137,8 +142,7 @@ def test_a_step_runs_the_generator_once_per_critic_step(tmp_path, recipe, n_crit
 def test_a_networks_step_fills_only_its_own_gradients(tmp_path):
     """The generator's backward passes through the critic but leaves the critic's gradients as the critic's
     own step left them (its weight gradients are not computed); the generator's are filled."""
-    config = load_recipe("gaussians-gan", [*SMALL_GAUSSIANS[2:], "data.samples=2560", "log.progress=false"])
-    trainer = api.build_trainer(config, tmp_path / "run")
+    trainer = gaussians_trainer("gaussians-gan", tmp_path)
     critic, generator = trainer.model.critic, trainer.model.generator
     optimize, after_critic = trainer.optimize, []
 

@@ -70,18 +70,17 @@ def confusion_matrix(run: FinishedRun, plots_dir: Path) -> None:
     fig, ax = plt.subplots(figsize=(size + 1, size))
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, label="share of the true class")
-    if k <= 20:
-        for t in range(k):
-            for p in range(k):
-                ax.text(
-                    p,
-                    t,
-                    int(counts[t, p]),
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if rates[t, p] > 0.5 else "black",
-                )
+    if k <= 20:  # each count in its cell; empty cells stay blank: their colour says 0
+        for t, p in counts.nonzero().tolist():
+            ax.text(
+                p,
+                t,
+                int(counts[t, p]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if rates[t, p] > 0.5 else "black",
+            )
     names = [short(n) for n in preds.class_names]
     ax.set_xticks(
         range(k),

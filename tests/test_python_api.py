@@ -87,7 +87,8 @@ def test_train_returns_a_run_with_its_files_model_and_predictions(tmp_path, mnis
     assert not run.model.training and next(run.model.parameters()).device.type == "cpu"
     from torchlab.data import build_data
 
-    images, labels = next(iter(build_data(run.config.data, torch.device("cpu")).test_loader()))
+    batches = list(build_data(run.config.data, torch.device("cpu")).test_loader())
+    images, labels = (torch.cat(parts) for parts in zip(*batches, strict=True))
     accuracy = (run.predict(images) == labels).float().mean().item()
     assert accuracy == pytest.approx(run.summary["test"]["accuracy"], abs=1e-6)  # the best weights
     with pytest.raises(TorchlabError, match="unknown config key 'optim.momentun'"):

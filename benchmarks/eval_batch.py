@@ -1,10 +1,10 @@
 """Evaluation speed against `data.eval_batch_size`: why the default is 256.
 
-Each image recipe's model (random weights, eval mode, its recipe's memory format) predicts 10,000
+Each image recipe's model (random weights, eval mode, its recipe's memory format) predicts `--images`
 random 28x28 images in batches of each size; the table gives thousands of images per second,
 the median of `--rounds` alternating rounds. Run it alone: it times the CPU.
 
-Usage: PYTHONPATH=src python benchmarks/eval_batch.py [--rounds 3] [--sizes 128,256,512,1000]
+Usage: PYTHONPATH=src python benchmarks/eval_batch.py [--rounds 3] [--sizes 128,256,512,1000] [--images 10000]
 """
 
 import argparse
@@ -18,14 +18,13 @@ from torchlab.models import build_model
 from torchlab.recipes import load_recipe
 
 RECIPES = ["mnist-mlp", "mnist-cnn", "fashion-lenet5", "fashion-resnet", "fashion-densenet"]
-IMAGES = 10_000
 
 
-def images_per_second(model: torch.nn.Module, batch: torch.Tensor) -> float:
+def images_per_second(model: torch.nn.Module, batch: torch.Tensor, images: int) -> float:
     with torch.no_grad():
         model(batch)  # warm-up: the first call picks kernels
         started, done = time.perf_counter(), 0
-        while done < IMAGES:
+        while done < images:
             model(batch)
             done += len(batch)
     return done / (time.perf_counter() - started)
@@ -35,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="128,256,512,1000")
+    parser.add_argument("--images", type=int, default=10_000)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"| recipe | {' | '.join(f'batch {s}' for s in sizes)} |")
@@ -47,7 +47,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for size in sizes:
                 batch = torch.randn(size, 1, 28, 28).to(memory_format=layout)
-                rates[size].append(images_per_second(model, batch))
+                rates[size].append(images_per_second(model, batch, args.images))
         print(f"| {recipe} | {' | '.join(f'{statistics.median(rates[s]) / 1000:.1f}k' for s in sizes)} |")
 
 

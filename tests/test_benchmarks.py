@@ -1,5 +1,6 @@
 """The benchmark scripts run end to end: `make bench BENCH_ARGS=--quick` writes all five figures,
-and `benchmarks/gpu.py`, which no GPU has run yet, runs its every path on the CPU with tiny sizes.
+`benchmarks/eval_batch.py` prints its table, and `benchmarks/gpu.py`, which no GPU has run yet,
+runs its every path on the CPU with tiny sizes.
 
 Their numbers are smoke (tiny subsets) and are checked for sense, never for speed."""
 
@@ -117,3 +118,14 @@ def test_bench_recipes_times_the_default_threads_and_judges_every_run():
     assert cells(run(0.92, 170.0, threads=1))[-2] == "**no**"  # but its result must meet the bar
     too_slow = cells(run(0.93, 250.0, threads=1))
     assert too_slow[-2] == "**no**" and too_slow[5].endswith("then stopped: over time")
+
+
+def test_eval_batch_times_every_image_recipe_at_every_size():
+    tiny = ["--rounds", "1", "--sizes", "4,8", "--images", "16"]
+    script = ROOT / "benchmarks" / "eval_batch.py"
+    done = subprocess.run([sys.executable, str(script), *tiny], capture_output=True, text=True, env=cli_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = re.findall(r"^\| ([a-z0-9-]+) \| ([0-9.]+)k \| ([0-9.]+)k \|$", done.stdout, re.MULTILINE)
+    recipes = ["mnist-mlp", "mnist-cnn", "fashion-lenet5", "fashion-resnet", "fashion-densenet"]
+    assert [row[0] for row in rows] == recipes
+    assert all(float(rate) > 0 for row in rows for rate in row[1:])

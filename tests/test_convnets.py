@@ -18,6 +18,7 @@ from torchlab.models import build_model
 from torchlab.models.densenet import transition
 from torchlab.models.layers import Flatten, MyLinear
 from torchlab.models.resblk import ResBlk
+from torchlab.tasks import build_task
 
 
 def test_conv_pool_and_upsample_shapes():
@@ -73,6 +74,32 @@ def test_densenet_transition_pools_first_with_the_papers_output():
     x = torch.randn(4, 48, 14, 14)
     papers = pool(conv(relu(norm(x))))
     assert papers.shape == (4, 24, 7, 7) and torch.allclose(layers(x), papers, atol=1e-5)
+
+
+def test_densenet_strided_stem_halves_the_image_before_the_first_block():
+    densenet = {"name": "densenet", "blocks": [1, 1], "growth": 4, "stem": 8, "stem_stride": 2, "stem_pool": False}
+    net = build_model(build_config({"model": densenet}).model, DataInfo((1, 28, 28), 10))
+    stem, first_block = net.features[0], net.features[1]
+    assert isinstance(first_block, nn.Sequential) and stem(torch.randn(2, 1, 28, 28)).shape == (2, 8, 14, 14)
+    assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(TorchlabError, match="below 1"):  # 8 -> 4 (stride) -> 2 (pool) -> 1 -> 0
+        build_model(
+            build_config({"model": {**densenet, "blocks": [1, 1, 1, 1], "stem_pool": True}}).model,
+            DataInfo((1, 8, 8), 10),
+        )
+
+
+def test_tta_flip_gives_an_image_and_its_mirror_the_same_logits():
+    info = DataInfo((1, 28, 28), 10)
+    model = build_model(build_config({"model": {"name": "lenet5"}}).model, info).eval()
+    x = torch.randn(8, 1, 28, 28)
+    for flip in (False, True):
+        task = build_task(build_config({"task": {"name": "classify", "tta_flip": flip}}).task, model, info)
+        mirrored_alike = torch.allclose(task.logits(model, x), task.logits(model, x.flip(-1)), atol=1e-6)
+        assert mirrored_alike == flip
+        assert torch.equal(task.predict(x), task.logits(model, x).argmax(1))
+    with pytest.raises(TorchlabError, match="mirrors images"):
+        build_task(build_config({"task": {"name": "classify", "tta_flip": True}}).task, model, DataInfo((50,), 2))
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])

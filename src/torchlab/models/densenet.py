@@ -3,8 +3,9 @@
 The notes (深度残差网络): "DenseNet：每一层跟前面的每一层直接相连". A dense block's layer is BN-ReLU-Conv3x3
 producing `growth` new channels, concatenated to its input, so a block of L layers turns C channels
 into C + L·growth. Between blocks a transition (BN-ReLU, 2x2 average pool, Conv1x1 to half the
-channels) halves the resolution and the width. A 3x3 stem (max-pooled to half size when `stem_pool`)
-starts it; BN-ReLU, global average pool and a Linear layer end it.
+channels) halves the resolution and the width. A 3x3 stem starts it (strided when `stem_stride` is 2,
+then BN-ReLU and max-pooled to half size when `stem_pool`); BN-ReLU, global average pool and a
+Linear layer end it.
 """
 
 from dataclasses import dataclass, field
@@ -44,10 +45,17 @@ def transition(ch_in: int, ch_out: int) -> nn.Sequential:
 
 class DenseNet(nn.Module):
     def __init__(
-        self, in_channels: int, num_classes: int, blocks: list[int], growth: int, stem: int, stem_pool: bool = True
+        self,
+        in_channels: int,
+        num_classes: int,
+        blocks: list[int],
+        growth: int,
+        stem: int,
+        stem_pool: bool = True,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, stem, 3, padding=1, bias=False)]
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, stem, 3, stem_stride, padding=1, bias=False)]
         if stem_pool:
             layers += [nn.BatchNorm2d(stem), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
         channels = stem
@@ -70,9 +78,10 @@ class DenseNetConfig(ModelConfig):
     growth: int = 16  # channels each layer adds (the growth rate k)
     stem: int = 32  # the stem's channels
     stem_pool: bool = True  # a 2x2 max-pool after the stem: a quarter of the compute
+    stem_stride: int = 1  # 2: the stem convolution itself halves the resolution (cheaper than its max-pool)
 
     def __post_init__(self) -> None:
-        in_range("model", 1, blocks=self.blocks, growth=self.growth, stem=self.stem)
+        in_range("model", 1, blocks=self.blocks, growth=self.growth, stem=self.stem, stem_stride=self.stem_stride)
 
 
 @MODELS.register("densenet", config=DenseNetConfig)
@@ -81,7 +90,9 @@ def build_densenet(cfg: DenseNetConfig, info: DataInfo) -> DenseNet:
         raise TorchlabError(
             f"model.blocks, growth and stem must be positive, got {cfg.blocks}, {cfg.growth}, {cfg.stem}"
         )
-    size = info.input_shape[-1] // (2 if cfg.stem_pool else 1) // 2 ** (len(cfg.blocks) - 1)
+    size = info.input_shape[-1] // cfg.stem_stride // (2 if cfg.stem_pool else 1) // 2 ** (len(cfg.blocks) - 1)
     if size < 1:
         raise TorchlabError(f"{len(cfg.blocks)} dense blocks halve {info.input_shape[-1]} pixels below 1: use fewer")
-    return DenseNet(info.input_shape[0], info.num_classes, cfg.blocks, cfg.growth, cfg.stem, cfg.stem_pool)
+    return DenseNet(
+        info.input_shape[0], info.num_classes, cfg.blocks, cfg.growth, cfg.stem, cfg.stem_pool, cfg.stem_stride
+    )

@@ -9,7 +9,7 @@ from torch import nn
 from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.core.metrics import PerSample
-from torchlab.data import Batch
+from torchlab.data import Batch, DataInfo
 from torchlab.tasks import TASKS, Metrics, Optimize, Preview, Task
 
 
@@ -22,6 +22,7 @@ def correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 class ClassifyConfig(TaskConfig):
     label_smoothing: float = 0.0
     head_lr: float | None = None  # a learning rate of its own for the model's `head` (transfer learning)
+    tta_flip: bool = False  # validate, test and predict on the mean logits of each image and its mirror image
 
     def __post_init__(self) -> None:
         in_range("task", 0, 1, "[]", label_smoothing=self.label_smoothing)
@@ -31,6 +32,16 @@ class ClassifyConfig(TaskConfig):
 @TASKS.register("classify", config=ClassifyConfig)
 class Classify(Task):
     cfg: ClassifyConfig
+
+    def __init__(self, model: nn.Module, cfg: ClassifyConfig, info: DataInfo) -> None:
+        if cfg.tta_flip and len(info.input_shape) != 3:
+            raise TorchlabError(f"task.tta_flip mirrors images, but this data's inputs have shape {info.input_shape}")
+        super().__init__(model, cfg, info)
+
+    def logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The network's logits; with `tta_flip`, averaged with those of the mirror images
+        (test-time augmentation: a model trained with flips sees two views of each image)."""
+        return (net(x) + net(x.flip(-1))) / 2 if self.cfg.tta_flip else net(x)
 
     def parameter_groups(self) -> dict[str, list]:
         """The trainable parameters; with `head_lr`, the head as a second param group."""
@@ -58,12 +69,12 @@ class Classify(Task):
 
     def test_step(self, batch: Batch) -> tuple[Metrics, dict[str, torch.Tensor]]:
         x, y = batch
-        logits = self.nets["model"](x)
+        logits = self.logits(self.nets["model"], x)
         metrics = {"loss": F.cross_entropy(logits, y), "accuracy": correct(logits, y).mean()}
         return metrics, {"labels": y, "predicted": logits.argmax(1)}
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).argmax(1)
+        return self.logits(self.model, x).argmax(1)
 
     def preview(self, batch: Batch, n: int) -> Preview:
         x, y = batch[0][:n], batch[1][:n]

@@ -10,6 +10,7 @@ import torch
 from tests.conftest import QUICK
 from torchlab import api
 from torchlab.cli import main
+from torchlab.core.checkpoint import load_checkpoint, load_weights
 
 pytestmark = pytest.mark.slow  # every test reads the run its module fixture trains on real MNIST
 
@@ -50,7 +51,6 @@ def test_onnx_matches_pytorch(run, tmp_path, capsys):
     out = tmp_path / "mlp.onnx"
     assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
     config = api.load_run_config(run)
-    from torchlab.core.checkpoint import load_checkpoint, load_weights
     from torchlab.engine.trainer import Trainer
 
     trainer = Trainer(config, run)
@@ -64,6 +64,25 @@ def test_onnx_matches_pytorch(run, tmp_path, capsys):
     assert logits.shape == (37, 10)
     torch.testing.assert_close(torch.from_numpy(logits), expected, rtol=1e-4, atol=1e-4)
     assert (logits.argmax(1) == expected.argmax(1).numpy()).all()
+
+
+def test_onnx_of_a_mirror_voting_run_votes_too(tmp_path, mnist_root):
+    """With task.tta_flip the graph averages the logits of each image and its mirror image, as the run's test did."""
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    run = tmp_path / "run"
+    quick = [*QUICK, "train.epochs=1", "data.subset=2000", "task.tta_flip=true"]
+    assert main(["train", "mnist-mlp", "--out", str(run), *quick]) == 0
+    assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "mlp.onnx")]) == 0
+    trainer = api.build_trainer(api.load_run_config(run), run)
+    load_weights(trainer.model, load_checkpoint(run / "checkpoints" / "best.pt"), run)
+    images = next(iter(trainer.data.test_loader()))[0][:16]
+    model = trainer.model.eval()
+    session = ort.InferenceSession(str(tmp_path / "mlp.onnx"), providers=["CPUExecutionProvider"])
+    logits = torch.from_numpy(session.run(None, {"input": images.numpy()})[0])
+    with torch.no_grad():
+        torch.testing.assert_close(logits, (model(images) + model(images.flip(-1))) / 2, rtol=1e-4, atol=1e-4)
+        assert not torch.allclose(logits, model(images), atol=1e-3)  # the plain model's logits differ
 
 
 def test_onnx_is_for_classifiers_only_and_formats_are_checked(run, capsys):

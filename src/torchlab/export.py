@@ -3,8 +3,9 @@
 `torchlab export RUN_DIR --format safetensors|onnx` reads checkpoints/best.pt (weights-only)
 and writes RUN_DIR/export/model.{safetensors,onnx}. The safetensors file loads back with
 `torchlab eval RUN_DIR --weights FILE` or `engine.checkpoint.load_tensors`. The ONNX graph takes
-the normalised image batch `[N, C, H, W]` (float32, any N) and returns the logits; it needs the
-optional extra `torchlab[onnx]` (onnx, onnxscript).
+the normalised image batch `[N, C, H, W]` (float32, any N) and returns the logits the run's test
+figures came from (with `task.tta_flip`, averaged with the mirror images'); it needs the optional
+extra `torchlab[onnx]` (onnx, onnxscript).
 """
 
 import json
@@ -18,6 +19,7 @@ from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write
 from torchlab.data import DataInfo
 from torchlab.models import build_model
+from torchlab.tasks.classify import MirrorAveraged
 
 FORMATS = ("safetensors", "onnx")  # also the file suffixes
 WEIGHTS_FORMAT = "torchlab-weights/1"
@@ -47,6 +49,8 @@ def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "
         raise TorchlabError(f"{path} predates ONNX export (no data info in it); export safetensors instead")
     model = build_model(config.model, DataInfo(**state["info"]))
     load_weights(model, state, path)
+    if config.task.tta_flip:
+        model = MirrorAveraged(model)
     atomic_write(out, lambda f: f.write(onnx_bytes(model.eval(), tuple(state["info"]["input_shape"]))))
     return out
 

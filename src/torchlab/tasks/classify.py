@@ -18,6 +18,24 @@ def correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(1) == labels).float()
 
 
+def mirror_averaged(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The mean of `net`'s logits on the images `x` and on their mirror images (test-time augmentation:
+    a model trained with flips sees two views of each image)."""
+    return (net(x) + net(x.flip(-1))) / 2
+
+
+class MirrorAveraged(nn.Module):
+    """A classifier whose logits are `mirror_averaged`: what a run with `task.tta_flip` predicts, as one
+    module (the ONNX export)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return mirror_averaged(self.model, x)
+
+
 @dataclass
 class ClassifyConfig(TaskConfig):
     label_smoothing: float = 0.0
@@ -39,9 +57,8 @@ class Classify(Task):
         super().__init__(model, cfg, info)
 
     def logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """The network's logits; with `tta_flip`, averaged with those of the mirror images
-        (test-time augmentation: a model trained with flips sees two views of each image)."""
-        return (net(x) + net(x.flip(-1))) / 2 if self.cfg.tta_flip else net(x)
+        """The network's logits; with `tta_flip`, averaged with those of the mirror images."""
+        return mirror_averaged(net, x) if self.cfg.tta_flip else net(x)
 
     def parameter_groups(self) -> dict[str, list]:
         """The trainable parameters; with `head_lr`, the head as a second param group."""

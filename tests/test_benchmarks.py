@@ -129,3 +129,20 @@ def test_eval_batch_times_every_image_recipe_at_every_size():
     recipes = ["mnist-mlp", "mnist-cnn", "fashion-lenet5", "fashion-resnet", "fashion-densenet"]
     assert [row[0] for row in rows] == recipes
     assert all(float(rate) > 0 for row in rows for rate in row[1:])
+
+
+def test_kept_memory_ends_the_page_faults_of_every_step(monkeypatch):
+    """What the Trainer sets (`keep_freed_memory`), against glibc's defaults, in the benchmark's child processes."""
+    script = ROOT / "benchmarks" / "allocator.py"
+    tiny = ["--recipes", "mnist-cnn", "--rounds", "1", "--seconds", "0.5"]
+    done = subprocess.run([sys.executable, str(script), *tiny], capture_output=True, text=True, env=cli_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = re.search(r"^\| mnist-cnn \| ([0-9,]+) \| ([0-9,]+) \| \*\*([0-9.]+)x\*\* \| ([0-9,]+) / ([0-9,]+) \|$",
+                    done.stdout, re.MULTILINE)  # fmt: skip
+    assert row, done.stdout
+    faults_by_default, faults_kept = (int(n.replace(",", "")) for n in row.groups()[3:])
+    assert faults_by_default >= 100 and faults_kept <= 10  # about 1,000 and 1 measured
+    from torchlab.core.runtime import keep_freed_memory
+
+    monkeypatch.setenv("LD_PRELOAD", "libjemalloc.so.2")  # an allocator the user chose stays as it is
+    assert not keep_freed_memory()

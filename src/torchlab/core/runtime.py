@@ -1,6 +1,8 @@
-"""Device choice, seeding and the RNG states that a checkpoint carries."""
+"""Device choice, the C allocator's settings, seeding and the RNG states that a checkpoint carries."""
 
+import ctypes
 import os
+import platform
 import random
 from typing import Any
 
@@ -21,6 +23,28 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TorchlabError(f"device '{name}' asked for, but no CUDA device is available here")
     return device
+
+
+# mallopt(3) parameters, as glibc's malloc.h numbers them.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+ALLOCATOR_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "LD_PRELOAD")
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc keep the memory a training step frees for the next step; returns whether it did.
+
+    glibc hands a freed block above its mmap threshold (128 KiB, rising with use) back to the system,
+    so every step of a CPU training faults the same pages in again: about 3,000 page faults a step of
+    fashion-densenet, 800 of mnist-cnn. Blocks up to 32 MiB served from the heap, and the heap not
+    trimmed below 1 GiB, cost no fault after the first steps; a step runs 1.05-1.3x faster
+    (benchmarks/allocator.py), and the memory kept is what the next step takes anyway. Nothing changes
+    elsewhere than glibc, nor where the environment sets an allocator (MALLOC_*_ or LD_PRELOAD: tcmalloc,
+    jemalloc), which stays the user's choice.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or any(map(os.getenv, ALLOCATOR_VARIABLES)):
+        return False
+    libc = ctypes.CDLL(None)  # the C library this process already runs on
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
 def rank_seed(seed: int, rank: int) -> int:

@@ -34,7 +34,7 @@ from torchlab.core.distributed import (
 from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import atomic_write, atomic_write_json
 from torchlab.core.metrics import RunningMeans
-from torchlab.core.runtime import rank_seed, restore_rng_states, rng_states, seed_everything
+from torchlab.core.runtime import keep_freed_memory, rank_seed, restore_rng_states, rng_states, seed_everything
 from torchlab.data import DataModule, batch_size_of, build_data
 from torchlab.engine.bookmark import Bookmark
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
@@ -67,6 +67,7 @@ class Trainer:
         self.run_dir = Path(from_rank0(str(run_dir)))
         self.device = self.dist.device
         seed_everything(rank_seed(train.seed, self.dist.rank), train.deterministic)
+        keep_freed_memory()
         self.data = data(self.device) if data else build_data(cfg.data, self.device)
         self.model = (model or build_model(cfg.model, self.data.info)).to(self.device)  # plain: checkpoints, figures
         if train.channels_last:

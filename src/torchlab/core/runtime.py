@@ -34,9 +34,9 @@ def keep_freed_memory() -> bool:
     """Have glibc keep the memory a training step frees for the next step; returns whether it did.
 
     glibc hands a freed block above its mmap threshold (128 KiB, rising with use) back to the system,
-    so every step of a CPU training faults the same pages in again: about 3,000 page faults a step of
-    fashion-densenet, 800 of mnist-cnn. Blocks up to 32 MiB served from the heap, and the heap not
-    trimmed below 1 GiB, cost no fault after the first steps; a step runs 1.05-1.3x faster
+    so every step of a CPU training faults the same pages in again: about 2,600 page faults a step of
+    fashion-densenet, 1,000 of mnist-cnn. Blocks up to 32 MiB served from the heap, and the heap not
+    trimmed below 1 GiB, cost no fault after the first steps; a bare step ran up to 1.24x faster
     (benchmarks/allocator.py), and the memory kept is what the next step takes anyway. Nothing changes
     elsewhere than glibc, nor where the environment sets an allocator (MALLOC_*_ or LD_PRELOAD: tcmalloc,
     jemalloc), which stays the user's choice.

@@ -131,18 +131,47 @@ def test_eval_batch_times_every_image_recipe_at_every_size():
     assert all(float(rate) > 0 for row in rows for rate in row[1:])
 
 
-def test_kept_memory_ends_the_page_faults_of_every_step(monkeypatch):
-    """What the Trainer sets (`keep_freed_memory`), against glibc's defaults, in the benchmark's child processes."""
+def test_allocator_bench_prints_both_settings_for_each_recipe():
     script = ROOT / "benchmarks" / "allocator.py"
     tiny = ["--recipes", "mnist-cnn", "--rounds", "1", "--seconds", "0.5"]
     done = subprocess.run([sys.executable, str(script), *tiny], capture_output=True, text=True, env=cli_env())
     assert done.returncode == 0, done.stderr[-3000:]
     row = re.search(r"^\| mnist-cnn \| ([0-9,]+) \| ([0-9,]+) \| \*\*([0-9.]+)x\*\* \| ([0-9,]+) / ([0-9,]+) \|$",
                     done.stdout, re.MULTILINE)  # fmt: skip
-    assert row, done.stdout
-    faults_by_default, faults_kept = (int(n.replace(",", "")) for n in row.groups()[3:])
-    assert faults_by_default >= 100 and faults_kept <= 10  # about 1,000 and 1 measured
+    assert row and float(row[3]) > 0, done.stdout  # faults per step move with glibc's dynamic threshold: not asserted
+
+
+FREE_100_MIB = """
+import ctypes, sys
+from torchlab.core.runtime import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+resident = lambda: int(open("/proc/self/statm").read().split()[1]) * 4096
+blocks = (ctypes.c_void_p * 100)()  # allocated before the blocks, so that they lie together
+for i in range(100):  # 100 blocks of 1 MiB, written
+    blocks[i] = libc.malloc(1 << 20)
+    ctypes.memset(blocks[i], 1, 1 << 20)
+before = resident()
+for i in reversed(range(100)):
+    libc.free(ctypes.c_void_p(blocks[i]))
+print((before - resident()) >> 20)  # MiB handed back to the system
+"""
+
+
+def test_kept_memory_stays_with_the_process_for_the_next_step():
+    """What the Trainer sets (`keep_freed_memory`), against glibc's defaults, in fresh processes."""
+    handed_back = {}
+    for setting in ("default", "keep"):
+        command = [sys.executable, "-c", FREE_100_MIB, setting]
+        done = subprocess.run(command, capture_output=True, text=True, env=cli_env(), check=True)
+        handed_back[setting] = int(done.stdout)
+    assert handed_back["default"] >= 90 and handed_back["keep"] <= 10, handed_back
+
+
+def test_an_allocator_the_user_chose_stays_as_it_is(monkeypatch):
     from torchlab.core.runtime import keep_freed_memory
 
-    monkeypatch.setenv("LD_PRELOAD", "libjemalloc.so.2")  # an allocator the user chose stays as it is
+    monkeypatch.setenv("LD_PRELOAD", "libjemalloc.so.2")
     assert not keep_freed_memory()

@@ -98,6 +98,9 @@ def test_tta_flip_gives_an_image_and_its_mirror_the_same_logits():
         mirrored_alike = torch.allclose(task.logits(model, x), task.logits(model, x.flip(-1)), atol=1e-6)
         assert mirrored_alike == flip
         assert torch.equal(task.predict(x), task.logits(model, x).argmax(1))
+        preview = task.preview((x, torch.zeros(8, dtype=torch.long)), 8).text
+        previewed = [row.split()[0] for row in preview.splitlines()[1:]]
+        assert previewed == [str(c) for c in task.predict(x).tolist()]  # the loggers show what predict gives
     with pytest.raises(TorchlabError, match="mirrors images"):
         build_task(build_config({"task": {"name": "classify", "tta_flip": True}}).task, model, DataInfo((50,), 2))
 

@@ -95,7 +95,7 @@ class Classify(Task):
 
     def preview(self, batch: Batch, n: int) -> Preview:
         x, y = batch[0][:n], batch[1][:n]
-        predicted = self.model(x).argmax(1).tolist()
+        predicted = self.predict(x).tolist()  # as test and predict see it (with tta_flip, both views)
         names = self.info.class_names or [str(i) for i in range(self.info.num_classes or 0)]
         width = max(map(len, names), default=1) + 2
         rows = [f"{'predicted':<{width}}true"]

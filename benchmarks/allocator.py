@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-RECIPES = ["mnist-mlp", "mnist-cnn", "fashion-lenet5", "fashion-resnet", "fashion-densenet"]
+from eval_batch import RECIPES, recipe_model  # this folder: the image recipes and how their models are built
 
 
 def child(recipe: str, keep: bool, seconds: float) -> dict[str, float]:
@@ -24,17 +24,12 @@ def child(recipe: str, keep: bool, seconds: float) -> dict[str, float]:
     import torch.nn.functional as F
 
     from torchlab.core.runtime import keep_freed_memory
-    from torchlab.data import DataInfo
-    from torchlab.models import build_model
-    from torchlab.recipes import load_recipe
 
     if keep and not keep_freed_memory():
         raise SystemExit("keep_freed_memory() changed nothing here (not glibc, or an allocator set in the environment)")
-    config = load_recipe(recipe)
-    layout = torch.channels_last if config.train.channels_last else torch.contiguous_format
-    model = build_model(config.model, DataInfo((1, 28, 28), 10)).to(memory_format=layout)
-    images = torch.randn(config.data.batch_size, 1, 28, 28).to(memory_format=layout)
-    labels = torch.randint(0, 10, (config.data.batch_size,))
+    model, layout, batch_size = recipe_model(recipe)
+    images = torch.randn(batch_size, 1, 28, 28).to(memory_format=layout)
+    labels = torch.randint(0, 10, (batch_size,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step() -> None:

@@ -20,6 +20,14 @@ from torchlab.recipes import load_recipe
 RECIPES = ["mnist-mlp", "mnist-cnn", "fashion-lenet5", "fashion-resnet", "fashion-densenet"]
 
 
+def recipe_model(recipe: str) -> tuple[torch.nn.Module, torch.memory_format, int]:
+    """An image recipe's model with random weights, in its recipe's memory format, and its batch size."""
+    config = load_recipe(recipe)
+    layout = torch.channels_last if config.train.channels_last else torch.contiguous_format
+    model = build_model(config.model, DataInfo((1, 28, 28), 10)).to(memory_format=layout)
+    return model, layout, config.data.batch_size
+
+
 def images_per_second(model: torch.nn.Module, batch: torch.Tensor, images: int) -> float:
     with torch.no_grad():
         model(batch)  # warm-up: the first call picks kernels
@@ -40,9 +48,8 @@ def main() -> None:
     print(f"| recipe | {' | '.join(f'batch {s}' for s in sizes)} |")
     print(f"|---|{'---|' * len(sizes)}")
     for recipe in RECIPES:
-        config = load_recipe(recipe)
-        layout = torch.channels_last if config.train.channels_last else torch.contiguous_format
-        model = build_model(config.model, DataInfo((1, 28, 28), 10)).eval().to(memory_format=layout)
+        model, layout, _ = recipe_model(recipe)
+        model.eval()
         rates: dict[int, list[float]] = {s: [] for s in sizes}
         for _ in range(args.rounds):
             for size in sizes:

@@ -120,25 +120,28 @@ def test_bench_recipes_times_the_default_threads_and_judges_every_run():
     assert too_slow[-2] == "**no**" and too_slow[5].endswith("then stopped: over time")
 
 
-def test_eval_batch_times_every_image_recipe_at_every_size():
-    tiny = ["--rounds", "1", "--sizes", "4,8", "--images", "16"]
-    script = ROOT / "benchmarks" / "eval_batch.py"
-    done = subprocess.run([sys.executable, str(script), *tiny], capture_output=True, text=True, env=cli_env())
+def printed_table(script: str, *args: str) -> str:
+    """What benchmarks/SCRIPT prints (a table), run in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True, env=cli_env()
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = re.findall(r"^\| ([a-z0-9-]+) \| ([0-9.]+)k \| ([0-9.]+)k \|$", done.stdout, re.MULTILINE)
+    return done.stdout
+
+
+def test_eval_batch_times_every_image_recipe_at_every_size():
+    table = printed_table("eval_batch.py", "--rounds", "1", "--sizes", "4,8", "--images", "16")
+    rows = re.findall(r"^\| ([a-z0-9-]+) \| ([0-9.]+)k \| ([0-9.]+)k \|$", table, re.MULTILINE)
     recipes = ["mnist-mlp", "mnist-cnn", "fashion-lenet5", "fashion-resnet", "fashion-densenet"]
     assert [row[0] for row in rows] == recipes
     assert all(float(rate) > 0 for row in rows for rate in row[1:])
 
 
 def test_allocator_bench_prints_both_settings_for_each_recipe():
-    script = ROOT / "benchmarks" / "allocator.py"
-    tiny = ["--recipes", "mnist-cnn", "--rounds", "1", "--seconds", "0.5"]
-    done = subprocess.run([sys.executable, str(script), *tiny], capture_output=True, text=True, env=cli_env())
-    assert done.returncode == 0, done.stderr[-3000:]
+    table = printed_table("allocator.py", "--recipes", "mnist-cnn", "--rounds", "1", "--seconds", "0.5")
     row = re.search(r"^\| mnist-cnn \| ([0-9,]+) \| ([0-9,]+) \| \*\*([0-9.]+)x\*\* \| ([0-9,]+) / ([0-9,]+) \|$",
-                    done.stdout, re.MULTILINE)  # fmt: skip
-    assert row and float(row[3]) > 0, done.stdout  # faults per step move with glibc's dynamic threshold: not asserted
+                    table, re.MULTILINE)  # fmt: skip
+    assert row and float(row[3]) > 0, table  # faults per step move with glibc's dynamic threshold: not asserted
 
 
 FREE_100_MIB = """

@@ -86,10 +86,8 @@ class DenseNetConfig(ModelConfig):
 
 @MODELS.register("densenet", config=DenseNetConfig)
 def build_densenet(cfg: DenseNetConfig, info: DataInfo) -> DenseNet:
-    if not cfg.blocks or min(cfg.blocks) < 1 or cfg.growth < 1 or cfg.stem < 1:
-        raise TorchlabError(
-            f"model.blocks, growth and stem must be positive, got {cfg.blocks}, {cfg.growth}, {cfg.stem}"
-        )
+    if not cfg.blocks:  # the config's range check passes an empty list
+        raise TorchlabError("model.blocks needs at least one dense block")
     size = info.input_shape[-1] // cfg.stem_stride // (2 if cfg.stem_pool else 1) // 2 ** (len(cfg.blocks) - 1)
     if size < 1:
         raise TorchlabError(f"{len(cfg.blocks)} dense blocks halve {info.input_shape[-1]} pixels below 1: use fewer")

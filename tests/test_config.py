@@ -31,7 +31,7 @@ def test_overrides_beat_the_recipe_and_are_typed():
         ("optim.lrr=0.1", "unknown config key 'optim.lrr' (did you mean 'lr'?)"),
         ("optimm.lr=0.1", "unknown config section 'optimm' (did you mean 'optim'?)"),
         ("train.epochs=2.5", "train.epochs: expected an integer"),
-        ("train.amp=bf61", "train.amp: 'bf61' is not one of ['none', 'bf16', 'fp16'] (did you mean 'bf16'?)"),
+        ("train.amp=bf61", "train.amp: 'bf61' is not one of ['none', 'auto', 'bf16', 'fp16'] (did you mean 'bf16'?)"),
         ("model.name=mlpp", "unknown model 'mlpp' (did you mean 'mlp'?)"),
         ("train.compile=maybe", "train.compile: expected true or false"),
         ("optim.lr", "must look like section.key=value"),

@@ -10,6 +10,7 @@ from torchvision import datasets, transforms
 from tests.conftest import run_cli
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint
+from torchlab.core.runtime import bf16_matmul_speedup, fast_bf16
 from torchlab.data import build_data
 from torchlab.data.idx import read_idx
 from torchlab.recipes import load_recipe
@@ -60,6 +61,29 @@ def test_mnist_cnn_learns_with_bf16_autocast(tmp_path, mnist_root):
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test"]["accuracy"] > 0.85  # 64 steps of OneCycle, from 10% chance
+
+
+def test_the_bf16_timing_leaves_the_runs_random_stream_alone():
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    assert bf16_matmul_speedup(size=64, rounds=2) > 0
+    assert torch.equal(torch.get_rng_state(), state)  # a seeded run draws the same numbers with amp=auto
+
+
+@pytest.mark.slow
+def test_amp_auto_picks_bf16_where_it_is_fast_and_a_resume_keeps_the_first_choice(tmp_path, mnist_root):
+    out = tmp_path / "run"
+    args = ["--logger", "none", "data.subset=2048", "data.eval_subset=500", "train.amp=auto"]
+    assert main(["train", "mnist-mlp", "--out", str(out), "--epochs=1", *args]) == 0
+    picked = "bf16" if fast_bf16(torch.device("cpu")) else "none"
+    assert json.loads((out / "summary.json").read_text())["amp"] == picked
+    last = out / "checkpoints" / "last.pt"
+    state = load_checkpoint(last)
+    other = {"bf16": "none", "none": "bf16"}[picked]  # as if the run had started on the other kind of host
+    torch.save({**state, "amp": other}, last)
+    assert main(["resume", str(out), "--epochs", "2"]) == 0
+    assert json.loads((out / "summary.json").read_text())["amp"] == other
+    assert "amp: auto" in (out / "config.yaml").read_text()  # the run keeps what was asked
 
 
 @pytest.mark.slow

@@ -91,9 +91,10 @@ def banner(trainer: Trainer) -> str:
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)  # not frozen ones, nor an average
     processes = f" x {trainer.dist.world_size} processes" if trainer.dist.world_size > 1 else ""
     start = f"from epoch {trainer.epoch + 1} " if trainer.epoch else ""
+    amp = f" ({trainer.amp} autocast)" if trainer.amp != "none" else ""
     return (
         f"{cfg.recipe}: {cfg.model.name} ({params:,} trained parameters) on {trainer.data.train_size:,} training "
-        f"samples, {trainer.device}{processes}, {start}into {trainer.run_dir}"
+        f"samples, {trainer.device}{amp}{processes}, {start}into {trainer.run_dir}"
     )
 
 

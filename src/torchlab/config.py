@@ -138,7 +138,7 @@ class TrainConfig:
     clip_grad_value: float | None = None
     l1: float = 0.0  # adds l1 * sum(|w|) to the loss
     l1_params: Literal["weights", "all"] = "weights"  # weights: skip biases and norm layers (1-D parameters)
-    amp: Literal["none", "bf16", "fp16"] = "none"
+    amp: Literal["none", "auto", "bf16", "fp16"] = "none"  # autocast dtype; auto: bf16 where it runs fast, else none
     compile: bool = False
     channels_last: bool = False
     deterministic: bool = False

@@ -78,7 +78,6 @@ MEANINGS = {  # what a key's name means wherever it stands, when its own line ha
     "mode": "whether a higher (max) or lower (min) train.monitor is better",
     "min_delta": "the least change of train.monitor that counts as an improvement",
     "clip_grad_value": "clip each gradient element to [-value, value]",
-    "amp": "automatic mixed precision: none, bf16 or fp16",
     "compile": "torch.compile the networks",
     "channels_last": "channels-last memory format for convolutions",
     "deterministic": "PyTorch's deterministic algorithms only",

@@ -34,7 +34,14 @@ from torchlab.core.distributed import (
 from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import atomic_write, atomic_write_json
 from torchlab.core.metrics import RunningMeans
-from torchlab.core.runtime import keep_freed_memory, rank_seed, restore_rng_states, rng_states, seed_everything
+from torchlab.core.runtime import (
+    keep_freed_memory,
+    rank_seed,
+    resolve_amp,
+    restore_rng_states,
+    rng_states,
+    seed_everything,
+)
 from torchlab.data import DataModule, batch_size_of, build_data
 from torchlab.engine.bookmark import Bookmark
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
@@ -98,11 +105,7 @@ class Trainer:
             name: [p for p in parameters_of(opt) if p.requires_grad] if several else None
             for name, opt in self.optimizers.items()
         }
-        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train.amp)
-        # With AMP off the hot loop enters no autocast context and calls no GradScaler: even
-        # disabled, they cost microseconds a step, which a small model's ~1.5 ms step notices.
-        self.autocast = partial(torch.autocast, self.device.type, dtype=amp_dtype) if amp_dtype else nullcontext
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=train.amp == "fp16")
+        self.use_amp(from_rank0(resolve_amp(train.amp, self.device)))  # rank 0's timing decides `auto`
         # Reading the loss costs a device sync on accelerators: check it every step on the CPU only.
         self.check_every = 1 if self.device.type == "cpu" else train.log_every
         self.epoch = self.step = self.bad_epochs = 0
@@ -354,6 +357,15 @@ class Trainer:
         for name in names if self.dist.is_main else ():
             save_checkpoint(self.run_dir / "checkpoints" / f"{name}.pt", state)
 
+    def use_amp(self, amp: str) -> None:
+        """Autocast (and fp16's GradScaler) for `amp`: none, bf16 or fp16."""
+        self.amp = amp
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+        # With AMP off the hot loop enters no autocast context and calls no GradScaler: even
+        # disabled, they cost microseconds a step, which a small model's ~1.5 ms step notices.
+        self.autocast = partial(torch.autocast, self.device.type, dtype=dtype) if dtype else nullcontext
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
+
     def state_dict(self) -> dict[str, Any]:
         """The whole training state. Under torchrun, `ranks` holds each rank's RNG states (and the means
         of a stopped epoch), gathered from every rank: call it on all of them."""
@@ -366,6 +378,7 @@ class Trainer:
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "schedules": {name: s.state_dict() for name, s in self.schedules.items()},
             "scaler": self.scaler.state_dict(),
+            "amp": self.amp,
             "epoch": self.epoch,
             "step": self.step,
             "best": dict(self.best),
@@ -386,6 +399,8 @@ class Trainer:
         streams and the others start their own; a run stopped inside an epoch must resume in the
         number of processes it stopped in (its shards were cut for it)."""
         load_weights(self.model, state, path)
+        if self.cfg.train.amp == "auto" and state.get("amp", self.amp) != self.amp:
+            self.use_amp(state["amp"])  # a resumed run goes on in the precision it started in, on any host
         try:
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(state["optimizers"][name])
@@ -433,6 +448,7 @@ class Trainer:
             "wall_seconds": round(self.clock["wall_seconds"], 3),
             "train_samples_per_second": round(self.clock["train_samples"] / seconds, 1) if seconds else None,
             "device": str(self.device),
+            "amp": self.amp,
             "world_size": self.dist.world_size,
             "epoch_train_samples": self.clock["epoch_samples"],  # the last epoch's, over all ranks
             "seed": self.cfg.train.seed,

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from tests.conftest import cli_env
 from torchlab import api
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, save_checkpoint
+from torchlab.data import DataInfo
 from torchlab.data.idx import read_idx
 from torchlab.models.vae import reparameterize
 from torchlab.recipes import load_recipe
@@ -175,6 +177,17 @@ def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist
     assert (out / "plots" / "samples_epoch_002.png").is_file()
     # `torchlab eval` computes the figures as the run's end did, from the same noise.
     assert api.evaluate(out) == {f"test.{k}": v for k, v in test.items()}
+
+
+def test_the_judge_measures_in_full_precision_inside_a_bf16_run():
+    torch.manual_seed(0)
+    classifier = nn.Sequential(nn.Conv2d(1, 8, 3), nn.Flatten(), nn.Linear(8 * 26 * 26, 10))
+    info = DataInfo((1, 28, 28), 10, normalization=((0.13,), (0.31,)))
+    judge = judge_module.Judge(classifier, info, source=Path("unsaved"))
+    pixels = torch.rand(16, 1, 28, 28)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = judge(pixels)
+    assert inside.dtype == torch.float32 and torch.equal(inside, judge(pixels))  # bf16 convs would round
 
 
 def test_a_missing_judge_is_a_clear_error(tmp_path, mnist_root, capsys):

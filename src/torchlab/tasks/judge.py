@@ -32,6 +32,7 @@ JUDGE_OVERRIDES = {
         "optim.betas=[0.9,0.999]",
         "optim.fused=false",
         "data.center_crop=null",  # a judge reads whole 28 x 28 generated digits
+        "train.amp=none",  # the same judge on every host, with fast bf16 or not
     ],
     "mnist-mlp": [],
 }
@@ -50,7 +51,9 @@ class Judge(nn.Module):
 
     @torch.no_grad()
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.classifier((pixels - self.mean) / self.std).float().softmax(1)
+        # in full precision under a bf16 or fp16 run too: the measure must not change with the run's amp
+        with torch.autocast(pixels.device.type, enabled=False):
+            return self.classifier((pixels.float() - self.mean) / self.std).softmax(1)
 
     def check(self, info: DataInfo) -> None:
         """A TorchlabError unless this judge reads images of `info`'s shape."""

@@ -399,7 +399,7 @@ class Trainer:
         streams and the others start their own; a run stopped inside an epoch must resume in the
         number of processes it stopped in (its shards were cut for it)."""
         load_weights(self.model, state, path)
-        if self.cfg.train.amp == "auto" and state.get("amp", self.amp) != self.amp:
+        if self.cfg.train.amp == "auto" and state.get("amp") in ("none", "bf16") and state["amp"] != self.amp:
             self.use_amp(state["amp"])  # a resumed run goes on in the precision it started in, on any host
         try:
             for name, opt in self.optimizers.items():

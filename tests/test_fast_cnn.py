@@ -8,6 +8,7 @@ import torch
 from torchvision import datasets, transforms
 
 from tests.conftest import run_cli
+from torchlab import api
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.core.runtime import bf16_matmul_speedup, fast_bf16
@@ -77,13 +78,16 @@ def test_amp_auto_picks_bf16_where_it_is_fast_and_a_resume_keeps_the_first_choic
     assert main(["train", "mnist-mlp", "--out", str(out), "--epochs=1", *args]) == 0
     picked = "bf16" if fast_bf16(torch.device("cpu")) else "none"
     assert json.loads((out / "summary.json").read_text())["amp"] == picked
-    last = out / "checkpoints" / "last.pt"
-    state = load_checkpoint(last)
     other = {"bf16": "none", "none": "bf16"}[picked]  # as if the run had started on the other kind of host
-    torch.save({**state, "amp": other}, last)
+    for name in ("last.pt", "best.pt"):
+        path = out / "checkpoints" / name
+        torch.save({**load_checkpoint(path), "amp": other}, path)
     assert main(["resume", str(out), "--epochs", "2"]) == 0
-    assert json.loads((out / "summary.json").read_text())["amp"] == other
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["amp"] == other
     assert "amp: auto" in (out / "config.yaml").read_text()  # the run keeps what was asked
+    # `torchlab eval` tests in the run's precision, not this host's: exactly the run's figures
+    assert api.evaluate(out) == {f"test.{k}": v for k, v in summary["test"].items()}
 
 
 @pytest.mark.slow

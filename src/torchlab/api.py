@@ -310,6 +310,7 @@ def evaluate(
     trainer = build_trainer(config, run_dir)
     check_split(trainer)
     load_weights(trainer.model, state, path)
+    trainer.keep_amp_of(state)
     return trainer.test()
 
 

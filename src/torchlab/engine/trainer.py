@@ -325,7 +325,9 @@ class Trainer:
         best = self.run_dir / "checkpoints" / "best.pt"
         barrier()  # rank 0 has written best.pt
         if best.is_file():
-            load_weights(self.model, load_checkpoint(best), best)
+            state = load_checkpoint(best)
+            load_weights(self.model, state, best)
+            self.keep_amp_of(state)
         return self.test()
 
     def test(self) -> dict[str, float]:
@@ -366,6 +368,12 @@ class Trainer:
         self.autocast = partial(torch.autocast, self.device.type, dtype=dtype) if dtype else nullcontext
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
 
+    def keep_amp_of(self, state: dict[str, Any]) -> None:
+        """With `train.amp=auto`, the precision a checkpoint was trained in (none or bf16), whatever this
+        host would pick: a resumed run goes on in it, and its test and `torchlab eval` compute in it."""
+        if self.cfg.train.amp == "auto" and state.get("amp") in ("none", "bf16") and state["amp"] != self.amp:
+            self.use_amp(state["amp"])
+
     def state_dict(self) -> dict[str, Any]:
         """The whole training state. Under torchrun, `ranks` holds each rank's RNG states (and the means
         of a stopped epoch), gathered from every rank: call it on all of them."""
@@ -399,8 +407,7 @@ class Trainer:
         streams and the others start their own; a run stopped inside an epoch must resume in the
         number of processes it stopped in (its shards were cut for it)."""
         load_weights(self.model, state, path)
-        if self.cfg.train.amp == "auto" and state.get("amp") in ("none", "bf16") and state["amp"] != self.amp:
-            self.use_amp(state["amp"])  # a resumed run goes on in the precision it started in, on any host
+        self.keep_amp_of(state)
         try:
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(state["optimizers"][name])

@@ -10,7 +10,6 @@ import statistics
 import types
 from pathlib import Path
 
-import matplotlib
 import pytest
 import yaml
 from PIL import Image
@@ -20,8 +19,6 @@ from torchlab.config import load_run_config, save_config
 from torchlab.recipes import load_recipe, recipe_names
 from torchlab.report.curves import COLUMNS, curves_figure, curves_panels, run_series
 from torchlab.report.pages import reproduce_command, write_comparison, write_cv_page, write_run_report
-
-matplotlib.use("Agg")
 
 
 def fake_run(run_dir: Path, recipe: str, overrides=(), epochs: list[dict] = (), summary: dict | None = None) -> Path:
@@ -240,6 +237,7 @@ def test_the_report_says_what_the_run_changed_and_claims_no_transfer_learning_fr
 
 def test_misclassified_titles_with_long_class_names_do_not_overlap(tmp_path, monkeypatch):
     import torch
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     from torchlab.report import FinishedRun, classify
 
@@ -256,8 +254,8 @@ def test_misclassified_titles_with_long_class_names_do_not_overlap(tmp_path, mon
     monkeypatch.setattr(classify, "save_figure", lambda fig, path: drawn.append(fig))
     classify.misclassified(run, tmp_path)
     (fig,) = drawn
+    renderer = FigureCanvasAgg(fig).get_renderer()  # what savefig draws PNGs with
     fig.tight_layout()
-    renderer = fig.canvas.get_renderer()
     titles = [text for ax in fig.axes for text in ax.texts]  # one label over each tile
     boxes = [t.get_window_extent(renderer) for t in titles]
     assert len(boxes) == 32

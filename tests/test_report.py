@@ -104,6 +104,24 @@ def test_classifier_figures_describe_the_test_set(tmp_path, mnist_root):
     assert "confusion_matrix.png" in write_run_report(tmp_path / "run").read_text()
 
 
+def test_a_run_in_a_notebook_leaves_its_plotting_alone(tmp_path, mnist_root):
+    """A learner's notebook has its own matplotlib backend and open figures: a run draws its PNGs
+    without switching the backend (which would close every open figure)."""
+    import matplotlib.pyplot as plt
+
+    before = plt.get_backend()
+    plt.switch_backend("svg")
+    mine = plt.figure()
+    try:
+        overrides = ["data.subset=1000", "data.eval_subset=500", "train.epochs=1", "log.loggers=none", "log.quiet=true"]
+        api.train(load_recipe("mnist-mlp", overrides), tmp_path / "run")
+        assert (tmp_path / "run" / "plots" / "confusion_matrix.png").is_file()
+        assert plt.get_backend() == "svg" and plt.fignum_exists(mine.number)
+    finally:
+        plt.close(mine)
+        plt.switch_backend(before)
+
+
 @pytest.mark.slow
 def test_report_command_compares_runs(tmp_path, mnist_root, capsys):
     runs = []

@@ -63,12 +63,9 @@ def figure(name: str, tasks: tuple[str, ...] | None = None) -> Callable:
 
 
 def save_figure(fig: Any, target: Path | BinaryIO) -> None:
-    """Lay out, write as PNG (to a file or a buffer) and close: every figure ends here."""
-    import matplotlib.pyplot as plt  # here, not at the top: `torchlab list` should not pay for it
-
+    """Lay out and write as PNG (to a file or a buffer): every figure ends here."""
     fig.tight_layout()
     fig.savefig(target, format="png", dpi=110)
-    plt.close(fig)
 
 
 def tile(images: Any, columns: int, gap: int = 2, above: int = 0) -> Any:
@@ -91,10 +88,11 @@ def tile(images: Any, columns: int, gap: int = 2, above: int = 0) -> Any:
 
 def save_grid(images: Any, columns: int, title: str, path: Path, size: tuple[float, float]) -> None:
     """Pixels in [0, 1], `[N, C, H, W]`, as one titled grid image written to `path`."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # here, not at the top: `torchlab list` should not pay for it
 
     grid = tile(images, columns)
-    fig, ax = plt.subplots(figsize=size)
+    fig = Figure(figsize=size)
+    ax = fig.subplots()
     ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
     ax.set_title(title, fontsize=10)
     ax.axis("off")
@@ -105,9 +103,6 @@ def draw_figures(run: FinishedRun, plots_dir: Path, names: Collection[str] | Non
     """Draw every figure that applies to the run's task (of `names`, if given); returns the names drawn."""
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
-    import matplotlib
-
-    matplotlib.use("Agg")
     plots_dir.mkdir(parents=True, exist_ok=True)
     drawn = []
     for fig in FIGURES.values():

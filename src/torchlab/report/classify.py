@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 
 from torchlab.loggers import unit_range
 from torchlab.report import FinishedRun, figure, save_figure, tile
@@ -67,7 +67,8 @@ def confusion_matrix(run: FinishedRun, plots_dir: Path) -> None:
     k = len(preds.class_names)
     rates = (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
     size = max(4.5, 0.45 * k + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = Figure(figsize=(size + 1, size))
+    ax = fig.subplots()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, label="share of the true class")
     if k <= 20:  # each count in its cell; empty cells stay blank: their colour says 0
@@ -118,7 +119,8 @@ def misclassified(run: FinishedRun, plots_dir: Path) -> None:
     grid = tile(preds.wrong_images, columns, gap, above) if len(wrong) else None
     inches = 1.35 * columns  # wide enough for 14-character labels
     aspect = (gap + rows * (above + height + gap)) / (gap + columns * (width + gap))
-    fig, ax = plt.subplots(figsize=(inches, inches * aspect + 0.5))
+    fig = Figure(figsize=(inches, inches * aspect + 0.5))
+    ax = fig.subplots()
     ax.axis("off")
     if grid is None:
         ax.text(0, 0.5, "no misclassified test images", fontsize=10)

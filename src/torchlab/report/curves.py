@@ -9,7 +9,7 @@ per run, dashed train and solid validation); the run's figure and the comparison
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+from matplotlib import rcParams
 from matplotlib.figure import Figure
 
 from torchlab.loggers.jsonl import read_metrics
@@ -69,10 +69,11 @@ def curves_figure(runs: dict[str, Series], title: str) -> Figure:
     panels = curves_panels(runs)
     columns = min(COLUMNS, len(panels))
     rows = math.ceil(len(panels) / columns)
-    fig, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    fig = Figure(figsize=(4.2 * columns, 3.4 * rows))
+    grid = fig.subplots(rows, columns, squeeze=False)
     for ax in grid.flat[len(panels) :]:
         ax.set_visible(False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, panel in zip(grid.flat, panels, strict=False):
         for i, (run, series) in enumerate(runs.items()):
             for j, key in enumerate(k for k in series if k in keys and panel_of(k) == panel):

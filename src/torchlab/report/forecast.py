@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 
 from torchlab.report import FinishedRun, figure, save_figure
 from torchlab.tasks.forecast import free_run
@@ -20,7 +20,8 @@ def sine_forecast(run: FinishedRun, plots_dir: Path, count: int = 3) -> None:
         free = free_run(run.model, x[:, :context], x.shape[1] - context + 1)
     truth = torch.cat([x[:, :1], y], 1)[..., 0].cpu()  # samples 0..T-1
     steps = torch.arange(truth.shape[1])
-    fig, axes = plt.subplots(len(x), 1, figsize=(9, 2.4 * len(x)), sharex=True, squeeze=False)
+    fig = Figure(figsize=(9, 2.4 * len(x)))
+    axes = fig.subplots(len(x), 1, sharex=True, squeeze=False)
     for i, ax in enumerate(axes[:, 0]):
         ax.plot(steps, truth[i], color="black", linewidth=1, label="truth")
         ax.plot(steps[1:], one_step[i, :, 0].cpu(), ".", markersize=4, label="one-step prediction")

@@ -5,8 +5,8 @@ after each epoch. Each figure draws nothing when the run's model does not have w
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 
 from torchlab.data.loaders import to_unit_range
 from torchlab.report import FinishedRun, figure, save_figure, save_grid
@@ -46,7 +46,8 @@ def latent_scatter(run: FinishedRun, plots_dir: Path) -> None:
         return
     codes, labels = zip(*((task.code(x).cpu(), y.cpu()) for x, y in run.test_loader()), strict=True)
     codes, labels = torch.cat(codes), torch.cat(labels)
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
     points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6)
     fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
     ax.set_title("test set in the 2-d latent space (codes μ)")
@@ -81,7 +82,8 @@ def gan_points(run: FinishedRun, plots_dir: Path) -> None:
     axis = torch.linspace(lo, hi, 200)
     gx, gy = torch.meshgrid(axis, axis, indexing="xy")
     scores = model.critic(torch.stack([gx.flatten(), gy.flatten()], 1).to(run.device)).view(200, 200).cpu()
-    fig, ax = plt.subplots(figsize=(6, 5.2))
+    fig = Figure(figsize=(6, 5.2))
+    ax = fig.subplots()
     contour = ax.contourf(gx, gy, scores, levels=30, cmap="coolwarm", alpha=0.6)
     fig.colorbar(contour, ax=ax, label="critic output" + (" (logit)" if task.cfg.loss == "gan" else ""))
     ax.scatter(real[:, 0], real[:, 1], s=3, c="black", label="real")

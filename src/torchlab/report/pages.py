@@ -197,9 +197,6 @@ def link(target: Path, text: str, base: Path) -> Markup:
 def overlaid_curves(run_dirs: dict[str, Path], title: str) -> bytes:
     """The runs' learning curves in one PNG. Matplotlib is imported here, not with this module:
     every `torchlab train` imports this module, and its start-up should not pay for plotting."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, on any machine (as draw_figures does)
     from torchlab.report.curves import curves_figure, run_series
 
     buffer = io.BytesIO()

@@ -52,21 +52,24 @@ def timed(owner: object, name: str, *, start: bool = False, once: bool = False) 
 
 def child(argv: list[str]) -> None:
     """The torchlab command in this process, with a mark after each phase."""
-    import torch  # noqa: F401
+    from torchlab.core.collector import paused_through_start_up  # as the command does, from the start
 
-    mark("torch imported")
-    from torchlab import api, cli
-    from torchlab.engine import trainer
+    with paused_through_start_up():
+        import torch  # noqa: F401
 
-    mark("torchlab imported")
-    timed(trainer, "build_data", start=True)
-    timed(trainer.Trainer, "optimize", once=True)  # the first optimiser step
-    timed(trainer.Trainer, "fit")
-    timed(api, "draw_figures")
-    timed(api, "write_run_report")
-    timed(cli, "main")
-    sys.argv = ["torchlab", *argv]
-    cli.run()  # the command's own exit path
+        mark("torch imported")
+        from torchlab import api, cli
+        from torchlab.engine import trainer
+
+        mark("torchlab imported")
+        timed(trainer, "build_data", start=True)
+        timed(trainer.Trainer, "optimize", once=True)  # the first optimiser step
+        timed(trainer.Trainer, "fit")
+        timed(api, "draw_figures")
+        timed(api, "write_run_report")
+        timed(cli, "main")
+        sys.argv = ["torchlab", *argv]
+        cli.run()  # the command's own exit path
 
 
 def timed_command(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:

@@ -159,3 +159,26 @@ def test_torchlabs_warnings_are_still_recorded_for_whoever_records_them(tmp_path
         warnings.simplefilter("always")
         scan(tmp_path)
     assert [str(w.message).split(":")[0] for w in caught] == [f"skipped {tmp_path / 'cats' / 'broken.png'}"]
+
+
+def test_the_collector_skips_start_up_objects_while_training_and_is_as_found_after(tmp_path, mnist_root, monkeypatch):
+    """A command's start-up makes torch's half a million objects with the collector paused; training
+    collects again with them frozen out of its passes; afterwards the collector is as it was, also
+    after a command that failed during start-up."""
+    import gc
+
+    from torchlab.engine.trainer import Trainer
+
+    seen, fit = {}, Trainer.fit
+
+    def watched(self):
+        seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count())
+        return fit(self)
+
+    monkeypatch.setattr(Trainer, "fit", watched)
+    quick = ["data.subset=500", "data.eval_subset=200", "--epochs", "1", "--logger", "none", "-q"]
+    assert main(["train", "mnist-mlp", "--out", str(tmp_path / "run"), *quick]) == 0
+    assert seen["enabled"] and seen["frozen"] > 100_000, seen
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert main(["train", "mnist-mlp", "--out", str(tmp_path / "bad"), "optim.lr=fast"]) == 2
+    assert gc.isenabled() and gc.get_freeze_count() == 0

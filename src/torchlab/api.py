@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from torchlab.config import Config, load_run_config, save_config
+from torchlab.core import collector
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, refuse_restart
 from torchlab.core.distributed import barrier, cleanup_distributed, is_main_process
 from torchlab.core.errors import DivergedError, TorchlabError
@@ -190,6 +191,7 @@ def finish(trainer: Trainer) -> dict[str, Any]:
     A diverged run still gets its learning curves and report (the weights are NaN: no other figure)."""
     if trainer.dist.is_main and not trainer.cfg.log.quiet:
         print(banner(trainer), flush=True)
+    collector.start_up_done()
     try:
         summary = trainer.fit()
         barrier()  # before leaving the group: see `barrier`

@@ -10,6 +10,7 @@ Each command imports the api (and with it torch) inside its own function: `torch
 
 import argparse
 import atexit
+import contextlib
 import errno
 import os
 import signal
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from torchlab.core.collector import paused_through_start_up
 from torchlab.core.errors import TorchlabError
 
 Command = Callable[[argparse.Namespace], int]
@@ -285,6 +287,8 @@ COMMANDS: dict[str, Command] = {
     "notes": cmd_notes,
     "export": cmd_export,
 }
+# The commands that reach training, where the collector paused through start-up resumes (core/collector.py).
+TRAINING = {"train", "cv", "resume"}
 # A full or read-only disk is the user's to fix: exit 2 and one line, as for bad input.
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
@@ -363,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
                 extra = [a for a in extra if a not in args.overrides]
             if extra:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
-            return COMMANDS[args.command](args)
+            with paused_through_start_up() if args.command in TRAINING else contextlib.nullcontext():
+                return COMMANDS[args.command](args)
     except TorchlabError as err:
         if debug:
             raise

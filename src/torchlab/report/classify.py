@@ -81,6 +81,7 @@ def confusion_matrix(run: FinishedRun, plots_dir: Path) -> None:
                 va="center",
                 fontsize=7,
                 color="white" if rates[t, p] > 0.5 else "black",
+                in_layout=False,  # inside the axes: tight_layout need not measure it
             )
     names = [short(n) for n in preds.class_names]
     ax.set_xticks(
@@ -130,7 +131,17 @@ def misclassified(run: FinishedRun, plots_dir: Path) -> None:
         row, column = divmod(i, columns)
         x, y = gap + column * (width + gap) + width / 2, gap + row * (above + height + gap) + above - 1
         true, guess = names[preds.labels[index]], names[preds.predicted[index]]
-        ax.text(x, y, f"{true}\n→ {guess}", fontsize=7.5, color="tab:red", linespacing=1.1, ha="center", va="bottom")
+        ax.text(
+            x,
+            y,
+            f"{true}\n→ {guess}",
+            fontsize=7.5,
+            color="tab:red",
+            linespacing=1.1,
+            ha="center",
+            va="bottom",
+            in_layout=False,
+        )
     total = int((preds.labels != preds.predicted).sum())
     ax.set_title(
         f"{run.config.recipe}: {total} of {len(preds.labels)} test images misclassified (first {len(wrong)}; "

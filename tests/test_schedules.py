@@ -166,6 +166,10 @@ def test_rmsprop_and_adadelta_train_mnist(name, tmp_path, mnist_root):
         ("schedule.warmup_steps=-3", "schedule.warmup_steps: expected 0 or more, got -3"),
         ("schedule.name=cosin", "did you mean 'cosine'"),
         ("optim.name=rmsprop optim.fused=true", "optim.fused"),  # PyTorch has no fused RMSprop
+        (  # four steps: a warm-up of one step, which OneCycleLR cannot interpolate over
+            "schedule.name=onecycle schedule.pct_start=0.25 data.subset=512 data.batch_size=128 train.epochs=1",
+            "4 steps with pct_start 0.25 leave a phase of the cycle without steps",
+        ),
     ],
 )
 def test_bad_optimiser_and_schedule_values_exit_2(override, message, tmp_path, mnist_root, capsys):
@@ -173,3 +177,29 @@ def test_bad_optimiser_and_schedule_values_exit_2(override, message, tmp_path, m
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x" / "config.yaml").exists()
+
+
+def test_onecycle_over_few_steps_runs_to_its_end_or_is_refused_up_front():
+    """PyTorch's OneCycleLR divides by the length of each phase; some step counts and pct_start
+    leave a phase empty (4 steps at pct_start 0.25: at once; three phases over 3 steps at 2/3:
+    at the last step). Every such run is refused before it starts, every other one runs through."""
+    from torchlab.core.errors import TorchlabError
+    from torchlab.engine.optim import build_schedule
+
+    refused = 0
+    for total in range(1, 41):
+        for pct_start in (0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 2 / 3, 0.75, 0.9):
+            for three_phase in (False, True):
+                schedule = {"name": "onecycle", "pct_start": pct_start, "three_phase": three_phase}
+                config = build_config({"schedule": schedule, "train": {"epochs": 1}})
+                optimizer = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1, momentum=0.9)
+                try:
+                    schedule = build_schedule(config.schedule, optimizer, config.train, total)
+                except TorchlabError as err:
+                    assert "leave a phase of the cycle without steps" in str(err)
+                    refused += 1
+                    continue
+                for _ in range(total):
+                    optimizer.step()
+                    schedule.scheduler.step()
+    assert refused >= 3  # 4 steps at 0.25, 20 at 0.05, 3 three-phase steps at 2/3, ...

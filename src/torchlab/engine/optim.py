@@ -228,12 +228,25 @@ def cosine(cfg: CosineConfig, optimizer: Optimizer, train: TrainConfig, steps_pe
     return Schedule(scheduler, planned=True)
 
 
+def onecycle_phase_ends(cfg: OneCycleConfig, total_steps: int) -> list[float]:
+    """The steps where OneCycleLR's phases end, by its own arithmetic."""
+    warm_up = float(cfg.pct_start * total_steps)
+    return [warm_up - 1, 2 * warm_up - 2, total_steps - 1] if cfg.three_phase else [warm_up - 1, total_steps - 1]
+
+
 @SCHEDULES.register("onecycle", config=OneCycleConfig)
 def onecycle(cfg: OneCycleConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
+    total_steps = train.epochs * steps_per_epoch
+    ends = onecycle_phase_ends(cfg, total_steps)
+    if any(end == start for start, end in zip([0.0, *ends[:-1]], ends, strict=True)):  # OneCycleLR divides by it
+        raise TorchlabError(
+            f"schedule 'onecycle': {total_steps} steps with pct_start {cfg.pct_start} leave a phase of the cycle "
+            "without steps; train for more steps (more data or epochs, a smaller batch) or change schedule.pct_start"
+        )
     scheduler = lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=[group["lr"] for group in optimizer.param_groups],
-        total_steps=train.epochs * steps_per_epoch,
+        total_steps=total_steps,
         **settings(cfg, ScheduleConfig),
     )
     return Schedule(scheduler, "step", planned=True)

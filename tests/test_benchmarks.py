@@ -120,6 +120,25 @@ def test_bench_recipes_times_the_default_threads_and_judges_every_run():
     assert too_slow[-2] == "**no**" and too_slow[5].endswith("then stopped: over time")
 
 
+def test_a_collapsed_gan_misses_its_bar_whatever_its_main_figure():
+    """All samples near one Gaussian are all within 3σ of a mode: the row must still say no."""
+    spec = importlib.util.spec_from_file_location("bench_recipes", ROOT / "benchmarks" / "recipes.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def cells(modes: float) -> list[str]:
+        test = {"within_3sigma": 0.95, "modes_covered": modes}
+        run = {"test": test, "wall_seconds": 60.0, "whole_seconds": 65.0, "threads": None, "epochs": 1, "best_epoch": 1}
+        run["train_samples_per_second"] = 1000.0
+        result = {"recipe": "gaussians-wgan-gp", "bar": bench.BARS["gaussians-wgan-gp"], "runs": {"seed 0": run}}
+        return [cell.strip() for cell in bench.row({**result, "load": ("1", "1")}).split("|")]
+
+    collapsed, spread = cells(1.0), cells(8.0)
+    assert collapsed[2] == "within_3sigma >= 0.8, modes_covered >= 8"
+    assert collapsed[-2] == "**no**" and collapsed[5] == "seed 0; missed modes_covered >= 8"
+    assert spread[-2] == "yes" and spread[5] == "seed 0"
+
+
 def printed_table(script: str, *args: str) -> str:
     """What benchmarks/SCRIPT prints (a table), run in a fresh process."""
     done = subprocess.run(

@@ -50,11 +50,15 @@ class Bar:
 
     def missed(self, test: dict[str, float]) -> list[str]:
         """The `also` conditions that a run's test figures miss."""
-        return [f"{metric} >= {minimum:g}" for metric, minimum in self.also if test[metric] < minimum]
+        return [at_least(metric, minimum) for metric, minimum in self.also if test[metric] < minimum]
 
     def text(self) -> str:
         main = f"{self.metric} {'>=' if self.higher_is_better else '<='} {self.bound:g}"
-        return ", ".join([main, *(f"{metric} >= {minimum:g}" for metric, minimum in self.also)])
+        return ", ".join([main, *(at_least(metric, minimum) for metric, minimum in self.also)])
+
+
+def at_least(metric: str, minimum: float) -> str:
+    return f"{metric} >= {minimum:g}"
 
 
 # The README's results rounded down (never lowered to fit). Recipes whose data this machine lacks

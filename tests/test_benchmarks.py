@@ -92,10 +92,16 @@ def test_bench_phases_measures_one_command_against_import_torch(tmp_path, mnist_
     assert float(ratio[1]) == pytest.approx(expected, abs=0.01 + expected * 0.01)  # one round: the ratio of its two
 
 
-def test_bench_recipes_times_the_default_threads_and_judges_every_run():
+def bench_recipes():
+    """benchmarks/recipes.py as a module (the folder is no package)."""
     spec = importlib.util.spec_from_file_location("bench_recipes", ROOT / "benchmarks" / "recipes.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_recipes_times_the_default_threads_and_judges_every_run():
+    bench = bench_recipes()
 
     def run(accuracy: float, seconds: float, threads: int | None = None) -> dict:
         return {
@@ -122,9 +128,7 @@ def test_bench_recipes_times_the_default_threads_and_judges_every_run():
 
 def test_a_collapsed_gan_misses_its_bar_whatever_its_main_figure():
     """All samples near one Gaussian are all within 3σ of a mode: the row must still say no."""
-    spec = importlib.util.spec_from_file_location("bench_recipes", ROOT / "benchmarks" / "recipes.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = bench_recipes()
 
     def cells(modes: float) -> list[str]:
         test = {"within_3sigma": 0.95, "modes_covered": modes}

@@ -52,8 +52,8 @@ if __name__ == "__main__":
     y = read_idx(raw / "train-labels-idx1-ubyte", 1)[:24000].long()
     xt = read_idx(raw / "t10k-images-idx3-ubyte", 3)[:2000, None]
     yt = read_idx(raw / "t10k-labels-idx1-ubyte", 1)[:2000].long()
-    run = torchlab.fit(SmallCNN(width=8), (x, y), test=(xt, yt), out=sys.argv[2], model_kwargs={"width": 8},
-                       train__epochs=1, optim__lr=3e-3, log__loggers=[])
+    run = torchlab.fit(SmallCNN, (x, y), test=(xt, yt), out=sys.argv[2], model_kwargs={"width": 8},
+                       train__epochs=1, optim__lr=3e-3, log__loggers=[])  # the class: built under train.seed
     again = torchlab.load(run.run_dir)
     assert torch.equal(again.predict(xt), run.predict(xt))
     print(run.summary["test"]["accuracy"])
@@ -69,7 +69,7 @@ def test_a_script_fits_its_own_model_and_the_command_line_resumes_it(tmp_path, m
         capture_output=True, text=True, env=cli_env(OMP_NUM_THREADS="2"), cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert float(done.stdout.split()[-1]) >= 0.95  # one epoch of 21,600 images; 96-97% measured
+    assert float(done.stdout.split()[-1]) >= 0.94  # one epoch of 21,600 images: 95.55% (seed 0, 2 threads)
     assert (out / "data.safetensors").is_file() and (out / "report.html").is_file()
     # The command line rebuilds the model from the script (its training part under __main__) and the data.
     resumed = run_cli("resume", str(out), "--epochs", "2", cwd=ROOT)
@@ -110,6 +110,34 @@ def test_fit_on_datasets_and_a_regression_task(tmp_path):
     # Datasets live in Python only: the command line says how to continue such a run.
     done = run_cli("resume", str(tmp_path / "lin"), "--epochs", "16")
     assert done.returncode == 2 and "torchlab.fit" in done.stderr
+
+
+def test_fit_of_a_class_builds_it_under_the_runs_seed(tmp_path):
+    """Given the class, the same seed gives the same run whatever the script drew before; an instance
+    keeps the weights it came with."""
+    torch.manual_seed(0)
+    x = torch.randn(600, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.1
+
+    def fit(name: str, seed: int, drawn_before: int, model=torch.nn.Linear) -> torchlab.Run:
+        torch.manual_seed(drawn_before)  # the script's own use of the global generator
+        kwargs = {"in_features": 3, "out_features": 1}
+        return torchlab.fit(model, (x, y), task="regress", out=tmp_path / name, model_kwargs=kwargs,
+                            train__epochs=1, train__seed=seed, log__loggers=[])  # fmt: skip
+
+    first, again, other_seed = fit("a", 0, drawn_before=1), fit("b", 0, drawn_before=2), fit("c", 1, drawn_before=1)
+    assert first.summary["val"] == again.summary["val"] and first.summary["val"] != other_seed.summary["val"]
+    assert all(torch.equal(a, b) for a, b in zip(first.model.parameters(), again.model.parameters(), strict=True))
+    assert first.config.model.target == "torch.nn.modules.linear:Linear"  # the command line can rebuild it
+
+    torch.manual_seed(3)
+    given = torch.nn.Linear(3, 1)
+    start = given.weight.detach().clone()
+    torch.manual_seed(4)
+    as_given = torchlab.fit(given, (x, y), task="regress", out=tmp_path / "d", train__epochs=1, log__loggers=[])
+    assert as_given.model is given and not torch.equal(given.weight, start)  # trained from its own start
+    with pytest.raises(TorchlabError, match="an nn.Module or an nn.Module class, got function"):
+        torchlab.fit(lambda: given, (x, y), out=tmp_path / "e")
 
 
 def test_a_stop_returns_the_interrupted_run_and_resume_finishes_it(tmp_path, mnist_root):

@@ -5,7 +5,7 @@ From Python (README, "From Python"):
     import torchlab
     run = torchlab.train("mnist-mlp", train__epochs=2)   # a recipe -> Run
     run = torchlab.load("runs/mnist-mlp/...")            # a run directory -> Run
-    run = torchlab.fit(model, (x, y), test=(xt, yt))     # your nn.Module and data -> Run
+    run = torchlab.fit(MyNet, (x, y), test=(xt, yt))     # your nn.Module (class or instance), data -> Run
 
 `import torchlab` stays fast: torch is imported when one of these is first used.
 """

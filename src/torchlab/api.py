@@ -37,8 +37,8 @@ from torchlab.tasks import judge as judges
 
 
 def build_trainer(config: Config, run_dir: Path, **parts: Any) -> Trainer:
-    """The Trainer of `config`, given what its task needs from outside the run. `parts`: a `model`
-    and `data` built already (`torchlab.fit`) instead of from the config's registries."""
+    """The Trainer of `config`, given what its task needs from outside the run. `parts`: what builds
+    the `model` and the `data` (`torchlab.fit`) instead of the config's registries."""
     wants_judge = config.task.name == "adversarial" and isinstance(config.data, ImageDataConfig)
     resources = {"judge": load_judge(config.task.judge)} if wants_judge else {}
     return Trainer(config, run_dir, resources, **parts)

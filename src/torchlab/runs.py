@@ -113,7 +113,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, **parts: Any) -> Run:
 
 
 def fit(
-    model: nn.Module,
+    model: nn.Module | type[nn.Module],
     train: Data,
     val: Data | None = None,
     test: Data | None = None,
@@ -126,14 +126,19 @@ def fit(
 ) -> Run:
     """Train `model` (any nn.Module) on your data with the recipes' engine.
 
+    `model`: an instance, trained from the weights it has (seed before building it, or bring
+    pretrained ones), or its class, built with `model_kwargs` once the run's seed (`train.seed`)
+    is set, so that the same seed repeats the same run, initial weights included.
     Data are `(inputs, targets)` pairs of tensors or map-style Datasets of `(input, target)`;
     without `val`, `data.val_split` (10%) of `train` is held out. `task`: classify (cross-entropy
     on logits, the classes counted from the targets), regress (mean squared error), or any
     registered task whose batches are `(input, target)`. Defaults: Adam at 1e-3, 10 epochs,
     batches of 128; change them as for `train` (`train__epochs=1`). `model_kwargs`: the arguments
-    that rebuild the model (`type(model)(**model_kwargs)`), so that `torchlab resume`, `eval` and
+    that build the model (`type(model)(**model_kwargs)`), so that `torchlab resume`, `eval` and
     `load` can rebuild it without Python's help.
     """
+    if not (isinstance(model, nn.Module) or (isinstance(model, type) and issubclass(model, nn.Module))):
+        raise TorchlabError(f"torchlab.fit needs an nn.Module or an nn.Module class, got {type(model).__name__}")
     tensors = all(split is None or is_pair(split) for split in (train, val, test))
     kind = "tensors" if tensors else "python"
     target, kwargs = rebuild_recipe(model, model_kwargs or {})
@@ -157,13 +162,20 @@ def fit(
         built.append((GivenTensors if tensors else GivenDatasets)(config.data, device, splits))
         return built[-1]
 
-    parts = {"model": model, "data": data}
+    models: list[nn.Module] = [model] if isinstance(model, nn.Module) else []
+
+    def build() -> nn.Module:  # called by the Trainer after seeding
+        if not models:
+            models.append(model(**(model_kwargs or {})))
+        return models[-1]
+
+    parts = {"model": build, "data": data}
     try:
         if (run_dir / "config.yaml").is_file():  # an earlier fit into the same folder: continue it
             run = resume(run_dir, **parts)
         else:
             run = until_stopped(lambda: api.train(config, run_dir, **parts), run_dir)
-        run.given_model = model  # `run.model` loads the best weights into it: no rebuild needed
+        run.given_model = models[-1]  # `run.model` loads the best weights into it: no rebuild needed
         return run
     finally:
         if tensors and built and run_dir.is_dir():  # for the command line: `torchlab resume/eval RUN_DIR`
@@ -212,10 +224,10 @@ def count_classes(*splits: Data | None) -> int:
     return highest + 1
 
 
-def rebuild_recipe(model: nn.Module, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def rebuild_recipe(model: nn.Module | type[nn.Module], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(`model.target`, `model.kwargs`) that rebuild `model` where another process can import its class,
     else ("", {}): a notebook's class, or one whose constructor needs arguments not given."""
-    cls = type(model)
+    cls = model if isinstance(model, type) else type(model)
     module = sys.modules.get(cls.__module__)
     file = getattr(module, "__file__", None)
     if "<locals>" in cls.__qualname__ or module is None:
@@ -236,8 +248,13 @@ def rebuild_recipe(model: nn.Module, kwargs: dict[str, Any]) -> tuple[str, dict[
             file=sys.stderr,
         )
         return "", {}
-    same = {k: v.shape for k, v in probe.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
-    return (f"{where}:{cls.__qualname__}", kwargs) if same else ("", {})
+    if isinstance(model, nn.Module) and shapes(probe) != shapes(model):  # built with other arguments
+        return "", {}
+    return f"{where}:{cls.__qualname__}", kwargs
+
+
+def shapes(model: nn.Module) -> dict[str, torch.Size]:
+    return {k: v.shape for k, v in model.state_dict().items()}
 
 
 __all__ = ["Run", "TorchlabError", "fit", "load", "resume", "train"]

@@ -64,11 +64,12 @@ class Trainer:
         run_dir: Path,
         resources: dict[str, Any] | None = None,
         *,
-        model: nn.Module | None = None,
+        model: Callable[[], nn.Module] | None = None,
         data: Callable[[torch.device], DataModule] | None = None,
     ) -> None:
         """`resources`: what the task needs from outside the run (a GAN's judge), prepared by the api.
-        `model`, `data(device)`: given by the caller (`torchlab.fit`) instead of built from the config."""
+        `model()`, `data(device)`: given by the caller (`torchlab.fit`) instead of built from the config;
+        both are called after seeding, so the run's seed covers a model's initial weights."""
         self.cfg, train = cfg, cfg.train
         self.dist = setup_distributed(train.device)  # under torchrun: this rank's device; rank 0 writes
         self.run_dir = Path(from_rank0(str(run_dir)))
@@ -76,7 +77,8 @@ class Trainer:
         seed_everything(rank_seed(train.seed, self.dist.rank), train.deterministic)
         keep_freed_memory()
         self.data = data(self.device) if data else build_data(cfg.data, self.device)
-        self.model = (model or build_model(cfg.model, self.data.info)).to(self.device)  # plain: checkpoints, figures
+        # The plain model (checkpoints, figures); the task's networks may wrap it below.
+        self.model = (model() if model else build_model(cfg.model, self.data.info)).to(self.device)
         if train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         on_device = {k: v.to(self.device) if isinstance(v, nn.Module) else v for k, v in (resources or {}).items()}

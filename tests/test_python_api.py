@@ -119,10 +119,10 @@ def test_fit_of_a_class_builds_it_under_the_runs_seed(tmp_path):
     x = torch.randn(600, 3)
     y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.1
 
-    def fit(name: str, seed: int, drawn_before: int, model=torch.nn.Linear) -> torchlab.Run:
+    def fit(name: str, seed: int, drawn_before: int) -> torchlab.Run:
         torch.manual_seed(drawn_before)  # the script's own use of the global generator
         kwargs = {"in_features": 3, "out_features": 1}
-        return torchlab.fit(model, (x, y), task="regress", out=tmp_path / name, model_kwargs=kwargs,
+        return torchlab.fit(torch.nn.Linear, (x, y), task="regress", out=tmp_path / name, model_kwargs=kwargs,
                             train__epochs=1, train__seed=seed, log__loggers=[])  # fmt: skip
 
     first, again, other_seed = fit("a", 0, drawn_before=1), fit("b", 0, drawn_before=2), fit("c", 1, drawn_before=1)

@@ -134,8 +134,8 @@ def fit(
     on logits, the classes counted from the targets), regress (mean squared error), or any
     registered task whose batches are `(input, target)`. Defaults: Adam at 1e-3, 10 epochs,
     batches of 128; change them as for `train` (`train__epochs=1`). `model_kwargs`: the arguments
-    that build the model (`type(model)(**model_kwargs)`), so that `torchlab resume`, `eval` and
-    `load` can rebuild it without Python's help.
+    that build the model (`MyNet(**model_kwargs)`), so that `torchlab resume`, `eval` and `load`
+    can rebuild it without Python's help.
     """
     if not (isinstance(model, nn.Module) or (isinstance(model, type) and issubclass(model, nn.Module))):
         raise TorchlabError(f"torchlab.fit needs an nn.Module or an nn.Module class, got {type(model).__name__}")
@@ -238,6 +238,8 @@ def rebuild_recipe(model: nn.Module | type[nn.Module], kwargs: dict[str, Any]) -
         where = str(Path(file).resolve())
     else:
         where = cls.__module__
+    if isinstance(model, type):  # fit builds it from these very kwargs: no probe needed
+        return f"{where}:{cls.__qualname__}", kwargs
     try:
         probe = cls(**kwargs)
     except TypeError:
@@ -248,13 +250,8 @@ def rebuild_recipe(model: nn.Module | type[nn.Module], kwargs: dict[str, Any]) -
             file=sys.stderr,
         )
         return "", {}
-    if isinstance(model, nn.Module) and shapes(probe) != shapes(model):  # built with other arguments
-        return "", {}
-    return f"{where}:{cls.__qualname__}", kwargs
-
-
-def shapes(model: nn.Module) -> dict[str, torch.Size]:
-    return {k: v.shape for k, v in model.state_dict().items()}
+    same = {k: v.shape for k, v in probe.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    return (f"{where}:{cls.__qualname__}", kwargs) if same else ("", {})
 
 
 __all__ = ["Run", "TorchlabError", "fit", "load", "resume", "train"]

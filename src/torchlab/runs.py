@@ -175,7 +175,7 @@ def fit(
             run = resume(run_dir, **parts)
         else:
             run = until_stopped(lambda: api.train(config, run_dir, **parts), run_dir)
-        run.given_model = models[-1]  # `run.model` loads the best weights into it: no rebuild needed
+        run.given_model = build()  # `run.model` loads the best weights into it: no rebuild needed
         return run
     finally:
         if tensors and built and run_dir.is_dir():  # for the command line: `torchlab resume/eval RUN_DIR`

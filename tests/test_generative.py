@@ -102,7 +102,7 @@ def test_short_wgan_gp_run_moves_towards_the_modes(tmp_path):
     assert (out / "plots" / "gan_points.png").is_file()
 
 
-def test_the_generator_average_moves_by_one_minus_decay_of_each_step_and_samples_come_from_it():
+def test_the_generator_average_warms_up_to_its_decay_and_samples_come_from_it():
     from torchlab.models.gan import GAN
 
     gan = GAN(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)), nn.Linear(3, 1), latent=2).keep_average(0.9)
@@ -111,7 +111,15 @@ def test_the_generator_average_moves_by_one_minus_decay_of_each_step_and_samples
         gan.generator[0].weight.add_(1.0)
         gan.generator[1].running_mean.fill_(5.0)
     gan.update_average()
-    assert torch.allclose(gan.average[0].weight, before + 0.1)  # 0.9 · old + 0.1 · new
+    assert torch.allclose(gan.average[0].weight, before + 0.9)  # first update: decay 1/10, not 0.9
+    for _ in range(200):  # the warm-up's decay (1 + n) / (10 + n) passes 0.9 at n = 80
+        gan.update_average()
+    assert int(gan.average_updates) == 201 and "average_updates" in gan.state_dict()  # resumes where it was
+    with torch.no_grad():
+        gan.generator[0].weight.add_(1.0)
+    mid = gan.average[0].weight.clone()
+    gan.update_average()
+    assert torch.allclose(gan.average[0].weight, mid + 0.1)  # then 0.9 · old + 0.1 · new
     assert torch.equal(gan.average[1].running_mean, gan.generator[1].running_mean)
     assert not any(p.requires_grad for p in gan.average.parameters())
     gan.eval()
@@ -240,7 +248,7 @@ def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path)
     assert main(["resume", str(killed)]) == 0
     expected, got = (load_checkpoint(d / "checkpoints" / "last.pt") for d in (reference, killed))
     assert set(got["optimizers"]) == {"generator", "critic"}
-    assert {name.split(".")[0] for name in got["model"]} == {"generator", "critic", "average"}
+    assert {name.split(".")[0] for name in got["model"]} == {"generator", "critic", "average", "average_updates"}
     assert got["step"] == expected["step"]
     for name, tensor in expected["model"].items():
         assert torch.equal(got["model"][name], tensor), name

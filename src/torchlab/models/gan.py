@@ -32,14 +32,22 @@ class GAN(nn.Module):
         generator's oscillation in the game). Call it after initialising the weights; 0 keeps none."""
         self.decay = decay
         self.average = copy.deepcopy(self.generator).requires_grad_(False) if decay else None
+        if decay:  # a buffer, so that a resumed run goes on with the same warm-up
+            self.register_buffer("average_updates", torch.zeros((), dtype=torch.long))
         return self
 
     @torch.no_grad()
     def update_average(self) -> None:
+        """One step of the average. Its decay warms up as (1 + n) / (10 + n) after n updates, up to
+        `decay` (TensorFlow's ExponentialMovingAverage with num_updates does the same): without it the
+        initial weights would still weigh 21% in a 0.999 average after one MNIST epoch (1,563 steps)."""
         if self.average is None:
             return
+        n = self.average_updates  # a tensor on the model's device: no host sync per step
+        weight = 1 - ((1 + n) / (10 + n)).clamp(max=self.decay)
+        self.average_updates += 1
         for averaged, live in zip(self.average.parameters(), self.generator.parameters(), strict=True):
-            averaged.lerp_(live, 1 - self.decay)
+            averaged.lerp_(live, weight.to(averaged.dtype))
         for averaged, live in zip(self.average.buffers(), self.generator.buffers(), strict=True):
             averaged.copy_(live)  # BatchNorm's running statistics: the live generator's
 

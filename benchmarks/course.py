@@ -114,7 +114,7 @@ PAIRS = [
         "free_mse",
         "nn.RNN(1, 16), init N(0, 0.001²); one wave per step, hidden state carried; Adam 0.01; 6,000 steps; "
         "waves start at 0, 1 or 2",
-        "nn.RNN(1, 64), default init; batches of 64, state reset; Adam 0.005; gradient norm clipped at 1; "
+        "nn.RNN(1, 64), default init; batches of 64, state reset; Adam 0.01; gradient norm clipped at 1; "
         "30 epochs; starts uniform over a period",
         "batch 1 with a carried state is slow and noisy; clipping guards the recurrence; three starting "
         "points teach three waves only",

@@ -18,7 +18,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -162,12 +162,9 @@ def fit(
         built.append((GivenTensors if tensors else GivenDatasets)(config.data, device, splits))
         return built[-1]
 
-    models: list[nn.Module] = [model] if isinstance(model, nn.Module) else []
-
-    def build() -> nn.Module:  # called by the Trainer after seeding
-        if not models:
-            models.append(model(**(model_kwargs or {})))
-        return models[-1]
+    @cache
+    def build() -> nn.Module:  # called by the Trainer after seeding; the same module every call
+        return model if isinstance(model, nn.Module) else model(**(model_kwargs or {}))
 
     parts = {"model": build, "data": data}
     try:
@@ -175,7 +172,7 @@ def fit(
             run = resume(run_dir, **parts)
         else:
             run = until_stopped(lambda: api.train(config, run_dir, **parts), run_dir)
-        run.given_model = build()  # `run.model` loads the best weights into it: no rebuild needed
+        run.given_model = build()  # the module trained; `run.model` loads the best weights into it
         return run
     finally:
         if tensors and built and run_dir.is_dir():  # for the command line: `torchlab resume/eval RUN_DIR`

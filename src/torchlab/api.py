@@ -154,7 +154,7 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
             with contextlib.suppress(OSError):
                 run_dir.rmdir()  # only while empty
         raise
-    with own_run_dir(trainer):  # checked again under the lock: two runs racing for one --out
+    with trainer, own_run_dir(trainer):  # checked again under the lock: two runs racing for one --out
         if trainer.dist.is_main:
             if (trainer.run_dir / "config.yaml").exists():
                 raise TorchlabError(f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it")
@@ -229,8 +229,7 @@ def report(run_dir: Path) -> Path:
         return path
     if not finished(run_dir):
         raise TorchlabError(f"{run_dir} has not finished: `torchlab resume {run_dir}` finishes it and draws its report")
-    trainer = build_trainer(config, run_dir)
-    with own_run_dir(trainer):
+    with build_trainer(config, run_dir) as trainer, own_run_dir(trainer):
         check_split(trainer)
         trainer.test_best()  # the test outputs that the figures draw from
         return draw_report(trainer)
@@ -272,7 +271,7 @@ def resume(run_dir: Path, epochs: int | None = None, **parts: Any) -> dict[str, 
             f"schedule {config.schedule.name} is planned over train.epochs={planned} of {run_dir} and cannot "
             f"stretch to {epochs} epochs: train a new run with train.epochs={epochs}"
         )
-    with own_run_dir(trainer):
+    with trainer, own_run_dir(trainer):
         last = run_dir / "checkpoints" / "last.pt"
         if last.exists():
             trainer.load_state_dict(load_checkpoint(last), last)
@@ -309,11 +308,11 @@ def evaluate(
         config.train.device = device
     path = weights or run_dir / "checkpoints" / "best.pt"
     state = {"model": load_tensors(path)} if weights else load_checkpoint(path)
-    trainer = build_trainer(config, run_dir)
-    check_split(trainer)
-    load_weights(trainer.model, state, path)
-    trainer.keep_amp_of(state)
-    return trainer.test()
+    with build_trainer(config, run_dir) as trainer:
+        check_split(trainer)
+        load_weights(trainer.model, state, path)
+        trainer.keep_amp_of(state)
+        return trainer.test()
 
 
 def compare(run_dirs: list[Path], out: Path | None = None) -> Path:

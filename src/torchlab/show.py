@@ -129,7 +129,7 @@ def describe(config: Config) -> dict[str, Any]:
     import torch  # here: the meanings above need no torch
     import torchinfo
 
-    from torchlab.data import build_data
+    from torchlab.data import build_data, close_data
     from torchlab.models import build_model
 
     data = build_data(config.data, torch.device("cpu"))
@@ -138,8 +138,11 @@ def describe(config: Config) -> dict[str, Any]:
     def count(loader: Any) -> int:
         return sum(len(batch[0]) for batch in loader)
 
-    sizes = {"train": data.train_size, "val": count(data.val_loader()), "test": count(data.test_loader())}
-    *inputs, _ = next(iter(data.val_loader()))
+    try:
+        sizes = {"train": data.train_size, "val": count(data.val_loader()), "test": count(data.test_loader())}
+        *inputs, _ = next(iter(data.val_loader()))
+    finally:
+        close_data(data)
     try:  # shapes from a real batch of two; a model that takes something else (a GAN's noise) gets none
         stats = torchinfo.summary(model, input_data=[x[:2] for x in inputs], depth=4, verbose=0)
     except Exception:  # noqa: BLE001  (torchinfo re-raises whatever the forward raised)

@@ -209,4 +209,6 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         remove_stale_temporaries(run_dir)  # left by a writer killed mid-write; we hold the lock now
         yield
     finally:
-        os.close(fd)  # releases the lock
+        # Unlocked, not only closed: a child forked meanwhile (a DataLoader worker) shares the lock.
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -35,7 +35,8 @@ class DataModule(Protocol):
     """Train, validation and test batches for one dataset, already on the training device.
 
     A dataset that splits its training set itself may also offer `split`, a dict describing the
-    train/val indices (`data.splits.describe_split`); runs record it in split.json.
+    train/val indices (`data.splits.describe_split`); runs record it in split.json. One that holds
+    processes open (DataLoader workers) offers `close()`, called when the run is over (`close_data`).
     """
 
     info: DataInfo
@@ -57,6 +58,13 @@ class Loader(Protocol):
 def build_data(cfg: DataConfig, device: torch.device) -> DataModule:
     """Build the DataModule that `cfg.name` registered."""
     return DATASETS.get(cfg.name)(cfg, device)
+
+
+def close_data(data: DataModule) -> None:
+    """End what `data` holds open, if anything: its DataLoaders' worker processes."""
+    close = getattr(data, "close", None)
+    if close is not None:
+        close()
 
 
 def batch_size_of(batch: Iterable[torch.Tensor]) -> int:

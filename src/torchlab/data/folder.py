@@ -6,7 +6,7 @@ Later runs reuse the index, so the seeded train/val/test split (60/20/20 by defa
 the same. Images are converted to RGB (palette, alpha, grey, CMYK, first frame of an animated
 GIF), resized (shorter side) and centre-cropped to `image_size`, augmented per sample on the
 training split only, and normalised with ImageNet's statistics on the training device. Under
-torchrun each rank loads its `shard` of every split (`ShardSampler`).
+torchrun each rank loads its shard of every split (`data/workers.py: ShardSampler`).
 
 A sample's augmentation depends on the epoch and the sample only: the sampler draws one seed per
 epoch from the shuffling generator and hands it with each index, and the sample draws from a
@@ -16,10 +16,8 @@ seen, with any number of workers. The workers ignore SIGINT and SIGTERM, also wh
 process group gets them: the training process alone decides how a run stops.
 """
 
-import atexit
 import csv
 import io
-import signal
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,10 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from torchlab.config import in_range
-from torchlab.core.distributed import shard
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
 from torchlab.data import DATASETS, Batch, DataInfo
@@ -39,6 +36,7 @@ from torchlab.data.augment import ImageDataConfig, TrainPreset, build_augment
 from torchlab.data.loaders import Normalize
 from torchlab.data.root import data_root
 from torchlab.data.splits import split_sizes
+from torchlab.data.workers import Loaders, ShardSampler, batches, worker_loader
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -137,30 +135,6 @@ class ImageFiles(Dataset):
         return x, self.labels[i]
 
 
-class ShardSampler(Sampler):
-    """This rank's indices of `n` items. Training (a generator): each epoch a permutation drawn from
-    it, padded and sharded; evaluation (None): this rank's share of range(n), in order. With `seeds`,
-    training yields (index, seed) pairs: one seed per epoch, drawn from the generator first, where a
-    DataLoader draws its workers' base seed; so the order stays that of DataLoader's shuffle=True."""
-
-    def __init__(self, n: int, generator: torch.Generator | None = None, seeds: bool = False) -> None:
-        self.n, self.generator, self.seeds = n, generator, seeds
-
-    def __len__(self) -> int:
-        return len(shard(torch.arange(self.n), pad=self.generator is not None))
-
-    def __iter__(self) -> Iterator[int | tuple[int, int]]:
-        if self.generator is None:
-            yield from shard(torch.arange(self.n)).tolist()
-            return
-        seed = int(torch.empty((), dtype=torch.int64).random_(generator=self.generator)) if self.seeds else None
-        order = shard(torch.randperm(self.n, generator=self.generator), pad=True).tolist()
-        yield from order if seed is None else ((i, seed) for i in order)
-        # RandomSampler (DataLoader's shuffle=True) draws a second, unused permutation at the end of
-        # an epoch; so does this, so that one process shuffles every epoch exactly as before.
-        torch.randperm(self.n, generator=self.generator)
-
-
 class DeviceLoader:
     """A DataLoader whose batches arrive on the device, normalised there."""
 
@@ -172,26 +146,10 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         try:
-            for x, y in self.loader:
+            for x, y in batches(self.loader):
                 yield self.normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
         except TorchlabError as err:  # raised in a worker: it arrives wrapped in the worker's traceback
             raise TorchlabError(worker_message(str(err))) from None
-
-
-def end_workers(loaders: dict[object, DeviceLoader]) -> None:
-    """At exit: end the persistent workers as their loader would. multiprocessing's own exit handler
-    (registered earlier, so it runs later) would send them SIGTERM, which they ignore, and wait."""
-    for device_loader in loaders.values():
-        iterator = getattr(device_loader.loader, "_iterator", None)  # torch's: where the workers live
-        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-            iterator._shutdown_workers()
-
-
-def ignore_stop_signals(worker_id: int) -> None:
-    """In a DataLoader worker: SIGINT and SIGTERM are for the training process to handle (it ends
-    the workers when the run stops), also when they reach the whole process group."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
 
 
 def worker_message(text: str) -> str:
@@ -231,7 +189,7 @@ class ImageFolderData:
             for k, idx in enumerate(subsets)
         ]
         self.train_size = len(self.datasets[0])
-        self._loaders: dict[object, DeviceLoader] = {}
+        self._loaders = Loaders()
 
     def _split(self, n: int) -> list[list[int]]:
         """Seeded train/val/test indices; the index file's order keeps them stable across runs."""
@@ -243,25 +201,15 @@ class ImageFolderData:
         return [order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]]
 
     def _loader(self, key: object, split: int, batch_size: int, generator: torch.Generator | None) -> DeviceLoader:
-        """Built once and reused, so that persistent workers live across epochs."""
-        if key not in self._loaders:
-            workers = self.cfg.workers
-            loader = DataLoader(
-                self.datasets[split],
-                batch_size=batch_size,
-                sampler=ShardSampler(len(self.datasets[split]), generator, seeds=True),
-                # The workers' base seed: drawn from a generator of the loader's own, never from the
-                # shuffling generator or torch's global RNG (a resumed run creates its workers later).
-                generator=torch.Generator(),
-                num_workers=workers,
-                worker_init_fn=ignore_stop_signals,
-                pin_memory=self.device.type == "cuda",
-                persistent_workers=workers > 0,
-            )
-            self._loaders[key] = DeviceLoader(loader, self.device, self.normalize)
-            if workers and len(self._loaders) == 1:
-                atexit.register(end_workers, self._loaders)
-        return self._loaders[key]
+        def build() -> DeviceLoader:
+            sampler = ShardSampler(len(self.datasets[split]), generator, seeds=True)
+            loader = worker_loader(self.datasets[split], batch_size, sampler, self.cfg.workers, self.device)
+            return DeviceLoader(loader, self.device, self.normalize)
+
+        return self._loaders.get(key, build)
+
+    def close(self) -> None:
+        self._loaders.close()
 
     def train_loader(self, generator: torch.Generator) -> DeviceLoader:
         return self._loader(generator, 0, self.cfg.batch_size, generator)

@@ -12,7 +12,6 @@ such a run continues from Python only.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -21,9 +20,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchlab.config import DataConfig
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS, Batch, DataInfo
-from torchlab.data.folder import ShardSampler
 from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import train_val_indices
+from torchlab.data.workers import Loaders, ShardSampler, batches, worker_loader
 
 SPLITS = ("train", "val", "test")
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -88,7 +87,7 @@ class DeviceBatches:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[Batch]:
-        for batch in self.loader:
+        for batch in batches(self.loader):
             yield tuple(t.to(self.device, non_blocking=True) for t in batch)
 
 
@@ -107,23 +106,19 @@ class GivenDatasets:
         x, _ = self.datasets["train"][0]
         self.info = info_of(torch.as_tensor(x)[None], cfg.num_classes)
         self.train_size = len(train)
-        self._loaders: dict[Any, DeviceBatches] = {}
+        self._loaders = Loaders()
 
     def _loader(self, split: str, batch_size: int, generator: torch.Generator | None) -> DeviceBatches:
-        key = generator if generator is not None else split  # built once: persistent workers live on
-        if key not in self._loaders:
+        def build() -> DeviceBatches:
             dataset = self.datasets[split]
-            loader = DataLoader(
-                dataset,
-                batch_size=batch_size,
-                sampler=ShardSampler(len(dataset), generator),
-                generator=generator,
-                num_workers=self.cfg.workers,
-                persistent_workers=self.cfg.workers > 0,
-                pin_memory=self.device.type == "cuda",
-            )
-            self._loaders[key] = DeviceBatches(loader, self.device)
-        return self._loaders[key]
+            sampler = ShardSampler(len(dataset), generator)
+            loader = worker_loader(dataset, batch_size, sampler, self.cfg.workers, self.device)
+            return DeviceBatches(loader, self.device)
+
+        return self._loaders.get(generator if generator is not None else split, build)
+
+    def close(self) -> None:
+        self._loaders.close()
 
     def train_loader(self, generator: torch.Generator) -> DeviceBatches:
         return self._loader("train", self.cfg.batch_size, generator)

@@ -42,7 +42,7 @@ from torchlab.core.runtime import (
     rng_states,
     seed_everything,
 )
-from torchlab.data import DataModule, batch_size_of, build_data
+from torchlab.data import DataModule, batch_size_of, build_data, close_data
 from torchlab.engine.bookmark import Bookmark
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
 from torchlab.engine.optim import build_optimizer, build_schedule
@@ -117,6 +117,13 @@ class Trainer:
         self.stop = StopRequest()  # set by SIGINT/SIGTERM while fit() runs
         self.bookmark = Bookmark(self.generator)  # where in an epoch a stop left the run
         self.test_outputs: dict[str, torch.Tensor] = {}  # the task's per-sample test outputs, whole set
+
+    def __enter__(self) -> "Trainer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Done with the run: its data's worker processes end (a notebook goes on without them)."""
+        close_data(self.data)
 
     def wrap(self, name: str, net: nn.Module) -> nn.Module:
         """One of the task's networks as training calls it: compiled and under DDP, as configured."""

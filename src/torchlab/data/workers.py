@@ -1,0 +1,122 @@
+"""DataLoaders over map-style Datasets (an image folder, `torchlab.fit`'s Datasets), with or without
+worker processes, that a stopped run resumes bit for bit.
+
+The shuffling generator is the sampler's alone: the DataLoader seeds its workers from a generator
+of its own, since a resumed run starts its workers at another point of the shuffling stream. The
+workers ignore SIGINT and SIGTERM, also when the whole process group gets them: the training
+process alone decides how a run stops, and ends them when the run is over or at exit.
+"""
+
+import atexit
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from torchlab.core.distributed import shard
+
+
+class ShardSampler(Sampler):
+    """This rank's indices of `n` items. Training (a generator): each epoch a permutation drawn from
+    it, padded and sharded; evaluation (None): this rank's share of range(n), in order. With `seeds`,
+    training yields (index, seed) pairs: a sample draws its augmentation from the epoch's seed and
+    its index, whichever worker loads it."""
+
+    def __init__(self, n: int, generator: torch.Generator | None = None, seeds: bool = False) -> None:
+        self.n, self.generator, self.seeds = n, generator, seeds
+
+    def __len__(self) -> int:
+        return len(shard(torch.arange(self.n), pad=self.generator is not None))
+
+    def __iter__(self) -> Iterator[int | tuple[int, int]]:
+        if self.generator is None:
+            yield from shard(torch.arange(self.n)).tolist()
+            return
+        # The draws of DataLoader(shuffle=True, generator=...) in one process, in its order: a base
+        # seed (here the epoch's seed), the permutation, and at the epoch's end an unused one.
+        seed = int(torch.empty((), dtype=torch.int64).random_(generator=self.generator))
+        order = shard(torch.randperm(self.n, generator=self.generator), pad=True).tolist()
+        yield from ((i, seed) for i in order) if self.seeds else order
+        torch.randperm(self.n, generator=self.generator)
+
+
+def worker_loader(
+    dataset: Dataset, batch_size: int, sampler: ShardSampler, workers: int, device: torch.device
+) -> DataLoader:
+    """A DataLoader with `workers` processes that live across epochs. Their base seed comes from a
+    generator of its own, seeded with the run's seed (the shuffling generator's), never from the
+    shuffling generator itself or torch's global RNG: a resumed run starts its workers later."""
+    seed = sampler.generator.initial_seed() if sampler.generator is not None else 0
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        generator=torch.Generator().manual_seed(seed),
+        num_workers=workers,
+        worker_init_fn=ignore_stop_signals,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
+    if workers:
+        OPEN.add(loader)
+    return loader
+
+
+Wrapped = TypeVar("Wrapped")
+
+
+class Loaders:
+    """A DataModule's loaders by key, each built once so that its persistent workers live across
+    epochs; `close` ends their workers, when the run (or whatever used the data) ends."""
+
+    def __init__(self) -> None:
+        self.built: dict[Any, Any] = {}  # key -> a wrapper whose `loader` is the DataLoader
+
+    def get(self, key: object, build: Callable[[], Wrapped]) -> Wrapped:
+        if key not in self.built:
+            self.built[key] = build()
+        return self.built[key]
+
+    def close(self) -> None:
+        end_workers(wrapper.loader for wrapper in self.built.values())
+        self.built.clear()  # used again, they start anew
+
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def batches(loader: DataLoader) -> Iterator:
+    """`iter(loader)`, which starts the workers on the first epoch, with SIGINT and SIGTERM held back
+    in this thread meanwhile (a signal arriving then is handled right after). The workers start with
+    them held back too, until `ignore_stop_signals`: torch's own SIGTERM handler, installed before it,
+    would end a worker on the process group's SIGTERM, and the run would fail instead of stopping."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return iter(loader)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """In a DataLoader worker: SIGINT and SIGTERM are for the training process to handle (it ends
+    the workers when the run stops), also when they reach the whole process group. Held back since
+    the worker started (`batches`), any that arrived meanwhile are dropped here."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+OPEN: set[DataLoader] = set()  # loaders with workers, until `end_workers`
+
+
+@atexit.register  # after multiprocessing's exit handler (imported with DataLoader): runs before it
+def end_workers(loaders: Iterable[DataLoader] | None = None) -> None:
+    """End the persistent workers of `loaders` (at exit: of every loader still open) as their loader
+    would. multiprocessing's exit handler would send them SIGTERM, which they ignore, and wait."""
+    for loader in list(OPEN if loaders is None else loaders):
+        OPEN.discard(loader)
+        iterator = getattr(loader, "_iterator", None)  # torch's: where the workers live
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()

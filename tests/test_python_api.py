@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 import torch
@@ -110,6 +111,22 @@ def test_fit_on_datasets_and_a_regression_task(tmp_path):
     # Datasets live in Python only: the command line says how to continue such a run.
     done = run_cli("resume", str(tmp_path / "lin"), "--epochs", "16")
     assert done.returncode == 2 and "torchlab.fit" in done.stderr
+
+
+@pytest.mark.parametrize("given", ["tensors", "dataset"])
+def test_a_fit_without_a_test_set_draws_only_what_needs_none(given, tmp_path):
+    """Before: the confusion matrix and misclassified figures of such a classifier failed with a warning."""
+    x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    data = (x, y) if given == "tensors" else torch.utils.data.TensorDataset(x, y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="figure")  # a figure that fails warns: here it fails the test
+        kwargs = {"in_features": 4, "out_features": 2}
+        run = torchlab.fit(torch.nn.Linear, data, out=tmp_path / "run", model_kwargs=kwargs,
+                           train__epochs=2, optim__lr=0.1, log__loggers=[])  # fmt: skip
+    assert run.summary["val"]["accuracy"] > 0.7 and not run.summary["test"]
+    assert [p.name for p in (run.run_dir / "plots").iterdir()] == ["learning_curves.png"]
+    assert "learning_curves.png" in (run.run_dir / "report.html").read_text()
 
 
 def test_fit_of_a_class_builds_it_under_the_runs_seed(tmp_path):

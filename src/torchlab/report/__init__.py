@@ -2,10 +2,11 @@
 
 A figure is a function `draw(run, plots_dir) -> None` registered with `@figure(name,
 tasks=...)` in any module of this package; after training, every figure whose `tasks` include
-the run's task (or that names no tasks) draws into `RUN_DIR/plots/`. `run` is a `FinishedRun`:
-a small view of the finished run (never the Trainer), whose test outputs were gathered by the
-run's one pass over the test set. A figure that fails warns
-and the run still succeeds: pictures must never cost a trained model.
+the run's task (or that names no tasks) draws into `RUN_DIR/plots/`, but for a run without a
+test set (`torchlab.fit` given none) only those registered with `test=False`. `run` is a
+`FinishedRun`: a small view of the finished run (never the Trainer), whose test outputs were
+gathered by the run's one pass over the test set. A figure that fails warns and the run still
+succeeds: pictures must never cost a trained model.
 
 `pages.py` then writes RUN_DIR/report.html from the plots (and `torchlab report` a comparison
 page of several runs); `classify.py` and `curves.py` are examples of figure modules.
@@ -40,6 +41,7 @@ class FinishedRun:
     device: "torch.device"
     test_loader: Callable[[], "Loader"]  # the whole test set, in order
     test: dict[str, "torch.Tensor"] = field(default_factory=dict)  # task.test_step's outputs, whole set, in order
+    has_test: bool = True  # False: the run has no test set
 
 
 @dataclass
@@ -47,16 +49,17 @@ class Figure:
     name: str
     draw: Callable[[FinishedRun, Path], None]
     tasks: tuple[str, ...] | None  # None: every task
+    test: bool = True  # reads the test set or its outputs
 
 
 FIGURES: dict[str, Figure] = {}
 
 
-def figure(name: str, tasks: tuple[str, ...] | None = None) -> Callable:
+def figure(name: str, tasks: tuple[str, ...] | None = None, test: bool = True) -> Callable:
     def add(draw: Callable[[FinishedRun, Path], None]) -> Callable[[FinishedRun, Path], None]:
         if name in FIGURES:
             warnings.warn(f"figure '{name}' registered twice; the later one wins", stacklevel=2)
-        FIGURES[name] = Figure(name, draw, tasks)
+        FIGURES[name] = Figure(name, draw, tasks, test)
         return draw
 
     return add
@@ -106,7 +109,8 @@ def draw_figures(run: FinishedRun, plots_dir: Path, names: Collection[str] | Non
     plots_dir.mkdir(parents=True, exist_ok=True)
     drawn = []
     for fig in FIGURES.values():
-        if (fig.tasks is None or run.config.task.name in fig.tasks) and (names is None or fig.name in names):
+        applies = (fig.tasks is None or run.config.task.name in fig.tasks) and (run.has_test or not fig.test)
+        if applies and (names is None or fig.name in names):
             try:
                 fig.draw(run, plots_dir)
                 drawn.append(fig.name)

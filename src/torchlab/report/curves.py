@@ -92,7 +92,7 @@ def curves_figure(runs: dict[str, Series], title: str) -> Figure:
     return fig
 
 
-@figure("learning-curves")
+@figure("learning-curves", test=False)
 def learning_curves(run: FinishedRun, plots_dir: Path) -> None:
     fig = curves_figure({run.config.recipe: run_series(run.run_dir)}, run.config.recipe)
     save_figure(fig, plots_dir / "learning_curves.png")

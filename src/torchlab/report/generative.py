@@ -27,7 +27,7 @@ def reconstructions(run: FinishedRun, plots_dir: Path) -> None:
     save_grid(rows, 16, title, plots_dir / "reconstructions.png", (8, 1.5))
 
 
-@figure("prior-samples", tasks=("reconstruct",))
+@figure("prior-samples", tasks=("reconstruct",), test=False)
 @torch.no_grad()
 def prior_samples(run: FinishedRun, plots_dir: Path) -> None:
     task = run.task
@@ -94,7 +94,7 @@ def gan_points(run: FinishedRun, plots_dir: Path) -> None:
     save_figure(fig, plots_dir / "gan_points.png")
 
 
-@figure("gan-epoch-samples", tasks=("adversarial",))
+@figure("gan-epoch-samples", tasks=("adversarial",), test=False)
 def gan_epoch_samples(run: FinishedRun, plots_dir: Path) -> None:
     """One grid per epoch from RUN_DIR/snapshots (the same fixed noise each time)."""
     for path in sorted((run.run_dir / "snapshots").glob("epoch-*.pt")):

@@ -8,6 +8,7 @@ has required since 1.1.
 """
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -119,10 +120,13 @@ class Schedule:
 
     def step_epoch(self, metric: float) -> None:
         """After every epoch's validation; `metric` is the monitored validation metric."""
-        if self.scheduler is not None and self.interval == "epoch":
-            self.scheduler.step()
-        elif self.scheduler is not None and self.interval == "plateau":
-            self.scheduler.step(metric)
+        if self.scheduler is None or self.interval == "step":
+            return
+        with warnings.catch_warnings():
+            # A run resumed where its first epoch had taken its last step steps the schedule before
+            # any optimizer.step() of this process: PyTorch's warning about that order is false here.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            self.scheduler.step(*([metric] if self.interval == "plateau" else []))
 
     def state_dict(self) -> dict[str, Any]:
         return {name: s.state_dict() for name, s in self.parts().items()}

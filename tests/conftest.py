@@ -31,9 +31,9 @@ def cli_env(*first: Path, **variables: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [*first, ROOT / "src"])), **variables}
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`python -m torchlab ARGS` in a fresh process, as a user would run it."""
-    env = cli_env()
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, **variables: str) -> subprocess.CompletedProcess:
+    """`python -m torchlab ARGS` in a fresh process, as a user would run it (`variables`: its environment's extra)."""
+    env = cli_env(**variables)
     return subprocess.run(
         [sys.executable, "-m", "torchlab", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
     )

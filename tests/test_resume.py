@@ -42,7 +42,9 @@ def assert_identical(a, b, where="checkpoint"):
 
 def assert_same_run(ref, other):
     for name in ("best.pt", "last.pt"):
-        assert_identical(load_checkpoint(ref / "checkpoints" / name), load_checkpoint(other / "checkpoints" / name))
+        assert_identical(
+            load_checkpoint(ref / "checkpoints" / name), load_checkpoint(other / "checkpoints" / name), name
+        )
     summaries = [json.loads((d / "summary.json").read_text()) for d in (ref, other)]
     assert [(s["status"], s["epochs"], s["val"], s["test"]) for s in summaries][0] == (
         summaries[1]["status"],

@@ -4,6 +4,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,25 @@ def cli_env(*first: Path, **variables: str) -> dict[str, str]:
     """The environment of a `python -m torchlab` child: this checkout's src/ importable (after the
     `first` folders), plus `variables`."""
     return {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [*first, ROOT / "src"])), **variables}
+
+
+# Runs that a test compares bit for bit across processes compute with one thread, in the children
+# (ONE_THREAD) and in this process (`one_thread`): on one Intel host about one process in 50 computed its
+# second OpenMP thread's share of an elementwise update with ~1e-4 relative error (docs/reliability.md,
+# Known gaps); two processes then differ whatever torchlab does.
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    import torch  # here: conftest is imported by tests that must not import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, **variables: str) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.conftest import cli_env
+from tests.conftest import ONE_THREAD, cli_env, one_thread
 from torchlab import api
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, save_checkpoint
@@ -231,11 +231,12 @@ def test_a_cached_judge_that_no_longer_loads_is_trained_again(tmp_path, monkeypa
 @pytest.mark.slow
 def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path):
     args = [*SMALL_GAUSSIANS, "train.epochs=6", "model.hidden=[64,64]", "model.ema=0.9"]
-    reference, _ = train(tmp_path, "reference", "gaussians-wgan-gp", *args)
+    with one_thread():  # as the killed process (conftest: ONE_THREAD)
+        reference, _ = train(tmp_path, "reference", "gaussians-wgan-gp", *args)
 
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "torchlab", "train", "gaussians-wgan-gp", "--out", str(killed), *args]
-    env = cli_env()
+    env = cli_env(**ONE_THREAD)
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = killed / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 120
@@ -245,7 +246,8 @@ def test_a_killed_gan_run_resumes_both_networks_and_optimisers_exactly(tmp_path)
     assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     assert load_checkpoint(last)["epoch"] < 6
 
-    assert main(["resume", str(killed)]) == 0
+    with one_thread():
+        assert main(["resume", str(killed)]) == 0
     expected, got = (load_checkpoint(d / "checkpoints" / "last.pt") for d in (reference, killed))
     assert set(got["optimizers"]) == {"generator", "critic"}
     assert {name.split(".")[0] for name in got["model"]} == {"generator", "critic", "average", "average_updates"}

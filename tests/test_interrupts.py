@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import cli_env
+from tests.conftest import ONE_THREAD, cli_env, one_thread
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.loggers import LOGGERS, Logger
@@ -135,7 +135,7 @@ LONG = [
 
 
 def start(*args: str) -> subprocess.Popen:
-    env = cli_env()
+    env = cli_env(**ONE_THREAD)
     return subprocess.Popen(
         [sys.executable, "-m", "torchlab", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -159,7 +159,8 @@ def epochs_logged(out: Path) -> int:
 @pytest.fixture(scope="module")
 def long_reference(tmp_path_factory, mnist_root) -> Path:
     out = tmp_path_factory.mktemp("long") / "run"
-    assert main(["train", "mnist-mlp", "--out", str(out), *LONG]) == 0
+    with one_thread():  # as the real processes compared with it (conftest: ONE_THREAD)
+        assert main(["train", "mnist-mlp", "--out", str(out), *LONG]) == 0
     return out
 
 
@@ -183,7 +184,8 @@ def test_sigterm_and_ctrl_c_in_a_real_process(long_reference, tmp_path):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert summary(out)["status"] == "interrupted"
 
-    assert main(["resume", str(out)]) == 0
+    with one_thread():
+        assert main(["resume", str(out)]) == 0
     assert_same_run(out, long_reference)
 
 
@@ -212,5 +214,6 @@ def test_sigkill_at_several_points_leaves_a_resumable_run(long_reference, tmp_pa
     # The last kill races the end of the run: when the test set was already scored, there is
     # nothing left to resume (and resume rightly refuses); else resume finishes the test.
     finished = (out / "summary.json").exists() and summary(out)["status"] == "completed"
-    assert finished or main(["resume", str(out)]) == 0
+    with one_thread():
+        assert finished or main(["resume", str(out)]) == 0
     assert_same_run(out, long_reference)

@@ -22,7 +22,7 @@ from PIL import Image
 from torch.utils.data import TensorDataset
 
 import torchlab
-from tests.conftest import cli_env, run_cli
+from tests.conftest import ONE_THREAD, cli_env, run_cli
 from tests.test_resume import assert_identical, assert_same_run
 from torchlab import api
 from torchlab.cli import main
@@ -68,13 +68,8 @@ def folder_args(pictures: Path, out: Path, *extra: str) -> list[str]:
     return ["train", "folder-resnet18", "--out", str(out), *FOLDER, f"data.folder={pictures}", *extra]
 
 
-# The processes this file compares bit for bit compute with one thread: on one Intel host, about one
-# process in 50 computed its second OpenMP thread's half of an Adam update with ~1e-4 relative error
-# (docs/reliability.md, Known gaps): runs in two processes then differ, whatever a resume does.
-ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-
-
 def child(*args: str) -> subprocess.CompletedProcess:
+    """`python -m torchlab ARGS`, computing with one thread (conftest's ONE_THREAD)."""
     return run_cli(*args, **ONE_THREAD)
 
 

@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from tests.conftest import cli_env, run_cli
+from tests.conftest import ONE_THREAD, cli_env, one_thread, run_cli
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.loggers.jsonl import read_metrics
@@ -58,9 +58,10 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, mnist_root):
     # dropout, momentum, weight decay and a cosine schedule: every piece of state a resume must restore
     args = ["--epochs=3", "--logger", "none", "data.subset=20000", "data.eval_subset=1000", "train.log_every=5"]
     ref, out = tmp_path / "uninterrupted", tmp_path / "killed"
-    assert main(["train", "mnist-mlp-regularized", "--out", str(ref), *args]) == 0
+    with one_thread():  # as the killed and resumed processes (conftest: ONE_THREAD)
+        assert main(["train", "mnist-mlp-regularized", "--out", str(ref), *args]) == 0
 
-    env = cli_env()
+    env = cli_env(**ONE_THREAD)
     command = [sys.executable, "-m", "torchlab", "train", "mnist-mlp-regularized", "--out", str(out), *args]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = out / "checkpoints" / "last.pt"
@@ -79,7 +80,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, mnist_root):
     assert proc.returncode == -signal.SIGKILL
     assert load_checkpoint(last)["epoch"] == 1 and not (out / "summary.json").exists()
 
-    result = run_cli("resume", str(out))
+    result = run_cli("resume", str(out), **ONE_THREAD)
     assert result.returncode == 0, result.stderr
     assert_same_run(ref, out)
 

@@ -163,6 +163,13 @@ def test_eval_batch_times_every_image_recipe_at_every_size():
     assert all(float(rate) > 0 for row in rows for rate in row[1:])
 
 
+def test_determinism_counts_one_set_of_weights_over_processes_at_one_thread(mnist_root):
+    """Two fresh processes of one config at one thread: the same weights, to the bit."""
+    printed = printed_table("determinism.py", "--runs", "2", "--threads", "1", "--", "data.subset=1000")
+    assert re.search(r"^mnist-mlp, 2 processes, threads 1, .+: 1 distinct weights$", printed, re.MULTILINE), printed
+    assert re.search(r"^  [0-9a-f]{12}: 2$", printed, re.MULTILINE), printed
+
+
 def test_allocator_bench_prints_both_settings_for_each_recipe():
     table = printed_table("allocator.py", "--recipes", "mnist-cnn", "--rounds", "1", "--seconds", "0.5")
     row = re.search(r"^\| mnist-cnn \| ([0-9,]+) \| ([0-9,]+) \| \*\*([0-9.]+)x\*\* \| ([0-9,]+) / ([0-9,]+) \|$",

@@ -111,7 +111,6 @@ def finished_run(trainer: Trainer) -> FinishedRun:
         device=trainer.device,
         test_loader=trainer.data.test_loader,
         test=trainer.test_outputs,
-        has_test=len(trainer.data.test_loader()) > 0,
     )
 
 

@@ -19,24 +19,23 @@ process group gets them: the training process alone decides how a run stops.
 import csv
 import io
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from torchlab.config import in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
-from torchlab.data import DATASETS, Batch, DataInfo
+from torchlab.data import DATASETS, DataInfo
 from torchlab.data.augment import ImageDataConfig, TrainPreset, build_augment
 from torchlab.data.loaders import Normalize
 from torchlab.data.root import data_root
 from torchlab.data.splits import split_sizes
-from torchlab.data.workers import Loaders, ShardSampler, batches, worker_loader
+from torchlab.data.workers import DeviceBatches, Loaders, ShardSampler, worker_loader
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -135,32 +134,6 @@ class ImageFiles(Dataset):
         return x, self.labels[i]
 
 
-class DeviceLoader:
-    """A DataLoader whose batches arrive on the device, normalised there."""
-
-    def __init__(self, loader: DataLoader, device: torch.device, normalize: Normalize) -> None:
-        self.loader, self.device, self.normalize = loader, device, normalize
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator[Batch]:
-        try:
-            for x, y in batches(self.loader):
-                yield self.normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
-        except TorchlabError as err:  # raised in a worker: it arrives wrapped in the worker's traceback
-            raise TorchlabError(worker_message(str(err))) from None
-
-
-def worker_message(text: str) -> str:
-    """A TorchlabError's own line out of the text a DataLoader worker's error arrives with
-    ("Caught TorchlabError in DataLoader worker process 0. Original Traceback ... TorchlabError: MSG")."""
-    if "Original Traceback" not in text:
-        return text
-    last = next((line for line in reversed(text.strip().splitlines()) if line.strip()), text)
-    return last.split("TorchlabError: ", 1)[-1]
-
-
 class ImageFolderData:
     def __init__(self, cfg: FolderConfig, device: torch.device) -> None:
         if not cfg.folder:
@@ -200,24 +173,24 @@ class ImageFolderData:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.split_seed)).tolist()
         return [order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]]
 
-    def _loader(self, key: object, split: int, batch_size: int, generator: torch.Generator | None) -> DeviceLoader:
-        def build() -> DeviceLoader:
+    def _loader(self, key: object, split: int, batch_size: int, generator: torch.Generator | None) -> DeviceBatches:
+        def build() -> DeviceBatches:
             sampler = ShardSampler(len(self.datasets[split]), generator, seeds=True)
             loader = worker_loader(self.datasets[split], batch_size, sampler, self.cfg.workers, self.device)
-            return DeviceLoader(loader, self.device, self.normalize)
+            return DeviceBatches(loader, self.device, self.normalize)
 
         return self._loaders.get(key, build)
 
     def close(self) -> None:
         self._loaders.close()
 
-    def train_loader(self, generator: torch.Generator) -> DeviceLoader:
+    def train_loader(self, generator: torch.Generator) -> DeviceBatches:
         return self._loader(generator, 0, self.cfg.batch_size, generator)
 
-    def val_loader(self) -> DeviceLoader:
+    def val_loader(self) -> DeviceBatches:
         return self._loader("val", 1, self.cfg.eval_batch_size, None)
 
-    def test_loader(self) -> DeviceLoader:
+    def test_loader(self) -> DeviceBatches:
         return self._loader("test", 2, self.cfg.eval_batch_size, None)
 
 

@@ -10,19 +10,18 @@ command line can resume or evaluate it; Datasets are Python objects (`data.name:
 such a run continues from Python only.
 """
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from safetensors.torch import load_file
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from torchlab.config import DataConfig
 from torchlab.core.errors import TorchlabError
-from torchlab.data import DATASETS, Batch, DataInfo
+from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import train_val_indices
-from torchlab.data.workers import Loaders, ShardSampler, batches, worker_loader
+from torchlab.data.workers import DeviceBatches, Loaders, ShardSampler, worker_loader
 
 SPLITS = ("train", "val", "test")
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -75,20 +74,6 @@ def saved_tensors(cfg: GivenConfig, device: torch.device) -> GivenTensors:
         raise TorchlabError(f"data.path: cannot read the run's tensors from {cfg.path or '(none)'} ({err})") from None
     splits = {split: (flat[f"{split}.x"], flat[f"{split}.y"]) if f"{split}.x" in flat else None for split in SPLITS}
     return GivenTensors(cfg, device, splits)
-
-
-class DeviceBatches:
-    """A DataLoader's batches, moved to the device."""
-
-    def __init__(self, loader: DataLoader, device: torch.device) -> None:
-        self.loader, self.device = loader, device
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator[Batch]:
-        for batch in batches(self.loader):
-            yield tuple(t.to(self.device, non_blocking=True) for t in batch)
 
 
 class GivenDatasets:

@@ -10,12 +10,13 @@ process alone decides how a run stops, and ends them when the run is over or at 
 import atexit
 import signal
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from torchlab.core.distributed import shard
+from torchlab.core.errors import TorchlabError
+from torchlab.data import Batch
 
 
 class ShardSampler(Sampler):
@@ -64,7 +65,24 @@ def worker_loader(
     return loader
 
 
-Wrapped = TypeVar("Wrapped")
+class DeviceBatches:
+    """A DataLoader's batches on the device, the inputs (first) passed through `normalize` there if given."""
+
+    def __init__(
+        self, loader: DataLoader, device: torch.device, normalize: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> None:
+        self.loader, self.device, self.normalize = loader, device, normalize
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Batch]:
+        try:
+            for batch in batches(self.loader):
+                x, *rest = (t.to(self.device, non_blocking=True) for t in batch)
+                yield self.normalize(x) if self.normalize else x, *rest
+        except TorchlabError as err:  # raised in a worker: it arrives wrapped in the worker's traceback
+            raise TorchlabError(worker_message(str(err))) from None
 
 
 class Loaders:
@@ -72,15 +90,15 @@ class Loaders:
     epochs; `close` ends their workers, when the run (or whatever used the data) ends."""
 
     def __init__(self) -> None:
-        self.built: dict[Any, Any] = {}  # key -> a wrapper whose `loader` is the DataLoader
+        self.built: dict[object, DeviceBatches] = {}
 
-    def get(self, key: object, build: Callable[[], Wrapped]) -> Wrapped:
+    def get(self, key: object, build: Callable[[], DeviceBatches]) -> DeviceBatches:
         if key not in self.built:
             self.built[key] = build()
         return self.built[key]
 
     def close(self) -> None:
-        end_workers(wrapper.loader for wrapper in self.built.values())
+        end_workers(device_batches.loader for device_batches in self.built.values())
         self.built.clear()  # used again, they start anew
 
 
@@ -120,3 +138,12 @@ def end_workers(loaders: Iterable[DataLoader] | None = None) -> None:
         iterator = getattr(loader, "_iterator", None)  # torch's: where the workers live
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
             iterator._shutdown_workers()
+
+
+def worker_message(text: str) -> str:
+    """A TorchlabError's own line out of the text a DataLoader worker's error arrives with
+    ("Caught TorchlabError in DataLoader worker process 0. Original Traceback ... TorchlabError: MSG")."""
+    if "Original Traceback" not in text:
+        return text
+    last = next((line for line in reversed(text.strip().splitlines()) if line.strip()), text)
+    return last.split("TorchlabError: ", 1)[-1]

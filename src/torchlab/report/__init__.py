@@ -41,7 +41,10 @@ class FinishedRun:
     device: "torch.device"
     test_loader: Callable[[], "Loader"]  # the whole test set, in order
     test: dict[str, "torch.Tensor"] = field(default_factory=dict)  # task.test_step's outputs, whole set, in order
-    has_test: bool = True  # False: the run has no test set
+
+    @property
+    def has_test(self) -> bool:
+        return len(self.test_loader()) > 0
 
 
 @dataclass

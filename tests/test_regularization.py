@@ -79,6 +79,23 @@ def test_min_delta_and_the_test_set_scored_with_the_best_checkpoint(tmp_path, mn
     assert summary["val"]["loss"] == best["best"]["value"]
 
 
+@pytest.mark.slow
+def test_a_null_monitor_keeps_the_last_epoch_as_the_best(tmp_path, mnist_root, capsys):
+    out = tmp_path / "last"
+    assert main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--epochs=4", "train.monitor=null"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    epochs = [r for r in read_metrics(out) if r["event"] == "epoch"]
+    assert (summary["best_epoch"], summary["monitor"]) == (4, {"metric": None, "best": None})
+    assert summary["val"]["accuracy"] == epochs[-1]["val.accuracy"]
+    best, last = (load_checkpoint(out / "checkpoints" / f"{n}.pt") for n in ("best", "last"))
+    assert best["epoch"] == last["epoch"] == 4
+    assert all(torch.equal(best["model"][k], last["model"][k]) for k in last["model"])
+    assert "*" not in capsys.readouterr().out.split("epoch 1/4")[1]  # no epoch marked as a new best
+    for bad in (["train.patience=2"], ["schedule.name=plateau"]):  # both watch the monitor
+        assert main(["train", "mnist-mlp", "--out", str(tmp_path / "bad"), *SMALL, "train.monitor=null", *bad]) == 2
+        assert "train.monitor" in capsys.readouterr().err
+
+
 def one_step_change(t) -> list[torch.Tensor]:
     """Run one real training step of the task; return how far each parameter moved."""
     before = [p.detach().clone() for p in t.model.parameters()]

@@ -130,7 +130,7 @@ class TrainConfig:
     epochs: int = 10
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    monitor: str = "val.accuracy"  # the metric that picks best.pt and drives early stopping
+    monitor: str | None = "val.accuracy"  # picks best.pt and drives early stopping; null: best.pt is the last epoch
     mode: Literal["min", "max"] = "max"
     patience: int = 0  # early stopping after this many epochs without improvement; 0 = off
     min_delta: float = 0.0
@@ -147,6 +147,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         at_least(0, train_epochs=self.epochs, train_patience=self.patience, train_seed=self.seed)
         at_least(1, train_log_every=self.log_every)
+        if self.patience and self.monitor is None:
+            raise TorchlabError(f"train.patience={self.patience} needs a train.monitor to watch (it is null)")
         if self.seed >= 2**63:
             raise TorchlabError(f"train.seed: {self.seed} is too large; use a seed below 2**63")
         in_range("train", 0, min_delta=self.min_delta, l1=self.l1)

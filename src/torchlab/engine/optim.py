@@ -118,7 +118,7 @@ class Schedule:
         if self.scheduler is not None and self.interval == "step":
             self.scheduler.step()
 
-    def step_epoch(self, metric: float) -> None:
+    def step_epoch(self, metric: float | None) -> None:
         """After every epoch's validation; `metric` is the monitored validation metric."""
         if self.scheduler is None or self.interval == "step":
             return
@@ -258,6 +258,8 @@ def onecycle(cfg: OneCycleConfig, optimizer: Optimizer, train: TrainConfig, step
 
 @SCHEDULES.register("plateau", config=PlateauConfig)
 def plateau(cfg: PlateauConfig, optimizer: Optimizer, train: TrainConfig, steps_per_epoch: int) -> Schedule:
+    if train.monitor is None:
+        raise TorchlabError("schedule 'plateau' watches train.monitor, which is null; name a validation metric")
     scheduler = lr_scheduler.ReduceLROnPlateau(
         optimizer,
         mode=train.mode,

@@ -211,7 +211,7 @@ class Trainer:
                 logger.log_model(self.model, self.step, self.epoch)  # weights and the last step's gradients
             self.log_preview([logger for logger in loggers if logger.wants_preview])
             for schedule in self.schedules.values():
-                schedule.step_epoch(val[train.monitor])
+                schedule.step_epoch(val.get(train.monitor))
             self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
             if self.dist.is_main:
                 self.save_snapshot()
@@ -314,6 +314,9 @@ class Trainer:
     # -- best model, learning rates, early stopping -----------------------------------------
     def update_best(self, val: dict[str, float]) -> bool:
         monitor, train = self.cfg.train.monitor, self.cfg.train
+        if monitor is None:  # no selection: best.pt is the last epoch
+            self.best = {"value": None, "epoch": self.epoch, "metrics": val}
+            return True
         if monitor not in val:
             raise TorchlabError(f"train.monitor '{monitor}' is not a validation metric; have: {', '.join(val)}")
         value, best = val[monitor], self.best["value"]

@@ -91,9 +91,10 @@ def epoch_lines(epoch: int, epochs: int, seconds: float | None, best: bool, metr
     return [*lines, line]
 
 
-def legend(monitor: str) -> str:
+def legend(monitor: str | None) -> str:
     """The line above the first epoch line, saying how to read them."""
-    return f"* marks a new best {monitor}; metrics as train/val; lr when it changes"
+    best = f"* marks a new best {monitor}" if monitor else "the last epoch is the best (train.monitor: null)"
+    return f"{best}; metrics as train/val; lr when it changes"
 
 
 @LOGGERS.register("console")
@@ -142,7 +143,7 @@ class ConsoleLogger(Logger):
         print("\n".join(epoch_lines(epoch, self.config.train.epochs, seconds, best, shown)), flush=True)
 
 
-def earlier_values(run_dir: Path, monitor: str) -> dict[int, float]:
+def earlier_values(run_dir: Path, monitor: str | None) -> dict[int, float]:
     """epoch -> the monitored value, of the epochs a resumed run's metrics.jsonl already holds."""
     from torchlab.loggers.jsonl import read_metrics
 

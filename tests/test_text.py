@@ -10,6 +10,7 @@ from torch import nn
 from tests.conftest import DATA
 from torchlab.cli import main
 from torchlab.core.errors import TorchlabError
+from torchlab.data.sst2 import SST2Config, read_tsv, sentence_of, sentence_split
 from torchlab.data.text import PaddedLoader, Vocabulary, pad, tokenize
 from torchlab.data.vectors import load_vectors, pretrained_embedding
 from torchlab.models.text_lstm import TextLSTM
@@ -136,6 +137,26 @@ def sst2_root():
     if not (DATA / "SST-2" / "train.tsv").is_file():
         pytest.fail(f"SST-2 expected under {DATA}/SST-2 (set TORCHLAB_DATA)")
     return DATA
+
+
+def test_each_sst2_phrase_joins_the_longest_phrase_that_holds_its_words():
+    phrases = ["a fine film", "fine film", "film", "a dull plot , sadly", "dull plot", "a", "fine  film", "plot , sad"]
+    # "a" is in both sentences (the longer one, first, keeps it); "plot , sad" ends inside a word of
+    # sentence 3, so it is a sentence of its own; "fine  film" is "fine film" listed twice
+    assert sentence_of(phrases) == [0, 0, 0, 3, 3, 3, 0, 7]
+
+
+def test_sst2_validation_holds_out_sentences_with_every_phrase_of_them(sst2_root):
+    phrases, _ = read_tsv(sst2_root / "SST-2" / "train.tsv")
+    train, val = sentence_split(phrases, SST2Config(name="sst2", val_split=0.1))
+    owner = torch.tensor(sentence_of(phrases))
+    held_out = owner[val].unique()
+    assert len(held_out) == round(0.1 * len(owner.unique()))  # val_split counts sentences ...
+    assert torch.equal(val, torch.isin(owner, held_out).nonzero().flatten())  # ... and takes all their phrases
+    assert not torch.isin(owner[train], held_out).any() and len(train) + len(val) == len(phrases)
+    assert not {phrases[i] for i in val.tolist()} & {phrases[i] for i in train.tolist()}
+    again = sentence_split(phrases, SST2Config(name="sst2", val_split=0.1, split_seed=1))
+    assert not torch.equal(again[1], val)  # data.split_seed picks the sentences
 
 
 @pytest.mark.slow

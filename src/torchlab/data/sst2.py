@@ -1,7 +1,9 @@
 """SST-2 (GLUE's binary sentiment of movie-review phrases) from `ROOT/SST-2/{train,dev}.tsv`.
 
-train.tsv minus a seeded validation split trains; GLUE's test labels are private, so dev.tsv is
-the test set. The vocabulary comes from the training part only.
+GLUE's test labels are private, so dev.tsv (whole sentences) is the test set. train.tsv lists the
+treebank's training sentences and every phrase of them; validation holds out a seeded
+`data.val_split` of those sentences with all their phrases, so that, like the test, it measures
+sentences the model has not seen, not even in parts. The vocabulary comes from the training part only.
 """
 
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from torchlab.config import DataConfig
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS
 from torchlab.data.root import data_root, download_failed, downloads_allowed
-from torchlab.data.splits import split_sizes
+from torchlab.data.splits import train_val_indices
 from torchlab.data.text import TextClassification, TextConfig
 
 FILES = ("train.tsv", "dev.tsv")
@@ -46,6 +48,43 @@ def read_tsv(path: Path) -> tuple[list[str], list[int]]:
     return sentences, labels
 
 
+def sentence_of(phrases: list[str]) -> list[int]:
+    """For each phrase, the index of its sentence: the longest phrase that holds it as a run of words.
+
+    The file does not say which sentence a phrase comes from. Taken longest first, a phrase that no
+    earlier one holds starts a sentence, and every run of its words found among the phrases joins it
+    (a run shared by several sentences stays with the first). A phrase listed twice goes with its first.
+    """
+    first: dict[str, int] = {}
+    for i, phrase in enumerate(phrases):
+        first.setdefault(" ".join(phrase.split()), i)
+    sentence: dict[str, str] = {}
+    for text in sorted(first, key=len, reverse=True):
+        if text in sentence:
+            continue
+        sentence[text] = text
+        words, at = [], 0
+        for word in text.split(" "):
+            words.append((at, at + len(word)))
+            at += len(word) + 1
+        for k, (start, _) in enumerate(words):
+            for _, end in words[k:]:
+                part = text[start:end]
+                if part in first and part not in sentence:
+                    sentence[part] = text
+    return [first[sentence[" ".join(phrase.split())]] for phrase in phrases]
+
+
+def sentence_split(phrases: list[str], cfg: SST2Config) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, val) indices of the phrases: val, those of `val_split` of the sentences (seeded by
+    `data.split_seed`); train, those of the other sentences. Both sorted."""
+    owner = torch.tensor(sentence_of(phrases))
+    sentences = owner.unique()
+    _, held = train_val_indices(len(sentences), cfg.val_split, cfg.split_seed)
+    in_val = torch.isin(owner, sentences[held])
+    return (~in_val).nonzero().flatten(), in_val.nonzero().flatten()
+
+
 def sst2_folder(cfg: DataConfig) -> Path:
     """ROOT/SST-2 holding train.tsv and dev.tsv, downloaded where allowed; else a TorchlabError."""
     root = data_root(cfg.root)
@@ -76,7 +115,7 @@ def sst2(cfg: SST2Config, device: torch.device) -> TextClassification:
     folder = sst2_folder(cfg)
     train, dev = (read_tsv(folder / name) for name in FILES)
     try:
-        split_sizes(len(train[0]), cfg.val_split)
+        split = sentence_split(train[0], cfg)
     except TorchlabError as err:
-        raise TorchlabError(f"{folder / FILES[0]}: {err}") from None
-    return TextClassification(cfg, device, train, dev, ["negative", "positive"])
+        raise TorchlabError(f"{folder / FILES[0]}: {err} (data.val_split holds out whole sentences)") from None
+    return TextClassification(cfg, device, train, dev, ["negative", "positive"], split)

@@ -14,7 +14,7 @@ import torch
 from torchlab.config import DataConfig, in_range
 from torchlab.core.distributed import shard
 from torchlab.data import Batch, DataInfo
-from torchlab.data.splits import train_val_indices
+from torchlab.data.splits import describe_split, train_val_indices
 
 PAD, UNK = "<pad>", "<unk>"
 TOKEN = re.compile(r"[\w']+|[^\w\s]")
@@ -109,8 +109,8 @@ class PaddedLoader:
 
 
 class TextClassification:
-    """Labelled sentences as padded ids on the device: train minus a seeded validation split, and a
-    test set; the vocabulary is built from the training part only."""
+    """Labelled sentences as padded ids on the device: train minus a seeded validation split (or the
+    `(train, val)` indices given), and a test set; the vocabulary is built from the training part only."""
 
     def __init__(
         self,
@@ -119,10 +119,12 @@ class TextClassification:
         train: tuple[list[str], list[int]],
         test: tuple[list[str], list[int]],
         class_names: list[str],
+        split: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         tokens, labels = [tokenize(s) for s in train[0]], torch.tensor(train[1])
-        train_idx, val_idx = train_val_indices(len(tokens), cfg.val_split, cfg.split_seed)
+        train_idx, val_idx = split or train_val_indices(len(tokens), cfg.val_split, cfg.split_seed)
         train_idx, val_idx = train_idx[: cfg.subset], val_idx[: cfg.eval_subset]
+        self.split = describe_split(train_idx, val_idx)
         self.vocab = Vocabulary.build((tokens[i] for i in train_idx), cfg.min_freq, cfg.max_vocab)
         self.cfg = cfg
 

@@ -1,6 +1,7 @@
 """Text: tokenizer, vocabulary, GloVe vectors, padding-aware batches, SST-2 data and short runs."""
 
 import json
+import statistics
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from tests.conftest import DATA
 from torchlab.cli import main
 from torchlab.core.errors import TorchlabError
 from torchlab.data.sst2 import SST2Config, read_tsv, sentence_of, sentence_split
-from torchlab.data.text import PaddedLoader, Vocabulary, pad, tokenize
+from torchlab.data.text import PaddedLoader, Vocabulary, by_length, pad, tokenize
 from torchlab.data.vectors import load_vectors, pretrained_embedding
 from torchlab.models.text_lstm import TextLSTM
 
@@ -54,6 +55,19 @@ def test_padded_batches_are_trimmed_to_their_longest_sentence():
     assert [b[0].shape for b in batches] == [(2, 3), (1, 2)]
     shuffled = list(PaddedLoader(ids, lengths, torch.tensor([1, 0, 1]), 2, torch.Generator().manual_seed(0)))
     assert sorted(torch.cat([b[2] for b in shuffled]).tolist()) == [0, 1, 1]
+
+
+def test_training_batches_hold_sentences_of_similar_length_in_a_seeded_order():
+    lengths = torch.randint(1, 60, (5000,), generator=torch.Generator().manual_seed(0))
+    order = torch.randperm(5000, generator=torch.Generator().manual_seed(1))
+    batches = by_length(order, lengths, 32, torch.Generator().manual_seed(2))
+    assert sorted(torch.cat(batches).tolist()) == list(range(5000)) and len(batches) == -(-5000 // 32)
+    spread = [int(lengths[b].max() - lengths[b].min()) for b in batches]
+    assert max(spread) < 15 and statistics.mean(spread) < 3  # random batches of 32 span 55 on average
+    longest = [int(lengths[b].max()) for b in batches]
+    assert longest != sorted(longest) and longest != sorted(longest, reverse=True)  # not one sweep
+    again = by_length(order, lengths, 32, torch.Generator().manual_seed(2))
+    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
 
 
 def write_glove(path, lines):

@@ -2,6 +2,8 @@
 
 A batch is `(tokens [B, L], lengths [B], labels [B])`, padded with id 0 only up to the longest
 sentence of that batch; models pack the sequences by `lengths`, so padding never changes a result.
+Training batches hold sentences of similar length (as torchtext's BucketIterator did): an LSTM
+steps through a batch for as long as its longest sentence, so mixed lengths cost steps.
 """
 
 import re
@@ -75,6 +77,19 @@ def pad(sequences: list[list[int]], pad_index: int = Vocabulary.pad_index) -> tu
     return ids, lengths
 
 
+POOL = 50  # batches' worth of shuffled samples sorted by length together
+
+
+def by_length(
+    order: torch.Tensor, lengths: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> list[torch.Tensor]:
+    """`order` cut into batches of similar lengths, in random order: every POOL batches' worth of it is
+    sorted by length before it is cut, so a batch's LSTM runs few steps past its shortest sentence."""
+    pools = order.split(batch_size * POOL)
+    batches = [b for pool in pools for b in pool[lengths[pool].argsort(stable=True)].split(batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 class PaddedLoader:
     """Batches of `(tokens, lengths, labels)` sliced from tensors on the device, trimmed per batch.
     Under torchrun each rank takes its `shard` of the order (training: padded)."""
@@ -98,11 +113,11 @@ class PaddedLoader:
     def __iter__(self) -> Iterator[Batch]:
         n = len(self.ids)
         if self.generator is None:
-            order = shard(torch.arange(n))
+            batches = shard(torch.arange(n)).split(self.batch_size)
         else:
             order = shard(torch.randperm(n, generator=self.generator), pad=True)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+            batches = by_length(order, self.host_lengths, self.batch_size, self.generator)
+        for idx in batches:
             longest = int(self.host_lengths[idx].max())
             idx = idx.to(self.ids.device, non_blocking=True)
             yield self.ids[idx, :longest], self.lengths[idx], self.labels[idx]

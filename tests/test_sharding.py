@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from torchlab.config import build_config
 from torchlab.data import build_data
 from torchlab.data.loaders import TensorLoader
-from torchlab.data.text import PaddedLoader, pad
+from torchlab.data.text import PaddedLoader, by_length, pad
 
 pytestmark = pytest.mark.slow  # starts two processes
 
@@ -33,6 +33,13 @@ def sentences() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sentence i: token i + 2, 1 to 4 times; label i."""
     ids, lengths = pad([[i + 2] * (i % 4 + 1) for i in range(N_TEXT)])
     return ids, lengths, torch.arange(N_TEXT)
+
+
+def same_as(generator: torch.Generator) -> torch.Generator:
+    """A copy of `generator` in its current state."""
+    copy = torch.Generator()
+    copy.set_state(generator.get_state())
+    return copy
 
 
 def image_folder(root) -> str:
@@ -114,11 +121,16 @@ def test_two_ranks_share_every_kind_of_data(tmp_path, monkeypatch):
         evaluated = [sum(r[kind]["eval"], []) for r in ranks]
         assert evaluated == [eval_items[r::WORLD] for r in range(WORLD)], kind
 
-    # Both ranks shuffle alike: interleaving the padded permutation is the sharding.
+    # Both ranks shuffle alike: interleaving the padded permutation is the sharding (text: each rank
+    # then cuts its part into batches of similar lengths, with the generator where the permutation left it).
     for kind, n in (("tensor", N_TENSOR), ("text", N_TEXT)):
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(SEED))
-        padded = torch.cat([order, order[: (WORLD - n % WORLD) % WORLD]]).tolist()
-        assert [sum(r[kind]["epochs"][0], []) for r in ranks] == [padded[r::WORLD] for r in range(WORLD)], kind
+        reference = torch.Generator().manual_seed(SEED)
+        order = torch.randperm(n, generator=reference)
+        padded = torch.cat([order, order[: (WORLD - n % WORLD) % WORLD]])
+        shards = [padded[r::WORLD] for r in range(WORLD)]
+        if kind == "text":
+            shards = [torch.cat(by_length(part, sentences()[1], 2, same_as(reference))) for part in shards]
+        assert [sum(r[kind]["epochs"][0], []) for r in ranks] == [part.tolist() for part in shards], kind
     assert ranks[0]["folder"]["epochs"][0] != ranks[0]["folder"]["epochs"][1]  # a new order each epoch
 
 
@@ -142,8 +154,8 @@ def check_unsharded(folder: str) -> None:
         reference = torch.Generator().manual_seed(SEED)
         for _ in range(EPOCHS):
             order = torch.randperm(len(targets if kind == "tensor" else ids), generator=reference)
-            for got, start in zip(train, range(0, len(order), 2), strict=True):
-                idx = order[start : start + 2]
+            batches = order.split(2) if kind == "tensor" else by_length(order, lengths, 2, reference)
+            for got, idx in zip(train, batches, strict=True):
                 want = [t[idx] for t in data]
                 if kind == "text":
                     want[0] = want[0][:, : int(lengths[idx].max())]

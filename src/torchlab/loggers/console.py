@@ -93,7 +93,7 @@ def epoch_lines(epoch: int, epochs: int, seconds: float | None, best: bool, metr
 
 def legend(monitor: str | None) -> str:
     """The line above the first epoch line, saying how to read them."""
-    best = f"* marks a new best {monitor}" if monitor else "the last epoch is the best (train.monitor: null)"
+    best = f"* marks a new best {monitor}" if monitor else "the last epoch is best.pt"
     return f"{best}; metrics as train/val; lr when it changes"
 
 

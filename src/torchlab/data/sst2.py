@@ -55,9 +55,10 @@ def sentence_of(phrases: list[str]) -> list[int]:
     earlier one holds starts a sentence, and every run of its words found among the phrases joins it
     (a run shared by several sentences stays with the first). A phrase listed twice goes with its first.
     """
+    texts = [" ".join(phrase.split()) for phrase in phrases]
     first: dict[str, int] = {}
-    for i, phrase in enumerate(phrases):
-        first.setdefault(" ".join(phrase.split()), i)
+    for i, text in enumerate(texts):
+        first.setdefault(text, i)
     sentence: dict[str, str] = {}
     for text in sorted(first, key=len, reverse=True):
         if text in sentence:
@@ -72,7 +73,7 @@ def sentence_of(phrases: list[str]) -> list[int]:
                 part = text[start:end]
                 if part in first and part not in sentence:
                     sentence[part] = text
-    return [first[sentence[" ".join(phrase.split())]] for phrase in phrases]
+    return [first[sentence[text]] for text in texts]
 
 
 def sentence_split(phrases: list[str], cfg: SST2Config) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,6 +18,7 @@ from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, save_checkpoint
 from torchlab.data import DataInfo
 from torchlab.data.idx import read_idx
+from torchlab.models import build_model
 from torchlab.models.vae import reparameterize
 from torchlab.recipes import load_recipe
 from torchlab.tasks import judge as judge_module
@@ -185,6 +186,16 @@ def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist
     assert (out / "plots" / "samples_epoch_002.png").is_file()
     # `torchlab eval` computes the figures as the run's end did, from the same noise.
     assert api.evaluate(out) == {f"test.{k}": v for k, v in test.items()}
+
+
+def test_the_critic_takes_its_own_width(capsys):
+    mnist = DataInfo((1, 28, 28), 10)
+    gan = build_model(load_recipe("mnist-dcgan", ["model.width=16", "model.critic_width=8"]).model, mnist)
+    assert gan.critic[0].out_channels == 2 * 8 and gan.generator[-2].in_channels == 2 * 16
+    same = build_model(load_recipe("mnist-dcgan", ["model.width=8", "model.critic_width=null"]).model, mnist)
+    assert same.critic[0].out_channels == 2 * 8  # no critic width: the generator's
+    assert main(["train", "mnist-dcgan", "model.critic_width=0"]) == 2
+    assert "model.critic_width" in capsys.readouterr().err
 
 
 def test_the_judge_measures_in_full_precision_inside_a_bf16_run():

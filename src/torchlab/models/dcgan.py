@@ -64,11 +64,12 @@ def dcgan_init(module: nn.Module) -> None:
 @dataclass
 class DCGANConfig(ModelConfig):
     latent: int = 100
-    width: int = 32  # the discriminator's first layer has 2·width channels; the generator mirrors it
+    width: int = 32  # the generator's last hidden layer has 2·width channels
+    critic_width: int | None = None  # the critic's first layer has 2·critic_width channels; None: width
     ema: float = 0.0  # decay of the generator's moving average that samples come from; 0: none
 
     def __post_init__(self) -> None:
-        in_range("model", 1, latent=self.latent, width=self.width)
+        in_range("model", 1, latent=self.latent, width=self.width, critic_width=self.critic_width)
         in_range("model", 0, 1, ema=self.ema)
 
 
@@ -77,6 +78,7 @@ def build_dcgan(cfg: DCGANConfig, info: DataInfo) -> GAN:
     if len(info.input_shape) != 3 or info.input_shape[1:] != (28, 28):
         raise TorchlabError(f"model dcgan needs 28×28 images, the data gives {info.input_shape}")
     channels = info.input_shape[0]
-    gan = GAN(generator(cfg.latent, cfg.width, channels), discriminator(cfg.width, channels), cfg.latent)
+    critic = discriminator(cfg.critic_width or cfg.width, channels)
+    gan = GAN(generator(cfg.latent, cfg.width, channels), critic, cfg.latent)
     gan.apply(dcgan_init)
     return gan.keep_average(cfg.ema)

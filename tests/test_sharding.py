@@ -35,13 +35,6 @@ def sentences() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return ids, lengths, torch.arange(N_TEXT)
 
 
-def same_as(generator: torch.Generator) -> torch.Generator:
-    """A copy of `generator` in its current state."""
-    copy = torch.Generator()
-    copy.set_state(generator.get_state())
-    return copy
-
-
 def image_folder(root) -> str:
     """One PNG per class, so that each image has its own label."""
     rng = np.random.default_rng(0)
@@ -129,7 +122,7 @@ def test_two_ranks_share_every_kind_of_data(tmp_path, monkeypatch):
         padded = torch.cat([order, order[: (WORLD - n % WORLD) % WORLD]])
         shards = [padded[r::WORLD] for r in range(WORLD)]
         if kind == "text":
-            shards = [torch.cat(by_length(part, sentences()[1], 2, same_as(reference))) for part in shards]
+            shards = [torch.cat(by_length(part, sentences()[1], 2, reference.clone_state())) for part in shards]
         assert [sum(r[kind]["epochs"][0], []) for r in ranks] == [part.tolist() for part in shards], kind
     assert ranks[0]["folder"]["epochs"][0] != ranks[0]["folder"]["epochs"][1]  # a new order each epoch
 

@@ -2,8 +2,9 @@
 
 Each run is the whole command a user types (`torchlab train RECIPE --seed S`, TensorBoard off),
 in a fresh process, one after another. The table (recipe, metric and bar, worst and median over
-the seeds, epochs, fit seconds from summary.json, whole-command seconds, train samples/s, the load
-average before and after, when and on which CPU) goes into the section between BEGIN and END of
+the seeds, epochs, fit seconds from summary.json, whole-command seconds, train samples/s, the speed of
+a plain PyTorch loop measured just before (the host's speed), the load average before and after, when
+and on which CPU) goes into the section between BEGIN and END of
 BENCHMARKS.md, one row per recipe: a run rewrites the rows of the recipes it ran and keeps the
 others; `make bench` keeps the section. Stochastic recipes also run seed 0 with one thread
 (`OMP_NUM_THREADS=1`): that run checks the result on another floating-point path; the time target
@@ -99,6 +100,28 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def host_speed(rounds: int = 5) -> float:
+    """Train samples/s of a plain PyTorch loop (pytorch/examples' MNIST network, random images, batch 64,
+    the default threads), best of `rounds` epochs of 1024 images. A virtual machine's host can run the
+    same recipe 1.4 times slower in its slow hours, which the load average (this machine's own) does
+    not show: each row says how fast the host was when it ran."""
+    import torch
+    from reference import ExamplesNet, plain_epoch  # benchmarks/: the script's own folder
+
+    torch.manual_seed(0)
+    model = ExamplesNet()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    images = torch.randint(0, 256, (1024, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (1024,))
+    plain_epoch(model, optimizer, None, images[:128], labels[:128], 64)  # warm-up
+    best = 0.0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        plain_epoch(model, optimizer, None, images, labels, 64)
+        best = max(best, len(images) / (time.perf_counter() - started))
+    return best
+
+
 def run_recipe(recipe: str, seed: int, threads: int | None, out: Path, extra: list[str], limit: float) -> dict:
     """One whole command; its summary.json with the command's own seconds. A command still running
     after `limit` seconds has missed its target whatever it reaches: it is stopped (Ctrl-C)."""
@@ -128,7 +151,7 @@ def measure(recipe: str, seeds: int, extra: list[str], tmp: Path) -> dict:
     """The recipe's runs; once one with the default threads misses the time target the row has failed,
     and the rest are skipped (the one-thread run has a target of its own, `Bar.time_target`)."""
     bar = BARS[recipe]
-    before = load_average()
+    before, host = load_average(), host_speed()
     plan = [(f"seed {s}", s, None) for s in range(seeds)] + ([("seed 0, 1 thread", 0, 1)] if bar.stochastic else [])
     runs = {}
     for name, seed, threads in plan:
@@ -138,7 +161,7 @@ def measure(recipe: str, seeds: int, extra: list[str], tmp: Path) -> dict:
         run["threads"] = threads
         if "error" in run or run["wall_seconds"] > target:
             break
-    return {"recipe": recipe, "bar": bar, "runs": runs, "load": (before, load_average())}
+    return {"recipe": recipe, "bar": bar, "runs": runs, "host": host, "load": (before, load_average())}
 
 
 def row(result: dict) -> str:
@@ -148,7 +171,7 @@ def row(result: dict) -> str:
     if failed:
         return (
             f"| {result['recipe']} | {bar.text()} | failed: {runs[failed[0]]['error']} |"
-            + " |" * 7
+            + " |" * 8
             + f" {when} | **no** |"
         )
     values = [run["test"][bar.metric] for run in runs.values()]
@@ -167,7 +190,8 @@ def row(result: dict) -> str:
     return (
         f"| {result['recipe']} | {bar.text()} | {worst:.5g} | {statistics.median(values):.5g} | {which} | "
         f"{first['epochs']} ({first['best_epoch']}) | {fit:.1f} | {whole:.1f} | "
-        f"{first['train_samples_per_second'] or 0:,.0f} | {result['load'][0]} / {result['load'][1]} | "
+        f"{first['train_samples_per_second'] or 0:,.0f} | {result['host']:,.0f} | "
+        f"{result['load'][0]} / {result['load'][1]} | "
         f"{when} | {'yes' if met else '**no**'} |"
     )
 
@@ -188,12 +212,14 @@ def section(rows: dict[str, str]) -> str:
         "ones also seed 0 with one thread), measured when and where the row says "
         "(`make bench-recipes BENCH_ARGS='--only RECIPE --seeds 3'` rewrites one row). Worst and median over "
         "those runs; fit s: the longest summary.json `wall_seconds` (epochs and test) with the default threads; "
-        "whole s: the longest of those commands; target: fit <= 120 s (mnist-dcgan 300 s) and every run at its "
-        "bar (the one-thread run checks the result on another floating-point path; it may take twice as long).",
+        "whole s: the longest of those commands; host samples/s: a plain PyTorch loop's just before the row "
+        "(`host_speed`: the host has slow hours that the load average does not show); target: fit <= 120 s "
+        "(mnist-dcgan 300 s) and every run at its bar (the one-thread run checks the result on another "
+        "floating-point path; it may take twice as long).",
         "",
         "| recipe | bar | worst | median | runs | epochs (best) | fit s | whole s | train samples/s "
-        "| load before / after | measured (UTC) | met |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| host samples/s | load before / after | measured (UTC) | met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(rows[recipe] for recipe in BARS if recipe in rows),
         END,
     ]
@@ -209,7 +235,7 @@ def readme_section(rows: dict[str, str]) -> str:
     ]
     for recipe in (r for r in BARS if r in rows):
         cells = [cell.strip() for cell in rows[recipe].split("|")[1:-1]]
-        name, bar, worst, median, runs, _, fit, _, _, _, when, met = cells
+        (name, bar, worst, median, runs, _, fit), (when, met) = cells[:7], cells[-2:]  # rows of older runs too
         result = f"{worst} ({median})" if median else worst
         lines.append(f"| {name} | {bar} | {result} | {runs} | {fit} | {when} | {met} |")
     return "\n".join([*lines, README_END]) + "\n"

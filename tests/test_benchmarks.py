@@ -72,8 +72,9 @@ def test_bench_recipes_writes_its_table_and_make_bench_keeps_it(tmp_path):
     report = run_benchmark("recipes.py", "--only", "mnist-mlp,gaussians-wgan-gp", "--quick", cwd=tmp_path)
     assert report.startswith("# Benchmarks\n\nearlier figures\n")  # the rest of the file is kept
     rows = [line for line in report.splitlines() if line.startswith("| mnist-mlp") or line.startswith("| gauss")]
-    assert len(rows) == 2 and all(len(row.split("|")) == 14 for row in rows), rows
+    assert len(rows) == 2 and all(len(row.split("|")) == 15 for row in rows), rows
     mlp = rows[0].split("|")
+    assert float(mlp[10].replace(",", "")) > 100  # the host's speed: a plain loop's train samples/s
     assert mlp[2].strip() == "accuracy >= 0.979" and 0.5 < float(mlp[3]) <= 1  # one tiny epoch: far below the bar
     assert mlp[5].strip() == "seed 0" and rows[1].split("|")[5].strip().startswith("seed 0 + 1 thread")
     assert mlp[-2].strip() == "**no**"  # and the table says so
@@ -119,7 +120,13 @@ def test_bench_recipes_times_the_default_threads_and_judges_every_run():
         runs = {**seeded, "seed 0, 1 thread": one_thread}
         for r in runs.values():
             r.update(epochs=10, best_epoch=10, train_samples_per_second=5000.0)
-        result = {"recipe": "fashion-resnet", "bar": bench.BARS["fashion-resnet"], "runs": runs, "load": ("1", "1")}
+        result = {
+            "recipe": "fashion-resnet",
+            "bar": bench.BARS["fashion-resnet"],
+            "runs": runs,
+            "host": 2e3,
+            "load": ("1", "1"),
+        }
         return [cell.strip() for cell in bench.row(result).split("|")]
 
     slow = cells(run(0.93, 170.0, threads=1))  # one thread, half the machine: up to twice the target
@@ -138,7 +145,7 @@ def test_a_collapsed_gan_misses_its_bar_whatever_its_main_figure():
         run = {"test": test, "wall_seconds": 60.0, "whole_seconds": 65.0, "threads": None, "epochs": 1, "best_epoch": 1}
         run["train_samples_per_second"] = 1000.0
         result = {"recipe": "gaussians-wgan-gp", "bar": bench.BARS["gaussians-wgan-gp"], "runs": {"seed 0": run}}
-        return [cell.strip() for cell in bench.row({**result, "load": ("1", "1")}).split("|")]
+        return [cell.strip() for cell in bench.row({**result, "host": 2e3, "load": ("1", "1")}).split("|")]
 
     collapsed, spread = cells(1.0), cells(8.0)
     assert collapsed[2] == "within_3sigma >= 0.8, modes_covered >= 8"

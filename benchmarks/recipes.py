@@ -102,9 +102,9 @@ def load_average() -> str:
 
 def host_speed(rounds: int = 5) -> float:
     """Train samples/s of a plain PyTorch loop (pytorch/examples' MNIST network, random images, batch 64,
-    the default threads), best of `rounds` epochs of 1024 images. A virtual machine's host can run the
-    same recipe 1.4 times slower in its slow hours, which the load average (this machine's own) does
-    not show: each row says how fast the host was when it ran."""
+    the default threads), best of `rounds` epochs of 1024 images. A virtual machine's host has slow
+    hours (on 12-02 most recipes took 1.1-1.7 times their fit of 12-01) that the load average, this
+    machine's own, does not show: each row says how fast the host was when it ran."""
     import torch
     from reference import ExamplesNet, plain_epoch  # benchmarks/: the script's own folder
 

@@ -136,6 +136,17 @@ def test_bench_recipes_times_the_default_threads_and_judges_every_run():
     assert too_slow[-2] == "**no**" and too_slow[5].endswith("then stopped: over time")
 
 
+def test_the_readme_table_reads_rows_written_before_the_host_column():
+    """A run of some recipes keeps the other rows as an older run wrote them, one column fewer."""
+    bench = bench_recipes()
+    cells = ["mnist-cnn", "accuracy >= 0.99", "0.9905", "0.9912", "seeds 0-2", "1 (1)", "3.0", "6.1", "19,555"]
+    old = "| " + " | ".join([*cells, "1 / 1", "12-01", "yes"]) + " |"
+    new = old.replace("mnist-cnn", "mnist-mlp").replace("| 19,555 |", "| 19,555 | 1,064 |")
+    table = bench.readme_section({"mnist-cnn": old, "mnist-mlp": new})
+    for recipe in ("mnist-mlp", "mnist-cnn"):
+        assert f"| {recipe} | accuracy >= 0.99 | 0.9905 (0.9912) | seeds 0-2 | 3.0 | 12-01 | yes |" in table
+
+
 def test_a_collapsed_gan_misses_its_bar_whatever_its_main_figure():
     """All samples near one Gaussian are all within 3σ of a mode: the row must still say no."""
     bench = bench_recipes()

@@ -27,7 +27,7 @@ def child(recipe: str, keep: bool, seconds: float) -> dict[str, float]:
 
     if keep and not keep_freed_memory():
         raise SystemExit("keep_freed_memory() changed nothing here (not glibc, or an allocator set in the environment)")
-    model, layout, batch_size = recipe_model(recipe)
+    model, layout, batch_size, _ = recipe_model(recipe)
     images = torch.randn(batch_size, 1, 28, 28).to(memory_format=layout)
     labels = torch.randint(0, 10, (batch_size,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

@@ -229,3 +229,12 @@ def test_an_allocator_the_user_chose_stays_as_it_is(monkeypatch):
 
     monkeypatch.setenv("LD_PRELOAD", "libjemalloc.so.2")
     assert not keep_freed_memory()
+
+
+def test_eval_batch_times_training_steps_of_the_recipes_asked_for():
+    table = printed_table(
+        "eval_batch.py", "--train", "--recipes", "fashion-densenet", "--rounds", "1", "--sizes", "4,8", "--images", "16"
+    )
+    rows = re.findall(r"^\| ([a-z0-9-]+) \| ([0-9.]+)k \| ([0-9.]+)k \|$", table, re.MULTILINE)
+    assert [row[0] for row in rows] == ["fashion-densenet"]
+    assert all(float(rate) > 0 for rate in rows[0][1:])

@@ -139,7 +139,9 @@ class TensorBoardLogger(Logger):
                 # add_graph prints "Error occurs, No graph saved" on failure; the tracer warns about Python values
                 with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    w.add_graph(model, inputs)
+                    # traced here without add_graph's check, which runs the model twice more to compare
+                    # traces: time at the end of every run, for a picture of the graph
+                    w.add_graph(torch.jit.trace(model, inputs, check_trace=False), inputs)
             except Exception as err:  # noqa: BLE001  (any tracing failure: the graph is a bonus)
                 why = next((line.strip() for line in str(err).splitlines() if line.strip()), "")[:160]
                 failed = f"{type(model).__name__} failed ({type(err).__name__}: {why})"

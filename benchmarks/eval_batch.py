@@ -13,6 +13,7 @@ Usage: PYTHONPATH=src python benchmarks/eval_batch.py [--train] [--rounds 3] [--
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -33,19 +34,22 @@ def recipe_model(recipe: str) -> tuple[torch.nn.Module, torch.memory_format, int
     return model, layout, config.data.batch_size, build_optimizer(config.optim, model.parameters())
 
 
-def images_per_second(model: torch.nn.Module, batch: torch.Tensor, images: int) -> float:
-    with torch.no_grad():
-        model(batch)  # warm-up: the first call picks kernels
-        started, done = time.perf_counter(), 0
-        while done < images:
-            model(batch)
-            done += len(batch)
+def images_per_second(step: Callable[[], object], batch_size: int, images: int) -> float:
+    """Images a second of `step` (one batch of `batch_size`) over at least `images` images, after one
+    warm-up call: the first call picks kernels."""
+    step()
+    started, done = time.perf_counter(), 0
+    while done < images:
+        step()
+        done += batch_size
     return done / (time.perf_counter() - started)
 
 
-def trained_per_second(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, images: int
-) -> float:
+def predict(model: torch.nn.Module, batch: torch.Tensor) -> Callable[[], object]:
+    return torch.no_grad()(lambda: model(batch))
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor) -> Callable[[], None]:
     labels = torch.randint(0, 10, (len(batch),))
 
     def step() -> None:
@@ -53,12 +57,7 @@ def trained_per_second(
         torch.nn.functional.cross_entropy(model(batch), labels).backward()
         optimizer.step()
 
-    step()  # warm-up, as above
-    started, done = time.perf_counter(), 0
-    while done < images:
-        step()
-        done += len(batch)
-    return done / (time.perf_counter() - started)
+    return step
 
 
 def main() -> None:
@@ -79,10 +78,8 @@ def main() -> None:
         for _ in range(args.rounds):
             for size in sizes:
                 batch = torch.randn(size, 1, 28, 28).to(memory_format=layout)
-                if args.train:
-                    rates[size].append(trained_per_second(model, optimizer, batch, args.images))
-                else:
-                    rates[size].append(images_per_second(model, batch, args.images))
+                step = train_step(model, optimizer, batch) if args.train else predict(model, batch)
+                rates[size].append(images_per_second(step, size, args.images))
         print(f"| {recipe} | {' | '.join(f'{statistics.median(rates[s]) / 1000:.1f}k' for s in sizes)} |")
 
 

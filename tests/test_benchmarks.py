@@ -1,6 +1,6 @@
 """The benchmark scripts run end to end: `make bench BENCH_ARGS=--quick` writes all five figures,
-`benchmarks/eval_batch.py` prints its table, and `benchmarks/gpu.py`, which no GPU has run yet,
-runs its every path on the CPU with tiny sizes.
+`benchmarks/eval_batch.py` and `benchmarks/figures.py` print their tables, and `benchmarks/gpu.py`,
+which no GPU has run yet, runs its every path on the CPU with tiny sizes.
 
 Their numbers are smoke (tiny subsets) and are checked for sense, never for speed."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, cli_env
+from tests.conftest import ROOT, cli_env, tiny_run
 
 pytestmark = pytest.mark.slow  # each test runs a benchmark script in a child process
 
@@ -179,6 +179,19 @@ def test_eval_batch_times_every_image_recipe_at_every_size():
     recipes = ["mnist-mlp", "mnist-cnn", "fashion-lenet5", "fashion-resnet", "fashion-densenet"]
     assert [row[0] for row in rows] == recipes
     assert all(float(rate) > 0 for row in rows for rate in row[1:])
+
+
+def test_figures_bench_times_each_piece_and_leaves_the_run_as_it_was(tmp_path_factory, mnist_root):
+    run = tiny_run(tmp_path_factory)
+    files = lambda: {path: path.read_bytes() for path in run.rglob("*") if path.is_file() and path.name != ".lock"}  # noqa: E731
+    before = files()
+    table = printed_table("figures.py", "--rounds", "1", "--run", str(run))
+    seconds = {piece: float(value) for piece, value in re.findall(r"^\| (.+?) \| ([0-9.]+) \(", table, re.MULTILINE)}
+    assert list(seconds)[0] == "import matplotlib.figure" and seconds["import matplotlib.figure"] > 0, table
+    drawn = {"figure confusion-matrix", "figure misclassified", "figure learning-curves"}
+    assert drawn <= set(seconds) and all(seconds[piece] > 0 for piece in drawn), table
+    assert seconds["one plain axes"] > 0 and seconds["one plain axes, tight_layout"] > 0
+    assert files() == before  # drawn elsewhere (.lock keeps the pid of the last process that held the run)
 
 
 def test_determinism_counts_one_set_of_weights_over_processes_at_one_thread(mnist_root):

@@ -28,7 +28,7 @@ from torchlab.recipes import load_recipe, recipe_names
 sys.path.insert(0, str(Path(__file__).parent))
 import phases  # noqa: E402
 import recipes as bench_recipes  # noqa: E402
-from recipes import cpu_name, kept_section  # noqa: E402  (the sections of bench-recipes and bench-phases stay)
+from recipes import child_env, cpu_name, kept_section  # noqa: E402  (the sections of bench-recipes and bench-phases stay)
 
 TUNING = ("<!-- tuning -->", "<!-- /tuning -->")  # the recipes' A/B runs, written by hand: kept too
 from reference import EXAMPLES_EPOCHS, examples_reference, plain_epoch  # noqa: E402
@@ -133,7 +133,6 @@ def data_path(batches: int, tmp: Path) -> dict:
 def train_command(recipe: str, seed: int, tmp: Path, extra: list[str] = ()) -> dict:
     """`torchlab train RECIPE --seed SEED EXTRA` as a user types it (TensorBoard logging included), timed whole."""
     out = tmp / f"cmd-{recipe}-{seed}-{len(os.listdir(tmp))}"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     started = time.perf_counter()
     proc = subprocess.run(
         [
@@ -150,7 +149,7 @@ def train_command(recipe: str, seed: int, tmp: Path, extra: list[str] = ()) -> d
         ],
         capture_output=True,
         text=True,
-        env=env,
+        env=child_env(),
     )
     wall = time.perf_counter() - started
     if proc.returncode:

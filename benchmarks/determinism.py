@@ -12,13 +12,12 @@ outside a temporary folder.
 import argparse
 import collections
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from recipes import cpu_name  # this folder is on sys.path: the script's own
+from recipes import child_env, cpu_name  # this folder is on sys.path: the script's own
 
 SMALL = ["--logger", "none", "-q", "train.epochs=1", "data.subset=3000", "data.eval_subset=500"]
 
@@ -37,9 +36,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS of the runs (0: torch's default)")
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE after the small defaults (after --)")
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    if args.threads:
-        env["OMP_NUM_THREADS"] = str(args.threads)
+    env = child_env(**({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}))
     seen: collections.Counter[str] = collections.Counter()
     with tempfile.TemporaryDirectory() as folder:
         for i in range(args.runs):

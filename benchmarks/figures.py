@@ -12,7 +12,6 @@ Usage: PYTHONPATH=src python benchmarks/figures.py [--rounds 5] [--run RUN_DIR]
 import argparse
 import io
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from recipes import cpu_name  # this folder is on sys.path: the script's own
+from recipes import child_env, cpu_name, load_average  # this folder is on sys.path: the script's own
 
 
 def child(run_dir: Path) -> None:
@@ -72,7 +71,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--run", type=Path, help="a finished run directory (default: train mnist-cnn first)")
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, ["src", os.environ.get("PYTHONPATH")]))}
+    env = child_env()
     with tempfile.TemporaryDirectory(prefix="bench-figures-") as tmp:
         run_dir = args.run or Path(tmp) / "run"
         if args.run is None:
@@ -87,8 +86,8 @@ def main() -> None:
                 sys.exit(done.stderr[-2000:])
             rounds.append(json.loads(done.stdout.splitlines()[-1]))
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"{cpu_name()}, {args.rounds} rounds, {when}, load average {load}\n\n| piece | seconds |\n|---|---|")
+    print(f"{cpu_name()}, {args.rounds} rounds, {when}, load average {load_average()}\n")
+    print("| piece | seconds |\n|---|---|")
     for piece in rounds[0]:
         values = [r[piece] for r in rounds]
         print(f"| {piece} | {statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f}) |")

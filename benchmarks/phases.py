@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from recipes import cpu_name, replace_section  # this folder is on sys.path: the script's own
+from recipes import child_env, cpu_name, load_average, replace_section  # this folder is on sys.path: the script's own
 
 BEGIN, END = "<!-- bench-phases -->", "<!-- /bench-phases -->"
 MARK = "phase "  # the child's stderr lines: "phase NAME EPOCH_SECONDS"
@@ -104,7 +104,7 @@ def marks(stderr: str, started: float) -> dict[str, float]:
 
 
 def measure(recipe: str, rounds: int, tmp: Path) -> dict[str, list[float]]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, ["src", os.environ.get("PYTHONPATH")]))}
+    env = child_env()
     train = ["train", recipe, "--logger", "none", "log.progress=false"]
     series: dict[str, list[float]] = {}
     for n in range(rounds):
@@ -186,10 +186,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="BENCHMARKS.md", help="a markdown file to update, or - to print")
     args = parser.parse_args()
-    before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-phases-") as tmp:
         series = measure(args.recipe, args.rounds, Path(tmp))
-    after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    after = load_average()
     flags = " ".join(
         f
         for f in [

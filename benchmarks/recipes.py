@@ -96,6 +96,13 @@ def cpu_name() -> str:
     return next(names, platform.processor())
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """This environment for a child process, with this checkout's src/ first on its PYTHONPATH (from
+    any working directory) and `extra` variables."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])), **extra}
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -125,7 +132,7 @@ def host_speed(rounds: int = 5) -> float:
 def run_recipe(recipe: str, seed: int, threads: int | None, out: Path, extra: list[str], limit: float) -> dict:
     """One whole command; its summary.json with the command's own seconds. A command still running
     after `limit` seconds has missed its target whatever it reaches: it is stopped (Ctrl-C)."""
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    env = child_env(**({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     command = [sys.executable, "-m", "torchlab", "train", recipe, "--seed", str(seed), "--logger", "none"]
     started = time.perf_counter()
     with subprocess.Popen(

@@ -30,7 +30,7 @@ def test_every_command_has_help(command, capsys):
     [
         (["train", "no-such-recipe"], "unknown recipe 'no-such-recipe'"),
         (["train", "mnist-mlp", "optim.lr=abc"], "optim.lr: expected a number, got 'abc'"),
-        (["train", "mnist-mlp", "optim.lrr=0.1"], "did you mean 'lr'?"),
+        (["train", "mnist-mlp", "optim.lrr=0.1"], "did you mean 'optim.lr'?"),
         (["train", "mnist-mlp", "--epochs", "x"], "invalid int value"),
         (["frobnicate"], "invalid choice"),
         (["eval", "/nonexistent/run"], "not a torchlab run directory"),

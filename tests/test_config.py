@@ -28,7 +28,11 @@ def test_overrides_beat_the_recipe_and_are_typed():
     ("override", "message"),
     [
         ("optim.lr=abc", "optim.lr: expected a number, got 'abc'"),
-        ("optim.lrr=0.1", "unknown config key 'optim.lrr' (did you mean 'lr'?)"),
+        ("optim.lrr=0.1", "unknown config key 'optim.lrr' (did you mean 'optim.lr'?)"),
+        ("train.batch_size=64", "unknown config key 'train.batch_size' (did you mean 'data.batch_size'?)"),
+        ("optim.seed=1", "unknown config key 'optim.seed' (did you mean 'train.seed'?)"),
+        ("data.hidden=[8]", "unknown config key 'data.hidden' (did you mean 'model.hidden'?)"),
+        ("log.visdom.prot=1", "unknown config key 'log.visdom.prot' (did you mean 'log.visdom.port'?)"),
         ("optimm.lr=0.1", "unknown config section 'optimm' (did you mean 'optim'?)"),
         ("train.epochs=2.5", "train.epochs: expected an integer"),
         ("train.amp=bf61", "train.amp: 'bf61' is not one of ['none', 'auto', 'bf16', 'fp16'] (did you mean 'bf16'?)"),

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from torchlab.core.errors import TorchlabError, did_you_mean
+from torchlab.core.errors import TorchlabError, closest, did_you_mean
 from torchlab.core.files import atomic_write_text
 from torchlab.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, import_user_code, user_sources
 
@@ -306,8 +306,11 @@ def coerce(value: Any, tp: Any, path: str) -> Any:
     raise TypeError(f"config type {tp!r} at {path} is not supported")
 
 
-def from_dict(cls: type, values: Any, path: str) -> Any:
-    """Build dataclass `cls` from a dict, rejecting unknown keys with a suggestion."""
+def from_dict(cls: type, values: Any, path: str, elsewhere: dict[str, list[str]] | None = None) -> Any:
+    """Build dataclass `cls` from a dict, rejecting unknown keys with a suggestion.
+
+    `elsewhere` maps the other sections to their keys, so a key put in the wrong section
+    (`train.batch_size`) is pointed to the one that has it (`data.batch_size`)."""
     if values is None:
         values = {}
     if not isinstance(values, dict):
@@ -316,11 +319,14 @@ def from_dict(cls: type, values: Any, path: str) -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in values.items():
+        prefix = f"{path}." if path else ""
         if key not in hints:
-            where = f"{path}.{key}" if path else str(key)
-            hint = did_you_mean(str(key), names)
-            raise TorchlabError(f"unknown config key '{where}'{hint}; {path or 'config'} has: {', '.join(names)}")
-        kwargs[key] = coerce(value, hints[key], f"{path}.{key}" if path else key)
+            owner = next((section for section, keys in (elsewhere or {}).items() if key in keys), None)
+            near = closest(str(key), names)
+            suggestion = f"{owner}.{key}" if owner else (f"{prefix}{near}" if near else None)
+            hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+            raise TorchlabError(f"unknown config key '{prefix}{key}'{hint}; {path or 'config'} has: {', '.join(names)}")
+        kwargs[key] = coerce(value, hints[key], f"{prefix}{key}")
     return cls(**kwargs)
 
 
@@ -338,18 +344,26 @@ def build_config(raw: dict[str, Any]) -> Config:
             raise TorchlabError(
                 f"unknown config section '{key}'{did_you_mean(str(key), top)}; sections: {', '.join(top)}"
             )
+    hints = typing.get_type_hints(Config)
+    chosen = {}
+    classes = {name: hints[name] for name in top if dataclasses.is_dataclass(hints[name])}
+    for name in registries:
+        section = raw.setdefault(name, {}) or {}
+        if not isinstance(section, dict):
+            raise TorchlabError(f"{name}: expected a mapping of keys, got {section!r}")
+        raw[name] = section
+        chosen[name] = coerce(section.get("name", top[name].default_factory().name), str, f"{name}.name")
+        classes[name] = registries[name].config_class(chosen[name], top[name].default_factory)
+    keys = {name: [f.name for f in dataclasses.fields(cls) if f.name != "name"] for name, cls in classes.items()}
     built: dict[str, Any] = {}
-    for name, f in top.items():
+    for name in top:
+        others = {other: names for other, names in keys.items() if other != name}
         if name in registries:
-            section = raw.get(name) or {}
-            if not isinstance(section, dict):
-                raise TorchlabError(f"{name}: expected a mapping of keys, got {section!r}")
-            base = f.default_factory
-            chosen = coerce(section.get("name", base().name), str, f"{name}.name")
-            cls = registries[name].config_class(chosen, base)
-            built[name] = from_dict(cls, {**section, "name": chosen}, name)
+            built[name] = from_dict(classes[name], {**raw[name], "name": chosen[name]}, name, others)
+        elif name in classes and name in raw:
+            built[name] = from_dict(classes[name], raw[name], name, others)
         elif name in raw:
-            built[name] = coerce(raw[name], typing.get_type_hints(Config)[name], name)
+            built[name] = coerce(raw[name], hints[name], name)
     components = [registries[name].get(built[name].name) for name in registries]
     built["imports"] = list(dict.fromkeys([*imported, *user_sources(components)]))
     return Config(**built)

@@ -12,7 +12,13 @@ class DivergedError(TorchlabError):
     """The loss became NaN or infinite."""
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice nearest to a misspelt `word`, or None when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean 'x'?)' hint for a misspelt name, or '' when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = closest(word, choices)
+    return f" (did you mean '{close}'?)" if close else ""

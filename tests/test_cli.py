@@ -57,9 +57,10 @@ def test_missing_dataset_names_the_folder_and_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_debug_shows_the_traceback():
+def test_debug_shows_the_traceback_and_keeps_the_exit_status():
     result = run_cli("--debug", "train", "no-such-recipe")
-    assert result.returncode == 1 and "Traceback" in result.stderr and "TorchlabError" in result.stderr
+    assert result.returncode == 2 and "Traceback" in result.stderr and "TorchlabError" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("torchlab: error: unknown recipe 'no-such-recipe'")
 
 
 @pytest.mark.parametrize("argv", [["report", "\x00"], ["eval", "runs/\x00x"], ["train", "mnist-mlp", "--out", "a\x00"]])

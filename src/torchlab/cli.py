@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -369,14 +370,11 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
             with paused_through_start_up() if args.command in TRAINING else contextlib.nullcontext():
                 return COMMANDS[args.command](args)
-    except TorchlabError as err:
-        if debug:
+    except (TorchlabError, OSError) as err:
+        if isinstance(err, OSError) and err.errno not in DISK_ERRORS:
             raise
-        print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        if debug or err.errno not in DISK_ERRORS:
-            raise
+        if debug:  # the traceback too, with the same exit status
+            traceback.print_exc()
         print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Interrupted (a signal, after last.pt is written) or a plain Ctrl-C

@@ -13,7 +13,7 @@ import torch
 from torchlab.config import DataConfig, in_range
 from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
-from torchlab.data.splits import split_sizes
+from torchlab.data.splits import split_indices, split_sizes
 
 
 @dataclass
@@ -47,8 +47,12 @@ class Gaussians(TensorSplits):
         points, labels = sample_modes(cfg.samples + cfg.test_samples, cfg.modes, cfg.radius, cfg.std, generator)
         points, labels = points.to(device), labels.to(device)
         self.cfg = cfg
-        self.train = points[:n_train][: cfg.subset], labels[:n_train][: cfg.subset]
-        self.val = points[n_train : cfg.samples][: cfg.eval_subset], labels[n_train : cfg.samples][: cfg.eval_subset]
+        if cfg.folds:
+            train_idx, val_idx = split_indices(cfg.samples, cfg)
+        else:  # the points are drawn independently: the first ones train, the rest validate
+            train_idx, val_idx = torch.arange(n_train), torch.arange(n_train, cfg.samples)
+        self.train = points[train_idx][: cfg.subset], labels[train_idx][: cfg.subset]
+        self.val = points[val_idx][: cfg.eval_subset], labels[val_idx][: cfg.eval_subset]
         self.test = points[cfg.samples :][: cfg.eval_subset], labels[cfg.samples :][: cfg.eval_subset]
         names = [f"{round(360 * k / cfg.modes)}°" for k in range(cfg.modes)]
         self.info = DataInfo((2,), cfg.modes, names)

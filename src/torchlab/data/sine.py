@@ -15,7 +15,7 @@ from torchlab.config import DataConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
-from torchlab.data.splits import train_val_indices
+from torchlab.data.splits import split_indices
 
 
 @dataclass
@@ -59,7 +59,7 @@ class SineWaves(TensorSplits):
         generator = torch.Generator().manual_seed(cfg.split_seed)
         waves = sine_waves(cfg, cfg.sequences, cfg.steps, generator)
         test = sine_waves(cfg, cfg.test_sequences, cfg.test_steps, generator)[: cfg.eval_subset]
-        train_idx, val_idx = train_val_indices(cfg.sequences, cfg.val_split, cfg.split_seed)
+        train_idx, val_idx = split_indices(cfg.sequences, cfg)
         train_idx, val_idx = train_idx[: cfg.subset], val_idx[: cfg.eval_subset]
 
         def pairs(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

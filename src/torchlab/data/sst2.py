@@ -15,7 +15,7 @@ from torchlab.config import DataConfig
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS
 from torchlab.data.root import data_root, download_failed, downloads_allowed
-from torchlab.data.splits import train_val_indices
+from torchlab.data.splits import split_indices
 from torchlab.data.text import TextClassification, TextConfig
 
 FILES = ("train.tsv", "dev.tsv")
@@ -77,11 +77,11 @@ def sentence_of(phrases: list[str]) -> list[int]:
 
 
 def sentence_split(phrases: list[str], cfg: SST2Config) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, val) indices of the phrases: val, those of `val_split` of the sentences (seeded by
-    `data.split_seed`); train, those of the other sentences. Both sorted."""
+    """(train, val) indices of the phrases: val, those of `val_split` of the sentences (or of fold
+    `data.fold` of them, seeded by `data.split_seed`); train, those of the other sentences. Both sorted."""
     owner = torch.tensor(sentence_of(phrases))
     sentences = owner.unique()
-    _, held = train_val_indices(len(sentences), cfg.val_split, cfg.split_seed)
+    _, held = split_indices(len(sentences), cfg)
     in_val = torch.isin(owner, sentences[held])
     return (~in_val).nonzero().flatten(), in_val.nonzero().flatten()
 

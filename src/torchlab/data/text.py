@@ -16,7 +16,7 @@ import torch
 from torchlab.config import DataConfig, in_range
 from torchlab.core.distributed import shard
 from torchlab.data import Batch, DataInfo
-from torchlab.data.splits import describe_split, train_val_indices
+from torchlab.data.splits import describe_split, split_indices
 
 PAD, UNK = "<pad>", "<unk>"
 TOKEN = re.compile(r"[\w']+|[^\w\s]")
@@ -137,7 +137,7 @@ class TextClassification:
         split: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         tokens, labels = [tokenize(s) for s in train[0]], torch.tensor(train[1])
-        train_idx, val_idx = split or train_val_indices(len(tokens), cfg.val_split, cfg.split_seed)
+        train_idx, val_idx = split or split_indices(len(tokens), cfg)
         train_idx, val_idx = train_idx[: cfg.subset], val_idx[: cfg.eval_subset]
         self.split = describe_split(train_idx, val_idx)
         self.vocab = Vocabulary.build((tokens[i] for i in train_idx), cfg.min_freq, cfg.max_vocab)

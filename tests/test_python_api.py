@@ -129,6 +129,17 @@ def test_a_fit_without_a_test_set_draws_only_what_needs_none(given, tmp_path):
     assert "learning_curves.png" in (run.run_dir / "report.html").read_text()
 
 
+def test_fit_takes_one_set_of_tensors_as_both_val_and_test(tmp_path):
+    """safetensors refuses two names for one memory; data.safetensors must still be written."""
+    torch.manual_seed(0)
+    x = torch.randn(200, 3)
+    y = (x[:, 0] > 0).long()
+    run = torchlab.fit(torch.nn.Linear, (x, y), val=(x[:50], y[:50]), test=(x[:50], y[:50]), out=tmp_path / "run",
+                       model_kwargs={"in_features": 3, "out_features": 2}, train__epochs=1, log__loggers=[])  # fmt: skip
+    assert run.summary["val"]["accuracy"] == run.summary["test"]["accuracy"]
+    assert main(["eval", str(run.run_dir)]) == 0  # the command line reads data.safetensors back
+
+
 def test_fit_of_a_class_builds_it_under_the_runs_seed(tmp_path):
     """Given the class, the same seed gives the same run whatever the script drew before; an instance
     keeps the weights it came with."""
@@ -146,6 +157,7 @@ def test_fit_of_a_class_builds_it_under_the_runs_seed(tmp_path):
     assert first.summary["val"] == again.summary["val"] and first.summary["val"] != other_seed.summary["val"]
     assert all(torch.equal(a, b) for a, b in zip(first.model.parameters(), again.model.parameters(), strict=True))
     assert first.config.model.target == "torch.nn.modules.linear:Linear"  # the command line can rebuild it
+    assert first.config.recipe == "fit-linear" and first.run_dir == tmp_path / "a"  # named after the class
 
     torch.manual_seed(3)
     given = torch.nn.Linear(3, 1)

@@ -144,7 +144,7 @@ def fit(
     target, kwargs = rebuild_recipe(model, model_kwargs or {})
     classify = task == "classify"
     raw = {
-        "recipe": f"fit-{type(model).__name__.lower()}",
+        "recipe": f"fit-{(model if isinstance(model, type) else type(model)).__name__.lower()}",
         "data": {"name": kind, "num_classes": count_classes(train, val) if classify else None},
         "model": {"name": "python", "target": target, "kwargs": kwargs},
         "task": {"name": task},

@@ -20,7 +20,7 @@ from torchlab.config import DataConfig
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
-from torchlab.data.splits import train_val_indices
+from torchlab.data.splits import split_indices
 from torchlab.data.workers import DeviceBatches, Loaders, ShardSampler, worker_loader
 
 SPLITS = ("train", "val", "test")
@@ -36,6 +36,13 @@ class GivenConfig(DataConfig):
     workers: int = 0  # Datasets: DataLoader worker processes
 
 
+def holds_out_val(cfg: DataConfig, val: object) -> bool:
+    """Whether the validation set is cut out of the training set: when fit got none (K-fold needs that)."""
+    if val is not None and cfg.folds:
+        raise TorchlabError("data.folds holds each fold out of the training set: call fit without val=")
+    return val is None
+
+
 def info_of(x: torch.Tensor, num_classes: int | None) -> DataInfo:
     return DataInfo(tuple(x.shape[1:]), num_classes)
 
@@ -47,8 +54,8 @@ class GivenTensors(TensorSplits):
         train, val = splits["train"], splits["val"]
         if train is None or len(train[0]) == 0:
             raise TorchlabError("torchlab.fit: the training set is empty")
-        if val is None:
-            train_idx, val_idx = train_val_indices(len(train[0]), cfg.val_split, cfg.split_seed)
+        if holds_out_val(cfg, val):
+            train_idx, val_idx = split_indices(len(train[0]), cfg)
             train, val = (train[0][train_idx], train[1][train_idx]), (train[0][val_idx], train[1][val_idx])
         test = splits["test"] or (train[0][:0], train[1][:0])
         self.cfg = cfg
@@ -58,10 +65,16 @@ class GivenTensors(TensorSplits):
         self.train_size = len(train[0])
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """The splits as flat named tensors, for data.safetensors."""
-        flat = {}
-        for split, (x, y) in self.splits.items():
-            flat[f"{split}.x"], flat[f"{split}.y"] = x.contiguous(), y.contiguous()
+        """The splits as flat named tensors, for data.safetensors, which refuses two names for one
+        memory: a split given twice (`val=data, test=data`) or a view of another is copied."""
+        flat, storages = {}, set()
+        for split, pair in self.splits.items():
+            for name, tensor in zip(("x", "y"), pair, strict=True):
+                tensor = tensor.contiguous()
+                if tensor.untyped_storage().data_ptr() in storages:
+                    tensor = tensor.clone()
+                storages.add(tensor.untyped_storage().data_ptr())
+                flat[f"{split}.{name}"] = tensor
         return flat
 
 
@@ -83,8 +96,8 @@ class GivenDatasets:
         train, val = splits["train"], splits["val"]
         if train is None or len(train) == 0:
             raise TorchlabError("torchlab.fit: the training set is empty")
-        if val is None:
-            train_idx, val_idx = train_val_indices(len(train), cfg.val_split, cfg.split_seed)
+        if holds_out_val(cfg, val):
+            train_idx, val_idx = split_indices(len(train), cfg)
             train, val = torch.utils.data.Subset(train, train_idx), torch.utils.data.Subset(train, val_idx)
         self.cfg, self.device = cfg, device
         self.datasets = {"train": train, "val": val, "test": splits["test"] or torch.utils.data.Subset(train, [])}

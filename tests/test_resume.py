@@ -141,12 +141,15 @@ def test_another_models_or_a_truncated_checkpoint_exits_2(tmp_path, mnist_root, 
         assert main(command) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+        assert "weights_only" not in err, err  # never the advice to load a file's code
 
     for name, command in (("best.pt", ["eval", str(run)]), ("last.pt", ["resume", str(run), "--epochs", "2"])):
         good = (ckpt / name).read_bytes()
         shutil.copy(other / "checkpoints" / name, ckpt / name)
         refused(command, "holds weights of another model (mlp from recipe 'mnist-mlp')")
         (ckpt / name).write_bytes(good[: len(good) // 2])
+        refused(command, "is corrupt or truncated")
+        (ckpt / name).write_bytes(bytes(range(256)) * 20)  # bytes that no torch.save wrote
         refused(command, "is corrupt or truncated")
         torch.save({"format": "torchlab-checkpoint/1", "model": torch.nn.Linear(2, 2)}, ckpt / name)
         refused(command, "refused to load")

@@ -42,8 +42,11 @@ def torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsafe content"
-        raise TorchlabError(f"refused to load {path}: it holds more than weights ({first})") from None
+        # torch's message advises weights_only=False; the reason is the line naming the code it met.
+        found = [line.strip() for line in str(err).splitlines() if "global" in line.lower()]
+        if not found:  # no code named: bytes that no pickle of weights holds
+            raise TorchlabError(f"{path} is corrupt or truncated (not a file torch.save wrote)") from None
+        raise TorchlabError(f"refused to load {path}: it holds code, not only weights ({found[0]})") from None
     except Exception as err:  # noqa: BLE001  (weights-only: anything else is a damaged file)
         raise TorchlabError(f"{path} is corrupt or truncated ({type(err).__name__})") from None
 

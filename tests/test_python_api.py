@@ -134,8 +134,9 @@ def test_fit_takes_one_set_of_tensors_as_both_val_and_test(tmp_path):
     torch.manual_seed(0)
     x = torch.randn(200, 3)
     y = (x[:, 0] > 0).long()
-    run = torchlab.fit(torch.nn.Linear, (x, y), val=(x[:50], y[:50]), test=(x[:50], y[:50]), out=tmp_path / "run",
-                       model_kwargs={"in_features": 3, "out_features": 2}, train__epochs=1, log__loggers=[])  # fmt: skip
+    shared, kwargs = (x[:50], y[:50]), {"in_features": 3, "out_features": 2}
+    run = torchlab.fit(torch.nn.Linear, (x, y), val=shared, test=shared, out=tmp_path / "run",
+                       model_kwargs=kwargs, train__epochs=1, log__loggers=[])  # fmt: skip
     assert run.summary["val"]["accuracy"] == run.summary["test"]["accuracy"]
     assert main(["eval", str(run.run_dir)]) == 0  # the command line reads data.safetensors back
 

@@ -34,6 +34,10 @@ def test_every_command_has_help(command, capsys):
         (["train", "mnist-mlp", "--epochs", "x"], "invalid int value"),
         (["frobnicate"], "invalid choice"),
         (["eval", "/nonexistent/run"], "not a torchlab run directory"),
+        # caught before the first epoch, not after it, for every family
+        (["train", "mnist-mlp", "train.monitor=val.acc"], "not a validation metric (did you mean 'val.accuracy'?)"),
+        (["train", "sine-lstm", "train.monitor=val.accuracy"], "'val.accuracy' is not a validation metric"),
+        (["train", "mnist-mlp", "data.val_split=0"], "train.monitor 'val.accuracy' needs a validation set"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):

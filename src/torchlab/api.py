@@ -147,8 +147,13 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
     try:
         if not made:
             check_new_run_dir(run_dir)
-        logger_classes(config)  # loggers, data and model are checked before anything is written
+        logger_classes(config)  # loggers, data, model and monitor are checked before anything is written
         trainer = build_trainer(config, run_dir, **parts)
+        try:
+            trainer.check_monitor()
+        except BaseException:
+            trainer.__exit__(None, None, None)
+            raise
     except BaseException:
         if made and is_main_process():
             with contextlib.suppress(OSError):

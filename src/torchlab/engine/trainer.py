@@ -31,7 +31,7 @@ from torchlab.core.distributed import (
     gather_objects,
     setup_distributed,
 )
-from torchlab.core.errors import DivergedError, TorchlabError
+from torchlab.core.errors import DivergedError, TorchlabError, did_you_mean
 from torchlab.core.files import atomic_write, atomic_write_json
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import (
@@ -312,6 +312,25 @@ class Trainer:
             atomic_write(path, lambda f: torch.save(snapshot, f))
 
     # -- best model, learning rates, early stopping -----------------------------------------
+    @torch.no_grad()
+    def check_monitor(self) -> None:
+        """Refuse a `train.monitor` that validation does not report before the first epoch, not after
+        it: one validation batch names the metrics (the random generators are left as they were)."""
+        monitor = self.cfg.train.monitor
+        if monitor is None:
+            return
+        batch = next(iter(self.data.val_loader()), None)
+        if batch is None:
+            raise TorchlabError(
+                f"train.monitor '{monitor}' needs a validation set; this config holds none (set train.monitor=null)"
+            )
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), self.autocast():
+            self.set_training(False)
+            names = [f"val.{name}" for name in self.task.validation_step(batch)]
+        if monitor not in names:
+            hint = did_you_mean(monitor, names)
+            raise TorchlabError(f"train.monitor '{monitor}' is not a validation metric{hint}; have: {', '.join(names)}")
+
     def update_best(self, val: dict[str, float]) -> bool:
         monitor, train = self.cfg.train.monitor, self.cfg.train
         if monitor is None:  # no selection: best.pt is the last epoch

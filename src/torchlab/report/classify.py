@@ -105,7 +105,7 @@ def clip(name: str, width: int = 14) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
-@figure("misclassified", tasks=("classify",))
+@figure("misclassified", tasks=("classify",), images=True)
 def misclassified(run: FinishedRun, plots_dir: Path) -> None:
     """The first misclassified test images in one tiled picture, each titled with the true class over
     the predicted one on two lines, so that long class names ("bulbasaur", "charmander") stay over

@@ -314,6 +314,8 @@ def evaluate(
     path = weights or run_dir / "checkpoints" / "best.pt"
     state = {"model": load_tensors(path)} if weights else load_checkpoint(path)
     with build_trainer(config, run_dir) as trainer:
+        if len(trainer.data.test_loader()) == 0:
+            raise TorchlabError(f"{run_dir} has no test set to evaluate on (torchlab.fit was given none)")
         check_split(trainer)
         load_weights(trainer.model, state, path)
         trainer.keep_amp_of(state)

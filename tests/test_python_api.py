@@ -127,6 +127,41 @@ def test_a_fit_without_a_test_set_draws_only_what_needs_none(given, tmp_path):
     assert run.summary["val"]["accuracy"] > 0.7 and not run.summary["test"]
     assert [p.name for p in (run.run_dir / "plots").iterdir()] == ["learning_curves.png"]
     assert "learning_curves.png" in (run.run_dir / "report.html").read_text()
+    if given == "tensors":  # `torchlab eval` says there is nothing to test, where it printed an empty line
+        assert main(["eval", str(run.run_dir)]) == 2
+
+
+def test_a_tabular_classifier_draws_its_confusion_matrix_and_no_image_grid(tmp_path):
+    """Before: misclassified (a grid of input images) failed on [N, 4] inputs, and a class that only
+    the test set holds broke the confusion matrix: both warned and left their figure out."""
+    x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    test_y = y[:60].clone()
+    test_y[0] = 2  # a class the training set never shows
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="figure")
+        kwargs = {"in_features": 4, "out_features": 3}
+        run = torchlab.fit(torch.nn.Linear, (x, y), test=(x[:60], test_y), out=tmp_path / "run", model_kwargs=kwargs,
+                           train__epochs=2, optim__lr=0.1, log__loggers=[])  # fmt: skip
+    assert run.config.data.num_classes == 3
+    assert sorted(p.name for p in (run.run_dir / "plots").iterdir()) == ["confusion_matrix.png", "learning_curves.png"]
+
+
+def test_fit_again_into_its_folder_continues_keeps_or_refuses(tmp_path):
+    """Before: a second fit into one folder resumed the first one's config, dropping the new settings."""
+    x = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+
+    def fit(**settings) -> torchlab.Run:
+        return torchlab.fit(torch.nn.Linear, (x, y), out=tmp_path / "run", log__loggers=[],
+                            model_kwargs={"in_features": 4, "out_features": 2}, **settings)  # fmt: skip
+
+    assert fit(train__epochs=1).summary["epochs"] == 1
+    longer = fit(train__epochs=2)  # the same config, more epochs: continued
+    assert longer.summary["epochs"] == 2
+    assert fit(train__epochs=2).summary == longer.summary  # run again (a notebook's Run All): kept
+    with pytest.raises(TorchlabError, match=r"another config \(optim.lr: 0.001 -> 0.05\)"):
+        fit(train__epochs=2, optim__lr=0.05)
 
 
 def test_fit_takes_one_set_of_tensors_as_both_val_and_test(tmp_path):

@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from torchlab import api
-from torchlab.config import Config, load_run_config
+from torchlab.config import Config, flatten, load_run_config
 from torchlab.core.checkpoint import load_checkpoint, load_weights
 from torchlab.core.errors import TorchlabError
 from torchlab.core.runtime import resolve_device
@@ -145,7 +145,7 @@ def fit(
     classify = task == "classify"
     raw = {
         "recipe": f"fit-{(model if isinstance(model, type) else type(model)).__name__.lower()}",
-        "data": {"name": kind, "num_classes": count_classes(train, val) if classify else None},
+        "data": {"name": kind, "num_classes": count_classes(train, val, test) if classify else None},
         "model": {"name": "python", "target": target, "kwargs": kwargs},
         "task": {"name": task},
         "optim": {"name": "adam", "lr": 1e-3},
@@ -168,8 +168,8 @@ def fit(
 
     parts = {"model": build, "data": data}
     try:
-        if (run_dir / "config.yaml").is_file():  # an earlier fit into the same folder: continue it
-            run = resume(run_dir, **parts)
+        if (run_dir / "config.yaml").is_file():  # an earlier fit into the same folder
+            run = fit_again(run_dir, config, parts)
         else:
             run = until_stopped(lambda: api.train(config, run_dir, **parts), run_dir)
         run.given_model = build()  # the module trained; `run.model` loads the best weights into it
@@ -177,6 +177,20 @@ def fit(
     finally:
         if tensors and built and run_dir.is_dir():  # for the command line: `torchlab resume/eval RUN_DIR`
             save_file(built[-1].tensors(), config.data.path)
+
+
+def fit_again(run_dir: Path, config: Config, parts: dict[str, Any]) -> Run:
+    """A fit into a folder that holds an earlier one: of the same config (epochs aside) it continues to
+    `train.epochs`, or is kept once it has trained that far (a notebook run again); another is refused."""
+    stored = flatten(load_run_config(run_dir).to_dict())
+    new = flatten(config.to_dict())
+    changed = [f"{key}: {stored.get(key)!r} -> {value!r}" for key, value in new.items() if stored.get(key) != value]
+    changed = [change for change in changed if not change.startswith("train.epochs:")]
+    if changed:
+        raise TorchlabError(f"{run_dir} holds a fit of another config ({'; '.join(changed[:3])}); pass another out=")
+    if api.finished(run_dir) and Run(run_dir, config).summary.get("epochs", 0) >= config.train.epochs:
+        return Run(run_dir, load_run_config(run_dir))
+    return resume(run_dir, config.train.epochs, **parts)
 
 
 def until_stopped(train_fn: Callable[[], Any], out: Path) -> Run:

@@ -140,6 +140,9 @@ def test_report_command_compares_runs(tmp_path, mnist_root, capsys):
     assert str(runs[0]) in page and "<th>lr0.05</th>" in page and "test.accuracy" in page
     assert page.count('<a href="../lr') == 2 and "★ best" in page  # each run's report; the best marked
     assert_renders(page_path, tmp_path, "compare")
+    own = (runs[0] / "report.html").read_bytes()
+    assert main(["report", *map(str, runs), "--out", str(runs[0])]) == 2  # never over a run's own report
+    assert (runs[0] / "report.html").read_bytes() == own
 
 
 @pytest.mark.slow

@@ -324,6 +324,8 @@ def evaluate(
 
 def compare(run_dirs: list[Path], out: Path | None = None) -> Path:
     """A comparison page of runs (config keys that differ, metrics, curves overlaid); returns its path."""
+    if out is not None and (out / "config.yaml").exists():  # its report.html is the run's own
+        raise TorchlabError(f"{out} is a run directory: its report.html is the run's own; pick another --out")
     return write_comparison(run_dirs, out or default_run_dir("compare"))
 
 

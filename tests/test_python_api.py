@@ -147,6 +147,31 @@ def test_a_tabular_classifier_draws_its_confusion_matrix_and_no_image_grid(tmp_p
     assert sorted(p.name for p in (run.run_dir / "plots").iterdir()) == ["confusion_matrix.png", "learning_curves.png"]
 
 
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        (lambda x, y: (x, y.float()), "targets must be integer class indices, got torch.float32"),
+        (lambda x, y: (x, y[:10]), "train has 300 inputs but 10 targets"),
+        (lambda x, y: (x[:0], y[:0]), "the training set is empty"),
+    ],
+)
+def test_fit_names_what_is_wrong_with_the_targets(pair, message, tmp_path):
+    """Before: a raw RuntimeError or IndexError from inside the first step (or from counting the classes)."""
+    data = pair(torch.randn(300, 4), torch.randint(0, 3, (300,)))
+    with pytest.raises(TorchlabError, match=message):
+        torchlab.fit(torch.nn.Linear(4, 3), data, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_fit_takes_int32_class_labels(tmp_path):
+    """numpy and pandas often give int32 labels; cross-entropy wants int64."""
+    x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).int()
+    run = torchlab.fit(torch.nn.Linear(4, 2), (x, y), out=tmp_path / "run", train__epochs=2, optim__lr=0.1,
+                       log__loggers=[])  # fmt: skip
+    assert run.summary["val"]["accuracy"] > 0.7
+
+
 def test_fit_again_into_its_folder_continues_keeps_or_refuses(tmp_path):
     """Before: a second fit into one folder resumed the first one's config, dropping the new settings."""
     x = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))

@@ -227,7 +227,7 @@ def count_classes(*splits: Data | None) -> int:
         if split is None:
             continue
         if is_pair(split):
-            highest = max(highest, int(split[1].max()))
+            highest = max(highest, int(split[1].max()) if len(split[1]) else -1)
         elif hasattr(split, "classes"):
             highest = max(highest, len(split.classes) - 1)
         else:

@@ -43,6 +43,22 @@ def holds_out_val(cfg: DataConfig, val: object) -> bool:
     return val is None
 
 
+def checked_pair(split: str, pair: Pair, classify: bool) -> Pair:
+    """`(inputs, targets)` of one length; a classifier's targets as int64 class indices (numpy and
+    pandas often give int32), where cross-entropy would fail mid-epoch on any other dtype."""
+    x, y = pair
+    if len(x) != len(y):
+        raise TorchlabError(f"torchlab.fit: {split} has {len(x)} inputs but {len(y)} targets")
+    if not classify:
+        return x, y
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TorchlabError(
+            f"torchlab.fit: a classifier's {split} targets must be integer class indices, got {y.dtype} "
+            "(task='regress' fits numbers)"
+        )
+    return x, y.long()
+
+
 def info_of(x: torch.Tensor, num_classes: int | None) -> DataInfo:
     return DataInfo(tuple(x.shape[1:]), num_classes)
 
@@ -51,6 +67,8 @@ class GivenTensors(TensorSplits):
     """Train/val/test pairs of tensors on the device, batched by index (`TensorLoader`)."""
 
     def __init__(self, cfg: GivenConfig, device: torch.device, splits: dict[str, Pair | None]) -> None:
+        classify = cfg.num_classes is not None
+        splits = {name: None if pair is None else checked_pair(name, pair, classify) for name, pair in splits.items()}
         train, val = splits["train"], splits["val"]
         if train is None or len(train[0]) == 0:
             raise TorchlabError("torchlab.fit: the training set is empty")

@@ -348,10 +348,9 @@ def build_config(raw: dict[str, Any]) -> Config:
     chosen = {}
     classes = {name: hints[name] for name in top if dataclasses.is_dataclass(hints[name])}
     for name in registries:
-        section = raw.setdefault(name, {}) or {}
+        section = raw[name] = raw.get(name) or {}  # `data:` with nothing under it is an empty section
         if not isinstance(section, dict):
             raise TorchlabError(f"{name}: expected a mapping of keys, got {section!r}")
-        raw[name] = section
         chosen[name] = coerce(section.get("name", top[name].default_factory().name), str, f"{name}.name")
         classes[name] = registries[name].config_class(chosen[name], top[name].default_factory)
     keys = {name: [f.name for f in dataclasses.fields(cls) if f.name != "name"] for name, cls in classes.items()}

@@ -184,8 +184,8 @@ def fit_again(run_dir: Path, config: Config, parts: dict[str, Any]) -> Run:
     `train.epochs`, or is kept once it has trained that far (a notebook run again); another is refused."""
     stored = flatten(load_run_config(run_dir).to_dict())
     new = flatten(config.to_dict())
-    changed = [f"{key}: {stored.get(key)!r} -> {value!r}" for key, value in new.items() if stored.get(key) != value]
-    changed = [change for change in changed if not change.startswith("train.epochs:")]
+    differ = [key for key in new if key != "train.epochs" and stored.get(key) != new[key]]
+    changed = [f"{key}: {stored.get(key)!r} -> {new[key]!r}" for key in differ]
     if changed:
         raise TorchlabError(f"{run_dir} holds a fit of another config ({'; '.join(changed[:3])}); pass another out=")
     if api.finished(run_dir) and Run(run_dir, config).summary.get("epochs", 0) >= config.train.epochs:

@@ -230,10 +230,11 @@ def test_fit_of_a_class_builds_it_under_the_runs_seed(tmp_path):
         torchlab.fit(lambda: given, (x, y), out=tmp_path / "e")
 
 
-def test_a_stop_returns_the_interrupted_run_and_resume_finishes_it(tmp_path, mnist_root):
-    metrics = tmp_path / "run" / "metrics.jsonl"
+def interrupt_after_the_first_epoch(run_dir) -> threading.Thread:
+    """SIGINT to this process once `run_dir` logs its first epoch, as Ctrl-C or a notebook's stop button would."""
+    metrics = run_dir / "metrics.jsonl"
 
-    def interrupt_after_the_first_epoch() -> None:  # as Ctrl-C or a notebook's stop button would
+    def watch() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if metrics.is_file() and '"event": "epoch"' in metrics.read_text():
@@ -241,8 +242,31 @@ def test_a_stop_returns_the_interrupted_run_and_resume_finishes_it(tmp_path, mni
                 return
             time.sleep(0.05)
 
-    watcher = threading.Thread(target=interrupt_after_the_first_epoch, daemon=True)
+    watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    return watcher
+
+
+def test_a_stop_of_a_dataset_fit_names_fit_which_finishes_it(tmp_path, capsys):
+    """Before: the message named `torchlab resume`, which refuses a run on Datasets."""
+    x = torch.randn(2000, 4, generator=torch.Generator().manual_seed(0))
+    data = torch.utils.data.TensorDataset(x, (x[:, 0] > 0).long())
+
+    def fit(epochs: int) -> torchlab.Run:
+        return torchlab.fit(torch.nn.Linear(4, 2), data, out=tmp_path / "run", train__epochs=epochs, log__loggers=[])
+
+    watcher = interrupt_after_the_first_epoch(tmp_path / "run")
+    run = fit(500)
+    watcher.join()
+    assert run.summary["status"] == "interrupted"
+    err = capsys.readouterr().err
+    assert "`torchlab.fit(..., out=RUN_DIR)` of the same model and data continues exactly" in err
+    assert "resume" not in err
+    assert fit(run.summary["epochs"] + 1).summary["status"] == "completed"
+
+
+def test_a_stop_returns_the_interrupted_run_and_resume_finishes_it(tmp_path, mnist_root):
+    watcher = interrupt_after_the_first_epoch(tmp_path / "run")
     run = torchlab.train("mnist-mlp", tmp_path / "run", train__epochs=500, data__subset=2000, log__loggers=[])
     watcher.join()
     assert run.summary["status"] == "interrupted" and run.summary["epochs"] < 500

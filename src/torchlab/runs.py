@@ -200,7 +200,10 @@ def until_stopped(train_fn: Callable[[], Any], out: Path) -> Run:
     except KeyboardInterrupt as stop:
         if not (out / "config.yaml").is_file():
             raise
-        print(f"torchlab: {stop or 'interrupted'}; torchlab.resume({str(out)!r}) continues it", file=sys.stderr)
+        if load_run_config(out).data.name != "python":  # a Dataset run's message names fit (Trainer.interrupted)
+            print(f"torchlab: {stop or 'interrupted'}; torchlab.resume({str(out)!r}) continues it", file=sys.stderr)
+        else:
+            print(f"torchlab: {stop or 'interrupted'}", file=sys.stderr)
     return Run(out, load_run_config(out))
 
 

@@ -223,10 +223,11 @@ class Trainer:
         return "completed"
 
     def interrupted(self) -> Interrupted:
-        return Interrupted(
-            self.stop.signum,
-            f"at step {self.step}; checkpoints/last.pt holds it: `torchlab resume {self.run_dir}` continues exactly",
-        )
+        how = f"`torchlab resume {self.run_dir}`"
+        if self.cfg.data.name == "python":  # Datasets live in Python only: fit continues them
+            how = "`torchlab.fit(..., out=RUN_DIR)` of the same model and data"
+        where = f"at step {self.step}; checkpoints/last.pt holds it"
+        return Interrupted(self.stop.signum, f"{where}: {how} continues exactly")
 
     def train_epoch(self, loggers: list) -> dict[str, float]:
         self.set_training(True)

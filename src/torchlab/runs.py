@@ -182,14 +182,15 @@ def fit(
 def fit_again(run_dir: Path, config: Config, parts: dict[str, Any]) -> Run:
     """A fit into a folder that holds an earlier one: of the same config (epochs aside) it continues to
     `train.epochs`, or is kept once it has trained that far (a notebook run again); another is refused."""
-    stored = flatten(load_run_config(run_dir).to_dict())
-    new = flatten(config.to_dict())
+    earlier = load_run_config(run_dir)
+    stored, new = flatten(earlier.to_dict()), flatten(config.to_dict())
     differ = [key for key in new if key != "train.epochs" and stored.get(key) != new[key]]
     changed = [f"{key}: {stored.get(key)!r} -> {new[key]!r}" for key in differ]
     if changed:
         raise TorchlabError(f"{run_dir} holds a fit of another config ({'; '.join(changed[:3])}); pass another out=")
-    if api.finished(run_dir) and Run(run_dir, config).summary.get("epochs", 0) >= config.train.epochs:
-        return Run(run_dir, load_run_config(run_dir))
+    kept = Run(run_dir, earlier)
+    if api.finished(run_dir) and kept.summary.get("epochs", 0) >= config.train.epochs:
+        return kept
     return resume(run_dir, config.train.epochs, **parts)
 
 
@@ -200,10 +201,11 @@ def until_stopped(train_fn: Callable[[], Any], out: Path) -> Run:
     except KeyboardInterrupt as stop:
         if not (out / "config.yaml").is_file():
             raise
-        if load_run_config(out).data.name != "python":  # a Dataset run's message names fit (Trainer.interrupted)
-            print(f"torchlab: {stop or 'interrupted'}; torchlab.resume({str(out)!r}) continues it", file=sys.stderr)
-        else:
-            print(f"torchlab: {stop or 'interrupted'}", file=sys.stderr)
+        config = load_run_config(out)
+        # A Dataset run's message already names the fit call that continues it (Trainer.interrupted).
+        python_way = "" if config.data.name == "python" else f"; torchlab.resume({str(out)!r}) continues it"
+        print(f"torchlab: {stop or 'interrupted'}{python_way}", file=sys.stderr)
+        return Run(out, config)
     return Run(out, load_run_config(out))
 
 

@@ -23,16 +23,32 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.core.collector import paused_through_start_up
-from torchlab.core.errors import TorchlabError
+from torchlab.core.errors import TorchlabError, closest, did_you_mean
 
 Command = Callable[[argparse.Namespace], int]
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is a TorchlabError (exit 2, one line)."""
+    """argparse, but a usage error is a TorchlabError (exit 2, one line) that suggests the close match."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise TorchlabError(f"{self.prog}: {message}")
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        # Python 3.11's argparse names the choices but not the one a typo meant (`torchlab trian`).
+        if action.choices is not None and value not in action.choices:
+            choices = [str(choice) for choice in action.choices]
+            hint = did_you_mean(str(value), choices) or f" (choose from {', '.join(choices)})"
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r}{hint}")
+
+    def unrecognized(self, command: str | None, extra: list[str]) -> None:
+        """Refuse arguments no parser took, naming the flag a misspelt one was close to (`--epohcs`)."""
+        subparsers = self._subparsers._group_actions[0].choices if self._subparsers else {}
+        parser = subparsers.get(command, self)
+        flags = {flag.lstrip("-"): flag for flag in parser._option_string_actions}
+        typed = [a.split("=")[0].lstrip("-") for a in extra if a.startswith("-")]
+        meant = next((flags[close] for word in typed if (close := closest(word, flags))), None)
+        self.error(f"unrecognized arguments: {' '.join(extra)}" + (f" (did you mean '{meant}'?)" if meant else ""))
 
 
 def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
@@ -367,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.overrides += [a for a in extra if "=" in a and not a.startswith("-")]
                 extra = [a for a in extra if a not in args.overrides]
             if extra:
-                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+                parser.unrecognized(args.command, extra)
             with paused_through_start_up() if args.command in TRAINING else contextlib.nullcontext():
                 return COMMANDS[args.command](args)
     except (TorchlabError, OSError) as err:

@@ -22,8 +22,24 @@ def test_kfold_parts_are_disjoint_and_cover_the_training_set():
     assert held_out.sort().values.equal(torch.arange(60000))
     for train, val in parts:
         assert len(val) == 20000 and torch.cat([train, val]).sort().values.equal(torch.arange(60000))
-    with pytest.raises(TorchlabError, match="data.fold"):
+    with pytest.raises(TorchlabError, match=r"data.fold: expected a fold in 0..2, got 3"):
         kfold_indices(100, 3, 3, seed=0)
+    with pytest.raises(TorchlabError, match="data.folds: expected 2 to 100 folds of the 100 samples"):
+        kfold_indices(100, 101, 0, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.fold=1"], "data.fold: expected 0 while K-fold is off (set data.folds=K too)"),
+        (["data.folds=3", "data.fold=3"], "data.fold: expected a fold in 0..2, got 3"),
+        (["data.folds=1"], "data.folds: expected 0 (off) or 2 or more, got 1"),
+    ],
+)
+def test_a_fold_outside_the_folds_is_refused_in_words(overrides, message):
+    with pytest.raises(TorchlabError) as refused:
+        load_recipe("mnist-mlp", overrides)
+    assert message in str(refused.value)
 
 
 @pytest.mark.slow

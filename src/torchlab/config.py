@@ -89,7 +89,10 @@ class DataConfig:
             "a fraction in [0, 1) or a count of samples (0, or 2 or more)",
         )
         expect(self.folds == 0 or self.folds >= 2, "data.folds", self.folds, "0 (off) or 2 or more")
-        expect(0 <= self.fold < max(self.folds, 1), "data.fold", self.fold, f"a fold in [0, {max(self.folds, 1)})")
+        if self.folds:
+            expect(0 <= self.fold < self.folds, "data.fold", self.fold, f"a fold in 0..{self.folds - 1}")
+        else:
+            expect(self.fold == 0, "data.fold", self.fold, "0 while K-fold is off (set data.folds=K too)")
 
 
 @dataclass

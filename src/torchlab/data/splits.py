@@ -34,8 +34,10 @@ def kfold_indices(n: int, folds: int, fold: int, seed: int) -> tuple[torch.Tenso
 
     Over fold = 0..folds-1 the validation parts are disjoint and cover every sample once.
     """
-    if not 2 <= folds <= n or not 0 <= fold < folds:
-        raise TorchlabError(f"data.folds must be in [2, {n}] and data.fold in [0, folds), got {folds} and {fold}")
+    if not 2 <= folds <= n:
+        raise TorchlabError(f"data.folds: expected 2 to {n} folds of the {n} samples to split, got {folds}")
+    if not 0 <= fold < folds:
+        raise TorchlabError(f"data.fold: expected a fold in 0..{folds - 1}, got {fold}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     parts = torch.tensor_split(perm, folds)
     train = torch.cat([p for i, p in enumerate(parts) if i != fold])

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_of, tiny_run
+from tests.conftest import TINY, copy_of, tiny_run
 from torchlab.cli import main
+from torchlab.core.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow  # real MNIST runs
 
@@ -79,3 +80,23 @@ def test_resume_refuses_fewer_epochs_than_a_stopped_run_did(run, capsys):
     refused(capsys, "resume", str(run), "--epochs", "0")
     refused(capsys, "resume", str(run), "--epochs", "1")
     assert snapshot(run) == before
+
+
+def test_an_untrained_baseline_is_evaluated_exported_and_resumed(tmp_path, mnist_root, monkeypatch, capsys):
+    """train.epochs=0 keeps the initial weights as best.pt and last.pt; resuming it to 1 epoch, its
+    data moved to another root, gives the weights of a fresh 1-epoch run."""
+    baseline, fresh = tmp_path / "baseline", tmp_path / "fresh"
+    assert main(["train", "mnist-mlp", "--out", str(baseline), *TINY, "train.epochs=0"]) == 0
+    assert main(["eval", str(baseline)]) == 0
+    assert "test.accuracy" in capsys.readouterr().out
+    assert main(["export", str(baseline), "--format", "safetensors", "--out", str(tmp_path / "b.safetensors")]) == 0
+
+    moved = tmp_path / "moved"
+    (moved / "MNIST").mkdir(parents=True)
+    (moved / "MNIST" / "raw").symlink_to(mnist_root / "MNIST" / "raw")
+    monkeypatch.setenv("TORCHLAB_DATA", str(tmp_path / "nowhere"))
+    assert main(["resume", str(baseline), "--epochs", "1", "--data-dir", str(moved), "-q"]) == 0
+    assert "epoch 1/1" not in capsys.readouterr().out  # quiet: the summary only
+    assert main(["train", "mnist-mlp", "--out", str(fresh), *TINY, "train.epochs=1", "--data-dir", str(moved)]) == 0
+    resumed, trained = (load_checkpoint(run / "checkpoints" / "last.pt")["model"] for run in (baseline, fresh))
+    assert resumed.keys() == trained.keys() and all(resumed[k].equal(trained[k]) for k in trained)

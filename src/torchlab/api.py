@@ -261,10 +261,17 @@ def finished(run_dir: Path) -> bool:
         return False
 
 
-def resume(run_dir: Path, epochs: int | None = None, **parts: Any) -> dict[str, Any]:
-    """Continue an interrupted run from checkpoints/last.pt (to `epochs` in all, if given).
-    `parts`: the `model` and `data` of a `torchlab.fit` run that only Python holds."""
+def resume(
+    run_dir: Path, epochs: int | None = None, data_dir: str | None = None, quiet: bool = False, **parts: Any
+) -> dict[str, Any]:
+    """Continue an interrupted run from checkpoints/last.pt (to `epochs` in all, if given), reading
+    its data from `data_dir` if the data has moved. `parts`: the `model` and `data` of a
+    `torchlab.fit` run that only Python holds."""
     config = load_run_config(run_dir)
+    if data_dir:
+        config.data.root = data_dir
+    if quiet:
+        config.log.quiet, config.log.progress = True, False
     planned = config.train.epochs
     if epochs is not None:
         if epochs < 1:

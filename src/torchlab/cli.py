@@ -167,7 +167,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from torchlab import api
 
-    print_summary(api.resume(args.run_dir, args.epochs))
+    print_summary(api.resume(args.run_dir, args.epochs, args.data_dir, args.quiet))
     return 0
 
 
@@ -251,6 +251,8 @@ def build_parser() -> ArgumentParser:
     )
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--epochs", type=int, help="train to this many epochs in all")
+    resume.add_argument("--data-dir", help="data root, if not the one the run used")
+    resume.add_argument("-q", "--quiet", action="store_true", help="no progress bar or epoch lines, only the summary")
 
     ev = sub.add_parser(
         "eval",

@@ -106,10 +106,12 @@ def train(recipe: str | Path | Config, out: str | Path | None = None, *, overrid
     return until_stopped(lambda: api.train(config, out), out)
 
 
-def resume(run_dir: str | Path, epochs: int | None = None, **parts: Any) -> Run:
-    """Continue an interrupted run (to `epochs` in all, if given)."""
+def resume(
+    run_dir: str | Path, epochs: int | None = None, *, data_dir: str | None = None, quiet: bool = False, **parts: Any
+) -> Run:
+    """Continue an interrupted run (to `epochs` in all, if given; its data from `data_dir` if moved)."""
     run_dir = Path(run_dir)
-    return until_stopped(lambda: api.resume(run_dir, epochs, **parts), run_dir)
+    return until_stopped(lambda: api.resume(run_dir, epochs, data_dir, quiet, **parts), run_dir)
 
 
 def fit(

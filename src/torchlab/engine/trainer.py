@@ -197,6 +197,9 @@ class Trainer:
     def run_epochs(self, loggers: list, started: float, wall_before: float) -> str:
         """The epochs from `self.epoch` on; returns "completed" or "early_stopped"."""
         train = self.cfg.train
+        if train.epochs == 0 and self.epoch == 0:  # an untrained baseline: eval, export and resume start from it
+            self.best["epoch"] = 0
+            self.save("best", "last")
         while self.epoch < train.epochs:
             train_metrics = self.train_epoch(loggers)
             if self.bookmark.stopped:  # stopped mid-epoch by a signal: save exactly where

@@ -83,7 +83,9 @@ def test_a_write_past_the_file_size_limit_stops_with_exit_2(tmp_path, mnist_root
     err = capsys.readouterr().err
     assert "could not write" in err and "File too large" in err and "previous version is intact" in err
     assert_intact(out, before, err)
-    assert json.loads((out / "summary.json").read_text())["status"] == "failed"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert summary["best_epoch"] == load_checkpoint(out / "checkpoints" / "best.pt")["epoch"] == 1  # not 2
     assert main(["resume", str(out), "--epochs", "2"]) == 0  # room again: it goes on
 
 

@@ -112,6 +112,7 @@ class Trainer:
         self.check_every = 1 if self.device.type == "cpu" else train.log_every
         self.epoch = self.step = self.bad_epochs = 0
         self.best: dict[str, Any] = {"value": None, "epoch": None, "metrics": {}}
+        self.best_saved = dict(self.best)  # what checkpoints/best.pt holds
         # epoch_samples: the last epoch's training samples, counted over all ranks
         self.clock = {"train_seconds": 0.0, "train_samples": 0, "wall_seconds": 0.0, "epoch_samples": 0}
         self.stop = StopRequest()  # set by SIGINT/SIGTERM while fit() runs
@@ -389,10 +390,20 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------
     def save(self, *names: str) -> None:
-        """Write checkpoints/NAME.pt for each name (rank 0; every rank takes part in gathering the state)."""
+        """Write checkpoints/NAME.pt for each name (rank 0; every rank takes part in gathering the state).
+
+        If best.pt cannot be written (a full disk), `self.best` goes back to the epoch the old
+        best.pt holds, so the summary never names a best epoch that no checkpoint keeps."""
         state = self.state_dict()
         for name in names if self.dist.is_main else ():
-            save_checkpoint(self.run_dir / "checkpoints" / f"{name}.pt", state)
+            try:
+                save_checkpoint(self.run_dir / "checkpoints" / f"{name}.pt", state)
+            except TorchlabError:
+                if name == "best":
+                    self.best = dict(self.best_saved)
+                raise
+        if "best" in names:
+            self.best_saved = dict(self.best)
 
     def use_amp(self, amp: str) -> None:
         """Autocast (and fp16's GradScaler) for `amp`: none, bf16 or fp16."""
@@ -450,6 +461,7 @@ class Trainer:
                 schedule.load_state_dict(state["schedules"][name])
             self.scaler.load_state_dict(state["scaler"])
             self.epoch, self.step, self.best = state["epoch"], state["step"], dict(state["best"])
+            self.best_saved = dict(self.best)
             self.bad_epochs = state["early_stop"]["bad_epochs"]
             self.clock = {**self.clock, **state["clock"]}
             written_by = state.get("world_size", 1)

@@ -150,7 +150,7 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
         logger_classes(config)  # loggers, data, model and monitor are checked before anything is written
         trainer = build_trainer(config, run_dir, **parts)
         try:
-            trainer.check_monitor()
+            trainer.check_settings()
         except BaseException:
             trainer.__exit__(None, None, None)
             raise

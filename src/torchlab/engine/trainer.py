@@ -317,10 +317,15 @@ class Trainer:
             atomic_write(path, lambda f: torch.save(snapshot, f))
 
     # -- best model, learning rates, early stopping -----------------------------------------
+    def check_settings(self) -> None:
+        """Refuse, before the first epoch and not after training, a setting the data cannot honour:
+        a `train.monitor` that validation does not report, a task setting the test data rules out."""
+        self.check_monitor()
+        self.task.check_test_data(self.data.test_loader())
+
     @torch.no_grad()
     def check_monitor(self) -> None:
-        """Refuse a `train.monitor` that validation does not report before the first epoch, not after
-        it: one validation batch names the metrics (the random generators are left as they were)."""
+        """One validation batch names the metrics (the random generators are left as they were)."""
         monitor = self.cfg.train.monitor
         if monitor is None:
             return

@@ -102,6 +102,9 @@ class Task:
         """Figures that need the whole test set at once (modes covered, ELBO...); none by default."""
         return {}
 
+    def check_test_data(self, loader: Iterable[Batch]) -> None:
+        """Raise a TorchlabError, before training, for a setting that the test data cannot honour."""
+
     def preview(self, batch: Batch, n: int) -> Preview | None:
         """The first `n` samples of a validation batch as the live loggers should show them; none by default."""
         return None

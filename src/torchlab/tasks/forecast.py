@@ -7,6 +7,7 @@ The test also runs the model free: warmed up on `context` observed values, it fe
 prediction back as the next input (the notes' Predict loop) and is scored against the truth.
 """
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -82,13 +83,16 @@ class Forecast(Task):
         """The one-step predictions of each next value of sequences `x`."""
         return self.model(x)[0]
 
+    def check_test_data(self, loader: Iterable[Batch]) -> None:
+        for x, _ in itertools.islice(loader, 1):
+            if (context := self.cfg.context) > x.shape[1]:
+                raise TorchlabError(f"task.context={context} must be within 1..{x.shape[1]} (the test sequence)")
+
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
         """free_mse: the MSE of free-running predictions over each test sequence after its context."""
         total, count = 0.0, 0
         for x, y in loader:
             context = self.cfg.context
-            if not 0 < context <= x.shape[1]:
-                raise TorchlabError(f"task.context={context} must be within 1..{x.shape[1]} (the test sequence)")
             predicted = free_run(self.nets["model"], x[:, :context], x.shape[1] - context + 1)
             total += F.mse_loss(predicted, y[:, context - 1 :], reduction="sum").item()
             count += predicted.numel()

@@ -321,6 +321,23 @@ def test_your_model_with_import_then_eval_resume_export_without_it(how, tmp_path
     assert run_cli("export", str(out), "--format", "safetensors", **elsewhere).returncode == 0
 
 
+def test_a_recipes_imports_are_found_beside_it_and_import_their_siblings(tmp_path, monkeypatch):
+    """`imports:` in a YAML names files and modules of the YAML's folder, whatever the working
+    directory; an imported file imports its sibling modules; a recipe keeps its base's imports."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "tiny_layers_beside.py").write_text("from torch import nn\nFLATTEN = nn.Flatten\n")
+    models = MY_MODELS.replace('"my-tiny"', '"my-tiny-beside"').replace("nn.Flatten()", "FLATTEN()")
+    (project / "mymodels_beside.py").write_text("from tiny_layers_beside import FLATTEN\n" + models)
+    (project / "mine.yaml").write_text("base: mnist-mlp\nimports: [mymodels_beside]\nmodel:\n  name: my-tiny-beside\n")
+    (project / "other.py").write_text("X = 1\n")
+    (tmp_path / "more.yaml").write_text("base: project/mine.yaml\nimports: [project/other.py]\n")
+    monkeypatch.chdir(ROOT)
+    config = load_recipe(str(tmp_path / "more.yaml"))
+    assert config.model.name == "my-tiny-beside"
+    assert config.imports == [str(project / "mymodels_beside.py"), str(project / "other.py")]
+
+
 def test_a_missing_import_is_a_clear_error(tmp_path):
     done = run_cli("--import", "nowhere_such_module", "list", cwd=tmp_path)
     assert done.returncode == 2 and "import nowhere_such_module: no such module" in done.stderr

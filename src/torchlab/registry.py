@@ -98,6 +98,8 @@ def import_user_module(spec: str) -> tuple[str, ModuleType]:
         if not path.is_file():
             raise TorchlabError(f"import {spec}: no such file")
         name = f"torchlab_user_{path.stem}_{zlib.crc32(str(path).encode()):08x}"
+        if str(path.parent) not in sys.path:  # its sibling modules import as beside a script run by python,
+            sys.path.append(str(path.parent))  # but after the installed packages, which they must not shadow
         if name not in sys.modules:
             module_spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(module_spec)

@@ -3,10 +3,12 @@
 A recipe file (here or anywhere: `torchlab train my.yaml`) may start from another with
 `base: mnist-mlp` (a recipe name, or a YAML path relative to the file); its own keys then override
 the base's, section by section. A file or override that names another component (`model.name`,
-`data.name`, ...) starts that section from the new component's own defaults.
+`data.name`, ...) starts that section from the new component's own defaults. The files a recipe
+`imports` are found beside it (`imports: [mymodels.py]` or `[mymodels]`), and add to its base's.
 """
 
 import copy
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,10 +43,24 @@ def recipe_raw(recipe: str, relative_to: Path | None = None, seen: tuple[Path, .
     base = own.pop("base", None)
     if base is not None and not isinstance(base, str):
         raise TorchlabError(f"{path}: base must be a recipe name or a YAML path, got {base!r}")
-    raw = merge(recipe_raw(base, path, (*seen, path.resolve())), own) if base is not None else own
+    inherited = recipe_raw(base, path, (*seen, path.resolve())) if base is not None else {}
+    if isinstance(own.get("imports"), list):  # a base's imports stay: its components need them
+        kept = inherited.get("imports") if isinstance(inherited.get("imports"), list) else []
+        own["imports"] = [*kept, *(beside(spec, path.parent) for spec in own["imports"])]
+    raw = merge(inherited, own)
     raw["recipe"] = own.get("recipe", path.stem) if recipe.endswith((".yaml", ".yml")) else recipe
     raw["source"] = str(path.resolve()) if recipe.endswith((".yaml", ".yml")) else ""
     return raw
+
+
+def beside(spec: Any, folder: Path) -> Any:
+    """A recipe's `imports` entry as the recipe's folder names it: a file path, or a module name
+    with a .py file there, becomes that file's absolute path; other modules are left to sys.path."""
+    if not isinstance(spec, str):
+        return spec  # build_config names the wrong type
+    if spec.endswith(".py") or os.sep in spec:
+        return str(folder.resolve() / Path(spec).expanduser())
+    return str(module.resolve()) if (module := folder / f"{spec}.py").is_file() else spec
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -147,29 +147,96 @@ def test_a_tabular_classifier_draws_its_confusion_matrix_and_no_image_grid(tmp_p
     assert sorted(p.name for p in (run.run_dir / "plots").iterdir()) == ["confusion_matrix.png", "learning_curves.png"]
 
 
+class Samples(torch.utils.data.Dataset):
+    """A map-style Dataset whose sample i is `sample(i)`."""
+
+    def __init__(self, count: int, sample) -> None:
+        self.count, self.sample = count, sample
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int):
+        return self.sample(i)
+
+
 @pytest.mark.parametrize(
-    ("pair", "message"),
+    ("data", "message"),
     [
         (lambda x, y: (x, y.float()), "targets must be integer class indices, got torch.float32"),
         (lambda x, y: (x, y[:10]), "train has 300 inputs but 10 targets"),
         (lambda x, y: (x[:0], y[:0]), "the training set is empty"),
+        (lambda x, y: Samples(300, lambda i: {"x": x[i], "y": y[i]}), "train[0] is a dict with keys ['x', 'y']"),
+        (lambda x, y: Samples(300, lambda i: (x[i], y[i], i)), "pairs; train[0] is a tuple of 3"),
+        (lambda x, y: Samples(300, lambda i: (x[i], y[i].float())), "train[0]'s is torch.float32 of shape ()"),
+        (lambda x, y: Samples(300, lambda i: (x[i], y[i : i + 1])), "train[0]'s is torch.int64 of shape (1,)"),
+        (lambda x, y: 300, "train must be (inputs, targets) tensors or a map-style Dataset, got int"),
+        (lambda x, y: (x.double(), y), "the inputs are torch.float64 but the model's weights are torch.float32"),
     ],
 )
-def test_fit_names_what_is_wrong_with_the_targets(pair, message, tmp_path):
-    """Before: a raw RuntimeError or IndexError from inside the first step (or from counting the classes)."""
-    data = pair(torch.randn(300, 4), torch.randint(0, 3, (300,)))
-    with pytest.raises(TorchlabError, match=message):
-        torchlab.fit(torch.nn.Linear(4, 3), data, out=tmp_path / "run")
+def test_fit_names_what_is_wrong_with_the_data(data, message, tmp_path):
+    """Before: a raw RuntimeError, KeyError or ValueError from inside the first step (or from
+    counting the classes)."""
+    given = data(torch.randn(300, 4), torch.randint(0, 3, (300,)))
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(torch.nn.Linear(4, 3), given, out=tmp_path / "run")
+    assert message in str(refused.value)
     assert not (tmp_path / "run").exists()
 
 
-def test_fit_takes_int32_class_labels(tmp_path):
-    """numpy and pandas often give int32 labels; cross-entropy wants int64."""
+class TwoOutputs(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.linear(x), x.mean()
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (TwoOutputs, "needs logits of shape [batch, 3] from the model; TwoOutputs returned tuple"),
+        (lambda: torch.nn.Linear(4, 2), "Linear returned shape (30, 2)"),
+    ],
+)
+def test_fit_names_a_model_whose_output_is_no_logits(model, message, tmp_path):
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(model(), (x, y), out=tmp_path / "run")
+    assert message in str(refused.value)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("given", ["int32 tensors", "numpy", "int32 Dataset", "tensors beside a Dataset"])
+def test_fit_takes_class_labels_as_numpy_and_pandas_give_them(given, tmp_path):
+    """int32 labels (cross-entropy wants int64), numpy arrays, and a pair of tensors given beside a Dataset."""
     x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
     y = (x[:, 0] > 0).int()
-    run = torchlab.fit(torch.nn.Linear(4, 2), (x, y), out=tmp_path / "run", train__epochs=2, optim__lr=0.1,
+    splits = {
+        "int32 tensors": {"train": (x, y)},
+        "numpy": {"train": (x.numpy(), y.numpy())},
+        "int32 Dataset": {"train": Samples(300, lambda i: (x[i], y[i].numpy()))},
+        "tensors beside a Dataset": {
+            "train": (x[:240], y[:240]),
+            "val": Samples(60, lambda i: (x[240 + i], y[240 + i])),
+        },
+    }[given]
+    run = torchlab.fit(torch.nn.Linear(4, 2), **splits, out=tmp_path / "run", train__epochs=2, optim__lr=0.1,
                        log__loggers=[])  # fmt: skip
     assert run.summary["val"]["accuracy"] > 0.7
+
+
+def test_a_float64_model_is_rebuilt_in_float64(tmp_path):
+    """A model.double() on float64 data trains, and `torchlab eval` rebuilds it in float64 (it built float32)."""
+    x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = (x[:, 0] > 0).long()
+    kwargs = {"in_features": 4, "out_features": 2}
+    run = torchlab.fit(torch.nn.Linear(4, 2).double(), (x, y), test=(x[:60], y[:60]), out=tmp_path / "run",
+                       model_kwargs=kwargs, train__epochs=1, log__loggers=[])  # fmt: skip
+    assert run.config.model.dtype == "float64"
+    done = run_cli("eval", str(run.run_dir))
+    assert done.returncode == 0 and f"test.accuracy {run.summary['test']['accuracy']:.4f}" in done.stdout, done.stderr
 
 
 def test_fit_again_into_its_folder_continues_keeps_or_refuses(tmp_path):

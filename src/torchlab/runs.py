@@ -26,7 +26,7 @@ import torch
 import yaml
 from safetensors.torch import save_file
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, TensorDataset
 
 from torchlab import api
 from torchlab.config import Config, flatten, load_run_config
@@ -34,7 +34,7 @@ from torchlab.core.checkpoint import load_checkpoint, load_weights
 from torchlab.core.errors import TorchlabError
 from torchlab.core.runtime import resolve_device
 from torchlab.data import DataInfo
-from torchlab.data.given import GivenDatasets, GivenTensors
+from torchlab.data.given import GivenDatasets, GivenTensors, check_samples, checked_pair
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.models import build_model
 from torchlab.recipes import load_recipe, resolve
@@ -141,14 +141,21 @@ def fit(
     """
     if not (isinstance(model, nn.Module) or (isinstance(model, type) and issubclass(model, nn.Module))):
         raise TorchlabError(f"torchlab.fit needs an nn.Module or an nn.Module class, got {type(model).__name__}")
-    tensors = all(split is None or is_pair(split) for split in (train, val, test))
+    splits = {name: given(name, split) for name, split in {"train": train, "val": val, "test": test}.items()}
+    tensors = all(split is None or is_pair(split) for split in splits.values())
     kind = "tensors" if tensors else "python"
     target, kwargs = rebuild_recipe(model, model_kwargs or {})
     classify = task == "classify"
+    if not tensors:  # Datasets, and any pair given beside them as one
+        splits = {n: TensorDataset(*checked_pair(n, s, classify)) if is_pair(s) else s for n, s in splits.items()}
+        for name, split in splits.items():
+            if split is not None:
+                check_samples(name, split, classify)
+    train, val, test = splits.values()
     raw = {
         "recipe": f"fit-{(model if isinstance(model, type) else type(model)).__name__.lower()}",
         "data": {"name": kind, "num_classes": count_classes(train, val, test) if classify else None},
-        "model": {"name": "python", "target": target, "kwargs": kwargs},
+        "model": {"name": "python", "target": target, "kwargs": kwargs, "dtype": rebuilt_dtype(model, target)},
         "task": {"name": task},
         "optim": {"name": "adam", "lr": 1e-3},
         "train": {"monitor": "val.accuracy" if classify else "val.loss", "mode": "max" if classify else "min"},
@@ -157,7 +164,6 @@ def fit(
     run_dir = Path(out) if out else api.default_run_dir(config.recipe)
     if tensors:
         config.data.path = str((run_dir / "data.safetensors").resolve())
-    splits = {"train": train, "val": val, "test": test}
     built: list[Any] = []
 
     def data(device: torch.device) -> Any:
@@ -227,6 +233,23 @@ def is_pair(data: Any) -> bool:
     return isinstance(data, tuple | list) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)
 
 
+def given(name: str, split: Any) -> Any:
+    """A split as fit takes it: None, a pair of tensors (numpy arrays or lists become tensors), or a
+    map-style Dataset (anything with `len` and indexing)."""
+    if split is None or is_pair(split):
+        return split
+    if isinstance(split, tuple | list) and len(split) == 2:
+        try:
+            return tuple(torch.as_tensor(part) for part in split)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TorchlabError(f"torchlab.fit: {name}'s (inputs, targets) do not convert to tensors ({err})") from None
+    if hasattr(split, "__len__") and hasattr(split, "__getitem__"):
+        return split
+    raise TorchlabError(
+        f"torchlab.fit: {name} must be (inputs, targets) tensors or a map-style Dataset, got {type(split).__name__}"
+    )
+
+
 def count_classes(*splits: Data | None) -> int:
     """A classifier's number of classes: the highest target + 1 (a Dataset's `classes`, where it has them)."""
     highest = -1
@@ -240,6 +263,15 @@ def count_classes(*splits: Data | None) -> int:
         else:
             highest = max(highest, max(int(split[i][1]) for i in range(len(split))))
     return highest + 1
+
+
+def rebuilt_dtype(model: nn.Module | type[nn.Module], target: str) -> str:
+    """`model.dtype`: the floating dtype of an instance's weights where its class, rebuilt from
+    `target`, would build float32 ones (a `model.double()`); else ""."""
+    if not target or not isinstance(model, nn.Module):
+        return ""
+    weights = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    return "" if weights == torch.float32 else str(weights).removeprefix("torch.")
 
 
 def rebuild_recipe(model: nn.Module | type[nn.Module], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:

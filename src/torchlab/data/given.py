@@ -59,6 +59,44 @@ def checked_pair(split: str, pair: Pair, classify: bool) -> Pair:
     return x, y.long()
 
 
+def check_samples(split: str, dataset: Dataset, classify: bool) -> None:
+    """Refuse, before anything trains, a Dataset whose first sample is not an `(input, target)` pair,
+    or whose first target is not one integer class index where a classifier needs one."""
+    if len(dataset) == 0:
+        return
+    sample = dataset[0]
+    if not (isinstance(sample, tuple | list) and len(sample) == 2):
+        what = (
+            f"a dict with keys {list(sample)}"
+            if isinstance(sample, dict)
+            else f"a {type(sample).__name__} of {len(sample)}"
+            if isinstance(sample, tuple | list)
+            else f"a {type(sample).__name__}"
+        )
+        raise TorchlabError(f"torchlab.fit: a Dataset's samples must be (input, target) pairs; {split}[0] is {what}")
+    target = torch.as_tensor(sample[1])
+    if classify and (target.ndim or target.is_floating_point() or target.is_complex() or target.dtype == torch.bool):
+        raise TorchlabError(
+            f"torchlab.fit: a classifier's targets must each be one integer class index; {split}[0]'s is "
+            f"{target.dtype} of shape {tuple(target.shape)} (task='regress' fits numbers)"
+        )
+
+
+class ClassIndices(Dataset):
+    """A Dataset's samples with the target as an int64 class index, as cross-entropy needs (a
+    numpy int32 label would fail mid-epoch)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple:
+        x, y = self.dataset[index]
+        return x, torch.as_tensor(y, dtype=torch.long)
+
+
 def info_of(x: torch.Tensor, num_classes: int | None) -> DataInfo:
     return DataInfo(tuple(x.shape[1:]), num_classes)
 
@@ -119,6 +157,8 @@ class GivenDatasets:
             train, val = torch.utils.data.Subset(train, train_idx), torch.utils.data.Subset(train, val_idx)
         self.cfg, self.device = cfg, device
         self.datasets = {"train": train, "val": val, "test": splits["test"] or torch.utils.data.Subset(train, [])}
+        if cfg.num_classes is not None:
+            self.datasets = {name: ClassIndices(dataset) for name, dataset in self.datasets.items()}
         x, _ = self.datasets["train"][0]
         self.info = info_of(torch.as_tensor(x)[None], cfg.num_classes)
         self.train_size = len(train)

@@ -319,17 +319,31 @@ class Trainer:
     # -- best model, learning rates, early stopping -----------------------------------------
     def check_settings(self) -> None:
         """Refuse, before the first epoch and not after training, a setting the data cannot honour:
-        a `train.monitor` that validation does not report, a task setting the test data rules out."""
-        self.check_monitor()
+        inputs of another precision than the model's, a `train.monitor` that validation does not
+        report, a task setting the test data rules out."""
+        batch = next(iter(self.data.val_loader()), None)
+        self.check_precision(batch if batch is not None else next(iter(self.data.test_loader()), None))
+        self.check_monitor(batch)
         self.task.check_test_data(self.data.test_loader())
 
+    def check_precision(self, batch: Any) -> None:
+        """float64 inputs for float32 weights (numpy's default) or the other way round: PyTorch would
+        stop at the first step with a dtype error inside the model."""
+        x = batch[0] if isinstance(batch, tuple | list) else batch
+        weights = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), None)
+        floating = isinstance(x, torch.Tensor) and x.is_floating_point() and weights is not None
+        if floating and (x.dtype == torch.float64) != (weights == torch.float64):
+            raise TorchlabError(
+                f"the inputs are {x.dtype} but the model's weights are {weights}: convert one to the other "
+                "(x.float(), as numpy arrays are float64; or model.double())"
+            )
+
     @torch.no_grad()
-    def check_monitor(self) -> None:
+    def check_monitor(self, batch: Any) -> None:
         """One validation batch names the metrics (the random generators are left as they were)."""
         monitor = self.cfg.train.monitor
         if monitor is None:
             return
-        batch = next(iter(self.data.val_loader()), None)
         if batch is None:
             raise TorchlabError(
                 f"train.monitor '{monitor}' needs a validation set; this config holds none (set train.monitor=null)"

@@ -9,6 +9,7 @@ leaves `target` empty: its runs are continued and loaded from Python, with the m
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from torchlab.config import ModelConfig
@@ -23,6 +24,7 @@ class PythonModelConfig(ModelConfig):
     name: str = "python"
     target: str = ""  # MODULE:CLASS or FILE.py:CLASS; empty: only Python can rebuild it
     kwargs: dict[str, Any] = field(default_factory=dict)
+    dtype: str = ""  # the weights' floating dtype (float64), where the class builds another (float32)
 
 
 def model_class(target: str) -> type:
@@ -46,8 +48,12 @@ def build_python_model(cfg: PythonModelConfig, info: DataInfo) -> nn.Module:
             "interactive session): load it from Python with torchlab.load(RUN_DIR, model=YourModel(...))"
         )
     try:
-        return model_class(cfg.target)(**cfg.kwargs)
+        model = model_class(cfg.target)(**cfg.kwargs)
     except TypeError as err:
         raise TorchlabError(
             f"model.target {cfg.target} could not be built with model.kwargs={cfg.kwargs}: {err}"
         ) from None
+    dtype = getattr(torch, cfg.dtype, None) if cfg.dtype else None
+    if cfg.dtype and not isinstance(dtype, torch.dtype):
+        raise TorchlabError(f"model.dtype: expected a torch dtype such as float64, got {cfg.dtype!r}")
+    return model.to(dtype) if dtype else model

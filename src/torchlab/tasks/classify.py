@@ -58,7 +58,16 @@ class Classify(Task):
 
     def logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """The network's logits; with `tta_flip`, averaged with those of the mirror images."""
-        return mirror_averaged(net, x) if self.cfg.tta_flip else net(x)
+        logits = mirror_averaged(net, x) if self.cfg.tta_flip else net(x)
+        classes = self.info.num_classes or 0
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[1] < classes:
+            got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
+            one_logit = isinstance(logits, torch.Tensor) and logits.shape[-1:] == (1,) and classes == 2
+            raise TorchlabError(
+                f"task classify needs logits of shape [batch, {classes}] from the model; {type(net).__name__} "
+                f"returned {got}" + (" (task='binary' takes one logit)" if one_logit else "")
+            )
+        return logits
 
     def parameter_groups(self) -> dict[str, list]:
         """The trainable parameters; with `head_lr`, the head as a second param group."""

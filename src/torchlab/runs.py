@@ -131,7 +131,7 @@ def fit(
     `model`: an instance, trained from the weights it has (seed before building it, or bring
     pretrained ones), or its class, built with `model_kwargs` once the run's seed (`train.seed`)
     is set, so that the same seed repeats the same run, initial weights included.
-    Data are `(inputs, targets)` pairs of tensors or map-style Datasets of `(input, target)`;
+    Data are `(inputs, targets)` pairs of tensors (or numpy arrays) or map-style Datasets of `(input, target)`;
     without `val`, `data.val_split` (10%) of `train` is held out. `task`: classify (cross-entropy
     on logits, the classes counted from the targets), regress (mean squared error), or any
     registered task whose batches are `(input, target)`. Defaults: Adam at 1e-3, 10 epochs,

@@ -160,6 +160,19 @@ class Samples(torch.utils.data.Dataset):
         return self.sample(i)
 
 
+@pytest.mark.parametrize("shape", [(20,), (7, 3), (5, 8, 8)], ids=["table", "sequence", "5 channels"])
+def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_loggers(shape, tmp_path):
+    """Before: TensorBoard's preview (add_images) failed after the first epoch on any input but [1 or 3, H, W]."""
+    x = torch.randn(300, *shape, generator=torch.Generator().manual_seed(0))
+    y = (x.flatten(1)[:, 0] > 0).long()
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(x[0].numel(), 2))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="figure")
+        run = torchlab.fit(model, (x, y), test=(x[:60], y[:60]), out=tmp_path / "run", train__epochs=2)
+    assert run.summary["status"] == "completed" and run.config.log.loggers == ["tensorboard"]
+    assert sorted(p.name for p in (run.run_dir / "plots").iterdir()) == ["confusion_matrix.png", "learning_curves.png"]
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

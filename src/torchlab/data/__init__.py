@@ -22,6 +22,11 @@ class DataInfo:
     vocab: list[str] | None = None  # a text dataset's tokens; index = token id
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # images: (mean, std) of `x/255`
 
+    @property
+    def images(self) -> bool:
+        """Whether the inputs are pictures to draw: [1 or 3 channels, H, W] (not a table or a sequence)."""
+        return len(self.input_shape) == 3 and self.input_shape[0] in (1, 3)
+
     @classmethod
     def from_dict(cls, raw: dict) -> "DataInfo":
         """The info a checkpoint recorded (`dataclasses.asdict`), with its tuples back."""

@@ -85,7 +85,8 @@ class TensorBoardLogger(Logger):
                 self.writers[""].add_images("samples", samples.float().clamp(0, 1), self.epoch_steps[epoch])
 
     def log_preview(self, preview: Preview, step: int, epoch: int) -> None:
-        self.writers[""].add_images("preview/inputs", unit_range(preview.images), step)
+        if preview.images is not None:
+            self.writers[""].add_images("preview/inputs", unit_range(preview.images), step)
         # Markdown: indented lines keep the columns of the text.
         self.writers[""].add_text(
             "preview/predictions", "\n".join(f"    {line}" for line in preview.text.splitlines()), step

@@ -84,9 +84,10 @@ class VisdomLogger(Logger):
 
     def log_preview(self, preview: Preview, step: int, epoch: int) -> None:
         title = f"epoch {epoch}, step {step}"
-        self.send(
-            "images", unit_range(preview.images).numpy(), nrow=8, win="inputs", opts={"title": f"inputs, {title}"}
-        )
+        if preview.images is not None:
+            self.send(
+                "images", unit_range(preview.images).numpy(), nrow=8, win="inputs", opts={"title": f"inputs, {title}"}
+            )
         self.send(
             "text",
             f"<pre>{html.escape(preview.text)}</pre>",

@@ -4,7 +4,7 @@ A figure is a function `draw(run, plots_dir) -> None` registered with `@figure(n
 tasks=...)` in any module of this package; after training, every figure whose `tasks` include
 the run's task (or that names no tasks) draws into `RUN_DIR/plots/`, but for a run without a
 test set (`torchlab.fit` given none) only those registered with `test=False`, and for inputs that
-are not images ([C, H, W]) none registered with `images=True`. `run` is a
+are not images ([1 or 3, H, W]) none registered with `images=True`. `run` is a
 `FinishedRun`: a small view of the finished run (never the Trainer), whose test outputs were
 gathered by the run's one pass over the test set. A figure that fails warns and the run still
 succeeds: pictures must never cost a trained model.
@@ -54,7 +54,7 @@ class Figure:
     draw: Callable[[FinishedRun, Path], None]
     tasks: tuple[str, ...] | None  # None: every task
     test: bool = True  # reads the test set or its outputs
-    images: bool = False  # draws the inputs as pictures: only for [C, H, W] inputs
+    images: bool = False  # draws the inputs as pictures: only for [1 or 3, H, W] inputs
 
 
 FIGURES: dict[str, Figure] = {}
@@ -115,7 +115,7 @@ def draw_figures(run: FinishedRun, plots_dir: Path, names: Collection[str] | Non
     drawn = []
     for fig in FIGURES.values():
         applies = (fig.tasks is None or run.config.task.name in fig.tasks) and (run.has_test or not fig.test)
-        applies = applies and (len(run.info.input_shape) == 3 or not fig.images)
+        applies = applies and (run.info.images or not fig.images)
         if applies and (names is None or fig.name in names):
             try:
                 fig.draw(run, plots_dir)

@@ -46,7 +46,7 @@ Metrics = dict[str, torch.Tensor | PerSample]
 class Preview:
     """What the live loggers (TensorBoard, Visdom) show of one batch each epoch."""
 
-    images: torch.Tensor  # [N, C, H, W] in any range: loggers rescale each image to [0, 1]
+    images: torch.Tensor | None  # [N, 1 or 3, H, W] in any range (loggers rescale each to [0, 1]); None: not images
     text: str  # what the model made of them, e.g. predicted and true labels
 
 

@@ -110,4 +110,4 @@ class Classify(Task):
         rows = [f"{'predicted':<{width}}true"]
         for p, t in zip(predicted, y.tolist(), strict=True):
             rows.append(f"{names[p]:<{width}}{names[t]}{'' if p == t else '   <- wrong'}")
-        return Preview(images=x, text="\n".join(rows))
+        return Preview(images=x if self.info.images else None, text="\n".join(rows))

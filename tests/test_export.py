@@ -42,7 +42,18 @@ def test_weights_of_another_model_are_refused(run, tmp_path, capsys):
 
     save_file({"w": torch.zeros(3)}, tmp_path / "other.safetensors")
     assert main(["eval", str(run), "--weights", str(tmp_path / "other.safetensors")]) == 2
-    assert "holds weights of another model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds weights of another model: Missing key(s)" in err and "?" not in err
+
+
+def test_an_export_that_names_a_file_of_the_run_is_refused(run, capsys):
+    """Before: --out RUN/checkpoints/best.pt replaced the run's best model with safetensors bytes (exit 0)."""
+    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and "export" not in p.parts}
+    for out in (run / "checkpoints" / "best.pt", run / "config.yaml", run / "new.safetensors", run):
+        assert main(["export", str(run), "--format", "safetensors", "--out", str(out)]) == 2
+        assert "inside the run" in capsys.readouterr().err or out == run
+    assert {p: p.read_bytes() for p in files} == files
+    assert main(["export", str(run), "--format", "safetensors", "--out", str(run / "export" / "mine.safetensors")]) == 0
 
 
 def test_onnx_matches_pytorch(run, tmp_path, capsys):

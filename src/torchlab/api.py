@@ -21,7 +21,7 @@ import torch
 
 from torchlab.config import Config, load_run_config, save_config
 from torchlab.core import collector
-from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, refuse_restart
+from torchlab.core.checkpoint import load_checkpoint, load_weights, refuse_restart, weights_state
 from torchlab.core.distributed import barrier, cleanup_distributed, is_main_process
 from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import atomic_write_json, check_new_run_dir, run_lock
@@ -319,7 +319,7 @@ def evaluate(
     if device:
         config.train.device = device
     path = weights or run_dir / "checkpoints" / "best.pt"
-    state = {"model": load_tensors(path)} if weights else load_checkpoint(path)
+    state = weights_state(path) if weights else load_checkpoint(path)
     with build_trainer(config, run_dir) as trainer:
         if len(trainer.data.test_loader()) == 0:
             raise TorchlabError(f"{run_dir} has no test set to evaluate on (torchlab.fit was given none)")

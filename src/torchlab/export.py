@@ -33,6 +33,7 @@ def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "
     path = run_dir / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(path)
     out = out or run_dir / "export" / f"model.{fmt}"
+    check_out(out, run_dir, f"model.{fmt}")
     if fmt == "safetensors":
         metadata = {
             "format": WEIGHTS_FORMAT,
@@ -53,6 +54,19 @@ def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "
         model = MirrorAveraged(model)
     atomic_write(out, lambda f: f.write(onnx_bytes(model.eval(), tuple(state["info"]["input_shape"]))))
     return out
+
+
+def check_out(out: Path, run_dir: Path, name: str) -> None:
+    """Refuse an `out` that is a folder, or a file of the run other than under its export/ folder
+    (`--out RUN/checkpoints/best.pt` would have replaced the run's best model)."""
+    if out.is_dir():
+        raise TorchlabError(f"--out {out} is a folder; name the file to write (e.g. {out / name})")
+    where, run = out.resolve(), run_dir.resolve()
+    if where.is_relative_to(run) and not where.is_relative_to(run / "export"):
+        raise TorchlabError(
+            f"--out {out} is inside the run {run_dir}, whose files it would replace; write under "
+            f"{run_dir / 'export'} or elsewhere"
+        )
 
 
 def onnx_bytes(model: torch.nn.Module, input_shape: tuple[int, ...]) -> bytes:

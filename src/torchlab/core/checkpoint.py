@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file as safetensors_load_file
 from safetensors.torch import save as safetensors_save
 from torch import nn
@@ -149,11 +149,23 @@ def load_weights(model: nn.Module, state: dict[str, Any], path: Path) -> None:
     try:
         unwrap(model).load_state_dict(weights)
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as err:
-        detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise TorchlabError(
-            f"{path} holds weights of another model ({state.get('model_name', '?')} from recipe "
-            f"'{state.get('recipe', '?')}'): {detail}"
-        ) from None
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+        detail = lines[1][:200] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
+        origin = (
+            f" ({state['model_name']} from recipe '{state['recipe']}')"
+            if {"model_name", "recipe"} <= state.keys()
+            else ""
+        )
+        raise TorchlabError(f"{path} holds weights of another model{origin}: {detail}") from None
+
+
+def weights_state(path: Path) -> dict[str, Any]:
+    """`{"model": weights}` of a weights file, with the recipe and model name an export recorded."""
+    state: dict[str, Any] = {"model": load_tensors(path)}
+    if Path(path).suffix in SAFETENSORS_SUFFIXES:
+        with safe_open(str(path), "pt") as f:
+            state |= {k: v for k, v in (f.metadata() or {}).items() if k in ("recipe", "model_name")}
+    return state
 
 
 def refuse_restart(run_dir: Path) -> None:

@@ -55,3 +55,27 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, mnist_root
     assert done.returncode == 0, done.stderr[-3000:]
     for run_dir in (ddp, single):
         assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+TWO_RUNS = """
+import os
+import torchlab
+
+for _ in range(2):  # a second run in the same processes: it hung at times, its group joined anew
+    run = torchlab.train("mnist-mlp", train__epochs=1, data__subset=512, data__eval_subset=200, log__loggers=[],
+                         log__progress=False, log__quiet=True)
+    print(f"rank {os.environ['RANK']} trained into {run.run_dir} {run.summary['status']}", flush=True)
+"""
+
+
+def test_two_runs_in_one_torchrun_script_share_rank_0s_default_run_directories(tmp_path, mnist_root):
+    """Before: each rank named the default run directory by its own clock (rank 1 could find no
+    config.yaml in its own), and leaving and joining the group between runs could hang."""
+    (tmp_path / "two_runs.py").write_text(TWO_RUNS)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "two_runs.py"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = sorted(line for line in done.stdout.splitlines() if "trained into" in line)
+    made = sorted(p.relative_to(tmp_path) for p in (tmp_path / "runs" / "mnist-mlp").iterdir())
+    assert len(made) == 2 and all(line.endswith("completed") for line in lines)
+    assert sorted(str(path) for path in made) == sorted({line.split()[4] for line in lines})  # both ranks, both runs

@@ -22,7 +22,7 @@ import torch
 from torchlab.config import Config, load_run_config, save_config
 from torchlab.core import collector
 from torchlab.core.checkpoint import load_checkpoint, load_weights, refuse_restart, weights_state
-from torchlab.core.distributed import barrier, cleanup_distributed, is_main_process
+from torchlab.core.distributed import barrier, from_rank0, is_main_process, setup_distributed
 from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import atomic_write_json, check_new_run_dir, run_lock
 from torchlab.core.runtime import restore_rng_states, rng_states
@@ -114,6 +114,13 @@ def finished_run(trainer: Trainer) -> FinishedRun:
     )
 
 
+def new_run_dir(recipe: str, device: str) -> Path:
+    """The default run directory, rank 0's on every rank under torchrun (whose group is joined here
+    for it): each rank's own clock could name another second."""
+    setup_distributed(device)
+    return Path(str(from_rank0(str(default_run_dir(recipe)))))
+
+
 def default_run_dir(recipe: str, create: bool = False) -> Path:
     """runs/RECIPE/YYYYmmdd-HHMMSS, with a suffix -1, -2... if that name is taken. With `create`,
     the folder is made here, atomically (`mkdir` fails if another process made it first: the next
@@ -199,14 +206,12 @@ def finish(trainer: Trainer) -> dict[str, Any]:
     collector.start_up_done()
     try:
         summary = trainer.fit()
-        barrier()  # before leaving the group: see `barrier`
+        barrier()  # every rank done: see `barrier`
     except DivergedError:
         if trainer.dist.is_main:
             draw_figures(finished_run(trainer), trainer.run_dir / "plots", names=("learning-curves",))
             write_run_report(trainer.run_dir)
         raise
-    finally:
-        cleanup_distributed()
     if trainer.dist.is_main:
         draw_report(trainer)
     return summary
@@ -347,7 +352,7 @@ def cross_validate(config: Config, folds: int, out: Path | None = None) -> dict[
     """
     if folds < 2:
         raise TorchlabError(f"--folds must be at least 2, got {folds}")
-    parent = out or default_run_dir(config.recipe)
+    parent = out or new_run_dir(config.recipe, config.train.device)
     if (parent / "cv_summary.json").exists():
         raise TorchlabError(f"{parent} already holds a cross-validation; pick another --out")
     runs = []
@@ -370,6 +375,8 @@ def cross_validate(config: Config, folds: int, out: Path | None = None) -> dict[
         "run_dirs": [run["run_dir"] for run in runs],
         "run_dir": str(parent),
     }
+    if not is_main_process():
+        return {**summary, "report": str(parent / "report.html")}
     atomic_write_json(parent / "cv_summary.json", summary)
     from torchlab.report.pages import write_cv_page  # here: the rest of api needs two page writers
 

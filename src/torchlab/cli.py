@@ -12,6 +12,7 @@ import argparse
 import atexit
 import contextlib
 import errno
+import io
 import os
 import signal
 import sys
@@ -84,10 +85,6 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    from torchlab.core.distributed import is_main_process
-
-    if not is_main_process():  # under torchrun, rank 0 speaks for all
-        return
     from torchlab.loggers.console import number
 
     lines = ["  test        "]  # 4 significant figures, as the epoch lines; within 80 columns
@@ -386,7 +383,10 @@ def main(argv: list[str] | None = None) -> int:
                 extra = [a for a in extra if a not in args.overrides]
             if extra:
                 parser.unrecognized(args.command, extra)
-            with paused_through_start_up() if args.command in TRAINING else contextlib.nullcontext():
+            with (
+                paused_through_start_up() if args.command in TRAINING else contextlib.nullcontext(),
+                contextlib.nullcontext() if main_rank() else contextlib.redirect_stdout(io.StringIO()),
+            ):  # under torchrun rank 0 prints for all
                 return COMMANDS[args.command](args)
     except (TorchlabError, OSError) as err:
         if isinstance(err, OSError) and err.errno not in DISK_ERRORS:
@@ -396,8 +396,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Interrupted (a signal, after last.pt is written) or a plain Ctrl-C
-        print(f"torchlab: {one_line(str(err)) or 'interrupted'}", file=sys.stderr)
+        if main_rank():
+            print(f"torchlab: {one_line(str(err)) or 'interrupted'}", file=sys.stderr)
         return getattr(err, "exit_status", 130)
+
+
+def main_rank() -> bool:
+    """Rank 0 under torchrun, or the only process (torchrun's RANK, read without importing torch)."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def run() -> None:

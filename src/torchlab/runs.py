@@ -102,7 +102,7 @@ def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = Non
 def train(recipe: str | Path | Config, out: str | Path | None = None, *, overrides=(), **settings: Any) -> Run:
     """Train a recipe (a name, a YAML path or a Config) into a new run directory."""
     config = configure(recipe, [*overrides, *dotted(settings)])
-    out = Path(out) if out else api.default_run_dir(config.recipe)
+    out = Path(out) if out else api.new_run_dir(config.recipe, config.train.device)
     return until_stopped(lambda: api.train(config, out), out)
 
 
@@ -161,7 +161,7 @@ def fit(
         "train": {"monitor": "val.accuracy" if classify else "val.loss", "mode": "max" if classify else "min"},
     }
     config = resolve(raw, [*overrides, *dotted(settings)])
-    run_dir = Path(out) if out else api.default_run_dir(config.recipe)
+    run_dir = Path(out) if out else api.new_run_dir(config.recipe, config.train.device)
     if tensors:
         config.data.path = str((run_dir / "data.safetensors").resolve())
     built: list[Any] = []

@@ -6,6 +6,7 @@ torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; `setup_distributed` joins the pro
 `shard`; `RunningMeans` sums metrics across ranks with `all_reduce_sum`.
 """
 
+import atexit
 import os
 import warnings
 from dataclasses import dataclass
@@ -38,7 +39,10 @@ def setup_distributed(device_name: str) -> Distributed:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
+        # Joined once per process, left at exit: leaving and joining again between two runs of one
+        # process (cv's folds, a script's loop) could hang both ranks in the next run's first collective.
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(cleanup_distributed)
     return Distributed(device, rank, world_size)
 
 

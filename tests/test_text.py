@@ -92,12 +92,31 @@ def test_glove_text_vectors_build_an_embedding_for_a_vocabulary(tmp_path):
 
 @pytest.mark.parametrize(
     ("lines", "line"),
-    [(["a 1 2", "b 1 x"], 2), (["a 1 2", "b 1 2 3"], 2), (["a 1 2", "b 1 2", "lonely"], 3)],
+    [(["a 1 2", "b 1 x"], 2), (["a 1 2", "b 1 2 3"], 2), (["a 1 2", "b 1 2", "lonely"], 3), (["a 1 2", "b nan 1"], 2)],
 )
 def test_a_bad_glove_line_names_the_file_and_line(tmp_path, lines, line):
     glove = write_glove(tmp_path / "bad.txt", lines)
     with pytest.raises(TorchlabError, match=rf"bad\.txt, line {line}:"):
         load_vectors(str(glove))
+
+
+def test_glove_and_sst2_files_with_a_byte_order_mark_or_blank_lines_are_read(tmp_path):
+    glove = write_glove(tmp_path / "bom.txt", ["\ufeffthe 0.1 0.2", "", "movie 1 2", "", ""])
+    words, vectors = load_vectors(str(glove))
+    assert words == ["the", "movie"] and vectors.shape == (2, 2)
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text("\ufeffsentence\tlabel\ngood\t1\r\n", encoding="utf-8")
+    assert read_tsv(tsv) == (["good"], [1])
+
+
+def test_a_text_run_without_validation_trains_or_says_what_it_needs(tmp_path, sst2_root, capsys):
+    """Before: an empty validation set gave one empty batch, and max() of it a traceback (exit 1)."""
+    tiny = ["--logger", "none", "--epochs", "1", "data.subset=300", "data.val_split=0"]
+    assert main(["train", "sst2-lstm", "--out", str(tmp_path / "a"), *tiny]) == 2
+    assert "train.monitor 'val.accuracy' needs a validation set" in capsys.readouterr().err
+    assert (
+        main(["train", "sst2-lstm", "--out", str(tmp_path / "b"), *tiny, "train.monitor=null", "train.patience=0"]) == 0
+    )
 
 
 def test_the_packaged_glove_6b_50d_vectors_are_the_real_ones():

@@ -32,7 +32,7 @@ def read_tsv(path: Path) -> tuple[list[str], list[int]]:
     """(sentences, labels) of a GLUE tsv: header `sentence<TAB>label`, labels 0 or 1."""
     sentences, labels = [], []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors) is not text
             for number, line in enumerate(f, 1):
                 fields = line.rstrip("\r\n").split("\t")
                 if number == 1 and fields == ["sentence", "label"]:

@@ -112,8 +112,8 @@ class PaddedLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         n = len(self.ids)
-        if self.generator is None:
-            batches = shard(torch.arange(n)).split(self.batch_size)
+        if self.generator is None:  # no sample, no batch (`split` of an empty tensor gives one empty batch)
+            batches = shard(torch.arange(n)).split(self.batch_size) if n else ()
         else:
             order = shard(torch.randperm(n, generator=self.generator), pad=True)
             batches = by_length(order, self.host_lengths, self.batch_size, self.generator)

@@ -23,13 +23,17 @@ def read_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
     words: list[str] = []
     rows: list[np.ndarray] = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             for number, line in enumerate(f, 1):
-                word, *values = line.rstrip("\n").rstrip(" ").split(" ")
+                if not line.strip():  # a blank line (one at the end, often) holds no word
+                    continue
+                word, *values = line.rstrip("\r\n").rstrip(" ").split(" ")
                 try:
                     row = np.array(values, dtype=np.float32)
                 except ValueError:
                     row = np.empty(0, dtype=np.float32)
+                if not np.isfinite(row).all():
+                    raise TorchlabError(f"{path}, line {number}: the vector of {word!r} holds NaN or infinity")
                 if not word or row.size == 0 or (rows and row.size != rows[0].size):
                     expected = f"{rows[0].size} numbers" if rows else "numbers"
                     raise TorchlabError(f"{path}, line {number}: expected a word then {expected}, got {line[:60]!r}")

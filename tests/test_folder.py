@@ -16,6 +16,7 @@ from torchlab.config import build_config
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.core.errors import TorchlabError
 from torchlab.data import build_data
+from torchlab.data.folder import load_rgb
 from torchlab.engine.trainer import Trainer
 from torchlab.models import build_model
 
@@ -120,6 +121,28 @@ def test_empty_or_missing_folder_is_a_clear_error(tmp_path, capsys):
     assert f"no readable images in {tmp_path / 'empty'}" in err
     assert "data.folder is not set" in fails_with(capsys, "train", "folder-resnet18", "model.weights=none")
     assert not (tmp_path / "empty" / "index.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_folder_of_one_class_is_refused_and_an_empty_class_named(image_folder, tmp_path, capsys):
+    """Before: one class trained to 'accuracy 1.000' with exit 0, and an empty class folder left out unsaid."""
+    for kind in CLASSES[1:]:
+        for path in (image_folder / kind).iterdir():
+            path.unlink()
+    with pytest.warns(UserWarning, match="left out class 'square'"):
+        err = fails_with(capsys, "train", "folder-resnet18", f"data.folder={image_folder}", "model.weights=none")
+    assert f"a classifier needs 2 classes or more; {image_folder} holds only ['circle']" in err
+    assert not (image_folder / "index.csv").exists()  # nothing written
+
+
+def test_16_bit_and_float_grey_images_keep_their_picture(tmp_path):
+    """Before: PIL's convert clipped 16-bit greys to white (99% of pixels 255) and floats to black."""
+    ramp = np.linspace(0, 1, 40 * 48).reshape(40, 48)
+    Image.fromarray((ramp * 65535).astype(np.uint16)).save(tmp_path / "deep.png")
+    Image.fromarray(ramp.astype(np.float32), "F").save(tmp_path / "float.tiff")
+    for name in ("deep.png", "float.tiff"):
+        grey = np.asarray(load_rgb(tmp_path / name))[..., 0].astype(float)
+        assert abs(grey - ramp * 255).max() <= 1, name
 
 
 def test_imagenet_weights_offline_is_a_clear_error(image_folder, tmp_path, monkeypatch, capsys):

@@ -18,6 +18,7 @@ process group gets them: the training process alone decides how a run stops.
 
 import csv
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,15 +64,34 @@ def load_rgb(path: Path) -> Image.Image:
         image.load()  # decodes the whole frame: a truncated file fails here, not mid-training
         if image.mode in ("P", "PA", "LA") or "transparency" in image.info:
             image = image.convert("RGBA")
+        if image.mode.startswith(("I", "F")):  # 16- and 32-bit grey: PIL's convert would clip it to white
+            image = eight_bit(np.asarray(image, dtype=np.float64), image.mode)
         return image.convert("RGB")
 
 
+def eight_bit(pixels: np.ndarray, mode: str) -> Image.Image:
+    """Grey pixels of more than 8 bits as an 8-bit image: 16-bit by 65535, floats in [0, 1] by 1,
+    anything else stretched from its lowest to its highest value."""
+    low, high = float(pixels.min()), float(pixels.max())
+    if mode.startswith("I;16") or (mode == "I" and low >= 0 and 255 < high <= 65535):
+        scaled = pixels / 65535
+    elif mode == "I" and low >= 0 and high <= 255:
+        scaled = pixels / 255
+    elif mode == "F" and low >= 0 and high <= 1:
+        scaled = pixels
+    else:
+        scaled = (pixels - low) / (high - low or 1)
+    return Image.fromarray((scaled * 255).round().astype(np.uint8), "L")
+
+
 def scan(folder: Path) -> list[tuple[str, str]]:
-    """(path relative to `folder`, class) for every readable image; warns about the rest by name."""
+    """(path relative to `folder`, class) for every readable image; warns about the rest by name,
+    and about a class folder left out for holding none."""
     if not folder.is_dir():
         raise TorchlabError(f"image folder not found: {folder} (expected {folder}/<class>/<image files>)")
     rows, skipped = [], []
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        found = len(rows)
         for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
             try:
                 load_rgb(path)
@@ -80,6 +100,13 @@ def scan(folder: Path) -> list[tuple[str, str]]:
                 warnings.warn(f"skipped {path}: not a readable image ({err})", stacklevel=2)
                 continue
             rows.append((path.relative_to(folder).as_posix(), class_dir.name))
+        if len(rows) == found:  # empty, or unreadable: rglob passes over a folder it may not list
+            readable = os.access(class_dir, os.R_OK | os.X_OK)
+            warnings.warn(
+                f"left out class '{class_dir.name}': {class_dir} holds no readable image"
+                + ("" if readable else " (no permission to read it)"),
+                stacklevel=2,
+            )
     if not rows:
         raise TorchlabError(
             f"no readable images in {folder}"
@@ -142,12 +169,20 @@ class ImageFolderData:
         if not folder.is_dir():
             folder = data_root(cfg.root) / folder
         index = Path(cfg.index) if cfg.index else folder / "index.csv"
-        if index.is_file():
-            rows = read_index(index, folder)
-        else:
-            rows = scan(folder)
-            write_index(index, rows)
+        try:
+            indexed = index.is_file()
+            rows = read_index(index, folder) if indexed else scan(folder)
+        except PermissionError as err:
+            raise TorchlabError(f"cannot read the image folder {folder}: {err.strerror} ({err.filename})") from None
         classes = sorted({label for _, label in rows})
+        if len(classes) < 2:
+            where = f"{index} lists (delete it to scan the folder again)" if indexed else f"{folder} holds"
+            raise TorchlabError(
+                f"a classifier needs 2 classes or more; {where} only {classes}: expected "
+                f"{folder}/<class>/<image files>, one folder per class"
+            )
+        if not indexed:
+            write_index(index, rows)
         paths = [folder / path for path, _ in rows]
         labels = [classes.index(label) for _, label in rows]
         self.cfg, self.device = cfg, device

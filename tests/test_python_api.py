@@ -267,6 +267,31 @@ def test_fit_again_into_its_folder_continues_keeps_or_refuses(tmp_path):
     assert fit(train__epochs=2).summary == longer.summary  # run again (a notebook's Run All): kept
     with pytest.raises(TorchlabError, match=r"another config \(optim.lr: 0.001 -> 0.05\)"):
         fit(train__epochs=2, optim__lr=0.05)
+    assert fit(train__epochs=3, log__quiet=True, log__progress=False).summary["epochs"] == 3  # display: not config
+    kept = (tmp_path / "run" / "data.safetensors").read_bytes()
+    x, y = x.flip(0), y.flip(0)  # other data, the same config
+    with pytest.raises(TorchlabError, match=r"holds a fit of other data \(train.x differs\)"):
+        fit(train__epochs=4)
+    assert (tmp_path / "run" / "data.safetensors").read_bytes() == kept  # what trained epochs 1-3
+
+
+def test_fit_gives_the_callers_random_streams_and_switches_back(tmp_path):
+    """Before: after a fit, random, numpy and torch drew the run's seed-0 streams, deterministic on."""
+    import random
+
+    import numpy as np
+
+    def draws() -> tuple:
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    model, x = torch.nn.Linear(4, 2), torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
+    random.seed(42), np.random.seed(42), torch.manual_seed(42)
+    expected = draws()
+    random.seed(42), np.random.seed(42), torch.manual_seed(42)
+    torchlab.fit(model, (x, (x[:, 0] > 0).long()), out=tmp_path / "run", train__epochs=1,
+                 train__deterministic=True, log__loggers=[])  # fmt: skip
+    assert draws() == expected
+    assert not torch.are_deterministic_algorithms_enabled() and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
 
 
 def test_fit_takes_one_set_of_tensors_as_both_val_and_test(tmp_path):
@@ -327,13 +352,19 @@ def interrupt_after_the_first_epoch(run_dir) -> threading.Thread:
     return watcher
 
 
-def test_a_stop_of_a_dataset_fit_names_fit_which_finishes_it(tmp_path, capsys):
-    """Before: the message named `torchlab resume`, which refuses a run on Datasets."""
+@pytest.mark.parametrize("only_python", ["Datasets", "a model class of a notebook cell"])
+def test_a_stop_of_a_fit_only_python_holds_names_fit_which_finishes_it(only_python, tmp_path, capsys):
+    """Before: the message named `torchlab resume`, which refuses a run on Datasets or of a class
+    defined where nothing can import it again."""
     x = torch.randn(2000, 4, generator=torch.Generator().manual_seed(0))
     data = torch.utils.data.TensorDataset(x, (x[:, 0] > 0).long())
 
+    class CellModel(torch.nn.Linear):  # defined in a function: as unimportable as a notebook cell's
+        pass
+
     def fit(epochs: int) -> torchlab.Run:
-        return torchlab.fit(torch.nn.Linear(4, 2), data, out=tmp_path / "run", train__epochs=epochs, log__loggers=[])
+        given = (data, torch.nn.Linear(4, 2)) if only_python == "Datasets" else (data.tensors, CellModel(4, 2))
+        return torchlab.fit(given[1], given[0], out=tmp_path / "run", train__epochs=epochs, log__loggers=[])
 
     watcher = interrupt_after_the_first_epoch(tmp_path / "run")
     run = fit(500)
@@ -341,7 +372,7 @@ def test_a_stop_of_a_dataset_fit_names_fit_which_finishes_it(tmp_path, capsys):
     assert run.summary["status"] == "interrupted"
     err = capsys.readouterr().err
     assert "`torchlab.fit(..., out=RUN_DIR)` of the same model and data continues exactly" in err
-    assert "resume" not in err
+    assert "resume" not in err and run.summary["resume"] == "torchlab.fit(..., out=RUN_DIR)"
     assert fit(run.summary["epochs"] + 1).summary["status"] == "completed"
 
 

@@ -200,6 +200,12 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
+    @property
+    def python_only(self) -> bool:
+        """Whether only Python can continue this run: Datasets given to `torchlab.fit`, or a model class
+        defined where nothing can import it again (a notebook cell)."""
+        return self.data.name == "python" or (self.model.name == "python" and not getattr(self.model, "target", ""))
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -24,15 +24,15 @@ from typing import Any
 
 import torch
 import yaml
-from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from torchlab import api
 from torchlab.config import Config, flatten, load_run_config
-from torchlab.core.checkpoint import load_checkpoint, load_weights
+from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, save_tensors
+from torchlab.core.distributed import is_main_process
 from torchlab.core.errors import TorchlabError
-from torchlab.core.runtime import resolve_device
+from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.data import DataInfo
 from torchlab.data.given import GivenDatasets, GivenTensors, check_samples, checked_pair
 from torchlab.loggers.jsonl import read_metrics
@@ -175,6 +175,7 @@ def fit(
         return model if isinstance(model, nn.Module) else model(**(model_kwargs or {}))
 
     parts = {"model": build, "data": data}
+    saved = Path(config.data.path) if tensors else None
     try:
         if (run_dir / "config.yaml").is_file():  # an earlier fit into the same folder
             run = fit_again(run_dir, config, parts)
@@ -182,9 +183,20 @@ def fit(
             run = until_stopped(lambda: api.train(config, run_dir, **parts), run_dir)
         run.given_model = build()  # the module trained; `run.model` loads the best weights into it
         return run
-    finally:
-        if tensors and built and run_dir.is_dir():  # for the command line: `torchlab resume/eval RUN_DIR`
-            save_file(built[-1].tensors(), config.data.path)
+    finally:  # for the command line (`torchlab resume/eval RUN_DIR`); fit_again checked an earlier one's
+        if saved and built and run_dir.is_dir() and not saved.exists() and is_main_process():
+            save_tensors(saved, built[-1].tensors())
+
+
+def same_data(config: Config, parts: dict[str, Any]) -> str:
+    """'' when fit's tensors are those an earlier fit into the folder kept (data.safetensors), else
+    the first that differs; Datasets, which Python alone holds, are not compared."""
+    path = Path(config.data.path)
+    if config.data.name != "tensors" or not path.is_file():
+        return ""
+    kept = load_tensors(path)
+    given = parts["data"](torch.device("cpu")).tensors()
+    return next((name for name, t in given.items() if name not in kept or not torch.equal(kept[name], t)), "")
 
 
 def fit_again(run_dir: Path, config: Config, parts: dict[str, Any]) -> Run:
@@ -192,26 +204,33 @@ def fit_again(run_dir: Path, config: Config, parts: dict[str, Any]) -> Run:
     `train.epochs`, or is kept once it has trained that far (a notebook run again); another is refused."""
     earlier = load_run_config(run_dir)
     stored, new = flatten(earlier.to_dict()), flatten(config.to_dict())
-    differ = [key for key in new if key != "train.epochs" and stored.get(key) != new[key]]
+    # train.epochs says how far to go; log.* how to show it: neither changes what is trained
+    differ = [
+        key for key in new if key != "train.epochs" and not key.startswith("log.") and stored.get(key) != new[key]
+    ]
     changed = [f"{key}: {stored.get(key)!r} -> {new[key]!r}" for key in differ]
     if changed:
         raise TorchlabError(f"{run_dir} holds a fit of another config ({'; '.join(changed[:3])}); pass another out=")
+    if other := same_data(config, parts):
+        raise TorchlabError(f"{run_dir} holds a fit of other data ({other} differs); pass another out=")
     kept = Run(run_dir, earlier)
     if api.finished(run_dir) and kept.summary.get("epochs", 0) >= config.train.epochs:
         return kept
-    return resume(run_dir, config.train.epochs, **parts)
+    return resume(run_dir, config.train.epochs, quiet=config.log.quiet, **parts)
 
 
 def until_stopped(train_fn: Callable[[], Any], out: Path) -> Run:
-    """Run `train_fn()`, which trains into `out`; a stop (Ctrl-C) returns the interrupted run instead of raising."""
+    """Run `train_fn()`, which trains into `out`; a stop (Ctrl-C) returns the interrupted run instead of raising.
+    The random streams and deterministic switches that seeding changed are the caller's again after."""
     try:
-        train_fn()
+        with global_state_kept():
+            train_fn()
     except KeyboardInterrupt as stop:
         if not (out / "config.yaml").is_file():
             raise
         config = load_run_config(out)
-        # A Dataset run's message already names the fit call that continues it (Trainer.interrupted).
-        python_way = "" if config.data.name == "python" else f"; torchlab.resume({str(out)!r}) continues it"
+        # A run only Python holds: the message already names the fit call that continues it (Trainer.interrupted).
+        python_way = "" if config.python_only else f"; torchlab.resume({str(out)!r}) continues it"
         print(f"torchlab: {stop or 'interrupted'}{python_way}", file=sys.stderr)
         return Run(out, config)
     return Run(out, load_run_config(out))

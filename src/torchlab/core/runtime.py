@@ -1,10 +1,12 @@
 """Device choice, the C allocator's settings, seeding and the RNG states that a checkpoint carries."""
 
+import contextlib
 import ctypes
 import os
 import platform
 import random
 import time
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -98,6 +100,32 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+
+
+@contextlib.contextmanager
+def global_state_kept() -> Iterator[None]:
+    """Put back, whatever happens inside, what seeding a run changes in the caller's process: the
+    Python, NumPy and torch random streams and the deterministic-algorithm switches. A notebook's
+    next cell then draws as if no run had seeded them."""
+    python, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    benchmark, workspace = torch.backends.cudnn.benchmark, os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.backends.cudnn.benchmark = benchmark
+        if workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace
 
 
 def rng_states(data_generator: torch.Generator) -> dict[str, Any]:

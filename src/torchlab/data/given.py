@@ -121,17 +121,8 @@ class GivenTensors(TensorSplits):
         self.train_size = len(train[0])
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """The splits as flat named tensors, for data.safetensors, which refuses two names for one
-        memory: a split given twice (`val=data, test=data`) or a view of another is copied."""
-        flat, storages = {}, set()
-        for split, pair in self.splits.items():
-            for name, tensor in zip(("x", "y"), pair, strict=True):
-                tensor = tensor.contiguous()
-                if tensor.untyped_storage().data_ptr() in storages:
-                    tensor = tensor.clone()
-                storages.add(tensor.untyped_storage().data_ptr())
-                flat[f"{split}.{name}"] = tensor
-        return flat
+        """The splits as flat named tensors (`train.x`, ...), as data.safetensors keeps them."""
+        return {f"{split}.{name}": t for split, pair in self.splits.items() for name, t in zip("xy", pair, strict=True)}
 
 
 @DATASETS.register("tensors", config=GivenConfig)

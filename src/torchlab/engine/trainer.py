@@ -226,10 +226,13 @@ class Trainer:
                 raise self.interrupted()
         return "completed"
 
+    def continued_by(self) -> str:
+        """The command that continues this run: the command line's, or fit's for a run only Python
+        holds (Datasets, a notebook's model class)."""
+        return "torchlab.fit(..., out=RUN_DIR)" if self.cfg.python_only else f"torchlab resume {self.run_dir}"
+
     def interrupted(self) -> Interrupted:
-        how = f"`torchlab resume {self.run_dir}`"
-        if self.cfg.data.name == "python":  # Datasets live in Python only: fit continues them
-            how = "`torchlab.fit(..., out=RUN_DIR)` of the same model and data"
+        how = f"`{self.continued_by()}`" + (" of the same model and data" if self.cfg.python_only else "")
         where = f"at step {self.step}; checkpoints/last.pt holds it"
         return Interrupted(self.stop.signum, f"{where}: {how} continues exactly")
 
@@ -527,5 +530,5 @@ class Trainer:
             "seed": self.cfg.train.seed,
             "torch": torch.__version__,
             "run_dir": str(self.run_dir),
-            "resume": f"torchlab resume {self.run_dir}" if status == "interrupted" else None,
+            "resume": self.continued_by() if status == "interrupted" else None,
         }

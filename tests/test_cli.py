@@ -191,3 +191,10 @@ def test_the_collector_skips_start_up_objects_while_training_and_is_as_found_aft
     assert gc.isenabled() and gc.get_freeze_count() == 0
     assert main(["train", "mnist-mlp", "--out", str(tmp_path / "bad"), "optim.lr=fast"]) == 2
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_run_whose_config_yaml_is_empty_says_so(tmp_path, capsys):
+    """Before: 'the config of RUN now gives another train/val split than split.json records'."""
+    (tmp_path / "config.yaml").write_text("")
+    assert main(["eval", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'config.yaml'} is empty" in capsys.readouterr().err

@@ -128,6 +128,9 @@ FROM_THE_ISSUE = [
     ("mnist-mlp", "data.subset=-1", "data.subset"),
     ("mnist-mlp", "train.min_delta=nan", "train.min_delta"),
     ("mnist-mlp", "train.clip_grad_norm=-1", "train.clip_grad_norm"),
+    ("mnist-mlp", "train.clip_grad_value=0", "train.clip_grad_value"),  # zeroes every gradient
+    ("sst2-lstm", "optim.eps=0", "optim.eps"),  # divides by zero where a gradient is zero
+    ("folder-resnet18", "data.workers=1000", "data.workers"),  # minutes of starting processes
     ("mnist-cnn", "data.augment.rotation=nan", "data.augment.rotation"),
     ("mnist-mlp", "data.val_split=1.0", "data.val_split"),
 ]
@@ -155,8 +158,8 @@ def test_edge_values_inside_the_ranges_are_accepted():
     load_recipe(
         "mnist-mlp-regularized", ["model.dropout=0", "data.val_split=0.5", "data.split_seed=18446744073709551615"]
     )
-    load_recipe("mnist-mlp", ["train.clip_grad_norm=0", "train.device=cuda:1", "data.val_split=2", "data.val_split=0"])
-    load_recipe("folder-resnet18", ["data.workers=0", "data.image_size=1"])
+    load_recipe("mnist-mlp", ["train.clip_grad_norm=1e-6", "train.device=cuda", "data.val_split=2", "data.val_split=0"])
+    load_recipe("folder-resnet18", ["data.workers=0", "data.workers=64", "data.image_size=1"])
 
 
 def test_a_recipe_file_with_an_out_of_range_value_names_the_key(tmp_path: Path, capsys):

@@ -44,9 +44,8 @@ def in_range(section: str, low: float, high: float = math.inf, brackets: str = "
             below = item <= high if brackets[1] == "]" else item < high
             if not (above and below):
                 key = f"{section}.{name}" + (f"[{i}]" if i is not None else "")
-                allowed = (
-                    f"{low} or more" if high == math.inf else f"a value in {brackets[0]}{low}, {high}{brackets[1]}"
-                )
+                at_least = f"{low} or more" if brackets[0] == "[" else f"more than {low}"
+                allowed = at_least if high == math.inf else f"a value in {brackets[0]}{low}, {high}{brackets[1]}"
                 raise TorchlabError(f"{key}: expected {allowed}, got {item}")
 
 
@@ -155,7 +154,8 @@ class TrainConfig:
         if self.seed >= 2**63:
             raise TorchlabError(f"train.seed: {self.seed} is too large; use a seed below 2**63")
         in_range("train", 0, min_delta=self.min_delta, l1=self.l1)
-        in_range("train", 0, clip_grad_norm=self.clip_grad_norm, clip_grad_value=self.clip_grad_value)
+        # 0 would zero every gradient: training that silently stands still
+        in_range("train", 0, math.inf, "()", clip_grad_norm=self.clip_grad_norm, clip_grad_value=self.clip_grad_value)
         expect(DEVICE.fullmatch(self.device) is not None, "train.device", self.device, "auto, cpu, cuda, cuda:N or mps")
 
 
@@ -430,4 +430,7 @@ def load_run_config(run_dir: Path) -> Config:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise TorchlabError(f"{run_dir} is not a torchlab run directory (no config.yaml)")
-    return build_config(read_yaml(path))
+    raw = read_yaml(path)
+    if not raw:
+        raise TorchlabError(f"{path} is empty: the run's config is lost (a full disk, or an edit)")
+    return build_config(raw)

@@ -36,7 +36,7 @@ from torchlab.data.augment import ImageDataConfig, TrainPreset, build_augment
 from torchlab.data.loaders import Normalize
 from torchlab.data.root import data_root
 from torchlab.data.splits import split_sizes
-from torchlab.data.workers import DeviceBatches, Loaders, ShardSampler, worker_loader
+from torchlab.data.workers import MAX_WORKERS, DeviceBatches, Loaders, ShardSampler, worker_loader
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -54,7 +54,7 @@ class FolderConfig(ImageDataConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         in_range("data", 1, image_size=self.image_size)
-        in_range("data", 0, workers=self.workers)
+        in_range("data", 0, MAX_WORKERS, "[]", workers=self.workers)
         in_range("data", 0, 1, test_split=self.test_split)
 
 

@@ -16,12 +16,12 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
-from torchlab.config import DataConfig
+from torchlab.config import DataConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import split_indices
-from torchlab.data.workers import DeviceBatches, Loaders, ShardSampler, worker_loader
+from torchlab.data.workers import MAX_WORKERS, DeviceBatches, Loaders, ShardSampler, worker_loader
 
 SPLITS = ("train", "val", "test")
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -34,6 +34,10 @@ class GivenConfig(DataConfig):
     path: str = ""  # tensors: the safetensors file holding {train,val,test}.{x,y}
     num_classes: int | None = None  # a classifier's; None: not a classification
     workers: int = 0  # Datasets: DataLoader worker processes
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        in_range("data", 0, MAX_WORKERS, "[]", workers=self.workers)
 
 
 def holds_out_val(cfg: DataConfig, val: object) -> bool:

@@ -43,6 +43,9 @@ class ShardSampler(Sampler):
         torch.randperm(self.n, generator=self.generator)
 
 
+MAX_WORKERS = 64  # each worker is a process holding a copy of the dataset object: more starts for minutes
+
+
 def worker_loader(
     dataset: Dataset, batch_size: int, sampler: ShardSampler, workers: int, device: torch.device
 ) -> DataLoader:

@@ -53,7 +53,7 @@ class AdamConfig(OptimConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         in_range("optim", 0, 1, betas=self.betas)
-        in_range("optim", 0, eps=self.eps)
+        in_range("optim", 0, math.inf, "()", eps=self.eps)  # 0 divides by zero where a gradient is 0
 
 
 @dataclass
@@ -65,7 +65,8 @@ class RMSpropConfig(OptimConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        in_range("optim", 0, alpha=self.alpha, eps=self.eps, momentum=self.momentum)
+        in_range("optim", 0, alpha=self.alpha, momentum=self.momentum)
+        in_range("optim", 0, math.inf, "()", eps=self.eps)
 
 
 @dataclass

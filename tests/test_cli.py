@@ -42,6 +42,7 @@ def test_every_command_has_help(command, capsys):
         (["train", "sine-lstm", "train.monitor=val.accuracy"], "'val.accuracy' is not a validation metric"),
         (["train", "mnist-mlp", "data.val_split=0"], "train.monitor 'val.accuracy' needs a validation set"),
         (["train", "sine-lstm", "task.context=60"], "task.context=60 must be within 1..59 (the test sequence)"),
+        (["train", "sine-lstm", "model.hidden_size=99999999"], "out of memory (149,011,609.0 GiB asked for at once)"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):

@@ -92,6 +92,11 @@ def test_train_returns_a_run_with_its_files_model_and_predictions(tmp_path, mnis
     images, labels = (torch.cat(parts) for parts in zip(*batches, strict=True))
     accuracy = (run.predict(images) == labels).float().mean().item()
     assert accuracy == pytest.approx(run.summary["test"]["accuracy"], abs=1e-6)  # the best weights
+    # The images as stored (uint8 [N, 28, 28]): normalised as the loader did it (before: a dtype error)
+    from torchlab.data.idx import read_idx
+
+    stored = read_idx(DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)[: len(labels)]
+    assert torch.equal(run.predict(stored), run.predict(images))
     with pytest.raises(TorchlabError, match="unknown config key 'optim.momentun'"):
         torchlab.train("mnist-mlp", tmp_path / "bad", optim__momentun=0.5)
 

@@ -35,6 +35,7 @@ from torchlab.core.errors import TorchlabError
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.data import DataInfo
 from torchlab.data.given import GivenDatasets, GivenTensors, check_samples, checked_pair
+from torchlab.data.loaders import Normalize
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.models import build_model
 from torchlab.recipes import load_recipe, resolve
@@ -86,10 +87,22 @@ class Run:
 
     @torch.no_grad()
     def predict(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """What the best model makes of `inputs`, as the run's task reads it (a classifier: the classes)."""
+        """What the best model makes of `inputs`, as the run's task reads it (a classifier: the classes).
+
+        Images as stored (uint8 pixels, `[N, H, W]` for one channel or `[N, C, H, W]`) are scaled and
+        normalised as the run's loader did it; other inputs are taken as the loader gives them."""
         task = build_task(self.config.task, self.model, self.info)
         device = resolve_device(self.device)
-        return task.predict(*(x.to(device) for x in inputs))
+        return task.predict(*(self.as_loaded(x.to(device)) for x in inputs))
+
+    def as_loaded(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> what the run's loader made of them (`x / 255`, normalised); else `x`."""
+        shape, normalization = self.info.input_shape, self.info.normalization
+        if x.dtype != torch.uint8 or normalization is None:
+            return x
+        if tuple(x.shape[1:]) == shape[1:] and shape[0] == 1:  # [N, H, W]: the one channel added
+            x = x.unsqueeze(1)
+        return Normalize(*normalization, x.device)(x)
 
 
 def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = None) -> Run:

@@ -8,8 +8,10 @@ import pytest
 import torch
 from torch import nn
 
+import torchlab
 from tests.conftest import DATA
 from torchlab.cli import main
+from torchlab.core.checkpoint import load_checkpoint
 from torchlab.core.errors import TorchlabError
 from torchlab.data.sst2 import SST2Config, read_tsv, sentence_of, sentence_split
 from torchlab.data.text import PaddedLoader, Vocabulary, by_length, pad, tokenize
@@ -205,3 +207,19 @@ def test_short_sst2_run_learns_sentiment(recipe, extra, floor, tmp_path, sst2_ro
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test"]["accuracy"] >= floor  # dev.tsv, 872 sentences: 51% positive
     assert summary["val"]["accuracy"] > 0.6
+
+
+def test_a_glove_run_is_evaluated_resumed_and_loaded_without_its_vectors_file(tmp_path, sst2_root, capsys):
+    """Before: eval, resume and torchlab.load read the vectors again, which best.pt already holds
+    trained ("word vectors not found" once the file was gone)."""
+    glove = write_glove(tmp_path / "v.txt", [f"{w} 0.1 {i / 10} -0.2 0.3" for i, w in enumerate(["the", "a", "film"])])
+    tiny = ["--logger", "none", "data.subset=300", f"model.embeddings={glove}", "model.embed_dim=null"]
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert main(["train", "sst2-lstm", "--out", str(twice), *tiny, "train.epochs=2"]) == 0
+    assert main(["train", "sst2-lstm", "--out", str(once), *tiny, "train.epochs=1"]) == 0
+    glove.unlink()
+    assert main(["eval", str(once)]) == 0
+    assert main(["resume", str(once), "--epochs", "2"]) == 0
+    resumed, straight = (load_checkpoint(run / "checkpoints" / "last.pt")["model"] for run in (once, twice))
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+    assert torchlab.load(once).model.embedding.weight.shape[1] == 4

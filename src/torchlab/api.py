@@ -30,6 +30,7 @@ from torchlab.data.augment import ImageDataConfig
 from torchlab.engine.interrupt import graceful_stop
 from torchlab.engine.trainer import Trainer
 from torchlab.loggers import logger_classes
+from torchlab.models import for_checkpoint
 from torchlab.recipes import load_recipe, recipe_names
 from torchlab.report import FinishedRun, draw_figures
 from torchlab.report.pages import write_comparison, write_run_report
@@ -239,7 +240,9 @@ def report(run_dir: Path) -> Path:
         return path
     if not finished(run_dir):
         raise TorchlabError(f"{run_dir} has not finished: `torchlab resume {run_dir}` finishes it and draws its report")
-    with build_trainer(config, run_dir) as trainer, own_run_dir(trainer):
+    with for_checkpoint():
+        trainer = build_trainer(config, run_dir)
+    with trainer, own_run_dir(trainer):
         check_split(trainer)
         trainer.test_best()  # the test outputs that the figures draw from
         return draw_report(trainer)
@@ -282,7 +285,9 @@ def resume(
         if epochs < 1:
             raise TorchlabError(f"--epochs: expected 1 or more, got {epochs}")
         config.train.epochs = epochs
-    trainer = build_trainer(config, run_dir, **parts)
+    continued = (run_dir / "checkpoints" / "last.pt").exists()  # else it starts over, pretrained weights and all
+    with for_checkpoint() if continued else contextlib.nullcontext():
+        trainer = build_trainer(config, run_dir, **parts)
     if epochs is not None and epochs > planned and any(s.planned for s in trainer.schedules.values()):
         raise TorchlabError(
             f"schedule {config.schedule.name} is planned over train.epochs={planned} of {run_dir} and cannot "
@@ -325,7 +330,9 @@ def evaluate(
         config.train.device = device
     path = weights or run_dir / "checkpoints" / "best.pt"
     state = weights_state(path) if weights else load_checkpoint(path)
-    with build_trainer(config, run_dir) as trainer:
+    with for_checkpoint():
+        trainer = build_trainer(config, run_dir)
+    with trainer:
         if len(trainer.data.test_loader()) == 0:
             raise TorchlabError(f"{run_dir} has no test set to evaluate on (torchlab.fit was given none)")
         check_split(trainer)

@@ -18,7 +18,7 @@ from torchlab.core.checkpoint import load_checkpoint, load_weights, save_tensors
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write
 from torchlab.data import DataInfo
-from torchlab.models import build_model
+from torchlab.models import build_model, for_checkpoint
 from torchlab.tasks.classify import MirrorAveraged
 
 FORMATS = ("safetensors", "onnx")  # also the file suffixes
@@ -48,7 +48,8 @@ def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "
         raise TorchlabError(f"ONNX export is for classifiers; {run_dir} trains task '{config.task.name}'")
     if "info" not in state:
         raise TorchlabError(f"{path} predates ONNX export (no data info in it); export safetensors instead")
-    model = build_model(config.model, DataInfo(**state["info"]))
+    with for_checkpoint():
+        model = build_model(config.model, DataInfo(**state["info"]))
     load_weights(model, state, path)
     if config.task.tta_flip:
         model = MirrorAveraged(model)

@@ -37,7 +37,7 @@ from torchlab.data import DataInfo
 from torchlab.data.given import GivenDatasets, GivenTensors, check_samples, checked_pair
 from torchlab.data.loaders import Normalize
 from torchlab.loggers.jsonl import read_metrics
-from torchlab.models import build_model
+from torchlab.models import build_model, for_checkpoint
 from torchlab.recipes import load_recipe, resolve
 from torchlab.tasks import build_task
 
@@ -81,7 +81,8 @@ class Run:
     @cached_property
     def model(self) -> nn.Module:
         """The best weights (last.pt's before a first best), loaded weights-only, in eval mode, on `device`."""
-        model = self.given_model or build_model(self.config.model, self.info)
+        with for_checkpoint():
+            model = self.given_model or build_model(self.config.model, self.info)
         load_weights(model, self._checkpoint, self.run_dir / "checkpoints")
         return model.to(resolve_device(self.device)).eval()
 

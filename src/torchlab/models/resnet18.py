@@ -18,7 +18,7 @@ from torchlab.core.checkpoint import FORMAT, load_weights_only
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.data.root import downloads_allowed
-from torchlab.models import MODELS
+from torchlab.models import MODELS, weights_follow
 
 StateDict = dict[str, torch.Tensor]
 
@@ -94,6 +94,6 @@ def build_resnet18(cfg: ResNet18Config, info: DataInfo) -> TransferResNet18:
     if info.input_shape[0] != 3:
         raise TorchlabError(f"resnet18 takes RGB images (3 channels), got {info.input_shape[0]}")
     model = TransferResNet18(info.num_classes, cfg.freeze_backbone)
-    if cfg.weights != "none":
+    if cfg.weights != "none" and not weights_follow():
         load_backbone(model, cfg.weights)
     return model

@@ -15,7 +15,7 @@ from torchlab.config import ModelConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.data.vectors import pretrained_embedding
-from torchlab.models import MODELS
+from torchlab.models import MODELS, weights_follow
 
 
 class TextLSTM(nn.Module):
@@ -72,13 +72,15 @@ class TextLSTMConfig(ModelConfig):
 def build_text_lstm(cfg: TextLSTMConfig, info: DataInfo) -> TextLSTM:
     if info.vocab is None:
         raise TorchlabError("model text-lstm needs a text dataset (one with a vocabulary), such as data.name=sst2")
-    if cfg.embeddings:
+    if cfg.embeddings and not (weights_follow() and cfg.embed_dim):  # a rebuild knows the size: no vectors read
         embedding = pretrained_embedding(info.vocab, cfg.embeddings, cfg.freeze_embeddings)
         if cfg.embed_dim not in (None, embedding.embedding_dim):
             raise TorchlabError(
                 f"model.embed_dim={cfg.embed_dim} but {cfg.embeddings} holds {embedding.embedding_dim}-d vectors"
             )
+        cfg.embed_dim = embedding.embedding_dim  # config.yaml records it for the rebuild
     else:
         embedding = nn.Embedding(len(info.vocab), cfg.embed_dim or 100, padding_idx=0)
+        embedding.weight.requires_grad = not (cfg.embeddings and cfg.freeze_embeddings)
     outputs = cfg.num_outputs or (1 if info.num_classes == 2 else info.num_classes)
     return TextLSTM(embedding, cfg.hidden_size, outputs, cfg.num_layers, cfg.bidirectional, cfg.dropout)

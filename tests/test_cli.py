@@ -199,3 +199,17 @@ def test_a_run_whose_config_yaml_is_empty_says_so(tmp_path, capsys):
     (tmp_path / "config.yaml").write_text("")
     assert main(["eval", str(tmp_path)]) == 2
     assert f"{tmp_path / 'config.yaml'} is empty" in capsys.readouterr().err
+
+
+def test_eval_and_report_of_a_run_that_cannot_be_read_say_why(tmp_path, mnist_root, capsys):
+    """Before: a diverged run's eval said only 'checkpoint not found: best.pt', and a damaged
+    summary.json gave 'has not finished' (resume was the fix, the reason unsaid)."""
+    run = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "optim.lr=1e9", "--logger", "none", "data.subset=500", "--out", str(run)]) == 2
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 2
+    assert f"{run} diverged: its model is NaN" in capsys.readouterr().err
+    (run / "summary.json").write_text("{")
+    (run / "report.html").unlink()
+    assert main(["report", str(run)]) == 2
+    assert f"{run / 'summary.json'} is damaged (JSONDecodeError)" in capsys.readouterr().err

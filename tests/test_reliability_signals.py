@@ -388,5 +388,6 @@ def test_report_of_one_unfinished_run_exits_2(pictures, tmp_path, capsys, monkey
     train_stopped(pictures, out, capsys, signal.SIGINT)
     assert main(["report", str(out)]) == 2
     assert one_line(capsys.readouterr().err) == (
-        f"torchlab: error: {out} has not finished: `torchlab resume {out}` finishes it and draws its report"
+        f"torchlab: error: {out} has not finished (interrupted): "
+        f"`torchlab resume {out}` finishes it and draws its report"
     )

@@ -239,7 +239,7 @@ def report(run_dir: Path) -> Path:
     if path.is_file():
         return path
     if not finished(run_dir):
-        raise TorchlabError(f"{run_dir} has not finished: `torchlab resume {run_dir}` finishes it and draws its report")
+        raise TorchlabError(unfinished(run_dir, config, "draws its report"))
     with for_checkpoint():
         trainer = build_trainer(config, run_dir)
     with trainer, own_run_dir(trainer):
@@ -259,6 +259,24 @@ def train_or_continue(config: Config, run_dir: Path) -> dict[str, Any]:
         return json.loads((run_dir / "summary.json").read_text())
     print(f"{run_dir}: resuming")
     return resume(run_dir)
+
+
+def unfinished(run_dir: Path, config: Config, then: str) -> str:
+    """Why `run_dir`, which has not finished, cannot be read yet, and what continues it and `then`."""
+    with run_lock(run_dir):  # training now: the lock's message names the process
+        pass
+    try:
+        status = json.loads((run_dir / "summary.json").read_text())["status"]
+    except FileNotFoundError:
+        status = "stopped before its summary was written"
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return (
+            f"{run_dir / 'summary.json'} is damaged ({type(err).__name__}); `torchlab resume {run_dir}` writes it again"
+        )
+    if status == "diverged":
+        return f"{run_dir} diverged: its model is NaN (report.html holds its learning curves)"
+    continues = "`torchlab.fit(..., out=RUN_DIR)`" if config.python_only else f"`torchlab resume {run_dir}`"
+    return f"{run_dir} has not finished ({status}): {continues} finishes it and {then}"
 
 
 def finished(run_dir: Path) -> bool:
@@ -329,6 +347,8 @@ def evaluate(
     if device:
         config.train.device = device
     path = weights or run_dir / "checkpoints" / "best.pt"
+    if not path.exists() and not finished(run_dir):  # no epoch ended: say why, not only that best.pt is missing
+        raise TorchlabError(unfinished(run_dir, config, "tests it"))
     state = weights_state(path) if weights else load_checkpoint(path)
     with for_checkpoint():
         trainer = build_trainer(config, run_dir)

@@ -38,7 +38,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
                 Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):
             why = err.strerror or str(err)
-            raise TorchlabError(f"could not write {path}: {why}; the previous version is intact") from None
+            kept = "; the previous version is intact" if path.is_file() else ""
+            raise TorchlabError(f"could not write {path}: {why}{kept}") from None
         raise
 
 

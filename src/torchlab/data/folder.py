@@ -133,8 +133,8 @@ def write_index(index: Path, rows: list[tuple[str, str]]) -> None:
     csv.writer(text, lineterminator="\n").writerows([("path", "label"), *rows])
     try:
         atomic_write_text(index, text.getvalue())
-    except OSError as err:
-        raise TorchlabError(f"cannot write the image index {index} ({err.strerror}); set data.index") from None
+    except TorchlabError as err:  # a read-only image folder, say: the index can live elsewhere
+        raise TorchlabError(f"{err}; set data.index to a writable path for the image index") from None
 
 
 class ImageFiles(Dataset):

@@ -89,7 +89,7 @@ def scan(folder: Path) -> list[tuple[str, str]]:
     and about a class folder left out for holding none."""
     if not folder.is_dir():
         raise TorchlabError(f"image folder not found: {folder} (expected {folder}/<class>/<image files>)")
-    rows, skipped = [], []
+    rows, skipped, left_out = [], [], []
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         found = len(rows)
         for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
@@ -101,12 +101,11 @@ def scan(folder: Path) -> list[tuple[str, str]]:
                 continue
             rows.append((path.relative_to(folder).as_posix(), class_dir.name))
         if len(rows) == found:  # empty, or unreadable: rglob passes over a folder it may not list
-            readable = os.access(class_dir, os.R_OK | os.X_OK)
-            warnings.warn(
-                f"left out class '{class_dir.name}': {class_dir} holds no readable image"
-                + ("" if readable else " (no permission to read it)"),
-                stacklevel=2,
-            )
+            left_out.append(class_dir)
+    for class_dir in left_out if rows else ():  # with no image at all, the error below says it
+        unreadable = "" if os.access(class_dir, os.R_OK | os.X_OK) else " (no permission to read it)"
+        message = f"left out class '{class_dir.name}': {class_dir} holds no readable image{unreadable}"
+        warnings.warn(message, stacklevel=2)
     if not rows:
         raise TorchlabError(
             f"no readable images in {folder}"

@@ -275,8 +275,7 @@ def unfinished(run_dir: Path, config: Config, then: str) -> str:
         )
     if status == "diverged":
         return f"{run_dir} diverged: its model is NaN (report.html holds its learning curves)"
-    continues = "`torchlab.fit(..., out=RUN_DIR)`" if config.python_only else f"`torchlab resume {run_dir}`"
-    return f"{run_dir} has not finished ({status}): {continues} finishes it and {then}"
+    return f"{run_dir} has not finished ({status}): `{config.continued_by(run_dir)}` finishes it and {then}"
 
 
 def finished(run_dir: Path) -> bool:

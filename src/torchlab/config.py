@@ -206,6 +206,10 @@ class Config:
         defined where nothing can import it again (a notebook cell)."""
         return self.data.name == "python" or (self.model.name == "python" and not getattr(self.model, "target", ""))
 
+    def continued_by(self, run_dir: Path) -> str:
+        """The call that continues a run of this config in `run_dir`."""
+        return "torchlab.fit(..., out=RUN_DIR)" if self.python_only else f"torchlab resume {run_dir}"
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

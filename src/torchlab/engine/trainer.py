@@ -226,13 +226,10 @@ class Trainer:
                 raise self.interrupted()
         return "completed"
 
-    def continued_by(self) -> str:
-        """The command that continues this run: the command line's, or fit's for a run only Python
-        holds (Datasets, a notebook's model class)."""
-        return "torchlab.fit(..., out=RUN_DIR)" if self.cfg.python_only else f"torchlab resume {self.run_dir}"
-
     def interrupted(self) -> Interrupted:
-        how = f"`{self.continued_by()}`" + (" of the same model and data" if self.cfg.python_only else "")
+        how = f"`{self.cfg.continued_by(self.run_dir)}`"
+        if self.cfg.python_only:
+            how += " of the same model and data"
         where = f"at step {self.step}; checkpoints/last.pt holds it"
         return Interrupted(self.stop.signum, f"{where}: {how} continues exactly")
 
@@ -530,5 +527,5 @@ class Trainer:
             "seed": self.cfg.train.seed,
             "torch": torch.__version__,
             "run_dir": str(self.run_dir),
-            "resume": self.continued_by() if status == "interrupted" else None,
+            "resume": self.cfg.continued_by(self.run_dir) if status == "interrupted" else None,
         }

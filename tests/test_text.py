@@ -223,3 +223,10 @@ def test_a_glove_run_is_evaluated_resumed_and_loaded_without_its_vectors_file(tm
     resumed, straight = (load_checkpoint(run / "checkpoints" / "last.pt")["model"] for run in (once, twice))
     assert all(torch.equal(resumed[k], straight[k]) for k in straight)
     assert torchlab.load(once).model.embedding.weight.shape[1] == 4
+
+
+def test_a_batch_size_above_the_set_is_one_batch_of_the_set():
+    """Before: data.batch_size=10**18 overflowed int64 in `batch_size * POOL` (a ValueError, exit 1)."""
+    order, lengths = torch.arange(5), torch.tensor([3, 1, 2, 5, 4])
+    (batch,) = by_length(order, lengths, 10**18, torch.Generator().manual_seed(0))
+    assert sorted(batch.tolist()) == [0, 1, 2, 3, 4]

@@ -85,6 +85,7 @@ def by_length(
 ) -> list[torch.Tensor]:
     """`order` cut into batches of similar lengths, in random order: every POOL batches' worth of it is
     sorted by length before it is cut, so a batch's LSTM runs few steps past its shortest sentence."""
+    batch_size = min(batch_size, max(len(order), 1))  # a batch above the set is the set (and no int64 overflow)
     pools = order.split(batch_size * POOL)
     batches = [b for pool in pools for b in pool[lengths[pool].argsort(stable=True)].split(batch_size)]
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]

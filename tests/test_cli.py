@@ -41,6 +41,7 @@ def test_every_command_has_help(command, capsys):
         (["train", "mnist-mlp", "train.monitor=val.acc"], "not a validation metric (did you mean 'val.accuracy'?)"),
         (["train", "sine-lstm", "train.monitor=val.accuracy"], "'val.accuracy' is not a validation metric"),
         (["train", "mnist-mlp", "data.val_split=0"], "train.monitor 'val.accuracy' needs a validation set"),
+        (["train", "mnist-mlp", "-q", "log.quiet=abc"], "log.quiet is set twice, by --quiet and by log.quiet=abc"),
         (["train", "sine-lstm", "task.context=60"], "task.context=60 must be within 1..59 (the test sequence)"),
         (["train", "sine-lstm", "model.hidden_size=99999999"], "out of memory (149,011,609.0 GiB asked for at once)"),
     ],

@@ -72,17 +72,24 @@ def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
 
 
 def overrides_from(args: argparse.Namespace) -> list[str]:
-    flags = {
-        "train.epochs": args.epochs,
-        "data.root": args.data_dir,
-        "train.device": args.device,
-        "train.seed": args.seed,
-        "log.loggers": args.logger,
-        "train.deterministic": True if args.deterministic else None,
-        "log.quiet": True if args.quiet else None,
-        "log.progress": False if args.quiet else None,
+    """The KEY=VALUE overrides and the flags as overrides; a key set both ways is refused, as the
+    flag would hide the other value (`-q log.quiet=abc` trained without a word about 'abc')."""
+    flags = {  # key: (flag, value)
+        "train.epochs": ("--epochs", args.epochs),
+        "data.root": ("--data-dir", args.data_dir),
+        "train.device": ("--device", args.device),
+        "train.seed": ("--seed", args.seed),
+        "log.loggers": ("--logger", args.logger),
+        "train.deterministic": ("--deterministic", True if args.deterministic else None),
+        "log.quiet": ("--quiet", True if args.quiet else None),
+        "log.progress": ("--quiet", False if args.quiet else None),
     }
-    return [*args.overrides, *(f"{key}={value}" for key, value in flags.items() if value is not None)]
+    set_by_flags = {key: (flag, value) for key, (flag, value) in flags.items() if value is not None}
+    for override in args.overrides:
+        key = override.split("=", 1)[0].strip()
+        if key in set_by_flags:
+            raise TorchlabError(f"{key} is set twice, by {set_by_flags[key][0]} and by {override}: keep one")
+    return [*args.overrides, *(f"{key}={value}" for key, (_, value) in set_by_flags.items())]
 
 
 def print_summary(summary: dict[str, Any]) -> None:

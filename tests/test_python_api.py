@@ -97,6 +97,8 @@ def test_train_returns_a_run_with_its_files_model_and_predictions(tmp_path, mnis
 
     stored = read_idx(DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)[: len(labels)]
     assert torch.equal(run.predict(stored), run.predict(images))
+    with pytest.raises(TorchlabError, match=r"predict takes images of shape \[N, 1, 28, 28\], got \[2, 3\]"):
+        run.predict(torch.zeros(2, 3))
     with pytest.raises(TorchlabError, match="unknown config key 'optim.momentun'"):
         torchlab.train("mnist-mlp", tmp_path / "bad", optim__momentun=0.5)
 

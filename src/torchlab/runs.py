@@ -97,13 +97,14 @@ class Run:
         return task.predict(*(self.as_loaded(x.to(device)) for x in inputs))
 
     def as_loaded(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 images -> what the run's loader made of them (`x / 255`, normalised); else `x`."""
+        """uint8 images -> what the run's loader made of them (`x / 255`, normalised); else `x`.
+        Images of another size than the run's are refused, naming both."""
         shape, normalization = self.info.input_shape, self.info.normalization
-        if x.dtype != torch.uint8 or normalization is None:
-            return x
-        if tuple(x.shape[1:]) == shape[1:] and shape[0] == 1:  # [N, H, W]: the one channel added
+        if x.dtype == torch.uint8 and tuple(x.shape[1:]) == shape[1:] and shape[0] == 1:  # [N, H, W]: one channel
             x = x.unsqueeze(1)
-        return Normalize(*normalization, x.device)(x)
+        if self.info.images and tuple(x.shape[1:]) != shape:
+            raise TorchlabError(f"predict takes images of shape [N, {', '.join(map(str, shape))}], got {list(x.shape)}")
+        return Normalize(*normalization, x.device)(x) if x.dtype == torch.uint8 and normalization else x
 
 
 def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = None) -> Run:

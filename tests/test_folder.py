@@ -102,6 +102,10 @@ def test_index_is_reused_and_its_missing_files_are_named(image_folder, tmp_path)
         first = build_data(cfg, torch.device("cpu"))
     second = build_data(cfg, torch.device("cpu"))  # from index.csv: no file is opened, nothing warned
     assert first.datasets[0].paths == second.datasets[0].paths
+    (image_folder / "triangle").mkdir()  # a class added after the index was written: named, not silently left out
+    (image_folder / "triangle" / "0.png").write_bytes((image_folder / "circle" / "1.png").read_bytes())
+    with pytest.warns(UserWarning, match=r"index.csv lists no image of the class folders \['triangle'\]"):
+        build_data(cfg, torch.device("cpu"))
     (image_folder / "square" / "3.bmp").unlink()
     with pytest.raises(TorchlabError, match=r"index.csv names 1 missing files \(.*3\.bmp\)"):
         build_data(cfg, torch.device("cpu"))

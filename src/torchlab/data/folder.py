@@ -124,6 +124,11 @@ def read_index(index: Path, folder: Path) -> list[tuple[str, str]]:
     if missing:
         shown = ", ".join(str(folder / p) for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
         raise TorchlabError(f"{index} names {len(missing)} missing files ({shown}); delete the index to rebuild it")
+    listed = {label for _, label in rows[1:]}
+    folders = (p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if added := sorted(set(folders) - listed):  # the index keeps the splits stable, and a later class out
+        message = f"{index} lists no image of the class folders {added}: delete it to scan the folder again"
+        warnings.warn(message, stacklevel=2)
     return [(path, label) for path, label in rows[1:]]
 
 

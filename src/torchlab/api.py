@@ -300,7 +300,7 @@ def resume(
     planned = config.train.epochs
     if epochs is not None:
         if epochs < 1:
-            raise TorchlabError(f"--epochs: expected 1 or more, got {epochs}")
+            raise TorchlabError(f"epochs (--epochs): expected 1 or more, got {epochs}")
         config.train.epochs = epochs
     continued = (run_dir / "checkpoints" / "last.pt").exists()  # else it starts over, pretrained weights and all
     with for_checkpoint() if continued else contextlib.nullcontext():
@@ -318,8 +318,8 @@ def resume(
             refuse_restart(run_dir)
         if epochs is not None and epochs < trainer.epoch:
             raise TorchlabError(
-                f"--epochs {epochs} is below the {trainer.epoch} epochs {run_dir} already trained; pass "
-                f"{trainer.epoch} or more"
+                f"{epochs} epochs in all (--epochs) is below the {trainer.epoch} epochs {run_dir} already "
+                f"trained; ask for {trainer.epoch} or more"
             )
         if trainer.dist.is_main:
             check_split(trainer)

@@ -13,6 +13,7 @@ def test_every_recipe_resolves_and_has_a_description():
     for name in names:
         config = load_recipe(name)
         assert config.recipe == name and config.description
+        assert config.imports == [], f"{name}: a built-in recipe needs no user code, got {config.imports}"
 
 
 def test_overrides_beat_the_recipe_and_are_typed():

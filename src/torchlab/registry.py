@@ -134,6 +134,8 @@ def user_sources(entries: list[Any]) -> list[str]:
     outside torchlab that define them."""
     sources = []
     for entry in entries:
+        while isinstance(entry, partial):  # a partial's own __module__ is "functools"
+            entry = entry.func
         module = sys.modules.get(getattr(entry, "__module__", "") or "")
         if module is None or module.__name__.split(".")[0] == "torchlab":
             continue

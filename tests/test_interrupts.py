@@ -105,6 +105,22 @@ def test_interrupt_then_resume_gives_the_same_weights(plan, reference, tmp_path,
     assert_same_run(out, reference)
 
 
+CARRY = ["--logger", "signal-at", "task.hidden=carry", "data.sequences=1000", "data.test_sequences=100"]
+CARRY += ["data.batch_size=50", "train.epochs=2", "train.log_every=1"]  # 18 steps an epoch
+
+
+def test_a_forecaster_carrying_its_state_between_batches_resumes_exactly(tmp_path, capsys):
+    """`task.hidden=carry`: the state the last step ended with is in last.pt, so the step after a
+    stop starts from it, as it would have without the stop."""
+    reference, out = tmp_path / "reference", tmp_path / "run"
+    assert main(["train", "sine-lstm", "--out", str(reference), *CARRY]) == 0
+    PLAN[:] = [("step", 7, signal.SIGINT), ("step", 25, signal.SIGTERM)]  # inside epochs 1 and 2
+    assert main(["train", "sine-lstm", "--out", str(out), *CARRY]) == 130
+    assert main(["resume", str(out)]) == 143
+    assert main(["resume", str(out)]) == 0 and not PLAN
+    assert_same_run(out, reference)
+
+
 def test_signal_handlers_are_restored_after_fit(tmp_path, mnist_root):
     """A fit puts back the handlers it found: a script's own, or SIG_IGN where a shell started the
     tests in the background (not necessarily Python's defaults)."""

@@ -443,7 +443,9 @@ class Trainer:
         """The whole training state. Under torchrun, `ranks` holds each rank's RNG states (and the means
         of a stopped epoch), gathered from every rank: call it on all of them."""
         position = self.bookmark.state_dict()
-        ranks = gather_objects({"rng": rng_states(self.generator), "means": position and position["means"]})
+        ranks = gather_objects(
+            {"rng": rng_states(self.generator), "means": position and position["means"], "task": self.task.state_dict()}
+        )
         return {
             "recipe": self.cfg.recipe,
             "model_name": self.cfg.model.name,
@@ -458,6 +460,7 @@ class Trainer:
             "early_stop": {"bad_epochs": self.bad_epochs},
             "clock": dict(self.clock),
             "rng": ranks[0]["rng"],
+            "task": ranks[0]["task"],
             "position": position,
             "world_size": self.dist.world_size,
             "ranks": ranks if self.dist.world_size > 1 else [],
@@ -488,6 +491,7 @@ class Trainer:
             rng = mine["rng"] if mine else state["rng"]
             if mine or self.dist.rank == 0:
                 restore_rng_states(rng, self.generator)
+                self.task.load_state_dict((mine or state).get("task", {}))
             else:  # a rank the checkpoint did not have: its own streams, the common shuffling order
                 self.generator.set_state(state["rng"]["data"])
             position = state.get("position")

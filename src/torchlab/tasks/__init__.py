@@ -105,6 +105,14 @@ class Task:
     def check_test_data(self, loader: Iterable[Batch]) -> None:
         """Raise a TorchlabError, before training, for a setting that the test data cannot honour."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """What training carries from step to step besides networks and optimisers (a forecaster's
+        recurrent state), on the CPU: last.pt keeps it so that a resumed run goes on exactly. None by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what `state_dict` returned (`{}` from a checkpoint that has none)."""
+
     def preview(self, batch: Batch, n: int) -> Preview | None:
         """The first `n` samples of a validation batch as the live loggers should show them; none by default."""
         return None

@@ -8,7 +8,7 @@ prediction back as the next input (the notes' Predict loop) and is scored agains
 """
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,12 +31,12 @@ class ForecastConfig(TaskConfig):
         in_range("task", 1, context=self.context)
 
 
-def detach(state: Any) -> Any:
-    """The recurrent state (a tensor, or nested tuples and lists of them) cut from its graph."""
+def each_tensor(state: Any, change: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """The recurrent state (a tensor, or nested tuples and lists of them) with `change` applied to each tensor."""
     if isinstance(state, torch.Tensor):
-        return state.detach()
+        return change(state)
     if isinstance(state, tuple | list):
-        return type(state)(detach(s) for s in state)
+        return type(state)(each_tensor(s, change) for s in state)
     return state
 
 
@@ -71,8 +71,16 @@ class Forecast(Task):
         loss = F.mse_loss(prediction, y)
         optimize(loss)
         if self.cfg.hidden == "carry":
-            self.state, self.state_batch = detach(state), len(x)
+            self.state, self.state_batch = each_tensor(state, torch.Tensor.detach), len(x)
         return {"loss": loss.detach()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": each_tensor(self.state, torch.Tensor.cpu), "state_batch": self.state_batch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        device = next(self.model.parameters()).device
+        self.state = each_tensor(state.get("state"), lambda tensor: tensor.to(device))
+        self.state_batch = state.get("state_batch", 0)
 
     def validation_step(self, batch: Batch) -> Metrics:
         x, y = batch

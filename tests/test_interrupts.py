@@ -8,6 +8,8 @@ few real processes get Ctrl-C, SIGTERM and SIGKILL from outside, as a user's mac
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -119,6 +121,18 @@ def test_a_forecaster_carrying_its_state_between_batches_resumes_exactly(tmp_pat
     assert main(["resume", str(out)]) == 143
     assert main(["resume", str(out)]) == 0 and not PLAN
     assert_same_run(out, reference)
+
+
+def test_a_stopped_cross_validation_names_the_command_that_continues_it(tmp_path, capsys):
+    out = tmp_path / "cv"
+    PLAN[:] = [("step", 3, signal.SIGINT)]
+    assert main(["cv", "mnist-mlp", "--folds", "2", "--out", str(out), *SMALL]) == 130
+    err = capsys.readouterr().err
+    again = re.search(r"in fold 0 of 2: `(torchlab cv [^`]*)` continues it, keeping the finished folds", err)
+    assert again and "torchlab resume" not in err, err
+    assert main(shlex.split(again[1])[1:]) == 0  # the very command the message gave
+    assert "fold-0: resuming" in capsys.readouterr().out
+    assert (out / "cv_summary.json").is_file()
 
 
 def test_signal_handlers_are_restored_after_fit(tmp_path, mnist_root):

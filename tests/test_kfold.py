@@ -83,6 +83,7 @@ def test_a_stopped_cv_continues_where_it_stopped(tmp_path, mnist_root, capsys):
     kept = (out / "fold-0" / "checkpoints" / "best.pt").read_bytes()
     # as if stopped during fold 1's test, before fold 2 started
     (out / "cv_summary.json").unlink()
+    (out / "report.html").unlink()
     summary = json.loads((out / "fold-1" / "summary.json").read_text())
     (out / "fold-1" / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
     shutil.rmtree(out / "fold-2")
@@ -94,8 +95,29 @@ def test_a_stopped_cv_continues_where_it_stopped(tmp_path, mnist_root, capsys):
     again = json.loads((out / "cv_summary.json").read_text())
     assert again["test"] == whole["test"] and again["val"] == whole["val"]  # same seeds, same folds
     (out / "cv_summary.json").unlink()
+    (out / "report.html").unlink()
     assert main(["cv", "mnist-mlp", "--folds", "3", "--out", str(out), *TINY, "optim.lr=0.5"]) == 2
     assert "holds a run of another config" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("inside", "message"),
+    [
+        ({"notes.txt": "mine"}, "holds 'notes.txt', which no cross-validation wrote"),
+        ({"config.yaml": "recipe: mnist-mlp", "report.html": "<p>the run's</p>"}, "is a run directory"),
+        ({"fold-0/config.yaml": "recipe: mnist-mlp", "report.html": "<p>mine</p>"}, "holds 'report.html', which"),
+    ],
+    ids=["a-folder-of-other-things", "a-run", "a-fold-beside-other-files"],
+)
+def test_cv_never_writes_into_a_folder_that_holds_other_things(inside, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    for name, text in inside.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    assert main(["cv", "mnist-mlp", "--folds", "2", "--out", str(out), *TINY]) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(inside)
+    assert all((out / name).read_text() == text for name, text in inside.items())
 
 
 def test_cv_has_help(capsys):

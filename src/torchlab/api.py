@@ -10,6 +10,9 @@ import copy
 import fcntl
 import itertools
 import json
+import os
+import re
+import shlex
 import shutil
 import statistics
 import tempfile
@@ -27,13 +30,13 @@ from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import atomic_write_json, check_new_run_dir, run_lock
 from torchlab.core.runtime import restore_rng_states, rng_states
 from torchlab.data.augment import ImageDataConfig
-from torchlab.engine.interrupt import graceful_stop
+from torchlab.engine.interrupt import Interrupted, graceful_stop
 from torchlab.engine.trainer import Trainer
 from torchlab.loggers import logger_classes
 from torchlab.models import for_checkpoint
 from torchlab.recipes import load_recipe, recipe_names
 from torchlab.report import FinishedRun, draw_figures
-from torchlab.report.pages import write_comparison, write_run_report
+from torchlab.report.pages import reproduce_cv, write_comparison, write_run_report
 from torchlab.tasks import judge as judges
 
 
@@ -286,6 +289,25 @@ def finished(run_dir: Path) -> bool:
         return False
 
 
+def check_cv_dir(parent: Path) -> None:
+    """A TorchlabError unless `parent` can take a cross-validation: new, empty, or holding only the
+    fold-K runs of one that stopped (each is checked against its fold's config as it comes)."""
+    if (parent / "cv_summary.json").exists():
+        raise TorchlabError(f"{parent} already holds a cross-validation; pick another --out")
+    if (parent / "config.yaml").exists():
+        raise TorchlabError(f"{parent} is a run directory, not a cross-validation's folder; pick another --out")
+    if not parent.is_dir():
+        check_new_run_dir(parent)  # a file, a path too long or unwritable: refused
+        return
+    others = sorted(name for name in os.listdir(parent) if not re.fullmatch(r"fold-\d+", name))
+    if others:
+        more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+        raise TorchlabError(
+            f"{parent} holds {others[0]!r}{more}, which no cross-validation wrote: `torchlab cv` writes only "
+            "into a new or empty folder, or one where a cross-validation stopped; pick another --out"
+        )
+
+
 def resume(
     run_dir: Path, epochs: int | None = None, data_dir: str | None = None, quiet: bool = False, **parts: Any
 ) -> dict[str, Any]:
@@ -379,13 +401,18 @@ def cross_validate(config: Config, folds: int, out: Path | None = None) -> dict[
     if folds < 2:
         raise TorchlabError(f"--folds must be at least 2, got {folds}")
     parent = out or new_run_dir(config.recipe, config.train.device)
-    if (parent / "cv_summary.json").exists():
-        raise TorchlabError(f"{parent} already holds a cross-validation; pick another --out")
+    check_cv_dir(parent)
     runs = []
     for fold in range(folds):
         fold_config = copy.deepcopy(config)
         fold_config.data.folds, fold_config.data.fold = folds, fold
-        runs.append(train_or_continue(fold_config, parent / f"fold-{fold}"))
+        try:
+            runs.append(train_or_continue(fold_config, parent / f"fold-{fold}"))
+        except Interrupted as stop:  # the fold's own message would name `torchlab resume` of that fold only
+            again = f"{reproduce_cv(config.to_dict(), folds, parent)} --out {shlex.quote(str(parent))}"
+            raise Interrupted(
+                stop.signum, f"in fold {fold} of {folds}: `{again}` continues it, keeping the finished folds"
+            ) from None
 
     def stats(part: str) -> dict[str, dict[str, Any]]:
         values = {metric: [run[part][metric] for run in runs] for metric in runs[0][part]}

@@ -16,6 +16,15 @@ def test_every_recipe_resolves_and_has_a_description():
         assert config.imports == [], f"{name}: a built-in recipe needs no user code, got {config.imports}"
 
 
+def test_yes_no_on_off_are_words_for_a_text_key_and_booleans_for_a_bool_key(tmp_path):
+    """YAML 1.1 reads them as booleans; configs read them as YAML 1.2 does, then by the key's type."""
+    config = load_recipe("mnist-mlp", ["train.compile=yes", "log.histograms=off", "log.visdom.env=no"])
+    assert (config.train.compile, config.log.histograms, config.log.visdom.env) == (True, False, "no")
+    (tmp_path / "mine.yaml").write_text("base: mnist-mlp\nlog:\n  visdom:\n    env: on\n  histograms: On\n")
+    config = load_recipe(str(tmp_path / "mine.yaml"))
+    assert (config.log.visdom.env, config.log.histograms) == ("on", True)
+
+
 def test_overrides_beat_the_recipe_and_are_typed():
     config = load_recipe("mnist-mlp", ["optim.lr=0.2", "train.epochs=3", "model.hidden=[64, 32]", "optim.momentum=0"])
     assert config.optim.lr == 0.2 and isinstance(config.optim.lr, float)
@@ -37,6 +46,8 @@ def test_overrides_beat_the_recipe_and_are_typed():
         ("optimm.lr=0.1", "unknown config section 'optimm' (did you mean 'optim'?)"),
         ("train.epochs=2.5", "train.epochs: expected an integer"),
         ("train.amp=bf61", "train.amp: 'bf61' is not one of ['none', 'auto', 'bf16', 'fp16'] (did you mean 'bf16'?)"),
+        ("train.amp=off", "train.amp: 'off' is not one of ['none', 'auto', 'bf16', 'fp16']"),  # not False
+        ("train.device=no", "train.device: expected auto, cpu, cuda, cuda:N or mps, got 'no'"),
         ("model.name=mlpp", "unknown model 'mlpp' (did you mean 'mlp'?)"),
         ("train.compile=maybe", "train.compile: expected true or false"),
         ("optim.lr", "must look like section.key=value"),

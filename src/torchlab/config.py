@@ -287,6 +287,8 @@ def coerce(value: Any, tp: Any, path: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
+        if isinstance(value, str) and value.lower() in BOOL_WORDS:
+            return BOOL_WORDS[value.lower()]
         raise fail
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -385,10 +387,29 @@ def build_config(raw: dict[str, Any]) -> Config:
 # YAML and overrides
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """YAML as configs read it: only true and false are booleans (YAML 1.2), so `train.amp=off` or
+    `device: no` stays the word the user wrote; a bool key takes yes/no/on/off too (`coerce`)."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=ConfigLoader)  # a SafeLoader: builds plain values only
+
+
 def parse_value(text: str) -> Any:
     """A command-line value as YAML would read it (`0.1`, `true`, `[1, 2]`), else the string."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 
@@ -412,7 +433,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TorchlabError(f"config file not found: {path}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torchvision.models import resnet18
 
+import torchlab
 from torchlab import api
 from torchlab.cli import main
 from torchlab.config import build_config
@@ -94,6 +95,10 @@ def test_folder_trains_evaluates_and_skips_bad_files_by_name(image_folder, tmp_p
     assert [data.train_size, len(data.datasets[1]), len(data.datasets[2])] == [14, 5, 5]  # 60/20/20 of 24
     x, y = next(iter(data.test_loader()))
     assert x.shape == (5, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    # the run takes the images as files give them: uint8 pixels, normalised as its loader did
+    pixels = torch.stack([data.datasets[2][i][0] for i in range(5)])
+    run = torchlab.load(out)
+    assert pixels.dtype == torch.uint8 and torch.equal(run.predict(pixels), run.predict(x))
 
 
 def test_index_is_reused_and_its_missing_files_are_named(image_folder, tmp_path):
@@ -133,8 +138,9 @@ def test_a_folder_of_one_class_is_refused_and_an_empty_class_named(image_folder,
     for kind in CLASSES[1:]:
         for path in (image_folder / kind).iterdir():
             path.unlink()
-    with pytest.warns(UserWarning, match="left out class 'square'"):
+    with pytest.warns(UserWarning) as caught:
         err = fails_with(capsys, "train", "folder-resnet18", f"data.folder={image_folder}", "model.weights=none")
+    assert {str(w.message).split(":")[0] for w in caught} == {"left out class 'square'", "left out class 'stripes'"}
     assert f"a classifier needs 2 classes or more; {image_folder} holds only ['circle']" in err
     assert not (image_folder / "index.csv").exists()  # nothing written
 

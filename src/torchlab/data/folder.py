@@ -191,7 +191,8 @@ class ImageFolderData:
         labels = [classes.index(label) for _, label in rows]
         self.cfg, self.device = cfg, device
         self.normalize = Normalize(IMAGENET_MEAN, IMAGENET_STD, device)
-        self.info = DataInfo((3, cfg.image_size, cfg.image_size), len(classes), classes)
+        shape = (3, cfg.image_size, cfg.image_size)
+        self.info = DataInfo(shape, len(classes), classes, normalization=(IMAGENET_MEAN, IMAGENET_STD))
         splits = self._split(len(rows))
         limits = (cfg.subset, cfg.eval_subset, cfg.eval_subset)
         subsets = [split[:limit] for split, limit in zip(splits, limits, strict=True)]

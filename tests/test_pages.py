@@ -180,6 +180,12 @@ def test_a_minimised_monitor_puts_the_lowest_first(tmp_path):
     page = write_comparison(runs, tmp_path / "compare").read_text(encoding="utf-8")
     assert [row[0] for row in rows_of(page, "Results")] == ["b ★ best", "c", "a"]
     assert "sorted by val.loss (lowest first)" in page
+    # an auto-encoder's val.loss (pixel MSE) is no forecaster's: listed, not ranked among them
+    ae = fake_run(tmp_path / "ae", "mnist-ae", summary={
+        "status": "completed", "monitor": {"metric": "val.loss", "best": 0.01}, "val": {"loss": 0.01}})  # fmt: skip
+    page = write_comparison([*runs, ae], tmp_path / "compare").read_text(encoding="utf-8")
+    assert [row[0] for row in rows_of(page, "Results")] == ["b ★ best", "c", "a", "ae"]
+    assert "runs of another task or dataset than forecast on sine are listed last, unranked" in page
 
 
 def cv_of(tmp_path: Path, accuracies: list[float]) -> dict:

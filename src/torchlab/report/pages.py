@@ -211,10 +211,22 @@ def write_comparison(run_dirs: list[Path], out: Path) -> Path:
         raise TorchlabError("name at least one run directory to report on")
     run_dirs = list(dict.fromkeys(run_dirs))
     loaded = {name: (d, *read_run(d)) for name, d in zip(short_names(run_dirs), run_dirs, strict=True)}
-    # The monitored metric (and its direction) that most of the runs' configs name.
-    picks = [(c.get("train", {}).get("monitor"), c.get("train", {}).get("mode")) for _, c, _ in loaded.values()]
-    monitor, mode = statistics.mode(picks) if picks else (None, None)
-    value = {name: monitored(s, monitor) if monitor else None for name, (_, _, s) in loaded.items()}
+
+    # The monitored metric and its direction that most runs name; only runs of the same task on the
+    # same dataset are ranked by it (a forecaster's val.loss is not a classifier's).
+    def measure(config: dict[str, Any]) -> tuple[Any, ...]:
+        train = config.get("train", {})
+        return (
+            train.get("monitor"),
+            train.get("mode"),
+            config.get("data", {}).get("name"),
+            config.get("task", {}).get("name"),
+        )
+
+    measures = {name: measure(c) for name, (_, c, _) in loaded.items()}
+    monitor, mode, data_name, task_name = statistics.mode(measures.values())
+    ranked = {name for name, m in measures.items() if m == (monitor, mode, data_name, task_name)}
+    value = {name: monitored(s, monitor) if monitor and name in ranked else None for name, (_, _, s) in loaded.items()}
 
     def rank(name: str) -> tuple[bool, float]:  # best first; runs without the metric last
         v = value[name]
@@ -260,6 +272,8 @@ def write_comparison(run_dirs: list[Path], out: Path) -> Path:
         else "<p>none: the runs share their hyper-parameters</p>"
     )
     order = f"sorted by {monitor} ({'lowest' if mode == 'min' else 'highest'} first), the best marked ★" if best else ""
+    if best and len(ranked) < len(loaded):
+        order += f"; runs of another task or dataset than {task_name} on {data_name} are listed last, unranked"
     header = ["run", "", "status", *metric_keys, "epochs", "wall s", "directory"]
     body = (
         f"<h2>Results</h2><p>{html.escape(order)}</p>{table(header, results, marked={0} if best else ())}"

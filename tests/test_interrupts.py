@@ -123,6 +123,22 @@ def test_a_forecaster_carrying_its_state_between_batches_resumes_exactly(tmp_pat
     assert_same_run(out, reference)
 
 
+def test_a_resumed_run_logs_the_records_of_a_run_that_never_stopped(tmp_path):
+    """Every 3rd step logged: the record after a stop at step 7 covers steps 7-9, as without the stop."""
+    every_3rd = [*CARRY[:-1], "train.log_every=3"]
+    reference, out = tmp_path / "reference", tmp_path / "run"
+    assert main(["train", "sine-lstm", "--out", str(reference), *every_3rd]) == 0
+    PLAN[:] = [("step", 6, signal.SIGINT)]  # arrives while step 6 is logged: step 7 is the last one done
+    assert main(["train", "sine-lstm", "--out", str(out), *every_3rd]) == 130
+    assert main(["resume", str(out)]) == 0
+
+    def records(run: Path) -> list[dict]:
+        lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "time"} for r in lines if r.get("status") != "interrupted"]
+
+    assert records(out) == records(reference)
+
+
 def test_a_stopped_cross_validation_names_the_command_that_continues_it(tmp_path, capsys):
     out = tmp_path / "cv"
     PLAN[:] = [("step", 3, signal.SIGINT)]

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from torchlab.core.metrics import RunningMeans
+from torchlab.core.metrics import RunningMeans, Snapshot
 from torchlab.core.runtime import restore_rng_states
 
 
@@ -28,22 +28,31 @@ class Bookmark:
         self.epoch_rng = self.pending["epoch_rng"] if self.pending else self.generator.get_state()
         self.generator.set_state(self.epoch_rng)
 
-    def skip_done(self, batches: Iterator, means: RunningMeans, device: torch.device) -> int:
-        """Pass over the batches the stopped epoch had done, then restore its RNG states and means;
-        returns how many batches were done (0 when no epoch is being resumed)."""
+    def skip_done(self, batches: Iterator, means: RunningMeans, device: torch.device) -> tuple[int, Snapshot]:
+        """Pass over the batches the stopped epoch had done, then restore its RNG states and means.
+        Returns how many batches were done (0 when no epoch is being resumed) and the means' snapshot
+        at the last logged step, so that the first step logged after a resume covers the same steps."""
         if self.pending is None:
-            return 0
+            return 0, means.snapshot()
         done = self.pending["batches"]
         for _ in range(done):
             next(batches)
         restore_rng_states(self.pending["rng"], self.generator)
-        means.load_state_dict(self.pending["means"], device)
+        state = self.pending["means"]
+        means.load_state_dict(state, device)
         self.pending = None
-        return done
+        logged = state.get("logged")  # none in a last.pt of an older torchlab
+        return done, (
+            {k: v.to(device) for k, v in logged["sums"].items()},
+            logged["count"],
+        ) if logged else means.snapshot()
 
-    def mark(self, done: int, means: RunningMeans) -> None:
-        """This epoch stops after `done` batches (the checkpoint written next records it)."""
-        self.stopped = {"epoch_rng": self.epoch_rng, "batches": done, "means": means.state_dict()}
+    def mark(self, done: int, means: RunningMeans, logged: Snapshot) -> None:
+        """This epoch stops after `done` batches, `logged` the means' snapshot at the last logged step
+        (the checkpoint written next records them)."""
+        sums, count = logged
+        at_log = {"sums": {k: v.cpu() for k, v in sums.items()}, "count": count}
+        self.stopped = {"epoch_rng": self.epoch_rng, "batches": done, "means": {**means.state_dict(), "logged": at_log}}
 
     def state_dict(self) -> dict[str, Any] | None:
         """The checkpoint's `position`: None at an epoch's end."""

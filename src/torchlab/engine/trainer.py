@@ -239,10 +239,10 @@ class Trainer:
         self.bookmark.begin_epoch()
         loader = self.data.train_loader(self.generator)
         batches = iter(loader)
-        done = self.bookmark.skip_done(batches, means, self.device)  # resuming a stopped epoch
+        done, logged = self.bookmark.skip_done(batches, means, self.device)  # resuming a stopped epoch
         desc = f"epoch {self.epoch + 1}/{self.cfg.train.epochs}"
         bar = progress(batches, len(loader) - done, desc, self.cfg.log.progress)
-        started, counted, logged = time.perf_counter(), means.count, means.snapshot()
+        started, counted = time.perf_counter(), means.count
         for batch in bar:
             with self.autocast():
                 metrics = self.task.training_step(batch, self.optimize)  # forward, loss, self.optimize
@@ -256,7 +256,7 @@ class Trainer:
                     logger.log_metrics({**recent, **self.learning_rates()}, self.step, self.epoch, "step")
                 logged = means.snapshot()
             if stopping:
-                self.bookmark.mark(done, means)
+                self.bookmark.mark(done, means, logged)
                 break
         self.clock["train_seconds"] += time.perf_counter() - started
         self.clock["train_samples"] += means.count - counted

@@ -12,10 +12,12 @@ import pytest
 import torch
 from torch import nn
 
+import torchlab
 from tests.conftest import ONE_THREAD, cli_env, one_thread
 from torchlab import api
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, save_checkpoint
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.data.idx import read_idx
 from torchlab.models import build_model
@@ -186,6 +188,8 @@ def test_short_dcgan_run_keeps_fixed_noise_samples_and_is_judged(tmp_path, mnist
     assert (out / "plots" / "samples_epoch_002.png").is_file()
     # `torchlab eval` computes the figures as the run's end did, from the same noise.
     assert api.evaluate(out) == {f"test.{k}": v for k, v in test.items()}
+    with pytest.raises(TorchlabError, match="a run of task adversarial has no predict; its network is `run.model`"):
+        torchlab.load(out).predict(torch.zeros(2, 1, 28, 28))  # where it said "needs a judge"
 
 
 def test_the_critic_takes_its_own_width(capsys):

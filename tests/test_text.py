@@ -207,6 +207,11 @@ def test_short_sst2_run_learns_sentiment(recipe, extra, floor, tmp_path, sst2_ro
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test"]["accuracy"] >= floor  # dev.tsv, 872 sentences: 51% positive
     assert summary["val"]["accuracy"] > 0.6
+    # the run takes sentences as written: its predictions of dev.tsv's text score its test accuracy
+    sentences, labels = read_tsv(sst2_root / "SST-2" / "dev.tsv")
+    predicted = torchlab.load(out).predict(sentences)
+    accuracy = (predicted == torch.tensor(labels)).float().mean().item()
+    assert accuracy == pytest.approx(summary["test"]["accuracy"], abs=1.5 / len(labels))  # batching's rounding
 
 
 def test_a_glove_run_is_evaluated_resumed_and_loaded_without_its_vectors_file(tmp_path, sst2_root, capsys):

@@ -36,10 +36,11 @@ from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.data import DataInfo
 from torchlab.data.given import GivenDatasets, GivenTensors, check_samples, checked_pair
 from torchlab.data.loaders import Normalize
+from torchlab.data.text import Vocabulary, pad, tokenize
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.models import build_model, for_checkpoint
 from torchlab.recipes import load_recipe, resolve
-from torchlab.tasks import build_task
+from torchlab.tasks import TASKS, Task, build_task
 
 Data = tuple[torch.Tensor, torch.Tensor] | Dataset
 
@@ -87,14 +88,34 @@ class Run:
         return model.to(resolve_device(self.device)).eval()
 
     @torch.no_grad()
-    def predict(self, *inputs: torch.Tensor) -> torch.Tensor:
+    def predict(self, *inputs: torch.Tensor | str | list[str]) -> torch.Tensor:
         """What the best model makes of `inputs`, as the run's task reads it (a classifier: the classes).
 
         Images as stored (uint8 pixels, `[N, H, W]` for one channel or `[N, C, H, W]`) are scaled and
-        normalised as the run's loader did it; other inputs are taken as the loader gives them."""
+        normalised as the run's loader did it. A text run takes sentences (a str or a list of them),
+        tokenised and padded as its loader did. Other inputs are taken as the loader gives them."""
+        name = self.config.task.name
+        if TASKS.get(name).predict is Task.predict:
+            raise TorchlabError(f"a run of task {name} has no predict; its network is `run.model`")
         task = build_task(self.config.task, self.model, self.info)
         device = resolve_device(self.device)
-        return task.predict(*(self.as_loaded(x.to(device)) for x in inputs))
+        tensors = self.as_token_ids(inputs) if self.info.vocab is not None else inputs
+        return task.predict(*(self.as_loaded(x.to(device)) for x in tensors))
+
+    def as_token_ids(self, inputs: tuple[Any, ...]) -> tuple[torch.Tensor, ...]:
+        """Sentences -> (ids [N, L], lengths [N]) with the run's vocabulary; the loader's pair as it is."""
+        if len(inputs) == 1 and isinstance(inputs[0], str):
+            inputs = ([inputs[0]],)
+        if len(inputs) == 1 and isinstance(inputs[0], list | tuple) and all(isinstance(s, str) for s in inputs[0]):
+            if not inputs[0]:
+                raise TorchlabError("predict: no sentences given")
+            vocab = Vocabulary(self.info.vocab or [])
+            return pad([vocab.encode(tokenize(sentence)) for sentence in inputs[0]])
+        if len(inputs) == 2 and all(isinstance(x, torch.Tensor) for x in inputs):
+            return inputs
+        raise TorchlabError(
+            "a text run predicts sentences (a str or a list of str), or token ids [N, L] with their lengths [N]"
+        )
 
     def as_loaded(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 images -> what the run's loader made of them (`x / 255`, normalised); else `x`.

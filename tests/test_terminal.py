@@ -94,6 +94,7 @@ def test_numbers_keep_4_significant_figures():
         "-0.01000",
     ]
     assert number(float("nan")) == "nan"
+    assert number(-0.0) == "0.000"  # the entropy of one certain class, -(1 * log 1)
 
 
 def logged(tmp_path, recipe, epochs, overrides=(), capsys=None):

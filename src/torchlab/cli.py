@@ -180,7 +180,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from torchlab import api
 
     metrics = api.evaluate(args.run_dir, args.data_dir, args.device, args.weights)
-    print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print("  ".join(f"{k} {v + 0.0:.4f}" for k, v in metrics.items()))  # + 0.0: no "-0.0000"
     return 0
 
 

@@ -49,7 +49,8 @@ def progress(items: Iterable[T], total: int, desc: str, enabled: bool) -> tqdm:
 def number(value: float) -> str:
     """4 significant figures, trailing zeros kept so that a column of numbers lines up: 0.0003612,
     0.9800, 105.3, 8.000, 1235."""
-    return f"{value:#.4g}".removesuffix(".") if math.isfinite(value) else str(value)
+    # + 0.0: a negative zero (the entropy of one certain class, -(1 * log 1)) prints as 0.000, not -0.000
+    return f"{value + 0.0:#.4g}".removesuffix(".") if math.isfinite(value) else str(value)
 
 
 def short_name(metric: str) -> str:

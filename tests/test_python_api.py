@@ -519,8 +519,11 @@ def test_the_example_notebooks_run_in_a_jupyter_kernel(notebook, tmp_path, mnist
         monkeypatch.setenv(key, value)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert (tmp_path / "run" / "summary.json").is_file()
-    text = "".join(o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []))
-    assert "Traceback" not in text
+    outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "Traceback" not in text and "Warning" not in text, text
+    # the progress bars are notebook widgets (README), not text bars with tqdm's "IProgress not found"
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
 
 
 def test_an_installed_package_registers_through_the_entry_point_group(tmp_path):

@@ -79,3 +79,13 @@ def test_two_runs_in_one_torchrun_script_share_rank_0s_default_run_directories(t
     made = sorted(p.relative_to(tmp_path) for p in (tmp_path / "runs" / "mnist-mlp").iterdir())
     assert len(made) == 2 and all(line.endswith("completed") for line in lines)
     assert sorted(str(path) for path in made) == sorted({line.split()[4] for line in lines})  # both ranks, both runs
+
+
+def test_a_refusal_under_torchrun_is_said_once(tmp_path):
+    """Before: every rank printed the same one-line error."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["-m", "torchlab", "train", "mnist-mlp", "optim.lr=-1", "--out", str(tmp_path / "run")]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert done.returncode == 1  # torchrun's status for a failed worker; the workers exit 2
+    assert done.stderr.count("torchlab: error: optim.lr: expected 0 or more, got -1.0") == 1, done.stderr[-3000:]
+    assert "exitcode  : 2" in done.stderr and not (tmp_path / "run").exists()

@@ -399,9 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     except (TorchlabError, OSError) as err:
         if isinstance(err, OSError) and err.errno not in DISK_ERRORS:
             raise
-        if debug:  # the traceback too, with the same exit status
+        if debug:  # the traceback too (from every rank under torchrun), with the same exit status
             traceback.print_exc()
-        print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
+        if main_rank() or debug:  # under torchrun every rank meets the same bad input: rank 0 says it
+            print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as err:  # torch's out of memory (CPU or CUDA) is a RuntimeError
         if not isinstance(err, MemoryError) and not any(s in str(err) for s in ("out of memory", "allocate memory")):
@@ -410,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         asked = re.search(r"allocate (\d+) bytes", str(err))
         why = f"{int(asked[1]) / 2**30:,.1f} GiB asked for at once" if asked else one_line(str(err))[:160]
-        print(f"torchlab: error: out of memory ({why}): lower data.batch_size or the model's size", file=sys.stderr)
+        if main_rank() or debug:
+            print(f"torchlab: error: out of memory ({why}): lower data.batch_size or the model's size", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Interrupted (a signal, after last.pt is written) or a plain Ctrl-C
         if main_rank():

@@ -78,7 +78,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, mnist_root):
         proc.send_signal(signal.SIGKILL)  # on time, or after a failed wait: no process is left behind
         proc.wait(timeout=120)
     assert proc.returncode == -signal.SIGKILL
-    assert load_checkpoint(last)["epoch"] == 1 and not (out / "summary.json").exists()
+    assert load_checkpoint(str(last))["epoch"] == 1 and not (out / "summary.json").exists()  # a str path too
 
     result = run_cli("resume", str(out), **ONE_THREAD)
     assert result.returncode == 0, result.stderr

@@ -51,7 +51,7 @@ def torch_load(path: Path) -> Any:
         raise TorchlabError(f"{path} is corrupt or truncated ({type(err).__name__})") from None
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a torchlab checkpoint on the CPU, or raise TorchlabError saying what is wrong."""
     state = load_weights_only(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -97,17 +97,18 @@ def structure_problem(state: dict[str, Any]) -> str | None:
     return None
 
 
-def load_weights_only(path: Path) -> Any:
+def load_weights_only(path: str | Path) -> Any:
     """Whatever `torch.save` wrote to `path` (a torchlab checkpoint, a state dict...), on the CPU.
 
     Only tensors and primitives load (`weights_only=True`); anything else is a TorchlabError.
     """
+    path = Path(path)
     if not path.is_file():
         raise TorchlabError(f"checkpoint not found: {path}")
     return torch_load(path)
 
 
-def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """A plain state dict {name: tensor} from `.safetensors`, a `.pt`/`.pth` state dict, or the
     model weights of a torchlab checkpoint; read safely, on the CPU."""
     path = Path(path)

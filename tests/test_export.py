@@ -2,6 +2,7 @@
 to the same logits as PyTorch."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -46,14 +47,24 @@ def test_weights_of_another_model_are_refused(run, tmp_path, capsys):
     assert "holds weights of another model: Missing key(s)" in err and "?" not in err
 
 
-def test_an_export_that_names_a_file_of_the_run_is_refused(run, capsys):
-    """Before: --out RUN/checkpoints/best.pt replaced the run's best model with safetensors bytes (exit 0)."""
-    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and "export" not in p.parts}
-    for out in (run / "checkpoints" / "best.pt", run / "config.yaml", run / "new.safetensors", run):
+def test_an_export_that_names_a_file_of_a_run_is_refused(run, tmp_path, capsys):
+    """Before: --out RUN/checkpoints/best.pt replaced the run's best model with safetensors bytes (exit 0),
+    and so did an --out into another run, or a planted link at RUN/export."""
+    other = tmp_path / "other"
+    shutil.copytree(run, other, ignore=shutil.ignore_patterns("export"))
+    files = {p: p.read_bytes() for folder in (run, other) for p in folder.rglob("*") if p.is_file()}
+    files = {p: content for p, content in files.items() if "export" not in p.parts}
+    outs = [run / "checkpoints" / "best.pt", run / "config.yaml", run / "new.safetensors", run / "plots" / "x.st"]
+    for out in [*outs, other / "config.yaml", other / "checkpoints" / "best.pt", run]:
         assert main(["export", str(run), "--format", "safetensors", "--out", str(out)]) == 2
-        assert "inside the run" in capsys.readouterr().err or out == run
+        assert "a run or cross-validation whose files it would replace" in capsys.readouterr().err or out == run
     assert {p: p.read_bytes() for p in files} == files
     assert main(["export", str(run), "--format", "safetensors", "--out", str(run / "export" / "mine.safetensors")]) == 0
+    assert main(["export", str(run), "--format", "safetensors", "--out", str(tmp_path / "mine.safetensors")]) == 0
+    (tmp_path / "elsewhere").mkdir()
+    (other / "export").symlink_to(tmp_path / "elsewhere")
+    assert main(["export", str(other), "--format", "safetensors"]) == 2
+    assert "is a symbolic link" in capsys.readouterr().err and not list((tmp_path / "elsewhere").iterdir())
 
 
 def test_onnx_matches_pytorch(run, tmp_path, capsys):

@@ -142,7 +142,15 @@ def test_report_command_compares_runs(tmp_path, mnist_root, capsys):
     assert_renders(page_path, tmp_path, "compare")
     own = (runs[0] / "report.html").read_bytes()
     assert main(["report", *map(str, runs), "--out", str(runs[0])]) == 2  # never over a run's own report
-    assert (runs[0] / "report.html").read_bytes() == own
+    assert main(["report", *map(str, runs), "--out", str(runs[0] / "plots")]) == 2  # nor into a run
+    cv = tmp_path / "cv"  # nor over a cross-validation's page
+    cv.mkdir()
+    (cv / "cv_summary.json").write_text("{}")
+    (cv / "report.html").write_text("the folds")
+    assert main(["report", *map(str, runs), "--out", str(cv)]) == 2
+    assert "files are its own; pick another --out" in capsys.readouterr().err
+    assert (runs[0] / "report.html").read_bytes() == own and (cv / "report.html").read_text() == "the folds"
+    assert not (runs[0] / "plots" / "report.html").exists()
 
 
 @pytest.mark.slow

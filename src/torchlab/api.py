@@ -27,7 +27,7 @@ from torchlab.core import collector
 from torchlab.core.checkpoint import load_checkpoint, load_weights, refuse_restart, weights_state
 from torchlab.core.distributed import barrier, from_rank0, is_main_process, setup_distributed
 from torchlab.core.errors import DivergedError, TorchlabError
-from torchlab.core.files import atomic_write_json, check_new_run_dir, run_lock
+from torchlab.core.files import atomic_write_json, check_new_run_dir, run_lock, torchlab_folder
 from torchlab.core.runtime import restore_rng_states, rng_states
 from torchlab.data.augment import ImageDataConfig
 from torchlab.engine.interrupt import Interrupted, graceful_stop
@@ -384,8 +384,9 @@ def evaluate(
 
 def compare(run_dirs: list[Path], out: Path | None = None) -> Path:
     """A comparison page of runs (config keys that differ, metrics, curves overlaid); returns its path."""
-    if out is not None and (out / "config.yaml").exists():  # its report.html is the run's own
-        raise TorchlabError(f"{out} is a run directory: its report.html is the run's own; pick another --out")
+    if out is not None and (owner := torchlab_folder(out)):  # its report.html, or a file in it, is its own
+        what = "a run directory" if owner == out.resolve() else f"inside {owner}"
+        raise TorchlabError(f"{out} is {what}: a run's or cross-validation's files are its own; pick another --out")
     return write_comparison(run_dirs, out or default_run_dir("compare"))
 
 

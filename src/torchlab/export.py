@@ -16,7 +16,7 @@ import torch
 from torchlab.config import load_run_config
 from torchlab.core.checkpoint import load_checkpoint, load_weights, save_tensors
 from torchlab.core.errors import TorchlabError
-from torchlab.core.files import atomic_write
+from torchlab.core.files import atomic_write, refuse_planted_links, torchlab_folder
 from torchlab.data import DataInfo
 from torchlab.models import build_model, for_checkpoint
 from torchlab.tasks.classify import MirrorAveraged
@@ -58,15 +58,16 @@ def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "
 
 
 def check_out(out: Path, run_dir: Path, name: str) -> None:
-    """Refuse an `out` that is a folder, or a file of the run other than under its export/ folder
-    (`--out RUN/checkpoints/best.pt` would have replaced the run's best model)."""
+    """Refuse an `out` that is a folder, or a file in any run or cross-validation folder other than
+    this run's export/ (`--out RUN/checkpoints/best.pt` would have replaced a run's best model)."""
     if out.is_dir():
         raise TorchlabError(f"--out {out} is a folder; name the file to write (e.g. {out / name})")
-    where, run = out.resolve(), run_dir.resolve()
-    if where.is_relative_to(run) and not where.is_relative_to(run / "export"):
+    refuse_planted_links(run_dir)  # export/ a link: the default --out would write outside the run
+    owner = torchlab_folder(out.parent)
+    if owner is not None and not (owner == run_dir.resolve() and out.resolve().is_relative_to(owner / "export")):
         raise TorchlabError(
-            f"--out {out} is inside the run {run_dir}, whose files it would replace; write under "
-            f"{run_dir / 'export'} or elsewhere"
+            f"--out {out} is inside {owner}, a run or cross-validation whose files it would replace; "
+            f"write under {run_dir / 'export'} or elsewhere"
         )
 
 

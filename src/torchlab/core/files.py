@@ -117,6 +117,21 @@ def refuse_planted_links(run_dir: Path) -> None:
             )
 
 
+RUN_MARKS = ("metrics.jsonl", "summary.json", "split.json", "checkpoints")  # beside a run's config.yaml
+
+
+def torchlab_folder(path: Path) -> Path | None:
+    """The run directory or cross-validation folder that `path` is or lies in (resolved); None if neither.
+    A run is a config.yaml beside what training writes: a bare config.yaml may be anyone's."""
+    where = path.resolve()
+    for folder in [where, *where.parents]:
+        if (folder / "cv_summary.json").is_file():
+            return folder
+        if (folder / "config.yaml").is_file() and any((folder / name).exists() for name in RUN_MARKS):
+            return folder
+    return None
+
+
 NAME_MAX, PATH_MAX = 255, 4096  # Linux's limits, in bytes
 LONGEST_INSIDE = len("/checkpoints/.best.pt.01234567.tmp")  # the longest path torchlab writes in a run
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import torchlab
 from tests.conftest import cli_env, run_cli
 from torchlab.cli import main
 from torchlab.core.errors import TorchlabError
@@ -214,3 +215,5 @@ def test_eval_and_report_of_a_run_that_cannot_be_read_say_why(tmp_path, mnist_ro
     (run / "report.html").unlink()
     assert main(["report", str(run)]) == 2
     assert f"{run / 'summary.json'} is damaged (JSONDecodeError)" in capsys.readouterr().err
+    with pytest.raises(TorchlabError, match="summary.json is damaged"):  # from Python too
+        _ = torchlab.load(run).summary

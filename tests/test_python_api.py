@@ -115,6 +115,11 @@ def test_fit_on_datasets_and_a_regression_task(tmp_path):
     assert run.config.data.name == "python" and run.config.train.monitor == "val.loss"
     assert run.summary["val"]["loss"] < 1e-3  # a linear target: Adam finds it
     assert torch.allclose(run.predict(x[:5]), y[:5], atol=0.05)
+    assert torch.equal(run.predict(x[:5].double().numpy()), run.predict(x[:5]))  # numpy's float64 too
+    with pytest.raises(TorchlabError, match=r"predict takes inputs of shape \[N, 3\], got \[5, 4\]"):
+        run.predict(torch.zeros(5, 4))
+    with pytest.raises(TorchlabError, match="predict takes tensors or numpy arrays, got list"):
+        run.predict(["a sentence"])
     # Datasets live in Python only: the command line says how to continue such a run.
     done = run_cli("resume", str(tmp_path / "lin"), "--epochs", "16")
     assert done.returncode == 2 and "torchlab.fit" in done.stderr

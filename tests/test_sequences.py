@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+import torchlab
 from torchlab.cli import main
+from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo, build_data
 from torchlab.engine.trainer import Trainer
 from torchlab.models import MODELS, build_model
@@ -105,6 +107,13 @@ def test_short_sine_run_beats_persistence_and_plots_the_forecast(tmp_path):
     assert summary["test"]["loss"] < persistence_mse(recipe) / 4
     assert summary["test"]["free_mse"] < 0.5  # a sine's variance: the free run stays on the wave
     assert (out / "plots" / "sine_forecast.png").stat().st_size > 10_000
+    # predict: sequences of any length, one value per step; another feature count is refused by name
+    run = torchlab.load(out)
+    waves = torch.sin(torch.linspace(0, 6, 31)).view(1, 31, 1)
+    predicted = run.predict(waves[:, :-1])  # each next value; the first few steps warm the state up
+    assert predicted.shape == (1, 30, 1) and torch.allclose(predicted[:, 5:], waves[:, 6:], atol=0.1)
+    with pytest.raises(TorchlabError, match=r"predict takes inputs of shape \[N, T, 1\], got \[3, 20, 2\]"):
+        run.predict(torch.zeros(3, 20, 2))
 
 
 def test_carried_hidden_state_is_detached_between_batches(tmp_path):

@@ -58,7 +58,14 @@ class Run:
     def summary(self) -> dict[str, Any]:
         """summary.json (empty while the run has none)."""
         path = self.run_dir / "summary.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise TorchlabError(
+                f"{path} is damaged ({type(err).__name__}); `{self.config.continued_by(self.run_dir)}` writes it again"
+            ) from None
 
     @property
     def metrics(self) -> list[dict[str, Any]]:
@@ -99,8 +106,9 @@ class Run:
             raise TorchlabError(f"a run of task {name} has no predict; its network is `run.model`")
         task = build_task(self.config.task, self.model, self.info)
         device = resolve_device(self.device)
-        tensors = self.as_token_ids(inputs) if self.info.vocab is not None else inputs
-        return task.predict(*(self.as_loaded(x.to(device)) for x in tensors))
+        if self.info.vocab is not None:
+            return task.predict(*(x.to(device) for x in self.as_token_ids(inputs)))
+        return task.predict(*(self.as_loaded(x, task, device) for x in inputs))
 
     def as_token_ids(self, inputs: tuple[Any, ...]) -> tuple[torch.Tensor, ...]:
         """Sentences -> (ids [N, L], lengths [N]) with the run's vocabulary; the loader's pair as it is."""
@@ -117,15 +125,29 @@ class Run:
             "a text run predicts sentences (a str or a list of str), or token ids [N, L] with their lengths [N]"
         )
 
-    def as_loaded(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 images -> what the run's loader made of them (`x / 255`, normalised); else `x`.
-        Images of another size than the run's are refused, naming both."""
+    def as_loaded(self, x: Any, task: Task, device: torch.device) -> torch.Tensor:
+        """A batch as the run's loader gave it: uint8 images scaled and normalised, floats (numpy's
+        float64 too) in the model's precision. Another shape than the run's is refused, naming both."""
+        if not isinstance(x, torch.Tensor) and not hasattr(x, "__array__"):
+            raise TorchlabError(f"predict takes tensors or numpy arrays, got {type(x).__name__}")
+        x = torch.as_tensor(x, device=device)
         shape, normalization = self.info.input_shape, self.info.normalization
         if x.dtype == torch.uint8 and tuple(x.shape[1:]) == shape[1:] and shape[0] == 1:  # [N, H, W]: one channel
             x = x.unsqueeze(1)
-        if self.info.images and tuple(x.shape[1:]) != shape:
-            raise TorchlabError(f"predict takes images of shape [N, {', '.join(map(str, shape))}], got {list(x.shape)}")
-        return Normalize(*normalization, x.device)(x) if x.dtype == torch.uint8 and normalization else x
+        expected = ["T", *shape[1:]] if task.any_length else list(shape)
+        if x.dim() != len(shape) + 1 or any(e not in ("T", n) for e, n in zip(expected, x.shape[1:], strict=True)):
+            what = "images" if self.info.images else "inputs"
+            raise TorchlabError(
+                f"predict takes {what} of shape [N, {', '.join(map(str, expected))}], got {list(x.shape)}"
+            )
+        if x.dtype == torch.uint8 and self.info.images:
+            if not normalization:  # a fit on float images: how they were scaled is the user's
+                raise TorchlabError(
+                    "predict: this run trained on float images, not uint8 pixels; give them as its data"
+                )
+            return Normalize(*normalization, x.device)(x)
+        parameter = next(self.model.parameters(), None)
+        return x.to(parameter.dtype) if parameter is not None and x.is_floating_point() else x
 
 
 def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = None) -> Run:

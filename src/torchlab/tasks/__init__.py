@@ -54,6 +54,7 @@ class Task:
     """Base class: one network, the model itself, and one optimiser group named "model"."""
 
     eager_networks: tuple[str, ...] = ()  # networks torch.compile must leave alone
+    any_length = False  # whether inputs may be sequences of any length (dim 1), as a forecaster's are
 
     def __init__(self, model: nn.Module, cfg: TaskConfig, info: DataInfo) -> None:
         self.model = model  # plain: attributes and use outside training

@@ -58,6 +58,7 @@ def free_run(model: nn.Module, context: torch.Tensor, steps: int) -> torch.Tenso
 @TASKS.register("forecast", config=ForecastConfig)
 class Forecast(Task):
     cfg: ForecastConfig
+    any_length = True
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)

@@ -45,6 +45,11 @@ def test_weights_of_another_model_are_refused(run, tmp_path, capsys):
     assert main(["eval", str(run), "--weights", str(tmp_path / "other.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "holds weights of another model: Missing key(s)" in err and "?" not in err
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07")
+    for weights, message in [(tmp_path, "is a folder: name a weights file"), ("", "is a folder"),
+                             (tmp_path / "model.onnx", "is an ONNX graph, which torchlab does not read")]:  # fmt: skip
+        assert main(["eval", str(run), "--weights", str(weights)]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_an_export_that_names_a_file_of_a_run_is_refused(run, tmp_path, capsys):

@@ -72,6 +72,10 @@ def test_cv_with_3_folds_gives_3_results_and_mean_std(tmp_path, mnist_root, caps
     assert "another train/val split" in capsys.readouterr().err
 
     assert main(["cv", "mnist-mlp", "--folds", "3", "--out", str(out), *TINY]) == 2  # never overwritten
+    capsys.readouterr()
+    for command in ("report", "eval"):  # the cv's folder is no run: the message points to its folds
+        assert main([command, str(out)]) == 2
+        assert f"{out} is a cross-validation, not a run: its folds are the runs" in capsys.readouterr().err
     assert main(["cv", "mnist-mlp", "--folds", "1", "--out", str(tmp_path / "one"), *TINY]) == 2
 
 

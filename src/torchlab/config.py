@@ -450,11 +450,21 @@ def save_config(config: Config, path: Path) -> None:
     atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
 
 
+def not_a_run(run_dir: Path) -> TorchlabError:
+    """The error for a folder without config.yaml, pointing a cross-validation's folder to its folds."""
+    if (run_dir / "cv_summary.json").is_file() or (run_dir / "fold-0" / "config.yaml").is_file():
+        return TorchlabError(
+            f"{run_dir} is a cross-validation, not a run: its folds are the runs ({run_dir / 'fold-0'}, ...), "
+            f"and {run_dir / 'report.html'} shows them side by side"
+        )
+    return TorchlabError(f"{run_dir} is not a torchlab run directory (no config.yaml)")
+
+
 def load_run_config(run_dir: Path) -> Config:
     """The fully resolved config a run directory was started with."""
     path = run_dir / "config.yaml"
     if not path.is_file():
-        raise TorchlabError(f"{run_dir} is not a torchlab run directory (no config.yaml)")
+        raise not_a_run(run_dir)
     raw = read_yaml(path)
     if not raw:
         raise TorchlabError(f"{path} is empty: the run's config is lost (a full disk, or an edit)")

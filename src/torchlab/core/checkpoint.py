@@ -112,6 +112,10 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """A plain state dict {name: tensor} from `.safetensors`, a `.pt`/`.pth` state dict, or the
     model weights of a torchlab checkpoint; read safely, on the CPU."""
     path = Path(path)
+    if path.is_dir():
+        raise TorchlabError(f"{path} is a folder: name a weights file (.safetensors, .pt or .pth)")
+    if path.suffix == ".onnx":  # a graph for other runtimes: torch reads no weights back from it
+        raise TorchlabError(f"{path} is an ONNX graph, which torchlab does not read; give the .safetensors or .pt")
     if path.suffix in SAFETENSORS_SUFFIXES:
         if not path.is_file():
             raise TorchlabError(f"file not found: {path}")

@@ -68,10 +68,10 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     A damaged config.yaml, summary.json or metrics.jsonl is a TorchlabError naming it."""
     import contextlib
 
-    from torchlab.config import read_yaml
+    from torchlab.config import not_a_run, read_yaml
 
     if not (run_dir / "config.yaml").is_file():
-        raise TorchlabError(f"{run_dir} is not a torchlab run directory (no config.yaml)")
+        raise not_a_run(run_dir)
     config = read_yaml(run_dir / "config.yaml")  # a mapping, or a TorchlabError naming the file
     summary_file, summary = run_dir / "summary.json", {}
     try:

@@ -4,6 +4,7 @@ a new best, 4 significant figures, no constant-zero metrics; bars that are noteb
 import json
 import sys
 import types
+import warnings
 
 import pytest
 
@@ -139,8 +140,10 @@ def test_a_quiet_console_prints_no_epoch_line(tmp_path, capsys):
     assert logged(tmp_path, "mnist-mlp", [{"train.loss": 1.0, "val.accuracy": 0.5}], ["log.quiet=true"], capsys) == []
 
 
-def test_bars_are_notebook_bars_in_jupyter(monkeypatch):
-    from tqdm import auto
+def test_bars_are_notebook_bars_in_jupyter_with_ipywidgets(monkeypatch):
+    import importlib.util
+
+    from tqdm import std
 
     assert progress([1], 1, "epoch 1/1", True).disable  # no terminal here (pytest captures stderr)
 
@@ -148,7 +151,12 @@ def test_bars_are_notebook_bars_in_jupyter(monkeypatch):
         pass
 
     monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=ZMQInteractiveShell))
-    bar = progress([1], 1, "epoch 1/1", True)
-    assert isinstance(bar, auto.tqdm) and not bar.disable
-    bar.close()
     assert progress([1], 1, "epoch 1/1", False).disable  # log.progress=false
+    # Without ipywidgets: a text bar, where tqdm.auto warned "IProgress not found"
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "ipywidgets" else find_spec(name))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bar = progress([1], 1, "epoch 1/1", True)
+    assert type(bar) is std.tqdm and not bar.disable
+    bar.close()

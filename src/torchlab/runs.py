@@ -126,8 +126,8 @@ class Run:
         )
 
     def as_loaded(self, x: Any, task: Task, device: torch.device) -> torch.Tensor:
-        """A batch as the run's loader gave it: uint8 images scaled and normalised, floats (numpy's
-        float64 too) in the model's precision. Another shape than the run's is refused, naming both."""
+        """A batch as the run's loader gave it: uint8 images of a recipe's dataset scaled and normalised,
+        floats (numpy's float64 too) in the model's precision. Another shape is refused, naming both."""
         if not isinstance(x, torch.Tensor) and not hasattr(x, "__array__"):
             raise TorchlabError(f"predict takes tensors or numpy arrays, got {type(x).__name__}")
         x = torch.as_tensor(x, device=device)
@@ -140,11 +140,7 @@ class Run:
             raise TorchlabError(
                 f"predict takes {what} of shape [N, {', '.join(map(str, expected))}], got {list(x.shape)}"
             )
-        if x.dtype == torch.uint8 and self.info.images:
-            if not normalization:  # a fit on float images: how they were scaled is the user's
-                raise TorchlabError(
-                    "predict: this run trained on float images, not uint8 pixels; give them as its data"
-                )
+        if x.dtype == torch.uint8 and normalization:  # a fit's own data have none: taken as they came
             return Normalize(*normalization, x.device)(x)
         parameter = next(self.model.parameters(), None)
         return x.to(parameter.dtype) if parameter is not None and x.is_floating_point() else x

@@ -120,6 +120,8 @@ def test_fit_on_datasets_and_a_regression_task(tmp_path):
         run.predict(torch.zeros(5, 4))
     with pytest.raises(TorchlabError, match="predict takes tensors or numpy arrays, got list"):
         run.predict(["a sentence"])
+    with pytest.raises(TorchlabError, match="predict takes float32 inputs, as the run trained on, got uint8"):
+        run.predict(torch.zeros(5, 3, dtype=torch.uint8))  # pixels, say, where the model learnt floats
     # Datasets live in Python only: the command line says how to continue such a run.
     done = run_cli("resume", str(tmp_path / "lin"), "--epochs", "16")
     assert done.returncode == 2 and "torchlab.fit" in done.stderr

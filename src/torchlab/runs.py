@@ -140,8 +140,13 @@ class Run:
             raise TorchlabError(
                 f"predict takes {what} of shape [N, {', '.join(map(str, expected))}], got {list(x.shape)}"
             )
-        if x.dtype == torch.uint8 and normalization:  # a fit's own data have none: taken as they came
+        if x.dtype == torch.uint8 and normalization:
             return Normalize(*normalization, x.device)(x)
+        if (given := self.info.input_dtype) and x.is_floating_point() != getattr(torch, given).is_floating_point:
+            # a fit's model reads its inputs as they came: uint8 pixels are not floats in [0, 1]
+            raise TorchlabError(f"predict takes {given} inputs, as the run trained on, got {str(x.dtype)[6:]}")
+        if given and not x.is_floating_point():
+            return x.to(getattr(torch, given))
         parameter = next(self.model.parameters(), None)
         return x.to(parameter.dtype) if parameter is not None and x.is_floating_point() else x
 

@@ -21,6 +21,7 @@ class DataInfo:
     class_names: list[str] | None = None
     vocab: list[str] | None = None  # a text dataset's tokens; index = token id
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # images: (mean, std) of `x/255`
+    input_dtype: str | None = None  # torchlab.fit's inputs, which the model takes as they came: "uint8"...
 
     @property
     def images(self) -> bool:

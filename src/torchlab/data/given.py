@@ -102,7 +102,7 @@ class ClassIndices(Dataset):
 
 
 def info_of(x: torch.Tensor, num_classes: int | None) -> DataInfo:
-    return DataInfo(tuple(x.shape[1:]), num_classes)
+    return DataInfo(tuple(x.shape[1:]), num_classes, input_dtype=str(x.dtype).removeprefix("torch."))
 
 
 class GivenTensors(TensorSplits):

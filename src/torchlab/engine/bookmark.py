@@ -42,10 +42,9 @@ class Bookmark:
         means.load_state_dict(state, device)
         self.pending = None
         logged = state.get("logged")  # none in a last.pt of an older torchlab
-        return done, (
-            {k: v.to(device) for k, v in logged["sums"].items()},
-            logged["count"],
-        ) if logged else means.snapshot()
+        if not logged:
+            return done, means.snapshot()
+        return done, ({k: v.to(device) for k, v in logged["sums"].items()}, logged["count"])
 
     def mark(self, done: int, means: RunningMeans, logged: Snapshot) -> None:
         """This epoch stops after `done` batches, `logged` the means' snapshot at the last logged step

@@ -758,6 +758,9 @@ def test_batchnorm_train_and_eval_differ_on_the_same_batch():
     assert torch.allclose(fresh["train mean"], torch.zeros(3), atol=1e-5)
     assert torch.allclose(fresh["train std"], torch.ones(3), atol=1e-3)
     assert (fresh["eval mean"] - fresh["train mean"]).abs().min() > 1  # running stats start at 0 and 1
+    # ... so eval() of an untouched layer leaves the batch as it is (x / sqrt(1 + eps)); before, the
+    # train() pass measured first had already moved the running averages
+    assert torch.allclose(fresh["eval mean"], x.mean(0), atol=1e-3)
     warmed = batchnorm_eval.train_vs_eval(x, warmup=100)
     assert torch.allclose(warmed["eval mean"], torch.zeros(3), atol=0.05)  # running averages caught up
 

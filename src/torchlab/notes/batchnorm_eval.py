@@ -21,12 +21,15 @@ def train_vs_eval(x: torch.Tensor, warmup: int = 0) -> dict[str, torch.Tensor]:
     layer = nn.BatchNorm1d(x.shape[1])
     for _ in range(warmup):
         layer(x)
-    out = {}
     with torch.no_grad():
-        for mode in ("train", "eval"):
-            y = layer.train(mode == "train")(x)
-            out[f"{mode} mean"], out[f"{mode} std"] = y.mean(0), y.std(0, unbiased=False)
-    return out
+        evaluated = layer.eval()(x)  # first: a train() pass updates the running averages, even under no_grad
+        trained = layer.train()(x)
+    return {
+        "train mean": trained.mean(0),
+        "train std": trained.std(0, unbiased=False),
+        "eval mean": evaluated.mean(0),
+        "eval std": evaluated.std(0, unbiased=False),
+    }
 
 
 def main() -> None:
@@ -35,4 +38,4 @@ def main() -> None:
         stats = train_vs_eval(x, warmup)
         print(f"after {warmup} train() passes over this batch:")
         for key, value in stats.items():
-            show(f"  {key} per channel", [round(v, 3) for v in value.tolist()])
+            show(f"  {key} per channel", [round(v, 3) + 0.0 for v in value.tolist()])  # + 0.0: no -0.0

@@ -5,6 +5,8 @@ Tests named test_correction_* back the entries of docs/corrections.md.
 
 import math
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -797,6 +799,12 @@ def test_a_section_prints_heading_code_then_output_and_code_only(capsys, tmp_pat
     notes.run("softmax", code_only=True)
     code = capsys.readouterr().out
     assert code == notes.code("softmax") and code.startswith('"""Softmax')
+    # the printed code, saved and run alone, prints what the section printed (it defined main() only)
+    notes.run("embedding")
+    printed = capsys.readouterr().out.split("# what it printed:\n\n")[1]
+    (tmp_path / "embedding.py").write_text(notes.code("embedding"))
+    alone = subprocess.run([sys.executable, str(tmp_path / "embedding.py")], capture_output=True, text=True, timeout=60)
+    assert alone.returncode == 0 and alone.stdout == printed, alone.stderr
 
 
 @pytest.mark.parametrize("name", [n for n, m in notes.sections().items() if real_data(m)])

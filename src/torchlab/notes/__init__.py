@@ -50,9 +50,20 @@ def heading(name: str) -> str:
     return f"{'; '.join(parts) or '(no heading of its own)'} in {NOTES_FILE}"
 
 
+RUN_ALONE = """
+
+if __name__ == "__main__":  # what `torchlab notes` does around the section: the seed, then main()
+    import torch
+
+    torch.manual_seed(0)
+    main()
+"""
+
+
 def code(name: str) -> str:
-    """The corrected code a section runs: its module's source."""
-    return inspect.getsource(sections()[name])
+    """The corrected code a section runs: its module's source, then the lines that run it as `run`
+    does, so that the printed file, saved and run with python, prints what the section printed."""
+    return inspect.getsource(sections()[name]) + RUN_ALONE
 
 
 def picture(filename: str) -> Path:

@@ -816,6 +816,9 @@ def test_a_real_data_section_without_mnist_exits_2_naming_the_files(name, tmp_pa
         f"MNIST not found in {tmp_path / 'MNIST' / 'raw'}" in captured.err and "train-images-idx3-ubyte" in captured.err
     )
     assert captured.out == ""  # nothing printed before the data is known to be there
+    empty = tmp_path / "elsewhere"  # --data-dir beats TORCHLAB_DATA, as for train
+    assert cli.main(["notes", name, "--data-dir", str(empty)]) == 2
+    assert f"MNIST not found in {empty / 'MNIST' / 'raw'}" in capsys.readouterr().err
 
 
 def test_densenet_block_concatenates_and_transition_halves():

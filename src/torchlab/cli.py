@@ -198,7 +198,7 @@ def cmd_notes(args: argparse.Namespace) -> int:
     from torchlab import notes
 
     if args.section:
-        notes.run(args.section, code_only=args.code, pictures=args.pictures)
+        notes.run(args.section, code_only=args.code, pictures=args.pictures, data_dir=args.data_dir)
         return 0
     found = notes.sections()
     width = max(map(len, found))
@@ -286,6 +286,7 @@ def build_parser() -> ArgumentParser:
     notes.add_argument("section", nargs="?", help="a section name from `torchlab notes`")
     notes.add_argument("--code", action="store_true", help="print only the corrected code the section runs")
     notes.add_argument("--pictures", type=Path, help="folder for the section's pictures (default runs/notes/SECTION)")
+    notes.add_argument("--data-dir", help="data root of the MNIST sections (default $TORCHLAB_DATA, else ~/.cache/...)")
 
     export = sub.add_parser(
         "export",

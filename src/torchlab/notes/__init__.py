@@ -80,11 +80,12 @@ def pictures_dir() -> Path:
     return Path(os.environ.get("TORCHLAB_NOTES_PICTURES", "runs/notes"))
 
 
-def run(name: str, code_only: bool = False, pictures: Path | None = None) -> None:
+def run(name: str, code_only: bool = False, pictures: Path | None = None, data_dir: str | None = None) -> None:
     """Print a section: the notes' heading and lines, the corrected code, then what running it printed.
 
     `code_only` prints the code alone. Pictures go under `pictures` (default
-    $TORCHLAB_NOTES_PICTURES, else runs/notes/SECTION). An unknown name is a TorchlabError with a suggestion.
+    $TORCHLAB_NOTES_PICTURES, else runs/notes/SECTION); MNIST under `data_dir` (default the data root).
+    An unknown name is a TorchlabError with a suggestion.
     """
     found = sections()
     if name not in found:
@@ -94,6 +95,7 @@ def run(name: str, code_only: bool = False, pictures: Path | None = None) -> Non
         return
     from torchlab.notes import _mnist
 
+    _mnist.data_dir = data_dir
     if getattr(found[name], "mnist", None) is _mnist.mnist:  # a section on the real MNIST: data first
         _mnist.check()
     print(f"# the notes: {heading(name)}")

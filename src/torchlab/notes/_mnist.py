@@ -1,17 +1,17 @@
 """Real MNIST for the sections where the notes use it, read from the data root as `torchlab train` reads it.
 
-The data root is $TORCHLAB_DATA, else ~/.cache/torchlab/data, in torchvision's layout
+The data root is `torchlab notes --data-dir`, else $TORCHLAB_DATA, else ~/.cache/torchlab/data, in torchvision's layout
 (ROOT/MNIST/raw/train-images-idx3-ubyte, ...). The notes never download: a missing file is a
 TorchlabError (exit 2) naming the folder and the files to get.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from torchlab.core.errors import TorchlabError
+from torchlab.data.root import data_root
 
 FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -20,9 +20,11 @@ FILES = {
 MEAN, STD = 0.1307, 0.3081  # the notes' Normalize((0.1307,), (0.3081,))
 
 
+data_dir: str | None = None  # `torchlab notes --data-dir`, set by `notes.run`
+
+
 def mnist_folder() -> Path:
-    root = Path(os.environ["TORCHLAB_DATA"]) if os.environ.get("TORCHLAB_DATA") else None
-    return (root or Path.home() / ".cache" / "torchlab" / "data").expanduser() / "MNIST" / "raw"
+    return data_root(data_dir) / "MNIST" / "raw"
 
 
 def read(path: Path, header: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -40,8 +42,8 @@ def check() -> Path:
     if missing:
         raise TorchlabError(
             f"MNIST not found in {folder}: missing {', '.join(missing)}; this section uses the real MNIST, as "
-            "the notes do. Point TORCHLAB_DATA at a folder holding MNIST/raw/ (`torchlab train mnist-mlp` "
-            "downloads it there where a network exists)"
+            "the notes do. Point --data-dir or TORCHLAB_DATA at a folder holding MNIST/raw/ "
+            "(`torchlab train mnist-mlp` downloads it there where a network exists)"
         )
     return folder
 

@@ -47,6 +47,8 @@ def test_overrides_beat_the_recipe_and_are_typed():
         ("train.epochs=2.5", "train.epochs: expected an integer"),
         ("train.amp=bf61", "train.amp: 'bf61' is not one of ['none', 'auto', 'bf16', 'fp16'] (did you mean 'bf16'?)"),
         ("train.amp=off", "train.amp: 'off' is not one of ['none', 'auto', 'bf16', 'fp16']"),  # not False
+        ("log.visdom.server=http://[bad", "log.visdom.server: expected http://HOST or https://HOST"),  # a traceback
+        ("log.visdom.server=localhost:8097", "log.visdom.server: expected http://HOST or https://HOST (the port"),
         ("train.device=no", "train.device: expected auto, cpu, cuda, cuda:N or mps, got 'no'"),
         ("model.name=mlpp", "unknown model 'mlpp' (did you mean 'mlp'?)"),
         ("train.compile=maybe", "train.compile: expected true or false"),

@@ -102,6 +102,12 @@ def test_a_bad_glove_line_names_the_file_and_line(tmp_path, lines, line):
         load_vectors(str(glove))
 
 
+def test_glove_vectors_that_are_a_folder_are_refused_in_words(tmp_path):
+    (tmp_path / "dir.txt").mkdir()  # before: IsADirectoryError, a traceback and exit 1
+    with pytest.raises(TorchlabError, match=r"cannot read the word vectors .*dir\.txt: Is a directory"):
+        load_vectors(str(tmp_path / "dir.txt"))
+
+
 def test_glove_and_sst2_files_with_a_byte_order_mark_or_blank_lines_are_read(tmp_path):
     glove = write_glove(tmp_path / "bom.txt", ["\ufeffthe 0.1 0.2", "", "movie 1 2", "", ""])
     words, vectors = load_vectors(str(glove))

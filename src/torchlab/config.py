@@ -13,6 +13,7 @@ import math
 import re
 import types
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -169,6 +170,16 @@ class VisdomConfig:
 
     def __post_init__(self) -> None:
         in_range("log.visdom", 1, 65535, "[]", port=self.port)
+        try:
+            url = urllib.parse.urlsplit(self.server)
+            usable = url.scheme in ("http", "https") and url.hostname and url.port is None
+        except ValueError:  # an unclosed IPv6 bracket, a port out of range
+            usable = False
+        if not usable or any(c.isspace() for c in self.server):
+            raise TorchlabError(
+                f"log.visdom.server: expected http://HOST or https://HOST (the port is log.visdom.port), "
+                f"got {self.server!r}"
+            )
 
 
 @dataclass

@@ -41,6 +41,8 @@ def read_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
                 rows.append(row)
     except FileNotFoundError:
         raise TorchlabError(f"word vectors not found: {path}") from None
+    except OSError as err:  # a folder, no permission
+        raise TorchlabError(f"cannot read the word vectors {path}: {err.strerror or err}") from None
     except UnicodeDecodeError as err:
         raise TorchlabError(f"{path} is not UTF-8 text ({err.reason})") from None
     if not rows:

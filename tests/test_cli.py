@@ -36,7 +36,7 @@ def test_every_command_has_help(command, capsys):
         (["frobnicate"], "invalid choice: 'frobnicate' (choose from list, show, train"),
         (["trian", "mnist-mlp"], "invalid choice: 'trian' (did you mean 'train'?)"),
         (["train", "mnist-mlp", "--epohcs", "1"], "unrecognized arguments: --epohcs 1 (did you mean '--epochs'?)"),
-        (["report", "--ouput=x", "runs/x"], "unrecognized arguments: --ouput=x (did you mean '--out'?)"),
+        (["report", "--ouput=x", "runs/x"], "error: report: unrecognized arguments: --ouput=x (did you mean '--out'?)"),
         (["eval", "/nonexistent/run"], "not a torchlab run directory"),
         # caught before the first epoch, not after it, for every family
         (["train", "mnist-mlp", "train.monitor=val.acc"], "not a validation metric (did you mean 'val.accuracy'?)"),

@@ -34,7 +34,8 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is a TorchlabError (exit 2, one line) that suggests the close match."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise TorchlabError(f"{self.prog}: {message}")
+        command = self.prog.removeprefix("torchlab").strip()  # "torchlab: error: " starts the line already
+        raise TorchlabError(f"{command}: {message}" if command else message)
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         # Python 3.11's argparse names the choices but not the one a typo meant (`torchlab trian`).
@@ -50,7 +51,7 @@ class ArgumentParser(argparse.ArgumentParser):
         flags = {flag.lstrip("-"): flag for flag in parser._option_string_actions}
         typed = [a.split("=")[0].lstrip("-") for a in extra if a.startswith("-")]
         meant = next((flags[close] for word in typed if (close := closest(word, flags))), None)
-        self.error(f"unrecognized arguments: {' '.join(extra)}" + (f" (did you mean '{meant}'?)" if meant else ""))
+        parser.error(f"unrecognized arguments: {' '.join(extra)}" + (f" (did you mean '{meant}'?)" if meant else ""))
 
 
 def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:

@@ -210,3 +210,26 @@ def test_transfer_from_a_torchlab_checkpoint(image_folder, tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, other)
     with pytest.raises(TorchlabError, match="hold no resnet18 backbone"):
         build_model(folder_config(image_folder, weights=str(other)).model, second.data.info)
+
+
+@pytest.mark.slow
+def test_a_folder_run_refuses_its_folder_changed_since(image_folder, tmp_path, capsys):
+    """Before: eval and resume took the folder as it was now: a rescan with new images gave another
+    split (test images the run had trained on), and a replaced image went unnoticed."""
+    out = tmp_path / "run"
+    with warnings.catch_warnings(record=True):
+        assert main(["train", "folder-resnet18", "--out", str(out), *SMALL, f"data.folder={image_folder}",
+                     "model.weights=none", "schedule.name=none"]) == 0  # fmt: skip
+    assert json.loads((out / "split.json").read_text())["contents"]["classes"] == list(CLASSES)
+    assert main(["eval", str(out)]) == 0
+    capsys.readouterr()
+    for name in ("0.jpg", "6.jpg"):  # same names, other pictures (of other sizes), in whichever split
+        (image_folder / "circle" / name).write_bytes((image_folder / "square" / name).read_bytes())
+    err = fails_with(capsys, "resume", str(out), "--epochs", "2")
+    assert f"the data differ from those {out} saw: its " in err
+    for i in range(8, 12):  # more images, and the index scanned again: another split
+        save(draw("square", i), image_folder / "square" / f"{i}", "png")
+    (image_folder / "index.csv").unlink()
+    with warnings.catch_warnings(record=True):
+        err = fails_with(capsys, "eval", str(out))
+    assert "its test set changed" in err

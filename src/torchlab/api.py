@@ -29,6 +29,7 @@ from torchlab.core.distributed import barrier, from_rank0, is_main_process, setu
 from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import atomic_write_json, check_new_run_dir, run_lock, torchlab_folder
 from torchlab.core.runtime import restore_rng_states, rng_states
+from torchlab.data import data_record
 from torchlab.data.augment import ImageDataConfig
 from torchlab.engine.interrupt import Interrupted, graceful_stop
 from torchlab.engine.trainer import Trainer
@@ -184,21 +185,34 @@ def own_run_dir(trainer: Trainer) -> contextlib.AbstractContextManager:
     return run_lock(trainer.run_dir) if trainer.dist.is_main else contextlib.nullcontext()
 
 
-def check_split(trainer: Trainer) -> None:
-    """Record the train/val split in split.json, or check that it is still the recorded one."""
-    split = getattr(trainer.data, "split", None)  # datasets that split in memory describe it
-    path = trainer.run_dir / "split.json"
-    if split is None:
+PARTS = {"train": "training set", "val": "validation set", "test": "test set", "classes": "class names"}
+
+
+def check_split(trainer: Trainer, parts: tuple[str, ...] = ("train", "val", "test")) -> None:
+    """Record the data a run sees in split.json (`data_record`), or check that they are still the recorded
+    ones: the train/val split, and the digests of `parts` and of the class names (eval needs only the test set)."""
+    now, path = data_record(trainer.data), trainer.run_dir / "split.json"
+    if not now:
         return
     if not path.is_file():
-        atomic_write_json(path, split)
+        atomic_write_json(path, now)
         return
     try:
         recorded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:  # not UTF-8, not JSON
+        if not isinstance(recorded, dict):
+            raise ValueError("not an object")
+    except (OSError, ValueError) as err:  # not UTF-8, not JSON, not a JSON object
         raise TorchlabError(f"{path} is damaged ({type(err).__name__}); delete it to record the split again") from None
-    if recorded != split:
+    was, seen = recorded.pop("contents", None) or {}, now.pop("contents", {})  # runs before the digests have none
+    if recorded != now:
         raise TorchlabError(f"the config of {trainer.run_dir} now gives another train/val split than {path} records")
+    changed = [PARTS[part] for part in (*parts, "classes") if part in was and was[part] != seen.get(part)]
+    if changed:
+        listed = ", ".join(changed[:-1]) + (" and " if len(changed) > 1 else "") + changed[-1]
+        raise TorchlabError(
+            f"the data differ from those {trainer.run_dir} saw: its {listed} changed since {path} recorded them; "
+            "point --data-dir at the data it trained on, or train a new run on these"
+        )
 
 
 def finish(trainer: Trainer) -> dict[str, Any]:
@@ -246,7 +260,7 @@ def report(run_dir: Path) -> Path:
     with for_checkpoint():
         trainer = build_trainer(config, run_dir)
     with trainer, own_run_dir(trainer):
-        check_split(trainer)
+        check_split(trainer, parts=("test",))
         trainer.test_best()  # the test outputs that the figures draw from
         return draw_report(trainer)
 
@@ -376,7 +390,7 @@ def evaluate(
     with trainer:
         if len(trainer.data.test_loader()) == 0:
             raise TorchlabError(f"{run_dir} has no test set to evaluate on (torchlab.fit was given none)")
-        check_split(trainer)
+        check_split(trainer, parts=("test",))
         load_weights(trainer.model, state, path)
         trainer.keep_amp_of(state)
         return trainer.test()

@@ -41,7 +41,9 @@ class DataModule(Protocol):
     """Train, validation and test batches for one dataset, already on the training device.
 
     A dataset that splits its training set itself may also offer `split`, a dict describing the
-    train/val indices (`data.splits.describe_split`); runs record it in split.json. One that holds
+    train/val indices (`data.splits.describe_split`); one read from files offers `contents()`, a
+    digest of each part (train, val, test) and its class names. Runs record both in split.json
+    (`data_record`), so that eval and resume can tell other data from those a run saw. One that holds
     processes open (DataLoader workers) offers `close()`, called when the run is over (`close_data`).
     """
 
@@ -64,6 +66,12 @@ class Loader(Protocol):
 def build_data(cfg: DataConfig, device: torch.device) -> DataModule:
     """Build the DataModule that `cfg.name` registered."""
     return DATASETS.get(cfg.name)(cfg, device)
+
+
+def data_record(data: DataModule) -> dict:
+    """What split.json records of `data`: its train/val split, and the `contents` digests under "contents"."""
+    contents = getattr(data, "contents", None)
+    return {**getattr(data, "split", {}), **({"contents": contents()} if contents else {})}
 
 
 def close_data(data: DataModule) -> None:

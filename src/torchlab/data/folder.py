@@ -17,6 +17,7 @@ process group gets them: the training process alone decides how a run stops.
 """
 
 import csv
+import hashlib
 import io
 import os
 import warnings
@@ -141,6 +142,14 @@ def write_index(index: Path, rows: list[tuple[str, str]]) -> None:
         raise TorchlabError(f"{err}; set data.index to a writable path for the image index") from None
 
 
+def size_of(path: Path) -> int:
+    """The file's size in bytes; -1 when it is gone (loading it says so)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
 class ImageFiles(Dataset):
     """(uint8 [3, size, size], label) per file, loaded and optionally augmented per sample."""
 
@@ -189,7 +198,7 @@ class ImageFolderData:
             write_index(index, rows)
         paths = [folder / path for path, _ in rows]
         labels = [classes.index(label) for _, label in rows]
-        self.cfg, self.device = cfg, device
+        self.cfg, self.device, self.folder = cfg, device, folder
         self.normalize = Normalize(IMAGENET_MEAN, IMAGENET_STD, device)
         shape = (3, cfg.image_size, cfg.image_size)
         self.info = DataInfo(shape, len(classes), classes, normalization=(IMAGENET_MEAN, IMAGENET_STD))
@@ -203,6 +212,17 @@ class ImageFolderData:
         ]
         self.train_size = len(self.datasets[0])
         self._loaders = Loaders()
+
+    def contents(self) -> dict[str, str | list[str]]:
+        """A digest of each split's files (path in the folder, size, label), and the class names."""
+
+        def listing(files: ImageFiles) -> str:
+            pairs = zip(files.paths, files.labels, strict=True)
+            rows = (f"{path.relative_to(self.folder).as_posix()}\t{size_of(path)}\t{label}" for path, label in pairs)
+            return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+        digests = {split: listing(files) for split, files in zip(("train", "val", "test"), self.datasets, strict=True)}
+        return digests | {"classes": self.info.class_names or []}
 
     def _split(self, n: int) -> list[list[int]]:
         """Seeded train/val/test indices; the index file's order keeps them stable across runs."""

@@ -5,7 +5,7 @@ import torch
 from torchlab.config import DataConfig
 from torchlab.data import DataInfo
 from torchlab.data.loaders import Normalize, TensorLoader, Transform
-from torchlab.data.splits import describe_split, split_indices
+from torchlab.data.splits import describe_split, digest_contents, split_indices
 
 
 class InMemoryImages:
@@ -36,6 +36,14 @@ class InMemoryImages:
         self.test_labels = test_labels[: cfg.eval_subset].to(device)
         self.info = DataInfo(tuple(images.shape[1:]), len(class_names), class_names, normalization=(mean, std))
         self.train_size = len(self.train_images)
+
+    def contents(self) -> dict[str, str | list[str]]:
+        splits = {
+            "train": (self.train_images, self.train_labels),
+            "val": (self.val_images, self.val_labels),
+            "test": (self.test_images, self.test_labels),
+        }
+        return digest_contents(splits, self.info.class_names or [])
 
     def _augment_and_normalize(self, images: torch.Tensor) -> torch.Tensor:
         return self.normalize(self.train_transform(images) if self.train_transform else images)

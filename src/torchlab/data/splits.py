@@ -53,8 +53,22 @@ def split_indices(n: int, cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 def describe_split(train: torch.Tensor, val: torch.Tensor) -> dict[str, int | str]:
     """Sizes and a fingerprint of the indices, recorded in the run directory as split.json."""
+    return {
+        "train": len(train),
+        "val": len(val),
+        "train_sha256": sha256_of(train.to(torch.int64)),
+        "val_sha256": sha256_of(val.to(torch.int64)),
+    }
 
-    def digest(idx: torch.Tensor) -> str:
-        return hashlib.sha256(idx.to(torch.int64).numpy().tobytes()).hexdigest()
 
-    return {"train": len(train), "val": len(val), "train_sha256": digest(train), "val_sha256": digest(val)}
+def sha256_of(*tensors: torch.Tensor) -> str:
+    """A digest of the tensors' values (bytes, not shape or dtype): they are what a run saw of its data."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def digest_contents(splits: dict[str, tuple[torch.Tensor, ...]], class_names: list[str]) -> dict[str, str | list[str]]:
+    """A dataset's `contents()` (recorded in split.json): a digest of each split's tensors, and the class names."""
+    return {name: sha256_of(*tensors) for name, tensors in splits.items()} | {"classes": class_names}

@@ -16,7 +16,7 @@ import torch
 from torchlab.config import DataConfig, in_range
 from torchlab.core.distributed import shard
 from torchlab.data import Batch, DataInfo
-from torchlab.data.splits import describe_split, split_indices
+from torchlab.data.splits import describe_split, digest_contents, split_indices
 
 PAD, UNK = "<pad>", "<unk>"
 TOKEN = re.compile(r"[\w']+|[^\w\s]")
@@ -154,6 +154,10 @@ class TextClassification:
         self.test = split(test_tokens, torch.tensor(test[1][: cfg.eval_subset]))
         self.info = DataInfo((self.train[0].shape[1],), len(class_names), class_names, vocab=self.vocab.itos)
         self.train_size = len(train_idx)
+
+    def contents(self) -> dict[str, str | list[str]]:
+        splits = {"train": self.train, "val": self.val, "test": self.test}
+        return digest_contents(splits, self.info.class_names or [])
 
     def train_loader(self, generator: torch.Generator) -> PaddedLoader:
         return PaddedLoader(*self.train, self.cfg.batch_size, generator)

@@ -51,7 +51,10 @@ def test_a_run_recorded_before_the_digests_is_evaluated_and_resumed(tmp_path, mn
     del split["contents"]  # split.json as torchlab wrote it before
     (run / "split.json").write_text(json.dumps(split))
     assert main(["eval", str(run)]) == 0
-    assert main(["resume", str(run), "--epochs", "2", "-q"]) == 0
+    (run / "split.json").unlink()  # none at all (an image folder's run before): eval reads, records nothing
+    assert main(["eval", str(run)]) == 0 and not (run / "split.json").exists()
+    assert main(["resume", str(run), "--epochs", "2", "-q"]) == 0  # what it trains on from now
+    assert "contents" in json.loads((run / "split.json").read_text())
 
 
 def test_an_sst2_run_refuses_its_test_file_with_labels_swapped(tmp_path, capsys):

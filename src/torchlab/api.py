@@ -176,7 +176,7 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
             if (trainer.run_dir / "config.yaml").exists():
                 raise TorchlabError(f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it")
             save_config(config, trainer.run_dir / "config.yaml")
-            check_split(trainer)
+            check_data(trainer)
         return finish(trainer)
 
 
@@ -188,14 +188,15 @@ def own_run_dir(trainer: Trainer) -> contextlib.AbstractContextManager:
 PARTS = {"train": "training set", "val": "validation set", "test": "test set", "classes": "class names"}
 
 
-def check_split(trainer: Trainer, parts: tuple[str, ...] = ("train", "val", "test")) -> None:
+def check_data(trainer: Trainer, parts: tuple[str, ...] = ("train", "val", "test")) -> None:
     """Record the data a run sees in split.json (`data_record`), or check that they are still the recorded
     ones: the train/val split, and the digests of `parts` and of the class names (eval needs only the test set)."""
     now, path = data_record(trainer.data), trainer.run_dir / "split.json"
     if not now:
         return
     if not path.is_file():
-        atomic_write_json(path, now)
+        if "train" in parts:  # what train and resume train on; eval and report only read the record
+            atomic_write_json(path, now)
         return
     try:
         recorded = json.loads(path.read_text(encoding="utf-8"))
@@ -260,7 +261,7 @@ def report(run_dir: Path) -> Path:
     with for_checkpoint():
         trainer = build_trainer(config, run_dir)
     with trainer, own_run_dir(trainer):
-        check_split(trainer, parts=("test",))
+        check_data(trainer, parts=("test",))
         trainer.test_best()  # the test outputs that the figures draw from
         return draw_report(trainer)
 
@@ -358,7 +359,7 @@ def resume(
                 f"trained; ask for {trainer.epoch} or more"
             )
         if trainer.dist.is_main:
-            check_split(trainer)
+            check_data(trainer)
         done = finished(run_dir)  # else it was killed while testing: test now
         if trainer.epoch >= config.train.epochs and done:
             raise TorchlabError(f"{run_dir} already trained {trainer.epoch} epochs; pass --epochs N to train further")
@@ -390,7 +391,7 @@ def evaluate(
     with trainer:
         if len(trainer.data.test_loader()) == 0:
             raise TorchlabError(f"{run_dir} has no test set to evaluate on (torchlab.fit was given none)")
-        check_split(trainer, parts=("test",))
+        check_data(trainer, parts=("test",))
         load_weights(trainer.model, state, path)
         trainer.keep_amp_of(state)
         return trainer.test()

@@ -3,6 +3,7 @@
 Tests named test_correction_* back the entries of docs/corrections.md.
 """
 
+import itertools
 import math
 import re
 import subprocess
@@ -775,13 +776,82 @@ def test_kfold_on_mnist_validates_every_image_once(mnist_root):
     assert len(scores) == 4 and min(scores) > 0.8
 
 
-def test_every_section_has_its_headings_at_their_lines_in_the_notes():
+# a distinctive piece of each section's snippet in the notes: its range must hold it
+SNIPPET_TOKENS = {
+    "tensor_types": ["| Int array   | IntTensor"],
+    "embedding": ["Embedding: Word2vec", 'word_to_ix["helo"]', "GloVe()"],
+    "creation": ["torch.logspace(0, -1", "torch.randperm()"],
+    "indexing": ["a.index_select(0", "totch.masked_select"],
+    "views": ["a.view(4, 1\\*28\\*28)", "a.permute(0, 2, 1, 3)"],
+    "broadcasting": ["从最后一个维度开始匹配"],
+    "cat_split": ["torch.stack([a1, a2]", "c.chunk(num, dim)"],
+    "math_ops": ["a.rsqrt()", "a.clamp(min[, max])"],
+    "statistics": ["torch.where(cond>0.5, a, b)", "比较大小"],
+    "activations": ["torch.sigmoid(a)", "torch.tanh(a)", "torch.relu(a)"],
+    "mse": ["F.mse_loss(y, pred)", "w1.grad"],
+    "entropy": ["熵越高越稳定", "D_{KL}(p|q)"],
+    "cross_entropy": ["H(p,q) &= -\\sum{p(x)\\log q(x)}"],
+    "softmax": ["p_i(\\delta_{ij}-p_j)"],
+    "backprop": ["MLP-4.png"],
+    "mlp_scratch": ["x = F.relu(x)\n    return x", "test_loss /= len(test_loader.dataset)"],
+    "linear_layers": ["nn.LeakyReLU(inplace=True)\n        )"],
+    "device": ["torch.device('cuda:0')", "target.cuda()"],
+    "visualization": ["pip install tensorboardX", "viz.text("],
+    "overfitting": ["泰勒展开"],
+    "data_split": ["random_split(train_db, [50000, 10000])", "val_db,"],
+    "kfold": ["K交叉验证"],
+    "regularization": ["weight_decay=0.01", "0.01*regularization_loss"],
+    "momentum_lr": ["ReduceLROnPlateau(optimizer, 'min')", "validate(...)"],
+    "dropout": ["torch.nn.Linear(200, 200)\n)", "net_dropped.eval()"],
+    "convolution": ["nn.Conv2d(1, 3, kernel_size=3", "F.conv2d(x, w, b"],
+    "pooling": ["nn.MaxPool2d(2:", "nn.ReLU(inplace=True:"],
+    "normalization": ["std=[0.229, 0.224, 0.225]", "nn.BatchNorm1d(16)", "N(\\beta, \\gamma)"],
+    "batchnorm_eval": ["layer.running_mean"],
+    "resnet": ["class ResBlk(nn.Module):", "out = self.extra(x) + out"],
+    "densenet": ["DenseNet"],
+    "modules": ["torch.load('ckpt.md1')", "class TestNet():", "x = x@self.w.t() + self.b"],
+    "augmentation": ["RandomHorizontalFlip()", "RandomRotation([90, 180, 270])", "RandomCrop([28, 28])"],
+    "rnn": ["diag(f'(W_{xh}x_i", "h2 = cell2(h1, h2)"],
+    "sine_forecast": ["start = np.random.randint(3", "hidden_size=hidden_size", "predictions.append("],
+    "grad_clip": ["threshold", "clip_grad_norm_(p, 10)"],
+    "lstm": ["forget gate", "h2, c2 = cell2(xt, [h2, c2])"],
+    "project": ["class NumbersDataset(Dataset):", "best_acc", "resnet18(pretrained=True)"],
+    "vae_kl": ["Reparameterization trick"],
+    "gan": ["D^*(x)", "D_{JS}"],
+}
+
+
+def notes_headings(lines: list[str]) -> list[tuple[int, int, str]]:
+    """(line, level, text) of every Markdown heading of the notes, outside code blocks."""
+    found, inside = [], False
+    for number, line in enumerate(lines, 1):
+        inside ^= line.strip().startswith("```")
+        if not inside and (m := re.match(r"(#+)\s*(.+)", line.strip())):
+            found.append((number, len(m.group(1)), m.group(2)))
+    return found
+
+
+def test_every_sections_line_range_holds_its_snippet_and_nothing_else():
+    """The ranges ran past their snippet: views' (77-95) held broadcasting's lines, most ended in blank lines."""
     lines = NOTES.read_text(encoding="utf-8").splitlines()
-    assert set(HEADINGS) >= set(notes.sections())
+    headings = notes_headings(lines)
+    assert set(HEADINGS) == set(notes.sections()) == set(SNIPPET_TOKENS)
     for name, entries in HEADINGS.items():
         for text, first, last in entries:
-            assert re.fullmatch(r"#+\s*" + re.escape(text), lines[first - 1].strip()), (name, text, first)
-            assert first <= last <= len(lines)
+            line, level, above = max(h for h in headings if h[0] <= first)
+            assert above == text, (name, text, first)
+            assert lines[first - 1].strip() and lines[last - 1].strip(), (name, first, last)
+            assert all(h[1] > level for h in headings if line < h[0] <= last), (name, "runs into the next heading")
+        snippet = "\n".join("\n".join(lines[first - 1 : last]) for _, first, last in entries)
+        for token in SNIPPET_TOKENS[name]:
+            assert token in snippet, (name, token)
+    for opening, label in notes_code_blocks(NOTES):  # each code block lies inside its section's ranges, fences too
+        (name,) = [n for n, module in notes.sections().items() if label in module.BLOCKS]
+        closing = next(n for n in range(opening + 1, len(lines) + 1) if lines[n - 1].strip().startswith("```"))
+        assert any(first <= opening and closing <= last for _, first, last in HEADINGS[name]), (name, label)
+    ranges = [(first, last, text, name) for name, entries in HEADINGS.items() for text, first, last in entries]
+    for a, b in itertools.combinations(ranges, 2):  # sections share lines only under the same heading
+        assert a[2] == b[2] or a[1] < b[0] or b[1] < a[0], (a, b)
 
 
 def test_notes_lists_at_least_38_sections():

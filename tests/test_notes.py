@@ -862,8 +862,9 @@ def test_a_section_prints_heading_code_then_output_and_code_only(capsys, tmp_pat
     notes.run("overfitting", pictures=tmp_path / "pictures")
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert "过拟合和欠拟合 (lines 452-455)" in first and "pytorch-notes.md" in first
-    assert out.index("def errors(") < out.index("# what it printed") < out.index("degree  1: train")
+    assert "过拟合和欠拟合 (lines 452-454)" in first and "pytorch-notes.md" in first
+    assert out.index("  454 | **泰勒展开本质思想") < out.index("def errors(") < out.index("# what it printed")
+    assert out.index("# what it printed") < out.index("degree  1: train")
     assert (tmp_path / "pictures" / "overfitting.png").stat().st_size > 1000
     assert f"pictures saved under {tmp_path / 'pictures'}" in out
     notes.run("softmax", code_only=True)
@@ -875,6 +876,24 @@ def test_a_section_prints_heading_code_then_output_and_code_only(capsys, tmp_pat
     (tmp_path / "embedding.py").write_text(notes.code("embedding"))
     alone = subprocess.run([sys.executable, str(tmp_path / "embedding.py")], capture_output=True, text=True, timeout=60)
     assert alone.returncode == 0 and alone.stdout == printed, alone.stderr
+
+
+def test_a_section_quotes_the_notes_lines_it_runs_beside_its_code(capsys, monkeypatch, tmp_path):
+    """It named the notes' heading and line range only: the snippet it corrects was not there to compare."""
+    notes.run("lstm")
+    out = capsys.readouterr().out
+    quoted = out[: out.index("# the corrected code it runs")]
+    assert " 1016 |     h2, c2 = cell2(xt, [h2, c2])" in quoted  # the notes' mistake, as written
+    assert "  979 | [picture: LSTM-2] [picture: LSTM-3]" in quoted and "F:\\" not in quoted
+    assert "  970 |" not in quoted and " 1019 |" not in quoted  # its own lines only
+    assert "h1 if feed_h1 else xt" in out[len(quoted) :]  # then the corrected code
+    notes.run("densenet")
+    assert re.search(r"^  696 \| DenseNet", capsys.readouterr().out, re.M)
+    monkeypatch.setattr(notes, "NOTES_PATH", tmp_path / "absent.md")  # torchlab installed without the notes
+    notes.run("softmax")
+    out = capsys.readouterr().out
+    assert f"(the notes' lines cannot be shown: {tmp_path / 'absent.md'}: No such file" in out
+    assert "p_i (delta_ij - p_j)" in out
 
 
 @pytest.mark.parametrize("name", [n for n, m in notes.sections().items() if real_data(m)])

@@ -282,7 +282,7 @@ def build_parser() -> ArgumentParser:
     notes = sub.add_parser(
         "notes",
         help="the notes' examples, runnable",
-        description="List the sections of the notes, or run one section's example and print what it shows.",
+        description="List the sections of the notes, or run one: the notes' lines, the corrected code, what it shows.",
     )
     notes.add_argument("section", nargs="?", help="a section name from `torchlab notes`")
     notes.add_argument("--code", action="store_true", help="print only the corrected code the section runs")

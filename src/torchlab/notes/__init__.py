@@ -5,9 +5,11 @@ notes' code blocks it stands for) and `main()`, which prints what the section sh
 functions return the facts that tests/test_notes.py asserts: what the notes state, or the truth
 where they are wrong (docs/corrections.md).
 
-`run(SECTION)` prints the notes' own heading and its lines (notes/_headings.py), the section's code,
-then what its main() prints; `run(SECTION, code_only=True)` the code alone. A section saves pictures
-through `picture(filename)`, under runs/notes/SECTION/ unless told otherwise. Sections on the real
+`run(SECTION)` prints the notes' own heading, quotes the notes' lines the section runs (their line
+ranges: notes/_headings.py), then the section's corrected code and what its main() prints;
+`run(SECTION, code_only=True)` the code alone. The module's docstring says what it changes from the
+notes' lines, and why. A section saves pictures through `picture(filename)`, under
+runs/notes/SECTION/ unless told otherwise. Sections on the real
 MNIST (notes/_mnist.py) check for it first: missing files are a TorchlabError naming them (exit 2).
 """
 
@@ -15,6 +17,7 @@ import importlib
 import inspect
 import os
 import pkgutil
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -38,7 +41,8 @@ def title(module: ModuleType) -> str:
     return (module.__doc__ or "").strip().splitlines()[0]
 
 
-NOTES_FILE = "../shared/notes/pytorch-notes.md"
+NOTES_FILE = "../shared/notes/pytorch-notes.md"  # as a user reads it: beside the repository
+NOTES_PATH = Path(__file__).resolve().parents[3].parent / "shared" / "notes" / "pytorch-notes.md"
 _pictures: list[Path] = []  # the folder of the section now running, while it runs
 
 
@@ -46,8 +50,38 @@ def heading(name: str) -> str:
     """The notes' own heading(s) of a section and their line numbers in the notes."""
     from torchlab.notes._headings import HEADINGS
 
-    parts = [f"{text} (lines {first}-{last})" for text, first, last in HEADINGS.get(name, [])]
+    parts = [f"{text} ({_lines(first, last)})" for text, first, last in HEADINGS.get(name, [])]
     return f"{'; '.join(parts) or '(no heading of its own)'} in {NOTES_FILE}"
+
+
+def _lines(first: int, last: int) -> str:
+    return f"line {first}" if first == last else f"lines {first}-{last}"
+
+
+def quote(name: str) -> str:
+    """The notes' own lines that a section runs, numbered as in the notes, mistakes included.
+
+    Blank lines are left out and pictures (absent from the notes' file) shortened to their name.
+    Where the notes cannot be read beside the repository, one line says so: the section still runs."""
+    from torchlab.notes._headings import HEADINGS
+
+    try:
+        lines = NOTES_PATH.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        return f"(the notes' lines cannot be shown: {NOTES_PATH}: {getattr(err, 'strerror', None) or err})\n"
+    quoted = [
+        f"{number:>5} | {_picture_names(lines[number - 1])}"
+        for _, first, last in HEADINGS.get(name, [])
+        for number in range(first, min(last, len(lines)) + 1)
+        if lines[number - 1].strip()
+    ]
+    return "\n".join(quoted) + "\n"
+
+
+def _picture_names(line: str) -> str:
+    """`<img ... alt="MLP-1" ...>` and `![LSTM-2](F:\\...)` become `[picture: MLP-1]`."""
+    line = re.sub(r'<img [^>]*alt="([^"]*)"[^>]*>', r"[picture: \1]", line)
+    return re.sub(r"!\[([^\]]*)\]\([^)]*\)", r"[picture: \1] ", line).rstrip()
 
 
 RUN_ALONE = """
@@ -81,7 +115,7 @@ def pictures_dir() -> Path:
 
 
 def run(name: str, code_only: bool = False, pictures: Path | None = None, data_dir: str | None = None) -> None:
-    """Print a section: the notes' heading and lines, the corrected code, then what running it printed.
+    """Print a section: the notes' heading, their lines quoted, the corrected code, then what it printed.
 
     `code_only` prints the code alone. Pictures go under `pictures` (default
     $TORCHLAB_NOTES_PICTURES, else runs/notes/SECTION); MNIST under `data_dir` (default the data root).
@@ -100,6 +134,8 @@ def run(name: str, code_only: bool = False, pictures: Path | None = None, data_d
         _mnist.check()
     print(f"# the notes: {heading(name)}")
     print(f"# torchlab notes {name}: {title(found[name])}")
+    print("# the notes' own lines, as they stand (what differs below, and why, is in the code's docstring):\n")
+    print(quote(name))
     print(f"# the corrected code it runs (src/torchlab/notes/{name}.py):\n")
     print(code(name))
     print("# what it printed:\n")

@@ -157,6 +157,15 @@ def test_expand_shares_memory_repeat_copies():
     assert torch.equal(views.transpose_round_trip(a), a)
 
 
+def test_views_transpose_and_the_notes_permute_are_not_numpys_layout(capsys):
+    """The notes' permute(0, 2, 1, 3) was replaced by permute(0, 2, 3, 1) without a word."""
+    views.main()
+    out = capsys.readouterr().out
+    assert "a.permute(0, 2, 1, 3).shape (the notes': [b, h, c, w]): (4, 28, 1, 28)" in out
+    assert "a.transpose(1, 3).shape ([b, w, h, c]): (4, 28, 28, 1)" in out
+    assert "a.permute(0, 2, 3, 1).shape ([b, h, w, c]): (4, 28, 28, 1)" in out
+
+
 def test_matmul_broadcasts_over_leading_dims():
     x, w = torch.rand(4, 3, 28, 64), torch.rand(4, 1, 64, 32)
     assert torch.allclose((x @ w)[2, 1], x[2, 1] @ w[2, 0])
@@ -300,6 +309,15 @@ def test_sine_forecast_learns():
     assert losses[-1] < losses[0] / 10
     x, y = sine_forecast.sample(np.random.default_rng(1))
     assert sine_forecast.predict(model, x, hidden).shape == (49,)
+
+
+def test_sine_forecast_says_the_values_the_notes_leave_undefined(capsys):
+    """hidden_size 16 and lr 0.01 were used without a word (the notes define neither), view() was reshape()."""
+    doc = " ".join(sine_forecast.__doc__.split())
+    for name, value in [("num_time_steps", "NUM_TIME_STEPS"), ("hidden_size", "HIDDEN_SIZE"), ("lr", "LR")]:
+        assert f"{name}={getattr(sine_forecast, value)}" in doc
+    assert f"It trains {sine_forecast.ITERATIONS} iterations, not the notes' 6000" in doc
+    assert "out.view(-1, HIDDEN_SIZE)" in notes.code("sine_forecast")  # the notes' view, which works here
 
 
 def test_custom_dataset_and_transfer_model():

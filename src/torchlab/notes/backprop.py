@@ -3,6 +3,8 @@
 With z1 = x W1ᵀ + b1, a1 = relu(z1), z2 = a1 W2ᵀ + b2, a2 = relu(z2), z3 = a2 W3ᵀ + b3 and the mean
 cross-entropy L over a batch of B: δ3 = ∂L/∂z3 = (softmax(z3) − onehot(y)) / B; then for each layer
 ∂L/∂W = δᵀ a_prev, ∂L/∂b = Σ_batch δ, and the error flows back as δ_prev = (δ W) ⊙ relu'(z_prev).
+The notes give this heading pictures only. The MLP is mlp_scratch's, corrected as there: no ReLU
+on the logits z3 and Kaiming-initialised weights; the batch is 32 random "images".
 """
 
 import torch

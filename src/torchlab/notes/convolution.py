@@ -2,7 +2,8 @@
 
 Convolution is y(t) = (x * h)(t) = integral x(tau) h(t - tau) dtau, not the product x(t) h(t) the
 notes write. And PyTorch's "convolution" is a cross-correlation: it does not flip the kernel; a true
-convolution is conv1d with the kernel flipped.
+convolution is conv1d with the kernel flipped. The notes' x, w and b are undefined: an MNIST-sized
+x, and for F.conv2d 16 random 5x5 kernels with their biases.
 """
 
 import numpy as np

@@ -1,8 +1,11 @@
 """Creating tensors: the functions of the notes' table 常用PyTorch方法, corrected.
 
-`Torch.empty`, `torch,randn`, `torch,arange`, `torch.linespace` are typos; numel() counts elements,
-not bytes; normal() takes a standard deviation; logspace's steps is the number of points (base is
-its own argument); set_default_tensor_type is deprecated in favour of set_default_dtype.
+`Torch.empty`, `Torch.FloatTensor`, `torch,randn`, `torch,arange`, `torch.linespace` are typos;
+numel() counts elements, not bytes; normal() takes a standard deviation; logspace's steps is the
+number of points (base is its own argument); set_default_tensor_type is deprecated in favour of
+set_default_dtype. `torch.eye(shape)` takes integers, eye(3) or eye(3, 4), not a shape list, and
+`torch.randperm()` needs the count n. The table gives signatures only: the sizes and values here
+are examples.
 """
 
 import torch

@@ -1,7 +1,8 @@
 """Words as vectors: an nn.Embedding lookup (word2vec) and pretrained vectors (GloVe).
 
 The notes look up `word_to_ix["helo"]`, a KeyError: the key is "hello". torchnlp's GloVe() downloads
-2.2 GB; here `nn.Embedding.from_pretrained` stands in with a tiny made-up table, the same lookup.
+2.2 GB (and the heading's "CloVe" means GloVe); here `nn.Embedding.from_pretrained` stands in with a
+tiny made-up table, the same lookup. The notes' lookup and print are `lookup()` and `show()` here.
 """
 
 import torch

@@ -3,6 +3,8 @@
 The notes clip each parameter on its own inside a loop: every tensor then has norm <= 10 but the
 total can reach 10 * sqrt(number of tensors) and the update's direction changes. The formula means
 one global norm: clip_grad_norm_(model.parameters(), max_norm), once, between backward and step.
+The notes' model and loss are undefined here: a small MLP whose loss is scaled by 1000 so that its
+gradients explode; the notes' print of each p.grad.norm() is the first line.
 """
 
 import torch

@@ -1,6 +1,8 @@
 """Indexing and slicing: start:end:step, index_select, `...`, masked_select.
 
-`totch.masked_select` is a typo for torch.masked_select.
+`totch.masked_select` is a typo for torch.masked_select. The notes' `a[0:28:2]` (隔行索引, every
+other row) steps the first dimension, on a [b, c, h, w] batch the images: every other row is
+`a[:, :, 0:28:2]`.
 """
 
 import torch

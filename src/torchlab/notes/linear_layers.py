@@ -2,6 +2,8 @@
 
 Corrected from the notes: the MLP ends in nn.Linear, not LeakyReLU (logits must stay unbounded for
 CrossEntropyLoss); and `def forward` sits at the class's indentation (the notes' 5 spaces do not parse).
+`super().__init__()` is Python 3's spelling of the notes' super(MLP, self).__init__(). The notes'
+first block chains the three layers bare; their second puts F.relu between: layer_shapes() does that.
 """
 
 import torch

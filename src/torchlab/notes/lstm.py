@@ -1,7 +1,8 @@
 """LSTM: nn.LSTM shapes, a two-layer LSTMCell loop, and the gates of c_t = f * c_{t-1} + i * g.
 
 The notes feed `xt` to the second cell: it expects the first cell's output h1 (30 features), and
-xt (100 features) raises a RuntimeError.
+xt (100 features) raises a RuntimeError. The states go in as a tuple (h, c), the type LSTMCell
+documents, where the notes pass a list.
 """
 
 import torch

@@ -1,7 +1,8 @@
 """Arithmetic: + - * /, mm, matmul (@), pow, sqrt, rsqrt, exp, log, floor/ceil/trunc/frac/round, clamp.
 
 round() rounds halves to the nearest even number (0.5 -> 0, 2.5 -> 2), not "四舍五入" (half up).
-`*` is element-wise (Hadamard); `@` is the matrix product, batched over the leading dimensions.
+`*` (torch.mul) is element-wise (Hadamard), not the 矩阵点乘 the notes call it; `@` is the matrix
+product, batched over the leading dimensions. The operators stand for torch.add/sub/mul/div.
 """
 
 import torch

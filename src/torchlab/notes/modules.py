@@ -3,6 +3,9 @@
 Load with torch.load(..., weights_only=True): plain torch.load of a file from elsewhere may run
 code. map_location loads a CUDA checkpoint on any machine. The notes' TestNet does not subclass
 nn.Module, its Conv2d has no kernel_size and the Linear must take 16*14*14 features, not 1*14*14.
+The notes' torch.device('cuda') is CUDA where there is one, else the CPU; their undefined Net() is
+TestNet, and 'ckpt.md1' a ckpt.pt in a temporary folder. Flatten leaves out an __init__ that only
+calls super's.
 """
 
 import tempfile

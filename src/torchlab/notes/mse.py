@@ -2,6 +2,9 @@
 
 F.mse_loss averages by default (reduction="mean"): it is the squared L2 norm divided by N; the sum
 in the notes is reduction="sum". autograd.grad returns the gradients; backward() stores them in .grad.
+F.mse_loss takes (input, target): pred first, where the notes write (y, pred) (the same value, MSE
+being symmetric). The notes' w1, w2 are (w, b) of one layer here, and autograd.grad keeps the graph
+(retain_graph=True) so that backward() can run through it after.
 """
 
 import torch
@@ -28,6 +31,7 @@ def grad_vs_backward(x: torch.Tensor, y: torch.Tensor) -> tuple[list[torch.Tenso
     b = torch.zeros(1, requires_grad=True)
     mse = F.mse_loss(x @ w + b, y)
     grads = list(torch.autograd.grad(mse, [w, b], retain_graph=True))  # returned; w.grad is still None
+    # without retain_graph the graph is freed here, and backward() below would raise
     mse.backward()  # returns nothing; the gradients land on .grad
     return grads, [w.grad, b.grad]
 

@@ -2,7 +2,12 @@
 
 The notes' loop never updates best_acc, so it overwrites best.mdl at every validation that beats
 the initial value, not only at a new best. resnet18(pretrained=True) is deprecated: use
-weights=ResNet18_Weights.DEFAULT (weights=None here: no download).
+weights=ResNet18_Weights.DEFAULT (weights=None here: no download). best.mdl loads with
+weights_only=True (a plain torch.load of a file from elsewhere may run code).
+
+What the notes leave undefined is made up: train_data/test_data are ranges of numbers, the model an
+MLP on made-up data (notes/_data.py), out_of_patience() a BestKeeper with patience 2. It validates
+every epoch of 6, not every 10th (there would be one validation), and `evalute` is `evaluate`.
 """
 
 import tempfile

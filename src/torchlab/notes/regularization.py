@@ -3,6 +3,10 @@
 SGD's weight_decay=lambda adds lambda * w to the gradient: the same step as adding
 (lambda / 2) * ||w||^2 to the loss, the notes' L2 formula. An L1 penalty lambda * sum |w| adds
 lambda * sign(w).
+
+The notes' net (called `net`, then `model`) and learning_rate are undefined: a Linear(20, 3) on 16
+random samples and lr 0.1 stand in; lambda is the notes' 0.01 for both. The notes' L1 loop over the
+parameters is the sum inside sgd_step().
 """
 
 import copy

@@ -3,6 +3,9 @@
 h_t = tanh(W_xh x_t + W_hh h_{t-1} + b), so dh_{k+1}/dh_k = diag(tanh'(W_xh x_{k+1} + W_hh h_k + b)) W_hh
 = diag(1 - h_{k+1}^2) W_hh. The notes index the pre-activation with x_i and h_{i-1}: it must be
 the step's own x_{k+1} and h_k.
+
+The notes' `run = nn.RNN(...)` is `rnn`, and their `forward(x, h0)` is calling it: rnn(x, h0). Their
+undefined x is a batch [10 words, 3, 100].
 """
 
 import torch

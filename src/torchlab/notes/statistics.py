@@ -2,6 +2,7 @@
 
 max(dim) returns (values, indices); keepdim=True keeps the dim with size 1 (not the original shape).
 torch.where(cond, a, b) takes a where cond holds and b elsewhere (the notes swap them).
+The notes' `a.grad.norm(2)` is a gradient's norm; any tensor has it, shown here on `a` itself.
 """
 
 import torch

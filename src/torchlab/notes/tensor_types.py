@@ -1,7 +1,8 @@
 """Tensor types: which tensor type each Python value becomes.
 
 The notes' table says a Python int (and an int list) becomes an IntTensor; torch.tensor() in fact
-gives a LongTensor (int64). Floats give FloatTensor (float32, the default dtype).
+gives a LongTensor (int64). Floats give FloatTensor (float32, the default dtype). A bool, a row
+the table lacks, gives a BoolTensor.
 """
 
 import torch

@@ -1,8 +1,12 @@
 """Views: view, squeeze, unsqueeze, expand, repeat, t, transpose, permute.
 
-view() loses no data, only the dimension structure: view back and you get the same tensor. expand()
-shares memory (stride 0), repeat() copies. transpose/permute make the tensor non-contiguous: view
-needs .contiguous() (or use reshape) after them.
+view() loses no data, only the dimension structure: view back and you get the same tensor (the
+notes say it loses some). expand() shares memory (stride 0), repeat() copies. transpose/permute make
+the tensor non-contiguous: view needs .contiguous() (or use reshape) after them.
+
+One transpose swaps two dims only: transpose(1, 3) of [b, c, h, w] is [b, w, h, c], not numpy's
+[b, h, w, c] that the notes name beside it; that takes permute(0, 2, 3, 1). The notes' own
+permute(0, 2, 1, 3) swaps c and h: [b, h, c, w]. Both are shown.
 """
 
 import torch
@@ -44,7 +48,8 @@ def main() -> None:
     show("expand shares b's memory", expanded.data_ptr() == b.data_ptr())
     m = torch.rand(2, 3)
     show("m.t().shape", tuple(m.t().shape))
-    show("a.transpose(1, 3).shape", tuple(a.transpose(1, 3).shape))
+    show("a.transpose(1, 3).shape ([b, w, h, c])", tuple(a.transpose(1, 3).shape))
     show("a.transpose(1, 3).is_contiguous()", a.transpose(1, 3).is_contiguous())
+    show("a.permute(0, 2, 1, 3).shape (the notes': [b, h, c, w])", tuple(a.permute(0, 2, 1, 3).shape))
     show("a.permute(0, 2, 3, 1).shape ([b, h, w, c])", tuple(a.permute(0, 2, 3, 1).shape))
     show("transpose, contiguous, transpose back equals a", torch.equal(transpose_round_trip(a), a))

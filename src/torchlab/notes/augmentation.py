@@ -5,10 +5,14 @@ is a RandomChoice of fixed rotations. RandomCrop([28, 28]) of a 28x28 MNIST imag
 crop smaller, or pad first (RandomCrop(28, padding=4)).
 
 On real MNIST (from the data root): flips and right-angle turns change what a digit is (a 9 turned
-by 180 degrees is read as a 6), so the notes' flips and 90/180/270 rotations teach wrong labels;
-small rotations (±15°) keep the class. Resize([32, 32]) is not random scaling: it makes every image
-32x32, the same way each time (and 1024 pixels no longer fit the MLP's view(-1, 784));
-RandomAffine(scale=(0.9, 1.1)) zooms at random and keeps 28x28.
+by 180 degrees looks like a 6: 1 in 100 is still read as a 9; a 1 turned by 90 degrees never reads
+as a 1), so the notes' flips and 90/180/270 rotations teach wrong labels. Small rotations (±15°)
+keep the class: each digit's share drops by less than a tenth. Resize([32, 32]) is not random
+scaling: it makes every image 32x32, the same way each time (and 1024 pixels no longer fit the
+MLP's view(-1, 784)); RandomAffine(scale=(0.9, 1.1)) zooms at random and keeps 28x28.
+
+The transforms are torchvision.transforms.v2 on uint8 tensors (no PIL, so no ToTensor), applied
+to images directly rather than through the notes' MNIST DataLoader.
 """
 
 import torch

@@ -42,7 +42,13 @@ def main() -> None:
     show("H(p) + KL(p || q)", round((entropy(p) + kl(p, q)).item(), 5))
     show("H(p, p) == H(p) (KL = 0)", (round(cross_entropy(p, p).item(), 5), round(entropy(p).item(), 5)))
     logits, target = torch.tensor([[2.0, 0.5, -1.0]]), torch.tensor([0])
-    show("F.cross_entropy(logits, target) == H(one-hot, softmax(logits))", F.cross_entropy(logits, target).item())
+    show(
+        "F.cross_entropy(logits, target), H(one-hot, softmax(logits))",
+        (
+            round(F.cross_entropy(logits, target).item(), 5),
+            round(cross_entropy(F.one_hot(target, 3), logits.softmax(1)).item(), 5),
+        ),
+    )
     y, y_hat = torch.tensor([1.0, 0.0, 1.0]), torch.tensor([0.9, 0.2, 0.6])
     show("-mean[y log y^ + (1-y) log(1-y^)]", round(bce(y, y_hat).item(), 5))
     show("F.binary_cross_entropy(y^, y)", round(F.binary_cross_entropy(y_hat, y).item(), 5))

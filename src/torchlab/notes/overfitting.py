@@ -1,7 +1,8 @@
 """Under- and over-fitting (过拟合和欠拟合): polynomials of growing degree fitted to 15 noisy samples.
 
-Training error falls with every degree; validation error falls, then rises: degree 1 underfits (too
-simple for a sine), a middle degree fits, and high degrees chase the noise between the samples.
+Training error falls with every degree. Validation error is high at degrees 1 and 2 (they underfit:
+too simple for a sine), lowest at a middle degree (5 here), and explodes from degree 10, where the
+polynomial chases the noise between the samples.
 
 The notes' remark, "a Taylor expansion is function fitting, so a polynomial can fit any function",
 needs putting right: a Taylor polynomial matches a function's derivatives at one point and only

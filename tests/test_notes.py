@@ -494,6 +494,8 @@ def test_correction_randn_init_explodes_the_logits():
         ),
         # the test loop: a tab-indented line among space-indented ones, and print( never closed
         ("for d in loader:\n    loss = 0\n\tpred = 1\n", TabError),
+        # the project's loop: "    \t" (4 spaces, then a tab) over an 8-space line
+        ("for e in range(2):\n    if e:\n    \tif e:\n            pass\n        if e:\n            pass\n", TabError),
         ("print('{}'.format(\n    1, 2\n", SyntaxError),
     ],
 )

@@ -4,6 +4,10 @@ In train() mode BatchNorm normalises with the batch's own mean and (biased) vari
 channel of the output has mean 0 and variance 1, and it updates running_mean/running_var. In
 eval() mode it uses those running averages instead: the same batch gives another output, and a
 model tested without `model.eval()` is scored with statistics of whatever batch it is shown.
+
+The notes' Batch Normalization lines say nothing of the two modes; a made-up batch of 64 samples
+with 3 channels of very different scales shows them. The notes' N(beta, gamma) and "全局" running
+statistics are put right in `torchlab notes normalization`.
 """
 
 import torch

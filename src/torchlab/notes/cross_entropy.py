@@ -4,6 +4,10 @@ F.cross_entropy(logits, y) is F.nll_loss(F.log_softmax(logits, 1), y): it applie
 A network that ends in a softmax and is then trained with CrossEntropyLoss applies it twice: the
 "logits" it feeds are probabilities in [0, 1], so its loss can never fall below
 −log(e / (e + 9)) ≈ 1.46 nats, its gradients shrink, and it learns more slowly.
+
+The notes give this heading formulas only; the MLP here is 784-200-10, one hidden layer, trained
+300 steps on MNIST. The notes' other mistakes under it (entropy "越高越稳定", the BCE's brackets)
+are put right in `torchlab notes entropy`.
 """
 
 import math

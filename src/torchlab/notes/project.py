@@ -8,6 +8,7 @@ weights_only=True (a plain torch.load of a file from elsewhere may run code).
 What the notes leave undefined is made up: train_data/test_data are ranges of numbers, the model an
 MLP on made-up data (notes/_data.py), out_of_patience() a BestKeeper with patience 2. It validates
 every epoch of 6, not every 10th (there would be one validation), and `evalute` is `evaluate`.
+The notes' loop mixes tabs into its indentation: as written it is a TabError.
 """
 
 import tempfile

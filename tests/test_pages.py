@@ -15,7 +15,8 @@ import yaml
 from PIL import Image
 
 from tests.browser import ink, render
-from torchlab.config import load_run_config, save_config
+from torchlab.config import flatten, load_run_config, save_config
+from torchlab.loggers.hparams import is_hyperparameter
 from torchlab.recipes import load_recipe, recipe_names
 from torchlab.report.curves import COLUMNS, curves_figure, curves_panels, run_series
 from torchlab.report.pages import reproduce_command, write_comparison, write_cv_page, write_run_report
@@ -52,14 +53,26 @@ def test_a_default_run_reproduces_with_no_override(recipe, tmp_path):
         ("mnist-vae", ["task.beta=0.5", "data.eval_subset=null", "data.subset=1000"]),
     ],
 )  # fmt: skip
-def test_the_reproduce_command_names_exactly_the_keys_that_differ(recipe, overrides, tmp_path):
-    config = load_recipe(recipe, overrides)
+def test_the_reproduce_command_names_exactly_the_hyperparameters_that_differ(recipe, overrides, tmp_path):
+    """It named log.loggers and data.root too, which the page's "This run changed" left out."""
     command = command_of(fake_run(tmp_path, recipe, overrides))
     program, verb, name, *given = shlex.split(command)
     assert (program, verb, name) == ("torchlab", "train", recipe)
-    assert load_recipe(name, given) == config  # it trains the same config
+    assert hyperparameters_of(load_recipe(name, given)) == hyperparameters_of(load_recipe(recipe, overrides))
     changed = {o.split("=")[0] for o in overrides} - {"data.eval_subset"}  # null is the recipe's own value
-    assert {o.split("=")[0] for o in given} == changed
+    assert {o.split("=")[0] for o in given} == changed - {"log.loggers", "data.root"}
+
+
+def hyperparameters_of(config) -> dict:
+    return {k: v for k, v in flatten(config.to_dict()).items() if is_hyperparameter(k)}
+
+
+def test_the_report_reproduces_the_run_with_the_keys_it_says_the_run_changed(tmp_path):
+    """Reproduce added log.quiet=true log.progress=false, which "This run changed" did not list."""
+    overrides = ["optim.lr=0.2", "log.quiet=true", "log.progress=false", "train.device=cpu"]
+    page = write_run_report(fake_run(tmp_path, "mnist-mlp", overrides)).read_text(encoding="utf-8")
+    assert "<p>This run changed optim.lr=0.2.</p>" in page
+    assert "<h2>Reproduce</h2><pre>torchlab train mnist-mlp optim.lr=0.2</pre>" in page
 
 
 def test_a_run_of_a_users_yaml_reproduces_from_that_yaml(tmp_path):

@@ -1,7 +1,8 @@
 """Which config keys a run changed from its recipe, and which keys are hyper-parameters at all.
 
-The reproduce command of report.html, TensorBoard's HPARAMS tab and the comparison page all read
-a run's config through these two functions, so that they agree on what the user chose.
+The reproduce command and the "This run changed" line of report.html, TensorBoard's HPARAMS tab and
+the comparison page all read a run's config through these functions, so that they agree on what the
+user chose.
 """
 
 import json
@@ -53,3 +54,10 @@ def recipe_differences(config: dict[str, Any]) -> dict[str, Any] | None:
     except TorchlabError:  # a component this torchlab no longer has
         return None
     return {**renamed, **{k: v for k, v in run.items() if k not in base or base[k] != v}}
+
+
+def changed_hyperparameters(config: dict[str, Any]) -> dict[str, Any] | None:
+    """`recipe_differences` less the keys that change nothing a run learns (`log.quiet`, `data.root`):
+    what a learner sets to reproduce the result. None for a recipe torchlab does not know."""
+    differences = recipe_differences(config)
+    return None if differences is None else {k: v for k, v in differences.items() if is_hyperparameter(k)}

@@ -18,7 +18,7 @@ import torch
 
 from torchlab.config import Config
 from torchlab.loggers import LOGGERS, Embedding, Logger, unit_range, warn
-from torchlab.loggers.hparams import is_hyperparameter, recipe_differences
+from torchlab.loggers.hparams import changed_hyperparameters
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.tasks import Preview
 
@@ -179,8 +179,7 @@ def histograms_on(config: Config, model: torch.nn.Module) -> bool:
 
 def hyperparameters(config: Config) -> dict[str, Any]:
     """HPARAMS' columns: the recipe, then the hyper-parameters where the run differs from it."""
-    differences = recipe_differences(config.to_dict()) or {}
-    chosen = {"recipe": config.recipe, **{k: v for k, v in differences.items() if is_hyperparameter(k)}}
+    chosen = {"recipe": config.recipe, **(changed_hyperparameters(config.to_dict()) or {})}
     return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in chosen.items()}
 
 

@@ -19,7 +19,7 @@ import yaml
 from torchlab.config import flatten, parse_value
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
-from torchlab.loggers.hparams import is_hyperparameter, recipe_differences
+from torchlab.loggers.hparams import changed_hyperparameters, is_hyperparameter
 from torchlab.report import save_figure
 
 STYLE = """
@@ -105,9 +105,11 @@ def override_text(value: Any) -> str:
 
 
 def reproduce_command(config: dict[str, Any], run_dir: Path | None = None) -> str:
-    """`torchlab train RECIPE KEY=VALUE...` with exactly the keys where the run differs from its recipe
-    (none for a default run); a user's YAML by its path; a recipe file since gone, the run's config.yaml."""
-    differences = recipe_differences(config)
+    """`torchlab train RECIPE KEY=VALUE...` with exactly the hyper-parameters where the run differs from
+    its recipe, as "This run changed" lists them (none for a default run; not where it logged or kept
+    its data: `log.quiet`, `data.root`); a user's YAML by its path; a recipe file since gone, the run's
+    config.yaml (which reproduces everything, as the page's next line says)."""
+    differences = changed_hyperparameters(config)
     if differences is None:  # a user's YAML (or a recipe since renamed): the run's own file
         return f"torchlab train {shlex.quote(str(run_dir / 'config.yaml')) if run_dir else 'RUN_DIR/config.yaml'}"
     overrides = [f"{key}={override_text(value)}" for key, value in differences.items()]
@@ -136,7 +138,7 @@ def describe(config: dict[str, Any]) -> str:
     (the changes named), so that the page never claims what the run did not do: a run of
     folder-resnet18 with `model.weights=none` learned from scratch, not from ImageNet."""
     description = html.escape(config.get("description", ""))
-    changed = {k: v for k, v in (recipe_differences(config) or {}).items() if is_hyperparameter(k)}
+    changed = changed_hyperparameters(config) or {}
     if not changed:
         return f"<p>{description}</p>"
     model = config.get("model", {})
@@ -329,7 +331,7 @@ def write_cv_page(summary: dict[str, Any], parent: Path) -> Path:
 def reproduce_cv(config: dict[str, Any], folds: int, parent: Path) -> str:
     """`torchlab cv RECIPE --folds K KEY=VALUE...`: a fold's differences from the recipe, but its fold."""
     fold_keys = ("data.folds", "data.fold")
-    differences = recipe_differences(config) if config else None
+    differences = changed_hyperparameters(config) if config else None
     if differences is None:
         return f"torchlab cv {shlex.quote(str(parent / 'fold-0' / 'config.yaml'))} --folds {folds}"
     overrides = [f"{k}={override_text(v)}" for k, v in differences.items() if k not in fold_keys]

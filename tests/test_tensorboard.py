@@ -1,6 +1,8 @@
 """TensorBoard as its users expect, read back with TensorBoard's own EventAccumulator: one writer per
-split so that train and val overlay under one tag, no chart of a single point, the report's figures
-as images, weight and gradient histograms per epoch, HPARAMS with what the run changed."""
+split so that train and val overlay under one tag, the report's figures as images, weight and
+gradient histograms per epoch, HPARAMS with what the run changed and every final test metric."""
+
+import json
 
 import pytest
 import torch
@@ -67,7 +69,7 @@ def test_a_run_writes_overlaid_splits_images_histograms_and_its_hparams(tmp_path
     assert [(e.step, e.value) for e in train.Scalars("loss")] == [(5, 1.0), (15, 0.5)]  # the logged intervals
     assert [(e.step, e.value) for e in val.Scalars("loss")] == [(10, pytest.approx(0.8)), (20, pytest.approx(0.4))]
     assert train.Tags()["scalars"] == ["loss", "lr"] and val.Tags()["scalars"] == ["loss"]
-    assert test.Tags()["scalars"] == ["loss"]  # the test point joins the loss chart; free_mse alone would be a card
+    assert sorted(test.Tags()["scalars"]) == ["free_mse", "loss"]  # test-only free_mse too: HPARAMS' columns
     own = events(root)
     assert own.Tags()["scalars"] == []  # no `hparam/*` cards of one point
     assert len(own.Images("preview/inputs")) == 2
@@ -159,6 +161,19 @@ def test_a_vae_gives_the_projector_its_test_codes_labels_and_thumbnails(tmp_path
     assert list(info.sprite.single_image_dim) == [28, 28]
     with Image.open(root / info.sprite.image_path) as sprite:
         assert sprite.size == (28 * 23, 28 * 23)  # 500 thumbnails in a 23 x 23 square
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("recipe", "test_only"), [("mnist-vae", "elbo"), ("sine-lstm", "free_mse")])
+def test_hparams_gets_every_final_test_metric_of_a_run(recipe, test_only, tmp_path, mnist_root):
+    """A metric only the test measures (a VAE's elbo, a forecaster's free_mse) never reached HPARAMS."""
+    from torchlab.cli import main
+
+    assert main(["train", recipe, "--out", str(tmp_path), *TINY]) == 0
+    tested = json.loads((tmp_path / "summary.json").read_text())["test"]
+    test = events(tmp_path / "tensorboard" / "test")  # HPARAMS' metric columns: the session's scalars
+    assert {tag: test.Scalars(tag)[-1].value for tag in test.Tags()["scalars"]} == pytest.approx(tested)
+    assert test_only in tested
 
 
 @pytest.mark.slow

@@ -7,8 +7,8 @@ at the end, weight and gradient histograms per epoch (`log.histograms`; by defau
 under 1 M parameters), and the HPARAMS session: the keys where the run differs from its recipe.
 At the end of the run too: the model's graph (GRAPHS, traced on one test batch) and, for the
 auto-encoders, VAEs and text models, the PROJECTOR's points (report/projector.py computes them).
-The HPARAMS table takes its metric columns from the split curves: compare runs with
-`tensorboard --logdir runs`.
+The HPARAMS table takes its metric columns from the split curves and the final test metrics (all of
+them, a VAE's test-only `elbo` or a GAN's `confident` as well): compare runs with `tensorboard --logdir runs`.
 """
 
 from pathlib import Path
@@ -50,7 +50,6 @@ class TensorBoardLogger(Logger):
         super().__init__(run_dir, config)
         self.root = run_dir / "tensorboard"
         self.writers = {"": writer(self.root)}  # and one per split, made when first written
-        self.tags: dict[str, set[str]] = {}  # split -> its scalar tags
         self.epoch_steps: dict[int, int] = {}  # epoch -> step, to place each epoch's samples
         self.shown = set(self.snapshots())  # a resumed run's earlier snapshots were logged already
 
@@ -61,11 +60,10 @@ class TensorBoardLogger(Logger):
 
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int, event: str) -> None:
         for key, value in self.curve_points(metrics, event).items():
+            # Every test metric, a test-only one (a VAE's elbo) too: a chart of one point, but HPARAMS takes
+            # its metric columns from the scalars, and comparing runs by their final test figures is its use.
             split, tag = split_and_tag(key)
-            if split == "test" and not any(tag in self.tags.get(s, ()) for s in ("train", "val")):
-                continue  # a test-only figure (free_mse) would be a chart of one point; the report shows it
             self.writer(split).add_scalar(tag, value, step)
-            self.tags.setdefault(split, set()).add(tag)
         if event == "epoch":
             self.epoch_steps[epoch] = step
             self.log_snapshots()

@@ -1,4 +1,4 @@
-"""Shared test helpers: real MNIST from ../shared/datasets, the CLI in and out of process."""
+"""Shared test helpers: real MNIST and SST-2 from ../shared/datasets, the CLI in and out of process."""
 
 import os
 import shutil
@@ -24,6 +24,13 @@ QUICK = ["--logger", "none", "data.subset=10000", "data.eval_subset=2000", "trai
 def mnist_root() -> Path:
     if not (DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         pytest.fail(f"real MNIST expected under {DATA}/MNIST/raw (set TORCHLAB_DATA)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def sst2_root() -> Path:
+    if not (DATA / "SST-2" / "train.tsv").is_file():
+        pytest.fail(f"SST-2 expected under {DATA}/SST-2 (set TORCHLAB_DATA)")
     return DATA
 
 

@@ -64,9 +64,12 @@ def test_every_recipe_family_draws_its_figures_and_a_report_that_renders(recipe,
     assert all(len(line) <= 80 for line in printed if str(tmp_path) not in line), printed  # paths aside
     # Learning curves and at least one of the family's own pictures (some apply only to some
     # models of the family, e.g. the latent scatter to a 2-d latent).
-    own = [f for f in FIGURES.values() if f.tasks and load_recipe(recipe).task.name in f.tasks]
+    task = load_recipe(recipe).task.name
+    own = [f for f in FIGURES.values() if f.tasks and task in f.tasks]
     plots = sorted((out / "plots").glob("*.png"))
     assert (out / "plots" / "learning_curves.png") in plots and len(plots) >= 1 + min(len(own), 1)
+    if task in ("classify", "binary"):  # every classifier, SST-2's two classes too
+        assert out / "plots" / "confusion_matrix.png" in plots
     assert all(p.stat().st_size > 5000 for p in plots)
 
     page = (out / "report.html").read_text()
@@ -102,6 +105,26 @@ def test_classifier_figures_describe_the_test_set(tmp_path, mnist_root):
     drawn = draw_figures(run, tmp_path / "run" / "plots")
     assert {"confusion-matrix", "misclassified", "learning-curves"} <= set(drawn)
     assert "confusion_matrix.png" in write_run_report(tmp_path / "run").read_text()
+
+
+@pytest.mark.slow
+def test_a_two_class_text_classifier_draws_the_confusion_matrix_of_its_test_set(tmp_path, sst2_root):
+    """SST-2's binary task kept no test predictions: its run drew no confusion matrix."""
+    from torchlab.config import save_config
+    from torchlab.engine.trainer import Trainer
+    from torchlab.report.classify import test_predictions
+
+    overrides = ["data.subset=2000", "data.eval_subset=300", "train.epochs=1", "log.loggers=none"]
+    config = load_recipe("sst2-lstm", overrides)
+    trainer = Trainer(config, tmp_path / "run")
+    save_config(config, tmp_path / "run" / "config.yaml")
+    summary = trainer.fit()
+    run = api.finished_run(trainer)
+    confusion = test_predictions(run).confusion()
+    assert confusion.shape == (2, 2) and int(confusion.sum()) == 300
+    assert confusion.diag().sum().item() / 300 == pytest.approx(summary["test"]["accuracy"])
+    drawn = draw_figures(run, tmp_path / "run" / "plots")
+    assert "confusion-matrix" in drawn and "misclassified" not in drawn  # a grid of pictures needs images
 
 
 def test_a_run_in_a_notebook_leaves_its_plotting_alone(tmp_path, mnist_root):

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 import torchlab
-from tests.conftest import DATA
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.core.errors import TorchlabError
@@ -171,13 +170,6 @@ def test_missing_sst2_is_exit_2_naming_folder_and_files(tmp_path, capsys):
     assert main(["train", "sst2-lstm", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "SST-2") in err and "train.tsv" in err and "dev.tsv" in err
-
-
-@pytest.fixture(scope="session")
-def sst2_root():
-    if not (DATA / "SST-2" / "train.tsv").is_file():
-        pytest.fail(f"SST-2 expected under {DATA}/SST-2 (set TORCHLAB_DATA)")
-    return DATA
 
 
 def test_each_sst2_phrase_joins_the_longest_phrase_that_holds_its_words():

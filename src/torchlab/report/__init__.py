@@ -3,8 +3,9 @@
 A figure is a function `draw(run, plots_dir) -> None` registered with `@figure(name,
 tasks=...)` in any module of this package; after training, every figure whose `tasks` include
 the run's task (or that names no tasks) draws into `RUN_DIR/plots/`, but for a run without a
-test set (`torchlab.fit` given none) only those registered with `test=False`, and for inputs that
-are not images ([1 or 3, H, W]) none registered with `images=True`. `run` is a
+test set (`torchlab.fit` given none) only those registered with `test=False`, for inputs that
+are not images ([1 or 3, H, W]) none registered with `images=True`, and only where the task's test
+outputs hold what the figure `reads` (a classifier's `labels` and `predicted`, whichever task gives them). `run` is a
 `FinishedRun`: a small view of the finished run (never the Trainer), whose test outputs were
 gathered by the run's one pass over the test set. A figure that fails warns and the run still
 succeeds: pictures must never cost a trained model.
@@ -55,16 +56,23 @@ class Figure:
     tasks: tuple[str, ...] | None  # None: every task
     test: bool = True  # reads the test set or its outputs
     images: bool = False  # draws the inputs as pictures: only for [1 or 3, H, W] inputs
+    reads: tuple[str, ...] = ()  # the task's test outputs it draws (FinishedRun.test): only where they are
 
 
 FIGURES: dict[str, Figure] = {}
 
 
-def figure(name: str, tasks: tuple[str, ...] | None = None, test: bool = True, images: bool = False) -> Callable:
+def figure(
+    name: str,
+    tasks: tuple[str, ...] | None = None,
+    test: bool = True,
+    images: bool = False,
+    reads: tuple[str, ...] = (),
+) -> Callable:
     def add(draw: Callable[[FinishedRun, Path], None]) -> Callable[[FinishedRun, Path], None]:
         if name in FIGURES:
             warnings.warn(f"figure '{name}' registered twice; the later one wins", stacklevel=2)
-        FIGURES[name] = Figure(name, draw, tasks, test, images)
+        FIGURES[name] = Figure(name, draw, tasks, test, images, reads)
         return draw
 
     return add
@@ -115,7 +123,7 @@ def draw_figures(run: FinishedRun, plots_dir: Path, names: Collection[str] | Non
     drawn = []
     for fig in FIGURES.values():
         applies = (fig.tasks is None or run.config.task.name in fig.tasks) and (run.has_test or not fig.test)
-        applies = applies and (run.info.images or not fig.images)
+        applies = applies and (run.info.images or not fig.images) and all(key in run.test for key in fig.reads)
         if applies and (names is None or fig.name in names):
             try:
                 fig.draw(run, plots_dir)

@@ -1,6 +1,7 @@
 """A classifier's test set, seen from its best checkpoint: the confusion matrix (each true class
 labelled with its accuracy) and a grid of the test images it gets wrong with their true and
-predicted labels."""
+predicted labels. Drawn for every task whose test outputs hold `labels` and `predicted` (classify,
+and binary's one logit: SST-2's two classes), the grid where the inputs are images."""
 
 import math
 import weakref
@@ -15,6 +16,7 @@ from torchlab.loggers import unit_range
 from torchlab.report import FinishedRun, figure, save_figure, tile
 
 GRID = 32  # misclassified images shown
+CLASSIFIED = ("labels", "predicted")  # the test outputs these figures read
 
 
 @dataclass
@@ -39,16 +41,17 @@ def test_predictions(run: FinishedRun) -> TestPredictions:
     if run in _cache:
         return _cache[run]
     labels, predicted = run.test["labels"], run.test["predicted"]
-    wrong = (labels != predicted).nonzero().flatten()[:GRID].tolist()
+    wrong = (labels != predicted).nonzero().flatten()[:GRID].tolist() if run.info.images else []
     images, start = [], 0
-    for x, _ in run.test_loader():
+    for x, *_ in run.test_loader():  # a text batch: (tokens, lengths, labels)
         picked = [i - start for i in wrong if start <= i < start + len(x)]
         if picked:
             images.append(unit_range(x[picked]))
         start += len(x)
         if start > (wrong[-1] if wrong else -1):
             break
-    names = run.info.class_names or [str(i) for i in range(run.info.num_classes)]
+    classes = run.info.num_classes or int(torch.cat([labels, predicted]).max()) + 1  # fit's binary: not counted
+    names = run.info.class_names or [str(i) for i in range(classes)]
     empty = torch.zeros(0, *run.info.input_shape)
     result = TestPredictions(labels, predicted, torch.cat(images) if images else empty, names)
     _cache[run] = result
@@ -60,7 +63,7 @@ def short(name: str) -> str:
     return name.split(" - ")[0]
 
 
-@figure("confusion-matrix", tasks=("classify",))
+@figure("confusion-matrix", reads=CLASSIFIED)
 def confusion_matrix(run: FinishedRun, plots_dir: Path) -> None:
     preds = test_predictions(run)
     counts = preds.confusion()
@@ -105,7 +108,7 @@ def clip(name: str, width: int = 14) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
-@figure("misclassified", tasks=("classify",), images=True)
+@figure("misclassified", images=True, reads=CLASSIFIED)
 def misclassified(run: FinishedRun, plots_dir: Path) -> None:
     """The first misclassified test images in one tiled picture, each titled with the true class over
     the predicted one on two lines, so that long class names ("bulbasaur", "charmander") stay over

@@ -13,10 +13,16 @@ from torchlab.tasks import TASKS, Metrics, Task
 @TASKS.register("binary")
 class BinaryClassify(Task):
     def metrics(self, batch: Batch) -> Metrics:
+        return self.test_step(batch)[0]
+
+    def test_step(self, batch: Batch) -> tuple[Metrics, dict[str, torch.Tensor]]:
+        """The metrics, and the labels and predictions that a classifier's figures read (the confusion matrix)."""
         *inputs, labels = batch
         logits = self.nets["model"](*inputs).squeeze(-1)
         loss = F.binary_cross_entropy_with_logits(logits, labels.float())
-        return {"loss": loss, "accuracy": ((logits > 0) == labels.bool()).float().mean()}
+        predicted = (logits > 0).long()
+        metrics = {"loss": loss, "accuracy": (predicted == labels).float().mean()}
+        return metrics, {"labels": labels.long(), "predicted": predicted}
 
     def predict(self, *inputs: torch.Tensor) -> torch.Tensor:
         return (self.model(*inputs).squeeze(-1) > 0).long()

@@ -10,7 +10,7 @@ import torch
 from torchlab.cli import main
 from torchlab.config import build_config
 from torchlab.core.errors import TorchlabError
-from torchlab.data import build_data
+from torchlab.data import build_data, planned_info
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -48,6 +48,12 @@ def test_cifar10_recipe_trains_on_cifar_files(cifar_root, tmp_path):
     assert data.info.input_shape == (3, 32, 32) and data.info.class_names == CLASSES
     assert (data.train_size, len(data.val_images), len(data.test_images)) == (160, 40, 40)
     assert torch.equal(data.test_images[:, 0, 0, 0], data.test_labels.to(torch.uint8) * 25)
+
+
+def test_cifar10s_shapes_without_its_files_are_those_it_reads(cifar_root):
+    """What `torchlab show` builds the model from while CIFAR-10 is absent (it exited 2 then)."""
+    cfg = build_config({"data": {"name": "cifar10", "root": str(cifar_root), "val_split": 0.2}}).data
+    assert planned_info(cfg) == build_data(cfg, torch.device("cpu")).info
 
 
 def test_missing_cifar10_names_the_folder_and_files(tmp_path, capsys):

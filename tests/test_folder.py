@@ -1,6 +1,7 @@
 """Image folders and transfer learning, on a folder of mixed image formats the test makes."""
 
 import csv
+import dataclasses
 import json
 import warnings
 
@@ -16,7 +17,7 @@ from torchlab.cli import main
 from torchlab.config import build_config
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.core.errors import TorchlabError
-from torchlab.data import build_data
+from torchlab.data import build_data, planned_info
 from torchlab.data.folder import load_rgb
 from torchlab.engine.trainer import Trainer
 from torchlab.models import build_model
@@ -177,6 +178,14 @@ def folder_config(image_folder, **model):
             "log": {"loggers": [], "progress": False},
         }
     )
+
+
+def test_a_folders_shapes_without_its_files_are_those_it_reads_but_its_classes(image_folder):
+    """What `torchlab show` builds the model from before the folder is read (it exited 2 then)."""
+    cfg = folder_config(image_folder).data
+    read = build_data(cfg, torch.device("cpu")).info
+    assert planned_info(cfg) == dataclasses.replace(read, num_classes=None, class_names=None)
+    assert read.num_classes == 3
 
 
 def test_transfer_from_a_torchvision_state_dict_with_a_frozen_backbone(image_folder, tmp_path):

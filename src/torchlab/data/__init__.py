@@ -1,6 +1,6 @@
 """Datasets and loaders. Each dataset registers a builder that returns a DataModule."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,6 +72,29 @@ def data_record(data: DataModule) -> dict:
     """What split.json records of `data`: its train/val split, and the `contents` digests under "contents"."""
     contents = getattr(data, "contents", None)
     return {**getattr(data, "split", {}), **({"contents": contents()} if contents else {})}
+
+
+# name -> the DataInfo a dataset gives from its config alone: its input shape without its files
+# (CIFAR-10 is 3 x 32 x 32 whatever it holds), so that `torchlab show` shows a model before any download.
+INFO_WITHOUT_FILES: dict[str, Callable[[DataConfig], DataInfo]] = {}
+
+
+def info_without_files(name: str) -> Callable:
+    """Decorator: `@info_without_files("cifar10")` on `f(cfg) -> DataInfo` (num_classes None: not known yet)."""
+
+    def add(info: Callable[[DataConfig], DataInfo]) -> Callable[[DataConfig], DataInfo]:
+        INFO_WITHOUT_FILES[name] = info
+        return info
+
+    return add
+
+
+def planned_info(cfg: DataConfig) -> DataInfo | None:
+    """What dataset `cfg.name` says of its inputs without reading a file; None where only its files can
+    say it (SST-2: the vocabulary sizes the model's embedding)."""
+    DATASETS.get(cfg.name)  # imports the dataset modules, which fill INFO_WITHOUT_FILES
+    info = INFO_WITHOUT_FILES.get(cfg.name)
+    return info(cfg) if info else None
 
 
 def close_data(data: DataModule) -> None:

@@ -13,12 +13,15 @@ import numpy as np
 import torch
 
 from torchlab.core.errors import TorchlabError
-from torchlab.data import DATASETS
+from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.memory import InMemoryImages
 from torchlab.data.root import data_root, download_failed, downloads_allowed
 
 FOLDER = "cifar-10-batches-py"
+SHAPE = (3, 32, 32)
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]  # batches.meta's
+MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 FILES = [*TRAIN_FILES, "test_batch", "batches.meta"]
 
@@ -85,13 +88,10 @@ def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], 
 @DATASETS.register("cifar10", config=ImageDataConfig)
 def cifar10(cfg: ImageDataConfig, device: torch.device) -> InMemoryImages:
     train, test, classes = load_cifar10(data_root(cfg.root), cfg.download)
-    return InMemoryImages(
-        cfg,
-        device,
-        train,
-        test,
-        mean=(0.4914, 0.4822, 0.4465),
-        std=(0.2470, 0.2435, 0.2616),
-        class_names=classes,
-        train_transform=build_augment(cfg.augment),
-    )
+    augment = build_augment(cfg.augment)
+    return InMemoryImages(cfg, device, train, test, mean=MEAN, std=STD, class_names=classes, train_transform=augment)
+
+
+@info_without_files("cifar10")
+def cifar10_info(cfg: ImageDataConfig) -> DataInfo:
+    return DataInfo(SHAPE, len(CLASSES), CLASSES, normalization=(MEAN, STD))

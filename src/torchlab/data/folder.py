@@ -17,6 +17,7 @@ process group gets them: the training process alone decides how a run stops.
 """
 
 import csv
+import dataclasses
 import hashlib
 import io
 import os
@@ -32,7 +33,7 @@ from torch.utils.data import Dataset
 from torchlab.config import in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
-from torchlab.data import DATASETS, DataInfo
+from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, TrainPreset, build_augment
 from torchlab.data.loaders import Normalize
 from torchlab.data.root import data_root
@@ -200,8 +201,7 @@ class ImageFolderData:
         labels = [classes.index(label) for _, label in rows]
         self.cfg, self.device, self.folder = cfg, device, folder
         self.normalize = Normalize(IMAGENET_MEAN, IMAGENET_STD, device)
-        shape = (3, cfg.image_size, cfg.image_size)
-        self.info = DataInfo(shape, len(classes), classes, normalization=(IMAGENET_MEAN, IMAGENET_STD))
+        self.info = dataclasses.replace(image_folder_info(cfg), num_classes=len(classes), class_names=classes)
         splits = self._split(len(rows))
         limits = (cfg.subset, cfg.eval_subset, cfg.eval_subset)
         subsets = [split[:limit] for split, limit in zip(splits, limits, strict=True)]
@@ -257,3 +257,9 @@ class ImageFolderData:
 @DATASETS.register("folder", config=FolderConfig)
 def image_folder(cfg: FolderConfig, device: torch.device) -> ImageFolderData:
     return ImageFolderData(cfg, device)
+
+
+@info_without_files("folder")
+def image_folder_info(cfg: FolderConfig) -> DataInfo:
+    """RGB images of `image_size`; the classes are the folder's, unknown until it is read."""
+    return DataInfo((3, cfg.image_size, cfg.image_size), normalization=(IMAGENET_MEAN, IMAGENET_STD))

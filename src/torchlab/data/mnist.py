@@ -5,6 +5,7 @@ startup, so it is imported only to download missing files.
 """
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -12,7 +13,7 @@ import torch
 
 from torchlab.config import DataConfig
 from torchlab.core.errors import TorchlabError
-from torchlab.data import DATASETS
+from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.idx import read_idx_pair
 from torchlab.data.memory import InMemoryImages
@@ -24,6 +25,8 @@ CLASSES = {
     "FashionMNIST": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]
     + ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
 }
+STATS = {"MNIST": (0.1307, 0.3081), "FashionMNIST": (0.2860, 0.3530)}  # mean and std of the training pixels
+SIDE = 28
 RAW_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
@@ -89,32 +92,39 @@ def pixel_stats(cfg: GrayscaleConfig, mean: float, std: float) -> dict[str, tupl
     return {"mean": (mean,), "std": (std,)}
 
 
+def check_crop(size: int, side: int) -> None:
+    if not 1 <= size <= side:
+        raise TorchlabError(f"data.center_crop: expected 1 to {side} pixels, got {size}")
+
+
 def center_crop(images: torch.Tensor, size: int | None) -> torch.Tensor:
     """The central `size` x `size` pixels of `[N, C, H, W]` images (all of them when `size` is None)."""
     if size is None:
         return images
     height, width = images.shape[-2:]
-    if not 1 <= size <= min(height, width):
-        raise TorchlabError(f"data.center_crop: expected 1 to {min(height, width)} pixels, got {size}")
+    check_crop(size, min(height, width))
     top, left = (round((side - size) / 2) for side in (height, width))  # torchvision's offsets, odd margins too
     return images[..., top : top + size, left : left + size].contiguous()
 
 
-def grayscale(name: str, cfg: GrayscaleConfig, device: torch.device, mean: float, std: float) -> InMemoryImages:
+def grayscale(name: str, cfg: GrayscaleConfig, device: torch.device) -> InMemoryImages:
     (train_images, train_labels), (test_images, test_labels), classes = load_idx_dataset(name, cfg)
     train = center_crop(train_images, cfg.center_crop), train_labels
     test = center_crop(test_images, cfg.center_crop), test_labels
-    stats = pixel_stats(cfg, mean, std)
+    stats = pixel_stats(cfg, *STATS[name])
     return InMemoryImages(
         cfg, device, train, test, **stats, class_names=classes, train_transform=build_augment(cfg.augment)
     )
 
 
-@DATASETS.register("mnist", config=GrayscaleConfig)
-def mnist(cfg: GrayscaleConfig, device: torch.device) -> InMemoryImages:
-    return grayscale("MNIST", cfg, device, 0.1307, 0.3081)
+def grayscale_info(name: str, cfg: GrayscaleConfig) -> DataInfo:
+    """The DataInfo of `grayscale(name, cfg)` without its files: 28 x 28 images (or the centre crop)."""
+    side = cfg.center_crop or SIDE
+    check_crop(side, SIDE)
+    stats = pixel_stats(cfg, *STATS[name])
+    return DataInfo((1, side, side), len(CLASSES[name]), CLASSES[name], normalization=(stats["mean"], stats["std"]))
 
 
-@DATASETS.register("fashion-mnist", config=GrayscaleConfig)
-def fashion_mnist(cfg: GrayscaleConfig, device: torch.device) -> InMemoryImages:
-    return grayscale("FashionMNIST", cfg, device, 0.2860, 0.3530)
+for _name, _folder in (("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")):
+    DATASETS.register(_name, config=GrayscaleConfig)(partial(grayscale, _folder))
+    info_without_files(_name)(partial(grayscale_info, _folder))

@@ -7,7 +7,6 @@ import json
 import re
 import shlex
 import statistics
-import types
 from pathlib import Path
 
 import pytest
@@ -258,11 +257,12 @@ def test_misclassified_titles_with_long_class_names_do_not_overlap(tmp_path, mon
     import torch
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    from torchlab.data import DataInfo
     from torchlab.report import FinishedRun, classify
 
     names = ["bulbasaur", "charmander", "squirtle", "pikachu", "mewtwo-armored-x"]
     labels = torch.arange(40) % 5
-    info = types.SimpleNamespace(class_names=names, num_classes=5, input_shape=(3, 32, 32))
+    info = DataInfo(input_shape=(3, 32, 32), num_classes=5, class_names=names)
     run = FinishedRun(
         config=load_recipe("folder-resnet18"), run_dir=tmp_path, info=info, model=None, task=None,
         device=torch.device("cpu"), test_loader=lambda: [(torch.rand(20, 3, 32, 32), labels[:20]),

@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import json
+import os
 import warnings
 
 import numpy as np
@@ -115,6 +116,21 @@ def test_index_is_reused_and_its_missing_files_are_named(image_folder, tmp_path)
     (image_folder / "square" / "3.bmp").unlink()
     with pytest.raises(TorchlabError, match=r"index.csv names 1 missing files \(.*3\.bmp\)"):
         build_data(cfg, torch.device("cpu"))
+
+
+def test_broken_links_pipes_and_links_to_folders_are_warned_about_by_name(image_folder):
+    """Before: the scan passed over every entry that is not a regular file without a word."""
+    (image_folder / "circle" / "gone.jpg").symlink_to(image_folder / "nowhere.jpg")
+    os.mkfifo(image_folder / "square" / "pipe.png")  # opened, it would block the scan for ever
+    (image_folder / "stripes" / "more").symlink_to(image_folder / "circle", target_is_directory=True)
+    cfg = build_config({"data": {"name": "folder", "folder": str(image_folder), "image_size": 32}}).data
+    with pytest.warns(UserWarning) as caught:
+        data = build_data(cfg, torch.device("cpu"))
+    skipped = {str(w.message).split(":")[0]: str(w.message) for w in caught}
+    assert "a broken link (to" in skipped[f"skipped {image_folder / 'circle' / 'gone.jpg'}"]
+    assert "not a regular file" in skipped[f"skipped {image_folder / 'square' / 'pipe.png'}"]
+    assert "link to a folder" in skipped[f"skipped {image_folder / 'stripes' / 'more'}"]
+    assert len(data.datasets[0]) + len(data.datasets[1]) + len(data.datasets[2]) == 3 * 8  # the images, no more
 
 
 def fails_with(capsys, *args: str) -> str:

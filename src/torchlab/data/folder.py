@@ -87,21 +87,19 @@ def eight_bit(pixels: np.ndarray, mode: str) -> Image.Image:
 
 
 def scan(folder: Path) -> list[tuple[str, str]]:
-    """(path relative to `folder`, class) for every readable image; warns about the rest by name,
-    and about a class folder left out for holding none."""
+    """(path relative to `folder`, class) for every readable image; warns about the rest by name (broken
+    links, pipes and other entries that are no file included), and about a class folder left out for holding none."""
     if not folder.is_dir():
         raise TorchlabError(f"image folder not found: {folder} (expected {folder}/<class>/<image files>)")
     rows, skipped, left_out = [], [], []
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         found = len(rows)
-        for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
-            try:
-                load_rgb(path)
-            except IMAGE_ERRORS as err:
+        for path in sorted(p for p in class_dir.rglob("*") if not p.name.startswith(".")):
+            if why := why_skipped(path):
                 skipped.append(path)
-                warnings.warn(f"skipped {path}: not a readable image ({err})", stacklevel=2)
-                continue
-            rows.append((path.relative_to(folder).as_posix(), class_dir.name))
+                warnings.warn(f"skipped {path}: {why}", stacklevel=2)
+            elif path.is_file():
+                rows.append((path.relative_to(folder).as_posix(), class_dir.name))
         if len(rows) == found:  # empty, or unreadable: rglob passes over a folder it may not list
             left_out.append(class_dir)
     for class_dir in left_out if rows else ():  # with no image at all, the error below says it
@@ -115,6 +113,21 @@ def scan(folder: Path) -> list[tuple[str, str]]:
             + f": expected {folder}/<class>/<image files> (jpg, png, gif, bmp, webp...)"
         )
     return rows
+
+
+def why_skipped(path: Path) -> str:
+    """Why the scan cannot take the entry `path` as an image, or '' (an image, or a folder it walks into)."""
+    if path.is_symlink() and not path.exists():
+        return f"a broken link (to {os.readlink(path)})"
+    if path.is_dir():  # rglob walks into a folder, not into a link to one
+        return "a link to a folder, which the scan does not follow" if path.is_symlink() else ""
+    if not path.is_file():
+        return "not a regular file (a pipe, socket or device)"
+    try:
+        load_rgb(path)
+    except IMAGE_ERRORS as err:
+        return f"not a readable image ({err})"
+    return ""
 
 
 def read_index(index: Path, folder: Path) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ POSITIVE = {
     "hidden_size", "num_layers", "hidden_sizes", "first_kernel", "blocks", "embed_dim", "num_outputs", "n_critic",
     "samples", "context", "step_size", "milestones", "image_size", "sequences", "test_sequences", "steps",
     "test_steps", "modes", "test_samples", "min_freq", "center_crop", "port", "span", "frequency", "div_factor",
-    "final_div_factor", "pct_start", "factor", "warmup_start_factor", "max_vocab",
+    "final_div_factor", "pct_start", "factor", "warmup_start_factor", "max_vocab", "max_length",
 }  # fmt: skip
 # The smallest value above each bounded key's range.
 ABOVE = {

@@ -12,6 +12,7 @@ import torchlab
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.core.errors import TorchlabError
+from torchlab.data import text
 from torchlab.data.sst2 import SST2Config, read_tsv, sentence_of, sentence_split
 from torchlab.data.text import PaddedLoader, Vocabulary, by_length, pad, tokenize
 from torchlab.data.vectors import load_vectors, pretrained_embedding
@@ -113,7 +114,8 @@ def test_glove_and_sst2_files_with_a_byte_order_mark_or_blank_lines_are_read(tmp
     assert words == ["the", "movie"] and vectors.shape == (2, 2)
     tsv = tmp_path / "train.tsv"
     tsv.write_text("\ufeffsentence\tlabel\ngood\t1\r\n", encoding="utf-8")
-    assert read_tsv(tsv) == (["good"], [1])
+    corpus = read_tsv(tsv)
+    assert (corpus.sentences, corpus.labels, corpus.lines) == (["good"], [1], [2])
 
 
 def test_a_text_run_without_validation_trains_or_says_what_it_needs(tmp_path, sst2_root, capsys):
@@ -166,6 +168,38 @@ def test_a_bad_tsv_line_is_exit_2_naming_file_and_line(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def absurd_sst2(tmp_path):
+    """An SST-2 folder of 40 short sentences and, on line 7 of train.tsv, one of 200,000 words."""
+    lines = [f"a {word} film number {i}\t{int(word == 'good')}" for i in range(20) for word in ("good", "bad")]
+    return sst2_copy(tmp_path, [*lines[:5], " ".join(["long"] * 200_000) + "\t1", *lines[5:]])
+
+
+def test_an_absurdly_long_line_is_cut_to_data_max_length_and_named(tmp_path):
+    """Before: every sentence was padded to the 200,000-word line ([N, 200000] ids; with SST-2's 67,349
+    lines, 108 GB) and the phrase grouping ran for hours over its runs of words, until the process was killed."""
+    root, out = absurd_sst2(tmp_path), tmp_path / "run"
+    said = rf"{root / 'SST-2' / 'train.tsv'}, line 7: a sentence of 200,000 tokens is cut to its first 256"
+    with pytest.warns(UserWarning, match=said.replace(".", r"\.") + r" \(data\.max_length\)"):
+        assert main(["train", "sst2-lstm", "--data-dir", str(root), "--out", str(out), *QUICK_SST2]) == 0
+    run = torchlab.load(out)
+    assert run.config.data.max_length == 256
+    # predict cuts as the data were: the long sentence is its first 256 words, not 200,000 steps of them
+    ids, lengths = run.as_token_ids(([" ".join(["long"] * 200_000), "a good film"],))
+    assert ids.shape == (2, 256) and lengths.tolist() == [256, 3]
+
+
+def test_a_sentence_too_long_to_pad_without_max_length_is_exit_2_before_memory_runs_out(tmp_path, capsys, monkeypatch):
+    """Before: with every token kept, padding to the longest line was allocated until the OOM killer ended it."""
+    root = absurd_sst2(tmp_path)
+    monkeypatch.setattr(text, "available_memory", lambda: 10_000_000)  # a machine where 41 x 200,000 ids do not fit
+    args = ["train", "sst2-lstm", "--data-dir", str(root), "--out", str(tmp_path / "run"), "data.max_length=null"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{root / 'SST-2' / 'train.tsv'}, line 7: a sentence of 200,000 tokens" in err
+    assert "set data.max_length=N" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_missing_sst2_is_exit_2_naming_folder_and_files(tmp_path, capsys):
     assert main(["train", "sst2-lstm", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
@@ -180,7 +214,7 @@ def test_each_sst2_phrase_joins_the_longest_phrase_that_holds_its_words():
 
 
 def test_sst2_validation_holds_out_sentences_with_every_phrase_of_them(sst2_root):
-    phrases, _ = read_tsv(sst2_root / "SST-2" / "train.tsv")
+    phrases = read_tsv(sst2_root / "SST-2" / "train.tsv").sentences
     train, val = sentence_split(phrases, SST2Config(name="sst2", val_split=0.1))
     owner = torch.tensor(sentence_of(phrases))
     held_out = owner[val].unique()
@@ -206,7 +240,8 @@ def test_short_sst2_run_learns_sentiment(recipe, extra, floor, tmp_path, sst2_ro
     assert summary["test"]["accuracy"] >= floor  # dev.tsv, 872 sentences: 51% positive
     assert summary["val"]["accuracy"] > 0.6
     # the run takes sentences as written: its predictions of dev.tsv's text score its test accuracy
-    sentences, labels = read_tsv(sst2_root / "SST-2" / "dev.tsv")
+    dev = read_tsv(sst2_root / "SST-2" / "dev.tsv")
+    sentences, labels = dev.sentences, dev.labels
     predicted = torchlab.load(out).predict(sentences)
     accuracy = (predicted == torch.tensor(labels)).float().mean().item()
     assert accuracy == pytest.approx(summary["test"]["accuracy"], abs=1.5 / len(labels))  # batching's rounding

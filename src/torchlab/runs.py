@@ -118,7 +118,8 @@ class Run:
             if not inputs[0]:
                 raise TorchlabError("predict: no sentences given")
             vocab = Vocabulary(self.info.vocab or [])
-            return pad([vocab.encode(tokenize(sentence)) for sentence in inputs[0]])
+            cut = getattr(self.config.data, "max_length", None)  # as the run's data were
+            return pad([vocab.encode(tokenize(sentence)[:cut]) for sentence in inputs[0]])
         if len(inputs) == 2 and all(isinstance(x, torch.Tensor) for x in inputs):
             return inputs
         raise TorchlabError(

@@ -29,6 +29,15 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def available_memory() -> int | None:
+    """Bytes the host can still give a process (Linux's MemAvailable), or None where it does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
 def resolve_amp(amp: str, device: torch.device) -> str:
     """`train.amp`'s precision on `device`: `auto` is bf16 where bf16 is fast there, else none."""
     if amp != "auto":

@@ -16,7 +16,7 @@ from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS
 from torchlab.data.root import data_root, download_failed, downloads_allowed
 from torchlab.data.splits import split_indices
-from torchlab.data.text import TextClassification, TextConfig
+from torchlab.data.text import Labelled, TextClassification, TextConfig
 
 FILES = ("train.tsv", "dev.tsv")
 URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
@@ -28,9 +28,9 @@ class SST2Config(TextConfig):
     val_split: int | float = 0.1
 
 
-def read_tsv(path: Path) -> tuple[list[str], list[int]]:
-    """(sentences, labels) of a GLUE tsv: header `sentence<TAB>label`, labels 0 or 1."""
-    sentences, labels = [], []
+def read_tsv(path: Path) -> Labelled:
+    """The sentences and labels of a GLUE tsv: header `sentence<TAB>label`, labels 0 or 1."""
+    sentences, labels, lines = [], [], []
     try:
         with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors) is not text
             for number, line in enumerate(f, 1):
@@ -41,24 +41,28 @@ def read_tsv(path: Path) -> tuple[list[str], list[int]]:
                     raise TorchlabError(f"{path}, line {number}: expected 'sentence<TAB>0|1', got {line[:60]!r}")
                 sentences.append(fields[0])
                 labels.append(int(fields[1]))
+                lines.append(number)
     except UnicodeDecodeError as err:
         raise TorchlabError(f"{path} is not UTF-8 text ({err.reason})") from None
     if not sentences:
         raise TorchlabError(f"{path} holds no labelled sentence (an empty or header-only file)")
-    return sentences, labels
+    return Labelled(path, sentences, labels, lines)
 
 
-def sentence_of(phrases: list[str]) -> list[int]:
+def sentence_of(phrases: list[str], max_words: int | None = None) -> list[int]:
     """For each phrase, the index of its sentence: the longest phrase that holds it as a run of words.
 
     The file does not say which sentence a phrase comes from. Taken longest first, a phrase that no
     earlier one holds starts a sentence, and every run of its words found among the phrases joins it
     (a run shared by several sentences stays with the first). A phrase listed twice goes with its first.
+    Only the first `max_words` words of each phrase count.
     """
-    texts = [" ".join(phrase.split()) for phrase in phrases]
+    texts = [" ".join(phrase.split()[:max_words]) for phrase in phrases]
     first: dict[str, int] = {}
     for i, text in enumerate(texts):
         first.setdefault(text, i)
+    # A phrase held in another has at most the words of the second-longest: no run beyond them is one.
+    reach = sorted((text.count(" ") + 1 for text in first), reverse=True)[1:2] or [1]
     sentence: dict[str, str] = {}
     for text in sorted(first, key=len, reverse=True):
         if text in sentence:
@@ -69,7 +73,7 @@ def sentence_of(phrases: list[str]) -> list[int]:
             words.append((at, at + len(word)))
             at += len(word) + 1
         for k, (start, _) in enumerate(words):
-            for _, end in words[k:]:
+            for _, end in words[k : k + reach[0]]:
                 part = text[start:end]
                 if part in first and part not in sentence:
                     sentence[part] = text
@@ -79,7 +83,7 @@ def sentence_of(phrases: list[str]) -> list[int]:
 def sentence_split(phrases: list[str], cfg: SST2Config) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, val) indices of the phrases: val, those of `val_split` of the sentences (or of fold
     `data.fold` of them, seeded by `data.split_seed`); train, those of the other sentences. Both sorted."""
-    owner = torch.tensor(sentence_of(phrases))
+    owner = torch.tensor(sentence_of(phrases, cfg.max_length))  # a word holds one token or more
     sentences = owner.unique()
     _, held = split_indices(len(sentences), cfg)
     in_val = torch.isin(owner, sentences[held])
@@ -115,8 +119,11 @@ def _missing(folder: Path, missing: list[str], why: str) -> TorchlabError:
 def sst2(cfg: SST2Config, device: torch.device) -> TextClassification:
     folder = sst2_folder(cfg)
     train, dev = (read_tsv(folder / name) for name in FILES)
-    try:
-        split = sentence_split(train[0], cfg)
-    except TorchlabError as err:
-        raise TorchlabError(f"{folder / FILES[0]}: {err} (data.val_split holds out whole sentences)") from None
+
+    def split(phrases: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            return sentence_split(phrases, cfg)
+        except TorchlabError as err:
+            raise TorchlabError(f"{train.path}: {err} (data.val_split holds out whole sentences)") from None
+
     return TextClassification(cfg, device, train, dev, ["negative", "positive"], split)

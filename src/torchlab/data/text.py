@@ -4,17 +4,23 @@ A batch is `(tokens [B, L], lengths [B], labels [B])`, padded with id 0 only up 
 sentence of that batch; models pack the sequences by `lengths`, so padding never changes a result.
 Training batches hold sentences of similar length (as torchtext's BucketIterator did): an LSTM
 steps through a batch for as long as its longest sentence, so mixed lengths cost steps.
+A sentence keeps its first `data.max_length` tokens (256 by default, as tokenizers' `max_length`
+truncation does): one absurdly long line would otherwise pad every sentence to its length.
 """
 
 import re
+import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from torchlab.config import DataConfig, in_range
 from torchlab.core.distributed import shard
+from torchlab.core.errors import TorchlabError
+from torchlab.core.runtime import available_memory
 from torchlab.data import Batch, DataInfo
 from torchlab.data.splits import describe_split, digest_contents, split_indices
 
@@ -26,11 +32,22 @@ TOKEN = re.compile(r"[\w']+|[^\w\s]")
 class TextConfig(DataConfig):
     min_freq: int = 1  # rarer words become <unk>
     max_vocab: int | None = None  # at most this many tokens, <pad> and <unk> included
+    max_length: int | None = 256  # a sentence keeps its first N tokens (null: all, padded to the longest)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        in_range("data", 1, min_freq=self.min_freq)
+        in_range("data", 1, min_freq=self.min_freq, max_length=self.max_length)
         in_range("data", 3, max_vocab=self.max_vocab)
+
+
+@dataclass
+class Labelled:
+    """Labelled sentences read from `path`; `lines[i]` is the line sentence i came from."""
+
+    path: Path
+    sentences: list[str]
+    labels: list[int]
+    lines: list[int]
 
 
 def tokenize(text: str) -> list[str]:
@@ -66,6 +83,33 @@ class Vocabulary:
     def encode(self, tokens: list[str]) -> list[int]:
         """Ids of `tokens`; an empty sentence becomes [<unk>] so that every sequence has a step."""
         return [self[t] for t in tokens] or [self.unk_index]
+
+
+def tokenize_all(corpus: Labelled, max_length: int | None) -> list[list[str]]:
+    """Each sentence's tokens, cut to the first `max_length` (a warning names the longest cut). Without a
+    limit, a TorchlabError where padding every sentence to the longest would not fit in memory."""
+    tokens = [tokenize(s) for s in corpus.sentences]
+    lengths = [len(t) for t in tokens]
+    longest = max(range(len(lengths)), key=lengths.__getitem__)
+    said = f"{corpus.path}, line {corpus.lines[longest]}: a sentence of {lengths[longest]:,} tokens"
+    if max_length is None or lengths[longest] <= max_length:
+        check_padding(len(tokens), lengths[longest], said)
+        return tokens
+    cut = sum(n > max_length for n in lengths)
+    more = f"; {cut - 1} more sentences cut too" if cut > 1 else ""
+    warnings.warn(f"{said} is cut to its first {max_length} (data.max_length{more})", stacklevel=2)
+    return [t[:max_length] for t in tokens]
+
+
+def check_padding(rows: int, longest: int, said: str) -> None:
+    """Refuse `rows` sentences whose padding to the `longest` ([rows, longest] int64 ids) would take over
+    half the free memory: the process would be killed for it without a word. `said` names the longest."""
+    need, free = rows * longest * 8, available_memory()
+    if free is not None and need > free // 2:
+        raise TorchlabError(
+            f"{said}: padding all {rows:,} sentences to it would take {need / 1e9:.1f} GB of the "
+            f"{free / 1e9:.1f} GB free; set data.max_length=N to keep each sentence's first N tokens"
+        )
 
 
 def pad(sequences: list[list[int]], pad_index: int = Vocabulary.pad_index) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,32 +170,33 @@ class PaddedLoader:
 
 class TextClassification:
     """Labelled sentences as padded ids on the device: train minus a seeded validation split (or the
-    `(train, val)` indices given), and a test set; the vocabulary is built from the training part only."""
+    `(train, val)` indices that `split` gives for the training sentences, cut to `data.max_length`
+    tokens), and a test set; the vocabulary is built from the training part only."""
 
     def __init__(
         self,
         cfg: TextConfig,
         device: torch.device,
-        train: tuple[list[str], list[int]],
-        test: tuple[list[str], list[int]],
+        train: Labelled,
+        test: Labelled,
         class_names: list[str],
-        split: tuple[torch.Tensor, torch.Tensor] | None = None,
+        split: Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> None:
-        tokens, labels = [tokenize(s) for s in train[0]], torch.tensor(train[1])
-        train_idx, val_idx = split or split_indices(len(tokens), cfg)
+        tokens, labels = tokenize_all(train, cfg.max_length), torch.tensor(train.labels)
+        test_tokens = tokenize_all(test, cfg.max_length)[: cfg.eval_subset]
+        train_idx, val_idx = split(train.sentences) if split else split_indices(len(tokens), cfg)
         train_idx, val_idx = train_idx[: cfg.subset], val_idx[: cfg.eval_subset]
         self.split = describe_split(train_idx, val_idx)
         self.vocab = Vocabulary.build((tokens[i] for i in train_idx), cfg.min_freq, cfg.max_vocab)
         self.cfg = cfg
 
-        def split(sentences: list[list[str]], targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        def on_device(sentences: list[list[str]], targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
             ids, lengths = pad([self.vocab.encode(s) for s in sentences])
             return ids.to(device), lengths.to(device), targets.to(device)
 
-        self.train = split([tokens[i] for i in train_idx], labels[train_idx])
-        self.val = split([tokens[i] for i in val_idx], labels[val_idx])
-        test_tokens = [tokenize(s) for s in test[0][: cfg.eval_subset]]
-        self.test = split(test_tokens, torch.tensor(test[1][: cfg.eval_subset]))
+        self.train = on_device([tokens[i] for i in train_idx], labels[train_idx])
+        self.val = on_device([tokens[i] for i in val_idx], labels[val_idx])
+        self.test = on_device(test_tokens, torch.tensor(test.labels[: cfg.eval_subset]))
         self.info = DataInfo((self.train[0].shape[1],), len(class_names), class_names, vocab=self.vocab.itos)
         self.train_size = len(train_idx)
 

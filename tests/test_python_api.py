@@ -254,14 +254,24 @@ def test_fit_takes_class_labels_as_numpy_and_pandas_give_them(given, tmp_path):
     assert run.summary["val"]["accuracy"] > 0.7
 
 
-def test_a_float64_model_is_rebuilt_in_float64(tmp_path):
-    """A model.double() on float64 data trains, and `torchlab eval` rebuilds it in float64 (it built float32)."""
+@pytest.mark.parametrize("given", ["instance", "class"])
+def test_a_float64_model_is_rebuilt_in_float64(tmp_path, given):
+    """A model.double(), or a class built under torch.set_default_dtype(torch.float64), trains on float64
+    data, and `torchlab eval` and `torchlab.load` rebuild it in float64. Before: they built float32 (and
+    the class's eval stopped on a dtype mismatch, a traceback and exit 1)."""
     x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     y = (x[:, 0] > 0).long()
     kwargs = {"in_features": 4, "out_features": 2}
-    run = torchlab.fit(torch.nn.Linear(4, 2).double(), (x, y), test=(x[:60], y[:60]), out=tmp_path / "run",
-                       model_kwargs=kwargs, train__epochs=1, log__loggers=[])  # fmt: skip
+    model = torch.nn.Linear(4, 2).double() if given == "instance" else torch.nn.Linear
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        run = torchlab.fit(model, (x, y), test=(x[:60], y[:60]), out=tmp_path / "run",
+                           model_kwargs=kwargs, train__epochs=1, log__loggers=[])  # fmt: skip
+    finally:
+        torch.set_default_dtype(default)
     assert run.config.model.dtype == "float64"
+    assert torchlab.load(run.run_dir).model.weight.dtype == torch.float64
     done = run_cli("eval", str(run.run_dir))
     assert done.returncode == 0 and f"test.accuracy {run.summary['test']['accuracy']:.4f}" in done.stdout, done.stderr
 

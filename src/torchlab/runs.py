@@ -345,11 +345,15 @@ def count_classes(*splits: Data | None) -> int:
 
 
 def rebuilt_dtype(model: nn.Module | type[nn.Module], target: str) -> str:
-    """`model.dtype`: the floating dtype of an instance's weights where its class, rebuilt from
-    `target`, would build float32 ones (a `model.double()`); else ""."""
-    if not target or not isinstance(model, nn.Module):
+    """`model.dtype`: the floating dtype of the weights where the class, rebuilt from `target` under
+    PyTorch's default, would build float32 ones: an instance's (a `model.double()`), or for a class,
+    the default dtype it is built under here (`torch.set_default_dtype(torch.float64)`); else ""."""
+    if not target:
         return ""
-    weights = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    if isinstance(model, nn.Module):
+        weights = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    else:
+        weights = torch.get_default_dtype()
     return "" if weights == torch.float32 else str(weights).removeprefix("torch.")
 
 

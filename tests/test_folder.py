@@ -118,11 +118,12 @@ def test_index_is_reused_and_its_missing_files_are_named(image_folder, tmp_path)
         build_data(cfg, torch.device("cpu"))
 
 
-def test_broken_links_pipes_and_links_to_folders_are_warned_about_by_name(image_folder):
+def test_broken_links_pipes_and_links_to_folders_are_warned_about_by_name(image_folder, tmp_path):
     """Before: the scan passed over every entry that is not a regular file without a word."""
     (image_folder / "circle" / "gone.jpg").symlink_to(image_folder / "nowhere.jpg")
     os.mkfifo(image_folder / "square" / "pipe.png")  # opened, it would block the scan for ever
     (image_folder / "stripes" / "more").symlink_to(image_folder / "circle", target_is_directory=True)
+    (image_folder / "dogs").symlink_to(tmp_path / "unmounted" / "dogs", target_is_directory=True)  # a class gone
     cfg = build_config({"data": {"name": "folder", "folder": str(image_folder), "image_size": 32}}).data
     with pytest.warns(UserWarning) as caught:
         data = build_data(cfg, torch.device("cpu"))
@@ -130,6 +131,7 @@ def test_broken_links_pipes_and_links_to_folders_are_warned_about_by_name(image_
     assert "a broken link (to" in skipped[f"skipped {image_folder / 'circle' / 'gone.jpg'}"]
     assert "not a regular file" in skipped[f"skipped {image_folder / 'square' / 'pipe.png'}"]
     assert "link to a folder" in skipped[f"skipped {image_folder / 'stripes' / 'more'}"]
+    assert f"a broken link (to {tmp_path / 'unmounted' / 'dogs'})" in skipped[f"skipped {image_folder / 'dogs'}"]
     assert len(data.datasets[0]) + len(data.datasets[1]) + len(data.datasets[2]) == 3 * 8  # the images, no more
 
 

@@ -92,7 +92,7 @@ def scan(folder: Path) -> list[tuple[str, str]]:
     if not folder.is_dir():
         raise TorchlabError(f"image folder not found: {folder} (expected {folder}/<class>/<image files>)")
     rows, skipped, left_out = [], [], []
-    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for class_dir in class_folders(folder):
         found = len(rows)
         for path in sorted(p for p in class_dir.rglob("*") if not p.name.startswith(".")):
             if why := why_skipped(path):
@@ -113,6 +113,16 @@ def scan(folder: Path) -> list[tuple[str, str]]:
             + f": expected {folder}/<class>/<image files> (jpg, png, gif, bmp, webp...)"
         )
     return rows
+
+
+def class_folders(folder: Path) -> list[Path]:
+    """The class folders of `folder`, links to folders too; a broken link or a pipe beside them is named
+    in a warning (a file is not: index.csv lives there)."""
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    for path in entries:
+        if not path.is_dir() and not path.is_file():
+            warnings.warn(f"skipped {path}: {why_skipped(path)}", stacklevel=3)
+    return [p for p in entries if p.is_dir()]
 
 
 def why_skipped(path: Path) -> str:

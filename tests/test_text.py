@@ -10,6 +10,7 @@ from torch import nn
 
 import torchlab
 from torchlab.cli import main
+from torchlab.core import runtime
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.core.errors import TorchlabError
 from torchlab.data import text
@@ -198,6 +199,18 @@ def test_a_sentence_too_long_to_pad_without_max_length_is_exit_2_before_memory_r
     assert f"{root / 'SST-2' / 'train.tsv'}, line 7: a sentence of 200,000 tokens" in err
     assert "set data.max_length=N" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_the_memory_that_padding_may_take_is_a_containers_limit_where_it_is_below_the_hosts(tmp_path, monkeypatch):
+    """Before: only the host's free memory counted, and a container's OOM killer ended the process first."""
+    (tmp_path / "max").write_text("1000000000\n")
+    (tmp_path / "current").write_text("600000000\n")
+    (tmp_path / "unlimited").write_text("max\n")
+    cgroups = [(str(tmp_path / "unlimited"), str(tmp_path / "current")), (str(tmp_path / "gone"), str(tmp_path / "x"))]
+    monkeypatch.setattr(runtime, "CGROUP_MEMORY", cgroups)
+    host = runtime.available_memory()  # neither a limit of "max" nor missing files count
+    monkeypatch.setattr(runtime, "CGROUP_MEMORY", [*cgroups, (str(tmp_path / "max"), str(tmp_path / "current"))])
+    assert runtime.available_memory() == min(400_000_000, host or 400_000_000)
 
 
 def test_missing_sst2_is_exit_2_naming_folder_and_files(tmp_path, capsys):

@@ -29,12 +29,34 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# (limit, usage) of this process's memory cgroup, v2 then v1: a container's limit, where the OOM killer acts.
+CGROUP_MEMORY = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+)
+
+
 def available_memory() -> int | None:
-    """Bytes the host can still give a process (Linux's MemAvailable), or None where it does not say."""
+    """Bytes this process can still allocate: the host's (Linux's MemAvailable), or less where a cgroup
+    (a container) limits memory below it; None where neither says."""
+    known = [n for n in (host_available(), *(cgroup_headroom(*files) for files in CGROUP_MEMORY)) if n is not None]
+    return min(known, default=None)
+
+
+def host_available() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
     except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def cgroup_headroom(limit: str, usage: str) -> int | None:
+    """`limit` minus `usage` (bytes, as cgroup files hold them); None without a limit ("max") or the files."""
+    try:
+        with open(limit, encoding="ascii") as f, open(usage, encoding="ascii") as g:
+            return max(int(f.read()) - int(g.read()), 0)
+    except (OSError, ValueError):
         return None
 
 

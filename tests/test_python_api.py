@@ -249,6 +249,7 @@ def test_fit_takes_class_labels_as_numpy_and_pandas_give_them(given, tmp_path):
             "val": Samples(60, lambda i: (x[240 + i], y[240 + i])),
         },
     }[given]
+    torch.manual_seed(0)  # the instance's initial weights, not those the tests before it leave
     run = torchlab.fit(torch.nn.Linear(4, 2), **splits, out=tmp_path / "run", train__epochs=2, optim__lr=0.1,
                        log__loggers=[])  # fmt: skip
     assert run.summary["val"]["accuracy"] > 0.7

@@ -512,6 +512,64 @@ def test_show_prints_config_meanings_data_and_the_model_table(capsys, mnist_root
     assert all(described["meanings"].values()), [k for k, v in described["meanings"].items() if not v]
 
 
+def fetching(*args, **kwargs):
+    raise AssertionError("show reached for the network")
+
+
+def test_show_of_a_recipe_whose_data_are_absent_prints_its_config_and_layers(tmp_path, monkeypatch, capsys):
+    """It exited 2 with the data error (after trying to download CIFAR-10), and printed nothing else."""
+    import torchvision.datasets
+
+    from torchlab.models import resnet18
+
+    monkeypatch.setenv("TORCHLAB_OFFLINE", "0")  # downloads allowed: show must still fetch nothing
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", fetching)
+    monkeypatch.setattr(resnet18, "imagenet_weights", fetching)
+    assert main(["show", "cifar10-lenet5", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "lr: " in out and "# learning rate" in out  # the config
+    assert "data: not read (CIFAR-10 not found in" in out and "inputs (3, 32, 32), 10 classes" in out
+    assert "62,006 parameters" in out and "(2, 6, 28, 28)" in out  # LeNet-5's first convolution on 32 x 32
+    assert main(["show", "folder-resnet18"]) == 0  # data.folder unset; ImageNet weights neither read nor fetched
+    out = capsys.readouterr().out
+    assert "inputs (3, 224, 224), classes unknown until the data are read" in out
+    assert "the head is shown for 2" in out and "(2, 2)" in out
+
+
+def test_show_says_what_the_layer_table_needs_where_only_the_files_can_say_it(tmp_path, capsys):
+    """SST-2's vocabulary sizes the embedding: without its files, the config and one line, exit 2."""
+    assert main(["show", "sst2-lstm", "--data-dir", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert "embed_dim: 64" in out and "data: not read (dataset not found in" in out
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("torchlab: error: no layer table: dataset sst2 gives the shape of its inputs only")
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_a_datasets_shapes_without_its_files_are_those_it_reads(dataset, mnist_root):
+    from torchlab.config import build_config
+    from torchlab.data import build_data, planned_info
+
+    for crop in (None, 24):
+        cfg = build_config({"data": {"name": dataset, "center_crop": crop, "pixels": "unit"}}).data
+        assert planned_info(cfg) == build_data(cfg, torch.device("cpu")).info
+
+
+@pytest.mark.parametrize("recipe", ["mnist-dcgan", "gaussians-wgan-gp", "mnist-mlp-scratch", "sine-lstmcell"])
+def test_show_lists_every_network_a_recipe_trains_with_counts_that_sum_to_the_models(recipe, capsys, mnist_root):
+    """A GAN's critic was missing (only GAN.forward, the generator, was traced), mnist-mlp-scratch's table
+    was empty (its weights belong to the model itself) and a cell called at each of 49 steps was listed 98
+    times (its parameters counted 98 times over)."""
+    assert main(["show", recipe, "--json"]) == 0
+    model = json.loads(capsys.readouterr().out)["model"]
+    listed = sum(row["parameters"] or 0 for rows in model["networks"].values() for row in rows)
+    assert listed + sum(model["untrained"].values()) == model["parameters"]
+    gan = load_recipe(recipe).task.name == "adversarial"
+    assert list(model["networks"]) == (["generator", "critic"] if gan else ["model"])
+    for rows in model["networks"].values():
+        assert rows[0]["output"] and rows[0]["layer"] == rows[0]["layer"].strip()  # the network, traced
+
+
 def test_import_list_and_help_need_no_torch():
     probe = "import sys, torchlab; from torchlab.cli import main; main(['list']); print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=cli_env(), timeout=60)

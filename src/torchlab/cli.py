@@ -149,6 +149,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     root = [f"data.root={args.data_dir}"] if args.data_dir else []
     described = describe(load_recipe(args.recipe, [*args.overrides, *root]))
     print(json.dumps(described, indent=2, default=str) if args.json else render(described))
+    if described["missing"]:  # the config was printed; the layers, which scripts may rely on, were not
+        raise TorchlabError(described["missing"])
     return 0
 
 
@@ -234,7 +236,9 @@ def build_parser() -> ArgumentParser:
         "show",
         help="a recipe before training: its config, data and model",
         description="Print a recipe's resolved config with the meaning of every key, its data's split sizes, "
-        "and its model's layers with output shapes and parameter counts.",
+        "and the layers of each network it trains with output shapes and parameter counts. Nothing is "
+        "downloaded: data that are absent give their shapes without their files (exit 0); where only the "
+        "files can give them (SST-2's vocabulary), the config is printed and the exit status is 2.",
     )
     show.add_argument("recipe", help="a recipe name or a YAML file")
     show.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="overrides, as for train")

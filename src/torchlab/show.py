@@ -1,17 +1,35 @@
 """`torchlab show RECIPE`: a recipe before it trains: every resolved key with its meaning, the data's
-split sizes, and the model's layers with output shapes and parameter counts (torchinfo).
+split sizes, and the layers of every network the recipe trains (a GAN's generator and critic), with
+output shapes and parameter counts that sum to the model's.
 
 A key's meaning is the comment on its line in the dataclass that declares it (a component's own
 config first, then the classes it extends), else the general meaning of that key's name below.
+
+Nothing is downloaded and no pretrained weights are read: the layers need the architecture only.
+Where the data are absent, the dataset's shapes without its files (`data.planned_info`: CIFAR-10 is
+3 x 32 x 32) stand in; where only its files can say them (SST-2's vocabulary), `describe` says
+what the layer table needs instead.
 """
 
 import dataclasses
 import inspect
 import re
+from collections import Counter
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchlab.config import Config
+from torchlab.core.errors import TorchlabError
+
+if TYPE_CHECKING:  # types only: the meanings need no torch
+    import torch
+    import torchinfo
+    from torch import nn
+
+    from torchlab.data import DataInfo
+
+DEPTH = 4  # levels of submodules listed below each network
+UNKNOWN_CLASSES = 2  # the classes a head is shown with while a folder's are not known
 
 MEANINGS = {  # what a key's name means wherever it stands, when its own line has no comment
     "name": "which registered component this section uses",
@@ -124,51 +142,128 @@ def meanings(config: Config) -> dict[str, str]:
 
 
 def describe(config: Config) -> dict[str, Any]:
-    """What `torchlab show` prints: the resolved config and each key's meaning, the data's split sizes,
-    the model's parameter counts and its layers (torchinfo: output shapes, parameters)."""
-    import torch  # here: the meanings above need no torch
-    import torchinfo
-
-    from torchlab.data import build_data, close_data
-    from torchlab.models import build_model
-
-    data = build_data(config.data, torch.device("cpu"))
-    model = build_model(config.model, data.info)
-
-    def count(loader: Any) -> int:
-        return sum(len(batch[0]) for batch in loader)
-
-    try:
-        sizes = {"train": data.train_size, "val": count(data.val_loader()), "test": count(data.test_loader())}
-        *inputs, _ = next(iter(data.val_loader()))
-    finally:
-        close_data(data)
-    try:  # shapes from a real batch of two; a model that takes something else (a GAN's noise) gets none
-        stats = torchinfo.summary(model, input_data=[x[:2] for x in inputs], depth=4, verbose=0)
-    except Exception:  # noqa: BLE001  (torchinfo re-raises whatever the forward raised)
-        stats = torchinfo.summary(model, depth=4, verbose=0)
-    layers = [
-        {
-            "layer": f"{'  ' * (layer.depth - 1)}{layer.class_name}",
-            "output": list(layer.output_size) if layer.output_size else None,
-            "parameters": layer.num_params if layer.is_leaf_layer or not layer.children else None,
-        }
-        for layer in stats.summary_list
-        if layer.depth > 0
-    ]
+    """What `torchlab show` prints: the resolved config and each key's meaning, the data (split sizes,
+    inputs, classes) and the model (parameter counts, each trained network's layers). Where the model
+    cannot be shown, `model` is None and `missing` the one line that says what its table needs."""
+    data, info, inputs = read_data(config)
+    model, missing = None, None
+    if info is None:
+        name, unread = config.data.name, data["unread"]
+        missing = f"no layer table: dataset {name} gives the shape of its inputs only from its files ({unread})"
+    else:
+        model = describe_model(config, info, inputs)
     return {
         "recipe": config.recipe,
         "description": config.description,
         "config": config.to_dict(),
         "meanings": meanings(config),
-        "data": {"sizes": sizes, "input_shape": list(data.info.input_shape), "classes": data.info.num_classes},
-        "model": {
-            "name": config.model.name,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "layers": layers,
-        },
+        "data": data,
+        "model": model,
+        "missing": missing,
     }
+
+
+def read_data(config: Config) -> tuple[dict[str, Any], "DataInfo | None", tuple["torch.Tensor", ...] | None]:
+    """(the data as `describe` gives them, their DataInfo, two samples' inputs). Data that cannot be read
+    (absent, damaged) give what the dataset says without its files, no inputs, and why (`unread`)."""
+    import torch
+
+    from torchlab.data import build_data, close_data, planned_info
+
+    offline = dataclasses.replace(config.data, download=False)  # show never fetches anything
+    try:
+        data = build_data(offline, torch.device("cpu"))
+    except TorchlabError as err:
+        info = planned_info(offline)
+        return summarize(info, None, str(err)), info, None
+    try:
+        sizes = {"train": data.train_size, "val": count(data.val_loader()), "test": count(data.test_loader())}
+        *inputs, _ = next(iter(data.val_loader()))
+    finally:
+        close_data(data)
+    return summarize(data.info, sizes, None), data.info, tuple(x[:2] for x in inputs)
+
+
+def summarize(info: "DataInfo | None", sizes: dict[str, int] | None, unread: str | None) -> dict[str, Any]:
+    shape = list(info.input_shape) if info else None
+    return {"sizes": sizes, "input_shape": shape, "classes": info and info.num_classes, "unread": unread}
+
+
+def count(loader: Any) -> int:
+    return sum(len(batch[0]) for batch in loader)
+
+
+def describe_model(config: Config, info: "DataInfo", inputs: tuple["torch.Tensor", ...] | None) -> dict[str, Any]:
+    """The model's parameter counts and the layers of each network that the task trains; parameters
+    outside those (a GAN's moving average of its generator) under `untrained`. Without `inputs` (data
+    not read), zeros of the input shape; classes not known yet, UNKNOWN_CLASSES (`classes_assumed`)."""
+    import torch
+
+    from torchlab.models import build_model, for_checkpoint
+    from torchlab.registry import TASKS
+
+    assumed = UNKNOWN_CLASSES if inputs is None and info.num_classes is None else None
+    with for_checkpoint():  # the architecture only: no ImageNet or GloVe weights fetched or read
+        model = build_model(config.model, dataclasses.replace(info, num_classes=info.num_classes or assumed))
+    model.eval()
+    candidates = [inputs or (torch.zeros(2, *info.input_shape),)]
+    if callable(getattr(model, "noise", None)):  # a GAN's generator takes noise
+        candidates.append((model.noise(2),))
+    networks = TASKS.get(config.task.name).networks_of(model)
+    tables = {name: layer_rows(net, candidates) for name, net in networks.items()}
+    trained = {id(p) for net in networks.values() for p in net.parameters()}
+    others = [(name, m) for name, m in model.named_children() if not any(m is net for net in networks.values())]
+    untrained = {f"{name} ({type(m).__name__})": untrained_count(m, trained) for name, m in others}
+    return {
+        "name": config.model.name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "classes_assumed": assumed,
+        "networks": tables,
+        "untrained": {name: n for name, n in untrained.items() if n},
+    }
+
+
+def untrained_count(module: "nn.Module", trained: set[int]) -> int:
+    """The elements of `module`'s parameters that no trained network holds (a shared weight is theirs)."""
+    return sum(p.numel() for p in module.parameters() if id(p) not in trained)
+
+
+def layer_rows(net: "nn.Module", candidates: list[tuple]) -> list[dict[str, Any]]:
+    """One row per module of `net` down to DEPTH levels (torchinfo; the network itself first): its first
+    call's output shape on the first of `candidates` that `net` takes, how often it was called (a cell
+    run at every time step is one row), and the parameters it holds that no row below it lists, so that
+    the rows sum to the network's."""
+    layers = [layer for layer in torchinfo_summary(net, candidates).summary_list if layer.depth <= DEPTH]
+    calls = Counter(layer.layer_id for layer in layers)
+    return [
+        {
+            "layer": f"{'  ' * layer.depth}{layer.class_name}",
+            "output": list(layer.output_size) if layer.output_size else None,
+            "calls": calls[layer.layer_id] if layer.executed else 0,
+            "parameters": own if (own := own_parameters(layer)) or layer.is_leaf_layer else None,
+        }
+        for layer in layers
+        if not layer.is_recursive  # a module's later calls: counted above, listed once
+    ]
+
+
+def own_parameters(layer: "torchinfo.layer_info.LayerInfo") -> int:
+    """A row's parameters: those of its module that no row below it lists (all, at the last level listed)."""
+    return layer.num_params if layer.depth == DEPTH else layer.leftover_params()
+
+
+def torchinfo_summary(net: "nn.Module", candidates: list[tuple]) -> "torchinfo.ModelStatistics":
+    """torchinfo's summary of `net` run on the first of `candidates` that it takes; without a run (it
+    takes none: a critic given noise), its modules and parameters only."""
+    import torchinfo
+
+    for inputs in candidates:
+        try:
+            return torchinfo.summary(net, input_data=list(inputs), depth=DEPTH, device="cpu", verbose=0)
+        except Exception:  # noqa: BLE001  (torchinfo re-raises whatever the forward raised)
+            continue
+    return torchinfo.summary(net, depth=DEPTH, device="cpu", verbose=0)
 
 
 def render(described: dict[str, Any]) -> str:
@@ -184,15 +279,48 @@ def render(described: dict[str, Any]) -> str:
         path = [*path[:depth], key]
         meaning = meaning_of.get(".".join(path), "") if not line.strip().startswith("-") else ""
         lines.append(f"  {line:<44}  # {meaning}" if meaning else f"  {line}")
-    data, model = described["data"], described["model"]
-    sizes = ", ".join(f"{split} {n:,}" for split, n in data["sizes"].items())
-    classes = f", {data['classes']} classes" if data["classes"] else ""
-    lines += ["", f"data: {sizes}; inputs {tuple(data['input_shape'])}{classes}"]
-    lines += ["", f"model {model['name']}: {model['parameters']:,} parameters ({model['trainable']:,} trainable)"]
-    width = max([len(layer["layer"]) for layer in model["layers"]] + [5])
-    lines.append(f"  {'layer':<{width}}  {'output':<22}  parameters")
-    for layer in model["layers"]:
-        output = str(tuple(layer["output"])) if layer["output"] else "-"
-        params = f"{layer['parameters']:,}" if layer["parameters"] is not None else ""
-        lines.append(f"  {layer['layer']:<{width}}  {output:<22}  {params}")
+    lines += ["", render_data(described["data"])]
+    if described["model"]:
+        lines += ["", *render_model(described["model"])]
     return "\n".join(lines)
+
+
+def render_data(data: dict[str, Any]) -> str:
+    if data["sizes"] is not None:
+        said = ", ".join(f"{split} {n:,}" for split, n in data["sizes"].items())
+    else:
+        said = f"not read ({data['unread']})"
+    if data["input_shape"] is None:
+        return f"data: {said}"
+    classes = f", {data['classes']} classes" if data["classes"] else ""
+    if data["sizes"] is None and not data["classes"]:
+        classes = ", classes unknown until the data are read"
+    return f"data: {said}; inputs {tuple(data['input_shape'])}{classes}"
+
+
+def render_model(model: dict[str, Any]) -> list[str]:
+    """The model's counts, then a table per trained network (a section each when there are several)."""
+    lines = [f"model {model['name']}: {model['parameters']:,} parameters ({model['trainable']:,} trainable)"]
+    if model["classes_assumed"]:
+        lines.append(
+            f"  (the classes are not known until the data are read: the head is shown for {model['classes_assumed']})"
+        )
+    several = len(model["networks"]) > 1
+    for name, rows in model["networks"].items():
+        total = sum(row["parameters"] or 0 for row in rows)
+        lines += ["", f"{name}: {total:,} parameters"] if several else []
+        lines += table(rows)
+    for name, n in model["untrained"].items():
+        lines += ["", f"{name}: {n:,} parameters, in the model but in no network the task trains"]
+    return lines
+
+
+def table(rows: list[dict[str, Any]]) -> list[str]:
+    width = max([len(row["layer"]) for row in rows] + [5])
+    lines = [f"  {'layer':<{width}}  {'output':<22}  parameters"]
+    for row in rows:
+        output = str(tuple(row["output"])) if row["output"] else "-"
+        output += f" x{row['calls']}" if row["calls"] > 1 else ""
+        params = f"{row['parameters']:,}" if row["parameters"] is not None else ""
+        lines.append(f"  {row['layer']:<{width}}  {output:<22}  {params}")
+    return lines

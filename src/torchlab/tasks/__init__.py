@@ -6,8 +6,8 @@ The contract between a model, a task and the Trainer (every family follows it):
   computes goes through the `forward` of one of its networks; a model may also offer helpers
   that compute nothing with its parameters (a GAN's `noise`) and attributes (`latent`,
   `variational`).
-- A **task** names the networks it trains in `networks()` (`{"model": model}` by default; a GAN
-  `{"generator": ..., "critic": ...}`) and the optimiser groups in `parameter_groups()`. The
+- A **task** names the networks it trains in `networks_of(model)` (`{"model": model}` by default; a
+  GAN `{"generator": ..., "critic": ...}`) and the optimiser groups in `parameter_groups()`. The
   Trainer wraps each network (channels_last, `torch.compile`, DistributedDataParallel, in that
   order) and hands the wrapped ones back as `task.nets`. Training and evaluation steps compute
   only by calling `self.nets[name](...)`, so that every wrapper sees every computation: DDP
@@ -62,9 +62,15 @@ class Task:
         self.info = info
         self.nets: dict[str, nn.Module] = self.networks()  # the Trainer replaces them by their wrapped selves
 
+    @classmethod
+    def networks_of(cls, model: nn.Module) -> dict[str, nn.Module]:
+        """The networks this task's training calls in `model`, by name. A class method: `torchlab show`
+        lists them with no task built (a GAN's task would need its judge)."""
+        return {"model": model}
+
     def networks(self) -> dict[str, nn.Module]:
         """The networks training calls, each wrapped by the Trainer."""
-        return {"model": self.model}
+        return self.networks_of(self.model)
 
     def parameter_groups(self) -> dict[str, Iterable[nn.Parameter]]:
         """One optimiser is built per entry, each from the `optim` config."""

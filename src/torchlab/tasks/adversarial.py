@@ -82,8 +82,9 @@ class Adversarial(Task):
         # torch.compile cannot differentiate twice, and the gradient penalty does.
         self.eager_networks = ("critic",) if cfg.loss == "wgan-gp" else ()
 
-    def networks(self) -> dict[str, nn.Module]:
-        return {"generator": self.model.generator, "critic": self.model.critic}
+    @classmethod
+    def networks_of(cls, model: nn.Module) -> dict[str, nn.Module]:
+        return {"generator": model.generator, "critic": model.critic}
 
     def parameter_groups(self):
         return {"generator": self.model.generator.parameters(), "critic": self.model.critic.parameters()}

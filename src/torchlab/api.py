@@ -425,7 +425,7 @@ def cross_validate(config: Config, folds: int, out: Path | None = None) -> dict[
         try:
             runs.append(train_or_continue(fold_config, parent / f"fold-{fold}"))
         except Interrupted as stop:  # the fold's own message would name `torchlab resume` of that fold only
-            again = f"{reproduce_cv(config.to_dict(), folds, parent)} --out {shlex.quote(str(parent))}"
+            again = f"{reproduce_cv(config.to_dict(), folds, parent, every_key=True)} --out {shlex.quote(str(parent))}"
             raise Interrupted(
                 stop.signum, f"in fold {fold} of {folds}: `{again}` continues it, keeping the finished folds"
             ) from None

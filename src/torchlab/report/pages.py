@@ -19,7 +19,7 @@ import yaml
 from torchlab.config import flatten, parse_value
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
-from torchlab.loggers.hparams import changed_hyperparameters, is_hyperparameter
+from torchlab.loggers.hparams import changed_hyperparameters, is_hyperparameter, recipe_differences
 from torchlab.report import save_figure
 
 STYLE = """
@@ -328,10 +328,12 @@ def write_cv_page(summary: dict[str, Any], parent: Path) -> Path:
     return path
 
 
-def reproduce_cv(config: dict[str, Any], folds: int, parent: Path) -> str:
-    """`torchlab cv RECIPE --folds K KEY=VALUE...`: a fold's differences from the recipe, but its fold."""
+def reproduce_cv(config: dict[str, Any], folds: int, parent: Path, every_key: bool = False) -> str:
+    """`torchlab cv RECIPE --folds K KEY=VALUE...`: a fold's hyper-parameters that differ from the recipe,
+    but its fold; with `every_key`, every key that differs (`log.*`, `data.root`: the command that
+    continues a stopped cross-validation must give the very config its folds hold)."""
     fold_keys = ("data.folds", "data.fold")
-    differences = changed_hyperparameters(config) if config else None
+    differences = (recipe_differences if every_key else changed_hyperparameters)(config) if config else None
     if differences is None:
         return f"torchlab cv {shlex.quote(str(parent / 'fold-0' / 'config.yaml'))} --folds {folds}"
     overrides = [f"{k}={override_text(v)}" for k, v in differences.items() if k not in fold_keys]

@@ -79,6 +79,42 @@ def test_a_script_fits_its_own_model_and_the_command_line_resumes_it(tmp_path, m
     assert run_cli("eval", str(out)).returncode == 0
 
 
+UNGUARDED = """
+import sys
+
+import torch
+
+import torchlab
+
+print("script ran")
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
+run = torchlab.fit(Tiny, (x, (x[:, 0] > 0).long()), out=sys.argv[1], train__epochs=1, log__loggers=[], log__quiet=True)
+print(torch.equal(torchlab.load(run.run_dir).predict(x), run.predict(x)))
+"""
+
+
+def test_a_script_without_a_main_guard_loads_its_run_without_running_again(tmp_path):
+    """Before: torchlab.load in the script that trained imported the script again by its path: it
+    printed and trained a second time inside the load."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "run")], capture_output=True, text=True,
+                          env=cli_env(), cwd=tmp_path, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[:2] == ["script ran", "True"]
+
+
 def test_train_returns_a_run_with_its_files_model_and_predictions(tmp_path, mnist_root):
     run = torchlab.train("mnist-mlp", tmp_path / "run", overrides=["optim.lr=0.1"], model__hidden=[64], **SHORT)
     assert run.config.optim.lr == 0.1 and run.config.model.hidden == [64]

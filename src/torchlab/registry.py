@@ -92,11 +92,14 @@ def import_user_module(spec: str) -> tuple[str, ModuleType]:
     """(the spec as a run records it, the module) for a module name or a .py file.
 
     A file is imported under a name of its own, once per process: a script that also trains should
-    keep that part under `if __name__ == "__main__":`, as any imported script must."""
+    keep that part under `if __name__ == "__main__":`, as any imported script must. The script this
+    process runs is not imported again: its module is `__main__`."""
     if spec.endswith(".py") or os.sep in spec:
         path = Path(spec).expanduser().resolve()
         if not path.is_file():
             raise TorchlabError(f"import {spec}: no such file")
+        if path == running_script():  # this process runs it: its classes exist, and running it again would train again
+            return str(path), sys.modules["__main__"]
         name = f"torchlab_user_{path.stem}_{zlib.crc32(str(path).encode()):08x}"
         if str(path.parent) not in sys.path:  # its sibling modules import as beside a script run by python,
             sys.path.append(str(path.parent))  # but after the installed packages, which they must not shadow
@@ -114,6 +117,12 @@ def import_user_module(spec: str) -> tuple[str, ModuleType]:
         sys.path.append(str(Path.cwd()))
     _run_user_code(spec, partial(importlib.import_module, spec))
     return spec, sys.modules[spec]
+
+
+def running_script() -> Path | None:
+    """The file that `python FILE.py` (or `python -m`) runs in this process, if any."""
+    file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return Path(file).resolve() if file else None
 
 
 def _run_user_code(spec: str, load: Callable[[], Any]) -> None:

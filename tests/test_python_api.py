@@ -336,6 +336,25 @@ def test_fit_again_into_its_folder_continues_keeps_or_refuses(tmp_path):
     assert (tmp_path / "run" / "data.safetensors").read_bytes() == kept  # what trained epochs 1-3
 
 
+def test_a_misspelt_keyword_names_the_setting_it_meant_and_trains_nothing(tmp_path):
+    """Before: fit(epochs=3) said "unknown config section 'epochs'", and resume(run, epoch=4) reached the
+    Trainer: TypeError "Trainer.__init__() got an unexpected keyword argument 'epoch'"."""
+    x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
+    pair, kwargs = (x, (x[:, 0] > 0).long()), {"in_features": 3, "out_features": 2}
+    with pytest.raises(TorchlabError, match=r"torchlab.fit: unknown keyword argument epochs=; .*train__epochs=\?"):
+        torchlab.fit(torch.nn.Linear, pair, out=tmp_path / "typo", model_kwargs=kwargs, epochs=3)
+    with pytest.raises(TorchlabError, match=r"torchlab.train: unknown keyword argument lr=; .*optim__lr=\?"):
+        torchlab.train("mnist-mlp", tmp_path / "typo", lr=0.1)
+    with pytest.raises(TorchlabError, match="for example train__epochs=3"):
+        torchlab.train("mnist-mlp", tmp_path / "typo", xyzzy=1)
+    assert not (tmp_path / "typo").exists()
+    run = torchlab.fit(torch.nn.Linear, pair, out=tmp_path / "run", model_kwargs=kwargs, train__epochs=1,
+                       log__loggers=[])  # fmt: skip
+    with pytest.raises(TypeError, match=r"^resume\(\) got an unexpected keyword argument 'epoch'"):
+        torchlab.resume(run.run_dir, epoch=2)
+    assert torchlab.resume(run.run_dir, epochs=2).summary["epochs"] == 2
+
+
 def test_fit_gives_the_callers_random_streams_and_switches_back(tmp_path):
     """Before: after a fit, random, numpy and torch drew the run's seed-0 streams, deterministic on."""
     import random

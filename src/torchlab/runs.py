@@ -17,7 +17,7 @@ import inspect
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,10 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from torchlab import api
-from torchlab.config import Config, flatten, load_run_config
+from torchlab.config import Config, build_config, flatten, load_run_config
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, save_tensors
 from torchlab.core.distributed import is_main_process
-from torchlab.core.errors import TorchlabError
+from torchlab.core.errors import TorchlabError, closest
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.data import DataInfo
 from torchlab.data.given import GivenDatasets, GivenTensors, check_samples, checked_pair
@@ -161,16 +161,19 @@ def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = Non
 
 def train(recipe: str | Path | Config, out: str | Path | None = None, *, overrides=(), **settings: Any) -> Run:
     """Train a recipe (a name, a YAML path or a Config) into a new run directory."""
-    config = configure(recipe, [*overrides, *dotted(settings)])
+    config = configure(recipe, [*overrides, *dotted(settings, "train")])
     out = Path(out) if out else api.new_run_dir(config.recipe, config.train.device)
     return until_stopped(lambda: api.train(config, out), out)
 
 
-def resume(
-    run_dir: str | Path, epochs: int | None = None, *, data_dir: str | None = None, quiet: bool = False, **parts: Any
-) -> Run:
+def resume(run_dir: str | Path, epochs: int | None = None, *, data_dir: str | None = None, quiet: bool = False) -> Run:
     """Continue an interrupted run (to `epochs` in all, if given; its data from `data_dir` if moved)."""
-    run_dir = Path(run_dir)
+    return resumed(Path(run_dir), epochs, data_dir, quiet)
+
+
+def resumed(run_dir: Path, epochs: int | None, data_dir: str | None, quiet: bool, **parts: Any) -> Run:
+    """`resume`, with the model and data a fit gives (`parts`), which the public call does not take:
+    a misspelt keyword there is Python's TypeError naming it, not the Trainer's."""
     return until_stopped(lambda: api.resume(run_dir, epochs, data_dir, quiet, **parts), run_dir)
 
 
@@ -220,7 +223,7 @@ def fit(
         "optim": {"name": "adam", "lr": 1e-3},
         "train": {"monitor": "val.accuracy" if classify else "val.loss", "mode": "max" if classify else "min"},
     }
-    config = resolve(raw, [*overrides, *dotted(settings)])
+    config = resolve(raw, [*overrides, *dotted(settings, "fit")])
     run_dir = Path(out) if out else api.new_run_dir(config.recipe, config.train.device)
     if tensors:
         config.data.path = str((run_dir / "data.safetensors").resolve())
@@ -276,7 +279,7 @@ def fit_again(run_dir: Path, config: Config, parts: dict[str, Any]) -> Run:
     kept = Run(run_dir, earlier)
     if api.finished(run_dir) and kept.summary.get("epochs", 0) >= config.train.epochs:
         return kept
-    return resume(run_dir, config.train.epochs, quiet=config.log.quiet, **parts)
+    return resumed(run_dir, config.train.epochs, None, config.log.quiet, **parts)
 
 
 def until_stopped(train_fn: Callable[[], Any], out: Path) -> Run:
@@ -302,10 +305,25 @@ def configure(recipe: str | Path | Config, overrides: list[str]) -> Config:
     return load_recipe(str(recipe), overrides)
 
 
-def dotted(settings: dict[str, Any]) -> list[str]:
+def dotted(settings: dict[str, Any], caller: str) -> list[str]:
     """Keyword overrides as the command line's KEY=VALUE: `optim__lr=0.1` -> `optim.lr=0.1`."""
+    for key in settings:
+        check_keyword(key, caller)
     flow = {key: yaml.safe_dump(value, default_flow_style=True).splitlines()[0] for key, value in settings.items()}
     return [f"{key.replace('__', '.')}={text}" for key, text in flow.items()]
+
+
+def check_keyword(key: str, caller: str) -> None:
+    """Refuse a keyword that is neither `section__key` nor a section (`epochs=3`), naming the setting
+    it likely means (`train__epochs`), where the config said only that no section has its name."""
+    if "__" in key or key in {f.name for f in fields(Config)}:
+        return
+    leaves = {name.rpartition(".")[2]: name for name in flatten(build_config({}).to_dict()) if "." in name}
+    meant = leaves.get(closest(key, leaves) or "")
+    hint = f"did you mean {meant.replace('.', '__')}=?" if meant else "for example train__epochs=3"
+    raise TorchlabError(
+        f"torchlab.{caller}: unknown keyword argument {key}=; a setting is a config key with __ for its dot ({hint})"
+    )
 
 
 def is_pair(data: Any) -> bool:

@@ -133,6 +133,8 @@ def test_train_returns_a_run_with_its_files_model_and_predictions(tmp_path, mnis
 
     stored = read_idx(DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte", 3)[: len(labels)]
     assert torch.equal(run.predict(stored), run.predict(images))
+    figures = run.evaluate(stored, read_idx(DATA / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", 1)[: len(labels)])
+    assert figures == pytest.approx(run.summary["test"], abs=1e-6)  # the test set again, as stored
     with pytest.raises(TorchlabError, match=r"predict takes images of shape \[N, 1, 28, 28\], got \[2, 3\]"):
         run.predict(torch.zeros(2, 3))
     with pytest.raises(TorchlabError, match="unknown config key 'optim.momentun'"):
@@ -334,6 +336,29 @@ def test_fit_again_into_its_folder_continues_keeps_or_refuses(tmp_path):
     with pytest.raises(TorchlabError, match=r"holds a fit of other data \(train.x differs\)"):
         fit(train__epochs=4)
     assert (tmp_path / "run" / "data.safetensors").read_bytes() == kept  # what trained epochs 1-3
+
+
+def test_evaluate_scores_the_best_model_on_new_data_as_the_run_scored_its_test_set(tmp_path):
+    """Before: Run had no evaluate (AttributeError); new data meant a loop of one's own around predict."""
+    import numpy as np
+
+    x = torch.randn(300, 5, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    kwargs = {"in_features": 5, "out_features": 2}
+    run = torchlab.fit(torch.nn.Linear, (x[:200], y[:200]), test=(x[200:], y[200:]), out=tmp_path / "run",
+                       model_kwargs=kwargs, train__epochs=2, log__loggers=[])  # fmt: skip
+    assert run.evaluate(x[200:], y[200:]) == pytest.approx(run.summary["test"], abs=1e-6)
+    labels = y[:50].numpy().astype(np.int32)  # numpy's int32 labels, batches of 7
+    accuracy = (run.predict(x[:50]) == y[:50]).float().mean().item()
+    assert torchlab.load(run.run_dir).evaluate(x[:50].numpy(), labels, batch_size=7)["accuracy"] == pytest.approx(
+        accuracy
+    )
+    with pytest.raises(TorchlabError, match="evaluate: a classifier's test targets must be integer class indices"):
+        run.evaluate(x[:50], y[:50].float())
+    with pytest.raises(TorchlabError, match="evaluate: test has 50 inputs but 49 targets"):
+        run.evaluate(x[:50], y[:49])
+    with pytest.raises(TorchlabError, match=r"evaluate takes inputs of shape \[N, 5\], got \[50, 3\]"):
+        run.evaluate(x[:50, :3], y[:50])
 
 
 def test_a_misspelt_keyword_names_the_setting_it_meant_and_trains_nothing(tmp_path):

@@ -4,6 +4,7 @@
     run = torchlab.train("mnist-mlp", train__epochs=2, optim__lr=0.1)
     run.summary["test"]["accuracy"], run.report_path
     torchlab.load(run.run_dir).predict(images)        # classes, from the best weights
+    run.evaluate(images, labels)                      # loss and accuracy of the best weights on new data
     run = torchlab.fit(MyNet(), (x, y), test=(x_test, y_test), train__epochs=1)
 
 The same engine as the command line: checkpoints, resume, early stopping, schedules,
@@ -32,6 +33,7 @@ from torchlab.config import Config, build_config, flatten, load_run_config
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, save_tensors
 from torchlab.core.distributed import is_main_process
 from torchlab.core.errors import TorchlabError, closest
+from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.data import DataInfo
 from torchlab.data.given import GivenDatasets, GivenTensors, check_samples, checked_pair
@@ -101,14 +103,36 @@ class Run:
         Images as stored (uint8 pixels, `[N, H, W]` for one channel or `[N, C, H, W]`) are scaled and
         normalised as the run's loader did it. A text run takes sentences (a str or a list of them),
         tokenised and padded as its loader did. Other inputs are taken as the loader gives them."""
-        name = self.config.task.name
-        if TASKS.get(name).predict is Task.predict:
-            raise TorchlabError(f"a run of task {name} has no predict; its network is `run.model`")
-        task = build_task(self.config.task, self.model, self.info)
-        device = resolve_device(self.device)
+        task, device = self.task("predict"), resolve_device(self.device)
         if self.info.vocab is not None:
             return task.predict(*(x.to(device) for x in self.as_token_ids(inputs)))
         return task.predict(*(self.as_loaded(x, task, device) for x in inputs))
+
+    @torch.no_grad()
+    def evaluate(self, inputs: Any, targets: Any, batch_size: int = 256) -> dict[str, float]:
+        """The task's figures of the best model on new data (a classifier: loss and accuracy), with
+        `inputs` read as `predict` reads them; `summary["test"]` holds those of the run's test set."""
+        task, device = self.task("evaluate"), resolve_device(self.device)
+        if self.info.vocab is not None:
+            raise TorchlabError("evaluate takes inputs of tensors; a text run's new data: `run.predict(sentences)`")
+        x = self.as_loaded(inputs, task, device, "evaluate")
+        try:
+            y = torch.as_tensor(targets, device=device)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TorchlabError(f"evaluate: the targets do not convert to a tensor ({err})") from None
+        x, y = checked_pair("test", (x, y), self.config.task.name == "classify", caller="evaluate")
+        means = RunningMeans()
+        for start in range(0, len(x), batch_size):
+            batch = x[start : start + batch_size], y[start : start + batch_size]
+            means.add(task.validation_step(batch), len(batch[1]))
+        return means.means()
+
+    def task(self, doing: str) -> Task:
+        """The run's task around its best model, for `predict` or `evaluate`."""
+        name = self.config.task.name
+        if TASKS.get(name).predict is Task.predict:
+            raise TorchlabError(f"a run of task {name} has no {doing}; its network is `run.model`")
+        return build_task(self.config.task, self.model, self.info)
 
     def as_token_ids(self, inputs: tuple[Any, ...]) -> tuple[torch.Tensor, ...]:
         """Sentences -> (ids [N, L], lengths [N]) with the run's vocabulary; the loader's pair as it is."""
@@ -126,11 +150,11 @@ class Run:
             "a text run predicts sentences (a str or a list of str), or token ids [N, L] with their lengths [N]"
         )
 
-    def as_loaded(self, x: Any, task: Task, device: torch.device) -> torch.Tensor:
+    def as_loaded(self, x: Any, task: Task, device: torch.device, doing: str = "predict") -> torch.Tensor:
         """A batch as the run's loader gave it: uint8 images of a recipe's dataset scaled and normalised,
         floats (numpy's float64 too) in the model's precision. Another shape is refused, naming both."""
         if not isinstance(x, torch.Tensor) and not hasattr(x, "__array__"):
-            raise TorchlabError(f"predict takes tensors or numpy arrays, got {type(x).__name__}")
+            raise TorchlabError(f"{doing} takes tensors or numpy arrays, got {type(x).__name__}")
         x = torch.as_tensor(x, device=device)
         shape, normalization = self.info.input_shape, self.info.normalization
         if x.dtype == torch.uint8 and tuple(x.shape[1:]) == shape[1:] and shape[0] == 1:  # [N, H, W]: one channel
@@ -139,13 +163,13 @@ class Run:
         if x.dim() != len(shape) + 1 or any(e not in ("T", n) for e, n in zip(expected, x.shape[1:], strict=True)):
             what = "images" if self.info.images else "inputs"
             raise TorchlabError(
-                f"predict takes {what} of shape [N, {', '.join(map(str, expected))}], got {list(x.shape)}"
+                f"{doing} takes {what} of shape [N, {', '.join(map(str, expected))}], got {list(x.shape)}"
             )
         if x.dtype == torch.uint8 and normalization:
             return Normalize(*normalization, x.device)(x)
         if (given := self.info.input_dtype) and x.is_floating_point() != getattr(torch, given).is_floating_point:
             # a fit's model reads its inputs as they came: uint8 pixels are not floats in [0, 1]
-            raise TorchlabError(f"predict takes {given} inputs, as the run trained on, got {str(x.dtype)[6:]}")
+            raise TorchlabError(f"{doing} takes {given} inputs, as the run trained on, got {str(x.dtype)[6:]}")
         if given and not x.is_floating_point():
             return x.to(getattr(torch, given))
         parameter = next(self.model.parameters(), None)

@@ -47,17 +47,17 @@ def holds_out_val(cfg: DataConfig, val: object) -> bool:
     return val is None
 
 
-def checked_pair(split: str, pair: Pair, classify: bool) -> Pair:
+def checked_pair(split: str, pair: Pair, classify: bool, caller: str = "torchlab.fit") -> Pair:
     """`(inputs, targets)` of one length; a classifier's targets as int64 class indices (numpy and
     pandas often give int32), where cross-entropy would fail mid-epoch on any other dtype."""
     x, y = pair
     if len(x) != len(y):
-        raise TorchlabError(f"torchlab.fit: {split} has {len(x)} inputs but {len(y)} targets")
+        raise TorchlabError(f"{caller}: {split} has {len(x)} inputs but {len(y)} targets")
     if not classify:
         return x, y
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise TorchlabError(
-            f"torchlab.fit: a classifier's {split} targets must be integer class indices, got {y.dtype} "
+            f"{caller}: a classifier's {split} targets must be integer class indices, got {y.dtype} "
             "(task='regress' fits numbers)"
         )
     return x, y.long()

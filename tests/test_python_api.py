@@ -579,6 +579,19 @@ def test_a_recipe_file_starts_from_its_base(tmp_path):
         load_recipe(str(tmp_path / "loop.yaml"))
 
 
+def test_train_takes_a_dict_read_as_a_recipe_file_and_names_its_misspelt_keys(tmp_path, mnist_root):
+    """Before: torchlab.train(dict) said "unknown recipe '{'base': ...}'" however right the dict was."""
+    recipe = {"base": "mnist-mlp", "optim": {"lr": 0.2}, "data": {"subset": 1000, "eval_subset": 200}}
+    run = torchlab.train(recipe, tmp_path / "run", train__epochs=1, log__loggers=[])
+    assert run.config.recipe == "mnist-mlp" and run.config.optim == load_recipe("mnist-mlp", ["optim.lr=0.2"]).optim
+    assert run.summary["status"] == "completed" and run.config.data.subset == 1000
+    with pytest.raises(TorchlabError, match=r"unknown config key 'optim.lrr' \(did you mean 'optim.lr'\?\)"):
+        torchlab.train({"base": "mnist-mlp", "optim": {"lrr": 0.1}}, tmp_path / "typo")
+    with pytest.raises(TorchlabError, match="a recipe name, a YAML path, a dict or a Config, got list"):
+        torchlab.train(["mnist-mlp"], tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()
+
+
 def test_show_prints_config_meanings_data_and_the_model_table(capsys, mnist_root):
     assert main(["show", "mnist-mlp"]) == 0
     out = capsys.readouterr().out

@@ -41,7 +41,7 @@ from torchlab.data.loaders import Normalize
 from torchlab.data.text import Vocabulary, pad, tokenize
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.models import build_model, for_checkpoint
-from torchlab.recipes import load_recipe, resolve
+from torchlab.recipes import dict_raw, load_recipe, resolve
 from torchlab.tasks import TASKS, Task, build_task
 
 Data = tuple[torch.Tensor, torch.Tensor] | Dataset
@@ -183,8 +183,10 @@ def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = Non
     return Run(run_dir, load_run_config(run_dir), device, model)
 
 
-def train(recipe: str | Path | Config, out: str | Path | None = None, *, overrides=(), **settings: Any) -> Run:
-    """Train a recipe (a name, a YAML path or a Config) into a new run directory."""
+def train(
+    recipe: str | Path | Config | dict[str, Any], out: str | Path | None = None, *, overrides=(), **settings: Any
+) -> Run:
+    """Train a recipe (a name, a YAML path, a Config, or a dict read as a recipe's YAML) into a new run directory."""
     config = configure(recipe, [*overrides, *dotted(settings, "train")])
     out = Path(out) if out else api.new_run_dir(config.recipe, config.train.device)
     return until_stopped(lambda: api.train(config, out), out)
@@ -323,9 +325,15 @@ def until_stopped(train_fn: Callable[[], Any], out: Path) -> Run:
     return Run(out, load_run_config(out))
 
 
-def configure(recipe: str | Path | Config, overrides: list[str]) -> Config:
+def configure(recipe: str | Path | Config | dict[str, Any], overrides: list[str]) -> Config:
     if isinstance(recipe, Config):
         return resolve(recipe.to_dict(), overrides)
+    if isinstance(recipe, dict):
+        return resolve(dict_raw(recipe), overrides)
+    if not isinstance(recipe, str | Path):
+        raise TorchlabError(
+            f"torchlab.train takes a recipe name, a YAML path, a dict or a Config, got {type(recipe).__name__}"
+        )
     return load_recipe(str(recipe), overrides)
 
 

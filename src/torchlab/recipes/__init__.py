@@ -53,6 +53,16 @@ def recipe_raw(recipe: str, relative_to: Path | None = None, seen: tuple[Path, .
     return raw
 
 
+def dict_raw(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A recipe given as a dict, read as its YAML file would be: its `base` merged in, named as its
+    `recipe:` says, else as its base, else 'python'."""
+    own = copy.deepcopy(recipe)
+    base = own.pop("base", None)
+    if base is not None and not isinstance(base, str):
+        raise TorchlabError(f"base must be a recipe name or a YAML path, got {base!r}")
+    return {"recipe": "python", **(merge(recipe_raw(base), own) if base is not None else own)}
+
+
 def beside(spec: Any, folder: Path) -> Any:
     """A recipe's `imports` entry as the recipe's folder names it: a file path, or a module name
     with a .py file there, becomes that file's absolute path; other modules are left to sys.path."""

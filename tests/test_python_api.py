@@ -236,6 +236,10 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
         (lambda x, y: Samples(300, lambda i: (x[i], y[i].float())), "train[0]'s is torch.float32 of shape ()"),
         (lambda x, y: Samples(300, lambda i: (x[i], y[i : i + 1])), "train[0]'s is torch.int64 of shape (1,)"),
         (lambda x, y: 300, "train must be (inputs, targets) tensors or a map-style Dataset, got int"),
+        (
+            lambda x, y: torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32),
+            "train is a DataLoader; give its Dataset (train.dataset) and its batch size as data__batch_size=32",
+        ),
         (lambda x, y: (x.double(), y), "the inputs are torch.float64 but the model's weights are torch.float32"),
     ],
 )
@@ -479,6 +483,23 @@ def test_a_stop_of_a_fit_only_python_holds_names_fit_which_finishes_it(only_pyth
     assert "`torchlab.fit(..., out=RUN_DIR)` of the same model and data continues exactly" in err
     assert "resume" not in err and run.summary["resume"] == "torchlab.fit(..., out=RUN_DIR)"
     assert fit(run.summary["epochs"] + 1).summary["status"] == "completed"
+
+
+def test_a_notebook_class_run_loads_with_an_instance_and_names_a_class_given_instead(tmp_path):
+    """Before: torchlab.load(RUN_DIR, model=CellModel) (the class, as fit takes it) said the checkpoint
+    "holds weights of another model: Module.load_state_dict() missing 1 required positional argument"."""
+
+    class CellModel(torch.nn.Linear):  # defined in a function: as unimportable as a notebook cell's
+        pass
+
+    x = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
+    run = torchlab.fit(CellModel(4, 2), (x, (x[:, 0] > 0).long()), out=tmp_path / "run", train__epochs=1,
+                       log__loggers=[])  # fmt: skip
+    with pytest.raises(TorchlabError, match=r"torchlab.load\(RUN_DIR, model=YourModel\(...\)\)"):
+        torchlab.load(run.run_dir).predict(x)
+    with pytest.raises(TorchlabError, match="model= takes an instance of the run's model class, built, got the class"):
+        torchlab.load(run.run_dir, model=CellModel)
+    assert torch.equal(torchlab.load(run.run_dir, model=CellModel(4, 2)).predict(x), run.predict(x))
 
 
 def test_a_stop_returns_the_interrupted_run_and_resume_finishes_it(tmp_path, mnist_root):

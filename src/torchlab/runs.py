@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import yaml
 from torch import nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from torchlab import api
 from torchlab.config import Config, build_config, flatten, load_run_config
@@ -179,6 +179,9 @@ class Run:
 def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = None) -> Run:
     """A finished or interrupted run. `model`: an instance of the run's model class, for a run whose
     class torchlab cannot import again (defined in a notebook); its weights are replaced by the run's."""
+    if model is not None and not isinstance(model, nn.Module):
+        what = f"the class {model.__name__}" if isinstance(model, type) else f"a {type(model).__name__}"
+        raise TorchlabError(f"torchlab.load: model= takes an instance of the run's model class, built, got {what}")
     run_dir = Path(run_dir)
     return Run(run_dir, load_run_config(run_dir), device, model)
 
@@ -374,6 +377,11 @@ def given(name: str, split: Any) -> Any:
             raise TorchlabError(f"torchlab.fit: {name}'s (inputs, targets) do not convert to tensors ({err})") from None
     if hasattr(split, "__len__") and hasattr(split, "__getitem__"):
         return split
+    if isinstance(split, DataLoader):  # fit batches, shuffles and shards by rank itself
+        raise TorchlabError(
+            f"torchlab.fit: {name} is a DataLoader; give its Dataset ({name}.dataset) and its batch size as "
+            f"data__batch_size={split.batch_size}"
+        )
     raise TorchlabError(
         f"torchlab.fit: {name} must be (inputs, targets) tensors or a map-style Dataset, got {type(split).__name__}"
     )

@@ -277,6 +277,26 @@ def test_fit_names_a_model_whose_output_is_no_logits(model, message, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("task", "outputs", "targets", "message"),
+    [
+        ("regress", 3, (300, 1), "task regress needs one output per target, shape [batch, 1], from the model; "
+         "Linear returned shape (30, 3)"),
+        ("regress", 3, (300,), "shape [batch], from the model; Linear returned shape (30, 3)"),
+        ("binary", 2, (300,), "task binary needs one output per target, shape [batch], from the model"),
+        ("binary", 1, (300, 2), "shape [batch, 2], from the model; Linear returned shape (30, 1)"),
+    ],
+)  # fmt: skip
+def test_fit_names_a_model_with_another_number_of_outputs_than_targets(task, outputs, targets, message, tmp_path):
+    """Before: regress's [B, 3] against [B, 1] broadcast to a wrong loss without a word, and against [B]
+    (binary's [B, 2] too) raised torch's size error from inside the first validation batch."""
+    x, y = torch.randn(300, 4), torch.randint(0, 2, targets)
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(torch.nn.Linear(4, outputs), (x, y), task=task, out=tmp_path / "run")
+    assert message in str(refused.value)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("given", ["int32 tensors", "numpy", "int32 Dataset", "tensors beside a Dataset"])
 def test_fit_takes_class_labels_as_numpy_and_pandas_give_them(given, tmp_path):
     """int32 labels (cross-entropy wants int64), numpy arrays, and a pair of tensors given beside a Dataset."""

@@ -42,6 +42,23 @@ Optimize = Callable[..., None]  # optimize(loss, group="model")
 Metrics = dict[str, torch.Tensor | PerSample]
 
 
+def described(output: Any) -> str:
+    """A network's output as a refusal names it: its shape, or its type where it is no tensor."""
+    return f"shape {tuple(output.shape)}" if isinstance(output, torch.Tensor) else type(output).__name__
+
+
+def per_target(output: Any, target: torch.Tensor, task: str, model: nn.Module) -> torch.Tensor:
+    """`output` in the shape of `target` ([B, 1] against [B], or the other way round). Another size is
+    refused naming both: [B, 3] against [B, 1] would broadcast to a wrong loss without a word."""
+    if not isinstance(output, torch.Tensor) or output.numel() != target.numel():
+        shape = ", ".join(["batch", *map(str, target.shape[1:])])
+        raise TorchlabError(
+            f"task {task} needs one output per target, shape [{shape}], from the model; "
+            f"{type(model).__name__} returned {described(output)}"
+        )
+    return output.view_as(target)
+
+
 @dataclass
 class Preview:
     """What the live loggers (TensorBoard, Visdom) show of one batch each epoch."""

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from torchlab.data import Batch
-from torchlab.tasks import TASKS, Metrics, Task
+from torchlab.tasks import TASKS, Metrics, Task, per_target
 
 
 @TASKS.register("binary")
@@ -18,7 +18,7 @@ class BinaryClassify(Task):
     def test_step(self, batch: Batch) -> tuple[Metrics, dict[str, torch.Tensor]]:
         """The metrics, and the labels and predictions that a classifier's figures read (the confusion matrix)."""
         *inputs, labels = batch
-        logits = self.nets["model"](*inputs).squeeze(-1)
+        logits = per_target(self.nets["model"](*inputs), labels, "binary", self.model)
         loss = F.binary_cross_entropy_with_logits(logits, labels.float())
         predicted = (logits > 0).long()
         metrics = {"loss": loss, "accuracy": (predicted == labels).float().mean()}

@@ -10,7 +10,7 @@ from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.core.metrics import PerSample
 from torchlab.data import Batch, DataInfo
-from torchlab.tasks import TASKS, Metrics, Optimize, Preview, Task
+from torchlab.tasks import TASKS, Metrics, Optimize, Preview, Task, described
 
 
 def correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -61,11 +61,10 @@ class Classify(Task):
         logits = mirror_averaged(net, x) if self.cfg.tta_flip else net(x)
         classes = self.info.num_classes or 0
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[1] < classes:
-            got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
             one_logit = isinstance(logits, torch.Tensor) and logits.shape[-1:] == (1,) and classes == 2
             raise TorchlabError(
                 f"task classify needs logits of shape [batch, {classes}] from the model; {type(net).__name__} "
-                f"returned {got}" + (" (task='binary' takes one logit)" if one_logit else "")
+                f"returned {described(logits)}" + (" (task='binary' takes one logit)" if one_logit else "")
             )
         return logits
 

@@ -7,16 +7,14 @@ absolute error, in the target's units.
 import torch
 
 from torchlab.data import Batch
-from torchlab.tasks import TASKS, Metrics, Task
+from torchlab.tasks import TASKS, Metrics, Task, per_target
 
 
 @TASKS.register("regress")
 class Regress(Task):
     def metrics(self, batch: Batch) -> Metrics:
         x, y = batch
-        prediction = self.nets["model"](x)
-        if prediction.shape != y.shape and prediction.numel() == y.numel():
-            prediction = prediction.view_as(y)  # [B, 1] against [B]
+        prediction = per_target(self.nets["model"](x), y, "regress", self.model)
         error = prediction - y.to(prediction.dtype)
         return {"loss": error.pow(2).mean(), "mae": error.abs().mean()}
 

@@ -235,6 +235,8 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
         (lambda x, y: Samples(300, lambda i: (x[i], y[i], i)), "pairs; train[0] is a tuple of 3"),
         (lambda x, y: Samples(300, lambda i: (x[i], y[i].float())), "train[0]'s is torch.float32 of shape ()"),
         (lambda x, y: Samples(300, lambda i: (x[i], y[i : i + 1])), "train[0]'s is torch.int64 of shape (1,)"),
+        (lambda x, y: (x, y - 1), "a classifier's targets are class indices from 0 up; got -1"),
+        (lambda x, y: Samples(300, lambda i: (x[i], y[i] - 1)), "class indices from 0 up; got -1"),
         (lambda x, y: 300, "train must be (inputs, targets) tensors or a map-style Dataset, got int"),
         (
             lambda x, y: torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32),
@@ -244,8 +246,8 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
     ],
 )
 def test_fit_names_what_is_wrong_with_the_data(data, message, tmp_path):
-    """Before: a raw RuntimeError, KeyError or ValueError from inside the first step (or from
-    counting the classes)."""
+    """Before: a raw RuntimeError, KeyError, ValueError or IndexError (a label of -1) from inside the
+    first step (or from counting the classes)."""
     given = data(torch.randn(300, 4), torch.randint(0, 3, (300,)))
     with pytest.raises(TorchlabError) as refused:
         torchlab.fit(torch.nn.Linear(4, 3), given, out=tmp_path / "run")
@@ -311,9 +313,9 @@ def test_fit_takes_class_labels_as_numpy_and_pandas_give_them(given, tmp_path):
             "val": Samples(60, lambda i: (x[240 + i], y[240 + i])),
         },
     }[given]
-    torch.manual_seed(0)  # the instance's initial weights, not those the tests before it leave
-    run = torchlab.fit(torch.nn.Linear(4, 2), **splits, out=tmp_path / "run", train__epochs=2, optim__lr=0.1,
-                       log__loggers=[])  # fmt: skip
+    kwargs = {"in_features": 4, "out_features": 2}  # the class: built under the run's seed, whatever ran before
+    run = torchlab.fit(torch.nn.Linear, **splits, out=tmp_path / "run", model_kwargs=kwargs, train__epochs=2,
+                       optim__lr=0.1, log__loggers=[])  # fmt: skip
     assert run.summary["val"]["accuracy"] > 0.7
 
 
@@ -379,6 +381,8 @@ def test_evaluate_scores_the_best_model_on_new_data_as_the_run_scored_its_test_s
     )
     with pytest.raises(TorchlabError, match="evaluate: a classifier's test targets must be integer class indices"):
         run.evaluate(x[:50], y[:50].float())
+    with pytest.raises(TorchlabError, match="evaluate: a classifier's targets are class indices 0 to 1; got 2"):
+        run.evaluate(x[:50], y[:50] * 2)  # cross-entropy's IndexError, or accuracy on classes the model lacks
     with pytest.raises(TorchlabError, match="evaluate: test has 50 inputs but 49 targets"):
         run.evaluate(x[:50], y[:49])
     with pytest.raises(TorchlabError, match=r"evaluate takes inputs of shape \[N, 5\], got \[50, 3\]"):

@@ -36,7 +36,7 @@ from torchlab.core.errors import TorchlabError, closest
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.data import DataInfo
-from torchlab.data.given import GivenDatasets, GivenTensors, check_samples, checked_pair
+from torchlab.data.given import GivenDatasets, GivenTensors, check_class_range, check_samples, checked_pair
 from torchlab.data.loaders import Normalize
 from torchlab.data.text import Vocabulary, pad, tokenize
 from torchlab.loggers.jsonl import read_metrics
@@ -121,6 +121,8 @@ class Run:
         except (TypeError, ValueError, RuntimeError) as err:
             raise TorchlabError(f"evaluate: the targets do not convert to a tensor ({err})") from None
         x, y = checked_pair("test", (x, y), self.config.task.name == "classify", caller="evaluate")
+        if self.config.task.name == "classify":
+            check_class_range("evaluate", y, self.info.num_classes)
         means = RunningMeans()
         for start in range(0, len(x), batch_size):
             batch = x[start : start + batch_size], y[start : start + batch_size]
@@ -393,12 +395,12 @@ def count_classes(*splits: Data | None) -> int:
     for split in splits:
         if split is None:
             continue
-        if is_pair(split):
-            highest = max(highest, int(split[1].max()) if len(split[1]) else -1)
-        elif hasattr(split, "classes"):
+        if not is_pair(split) and hasattr(split, "classes"):
             highest = max(highest, len(split.classes) - 1)
-        else:
-            highest = max(highest, max(int(split[i][1]) for i in range(len(split))))
+            continue
+        targets = split[1] if is_pair(split) else torch.tensor([int(split[i][1]) for i in range(len(split))])
+        check_class_range("torchlab.fit", targets)
+        highest = max(highest, int(targets.max()) if len(targets) else -1)
     return highest + 1
 
 

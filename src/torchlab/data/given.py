@@ -63,6 +63,15 @@ def checked_pair(split: str, pair: Pair, classify: bool, caller: str = "torchlab
     return x, y.long()
 
 
+def check_class_range(caller: str, targets: torch.Tensor, classes: int | None = None) -> None:
+    """Refuse class indices below 0 (or from `classes` on), which cross-entropy meets as an IndexError
+    in the middle of an epoch."""
+    outside = targets[(targets < 0) | (targets >= classes)] if classes else targets[targets < 0]
+    if len(outside):
+        span = f"0 to {classes - 1}" if classes else "from 0 up"
+        raise TorchlabError(f"{caller}: a classifier's targets are class indices {span}; got {int(outside[0])}")
+
+
 def check_samples(split: str, dataset: Dataset, classify: bool) -> None:
     """Refuse, before anything trains, a Dataset whose first sample is not an `(input, target)` pair,
     or whose first target is not one integer class index where a classifier needs one."""

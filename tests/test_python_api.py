@@ -408,6 +408,26 @@ def test_a_misspelt_keyword_names_the_setting_it_meant_and_trains_nothing(tmp_pa
     assert torchlab.resume(run.run_dir, epochs=2).summary["epochs"] == 2
 
 
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_an_absent_accelerator_is_named_before_anything_is_written(device, tmp_path):
+    """Before: device 'mps' where PyTorch has none raised torch's RuntimeError "PyTorch is not linked
+    with support for mps devices" (from fit, train, load's predict and `torchlab train --device mps`)."""
+    if torch.accelerator.current_accelerator(check_available=True) == torch.device(device):
+        pytest.skip(f"this machine has {device}")
+    x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
+    pair, kwargs = (x, (x[:, 0] > 0).long()), {"in_features": 3, "out_features": 2}
+    absent = f"device '{device}' asked for, but no {device.upper()} device is available here"
+    with pytest.raises(TorchlabError, match=absent):
+        torchlab.fit(torch.nn.Linear, pair, out=tmp_path / "gpu", model_kwargs=kwargs, train__device=device)
+    assert not (tmp_path / "gpu").exists()
+    run = torchlab.fit(torch.nn.Linear, pair, out=tmp_path / "run", model_kwargs=kwargs, train__epochs=1,
+                       log__loggers=[])  # fmt: skip
+    with pytest.raises(TorchlabError, match=absent):
+        torchlab.load(run.run_dir, device=device).predict(x)
+    done = run_cli("train", "mnist-mlp", "--device", device, "--out", str(tmp_path / "cli"))
+    assert done.returncode == 2 and absent in done.stderr and not (tmp_path / "cli").exists()
+
+
 def test_fit_gives_the_callers_random_streams_and_switches_back(tmp_path):
     """Before: after a fit, random, numpy and torch drew the run's seed-0 streams, deterministic on."""
     import random

@@ -17,15 +17,16 @@ from torchlab.core.errors import TorchlabError
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` is CUDA where present, else the CPU; asking for an absent CUDA is an error."""
+    """`auto` is CUDA where present, else the CPU; asking for an absent accelerator (CUDA, MPS...) is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise TorchlabError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TorchlabError(f"device '{name}' asked for, but no CUDA device is available here")
+        raise TorchlabError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
+    here = torch.accelerator.current_accelerator(check_available=True)
+    if device.type != "cpu" and (here is None or here.type != device.type):
+        raise TorchlabError(f"device '{name}' asked for, but no {device.type.upper()} device is available here")
     return device
 
 

@@ -154,8 +154,10 @@ def test_fit_on_datasets_and_a_regression_task(tmp_path):
     assert run.summary["val"]["loss"] < 1e-3  # a linear target: Adam finds it
     assert torch.allclose(run.predict(x[:5]), y[:5], atol=0.05)
     assert torch.equal(run.predict(x[:5].double().numpy()), run.predict(x[:5]))  # numpy's float64 too
-    with pytest.raises(TorchlabError, match=r"predict takes inputs of shape \[N, 3\], got \[5, 4\]"):
+    with pytest.raises(TorchlabError, match=r"predict takes inputs of shape \[N, 3\], got \[5, 4\]$"):
         run.predict(torch.zeros(5, 4))
+    with pytest.raises(TorchlabError, match=r"got \[3\] \(one sample: x\[None\]\)"):
+        run.predict(x[0])
     with pytest.raises(TorchlabError, match="predict takes tensors or numpy arrays, got list"):
         run.predict(["a sentence"])
     with pytest.raises(TorchlabError, match="predict takes float32 inputs, as the run trained on, got uint8"):
@@ -539,8 +541,10 @@ def test_a_notebook_class_run_loads_with_an_instance_and_names_a_class_given_ins
     x = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
     run = torchlab.fit(CellModel(4, 2), (x, (x[:, 0] > 0).long()), out=tmp_path / "run", train__epochs=1,
                        log__loggers=[])  # fmt: skip
-    with pytest.raises(TorchlabError, match=r"torchlab.load\(RUN_DIR, model=YourModel\(...\)\)"):
+    with pytest.raises(TorchlabError, match=r"torchlab.load\(RUN_DIR, model=YourModel\(...\)\) loads it"):
         torchlab.load(run.run_dir).predict(x)
+    with pytest.raises(TorchlabError, match=r"torchlab.fit\(YourModel\(...\), ..., out=RUN_DIR\) continues it"):
+        torchlab.resume(run.run_dir, epochs=2)  # before: it named torchlab.load alone
     with pytest.raises(TorchlabError, match="model= takes an instance of the run's model class, built, got the class"):
         torchlab.load(run.run_dir, model=CellModel)
     assert torch.equal(torchlab.load(run.run_dir, model=CellModel(4, 2)).predict(x), run.predict(x))

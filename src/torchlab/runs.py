@@ -162,10 +162,15 @@ class Run:
         if x.dtype == torch.uint8 and tuple(x.shape[1:]) == shape[1:] and shape[0] == 1:  # [N, H, W]: one channel
             x = x.unsqueeze(1)
         expected = ["T", *shape[1:]] if task.any_length else list(shape)
-        if x.dim() != len(shape) + 1 or any(e not in ("T", n) for e, n in zip(expected, x.shape[1:], strict=True)):
+
+        def one_sample(dims: tuple[int, ...]) -> bool:  # a forecaster's "T": a sequence of any length
+            return len(dims) == len(expected) and all(e in ("T", n) for e, n in zip(expected, dims, strict=True))
+
+        if x.dim() == 0 or not one_sample(tuple(x.shape[1:])):
             what = "images" if self.info.images else "inputs"
+            hint = " (one sample: x[None])" if one_sample(tuple(x.shape)) else ""
             raise TorchlabError(
-                f"{doing} takes {what} of shape [N, {', '.join(map(str, expected))}], got {list(x.shape)}"
+                f"{doing} takes {what} of shape [N, {', '.join(map(str, expected))}], got {list(x.shape)}{hint}"
             )
         if x.dtype == torch.uint8 and normalization:
             return Normalize(*normalization, x.device)(x)

@@ -45,7 +45,8 @@ def build_python_model(cfg: PythonModelConfig, info: DataInfo) -> nn.Module:
     if not cfg.target:
         raise TorchlabError(
             "this run's model class was defined where torchlab cannot import it again (a notebook or an "
-            "interactive session): load it from Python with torchlab.load(RUN_DIR, model=YourModel(...))"
+            "interactive session): from Python, torchlab.load(RUN_DIR, model=YourModel(...)) loads it and "
+            "torchlab.fit(YourModel(...), ..., out=RUN_DIR) continues it"
         )
     try:
         model = model_class(cfg.target)(**cfg.kwargs)

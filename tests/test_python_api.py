@@ -12,6 +12,7 @@ import warnings
 
 import pytest
 import torch
+from PIL import Image
 
 import torchlab
 from tests.conftest import DATA, ROOT, cli_env, run_cli
@@ -238,6 +239,10 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
         (lambda x, y: Samples(300, lambda i: (x[i], y[i].float())), "train[0]'s is torch.float32 of shape ()"),
         (lambda x, y: Samples(300, lambda i: (x[i], y[i : i + 1])), "train[0]'s is torch.int64 of shape (1,)"),
         (lambda x, y: (x, y - 1), "a classifier's targets are class indices from 0 up; got -1"),
+        (
+            lambda x, y: Samples(300, lambda i: (Image.new("L", (2, 2)), y[i])),  # torchvision's, without ToTensor
+            "train[0]'s is a PIL.Image.Image (images: give the Dataset transform=transforms.ToTensor())",
+        ),
         (lambda x, y: Samples(300, lambda i: (x[i], y[i] - 1)), "class indices from 0 up; got -1"),
         (lambda x, y: 300, "train must be (inputs, targets) tensors or a map-style Dataset, got int"),
         (
@@ -249,7 +254,7 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
 )
 def test_fit_names_what_is_wrong_with_the_data(data, message, tmp_path):
     """Before: a raw RuntimeError, KeyError, ValueError or IndexError (a label of -1) from inside the
-    first step (or from counting the classes)."""
+    first step (or from counting the classes; a PIL image: "Could not infer dtype of Image")."""
     given = data(torch.randn(300, 4), torch.randint(0, 3, (300,)))
     with pytest.raises(TorchlabError) as refused:
         torchlab.fit(torch.nn.Linear(4, 3), given, out=tmp_path / "run")
@@ -299,6 +304,20 @@ def test_fit_names_a_model_with_another_number_of_outputs_than_targets(task, out
         torchlab.fit(torch.nn.Linear(4, outputs), (x, y), task=task, out=tmp_path / "run")
     assert message in str(refused.value)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("given", ["tensors", "Dataset"])
+def test_fit_trains_and_tests_on_the_subsets_asked_for(given, tmp_path):
+    """Before: data.subset and data.eval_subset were ignored by fit (all 2,700 samples trained)."""
+    x = torch.randn(3000, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    data = {"tensors": lambda pair: pair, "Dataset": lambda pair: torch.utils.data.TensorDataset(*pair)}[given]
+    run = torchlab.fit(torch.nn.Linear, data((x, y)), test=data((x[:500], y[:500])), out=tmp_path / "run",
+                       model_kwargs={"in_features": 4, "out_features": 2}, train__epochs=1, data__subset=100,
+                       data__eval_subset=50, log__loggers=[])  # fmt: skip
+    assert run.summary["epoch_train_samples"] == 100
+    assert run.summary["test"] == pytest.approx(run.evaluate(x[:50], y[:50]), abs=1e-6)  # the first 50 alone
+    assert run.summary["test"] != pytest.approx(run.evaluate(x[:500], y[:500]), abs=1e-6)
 
 
 @pytest.mark.parametrize("given", ["int32 tensors", "numpy", "int32 Dataset", "tensors beside a Dataset"])

@@ -74,7 +74,8 @@ def check_class_range(caller: str, targets: torch.Tensor, classes: int | None = 
 
 def check_samples(split: str, dataset: Dataset, classify: bool) -> None:
     """Refuse, before anything trains, a Dataset whose first sample is not an `(input, target)` pair,
-    or whose first target is not one integer class index where a classifier needs one."""
+    whose first input is no tensor (a PIL image), or whose first target is not one integer class index
+    where a classifier needs one."""
     if len(dataset) == 0:
         return
     sample = dataset[0]
@@ -87,6 +88,14 @@ def check_samples(split: str, dataset: Dataset, classify: bool) -> None:
             else f"a {type(sample).__name__}"
         )
         raise TorchlabError(f"torchlab.fit: a Dataset's samples must be (input, target) pairs; {split}[0] is {what}")
+    try:
+        torch.as_tensor(sample[0])
+    except (TypeError, ValueError, RuntimeError):
+        kind = type(sample[0])
+        raise TorchlabError(
+            f"torchlab.fit: a Dataset's inputs must be tensors or numpy arrays; {split}[0]'s is a "
+            f"{kind.__module__}.{kind.__qualname__} (images: give the Dataset transform=transforms.ToTensor())"
+        ) from None
     target = torch.as_tensor(sample[1])
     if classify and (target.ndim or target.is_floating_point() or target.is_complex() or target.dtype == torch.bool):
         raise TorchlabError(
@@ -110,6 +119,17 @@ class ClassIndices(Dataset):
         return x, torch.as_tensor(y, dtype=torch.long)
 
 
+def limits(cfg: DataConfig) -> dict[str, int | None]:
+    """How many samples of each split a run uses, the first ones: `data.subset` of train and
+    `data.eval_subset` of val and test, as the built-in datasets read them (None: all)."""
+    return {"train": cfg.subset, "val": cfg.eval_subset, "test": cfg.eval_subset}
+
+
+def first(dataset: Dataset, n: int | None) -> Dataset:
+    """The first `n` samples of `dataset` (all of them where `n` is None)."""
+    return dataset if n is None else torch.utils.data.Subset(dataset, range(min(n, len(dataset))))
+
+
 def info_of(x: torch.Tensor, num_classes: int | None) -> DataInfo:
     return DataInfo(tuple(x.shape[1:]), num_classes, input_dtype=str(x.dtype).removeprefix("torch."))
 
@@ -129,9 +149,12 @@ class GivenTensors(TensorSplits):
         test = splits["test"] or (train[0][:0], train[1][:0])
         self.cfg = cfg
         self.splits = {"train": train, "val": val, "test": test}  # on the CPU, as given: what data.safetensors keeps
-        self.train, self.val, self.test = (tuple(t.to(device) for t in pair) for pair in (train, val, test))
+        limit = limits(cfg)
+        self.train, self.val, self.test = (
+            tuple(t[: limit[name]].to(device) for t in pair) for name, pair in self.splits.items()
+        )
         self.info = info_of(train[0], cfg.num_classes)
-        self.train_size = len(train[0])
+        self.train_size = len(self.train[0])
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The splits as flat named tensors (`train.x`, ...), as data.safetensors keeps them."""
@@ -160,12 +183,14 @@ class GivenDatasets:
             train_idx, val_idx = split_indices(len(train), cfg)
             train, val = torch.utils.data.Subset(train, train_idx), torch.utils.data.Subset(train, val_idx)
         self.cfg, self.device = cfg, device
-        self.datasets = {"train": train, "val": val, "test": splits["test"] or torch.utils.data.Subset(train, [])}
+        given = {"train": train, "val": val, "test": splits["test"] or torch.utils.data.Subset(train, [])}
+        limit = limits(cfg)
+        self.datasets = {name: first(dataset, limit[name]) for name, dataset in given.items()}
         if cfg.num_classes is not None:
             self.datasets = {name: ClassIndices(dataset) for name, dataset in self.datasets.items()}
         x, _ = self.datasets["train"][0]
         self.info = info_of(torch.as_tensor(x)[None], cfg.num_classes)
-        self.train_size = len(train)
+        self.train_size = len(self.datasets["train"])
         self._loaders = Loaders()
 
     def _loader(self, split: str, batch_size: int, generator: torch.Generator | None) -> DeviceBatches:

@@ -245,6 +245,8 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
         ),
         (lambda x, y: Samples(300, lambda i: (x[i], y[i] - 1)), "class indices from 0 up; got -1"),
         (lambda x, y: 300, "train must be (inputs, targets) tensors or a map-style Dataset, got int"),
+        (lambda x, y: {"x": x, "y": y}, "train must be (inputs, targets) tensors or a map-style Dataset, got dict"),
+        (lambda x, y: (x, y, y), "train is a tuple of 3 arrays; give inputs and targets as one pair: train=(x, y)"),
         (
             lambda x, y: torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32),
             "train is a DataLoader; give its Dataset (train.dataset) and its batch size as data__batch_size=32",
@@ -254,11 +256,25 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
 )
 def test_fit_names_what_is_wrong_with_the_data(data, message, tmp_path):
     """Before: a raw RuntimeError, KeyError, ValueError or IndexError (a label of -1) from inside the
-    first step (or from counting the classes; a PIL image: "Could not infer dtype of Image")."""
+    first step (or from counting the classes; a PIL image: "Could not infer dtype of Image"; a dict:
+    KeyError 0)."""
     given = data(torch.randn(300, 4), torch.randint(0, 3, (300,)))
     with pytest.raises(TorchlabError) as refused:
         torchlab.fit(torch.nn.Linear(4, 3), given, out=tmp_path / "run")
     assert message in str(refused.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_fit_names_data_given_as_scikit_learn_and_keras_take_it(tmp_path):
+    """Before: fit(model, x, y) took x and y for Datasets: "a Dataset's samples must be (input, target)
+    pairs; train[0] is a Tensor"; val=0.2 said only that val must be tensors or a Dataset."""
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    with pytest.raises(TorchlabError, match=r"train is one Tensor; give inputs and targets as one pair: train="):
+        torchlab.fit(torch.nn.Linear(4, 3), x, y, out=tmp_path / "run")
+    with pytest.raises(TorchlabError, match="train is one ndarray"):
+        torchlab.fit(torch.nn.Linear(4, 3), x.numpy(), y.numpy(), out=tmp_path / "run")
+    with pytest.raises(TorchlabError, match="a share of train held out for validation is data__val_split=0.2"):
+        torchlab.fit(torch.nn.Linear(4, 3), (x, y), val=0.2, out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 

@@ -17,7 +17,7 @@ status "interrupted", and the call returns its Run; `torchlab.resume(run.run_dir
 import inspect
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache, cached_property
 from pathlib import Path
@@ -382,16 +382,33 @@ def given(name: str, split: Any) -> Any:
             return tuple(torch.as_tensor(part) for part in split)
         except (TypeError, ValueError, RuntimeError) as err:
             raise TorchlabError(f"torchlab.fit: {name}'s (inputs, targets) do not convert to tensors ({err})") from None
-    if hasattr(split, "__len__") and hasattr(split, "__getitem__"):
-        return split
+    if refusal := not_a_split(name, split):
+        raise TorchlabError(f"torchlab.fit: {refusal}")
+    return split
+
+
+def not_a_split(name: str, split: Any) -> str:
+    """Why `split` is neither a pair nor a map-style Dataset (anything with `len` and indexing but a
+    mapping or one array), or '' where it is a Dataset."""
+    arrays = isinstance(split, tuple | list) and split and all(map(is_array, split))
+    if is_array(split) or arrays:
+        what = f"a {type(split).__name__} of {len(split)} arrays" if arrays else f"one {type(split).__name__}"
+        return f"{name} is {what}; give inputs and targets as one pair: {name}=(x, y)"
     if isinstance(split, DataLoader):  # fit batches, shuffles and shards by rank itself
-        raise TorchlabError(
-            f"torchlab.fit: {name} is a DataLoader; give its Dataset ({name}.dataset) and its batch size as "
+        return (
+            f"{name} is a DataLoader; give its Dataset ({name}.dataset) and its batch size as "
             f"data__batch_size={split.batch_size}"
         )
-    raise TorchlabError(
-        f"torchlab.fit: {name} must be (inputs, targets) tensors or a map-style Dataset, got {type(split).__name__}"
-    )
+    if isinstance(split, int | float) and name == "val":
+        return f"val is a number; a share of train held out for validation is data__val_split={split}"
+    if hasattr(split, "__len__") and hasattr(split, "__getitem__") and not isinstance(split, Mapping):
+        return ""
+    return f"{name} must be (inputs, targets) tensors or a map-style Dataset, got {type(split).__name__}"
+
+
+def is_array(data: Any) -> bool:
+    """A tensor, or what converts to one as a whole (a numpy array, a pandas frame)."""
+    return isinstance(data, torch.Tensor) or hasattr(data, "__array__")
 
 
 def count_classes(*splits: Data | None) -> int:

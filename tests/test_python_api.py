@@ -122,6 +122,9 @@ def test_train_returns_a_run_with_its_files_model_and_predictions(tmp_path, mnis
     assert run.summary["status"] == "completed" and run.summary["test"]["accuracy"] > 0.7  # 16 steps; chance is 0.1
     assert [r["epoch"] for r in run.metrics if r["event"] == "epoch"] == [1]
     assert run.report_path == tmp_path / "run" / "report.html"
+    accuracy = run.summary["test"]["accuracy"]  # a notebook shows one line, where it showed the whole config
+    assert repr(run).startswith(f"Run({str(run.run_dir)!r}, mnist-mlp, completed after 1 epoch, test.loss ")
+    assert repr(run).endswith(f", test.accuracy {accuracy:.4f})")
     assert not run.model.training and next(run.model.parameters()).device.type == "cpu"
     from torchlab.data import build_data
 

@@ -18,7 +18,7 @@ import inspect
 import json
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -47,14 +47,26 @@ from torchlab.tasks import TASKS, Task, build_task
 Data = tuple[torch.Tensor, torch.Tensor] | Dataset
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Run:
     """A run directory, read from Python: its config, summary, metrics and best model."""
 
     run_dir: Path
     config: Config
     device: str = "cpu"  # where `model` is loaded
-    given_model: nn.Module | None = field(default=None, repr=False)  # to load weights into, if not rebuilt
+    given_model: nn.Module | None = None  # to load weights into, if not rebuilt
+
+    def __repr__(self) -> str:
+        """One line, as a notebook shows a cell's Run: where, which recipe, how far, its test figures
+        (the dataclass's repr printed the whole config)."""
+        try:
+            summary = self.summary
+        except TorchlabError:  # a damaged summary.json: `run.summary` says so
+            summary = {}
+        test = ", ".join(f"test.{name} {value:.4f}" for name, value in summary.get("test", {}).items())
+        epochs = summary.get("epochs", 0)
+        how_far = f"{summary['status']} after {epochs} epoch{'s' * (epochs != 1)}" if summary else "no summary yet"
+        return f"Run({str(self.run_dir)!r}, {self.config.recipe}, {how_far}{', ' if test else ''}{test})"
 
     @property
     def summary(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 import torchlab
@@ -243,6 +244,15 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
         (lambda x, y: Samples(300, lambda i: (x[i], y[i : i + 1])), "train[0]'s is torch.int64 of shape (1,)"),
         (lambda x, y: (x, y - 1), "a classifier's targets are class indices from 0 up; got -1"),
         (
+            lambda x, y: (x, F.one_hot(y)),
+            "one class index per sample, shape [N]; got [300, 3] (one-hot rows: y.argmax(1))",
+        ),
+        (
+            lambda x, y: (x, F.one_hot(y).float()),
+            "integer class indices, got torch.float32 (one-hot rows: y.argmax(1))",
+        ),
+        (lambda x, y: (x, y[0]), "train's inputs and targets need a row per sample; got a 0-d tensor"),
+        (
             lambda x, y: Samples(300, lambda i: (Image.new("L", (2, 2)), y[i])),  # torchvision's, without ToTensor
             "train[0]'s is a PIL.Image.Image (images: give the Dataset transform=transforms.ToTensor())",
         ),
@@ -260,7 +270,7 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
 def test_fit_names_what_is_wrong_with_the_data(data, message, tmp_path):
     """Before: a raw RuntimeError, KeyError, ValueError or IndexError (a label of -1) from inside the
     first step (or from counting the classes; a PIL image: "Could not infer dtype of Image"; a dict:
-    KeyError 0)."""
+    KeyError 0; one-hot int64 labels: "Expected floating point type for target with class probabilities")."""
     given = data(torch.randn(300, 4), torch.randint(0, 3, (300,)))
     with pytest.raises(TorchlabError) as refused:
         torchlab.fit(torch.nn.Linear(4, 3), given, out=tmp_path / "run")
@@ -339,15 +349,19 @@ def test_fit_trains_and_tests_on_the_subsets_asked_for(given, tmp_path):
     assert run.summary["test"] != pytest.approx(run.evaluate(x[:500], y[:500]), abs=1e-6)
 
 
-@pytest.mark.parametrize("given", ["int32 tensors", "numpy", "int32 Dataset", "tensors beside a Dataset"])
+@pytest.mark.parametrize(
+    "given", ["int32 tensors", "numpy", "int32 Dataset", "a column [N, 1]", "tensors beside a Dataset"]
+)
 def test_fit_takes_class_labels_as_numpy_and_pandas_give_them(given, tmp_path):
-    """int32 labels (cross-entropy wants int64), numpy arrays, and a pair of tensors given beside a Dataset."""
+    """int32 labels (cross-entropy wants int64), numpy arrays, a column of labels (it raised "0D or 1D
+    target tensor expected, multi-target not supported"), and a pair of tensors given beside a Dataset."""
     x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
     y = (x[:, 0] > 0).int()
     splits = {
         "int32 tensors": {"train": (x, y)},
         "numpy": {"train": (x.numpy(), y.numpy())},
         "int32 Dataset": {"train": Samples(300, lambda i: (x[i], y[i].numpy()))},
+        "a column [N, 1]": {"train": (x, y[:, None])},  # pandas' df[["label"]]
         "tensors beside a Dataset": {
             "train": (x[:240], y[:240]),
             "val": Samples(60, lambda i: (x[240 + i], y[240 + i])),

@@ -252,13 +252,14 @@ def fit(
     """
     if not (isinstance(model, nn.Module) or (isinstance(model, type) and issubclass(model, nn.Module))):
         raise TorchlabError(f"torchlab.fit needs an nn.Module or an nn.Module class, got {type(model).__name__}")
+    classify = task == "classify"
     splits = {name: given(name, split) for name, split in {"train": train, "val": val, "test": test}.items()}
+    splits = {name: checked_pair(name, split, classify) if is_pair(split) else split for name, split in splits.items()}
     tensors = all(split is None or is_pair(split) for split in splits.values())
     kind = "tensors" if tensors else "python"
     target, kwargs = rebuild_recipe(model, model_kwargs or {})
-    classify = task == "classify"
     if not tensors:  # Datasets, and any pair given beside them as one
-        splits = {n: TensorDataset(*checked_pair(n, s, classify)) if is_pair(s) else s for n, s in splits.items()}
+        splits = {name: TensorDataset(*split) if is_pair(split) else split for name, split in splits.items()}
         for name, split in splits.items():
             if split is not None:
                 check_samples(name, split, classify)

@@ -48,17 +48,27 @@ def holds_out_val(cfg: DataConfig, val: object) -> bool:
 
 
 def checked_pair(split: str, pair: Pair, classify: bool, caller: str = "torchlab.fit") -> Pair:
-    """`(inputs, targets)` of one length; a classifier's targets as int64 class indices (numpy and
-    pandas often give int32), where cross-entropy would fail mid-epoch on any other dtype."""
+    """`(inputs, targets)` of one length; a classifier's targets as int64 class indices of shape [N]
+    (numpy and pandas often give int32, and a column [N, 1]), where cross-entropy would fail mid-epoch."""
     x, y = pair
+    if x.dim() == 0 or y.dim() == 0:
+        raise TorchlabError(f"{caller}: {split}'s inputs and targets need a row per sample; got a 0-d tensor")
     if len(x) != len(y):
         raise TorchlabError(f"{caller}: {split} has {len(x)} inputs but {len(y)} targets")
     if not classify:
         return x, y
+    one_hot = " (one-hot rows: y.argmax(1))" if y.dim() == 2 and y.shape[1] > 1 else ""
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise TorchlabError(
-            f"{caller}: a classifier's {split} targets must be integer class indices, got {y.dtype} "
-            "(task='regress' fits numbers)"
+            f"{caller}: a classifier's {split} targets must be integer class indices, got {y.dtype}"
+            + (one_hot or " (task='regress' fits numbers)")
+        )
+    if y.dim() == 2 and y.shape[1] == 1:
+        y = y.flatten()
+    if y.dim() != 1:
+        raise TorchlabError(
+            f"{caller}: a classifier's {split} targets must be one class index per sample, shape [N]; got "
+            f"{list(y.shape)}{one_hot}"
         )
     return x, y.long()
 

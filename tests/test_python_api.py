@@ -241,7 +241,7 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
         (lambda x, y: Samples(300, lambda i: {"x": x[i], "y": y[i]}), "train[0] is a dict with keys ['x', 'y']"),
         (lambda x, y: Samples(300, lambda i: (x[i], y[i], i)), "pairs; train[0] is a tuple of 3"),
         (lambda x, y: Samples(300, lambda i: (x[i], y[i].float())), "train[0]'s is torch.float32 of shape ()"),
-        (lambda x, y: Samples(300, lambda i: (x[i], y[i : i + 1])), "train[0]'s is torch.int64 of shape (1,)"),
+        (lambda x, y: Samples(300, lambda i: (x[i], y[i : i + 2])), "train[0]'s is torch.int64 of shape (2,)"),
         (lambda x, y: (x, y - 1), "a classifier's targets are class indices from 0 up; got -1"),
         (
             lambda x, y: (x, F.one_hot(y)),
@@ -350,7 +350,15 @@ def test_fit_trains_and_tests_on_the_subsets_asked_for(given, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "given", ["int32 tensors", "numpy", "int32 Dataset", "a column [N, 1]", "tensors beside a Dataset"]
+    "given",
+    [
+        "int32 tensors",
+        "numpy",
+        "int32 Dataset",
+        "a column [N, 1]",
+        "Dataset labels of shape [1]",
+        "tensors beside a Dataset",
+    ],
 )
 def test_fit_takes_class_labels_as_numpy_and_pandas_give_them(given, tmp_path):
     """int32 labels (cross-entropy wants int64), numpy arrays, a column of labels (it raised "0D or 1D
@@ -362,6 +370,7 @@ def test_fit_takes_class_labels_as_numpy_and_pandas_give_them(given, tmp_path):
         "numpy": {"train": (x.numpy(), y.numpy())},
         "int32 Dataset": {"train": Samples(300, lambda i: (x[i], y[i].numpy()))},
         "a column [N, 1]": {"train": (x, y[:, None])},  # pandas' df[["label"]]
+        "Dataset labels of shape [1]": {"train": Samples(300, lambda i: (x[i], y[i : i + 1]))},
         "tensors beside a Dataset": {
             "train": (x[:240], y[:240]),
             "val": Samples(60, lambda i: (x[240 + i], y[240 + i])),

@@ -107,7 +107,12 @@ def check_samples(split: str, dataset: Dataset, classify: bool) -> None:
             f"{kind.__module__}.{kind.__qualname__} (images: give the Dataset transform=transforms.ToTensor())"
         ) from None
     target = torch.as_tensor(sample[1])
-    if classify and (target.ndim or target.is_floating_point() or target.is_complex() or target.dtype == torch.bool):
+    if classify and (
+        target.shape not in ((), (1,))
+        or target.is_floating_point()
+        or target.is_complex()
+        or target.dtype == torch.bool
+    ):
         raise TorchlabError(
             f"torchlab.fit: a classifier's targets must each be one integer class index; {split}[0]'s is "
             f"{target.dtype} of shape {tuple(target.shape)} (task='regress' fits numbers)"
@@ -126,7 +131,7 @@ class ClassIndices(Dataset):
 
     def __getitem__(self, index: int) -> tuple:
         x, y = self.dataset[index]
-        return x, torch.as_tensor(y, dtype=torch.long)
+        return x, torch.as_tensor(y, dtype=torch.long).reshape(())  # a label of shape [1] too, as a pair's [N, 1]
 
 
 def limits(cfg: DataConfig) -> dict[str, int | None]:

@@ -454,7 +454,8 @@ def test_evaluate_scores_the_best_model_on_new_data_as_the_run_scored_its_test_s
 
 def test_a_misspelt_keyword_names_the_setting_it_meant_and_trains_nothing(tmp_path):
     """Before: fit(epochs=3) said "unknown config section 'epochs'", and resume(run, epoch=4) reached the
-    Trainer: TypeError "Trainer.__init__() got an unexpected keyword argument 'epoch'"."""
+    Trainer: TypeError "Trainer.__init__() got an unexpected keyword argument 'epoch'"; overrides as a
+    dict or one str were read key by key or letter by letter."""
     x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
     pair, kwargs = (x, (x[:, 0] > 0).long()), {"in_features": 3, "out_features": 2}
     with pytest.raises(TorchlabError, match=r"torchlab.fit: unknown keyword argument epochs=; .*train__epochs=\?"):
@@ -463,9 +464,14 @@ def test_a_misspelt_keyword_names_the_setting_it_meant_and_trains_nothing(tmp_pa
         torchlab.train("mnist-mlp", tmp_path / "typo", lr=0.1)
     with pytest.raises(TorchlabError, match="for example train__epochs=3"):
         torchlab.train("mnist-mlp", tmp_path / "typo", xyzzy=1)
+    with pytest.raises(TorchlabError, match=r"unknown config key 'optim.lrr' \(did you mean 'optim.lr'\?\)"):
+        torchlab.train("mnist-mlp", tmp_path / "typo", overrides={"optim.lrr": 0.1})
     assert not (tmp_path / "typo").exists()
-    run = torchlab.fit(torch.nn.Linear, pair, out=tmp_path / "run", model_kwargs=kwargs, train__epochs=1,
-                       log__loggers=[])  # fmt: skip
+    one = "train.epochs=1"
+    run = torchlab.fit(torch.nn.Linear, pair, out=tmp_path / "run", model_kwargs=kwargs, overrides=one, log__loggers=[])
+    assert run.summary["epochs"] == 1
+    assert torchlab.fit(torch.nn.Linear, pair, out=tmp_path / "dict", model_kwargs=kwargs, log__loggers=[],
+                        overrides={"train.epochs": 1, "optim.lr": 0.05}).config.optim.lr == 0.05  # fmt: skip
     with pytest.raises(TypeError, match=r"^resume\(\) got an unexpected keyword argument 'epoch'"):
         torchlab.resume(run.run_dir, epoch=2)
     assert torchlab.resume(run.run_dir, epochs=2).summary["epochs"] == 2

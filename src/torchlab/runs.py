@@ -209,7 +209,7 @@ def train(
     recipe: str | Path | Config | dict[str, Any], out: str | Path | None = None, *, overrides=(), **settings: Any
 ) -> Run:
     """Train a recipe (a name, a YAML path, a Config, or a dict read as a recipe's YAML) into a new run directory."""
-    config = configure(recipe, [*overrides, *dotted(settings, "train")])
+    config = configure(recipe, [*listed(overrides), *dotted(settings, "train")])
     out = Path(out) if out else api.new_run_dir(config.recipe, config.train.device)
     return until_stopped(lambda: api.train(config, out), out)
 
@@ -272,7 +272,7 @@ def fit(
         "optim": {"name": "adam", "lr": 1e-3},
         "train": {"monitor": "val.accuracy" if classify else "val.loss", "mode": "max" if classify else "min"},
     }
-    config = resolve(raw, [*overrides, *dotted(settings, "fit")])
+    config = resolve(raw, [*listed(overrides), *dotted(settings, "fit")])
     run_dir = Path(out) if out else api.new_run_dir(config.recipe, config.train.device)
     if tensors:
         config.data.path = str((run_dir / "data.safetensors").resolve())
@@ -364,8 +364,20 @@ def dotted(settings: dict[str, Any], caller: str) -> list[str]:
     """Keyword overrides as the command line's KEY=VALUE: `optim__lr=0.1` -> `optim.lr=0.1`."""
     for key in settings:
         check_keyword(key, caller)
-    flow = {key: yaml.safe_dump(value, default_flow_style=True).splitlines()[0] for key, value in settings.items()}
-    return [f"{key.replace('__', '.')}={text}" for key, text in flow.items()]
+    return listed({key.replace("__", "."): value for key, value in settings.items()})
+
+
+def listed(overrides: Any) -> list[str]:
+    """`overrides` as a list of KEY=VALUE: a list of them, one of them, or a dict {KEY: value}
+    (a string was read letter by letter, a dict key by key, each a malformed override)."""
+    if isinstance(overrides, str):
+        return [overrides]
+    if isinstance(overrides, Mapping):
+        return [
+            f"{key}={yaml.safe_dump(value, default_flow_style=True).splitlines()[0]}"
+            for key, value in overrides.items()
+        ]
+    return list(overrides)
 
 
 def check_keyword(key: str, caller: str) -> None:

@@ -73,6 +73,7 @@ def test_a_script_fits_its_own_model_and_the_command_line_resumes_it(tmp_path, m
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert float(done.stdout.split()[-1]) >= 0.94  # one epoch of 21,600 images: 95.55% (seed 0, 2 threads)
+    assert "calls torchlab.fit outside" not in done.stderr  # its training is under the __main__ guard
     assert (out / "data.safetensors").is_file() and (out / "report.html").is_file()
     # The command line rebuilds the model from the script (its training part under __main__) and the data.
     resumed = run_cli("resume", str(out), "--epochs", "2", cwd=ROOT)
@@ -106,15 +107,17 @@ print(torch.equal(torchlab.load(run.run_dir).predict(x), run.predict(x)))
 """
 
 
-def test_a_script_without_a_main_guard_loads_its_run_without_running_again(tmp_path):
+def test_a_script_without_a_main_guard_loads_its_run_without_running_again_and_is_told(tmp_path):
     """Before: torchlab.load in the script that trained imported the script again by its path: it
-    printed and trained a second time inside the load."""
+    printed and trained a second time inside the load; nothing said that `torchlab eval` would too."""
     script = tmp_path / "unguarded.py"
     script.write_text(UNGUARDED)
     done = subprocess.run([sys.executable, str(script), str(tmp_path / "run")], capture_output=True, text=True,
                           env=cli_env(), cwd=tmp_path, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split("\n")[:2] == ["script ran", "True"]
+    # The command line must import it to rebuild Tiny, which would run it all: the script is told so.
+    assert 'unguarded.py calls torchlab.fit outside `if __name__ == "__main__":`' in done.stderr
 
 
 def test_train_returns_a_run_with_its_files_model_and_predictions(tmp_path, mnist_root):

@@ -14,6 +14,7 @@ stop (Ctrl-C, a notebook's stop button) ends a run as on the command line: last.
 status "interrupted", and the call returns its Run; `torchlab.resume(run.run_dir)` continues it.
 """
 
+import ast
 import inspect
 import json
 import sys
@@ -464,6 +465,28 @@ def rebuilt_dtype(model: nn.Module | type[nn.Module], target: str) -> str:
     return "" if weights == torch.float32 else str(weights).removeprefix("torch.")
 
 
+def under_main_guard(script: Path) -> bool:
+    """Whether the running script's line that led to this call sits under `if __name__ == "__main__":`
+    (True where that cannot be told)."""
+    frame = sys._getframe()
+    while frame is not None and not (
+        frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__main__"
+    ):
+        frame = frame.f_back
+    try:
+        tree = ast.parse(script.read_text(encoding="utf-8")) if frame is not None else None
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        tree = None
+    if tree is None:
+        return True
+    return any(
+        isinstance(node, ast.If)
+        and "__name__" in ast.unparse(node.test)
+        and node.lineno <= frame.f_lineno <= (node.end_lineno or 0)
+        for node in ast.walk(tree)
+    )
+
+
 def rebuild_recipe(model: nn.Module | type[nn.Module], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(`model.target`, `model.kwargs`) that rebuild `model` where another process can import its class,
     else ("", {}): a notebook's class, or one whose constructor needs arguments not given."""
@@ -476,6 +499,13 @@ def rebuild_recipe(model: nn.Module | type[nn.Module], kwargs: dict[str, Any]) -
         if not file:
             return "", {}
         where = str(Path(file).resolve())
+        if cls.__module__ == "__main__" and not under_main_guard(Path(file)):
+            print(
+                f'torchlab: {Path(file).name} calls torchlab.fit outside `if __name__ == "__main__":`; the '
+                f"command line imports it to rebuild {cls.__name__} (resume, eval, export), and would run all of "
+                "it again: put the training under that guard",
+                file=sys.stderr,
+            )
     else:
         where = cls.__module__
     if isinstance(model, type):  # fit builds it from these very kwargs: no probe needed

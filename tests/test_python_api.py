@@ -618,6 +618,10 @@ def test_a_notebook_class_run_loads_with_an_instance_and_names_a_class_given_ins
     with pytest.raises(TorchlabError, match="model= takes an instance of the run's model class, built, got the class"):
         torchlab.load(run.run_dir, model=CellModel)
     assert torch.equal(torchlab.load(run.run_dir, model=CellModel(4, 2)).predict(x), run.predict(x))
+    # The cell's class changed and run again into the same folder: before, the kept run was returned and
+    # its `model` said that the checkpoint "holds weights of another model"; resuming it said the same.
+    with pytest.raises(TorchlabError, match=r"holds a fit of another model \(bias: \(2,\) -> \(3,\)\); pass another"):
+        torchlab.fit(CellModel(4, 3), (x, (x[:, 0] > 0).long()), out=tmp_path / "run", train__epochs=1)
 
 
 def test_a_stop_returns_the_interrupted_run_and_resume_finishes_it(tmp_path, mnist_root):

@@ -312,6 +312,18 @@ def same_data(config: Config, parts: dict[str, Any]) -> str:
     return next((name for name, t in given.items() if name not in kept or not torch.equal(kept[name], t)), "")
 
 
+def other_weights(run: Run, parts: dict[str, Any]) -> str:
+    """'' when fit's model has the weights' names and shapes of the folder's checkpoint (or it has
+    none yet), else the first that differs (a notebook cell's class changed and run again)."""
+    if not any((run.run_dir / "checkpoints" / name).is_file() for name in ("best.pt", "last.pt")):
+        return ""
+    with torch.random.fork_rng(devices=[]):  # a class is built here: the caller's random streams stay theirs
+        given = {name: tuple(t.shape) for name, t in parts["model"]().state_dict().items()}
+    kept = {name: tuple(t.shape) for name, t in run._checkpoint["model"].items()}
+    name = next((name for name in sorted(given.keys() | kept.keys()) if given.get(name) != kept.get(name)), None)
+    return "" if name is None else f"{name}: {kept.get(name, 'none')} -> {given.get(name, 'none')}"
+
+
 def fit_again(run_dir: Path, config: Config, parts: dict[str, Any]) -> Run:
     """A fit into a folder that holds an earlier one: of the same config (epochs aside) it continues to
     `train.epochs`, or is kept once it has trained that far (a notebook run again); another is refused."""
@@ -327,6 +339,8 @@ def fit_again(run_dir: Path, config: Config, parts: dict[str, Any]) -> Run:
     if other := same_data(config, parts):
         raise TorchlabError(f"{run_dir} holds a fit of other data ({other} differs); pass another out=")
     kept = Run(run_dir, earlier)
+    if other := other_weights(kept, parts):
+        raise TorchlabError(f"{run_dir} holds a fit of another model ({other}); pass another out=")
     if api.finished(run_dir) and kept.summary.get("epochs", 0) >= config.train.epochs:
         return kept
     return resumed(run_dir, config.train.epochs, None, config.log.quiet, **parts)

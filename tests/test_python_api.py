@@ -617,6 +617,12 @@ def test_a_notebook_class_run_loads_with_an_instance_and_names_a_class_given_ins
         torchlab.resume(run.run_dir, epochs=2)  # before: it named torchlab.load alone
     with pytest.raises(TorchlabError, match="model= takes an instance of the run's model class, built, got the class"):
         torchlab.load(run.run_dir, model=CellModel)
+    # An importable class given as an instance without model_kwargs: the command line says which it lacks
+    # (before: that the class was defined in a notebook).
+    linear = torchlab.fit(torch.nn.Linear(4, 2), (x, (x[:, 0] > 0).long()), out=tmp_path / "linear",
+                          train__epochs=1, log__loggers=[])  # fmt: skip
+    done = run_cli("eval", str(linear.run_dir))
+    assert done.returncode == 2 and "fit got an instance without the model_kwargs= that build it" in done.stderr
     assert torch.equal(torchlab.load(run.run_dir, model=CellModel(4, 2)).predict(x), run.predict(x))
     # The cell's class changed and run again into the same folder: before, the kept run was returned and
     # its `model` said that the checkpoint "holds weights of another model"; resuming it said the same.

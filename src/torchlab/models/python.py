@@ -44,8 +44,9 @@ def model_class(target: str) -> type:
 def build_python_model(cfg: PythonModelConfig, info: DataInfo) -> nn.Module:
     if not cfg.target:
         raise TorchlabError(
-            "this run's model class was defined where torchlab cannot import it again (a notebook or an "
-            "interactive session): from Python, torchlab.load(RUN_DIR, model=YourModel(...)) loads it and "
+            "this run's model cannot be rebuilt from its config: its class was defined where torchlab cannot "
+            "import it again (a notebook, an interactive session), or fit got an instance without the "
+            "model_kwargs= that build it; from Python, torchlab.load(RUN_DIR, model=YourModel(...)) loads it and "
             "torchlab.fit(YourModel(...), ..., out=RUN_DIR) continues it"
         )
     try:

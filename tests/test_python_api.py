@@ -445,6 +445,14 @@ def test_evaluate_scores_the_best_model_on_new_data_as_the_run_scored_its_test_s
     assert torchlab.load(run.run_dir).evaluate(x[:50].numpy(), labels, batch_size=7)["accuracy"] == pytest.approx(
         accuracy
     )
+    dataset = Samples(50, lambda i: (x[i].numpy(), int(y[i])))  # a Dataset, as fit takes it
+    assert run.evaluate(dataset) == pytest.approx(run.evaluate(x[:50], y[:50]), abs=1e-6)
+    with pytest.raises(
+        TorchlabError, match="evaluate takes inputs and targets, or a Dataset of both; got Tensor alone"
+    ):
+        run.evaluate(x[:50])
+    with pytest.raises(TorchlabError, match=r"evaluate: a Dataset's samples must be .* the Dataset\[0\] is a dict"):
+        run.evaluate(Samples(50, lambda i: {"x": x[i], "y": y[i]}))
     with pytest.raises(TorchlabError, match="evaluate: a classifier's test targets must be integer class indices"):
         run.evaluate(x[:50], y[:50].float())
     with pytest.raises(TorchlabError, match="evaluate: a classifier's targets are class indices 0 to 1; got 2"):

@@ -37,7 +37,14 @@ from torchlab.core.errors import TorchlabError, closest
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.data import DataInfo
-from torchlab.data.given import GivenDatasets, GivenTensors, check_class_range, check_samples, checked_pair
+from torchlab.data.given import (
+    GivenDatasets,
+    GivenTensors,
+    check_class_range,
+    check_samples,
+    checked_pair,
+    stacked,
+)
 from torchlab.data.loaders import Normalize
 from torchlab.data.text import Vocabulary, pad, tokenize
 from torchlab.loggers.jsonl import read_metrics
@@ -122,19 +129,27 @@ class Run:
         return task.predict(*(self.as_loaded(x, task, device) for x in inputs))
 
     @torch.no_grad()
-    def evaluate(self, inputs: Any, targets: Any, batch_size: int = 256) -> dict[str, float]:
-        """The task's figures of the best model on new data (a classifier: loss and accuracy), with
-        `inputs` read as `predict` reads them; `summary["test"]` holds those of the run's test set."""
+    def evaluate(self, inputs: Any, targets: Any = None, batch_size: int = 256) -> dict[str, float]:
+        """The task's figures of the best model on new data (a classifier: loss and accuracy): `inputs`
+        and `targets`, or a map-style Dataset of `(input, target)` as fit takes it, inputs read as
+        `predict` reads them. On the run's own test set they are `summary["test"]`."""
         task, device = self.task("evaluate"), resolve_device(self.device)
+        classify = self.config.task.name == "classify"
         if self.info.vocab is not None:
             raise TorchlabError("evaluate takes inputs of tensors; a text run's new data: `run.predict(sentences)`")
+        if targets is None and not_a_split("inputs", inputs) == "":
+            inputs, targets = stacked(inputs, classify, "evaluate")
+        elif targets is None:
+            raise TorchlabError(
+                f"evaluate takes inputs and targets, or a Dataset of both; got {type(inputs).__name__} alone"
+            )
         x = self.as_loaded(inputs, task, device, "evaluate")
         try:
             y = torch.as_tensor(targets, device=device)
         except (TypeError, ValueError, RuntimeError) as err:
             raise TorchlabError(f"evaluate: the targets do not convert to a tensor ({err})") from None
-        x, y = checked_pair("test", (x, y), self.config.task.name == "classify", caller="evaluate")
-        if self.config.task.name == "classify":
+        x, y = checked_pair("test", (x, y), classify, caller="evaluate")
+        if classify:
             check_class_range("evaluate", y, self.info.num_classes)
         means = RunningMeans()
         for start in range(0, len(x), batch_size):

@@ -82,7 +82,7 @@ def check_class_range(caller: str, targets: torch.Tensor, classes: int | None = 
         raise TorchlabError(f"{caller}: a classifier's targets are class indices {span}; got {int(outside[0])}")
 
 
-def check_samples(split: str, dataset: Dataset, classify: bool) -> None:
+def check_samples(split: str, dataset: Dataset, classify: bool, caller: str = "torchlab.fit") -> None:
     """Refuse, before anything trains, a Dataset whose first sample is not an `(input, target)` pair,
     whose first input is no tensor (a PIL image), or whose first target is not one integer class index
     where a classifier needs one."""
@@ -97,13 +97,13 @@ def check_samples(split: str, dataset: Dataset, classify: bool) -> None:
             if isinstance(sample, tuple | list)
             else f"a {type(sample).__name__}"
         )
-        raise TorchlabError(f"torchlab.fit: a Dataset's samples must be (input, target) pairs; {split}[0] is {what}")
+        raise TorchlabError(f"{caller}: a Dataset's samples must be (input, target) pairs; {split}[0] is {what}")
     try:
         torch.as_tensor(sample[0])
     except (TypeError, ValueError, RuntimeError):
         kind = type(sample[0])
         raise TorchlabError(
-            f"torchlab.fit: a Dataset's inputs must be tensors or numpy arrays; {split}[0]'s is a "
+            f"{caller}: a Dataset's inputs must be tensors or numpy arrays; {split}[0]'s is a "
             f"{kind.__module__}.{kind.__qualname__} (images: give the Dataset transform=transforms.ToTensor())"
         ) from None
     target = torch.as_tensor(sample[1])
@@ -114,9 +114,18 @@ def check_samples(split: str, dataset: Dataset, classify: bool) -> None:
         or target.dtype == torch.bool
     ):
         raise TorchlabError(
-            f"torchlab.fit: a classifier's targets must each be one integer class index; {split}[0]'s is "
+            f"{caller}: a classifier's targets must each be one integer class index; {split}[0]'s is "
             f"{target.dtype} of shape {tuple(target.shape)} (task='regress' fits numbers)"
         )
+
+
+def stacked(dataset: Dataset, classify: bool, caller: str) -> Pair:
+    """A map-style Dataset of `(input, target)` samples as one pair of tensors, checked as fit checks it."""
+    check_samples("the Dataset", dataset, classify, caller)
+    if len(dataset) == 0:
+        raise TorchlabError(f"{caller}: the Dataset is empty")
+    samples = [dataset[i] for i in range(len(dataset))]
+    return tuple(torch.stack([torch.as_tensor(sample[k]) for sample in samples]) for k in (0, 1))
 
 
 class ClassIndices(Dataset):

@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -506,6 +507,21 @@ def test_an_absent_accelerator_is_named_before_anything_is_written(device, tmp_p
         torchlab.load(run.run_dir, device=device).predict(x)
     done = run_cli("train", "mnist-mlp", "--device", device, "--out", str(tmp_path / "cli"))
     assert done.returncode == 2 and absent in done.stderr and not (tmp_path / "cli").exists()
+
+
+def test_refusals_from_python_name_out_and_torchlab_resume_not_the_flags(tmp_path, mnist_root):
+    """Before: "pick another --out" and "`torchlab resume DIR` continues it", the command line's words."""
+    x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
+    pair, kwargs = (x, (x[:, 0] > 0).long()), {"in_features": 3, "out_features": 2}
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(TorchlabError, match="file exists and is not a directory; pick another out=$"):
+        torchlab.fit(torch.nn.Linear, pair, out=tmp_path / "file", model_kwargs=kwargs)
+    run = torchlab.fit(torch.nn.Linear, pair, out=tmp_path / "run", model_kwargs=kwargs, train__epochs=1,
+                       log__loggers=[])  # fmt: skip
+    again = f"already holds a run: `torchlab.resume({str(run.run_dir)!r})` continues it; pick another out="
+    with pytest.raises(TorchlabError, match=re.escape(again)):
+        torchlab.train("mnist-mlp", run.run_dir, data__subset=100, data__eval_subset=100, log__loggers=[])
+    assert (tmp_path / "file").read_text() == "mine" and run.summary["recipe"] == "fit-linear"
 
 
 def test_fit_gives_the_callers_random_streams_and_switches_back(tmp_path):

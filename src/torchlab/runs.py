@@ -17,10 +17,11 @@ status "interrupted", and the call returns its Run; `torchlab.resume(run.run_dir
 import ast
 import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from functools import cache, cached_property
+from functools import cache, cached_property, wraps
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,24 @@ class Run:
         return x.to(parameter.dtype) if parameter is not None and x.is_floating_point() else x
 
 
+def in_python_words(call: Callable[..., Run]) -> Callable[..., Run]:
+    """`call`, whose refusals (shared with the command line) name what Python passes: `out=` where they
+    said `--out`, `torchlab.resume('DIR')` where they said `torchlab resume DIR`."""
+
+    @wraps(call)
+    def spoken(*args: Any, **kwargs: Any) -> Run:
+        try:
+            return call(*args, **kwargs)
+        except TorchlabError as err:
+            text = re.sub(r"--out\b ?", "out=", str(err))
+            text = re.sub(r"`torchlab resume (\S+)`", lambda m: f"`torchlab.resume({m[1]!r})`", text)
+            if text == str(err):
+                raise
+            raise type(err)(text) from None
+
+    return spoken
+
+
 def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = None) -> Run:
     """A finished or interrupted run. `model`: an instance of the run's model class, for a run whose
     class torchlab cannot import again (defined in a notebook); its weights are replaced by the run's."""
@@ -221,6 +240,7 @@ def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = Non
     return Run(run_dir, load_run_config(run_dir), device, model)
 
 
+@in_python_words
 def train(
     recipe: str | Path | Config | dict[str, Any], out: str | Path | None = None, *, overrides=(), **settings: Any
 ) -> Run:
@@ -230,6 +250,7 @@ def train(
     return until_stopped(lambda: api.train(config, out), out)
 
 
+@in_python_words
 def resume(run_dir: str | Path, epochs: int | None = None, *, data_dir: str | None = None, quiet: bool = False) -> Run:
     """Continue an interrupted run (to `epochs` in all, if given; its data from `data_dir` if moved)."""
     return resumed(Path(run_dir), epochs, data_dir, quiet)
@@ -241,6 +262,7 @@ def resumed(run_dir: Path, epochs: int | None, data_dir: str | None, quiet: bool
     return until_stopped(lambda: api.resume(run_dir, epochs, data_dir, quiet, **parts), run_dir)
 
 
+@in_python_words
 def fit(
     model: nn.Module | type[nn.Module],
     train: Data,

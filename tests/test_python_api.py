@@ -282,6 +282,24 @@ def test_fit_names_what_is_wrong_with_the_data(data, message, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("split", "inputs", "message"),
+    [
+        ("test", lambda x: x[:50, :3], "test's inputs are [3] float32 each, where train's are [4] float32"),
+        ("test", lambda x: x[:50].to(torch.uint8), "test's inputs are [4] uint8 each, where train's are [4] float32"),
+        ("val", lambda x: x[:50, :3], "val's inputs are [3] float32 each, where train's are [4] float32"),
+    ],
+)
+def test_fit_refuses_val_or_test_inputs_unlike_trains_before_training(split, inputs, message, tmp_path):
+    """Before: a test set of other inputs failed in the model after every epoch had trained (mat1 and mat2
+    shapes cannot be multiplied), a validation set before the first."""
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    other = {split: torch.utils.data.TensorDataset(inputs(x), y[:50]) if split == "val" else (inputs(x), y[:50])}
+    with pytest.raises(TorchlabError, match=re.escape(message)):
+        torchlab.fit(torch.nn.Linear(4, 3), (x, y), **other, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_fit_names_data_given_as_scikit_learn_and_keras_take_it(tmp_path):
     """Before: fit(model, x, y) took x and y for Datasets: "a Dataset's samples must be (input, target)
     pairs; train[0] is a Tensor"; val=0.2 said only that val must be tensors or a Dataset."""

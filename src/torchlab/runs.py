@@ -41,6 +41,7 @@ from torchlab.data import DataInfo
 from torchlab.data.given import (
     GivenDatasets,
     GivenTensors,
+    check_alike,
     check_class_range,
     check_samples,
     checked_pair,
@@ -301,6 +302,7 @@ def fit(
         for name, split in splits.items():
             if split is not None:
                 check_samples(name, split, classify)
+    check_alike(splits)
     train, val, test = splits.values()
     raw = {
         "recipe": f"fit-{(model if isinstance(model, type) else type(model)).__name__.lower()}",

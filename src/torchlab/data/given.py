@@ -119,6 +119,28 @@ def check_samples(split: str, dataset: Dataset, classify: bool, caller: str = "t
         )
 
 
+def check_alike(splits: dict[str, Pair | Dataset | None]) -> None:
+    """Refuse val or test inputs of another shape or dtype per sample than train's: the model would fail
+    on them at the first validation, or at the test after training (predict refuses them too)."""
+    first = {name: x for name, split in splits.items() if split is not None and (x := first_input(split)) is not None}
+    if "train" not in first:
+        return
+    want = first.pop("train")
+    for name, x in first.items():
+        if (x.shape, x.dtype) != (want.shape, want.dtype):
+            raise TorchlabError(
+                f"torchlab.fit: {name}'s inputs are {list(x.shape)} {str(x.dtype)[6:]} each, where train's are "
+                f"{list(want.shape)} {str(want.dtype)[6:]}: a run takes inputs of one shape and dtype"
+            )
+
+
+def first_input(split: Pair | Dataset) -> torch.Tensor | None:
+    """The input of a split's first sample; None where it has none."""
+    if isinstance(split, tuple):
+        return split[0][0] if len(split[0]) else None
+    return torch.as_tensor(split[0][0]) if len(split) else None
+
+
 def stacked(dataset: Dataset, classify: bool, caller: str) -> Pair:
     """A map-style Dataset of `(input, target)` samples as one pair of tensors, checked as fit checks it."""
     check_samples("the Dataset", dataset, classify, caller)

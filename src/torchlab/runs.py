@@ -125,7 +125,7 @@ class Run:
         Images as stored (uint8 pixels, `[N, H, W]` for one channel or `[N, C, H, W]`) are scaled and
         normalised as the run's loader did it. A text run takes sentences (a str or a list of them),
         tokenised and padded as its loader did. Other inputs are taken as the loader gives them."""
-        task, device = self.task("predict"), resolve_device(self.device)
+        task, device = self.built_task("predict"), resolve_device(self.device)
         if self.info.vocab is not None:
             return task.predict(*(x.to(device) for x in self.as_token_ids(inputs)))
         return task.predict(*(self.as_loaded(x, task, device) for x in inputs))
@@ -135,7 +135,7 @@ class Run:
         """The task's figures of the best model on new data (a classifier: loss and accuracy): `inputs`
         and `targets`, or a map-style Dataset of `(input, target)` as fit takes it, inputs read as
         `predict` reads them. On the run's own test set they are `summary["test"]`."""
-        task, device = self.task("evaluate"), resolve_device(self.device)
+        task, device = self.built_task("evaluate"), resolve_device(self.device)
         classify = self.config.task.name == "classify"
         if self.info.vocab is not None:
             raise TorchlabError("evaluate takes inputs of tensors; a text run's new data: `run.predict(sentences)`")
@@ -159,7 +159,7 @@ class Run:
             means.add(task.validation_step(batch), len(batch[1]))
         return means.means()
 
-    def task(self, doing: str) -> Task:
+    def built_task(self, doing: str) -> Task:
         """The run's task around its best model, for `predict` or `evaluate`."""
         name = self.config.task.name
         if TASKS.get(name).predict is Task.predict:

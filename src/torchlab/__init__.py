@@ -6,6 +6,7 @@ From Python (README, "From Python"):
     run = torchlab.train("mnist-mlp", train__epochs=2)   # a recipe -> Run
     run = torchlab.load("runs/mnist-mlp/...")            # a run directory -> Run
     run = torchlab.fit(MyNet, (x, y), test=(xt, yt))     # your nn.Module (class or instance), data -> Run
+    run.predict(xt), run.evaluate(xt, yt)                # the best weights' outputs, and their test figures
 
 `import torchlab` stays fast: torch is imported when one of these is first used.
 """

@@ -14,8 +14,6 @@ stop (Ctrl-C, a notebook's stop button) ends a run as on the command line: last.
 status "interrupted", and the call returns its Run; `torchlab.resume(run.run_dir)` continues it.
 """
 
-import ast
-import inspect
 import json
 import re
 import sys
@@ -28,7 +26,7 @@ from typing import Any
 import torch
 import yaml
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import TensorDataset
 
 from torchlab import api
 from torchlab.config import Config, build_config, flatten, load_run_config
@@ -39,22 +37,26 @@ from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.data import DataInfo
 from torchlab.data.given import (
+    Data,
     GivenDatasets,
     GivenTensors,
     check_alike,
     check_class_range,
     check_samples,
     checked_pair,
+    count_classes,
+    given,
+    is_pair,
+    not_a_split,
     stacked,
 )
 from torchlab.data.loaders import Normalize
 from torchlab.data.text import Vocabulary, pad, tokenize
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.models import build_model, for_checkpoint
+from torchlab.models.python import rebuild_recipe, rebuilt_dtype
 from torchlab.recipes import dict_raw, load_recipe, resolve
 from torchlab.tasks import TASKS, Task, build_task
-
-Data = tuple[torch.Tensor, torch.Tensor] | Dataset
 
 
 @dataclass(eq=False, repr=False)
@@ -445,136 +447,6 @@ def check_keyword(key: str, caller: str) -> None:
     raise TorchlabError(
         f"torchlab.{caller}: unknown keyword argument {key}=; a setting is a config key with __ for its dot ({hint})"
     )
-
-
-def is_pair(data: Any) -> bool:
-    return isinstance(data, tuple | list) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)
-
-
-def given(name: str, split: Any) -> Any:
-    """A split as fit takes it: None, a pair of tensors (numpy arrays or lists become tensors), or a
-    map-style Dataset (anything with `len` and indexing)."""
-    if split is None or is_pair(split):
-        return split
-    if isinstance(split, tuple | list) and len(split) == 2:
-        try:
-            return tuple(torch.as_tensor(part) for part in split)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise TorchlabError(f"torchlab.fit: {name}'s (inputs, targets) do not convert to tensors ({err})") from None
-    if refusal := not_a_split(name, split):
-        raise TorchlabError(f"torchlab.fit: {refusal}")
-    return split
-
-
-def not_a_split(name: str, split: Any) -> str:
-    """Why `split` is neither a pair nor a map-style Dataset (anything with `len` and indexing but a
-    mapping or one array), or '' where it is a Dataset."""
-    arrays = isinstance(split, tuple | list) and split and all(map(is_array, split))
-    if is_array(split) or arrays:
-        what = f"a {type(split).__name__} of {len(split)} arrays" if arrays else f"one {type(split).__name__}"
-        return f"{name} is {what}; give inputs and targets as one pair: {name}=(x, y)"
-    if isinstance(split, DataLoader):  # fit batches, shuffles and shards by rank itself
-        return (
-            f"{name} is a DataLoader; give its Dataset ({name}.dataset) and its batch size as "
-            f"data__batch_size={split.batch_size}"
-        )
-    if isinstance(split, int | float) and name == "val":
-        return f"val is a number; a share of train held out for validation is data__val_split={split}"
-    if hasattr(split, "__len__") and hasattr(split, "__getitem__") and not isinstance(split, Mapping):
-        return ""
-    return f"{name} must be (inputs, targets) tensors or a map-style Dataset, got {type(split).__name__}"
-
-
-def is_array(data: Any) -> bool:
-    """A tensor, or what converts to one as a whole (a numpy array, a pandas frame)."""
-    return isinstance(data, torch.Tensor) or hasattr(data, "__array__")
-
-
-def count_classes(*splits: Data | None) -> int:
-    """A classifier's number of classes: the highest target + 1 (a Dataset's `classes`, where it has them)."""
-    highest = -1
-    for split in splits:
-        if split is None:
-            continue
-        if not is_pair(split) and hasattr(split, "classes"):
-            highest = max(highest, len(split.classes) - 1)
-            continue
-        targets = split[1] if is_pair(split) else torch.tensor([int(split[i][1]) for i in range(len(split))])
-        check_class_range("torchlab.fit", targets)
-        highest = max(highest, int(targets.max()) if len(targets) else -1)
-    return highest + 1
-
-
-def rebuilt_dtype(model: nn.Module | type[nn.Module], target: str) -> str:
-    """`model.dtype`: the floating dtype of the weights where the class, rebuilt from `target` under
-    PyTorch's default, would build float32 ones: an instance's (a `model.double()`), or for a class,
-    the default dtype it is built under here (`torch.set_default_dtype(torch.float64)`); else ""."""
-    if not target:
-        return ""
-    if isinstance(model, nn.Module):
-        weights = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    else:
-        weights = torch.get_default_dtype()
-    return "" if weights == torch.float32 else str(weights).removeprefix("torch.")
-
-
-def under_main_guard(script: Path) -> bool:
-    """Whether the running script's line that led to this call sits under `if __name__ == "__main__":`
-    (True where that cannot be told)."""
-    frame = sys._getframe()
-    while frame is not None and not (
-        frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__main__"
-    ):
-        frame = frame.f_back
-    try:
-        tree = ast.parse(script.read_text(encoding="utf-8")) if frame is not None else None
-    except (OSError, SyntaxError, UnicodeDecodeError):
-        tree = None
-    if tree is None:
-        return True
-    return any(
-        isinstance(node, ast.If)
-        and "__name__" in ast.unparse(node.test)
-        and node.lineno <= frame.f_lineno <= (node.end_lineno or 0)
-        for node in ast.walk(tree)
-    )
-
-
-def rebuild_recipe(model: nn.Module | type[nn.Module], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(`model.target`, `model.kwargs`) that rebuild `model` where another process can import its class,
-    else ("", {}): a notebook's class, or one whose constructor needs arguments not given."""
-    cls = model if isinstance(model, type) else type(model)
-    module = sys.modules.get(cls.__module__)
-    file = getattr(module, "__file__", None)
-    if "<locals>" in cls.__qualname__ or module is None:
-        return "", {}
-    if cls.__module__ == "__main__" or cls.__module__.startswith("torchlab_user_"):
-        if not file:
-            return "", {}
-        where = str(Path(file).resolve())
-        if cls.__module__ == "__main__" and not under_main_guard(Path(file)):
-            print(
-                f'torchlab: {Path(file).name} calls torchlab.fit outside `if __name__ == "__main__":`; the '
-                f"command line imports it to rebuild {cls.__name__} (resume, eval, export), and would run all of "
-                "it again: put the training under that guard",
-                file=sys.stderr,
-            )
-    else:
-        where = cls.__module__
-    if isinstance(model, type):  # fit builds it from these very kwargs: no probe needed
-        return f"{where}:{cls.__qualname__}", kwargs
-    try:
-        probe = cls(**kwargs)
-    except TypeError:
-        arguments = ", ".join(inspect.signature(cls).parameters)
-        print(
-            f"torchlab: {cls.__name__}({arguments}) needs model_kwargs for the command line to rebuild it; "
-            "from Python, pass the model to torchlab.load",
-            file=sys.stderr,
-        )
-        return "", {}
-    same = {k: v.shape for k, v in probe.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
-    return (f"{where}:{cls.__qualname__}", kwargs) if same else ("", {})
 
 
 __all__ = ["Run", "TorchlabError", "fit", "load", "resume", "train"]

@@ -10,11 +10,13 @@ command line can resume or evaluate it; Datasets are Python objects (`data.name:
 such a run continues from Python only.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from torchlab.config import DataConfig, in_range
 from torchlab.core.errors import TorchlabError
@@ -25,6 +27,7 @@ from torchlab.data.workers import MAX_WORKERS, DeviceBatches, Loaders, ShardSamp
 
 SPLITS = ("train", "val", "test")
 Pair = tuple[torch.Tensor, torch.Tensor]
+Data = Pair | Dataset  # a split as torchlab.fit takes it
 
 
 @dataclass
@@ -267,3 +270,61 @@ def python_datasets(cfg: GivenConfig, device: torch.device) -> GivenDatasets:
         "this run's data were Datasets given to torchlab.fit, which only Python holds: continue it with "
         "torchlab.fit(model, train, val, test, out=RUN_DIR)"
     )
+
+
+def is_pair(data: Any) -> bool:
+    return isinstance(data, tuple | list) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)
+
+
+def given(name: str, split: Any) -> Any:
+    """A split as fit takes it: None, a pair of tensors (numpy arrays or lists become tensors), or a
+    map-style Dataset (anything with `len` and indexing)."""
+    if split is None or is_pair(split):
+        return split
+    if isinstance(split, tuple | list) and len(split) == 2:
+        try:
+            return tuple(torch.as_tensor(part) for part in split)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TorchlabError(f"torchlab.fit: {name}'s (inputs, targets) do not convert to tensors ({err})") from None
+    if refusal := not_a_split(name, split):
+        raise TorchlabError(f"torchlab.fit: {refusal}")
+    return split
+
+
+def not_a_split(name: str, split: Any) -> str:
+    """Why `split` is neither a pair nor a map-style Dataset (anything with `len` and indexing but a
+    mapping or one array), or '' where it is a Dataset."""
+    arrays = isinstance(split, tuple | list) and split and all(map(is_array, split))
+    if is_array(split) or arrays:
+        what = f"a {type(split).__name__} of {len(split)} arrays" if arrays else f"one {type(split).__name__}"
+        return f"{name} is {what}; give inputs and targets as one pair: {name}=(x, y)"
+    if isinstance(split, DataLoader):  # fit batches, shuffles and shards by rank itself
+        return (
+            f"{name} is a DataLoader; give its Dataset ({name}.dataset) and its batch size as "
+            f"data__batch_size={split.batch_size}"
+        )
+    if isinstance(split, int | float) and name == "val":
+        return f"val is a number; a share of train held out for validation is data__val_split={split}"
+    if hasattr(split, "__len__") and hasattr(split, "__getitem__") and not isinstance(split, Mapping):
+        return ""
+    return f"{name} must be (inputs, targets) tensors or a map-style Dataset, got {type(split).__name__}"
+
+
+def is_array(data: Any) -> bool:
+    """A tensor, or what converts to one as a whole (a numpy array, a pandas frame)."""
+    return isinstance(data, torch.Tensor) or hasattr(data, "__array__")
+
+
+def count_classes(*splits: Data | None) -> int:
+    """A classifier's number of classes: the highest target + 1 (a Dataset's `classes`, where it has them)."""
+    highest = -1
+    for split in splits:
+        if split is None:
+            continue
+        if not is_pair(split) and hasattr(split, "classes"):
+            highest = max(highest, len(split.classes) - 1)
+            continue
+        targets = split[1] if is_pair(split) else torch.tensor([int(split[i][1]) for i in range(len(split))])
+        check_class_range("torchlab.fit", targets)
+        highest = max(highest, int(targets.max()) if len(targets) else -1)
+    return highest + 1

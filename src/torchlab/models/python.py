@@ -6,7 +6,11 @@ the constructor's arguments. A class defined where nothing can import it again (
 leaves `target` empty: its runs are continued and loaded from Python, with the model passed in.
 """
 
+import ast
+import inspect
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -59,3 +63,75 @@ def build_python_model(cfg: PythonModelConfig, info: DataInfo) -> nn.Module:
     if cfg.dtype and not isinstance(dtype, torch.dtype):
         raise TorchlabError(f"model.dtype: expected a torch dtype such as float64, got {cfg.dtype!r}")
     return model.to(dtype) if dtype else model
+
+
+def rebuilt_dtype(model: nn.Module | type[nn.Module], target: str) -> str:
+    """`model.dtype`: the floating dtype of the weights where the class, rebuilt from `target` under
+    PyTorch's default, would build float32 ones: an instance's (a `model.double()`), or for a class,
+    the default dtype it is built under here (`torch.set_default_dtype(torch.float64)`); else ""."""
+    if not target:
+        return ""
+    if isinstance(model, nn.Module):
+        weights = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    else:
+        weights = torch.get_default_dtype()
+    return "" if weights == torch.float32 else str(weights).removeprefix("torch.")
+
+
+def under_main_guard(script: Path) -> bool:
+    """Whether the running script's line that led to this call sits under `if __name__ == "__main__":`
+    (True where that cannot be told)."""
+    frame = sys._getframe()
+    while frame is not None and not (
+        frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__main__"
+    ):
+        frame = frame.f_back
+    try:
+        tree = ast.parse(script.read_text(encoding="utf-8")) if frame is not None else None
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        tree = None
+    if tree is None:
+        return True
+    return any(
+        isinstance(node, ast.If)
+        and "__name__" in ast.unparse(node.test)
+        and node.lineno <= frame.f_lineno <= (node.end_lineno or 0)
+        for node in ast.walk(tree)
+    )
+
+
+def rebuild_recipe(model: nn.Module | type[nn.Module], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(`model.target`, `model.kwargs`) that rebuild `model` where another process can import its class,
+    else ("", {}): a notebook's class, or one whose constructor needs arguments not given."""
+    cls = model if isinstance(model, type) else type(model)
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)
+    if "<locals>" in cls.__qualname__ or module is None:
+        return "", {}
+    if cls.__module__ == "__main__" or cls.__module__.startswith("torchlab_user_"):
+        if not file:
+            return "", {}
+        where = str(Path(file).resolve())
+        if cls.__module__ == "__main__" and not under_main_guard(Path(file)):
+            print(
+                f'torchlab: {Path(file).name} calls torchlab.fit outside `if __name__ == "__main__":`; the '
+                f"command line imports it to rebuild {cls.__name__} (resume, eval, export), and would run all of "
+                "it again: put the training under that guard",
+                file=sys.stderr,
+            )
+    else:
+        where = cls.__module__
+    if isinstance(model, type):  # fit builds it from these very kwargs: no probe needed
+        return f"{where}:{cls.__qualname__}", kwargs
+    try:
+        probe = cls(**kwargs)
+    except TypeError:
+        arguments = ", ".join(inspect.signature(cls).parameters)
+        print(
+            f"torchlab: {cls.__name__}({arguments}) needs model_kwargs for the command line to rebuild it; "
+            "from Python, pass the model to torchlab.load",
+            file=sys.stderr,
+        )
+        return "", {}
+    same = {k: v.shape for k, v in probe.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    return (f"{where}:{cls.__qualname__}", kwargs) if same else ("", {})

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import torchlab
 from tests.conftest import TINY, cli_env, copy_of, tiny_run
 from torchlab import api
 from torchlab.cli import main
@@ -272,3 +273,15 @@ def test_files_and_folders_of_a_run_follow_the_umask(umask, file_mode, dir_mode,
     for name in ("config.yaml", "summary.json", "report.html", "checkpoints/best.pt", "export/model.safetensors"):
         assert name in modes
     assert {k: oct(v) for k, v in modes.items()} == {k: oct(v) for k, v in expected.items()}
+
+
+@pytest.mark.parametrize("inside", ["sub", "plots/more", "checkpoints/new"])
+def test_a_new_run_or_cv_inside_a_run_is_refused_and_the_run_left_as_it_was(run, inside, capsys):
+    """Before: `train --out RUN/sub` (and torchlab.train, cv) trained into the run's own folder."""
+    before = tree_digest(run)
+    for command in (["train", "mnist-mlp"], ["cv", "mnist-mlp", "--folds", "2"]):
+        assert main([*command, "--out", str(run / inside), *TINY]) == 2
+        assert f"{run / inside} lies inside the run {run}, whose files are its own" in one_line_error(capsys)
+    with pytest.raises(TorchlabError, match="lies inside the run"):
+        torchlab.train("mnist-mlp", out=run / inside, data__subset=100)
+    assert tree_digest(run) == before

@@ -27,7 +27,13 @@ from torchlab.core import collector
 from torchlab.core.checkpoint import load_checkpoint, load_weights, refuse_restart, weights_state
 from torchlab.core.distributed import barrier, from_rank0, is_main_process, setup_distributed
 from torchlab.core.errors import DivergedError, TorchlabError
-from torchlab.core.files import atomic_write_json, check_new_run_dir, run_lock, torchlab_folder
+from torchlab.core.files import (
+    atomic_write_json,
+    check_new_run_dir,
+    refuse_inside_another,
+    run_lock,
+    torchlab_folder,
+)
 from torchlab.core.runtime import restore_rng_states, rng_states
 from torchlab.data import data_record
 from torchlab.data.augment import ImageDataConfig
@@ -307,6 +313,7 @@ def finished(run_dir: Path) -> bool:
 def check_cv_dir(parent: Path) -> None:
     """A TorchlabError unless `parent` can take a cross-validation: new, empty, or holding only the
     fold-K runs of one that stopped (each is checked against its fold's config as it comes)."""
+    refuse_inside_another(parent.absolute())
     if (parent / "cv_summary.json").exists():
         raise TorchlabError(f"{parent} already holds a cross-validation; pick another --out")
     if (parent / "config.yaml").exists():

@@ -132,6 +132,15 @@ def torchlab_folder(path: Path) -> Path | None:
     return None
 
 
+def refuse_inside_another(folder: Path) -> None:
+    """A TorchlabError when `folder` lies inside a run directory or a finished cross-validation's folder:
+    their files are their own (`torchlab report`, `resume` and `cv` read every folder in them)."""
+    owner = torchlab_folder(folder.parent) if folder.parent != folder else None
+    if owner is not None:
+        what = "cross-validation" if (owner / "cv_summary.json").is_file() else "run"
+        raise TorchlabError(f"{folder} lies inside the {what} {owner}, whose files are its own; pick another --out")
+
+
 NAME_MAX, PATH_MAX = 255, 4096  # Linux's limits, in bytes
 LONGEST_INSIDE = len("/checkpoints/.best.pt.01234567.tmp")  # the longest path torchlab writes in a run
 
@@ -153,6 +162,7 @@ def check_new_run_dir(run_dir: Path) -> None:
             raise TorchlabError(f"--out: the name {part[:40]}... is longer than {NAME_MAX} bytes; pick a shorter one")
     if len(os.fsencode(str(absolute))) + LONGEST_INSIDE > PATH_MAX:
         raise TorchlabError(f"--out: the path is too long (at most {PATH_MAX - LONGEST_INSIDE} bytes here)")
+    refuse_inside_another(absolute)
     existing = absolute
     while not os.path.lexists(existing):
         existing = existing.parent

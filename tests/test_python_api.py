@@ -358,6 +358,20 @@ def test_fit_names_a_model_with_another_number_of_outputs_than_targets(task, out
 
 
 @pytest.mark.parametrize("given", ["tensors", "Dataset"])
+def test_a_binary_fit_refuses_targets_other_than_0_and_1_before_training(given, tmp_path):
+    """Before: task='binary' trained on 2s and -1s as target probabilities, without a word."""
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    y[0] = 2
+    data = {"tensors": lambda pair: pair, "Dataset": lambda pair: torch.utils.data.TensorDataset(*pair)}[given]
+    with pytest.raises(TorchlabError, match="task='binary' takes targets 0 and 1; train holds 2"):
+        torchlab.fit(torch.nn.Linear(4, 1), data((x, y)), task="binary", out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    run = torchlab.fit(torch.nn.Linear(4, 1), data((x, (y == 1).float())), task="binary", out=tmp_path / "ok",
+                       train__epochs=1, log__loggers=[])  # fmt: skip
+    assert run.summary["status"] == "completed"
+
+
+@pytest.mark.parametrize("given", ["tensors", "Dataset"])
 def test_fit_trains_and_tests_on_the_subsets_asked_for(given, tmp_path):
     """Before: data.subset and data.eval_subset were ignored by fit (all 2,700 samples trained)."""
     x = torch.randn(3000, 4, generator=torch.Generator().manual_seed(0))

@@ -41,6 +41,7 @@ from torchlab.data.given import (
     GivenDatasets,
     GivenTensors,
     check_alike,
+    check_binary,
     check_class_range,
     check_samples,
     checked_pair,
@@ -305,6 +306,10 @@ def fit(
             if split is not None:
                 check_samples(name, split, classify)
     check_alike(splits)
+    if task == "binary":  # a Dataset's first target, as check_samples reads it
+        for name, split in splits.items():
+            if split is not None and len(split):
+                check_binary(name, split[1] if is_pair(split) else torch.as_tensor(split[0][1]).float())
     train, val, test = splits.values()
     raw = {
         "recipe": f"fit-{(model if isinstance(model, type) else type(model)).__name__.lower()}",

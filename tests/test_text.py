@@ -161,6 +161,18 @@ def sst2_copy(tmp_path, train_lines):
     return tmp_path
 
 
+def test_a_text_run_evaluates_sentences_as_its_test_did(tmp_path):
+    """Before: Run.evaluate refused text runs ('takes inputs of tensors'): new sentences needed a loop."""
+    phrases = [("a fine film", 1), ("a dull plot", 0), ("fine acting", 1), ("dull and slow", 0)] * 10
+    root = sst2_copy(tmp_path, [f"{text} {i}\t{label}" for i, (text, label) in enumerate(phrases)])
+    run = torchlab.train("sst2-lstm", out=tmp_path / "run", data__root=str(root), log__loggers=[])
+    assert run.evaluate(["a fine film"], [1]) == pytest.approx(run.summary["test"], rel=1e-5)  # dev.tsv's one
+    both = run.evaluate(["a fine film", "dull and slow"], torch.tensor([1, 0]))
+    assert set(both) == {"loss", "accuracy"} and 0 <= both["accuracy"] <= 1
+    with pytest.raises(TorchlabError, match="test has 1 inputs but 2 targets"):
+        run.evaluate(["a fine film"], [1, 0])
+
+
 def test_a_bad_tsv_line_is_exit_2_naming_file_and_line(tmp_path, capsys):
     root = sst2_copy(tmp_path, ["good\t1", "bad\t0", "no label here"])
     assert main(["train", "sst2-lstm", "--data-dir", str(root), "--out", str(tmp_path / "run")]) == 2

@@ -137,29 +137,32 @@ class Run:
     def evaluate(self, inputs: Any, targets: Any = None, batch_size: int = 256) -> dict[str, float]:
         """The task's figures of the best model on new data (a classifier: loss and accuracy): `inputs`
         and `targets`, or a map-style Dataset of `(input, target)` as fit takes it, inputs read as
-        `predict` reads them. On the run's own test set they are `summary["test"]`."""
+        `predict` reads them (a text run: sentences). On the run's own test set they are `summary["test"]`."""
         task, device = self.built_task("evaluate"), resolve_device(self.device)
-        classify = self.config.task.name == "classify"
-        if self.info.vocab is not None:
-            raise TorchlabError("evaluate takes inputs of tensors; a text run's new data: `run.predict(sentences)`")
-        if targets is None and not_a_split("inputs", inputs) == "":
+        classify, text = self.config.task.name == "classify", self.info.vocab is not None
+        if targets is None and not text and not_a_split("inputs", inputs) == "":
             inputs, targets = stacked(inputs, classify, "evaluate")
         elif targets is None:
             raise TorchlabError(
                 f"evaluate takes inputs and targets, or a Dataset of both; got {type(inputs).__name__} alone"
             )
-        x = self.as_loaded(inputs, task, device, "evaluate")
+        if text:  # sentences: token ids and lengths, as predict makes them
+            xs = tuple(t.to(device) for t in self.as_token_ids((inputs,)))
+        else:
+            xs = (self.as_loaded(inputs, task, device, "evaluate"),)
         try:
             y = torch.as_tensor(targets, device=device)
         except (TypeError, ValueError, RuntimeError) as err:
             raise TorchlabError(f"evaluate: the targets do not convert to a tensor ({err})") from None
-        x, y = checked_pair("test", (x, y), classify, caller="evaluate")
+        _, y = checked_pair("test", (xs[0], y), classify, caller="evaluate")
         if classify:
             check_class_range("evaluate", y, self.info.num_classes)
+        elif self.config.task.name == "binary":
+            check_binary("test", y, caller="evaluate")
         means = RunningMeans()
-        for start in range(0, len(x), batch_size):
-            batch = x[start : start + batch_size], y[start : start + batch_size]
-            means.add(task.validation_step(batch), len(batch[1]))
+        for start in range(0, len(y), batch_size):
+            batch = (*(x[start : start + batch_size] for x in xs), y[start : start + batch_size])
+            means.add(task.validation_step(batch), len(batch[-1]))
         return means.means()
 
     def built_task(self, doing: str) -> Task:
@@ -309,7 +312,7 @@ def fit(
     if task == "binary":  # a Dataset's first target, as check_samples reads it
         for name, split in splits.items():
             if split is not None and len(split):
-                check_binary(name, split[1] if is_pair(split) else torch.as_tensor(split[0][1]).float())
+                check_binary(name, split[1] if is_pair(split) else torch.as_tensor(split[0][1]).float(), "torchlab.fit")
     train, val, test = splits.values()
     raw = {
         "recipe": f"fit-{(model if isinstance(model, type) else type(model)).__name__.lower()}",

@@ -85,13 +85,13 @@ def check_class_range(caller: str, targets: torch.Tensor, classes: int | None = 
         raise TorchlabError(f"{caller}: a classifier's targets are class indices {span}; got {int(outside[0])}")
 
 
-def check_binary(split: str, targets: torch.Tensor) -> None:
+def check_binary(split: str, targets: torch.Tensor, caller: str) -> None:
     """Refuse targets other than 0 and 1 for task='binary': its cross-entropy takes a 2 or a -1 as a
     target probability and trains on it without a word."""
     outside = targets[(targets != 0) & (targets != 1)]
     if len(outside):
         raise TorchlabError(
-            f"torchlab.fit: task='binary' takes targets 0 and 1; {split} holds {outside[0].item():g} "
+            f"{caller}: task='binary' takes targets 0 and 1; {split} holds {outside[0].item():g} "
             "(task='classify' takes class indices 0 to K-1)"
         )
 

@@ -322,7 +322,12 @@ def fit(
         "optim": {"name": "adam", "lr": 1e-3},
         "train": {"monitor": "val.accuracy" if classify else "val.loss", "mode": "max" if classify else "min"},
     }
-    config = resolve(raw, [*listed(overrides), *dotted(settings, "fit")])
+    given_settings = [*listed(overrides), *dotted(settings, "fit")]
+    if val is not None and any(setting.startswith("data.val_split=") for setting in given_settings):  # else unused
+        raise TorchlabError(
+            "torchlab.fit: data.val_split holds part of train out when no val= is given; give one of them"
+        )
+    config = resolve(raw, given_settings)
     run_dir = Path(out) if out else api.new_run_dir(config.recipe, config.train.device)
     if tensors:
         config.data.path = str((run_dir / "data.safetensors").resolve())

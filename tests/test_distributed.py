@@ -1,6 +1,7 @@
 """torchrun with two CPU processes (gloo) trains to the same weights as one process with the same
 global batch, writes one set of files, and its checkpoints resume in either mode."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,51 @@ def test_a_refusal_under_torchrun_is_said_once(tmp_path):
     assert done.returncode == 1  # torchrun's status for a failed worker; the workers exit 2
     assert done.stderr.count("torchlab: error: optim.lr: expected 0 or more, got -1.0") == 1, done.stderr[-3000:]
     assert "exitcode  : 2" in done.stderr and not (tmp_path / "run").exists()
+
+
+STOP_AT_STEP_3 = """
+import os
+import signal
+import sys
+
+import torchlab
+from torchlab.loggers import LOGGERS, Logger
+
+
+@LOGGERS.register("stop-at-3")
+class StopAt3(Logger):
+    def log_metrics(self, metrics, step, epoch, event):
+        if event == "step" and step == 3:  # rank 0's loggers alone: the other rank learns of it from rank 0
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+if sys.argv[2:] == ["resume"]:
+    print("resumed:", torchlab.resume(sys.argv[1]).summary["status"])
+else:
+    torchlab.train("mnist-mlp", out=sys.argv[1], log__loggers=["stop-at-3"], train__log_every=1, data__subset=1000,
+                   data__eval_subset=200, data__batch_size=100, log__progress=False)
+"""
+
+
+def test_a_torchrun_run_stopped_inside_an_epoch_names_the_torchrun_command_that_resumes_it(tmp_path, mnist_root):
+    """Before: it named `torchlab resume RUN`, one process, which refuses a checkpoint cut inside an
+    epoch by two (summary.json and the refusal named no command that works either), every rank printed
+    it, and a signal that reached rank 0 alone crashed rank 1 (Interrupted(None))."""
+    (tmp_path / "stop.py").write_text(STOP_AT_STEP_3)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "stop.py", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    command = f"torchrun --nproc_per_node 2 -m torchlab resume {out}"
+    said = f"stopped by SIGINT at step 4; checkpoints/last.pt holds it: `{command}` continues exactly"
+    assert done.stderr.count(said) == 1, done.stderr[-3000:]  # rank 0 alone, after the step under way
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["resume"] == command
+
+    refused = run_cli("resume", str(out))
+    assert refused.returncode == 2 and f"resumes only in as many: `{command}`" in refused.stderr
+    refused = run_cli("eval", str(out))
+    assert refused.returncode == 2 and f"`{command}` finishes it" in refused.stderr
+    # The Python way it names, under the same torchrun (the command line knows no "stop-at-3" logger).
+    done = subprocess.run([*cmd, "resume"], capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)
+    assert done.returncode == 0 and "resumed: completed" in done.stdout, done.stderr[-3000:]

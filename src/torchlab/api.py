@@ -289,8 +289,10 @@ def unfinished(run_dir: Path, config: Config, then: str) -> str:
     """Why `run_dir`, which has not finished, cannot be read yet, and what continues it and `then`."""
     with run_lock(run_dir):  # training now: the lock's message names the process
         pass
+    resume = config.continued_by(run_dir)
     try:
-        status = json.loads((run_dir / "summary.json").read_text())["status"]
+        summary = json.loads((run_dir / "summary.json").read_text())
+        status, resume = summary["status"], summary.get("resume") or resume  # in torchrun, if it stopped so
     except FileNotFoundError:
         status = "stopped before its summary was written"
     except (OSError, ValueError, KeyError, TypeError) as err:
@@ -299,7 +301,7 @@ def unfinished(run_dir: Path, config: Config, then: str) -> str:
         )
     if status == "diverged":
         return f"{run_dir} diverged: its model is NaN (report.html holds its learning curves)"
-    return f"{run_dir} has not finished ({status}): `{config.continued_by(run_dir)}` finishes it and {then}"
+    return f"{run_dir} has not finished ({status}): `{resume}` finishes it and {then}"
 
 
 def finished(run_dir: Path) -> bool:

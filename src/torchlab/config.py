@@ -217,9 +217,14 @@ class Config:
         defined where nothing can import it again (a notebook cell)."""
         return self.data.name == "python" or (self.model.name == "python" and not getattr(self.model, "target", ""))
 
-    def continued_by(self, run_dir: Path) -> str:
-        """The call that continues a run of this config in `run_dir`."""
-        return "torchlab.fit(..., out=RUN_DIR)" if self.python_only else f"torchlab resume {run_dir}"
+    def continued_by(self, run_dir: Path, processes: int = 1) -> str:
+        """The call that continues a run of this config in `run_dir`, in `processes` processes (under
+        torchrun when more than one)."""
+        call = "torchlab.fit(..., out=RUN_DIR)" if self.python_only else f"torchlab resume {run_dir}"
+        if processes == 1:
+            return call
+        launch = f"torchrun --nproc_per_node {processes}"
+        return f"{call} under {launch}" if self.python_only else f"{launch} -m {call}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -94,6 +94,15 @@ def any_rank(device: torch.device, *flags: bool) -> list[bool]:
     return [bool(v) for v in all_reduce_sum(torch.tensor([float(f) for f in flags], device=device)).tolist()]
 
 
+def max_over_ranks(device: torch.device, value: int) -> int:
+    """The largest of every rank's `value` (the value itself in one process)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    tensor = torch.tensor([value], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
 def gather_objects(value: object) -> list[object]:
     """Every rank's `value` (tensors on the CPU), in rank order; `[value]` in one process."""
     if not (dist.is_available() and dist.is_initialized()):

@@ -29,6 +29,7 @@ from torchlab.core.distributed import (
     from_rank0,
     gather_in_order,
     gather_objects,
+    max_over_ranks,
     setup_distributed,
 )
 from torchlab.core.errors import DivergedError, TorchlabError, did_you_mean
@@ -226,12 +227,20 @@ class Trainer:
                 raise self.interrupted()
         return "completed"
 
+    def continued_by(self) -> str:
+        """The call that resumes this run: one stopped inside an epoch only in as many processes (its
+        shards were cut for them), else in any number."""
+        inside_epoch = self.bookmark.state_dict() is not None
+        return self.cfg.continued_by(self.run_dir, self.dist.world_size if inside_epoch else 1)
+
     def interrupted(self) -> Interrupted:
-        how = f"`{self.cfg.continued_by(self.run_dir)}`"
+        how = f"`{self.continued_by()}`"
         if self.cfg.python_only:
             how += " of the same model and data"
         where = f"at step {self.step}; checkpoints/last.pt holds it"
-        return Interrupted(self.stop.signum, f"{where}: {how} continues exactly")
+        # The signal may have reached one rank alone (a `kill` of its pid); every rank stops by it.
+        signum = max_over_ranks(self.device, self.stop.signum or 0)
+        return Interrupted(signum, f"{where}: {how} continues exactly")
 
     def train_epoch(self, loggers: list) -> dict[str, float]:
         self.set_training(True)
@@ -497,7 +506,8 @@ class Trainer:
             position = state.get("position")
             if position and written_by != self.dist.world_size:
                 raise TorchlabError(
-                    f"{path} stopped inside an epoch with {written_by} process(es): resume it with as many"
+                    f"{path} stopped inside an epoch with {written_by} process(es) and resumes only in as many: "
+                    f"`{self.cfg.continued_by(self.run_dir, written_by)}`"
                 )
             self.bookmark.load_state_dict(position and {**position, "means": (mine or position)["means"]}, rng)
         except (KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError) as err:
@@ -531,5 +541,5 @@ class Trainer:
             "seed": self.cfg.train.seed,
             "torch": torch.__version__,
             "run_dir": str(self.run_dir),
-            "resume": self.cfg.continued_by(self.run_dir) if status == "interrupted" else None,
+            "resume": self.continued_by() if status == "interrupted" else None,
         }

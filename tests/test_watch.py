@@ -1,10 +1,12 @@
 """Watching a run: JSONL, TensorBoard and a real Visdom server record the same metrics; a server
 that is down costs one warning, never the run; the quiet console prints only the summary."""
 
+import http.server
 import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import warnings
@@ -134,6 +136,33 @@ def test_an_unreachable_visdom_warns_once_and_the_quiet_run_goes_on(tmp_path, mn
     assert "test " in printed.out and str(out / "report.html") in printed.out  # ...but the summary
     assert "tensorboard --logdir" not in printed.out  # the TensorBoard logger was off
     assert "visdom " not in printed.out  # nor did any Visdom chart get drawn
+
+
+class NotVisdom(http.server.BaseHTTPRequestHandler):
+    """Answers 501 to every request, quietly."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_a_web_server_that_is_not_visdom_warns_once_and_no_page_is_named(tmp_path, mnist_root, capsys):
+    """Before: a server answering 404 (another service on the port, a proxy) took every chart without
+    a word, and the summary named a Visdom page that was not there."""
+    pytest.importorskip("visdom")
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotVisdom)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out, port = tmp_path / "run", server.server_address[1]
+    try:
+        code = main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--quiet", "--logger", "visdom",
+                     "log.visdom.server=http://127.0.0.1", f"log.visdom.port={port}"])  # fmt: skip
+    finally:
+        server.shutdown()
+    assert code == 0
+    printed = capsys.readouterr()
+    assert f"visdom logger off: the server at http://127.0.0.1:{port} does not answer as Visdom" in printed.err
+    assert printed.err.count("visdom logger off") == 1 and "visdom " not in printed.out
+    assert "watch" not in json.loads((out / "summary.json").read_text())
 
 
 def test_an_unknown_logger_is_refused_before_anything_is_written(tmp_path, mnist_root, capsys):

@@ -3,9 +3,9 @@ predictions as text. Start a server with `python -m visdom.server` (see README),
 `torchlab train RECIPE --logger visdom [log.visdom.port=8097 log.visdom.env=NAME]`.
 
 One window per metric (`loss`, `accuracy`, `lr`, ...), one trace per split (`train.loss`,
-`val.loss`, `test.loss`), x = optimisation step. A server that cannot be reached, or stops
-answering, gets one warning line and the run goes on without it; the final summary names the
-page of the run's environment.
+`val.loss`, `test.loss`), x = optimisation step. A server that cannot be reached, answers as no Visdom
+(another web server on the port) or stops answering gets one warning line and the run goes on
+without it; the final summary names the page of the run's environment only when Visdom took it all.
 """
 
 import html
@@ -51,6 +51,9 @@ class VisdomLogger(Logger):
                 )
         except OSError:  # ConnectionError, or any requests error
             self.off("cannot be reached")
+            return
+        if not self.viz.check_connection():  # a web server that is not Visdom took every chart without a word
+            self.off("does not answer as Visdom")
 
     def off(self, why: str) -> None:
         """Warn once and stop sending: a watcher's server must never cost a training run."""

@@ -98,6 +98,7 @@ import signal
 import sys
 
 import torchlab
+from torchlab.cli import main
 from torchlab.loggers import LOGGERS, Logger
 
 
@@ -110,6 +111,10 @@ class StopAt3(Logger):
 
 if sys.argv[2:] == ["resume"]:
     print("resumed:", torchlab.resume(sys.argv[1]).summary["status"])
+elif sys.argv[2:] == ["cv"]:
+    sys.exit(main(["cv", "mnist-mlp", "--folds", "2", "--out", sys.argv[1], "--logger", "stop-at-3",
+                   "train.log_every=1", "data.subset=1000", "data.eval_subset=200", "data.batch_size=100",
+                   "log.progress=false"]))
 else:
     torchlab.train("mnist-mlp", out=sys.argv[1], log__loggers=["stop-at-3"], train__log_every=1, data__subset=1000,
                    data__eval_subset=200, data__batch_size=100, log__progress=False)
@@ -138,3 +143,23 @@ def test_a_torchrun_run_stopped_inside_an_epoch_names_the_torchrun_command_that_
     # The Python way it names, under the same torchrun (the command line knows no "stop-at-3" logger).
     done = subprocess.run([*cmd, "resume"], capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)
     assert done.returncode == 0 and "resumed: completed" in done.stdout, done.stderr[-3000:]
+
+
+def test_a_torchrun_cross_validation_stopped_inside_an_epoch_names_torchrun_too(tmp_path, mnist_root):
+    """Before: it named `torchlab cv ...`, one process, whose first fold then refused its last.pt."""
+    (tmp_path / "stop.py").write_text(STOP_AT_STEP_3)
+    out = tmp_path / "cv"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "stop.py",
+        str(out),
+        "cv",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)
+    assert done.returncode == 1  # torchrun's, for workers that exit 130
+    said = [line for line in done.stderr.splitlines() if line.startswith("torchlab: stopped by SIGINT")]
+    assert len(said) == 1 and "in fold 0 of 2: `torchrun --nproc_per_node 2 -m torchlab cv mnist-mlp" in said[0], said

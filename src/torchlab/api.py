@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from torchlab.config import Config, load_run_config, save_config
+from torchlab.config import Config, launched, load_run_config, save_config
 from torchlab.core import collector
 from torchlab.core.checkpoint import load_checkpoint, load_weights, refuse_restart, weights_state
 from torchlab.core.distributed import barrier, from_rank0, is_main_process, setup_distributed
@@ -435,8 +435,11 @@ def cross_validate(config: Config, folds: int, out: Path | None = None) -> dict[
             runs.append(train_or_continue(fold_config, parent / f"fold-{fold}"))
         except Interrupted as stop:  # the fold's own message would name `torchlab resume` of that fold only
             again = f"{reproduce_cv(config.to_dict(), folds, parent, every_key=True)} --out {shlex.quote(str(parent))}"
+            again = launched(again, stop.processes)
             raise Interrupted(
-                stop.signum, f"in fold {fold} of {folds}: `{again}` continues it, keeping the finished folds"
+                stop.signum,
+                f"in fold {fold} of {folds}: `{again}` continues it, keeping the finished folds",
+                stop.processes,
             ) from None
 
     def stats(part: str) -> dict[str, dict[str, Any]]:

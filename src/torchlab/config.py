@@ -220,14 +220,18 @@ class Config:
     def continued_by(self, run_dir: Path, processes: int = 1) -> str:
         """The call that continues a run of this config in `run_dir`, in `processes` processes (under
         torchrun when more than one)."""
-        call = "torchlab.fit(..., out=RUN_DIR)" if self.python_only else f"torchlab resume {run_dir}"
-        if processes == 1:
-            return call
-        launch = f"torchrun --nproc_per_node {processes}"
-        return f"{call} under {launch}" if self.python_only else f"{launch} -m {call}"
+        if self.python_only:
+            call = "torchlab.fit(..., out=RUN_DIR)"
+            return call if processes == 1 else f"{call} under torchrun --nproc_per_node {processes}"
+        return launched(f"torchlab resume {run_dir}", processes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def launched(command: str, processes: int) -> str:
+    """`torchlab ...` as typed to run in `processes` processes: under torchrun when more than one."""
+    return command if processes == 1 else f"torchrun --nproc_per_node {processes} -m {command}"
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -412,7 +412,7 @@ def until_stopped(train_fn: Callable[[], Any], out: Path) -> Run:
         config = load_run_config(out)
         # A run only Python holds: the message already names the fit call that continues it (Trainer.interrupted).
         python_way = "" if config.python_only else f"; torchlab.resume({str(out)!r}) continues it"
-        if "torchrun --nproc_per_node" in str(stop):  # stopped inside an epoch: in as many processes
+        if getattr(stop, "processes", 1) > 1:  # stopped inside an epoch: in as many processes
             python_way += " under the same torchrun"
         if is_main_process():
             print(f"torchlab: {stop or 'interrupted'}{python_way}", file=sys.stderr)

@@ -32,10 +32,11 @@ PHASES: dict[str, str | None] = {
 class Interrupted(KeyboardInterrupt):
     """The run stopped on a signal; `exit_status` is what a shell reports for it."""
 
-    def __init__(self, signum: int, detail: str = "") -> None:
+    def __init__(self, signum: int, detail: str = "", processes: int = 1) -> None:
         super().__init__(f"stopped by {signal.Signals(signum).name}" + (f" {detail}" if detail else ""))
         self.signum = signum
         self.exit_status = 128 + signum
+        self.processes = processes  # the run resumes only in this many (stopped inside a torchrun epoch)
 
 
 class StopRequest:

@@ -227,11 +227,14 @@ class Trainer:
                 raise self.interrupted()
         return "completed"
 
+    def resume_processes(self) -> int:
+        """How many processes resume this run: one stopped inside an epoch as many as it ran in (its
+        shards were cut for them), else any number, one for short."""
+        return self.dist.world_size if self.bookmark.state_dict() is not None else 1
+
     def continued_by(self) -> str:
-        """The call that resumes this run: one stopped inside an epoch only in as many processes (its
-        shards were cut for them), else in any number."""
-        inside_epoch = self.bookmark.state_dict() is not None
-        return self.cfg.continued_by(self.run_dir, self.dist.world_size if inside_epoch else 1)
+        """The call that resumes this run."""
+        return self.cfg.continued_by(self.run_dir, self.resume_processes())
 
     def interrupted(self) -> Interrupted:
         how = f"`{self.continued_by()}`"
@@ -240,7 +243,7 @@ class Trainer:
         where = f"at step {self.step}; checkpoints/last.pt holds it"
         # The signal may have reached one rank alone (a `kill` of its pid); every rank stops by it.
         signum = max_over_ranks(self.device, self.stop.signum or 0)
-        return Interrupted(signum, f"{where}: {how} continues exactly")
+        return Interrupted(signum, f"{where}: {how} continues exactly", self.resume_processes())
 
     def train_epoch(self, loggers: list) -> dict[str, float]:
         self.set_training(True)

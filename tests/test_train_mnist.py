@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import QUICK
+from tests.conftest import QUICK, one_thread
 from torchlab.cli import main
 
 pytestmark = pytest.mark.slow  # real MNIST runs
@@ -53,6 +53,15 @@ def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path, mnist_root):
     _, other = train(tmp_path, "c", "mnist-mlp", "--seed", "8")
     assert strip(first) == strip(second)
     assert first["test"] != other["test"]
+
+
+def test_a_run_records_the_thread_count_its_last_digits_depend_on(tmp_path, mnist_root):
+    """summary.json and the report named the seed and torch's version but not the thread count, while
+    one seed on 1 and on 2 threads ends in weights that differ in their last digits."""
+    with one_thread():
+        out, summary = train(tmp_path, "run", "mnist-mlp", "data.subset=500", "data.eval_subset=100")
+    assert summary["threads"] == 1
+    assert "<td>threads</td><td>1</td>" in (out / "report.html").read_text()
 
 
 def test_tensorboard_logs_scalars(tmp_path, mnist_root):

@@ -542,6 +542,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "epoch_train_samples": self.clock["epoch_samples"],  # the last epoch's, over all ranks
             "seed": self.cfg.train.seed,
+            "threads": torch.get_num_threads(),  # the last bits of the weights depend on it (README, Reproducibility)
             "torch": torch.__version__,
             "run_dir": str(self.run_dir),
             "resume": self.continued_by() if status == "interrupted" else None,

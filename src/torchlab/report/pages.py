@@ -128,6 +128,7 @@ def summary_rows(summary: dict[str, Any]) -> list[list[Any]]:
         ["train samples/s", f"{rate:,.0f}" if rate else None],
         ["device", summary.get("device")],
         ["seed", summary.get("seed")],
+        ["threads", summary.get("threads")],
         ["torch", summary.get("torch")],
     ]
     return rows

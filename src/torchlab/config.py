@@ -70,7 +70,7 @@ class DataConfig:
     # batches of 256 than of 1000, the MLP within 2% (benchmarks/eval_batch.py).
     eval_batch_size: int = 256
     val_split: int | float = 10000  # a count of training samples, or a fraction when below 1
-    split_seed: int = 0  # fixed apart from train.seed so every run of a recipe sees one split
+    split_seed: int = 0  # split, folds, sine and gaussians data: one for every train.seed
     folds: int = 0  # K-fold cross-validation: K >= 2 replaces val_split by fold `fold` of K
     fold: int = 0  # which fold (0..K-1) is held out for validation
     subset: int | None = None  # train on the first N samples of the training split only

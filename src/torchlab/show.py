@@ -92,7 +92,7 @@ MEANINGS = {  # what a key's name means wherever it stands, when its own line ha
     "three_phase": "a third phase that anneals below the initial learning rate",
     "factor": "factor of each learning-rate drop",
     "epochs": "passes over the training set",
-    "seed": "seed of initialisation, shuffling, dropout and augmentation",
+    "seed": "seed of initialisation, shuffling, dropout, augmentation and sampling",
     "mode": "whether a higher (max) or lower (min) train.monitor is better",
     "min_delta": "the least change of train.monitor that counts as an improvement",
     "clip_grad_value": "clip each gradient element to [-value, value]",

@@ -6,6 +6,7 @@ import os
 import platform
 import random
 import time
+import warnings
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -122,6 +123,18 @@ def rank_seed(seed: int, rank: int) -> int:
     if rank == 0:
         return seed
     return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0] >> 1)  # below 2**63
+
+
+def warn_of_other_threads(written: int | None, what: str) -> None:
+    """Warn when `what`, computed on `written` threads, continues on another count: its sums then
+    run in another order, and the weights leave a run never stopped in their last digits."""
+    threads = torch.get_num_threads()
+    if written is not None and written != threads:
+        warnings.warn(
+            f"{what} trained on {written} thread(s) and continues on {threads}: its weights will differ in "
+            f"their last digits from a run never stopped (OMP_NUM_THREADS={written} keeps them bit for bit)",
+            stacklevel=2,
+        )
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

@@ -42,6 +42,7 @@ from torchlab.core.runtime import (
     restore_rng_states,
     rng_states,
     seed_everything,
+    warn_of_other_threads,
 )
 from torchlab.data import DataModule, batch_size_of, build_data, close_data
 from torchlab.engine.bookmark import Bookmark
@@ -475,6 +476,7 @@ class Trainer:
             "task": ranks[0]["task"],
             "position": position,
             "world_size": self.dist.world_size,
+            "threads": torch.get_num_threads(),
             "ranks": ranks if self.dist.world_size > 1 else [],
             "info": dataclasses.asdict(self.data.info),
             "config": self.cfg.to_dict(),
@@ -488,6 +490,8 @@ class Trainer:
         number of processes it stopped in (its shards were cut for it)."""
         load_weights(self.model, state, path)
         self.keep_amp_of(state)
+        if self.dist.is_main:
+            warn_of_other_threads(state.get("threads"), str(path.parent.parent))
         try:
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(state["optimizers"][name])

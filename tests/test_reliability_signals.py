@@ -9,6 +9,7 @@ handled as `engine/interrupt.py: PHASES` says, and `torchlab report RUN` draws a
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -228,29 +229,46 @@ def test_a_sigterm_reaching_a_worker_as_it_starts_leaves_the_run_going(
     assert_same_run(in_process_reference, out)
 
 
-def test_a_fit_on_datasets_with_workers_stopped_mid_epoch_continues_bit_identically(tmp_path, monkeypatch):
-    """`torchlab.fit` on Datasets read by 2 workers, stopped near an epoch's end and fitted again into
-    the same folder (which continues it), ends as a fit never stopped. Before, its workers' seed was
-    drawn from the shuffling generator when they started, and a resumed run starts them later."""
+class Jittered(TensorDataset):
+    """Pairs whose inputs a user's augmentation jitters from torch's, NumPy's and Python's global streams."""
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = super().__getitem__(i)
+        return x + 0.1 * torch.randn(8) + float(np.random.rand() + random.random()) / 10, y
+
+
+def fit_jittered(out: Path, workers: int) -> torchlab.Run:
     x = torch.randn(240, 8, generator=torch.Generator().manual_seed(0))
     y = (x[:, 0] + x[:, 1] > 0).long()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 2))
+    return torchlab.fit(model, Jittered(x, y), out=out, data__workers=workers, data__batch_size=8,
+                        train__epochs=3, log__loggers=[], log__progress=False)  # fmt: skip
 
-    def fit(out: Path) -> torchlab.Run:
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(
-            torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 2)
-        )
-        return torchlab.fit(model, TensorDataset(x, y), out=out, data__workers=2, data__batch_size=8,
-                            train__epochs=3, log__loggers=[], log__progress=False)  # fmt: skip
 
-    reference = fit(tmp_path / "reference")
+def test_a_fit_on_datasets_with_workers_stopped_mid_epoch_continues_bit_identically(tmp_path, monkeypatch):
+    """`torchlab.fit` on a Dataset that augments from the global random streams, read by 2 workers,
+    stopped near an epoch's end and fitted again into the same folder (which continues it), ends as a
+    fit never stopped. Before, its workers' seed was drawn from the shuffling generator when they
+    started, and then the workers' streams were not saved: a resumed epoch drew other augmentation."""
+    reference = fit_jittered(tmp_path / "reference", 2)
     signal_when(monkeypatch, Trainer, "check", signal.SIGINT, lambda trainer, loss: trainer.step == 51)
-    stopped = fit(tmp_path / "run")  # 27 steps an epoch: stopped 3 steps before the end of epoch 2
+    stopped = fit_jittered(tmp_path / "run", 2)  # 27 steps an epoch: stopped 3 steps before the end of epoch 2
     assert stopped.summary["status"] == "interrupted"
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["position"]["batches"] == 24
     monkeypatch.undo()
-    assert fit(tmp_path / "run").summary["status"] == "completed"
+    assert fit_jittered(tmp_path / "run", 2).summary["status"] == "completed"
     assert_same_run(reference.run_dir, tmp_path / "run")
+
+
+def test_a_datasets_own_augmentation_is_the_same_with_0_1_or_2_workers(tmp_path):
+    """The workers drew a Dataset's augmentation from their own streams, and validation drew it from
+    the training process's, between dropout's draws: 0, 1 and 2 workers trained three other models."""
+    runs = [fit_jittered(tmp_path / str(n), n) for n in (0, 1, 2)]
+    weights = [load_checkpoint(run.run_dir / "checkpoints" / "last.pt")["model"] for run in runs]
+    for other, run in zip(weights[1:], runs[1:], strict=True):
+        assert all(torch.equal(weights[0][k], other[k]) for k in other)
+        assert (run.summary["val"], run.summary["test"]) == (runs[0].summary["val"], runs[0].summary["test"])
 
 
 # -- case 7: a signal in any phase -------------------------------------------------------------

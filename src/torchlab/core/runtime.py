@@ -173,6 +173,26 @@ def global_state_kept() -> Iterator[None]:
             os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace
 
 
+def seed_streams(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's CPU random streams (not CUDA's) with `seed`."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.default_generator.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def drawing_from(seed: int) -> Iterator[None]:
+    """Python's, NumPy's and torch's CPU random streams seeded with `seed` inside, and as they were after."""
+    python, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    seed_streams(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+
+
 def rng_states(data_generator: torch.Generator) -> dict[str, Any]:
     """Every RNG a run draws from, as tensors and primitives only (weights_only loads it)."""
     version, mt_state, gauss = random.getstate()

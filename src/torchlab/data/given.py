@@ -23,7 +23,7 @@ from torchlab.core.errors import TorchlabError
 from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import split_indices
-from torchlab.data.workers import MAX_WORKERS, DeviceBatches, Loaders, ShardSampler, worker_loader
+from torchlab.data.workers import MAX_WORKERS, DeviceBatches, Loaders, SeededSamples, ShardSampler, worker_loader
 
 SPLITS = ("train", "val", "test")
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -255,8 +255,8 @@ class GivenDatasets:
 
     def _loader(self, split: str, batch_size: int, generator: torch.Generator | None) -> DeviceBatches:
         def build() -> DeviceBatches:
-            dataset = self.datasets[split]
-            sampler = ShardSampler(len(dataset), generator)
+            dataset = SeededSamples(self.datasets[split])
+            sampler = ShardSampler(len(dataset), generator, seeds=generator is not None)
             loader = worker_loader(dataset, batch_size, sampler, self.cfg.workers, self.device)
             return DeviceBatches(loader, self.device)
 

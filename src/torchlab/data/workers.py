@@ -10,12 +10,14 @@ process alone decides how a run stops, and ends them when the run is over or at 
 import atexit
 import signal
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from torchlab.core.distributed import shard
 from torchlab.core.errors import TorchlabError
+from torchlab.core.runtime import drawing_from, seed_streams
 from torchlab.data import Batch
 
 
@@ -41,6 +43,27 @@ class ShardSampler(Sampler):
         order = shard(torch.randperm(self.n, generator=self.generator), pad=True).tolist()
         yield from ((i, seed) for i in order) if self.seeds else order
         torch.randperm(self.n, generator=self.generator)
+
+
+class SeededSamples(Dataset):
+    """Your Dataset, each sample drawn with Python's, NumPy's and torch's random streams seeded from its
+    index and, in training, the epoch's seed (a seeding `ShardSampler`'s pairs), those streams put back
+    after: random augmentation then depends neither on which worker loads a sample nor on how many
+    there are, a run resumed inside an epoch draws it again, and evaluation draws the same each time."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> Any:
+        i, seed = item if isinstance(item, tuple) else (item, 0)
+        if get_worker_info() is not None:  # a worker's streams are no one else's: nothing to put back
+            seed_streams(seed + i)
+            return self.dataset[i]
+        with drawing_from(seed + i):  # the training process's: dropout draws from them next
+            return self.dataset[i]
 
 
 MAX_WORKERS = 64  # each worker is a process holding a copy of the dataset object: more starts for minutes

@@ -123,6 +123,30 @@ def test_a_forecaster_carrying_its_state_between_batches_resumes_exactly(tmp_pat
     assert_same_run(out, reference)
 
 
+PLATEAU = [*SMALL[:-2], "train.epochs=12", "train.log_every=1", "data.subset=300", "optim.lr=0.15"]
+PLATEAU += ["schedule.name=plateau", "schedule.patience=1", "train.patience=3", "train.monitor=val.loss"]
+# 3 steps an epoch; val.loss worsens in epochs 6, 7 and 8: the rate drops after 7, the run stops after 8
+PLATEAU += ["train.mode=min"]
+
+
+@pytest.mark.parametrize("stop", [("step", 20, signal.SIGINT), ("epoch", 6, signal.SIGTERM)], ids=["step20", "epoch6"])
+def test_a_plateau_schedule_and_early_stopping_resume_to_the_same_stop(stop, tmp_path):
+    """Only mnist-mlp with a constant rate was stopped and resumed: the plateau schedule's and early
+    stopping's counters, which decide when the rate drops and the run ends, had no such test."""
+    reference, out = tmp_path / "reference", tmp_path / "run"
+    assert main(["train", "mnist-mlp-regularized", "--out", str(reference), *PLATEAU]) == 0
+    assert summary(reference)["status"] == "early_stopped" and summary(reference)["epochs"] == 8
+    PLAN[:] = [stop]
+    assert main(["train", "mnist-mlp-regularized", "--out", str(out), *PLATEAU]) == 128 + stop[2]
+    assert main(["resume", str(out)]) == 0 and not PLAN
+    assert weights(out).keys() == weights(reference).keys()
+    assert all(torch.equal(weights(out)[k], weights(reference)[k]) for k in weights(out))
+    ours, theirs = summary(out), summary(reference)
+    assert (ours["status"], ours["epochs"], ours["val"], ours["test"]) == (
+        theirs["status"], theirs["epochs"], theirs["val"], theirs["test"]
+    )  # fmt: skip
+
+
 def test_a_resumed_run_logs_the_records_of_a_run_that_never_stopped(tmp_path):
     """Every 3rd step logged: the record after a stop at step 7 covers steps 7-9, as without the stop."""
     every_3rd = [*CARRY[:-1], "train.log_every=3"]

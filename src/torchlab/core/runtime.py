@@ -152,17 +152,14 @@ def global_state_kept() -> Iterator[None]:
     """Put back, whatever happens inside, what seeding a run changes in the caller's process: the
     Python, NumPy and torch random streams and the deterministic-algorithm switches. A notebook's
     next cell then draws as if no run had seeded them."""
-    python, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     benchmark, workspace = torch.backends.cudnn.benchmark, os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     try:
-        yield
+        with cpu_streams_kept():
+            yield
     finally:
-        random.setstate(python)
-        np.random.set_state(numpy_state)
-        torch.set_rng_state(torch_state)
         if cuda is not None:
             torch.cuda.set_rng_state_all(cuda)
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
@@ -181,16 +178,23 @@ def seed_streams(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def drawing_from(seed: int) -> Iterator[None]:
-    """Python's, NumPy's and torch's CPU random streams seeded with `seed` inside, and as they were after."""
+def cpu_streams_kept() -> Iterator[None]:
+    """Python's, NumPy's and torch's CPU random streams put back after, as they were before."""
     python, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    seed_streams(seed)
     try:
         yield
     finally:
         random.setstate(python)
         np.random.set_state(numpy_state)
         torch.set_rng_state(torch_state)
+
+
+@contextlib.contextmanager
+def drawing_from(seed: int) -> Iterator[None]:
+    """Python's, NumPy's and torch's CPU random streams seeded with `seed` inside, and as they were after."""
+    with cpu_streams_kept():
+        seed_streams(seed)
+        yield
 
 
 def rng_states(data_generator: torch.Generator) -> dict[str, Any]:

@@ -189,14 +189,6 @@ def cpu_streams_kept() -> Iterator[None]:
         torch.set_rng_state(torch_state)
 
 
-@contextlib.contextmanager
-def drawing_from(seed: int) -> Iterator[None]:
-    """Python's, NumPy's and torch's CPU random streams seeded with `seed` inside, and as they were after."""
-    with cpu_streams_kept():
-        seed_streams(seed)
-        yield
-
-
 def rng_states(data_generator: torch.Generator) -> dict[str, Any]:
     """Every RNG a run draws from, as tensors and primitives only (weights_only loads it)."""
     version, mt_state, gauss = random.getstate()

@@ -15,7 +15,6 @@ page of several runs); `classify.py` and `curves.py` are examples of figure modu
 """
 
 import importlib
-import math
 import pkgutil
 import warnings
 from collections.abc import Callable, Collection
@@ -84,35 +83,13 @@ def save_figure(fig: Any, target: Path | BinaryIO) -> None:
     fig.savefig(target, format="png", dpi=110)
 
 
-def tile(images: Any, columns: int, gap: int = 2, above: int = 0) -> Any:
-    """`[N, C, H, W]` images in [0, 1] as one `[H', W', C]` array, `columns` wide, white between tiles
-    (`gap` pixels, and `above` more over each row of tiles: room for labels).
+def save_grid(images: Any, columns: int, title: str, path: Path) -> None:
+    """Pixels in [0, 1], `[N, C, H, W]`, as one titled grid image written to `path`; small images
+    (MNIST's 28 pixels) enlarged to at least 56 pixels a side."""
+    from torchlab.report.canvas import image_grid  # here, not at the top: `torchlab list` should not import torch
 
-    Written here rather than taken from torchvision: importing torchvision costs about a second,
-    more than all of a run's figures together."""
-    import torch
-
-    n, channels, height, width = images.shape
-    rows = max(1, math.ceil(n / columns))
-    canvas = torch.ones(channels, gap + rows * (above + height + gap), gap + columns * (width + gap))
-    for i, image in enumerate(images.detach().float().cpu().clamp(0, 1)):
-        row, column = divmod(i, columns)
-        top, left = gap + row * (above + height + gap) + above, gap + column * (width + gap)
-        canvas[:, top : top + height, left : left + width] = image
-    return canvas.permute(1, 2, 0).numpy()
-
-
-def save_grid(images: Any, columns: int, title: str, path: Path, size: tuple[float, float]) -> None:
-    """Pixels in [0, 1], `[N, C, H, W]`, as one titled grid image written to `path`."""
-    from matplotlib.figure import Figure  # here, not at the top: `torchlab list` should not pay for it
-
-    grid = tile(images, columns)
-    fig = Figure(figsize=size)
-    ax = fig.subplots()
-    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
-    ax.set_title(title, fontsize=10)
-    ax.axis("off")
-    save_figure(fig, path)
+    width = images.shape[-1]
+    image_grid(images, columns, title, width * max(1, 64 // width)).save(path)
 
 
 def draw_figures(run: FinishedRun, plots_dir: Path, names: Collection[str] | None = None) -> list[str]:

@@ -3,17 +3,16 @@ labelled with its accuracy) and a grid of the test images it gets wrong with the
 predicted labels. Drawn for every task whose test outputs hold `labels` and `predicted` (classify,
 and binary's one logit: SST-2's two classes), the grid where the inputs are images."""
 
-import math
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from matplotlib.figure import Figure
 
 from torchlab.loggers import unit_range
-from torchlab.report import FinishedRun, figure, save_figure, tile
+from torchlab.report import FinishedRun, figure
+from torchlab.report.canvas import heat_map, image_grid
 
 GRID = 32  # misclassified images shown
 CLASSIFIED = ("labels", "predicted")  # the test outputs these figures read
@@ -65,90 +64,34 @@ def short(name: str) -> str:
 
 @figure("confusion-matrix", reads=CLASSIFIED)
 def confusion_matrix(run: FinishedRun, plots_dir: Path) -> None:
+    """Each true class's test images by predicted class: counts in the cells, coloured by the share
+    of the true class, each true class labelled with its accuracy."""
     preds = test_predictions(run)
     counts = preds.confusion()
-    k = len(preds.class_names)
     rates = (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
-    size = max(4.5, 0.45 * k + 2)
-    fig = Figure(figsize=(size + 1, size))
-    ax = fig.subplots()
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(image, ax=ax, label="share of the true class")
-    if k <= 20:  # each count in its cell; empty cells stay blank: their colour says 0
-        for t, p in counts.nonzero().tolist():
-            ax.text(
-                p,
-                t,
-                int(counts[t, p]),
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if rates[t, p] > 0.5 else "black",
-                in_layout=False,  # inside the axes: tight_layout need not measure it
-            )
     names = [short(n) for n in preds.class_names]
-    ax.set_xticks(
-        range(k),
-        names,
-        rotation=45 if max(map(len, names)) > 3 else 0,
-        ha="right" if max(map(len, names)) > 3 else "center",
-    )
-    ax.set_yticks(range(k), [f"{name} ({rates[t, t]:.1%})" for t, name in enumerate(names)])
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true (the class's test accuracy)")
     accuracy = (preds.labels == preds.predicted).float().mean().item()
-    ax.set_title(
-        f"{run.config.recipe}: confusion on {len(preds.labels)} test images (accuracy {accuracy:.2%})", fontsize=9
+    picture = heat_map(
+        rates,
+        counts.numpy() if len(names) <= 20 else None,  # empty cells stay blank: their colour says 0
+        [f"{name} ({rates[t, t]:.1%})" for t, name in enumerate(names)],
+        names,
+        f"{run.config.recipe}: confusion on {len(preds.labels)} test images (accuracy {accuracy:.2%})",
+        axes=("predicted", "true (the class's test accuracy)"),
     )
-    save_figure(fig, plots_dir / "confusion_matrix.png")
-
-
-def clip(name: str, width: int = 14) -> str:
-    """A class name that fits over one tile of the grid."""
-    return name if len(name) <= width else name[: width - 1] + "…"
+    picture.save(plots_dir / "confusion_matrix.png")
 
 
 @figure("misclassified", images=True, reads=CLASSIFIED)
 def misclassified(run: FinishedRun, plots_dir: Path) -> None:
-    """The first misclassified test images in one tiled picture, each titled with the true class over
-    the predicted one on two lines, so that long class names ("bulbasaur", "charmander") stay over
-    their own tile. One image and its labels, not a panel per image: 32 panels took half a second."""
+    """The first misclassified test images, each under its true class and the predicted one."""
     preds = test_predictions(run)
-    wrong = (preds.labels != preds.predicted).nonzero().flatten()[: len(preds.wrong_images)]
-    names = [clip(short(n)) for n in preds.class_names]
-    columns, gap = 8, 2
-    _, height, width = run.info.input_shape
-    above = height // 3 + 3  # two lines of 7.5-point labels at this figure's scale
-    rows = max(1, math.ceil(len(wrong) / columns))
-    grid = tile(preds.wrong_images, columns, gap, above) if len(wrong) else None
-    inches = 1.35 * columns  # wide enough for 14-character labels
-    aspect = (gap + rows * (above + height + gap)) / (gap + columns * (width + gap))
-    fig = Figure(figsize=(inches, inches * aspect + 0.5))
-    ax = fig.subplots()
-    ax.axis("off")
-    if grid is None:
-        ax.text(0, 0.5, "no misclassified test images", fontsize=10)
-    else:
-        ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
-    for i, index in enumerate(wrong.tolist()):
-        row, column = divmod(i, columns)
-        x, y = gap + column * (width + gap) + width / 2, gap + row * (above + height + gap) + above - 1
-        true, guess = names[preds.labels[index]], names[preds.predicted[index]]
-        ax.text(
-            x,
-            y,
-            f"{true}\n→ {guess}",
-            fontsize=7.5,
-            color="tab:red",
-            linespacing=1.1,
-            ha="center",
-            va="bottom",
-            in_layout=False,
-        )
-    total = int((preds.labels != preds.predicted).sum())
-    ax.set_title(
-        f"{run.config.recipe}: {total} of {len(preds.labels)} test images misclassified (first {len(wrong)}; "
-        "true class over → predicted)",
-        fontsize=10,
+    wrong = (preds.labels != preds.predicted).nonzero().flatten()
+    names = [short(n) for n in preds.class_names]
+    labels = [f"{names[preds.labels[i]]}\n→ {names[preds.predicted[i]]}" for i in wrong[: len(preds.wrong_images)]]
+    title = (
+        f"{run.config.recipe}: {len(wrong)} of {len(preds.labels)} test images misclassified "
+        f"(first {len(labels)}; true class over → predicted)"
     )
-    save_figure(fig, plots_dir / "misclassified.png")
+    picture = image_grid(preds.wrong_images, 8, title, 112, labels, empty="no misclassified test images")
+    picture.save(plots_dir / "misclassified.png")

@@ -24,7 +24,7 @@ def reconstructions(run: FinishedRun, plots_dir: Path) -> None:
     x = x[:16]
     rows = torch.cat([to_unit_range(x, task.info.normalization), task.decode(task.code(x))])
     title = "test images (top) and their reconstructions (bottom)"
-    save_grid(rows, 16, title, plots_dir / "reconstructions.png", (8, 1.5))
+    save_grid(rows, 16, title, plots_dir / "reconstructions.png")
 
 
 @figure("prior-samples", tasks=("reconstruct",), test=False)
@@ -35,7 +35,7 @@ def prior_samples(run: FinishedRun, plots_dir: Path) -> None:
         return
     z = torch.randn(64, task.model.latent, generator=torch.Generator().manual_seed(0)).to(run.device)
     title = "decoded samples of the prior z ~ N(0, I)"
-    save_grid(task.decode(z), 8, title, plots_dir / "prior_samples.png", (4.5, 4.5))
+    save_grid(task.decode(z), 8, title, plots_dir / "prior_samples.png")
 
 
 @figure("latent-scatter", tasks=("reconstruct",))
@@ -67,7 +67,7 @@ def interpolation(run: FinishedRun, plots_dir: Path) -> None:
         z = task.code(x[[i, j]])
         rows.append(task.decode((1 - t) * z[0] + t * z[1]))
     title = "linear interpolation between the codes of two test digits"
-    save_grid(torch.cat(rows), 10, title, plots_dir / "interpolation.png", (6, 2.6))
+    save_grid(torch.cat(rows), 10, title, plots_dir / "interpolation.png")
 
 
 @figure("gan-points", tasks=("adversarial",))
@@ -101,4 +101,4 @@ def gan_epoch_samples(run: FinishedRun, plots_dir: Path) -> None:
         samples = torch.load(path, map_location="cpu", weights_only=True)["samples"]
         epoch = int(path.stem.split("-")[1])
         title = f"{run.config.recipe}: fixed noise after epoch {epoch}"
-        save_grid(samples, 8, title, plots_dir / f"samples_epoch_{epoch:03d}.png", (4.5, 4.7))
+        save_grid(samples, 8, title, plots_dir / f"samples_epoch_{epoch:03d}.png")

@@ -25,7 +25,7 @@ import torch
 from torchlab.config import Config, launched, load_run_config, save_config
 from torchlab.core import collector
 from torchlab.core.checkpoint import load_checkpoint, load_weights, refuse_restart, weights_state
-from torchlab.core.distributed import barrier, from_rank0, is_main_process, setup_distributed
+from torchlab.core.distributed import barrier, from_rank0, is_main_process, setup_distributed, unsharded
 from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import (
     atomic_write_json,
@@ -250,7 +250,8 @@ def draw_report(trainer: Trainer) -> Path:
     with graceful_stop() as stop, stop.during("figures"):
         stop.run_dir = trainer.run_dir
         plots = trainer.run_dir / "plots"
-        draw_figures(finished_run(trainer), plots)
+        with unsharded():  # rank 0 draws them, from the whole test set
+            draw_figures(finished_run(trainer), plots)
         log_figures(trainer.run_dir, trainer.cfg, sorted(plots.glob("*.png")))  # TensorBoard's images
         return write_run_report(trainer.run_dir)
 

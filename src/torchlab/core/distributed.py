@@ -3,12 +3,14 @@
 torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; `setup_distributed` joins the process group
 (NCCL on CUDA, gloo on the CPU) and returns the device, rank and world size, as torchvision's
 `init_distributed_mode` does. Only rank 0 writes files and logs. Loaders read their shard with
-`shard`; `RunningMeans` sums metrics across ranks with `all_reduce_sum`.
+`shard` (the whole set inside `unsharded`); `RunningMeans` sums metrics across ranks with `all_reduce_sum`.
 """
 
 import atexit
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -62,6 +64,22 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+_whole_sets = False  # set inside `unsharded`
+
+
+@contextmanager
+def unsharded() -> Iterator[None]:
+    """Inside the block `shard` gives every rank all the items: the test pass and the figures see the
+    whole test set on each rank, in the batches of one process, so that their figures (random draws
+    included: a VAE's latent samples, a GAN's noise) equal one process's exactly."""
+    global _whole_sets
+    outer, _whole_sets = _whole_sets, True
+    try:
+        yield
+    finally:
+        _whole_sets = outer
+
+
 def shard(items: torch.Tensor, pad: bool = False) -> torch.Tensor:
     """This rank's share of `items` (along dim 0): rows rank, rank + W, ... for W ranks; `items` itself
     in one process. With `pad` (training: `items` is the epoch's permutation, the same on every rank)
@@ -69,7 +87,7 @@ def shard(items: torch.Tensor, pad: bool = False) -> torch.Tensor:
     every rank takes as many steps, and at most W - 1 samples come twice. Without (evaluation) the
     shards together hold every item exactly once. Rank r's k-th batch of size B / W is then its part
     of the single process's k-th batch of size B."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if _whole_sets or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return items
     rank, world, n = dist.get_rank(), dist.get_world_size(), len(items)
     if pad and n:
@@ -110,22 +128,6 @@ def gather_objects(value: object) -> list[object]:
     values: list[object] = [None] * dist.get_world_size()
     dist.all_gather_object(values, value)
     return values
-
-
-def gather_in_order(parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Per-sample tensors of this rank's evaluation shard (items rank, rank + W, ...: `shard`) -> the
-    whole set's, in the dataset's order, on every rank."""
-    shards = gather_objects({k: v.cpu() for k, v in parts.items()})
-    if len(shards) == 1:
-        return dict(parts)
-    whole = {}
-    for key in parts:
-        pieces = [part[key] for part in shards]
-        out = pieces[0].new_empty((sum(map(len, pieces)), *pieces[0].shape[1:]))
-        for rank, piece in enumerate(pieces):
-            out[rank :: len(pieces)] = piece
-        whole[key] = out
-    return whole
 
 
 def from_rank0(value: object) -> object:

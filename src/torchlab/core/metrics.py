@@ -27,9 +27,11 @@ class PerSample:
 
 class RunningMeans:
     """Sample-weighted means of batch-mean metrics; `.means()` is the only host sync (and, under
-    torchrun, the one all-reduce: every rank gets the means over all ranks' samples)."""
+    torchrun, the one all-reduce: every rank gets the means over all ranks' samples). `over_ranks=False`:
+    this rank's means alone, for a pass that saw the whole set on every rank (`unsharded`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, over_ranks: bool = True) -> None:
+        self.over_ranks = over_ranks
         self.sums: dict[str, torch.Tensor] = {}
         self.pending: dict[str, list[PerSample]] = {}  # added, not yet in the sums
         self.count = 0
@@ -69,7 +71,8 @@ class RunningMeans:
         old_sums, old_count = since or ({}, 0)
         sums = [v - old_sums[k] if k in old_sums else v for k, v in self.sums.items()]
         count = torch.tensor([float(self.count - old_count)], device=sums[0].device)
-        totals = all_reduce_sum(torch.cat([torch.stack(sums), count])).cpu()
+        totals = torch.cat([torch.stack(sums), count])
+        totals = (all_reduce_sum(totals) if self.over_ranks else totals).cpu()
         return dict(zip(self.sums, (totals[:-1] / max(totals[-1].item(), 1)).tolist(), strict=True))
 
     def state_dict(self) -> dict:

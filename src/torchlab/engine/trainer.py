@@ -4,7 +4,8 @@ It knows nothing of any particular model or task (their contract: `torchlab.task
 every wrapper: it wraps each network the task names (channels_last, torch.compile, DDP) and
 enters autocast around each step. One run directory holds what it writes: config.yaml (by the
 caller), metrics.jsonl, summary.json and checkpoints/{last,best}.pt. Under torchrun every rank
-runs it on its shard of the data, with its own random streams; rank 0 alone writes.
+trains and validates on its shard of the data, with its own random streams, and tests on the whole
+test set (its figures are then one process's); rank 0 alone writes.
 """
 
 import dataclasses
@@ -27,10 +28,10 @@ from torchlab.core.distributed import (
     barrier,
     data_parallel,
     from_rank0,
-    gather_in_order,
     gather_objects,
     max_over_ranks,
     setup_distributed,
+    unsharded,
 )
 from torchlab.core.errors import DivergedError, TorchlabError, did_you_mean
 from torchlab.core.files import atomic_write, atomic_write_json
@@ -403,21 +404,23 @@ class Trainer:
         quality over `task.samples` samples).
 
         Random draws (a generator's noise, a VAE's latent samples) come from `train.seed`, so
-        `torchlab eval` reproduces a run's figures exactly; the global RNG is left as it was.
+        `torchlab eval` reproduces a run's figures exactly; the global RNG is left as it was. Under
+        torchrun every rank tests the whole set, in one process's batches, from the same seed: the
+        figures are one process's, bit for bit, where shards would each draw their own noise (and a
+        task's `test_metrics` would see one rank's half). A test pass costs one forward over the
+        test set, as in one process.
         """
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), unsharded():
             torch.manual_seed(self.cfg.train.seed)
             self.set_training(False)
-            means, outputs = RunningMeans(), []
+            means, outputs = RunningMeans(over_ranks=False), []
             with torch.no_grad(), self.autocast():
                 for batch in self.data.test_loader():
                     metrics, kept = self.task.test_step(batch)
                     means.add(metrics, batch_size_of(batch))
                     outputs.append({k: v.cpu() for k, v in kept.items()})
                 extra = self.task.test_metrics(self.data.test_loader())
-        self.test_outputs = gather_in_order(
-            {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]} if outputs else {}
-        )
+        self.test_outputs = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]} if outputs else {}
         return {**{f"test.{k}": v for k, v in means.means().items()}, **{f"test.{k}": v for k, v in extra.items()}}
 
     # -- checkpoints ------------------------------------------------------------------------

@@ -108,7 +108,7 @@ class Task:
 
     def test_step(self, batch: Batch) -> tuple[Metrics, dict[str, torch.Tensor]]:
         """A validation step on a test batch, and per-sample tensors to keep for the run's figures
-        (a classifier's labels and predictions); the Trainer gathers them over the whole test set."""
+        (a classifier's labels and predictions), over the whole test set (under torchrun too)."""
         return self.validation_step(batch), {}
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:

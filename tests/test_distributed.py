@@ -175,7 +175,8 @@ else:
 def test_a_torchrun_run_stopped_inside_an_epoch_names_the_torchrun_command_that_resumes_it(tmp_path, mnist_root):
     """Before: it named `torchlab resume RUN`, one process, which refuses a checkpoint cut inside an
     epoch by two (summary.json and the refusal named no command that works either), every rank printed
-    it, and a signal that reached rank 0 alone crashed rank 1 (Interrupted(None))."""
+    it, and a signal that reached rank 0 alone crashed rank 1 (Interrupted(None)); its throughput was
+    rank 0's alone and its epoch_train_samples the stopped epoch's part."""
     (tmp_path / "stop.py").write_text(STOP_AT_STEP_3)
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "stop.py", str(out)]
@@ -186,6 +187,8 @@ def test_a_torchrun_run_stopped_inside_an_epoch_names_the_torchrun_command_that_
     assert done.stderr.count(said) == 1, done.stderr[-3000:]  # rank 0 alone, after the step under way
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["resume"] == command
+    # Both ranks' samples behind the rate (it was rank 0's half), and no whole epoch (it was the 800).
+    assert summary["train_samples"] == 800 and summary["epoch_train_samples"] is None  # 4 steps of 2 x 100
 
     refused = run_cli("resume", str(out))
     assert refused.returncode == 2 and f"resumes only in as many: `{command}`" in refused.stderr

@@ -123,6 +123,26 @@ def test_a_forecaster_carrying_its_state_between_batches_resumes_exactly(tmp_pat
     assert_same_run(out, reference)
 
 
+def test_a_run_stopped_inside_an_epoch_counts_the_samples_and_seconds_it_trained(tmp_path, mnist_root):
+    """Before: summary.json's epoch_train_samples, "the last epoch's", was the stopped epoch's part (600
+    of epoch 2's 1,000, or 400 of epoch 1's), and it named no samples or seconds behind its rate."""
+    out = tmp_path / "run"
+    PLAN[:] = [("step", 3, signal.SIGINT), ("step", 15, signal.SIGTERM)]  # inside epochs 1 and 2
+    assert main(["train", "mnist-mlp", "--out", str(out), *SMALL]) == 130
+    first = summary(out)
+    assert first["epochs"] == 0 and first["epoch_train_samples"] is None  # no epoch is whole
+    assert first["train_samples"] == 400  # 4 steps of 100: the signal's step finished, and the next
+    assert main(["resume", str(out)]) == 143
+    second = summary(out)
+    assert second["epochs"] == 1 and second["epoch_train_samples"] == 1000 and second["train_samples"] == 1600
+    assert main(["resume", str(out)]) == 0 and not PLAN
+    done = summary(out)
+    assert done["epoch_train_samples"] == 1000 and done["train_samples"] == 2000  # each step once, over 3 sessions
+    assert 0 < first["train_seconds"] < second["train_seconds"] < done["train_seconds"]
+    # train_seconds is rounded to ms, of some 30 ms here
+    assert done["train_samples_per_second"] == pytest.approx(2000 / done["train_seconds"], rel=0.05)
+
+
 PLATEAU = [*SMALL[:-2], "train.epochs=12", "train.log_every=1", "data.subset=300", "optim.lr=0.15"]
 PLATEAU += ["schedule.name=plateau", "schedule.patience=1", "train.patience=3", "train.monitor=val.loss"]
 # 3 steps an epoch; val.loss worsens in epochs 6, 7 and 8: the rate drops after 7, the run stops after 8

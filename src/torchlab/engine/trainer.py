@@ -116,8 +116,8 @@ class Trainer:
         self.epoch = self.step = self.bad_epochs = 0
         self.best: dict[str, Any] = {"value": None, "epoch": None, "metrics": {}}
         self.best_saved = dict(self.best)  # what checkpoints/best.pt holds
-        # epoch_samples: the last epoch's training samples, counted over all ranks
-        self.clock = {"train_seconds": 0.0, "train_samples": 0, "wall_seconds": 0.0, "epoch_samples": 0}
+        # train_samples: every step's, epoch_samples: the last whole epoch's (None before one), over all ranks
+        self.clock = {"train_seconds": 0.0, "train_samples": 0, "wall_seconds": 0.0, "epoch_samples": None}
         self.stop = StopRequest()  # set by SIGINT/SIGTERM while fit() runs
         self.bookmark = Bookmark(self.generator)  # where in an epoch a stop left the run
         self.test_outputs: dict[str, torch.Tensor] = {}  # the task's per-sample test outputs, whole set
@@ -273,9 +273,17 @@ class Trainer:
                 self.bookmark.mark(done, means, logged)
                 break
         self.clock["train_seconds"] += time.perf_counter() - started
-        self.clock["train_samples"] += means.count - counted
-        self.clock["epoch_samples"] = int(all_reduce_sum(torch.tensor(means.count, device=self.device)).item())
+        self.count_samples(means.count, means.count - counted)
         return {f"train.{k}": v for k, v in means.means().items()}
+
+    def count_samples(self, epoch: int, trained: int) -> None:
+        """Add to the clock, over all ranks, the samples this session `trained` in the epoch (so that the
+        throughput is the run's, not rank 0's share) and, once the epoch is whole, its `epoch` samples:
+        a stopped epoch's part is no epoch."""
+        epoch_total, trained_total = all_reduce_sum(torch.tensor([epoch, trained], device=self.device)).tolist()
+        self.clock["train_samples"] += trained_total
+        if not self.bookmark.stopped:
+            self.clock["epoch_samples"] = epoch_total
 
     def check(self, loss: torch.Tensor) -> bool:
         """After a step: raise DivergedError if the loss is not finite; say whether a signal asked to stop.
@@ -543,11 +551,13 @@ class Trainer:
             "val": strip(self.best["metrics"]),
             "test": strip(test),
             "wall_seconds": round(self.clock["wall_seconds"], 3),
+            "train_samples": self.clock["train_samples"],  # trained, over all ranks, every session
+            "train_seconds": round(seconds, 3),  # spent in training steps
             "train_samples_per_second": round(self.clock["train_samples"] / seconds, 1) if seconds else None,
             "device": str(self.device),
             "amp": self.amp,
             "world_size": self.dist.world_size,
-            "epoch_train_samples": self.clock["epoch_samples"],  # the last epoch's, over all ranks
+            "epoch_train_samples": self.clock["epoch_samples"],  # the last whole epoch's, over all ranks
             "seed": self.cfg.train.seed,
             "threads": torch.get_num_threads(),  # the last bits of the weights depend on it (README, Reproducibility)
             "torch": torch.__version__,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.conftest import ONE_THREAD, cli_env, one_thread, run_cli
-from torchlab import api
+from torchlab import api, cli
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.recipes import load_recipe
 
@@ -66,7 +66,7 @@ import os
 import sys
 from pathlib import Path
 
-from torchlab import api
+from torchlab import api, cli
 
 figures = {run: api.evaluate(Path(run)) for run in sys.argv[1:]}
 if os.environ["RANK"] == "0":
@@ -134,13 +134,26 @@ def test_two_runs_in_one_torchrun_script_share_rank_0s_default_run_directories(t
 
 
 def test_a_refusal_under_torchrun_is_said_once(tmp_path):
-    """Before: every rank printed the same one-line error."""
+    """Before: every rank printed the same one-line error; then rank 0 alone, but when rank 1 refused
+    first torchrun ended rank 0 before it could (1 run in 6: no error, only "torchlab: stopped by SIGTERM")."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     cmd += ["-m", "torchlab", "train", "mnist-mlp", "optim.lr=-1", "--out", str(tmp_path / "run")]
     done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
     assert done.returncode == 1  # torchrun's status for a failed worker; the workers exit 2
     assert done.stderr.count("torchlab: error: optim.lr: expected 0 or more, got -1.0") == 1, done.stderr[-3000:]
     assert "exitcode  : 2" in done.stderr and not (tmp_path / "run").exists()
+    assert "stopped by" not in done.stderr
+
+
+def test_a_refusal_that_rank_0_does_not_meet_is_said_by_the_rank_that_does(monkeypatch, capsys):
+    """Before: rank 0 alone printed refusals, so one met by another rank alone (its own input) was never
+    said: torchrun showed only that rank's exit code 2. In process, as rank 1: under torchrun, rank 0
+    (meeting no error) would wait in the rendezvous for it until torchrun kills it, 30 s after its SIGTERM."""
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(cli, "RANK0_FIRST_SECONDS", 0.01)  # rank 0 has not said it by then
+    assert cli.main(["train", "mnist-mlp", "optim.lr=-1", "--logger", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err == "torchlab: error: rank 1: optim.lr: expected 0 or more, got -1.0\n"
 
 
 STOP_AT_STEP_3 = """

@@ -18,6 +18,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -407,8 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if debug:  # the traceback too (from every rank under torchrun), with the same exit status
             traceback.print_exc()
-        if main_rank() or debug:  # under torchrun every rank meets the same bad input: rank 0 says it
-            print(f"torchlab: error: {one_line(str(err))}", file=sys.stderr)
+        refuse(one_line(str(err)), debug)
         return 2
     except (MemoryError, RuntimeError) as err:  # torch's out of memory (CPU or CUDA) is a RuntimeError
         if not isinstance(err, MemoryError) and not any(s in str(err) for s in ("out of memory", "allocate memory")):
@@ -417,13 +417,26 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         asked = re.search(r"allocate (\d+) bytes", str(err))
         why = f"{int(asked[1]) / 2**30:,.1f} GiB asked for at once" if asked else one_line(str(err))[:160]
-        if main_rank() or debug:
-            print(f"torchlab: error: out of memory ({why}): lower data.batch_size or the model's size", file=sys.stderr)
+        refuse(f"out of memory ({why}): lower data.batch_size or the model's size", debug)
         return 2
     except KeyboardInterrupt as err:  # Interrupted (a signal, after last.pt is written) or a plain Ctrl-C
         if main_rank():
             print(f"torchlab: {one_line(str(err)) or 'interrupted'}", file=sys.stderr)
         return getattr(err, "exit_status", 130)
+
+
+RANK0_FIRST_SECONDS = 10  # how long another rank leaves rank 0 to say a refusal first
+
+
+def refuse(message: str, debug: bool) -> None:
+    """Say `message` as torchlab's one-line error, once under torchrun. Every rank usually meets the same
+    bad input, and rank 0 says it; another rank waits first, since torchrun ends the other workers
+    (SIGTERM) as soon as one exits and rank 0, ended first, would say nothing. When rank 0 has met no
+    error by then, the rank says its own, naming itself. With `debug` every rank says it at once."""
+    if not (main_rank() or debug):
+        time.sleep(RANK0_FIRST_SECONDS)  # normally ended here by torchrun, rank 0 having said it
+        message = f"rank {os.environ['RANK']}: {message}"
+    print(f"torchlab: error: {message}", file=sys.stderr)
 
 
 def main_rank() -> bool:

@@ -109,6 +109,40 @@ def test_two_processes_test_a_vae_a_forecaster_and_a_gan_to_the_figures_of_one_b
     assert summaries[str(tmp_path / "gaussians-gan")]["within_3sigma"] > 0
 
 
+PREVIEW = """
+import sys
+
+import torchlab
+from torchlab.loggers import LOGGERS, Logger
+
+
+@LOGGERS.register("print-preview")
+class PrintPreview(Logger):
+    wants_preview = True
+
+    def log_preview(self, preview, step, epoch):
+        print("preview:", preview.text.replace("\\n", " | "), flush=True)
+
+
+torchlab.train("mnist-mlp", out=sys.argv[1], log__loggers=["print-preview"], log__preview=8, log__progress=False,
+               log__quiet=True, train__epochs=1, model__dropout=0, data__subset=512, data__eval_subset=200,
+               data__batch_size=int(sys.argv[2]))
+"""
+
+
+def test_the_live_preview_under_torchrun_shows_the_samples_of_one_process(tmp_path, mnist_root):
+    """Before: rank 0's loggers showed the first samples of its validation shard (samples 0, 2, 4...)."""
+    (tmp_path / "preview.py").write_text(PREVIEW)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    shown = []
+    for launch, run, batch in ((torchrun, "ddp", "32"), ([sys.executable], "single", "64")):
+        done = subprocess.run([*launch, "preview.py", run, batch], capture_output=True, text=True, env=cli_env(),
+                              cwd=tmp_path, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        shown.append([line for line in done.stdout.splitlines() if line.startswith("preview:")])
+    assert len(shown[0]) == 1 and shown[0] == shown[1]
+
+
 TWO_RUNS = """
 import os
 import torchlab

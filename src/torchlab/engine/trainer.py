@@ -320,8 +320,10 @@ class Trainer:
 
     @torch.no_grad()
     def log_preview(self, loggers: list) -> None:
-        """Show the loggers that want it the first validation samples and what the model makes of them."""
-        batch = next(iter(self.data.val_loader()), None) if loggers and self.cfg.log.preview else None
+        """Show the loggers that want it (rank 0's) the first validation samples, those of one process
+        rather than of rank 0's shard, and what the model makes of them."""
+        with unsharded():
+            batch = next(iter(self.data.val_loader()), None) if loggers and self.cfg.log.preview else None
         if batch is None:
             return
         with self.autocast():

@@ -109,38 +109,46 @@ def test_two_processes_test_a_vae_a_forecaster_and_a_gan_to_the_figures_of_one_b
     assert summaries[str(tmp_path / "gaussians-gan")]["within_3sigma"] > 0
 
 
-PREVIEW = """
+SHOWN = """
 import sys
 
 import torchlab
 from torchlab.loggers import LOGGERS, Logger
 
 
-@LOGGERS.register("print-preview")
-class PrintPreview(Logger):
-    wants_preview = True
+@LOGGERS.register("print-shown")
+class PrintShown(Logger):
+    wants_preview = shows_embeddings = True
 
     def log_preview(self, preview, step, epoch):
         print("preview:", preview.text.replace("\\n", " | "), flush=True)
 
+    @classmethod
+    def log_embeddings(cls, run_dir, config, embeddings):
+        print("projector:", len(embeddings[0].labels), "points,", " ".join(embeddings[0].labels[:20]), flush=True)
 
-torchlab.train("mnist-mlp", out=sys.argv[1], log__loggers=["print-preview"], log__preview=8, log__progress=False,
-               log__quiet=True, train__epochs=1, model__dropout=0, data__subset=512, data__eval_subset=200,
-               data__batch_size=int(sys.argv[2]))
+
+# A classifier's preview of its predictions; a VAE's latent codes for the projector.
+for recipe, own in (("mnist-mlp", {"model__dropout": 0}), ("mnist-vae", {})):
+    torchlab.train(recipe, out=f"{sys.argv[1]}/{recipe}", log__loggers=["print-shown"], log__preview=8,
+                   log__progress=False, log__quiet=True, train__epochs=1, data__subset=512, data__eval_subset=200,
+                   data__batch_size=int(sys.argv[2]), **own)
 """
 
 
-def test_the_live_preview_under_torchrun_shows_the_samples_of_one_process(tmp_path, mnist_root):
-    """Before: rank 0's loggers showed the first samples of its validation shard (samples 0, 2, 4...)."""
-    (tmp_path / "preview.py").write_text(PREVIEW)
+def test_the_live_preview_and_the_projector_under_torchrun_show_the_samples_of_one_process(tmp_path, mnist_root):
+    """Before: rank 0's loggers showed the first samples of its validation shard (samples 0, 2, 4...),
+    and the projector the latent codes of its test shard (100 of 200 points)."""
+    (tmp_path / "shown.py").write_text(SHOWN)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     shown = []
     for launch, run, batch in ((torchrun, "ddp", "32"), ([sys.executable], "single", "64")):
-        done = subprocess.run([*launch, "preview.py", run, batch], capture_output=True, text=True, env=cli_env(),
+        done = subprocess.run([*launch, "shown.py", run, batch], capture_output=True, text=True, env=cli_env(),
                               cwd=tmp_path, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
-        shown.append([line for line in done.stdout.splitlines() if line.startswith("preview:")])
-    assert len(shown[0]) == 1 and shown[0] == shown[1]
+        shown.append([line for line in done.stdout.splitlines() if line.startswith(("preview:", "projector:"))])
+    assert len(shown[0]) == 2 and shown[0] == shown[1]
+    assert "projector: 200 points" in shown[0][1]
 
 
 TWO_RUNS = """

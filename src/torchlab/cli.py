@@ -322,6 +322,7 @@ COMMANDS: dict[str, Command] = {
 TRAINING = {"train", "cv", "resume"}
 # A full or read-only disk is the user's to fix: exit 2 and one line, as for bad input.
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+RANK0_FIRST_SECONDS = 10  # how long another rank leaves rank 0 to say a refusal first (`refuse`)
 
 
 def one_line(message: str) -> str:
@@ -423,9 +424,6 @@ def main(argv: list[str] | None = None) -> int:
         if main_rank():
             print(f"torchlab: {one_line(str(err)) or 'interrupted'}", file=sys.stderr)
         return getattr(err, "exit_status", 130)
-
-
-RANK0_FIRST_SECONDS = 10  # how long another rank leaves rank 0 to say a refusal first
 
 
 def refuse(message: str, debug: bool) -> None:

@@ -78,6 +78,8 @@ QUIET = ["log.loggers=[]", "log.progress=false", "log.quiet=true"]
 RANDOM_OR_OWN_FIGURES = {
     "mnist-vae": ["data.subset=512", "data.eval_subset=300", "train.epochs=1"],  # latent samples; elbo
     "sine-lstm": ["data.subset=256", "data.eval_subset=100", "train.epochs=1"],  # free_mse
+    # One test sample for two processes: rank 1's shard was empty, and it refused "no test set".
+    "mnist-mlp": ["data.subset=256", "data.eval_subset=1", "train.epochs=1"],
     # 3 epochs: the generated points start to fall near the modes, so that quality is not 0 both ways
     "gaussians-gan": [
         "data.subset=8192",
@@ -185,6 +187,19 @@ def test_a_refusal_under_torchrun_is_said_once(tmp_path):
     assert done.stderr.count("torchlab: error: optim.lr: expected 0 or more, got -1.0") == 1, done.stderr[-3000:]
     assert "exitcode  : 2" in done.stderr and not (tmp_path / "run").exists()
     assert "stopped by" not in done.stderr
+
+
+def test_a_validation_set_smaller_than_the_processes_is_refused_before_anything_is_written(tmp_path, mnist_root):
+    """Before: rank 1, its shard empty, refused "train.monitor 'val.accuracy' needs a validation set"
+    while rank 0 went on and crashed with a traceback when rank 1 left."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "torchlab"]
+    cmd += ["train", "mnist-mlp", "--out", str(out), *RUN, "data.subset=256", "data.eval_subset=1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert done.returncode == 1, done.stderr[-3000:]
+    said = "torchlab: error: the validation set holds fewer samples than the 2 processes, so one would validate none"
+    assert done.stderr.count(said) == 1, done.stderr[-3000:]
+    assert "[rank0]" not in done.stderr and not out.exists()
 
 
 def test_a_refusal_that_rank_0_does_not_meet_is_said_by_the_rank_that_does(monkeypatch, capsys):

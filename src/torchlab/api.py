@@ -358,6 +358,7 @@ def resume(
             f"stretch to {epochs} epochs: train a new run with train.epochs={epochs}"
         )
     with trainer, own_run_dir(trainer):
+        trainer.check_shards()  # in more processes than it trained in, its validation set may be too small
         last = run_dir / "checkpoints" / "last.pt"
         if last.exists():
             trainer.load_state_dict(load_checkpoint(last), last)
@@ -399,7 +400,9 @@ def evaluate(
     with for_checkpoint():
         trainer = build_trainer(config, run_dir)
     with trainer:
-        if len(trainer.data.test_loader()) == 0:
+        with unsharded():  # as the test pass sees it, whole on every rank
+            empty = len(trainer.data.test_loader()) == 0
+        if empty:
             raise TorchlabError(f"{run_dir} has no test set to evaluate on (torchlab.fit was given none)")
         check_data(trainer, parts=("test",))
         load_weights(trainer.model, state, path)

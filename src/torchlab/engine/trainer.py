@@ -344,11 +344,26 @@ class Trainer:
     def check_settings(self) -> None:
         """Refuse, before the first epoch and not after training, a setting the data cannot honour:
         inputs of another precision than the model's, a `train.monitor` that validation does not
-        report, a task setting the test data rules out."""
+        report, a task setting the test data rules out, a validation set that leaves a rank none."""
+        self.check_shards()
         batch = next(iter(self.data.val_loader()), None)
         self.check_precision(batch if batch is not None else next(iter(self.data.test_loader()), None))
         self.check_monitor(batch)
         self.task.check_test_data(self.data.test_loader())
+
+    def check_shards(self) -> None:
+        """Under torchrun each rank validates its shard: a validation set of fewer samples than ranks
+        leaves one with none, which would find no metric to monitor, or skip the all-reduce of the
+        means that the others wait in. Every rank refuses it (one process validates all)."""
+        if self.dist.world_size == 1:
+            return
+        with unsharded():
+            some = len(self.data.val_loader()) > 0
+        if any_rank(self.device, some and len(self.data.val_loader()) == 0)[0]:
+            raise TorchlabError(
+                f"the validation set holds fewer samples than the {self.dist.world_size} processes, so one "
+                "would validate none: give it more (data.eval_subset, data.val_split) or run fewer processes"
+            )
 
     def check_precision(self, batch: Any) -> None:
         """float64 inputs for float32 weights (numpy's default) or the other way round: PyTorch would

@@ -49,6 +49,7 @@ def test_overrides_beat_the_recipe_and_are_typed():
         ("train.amp=off", "train.amp: 'off' is not one of ['none', 'auto', 'bf16', 'fp16']"),  # not False
         ("log.visdom.server=http://[bad", "log.visdom.server: expected http://HOST or https://HOST"),  # a traceback
         ("log.visdom.server=localhost:8097", "log.visdom.server: expected http://HOST or https://HOST (the port"),
+        ("log.visdom.timeout=0", "log.visdom.timeout: expected more than 0, got 0"),  # no request could wait
         ("train.device=no", "train.device: expected auto, cpu, cuda, cuda:N or mps, got 'no'"),
         ("model.name=mlpp", "unknown model 'mlpp' (did you mean 'mlp'?)"),
         ("train.compile=maybe", "train.compile: expected true or false"),

@@ -167,9 +167,11 @@ class VisdomConfig:
     server: str = "http://localhost"
     port: int = 8097
     env: str | None = None  # the Visdom environment; None: RECIPE_RUNDIRNAME
+    timeout: float = 5.0  # seconds each request may wait for the server (a silent one turns the logger off)
 
     def __post_init__(self) -> None:
         in_range("log.visdom", 1, 65535, "[]", port=self.port)
+        in_range("log.visdom", 0, math.inf, "()", timeout=self.timeout)
         try:
             url = urllib.parse.urlsplit(self.server)
             usable = url.scheme in ("http", "https") and url.hostname and url.port is None

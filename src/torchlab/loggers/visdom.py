@@ -4,7 +4,8 @@ predictions as text. Start a server with `python -m visdom.server` (see README),
 
 One window per metric (`loss`, `accuracy`, `lr`, ...), one trace per split (`train.loss`,
 `val.loss`, `test.loss`), x = optimisation step. A server that cannot be reached, answers as no Visdom
-(another web server on the port) or stops answering gets one warning line and the run goes on
+(another web server on the port), stops answering or keeps silent past `log.visdom.timeout` seconds
+(a blackholed host, a port that accepts and never replies) gets one warning line and the run goes on
 without it; the final summary names the page of the run's environment only when Visdom took it all.
 """
 
@@ -24,6 +25,18 @@ def window_of(key: str) -> str:
     """`train.loss` -> `loss`, `lr` -> `lr`, `lr.generator` -> `lr`."""
     split, _, metric = key.partition(".")
     return split if split == "lr" or not metric else metric
+
+
+def bounded_client(visdom_class: type, timeout: float) -> type:
+    """visdom.Visdom with every request to the server bounded by `timeout` seconds (to connect, and
+    between bytes of the answer): its own requests wait forever on a server that never replies.
+    `_handle_post` is the method visdom names for subclasses to override; each request passes through it."""
+
+    class BoundedVisdom(visdom_class):
+        def _handle_post(self, url: str, data: Any = None) -> str:
+            return self.session.post(url, data=data or {}, timeout=timeout).text
+
+    return BoundedVisdom
 
 
 @LOGGERS.register("visdom")
@@ -46,14 +59,21 @@ class VisdomLogger(Logger):
         try:
             with warnings.catch_warnings():  # visdom 0.2.4 calls the deprecated Logger.warn
                 warnings.simplefilter("ignore", DeprecationWarning)
-                self.viz = visdom.Visdom(
+                self.viz = bounded_client(visdom.Visdom, opts.timeout)(
                     server=opts.server, port=opts.port, env=self.env, use_incoming_socket=False, raise_exceptions=True
                 )
-        except OSError:  # ConnectionError, or any requests error
-            self.off("cannot be reached")
+        except OSError as err:  # ConnectionError, or any requests error
+            self.off(self.failure(err, "cannot be reached"))
             return
         if not self.viz.check_connection():  # a web server that is not Visdom took every chart without a word
             self.off("does not answer as Visdom")
+
+    def failure(self, err: OSError, otherwise: str) -> str:
+        """What went wrong, for the warning: visdom raises every requests error as a ConnectionError."""
+        import requests
+
+        timed_out = isinstance(err.__context__, requests.Timeout)
+        return f"did not answer within {self.config.log.visdom.timeout:g} s" if timed_out else otherwise
 
     def off(self, why: str) -> None:
         """Warn once and stop sending: a watcher's server must never cost a training run."""
@@ -68,8 +88,8 @@ class VisdomLogger(Logger):
             return
         try:
             getattr(self.viz, method)(*args, **kwargs)
-        except OSError:
-            self.off("stopped answering")
+        except OSError as err:
+            self.off(self.failure(err, "stopped answering"))
 
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int, event: str) -> None:
         for key, value in self.curve_points(metrics, event).items():

@@ -145,6 +145,21 @@ def test_a_classifier_run_has_its_model_graph(tmp_path, mnist_root, capsys):
 
 
 @pytest.mark.slow
+def test_a_gans_graph_holds_its_generator_and_its_critic(tmp_path, capsys):
+    """Before: GRAPHS traced the model's forward, the generator alone; the critic was missing."""
+    from torchlab.cli import main
+
+    assert main(["train", "gaussians-gan", "--out", str(tmp_path), *TINY]) == 0
+    nodes = events(tmp_path / "tensorboard").Graph().node
+    scopes = {node.name.split("/")[1] for node in nodes if node.name.startswith("Chained/")}
+    assert scopes == {"Sequential[generator]", "Sequential[critic]"}
+    # one graph, the generator's step: its samples flow into the critic
+    critic_inputs = {i for node in nodes if "[critic]" in node.name for i in node.input}
+    assert any("[generator]" in name for name in critic_inputs)
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_a_vae_gives_the_projector_its_test_codes_labels_and_thumbnails(tmp_path, mnist_root):
     from torchlab.cli import main
 

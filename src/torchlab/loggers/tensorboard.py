@@ -5,7 +5,8 @@ the learning rate is a `train` curve. In the run's own folder (`tensorboard/`): 
 the predictions each epoch, a GAN's fixed-noise samples after each epoch, the report's figures
 at the end, weight and gradient histograms per epoch (`log.histograms`; by default for models
 under 1 M parameters), and the HPARAMS session: the keys where the run differs from its recipe.
-At the end of the run too: the model's graph (GRAPHS, traced on one test batch) and, for the
+At the end of the run too: the graph of every network the task trains (GRAPHS, traced on one test
+batch; a GAN's critic after its generator) and, for the
 auto-encoders, VAEs and text models, the PROJECTOR's points (report/projector.py computes them).
 The HPARAMS table takes its metric columns from the split curves and the final test metrics (all of
 them, a VAE's test-only `elbo` or a GAN's `confident` as well): compare runs with `tensorboard --logdir runs`.
@@ -20,6 +21,7 @@ from torchlab.config import Config
 from torchlab.loggers import LOGGERS, Embedding, Logger, unit_range, warn
 from torchlab.loggers.hparams import changed_hyperparameters
 from torchlab.loggers.jsonl import read_metrics
+from torchlab.registry import TASKS
 from torchlab.tasks import Preview
 
 HISTOGRAMS_BELOW = 1_000_000  # parameters: histograms by default for models smaller than this
@@ -127,12 +129,14 @@ class TensorBoardLogger(Logger):
 
     @classmethod
     def log_graph(cls, run_dir: Path, config: Config, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        """The model's graph (GRAPHS), traced by torch.jit.trace on one batch. A model the tracer cannot
-        follow (a packed sequence's lengths) gets one warning line instead, and the run goes on."""
+        """The graph (GRAPHS) of every network the task trains, traced by torch.jit.trace on one batch (see
+        `traced`). A model the tracer cannot follow (a packed sequence's lengths) gets one warning line
+        instead, and the run goes on."""
         import contextlib
         import io
         import warnings
 
+        model = traced(TASKS.get(config.task.name).networks_of(model), model)
         with writer(run_dir / "tensorboard") as w:
             try:
                 # add_graph prints "Error occurs, No graph saved" on failure; the tracer warns about Python values
@@ -160,6 +164,29 @@ class TensorBoardLogger(Logger):
                 w.add_embedding(
                     embedding.vectors, metadata=embedding.labels, label_img=embedding.images, global_step=step, tag=tag
                 )
+
+
+class Chained(torch.nn.Module):
+    """A task's networks one after the other, each fed the previous one's output, in the order the task
+    names them: a GAN's critic(generator(z)), the generator's step."""
+
+    def __init__(self, networks: dict[str, torch.nn.Module]) -> None:
+        super().__init__()
+        for name, net in networks.items():
+            self.add_module(name, net)
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        out: Any = inputs
+        for net in self.children():
+            out = net(*out) if isinstance(out, tuple) else net(out)
+        return out
+
+
+def traced(networks: dict[str, torch.nn.Module], model: torch.nn.Module) -> torch.nn.Module:
+    """What GRAPHS shows: the model itself when the task trains it whole, else its networks chained.
+    TensorBoard shows one graph per run (event folder), the last written: a graph per network would
+    each need a run of its own beside train/val/test, so every network goes into the one graph."""
+    return model if list(networks.values()) == [model] else Chained(networks)
 
 
 def last_step(run_dir: Path) -> int:

@@ -81,8 +81,9 @@ class Task:
 
     @classmethod
     def networks_of(cls, model: nn.Module) -> dict[str, nn.Module]:
-        """The networks this task's training calls in `model`, by name. A class method: `torchlab show`
-        lists them with no task built (a GAN's task would need its judge)."""
+        """The networks this task's training calls in `model`, by name, in the order data flows through
+        them (TensorBoard's graph chains them). A class method: `torchlab show` lists them with no task
+        built (a GAN's task would need its judge)."""
         return {"model": model}
 
     def networks(self) -> dict[str, nn.Module]:

@@ -159,6 +159,70 @@ def test_a_gans_graph_holds_its_generator_and_its_critic(tmp_path, capsys):
     assert "warning" not in capsys.readouterr().err
 
 
+def previewed(root) -> tuple[list[str], EventAccumulator]:
+    """The last epoch's preview text, a line per row (without the Markdown indent), and the events of
+    the run's own folder."""
+    own = events(root)
+    text = own.Tensors("preview/predictions/text_summary")[-1].tensor_proto.string_val[0].decode()
+    return [line.removeprefix("    ") for line in text.splitlines()], own
+
+
+@pytest.mark.slow
+def test_a_text_classifier_previews_each_sentence_with_its_predicted_and_true_class(tmp_path, sst2_root):
+    """Before: the binary task (sst2-lstm) had no preview in TensorBoard or Visdom; the multi-class one had."""
+    from torchlab.cli import main
+
+    assert main(["train", "sst2-lstm", "--out", str(tmp_path), *TINY]) == 0
+    lines, own = previewed(tmp_path / "tensorboard")
+    rows, sentences = lines[1::2], lines[2::2]
+    assert lines[0].split() == ["predicted", "true"] and len(rows) == len(sentences) == 16  # log.preview
+    for row in rows:
+        predicted, true, *mark = row.split()
+        assert {predicted, true} <= {"negative", "positive"}
+        assert mark == (["<-", "wrong"] if predicted != true else [])
+    assert all(s.startswith("    ") and s.strip() for s in sentences)  # its words, under its row
+    assert not [tag for tag in own.Tags()["images"] if tag.startswith("preview/")]  # token ids are no pictures
+
+
+def fitted_regression(out) -> None:
+    """A regression of a model of one's own, as `torchlab.fit` runs it (2 epochs)."""
+    import torchlab
+
+    x = torch.randn(400, 3, generator=torch.Generator().manual_seed(0))
+    model = nn.Linear(3, 2)
+    torchlab.fit(model, (x, x[:, :2] * 2), test=(x[:50], x[:50, :2] * 2), task="regress", out=out, train__epochs=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("train", "heading", "pictures"),
+    [
+        (["sine-lstm"], "predicted next true next", False),
+        (["mnist-ae"], "squared error per pixel (pixels in [0, 1])", True),
+        (fitted_regression, "predicted true", False),
+    ],
+    ids=["forecast", "reconstruct", "regress"],
+)
+def test_every_family_previews_what_the_model_made_of_the_first_inputs(train, heading, pictures, tmp_path):
+    """Before: only classifiers sent a live preview; a forecaster, an auto-encoder or a regression sent none."""
+    from torchlab.cli import main
+
+    if callable(train):
+        train(tmp_path)
+    else:
+        assert main(["train", *train, "--out", str(tmp_path), *TINY]) == 0
+    lines, own = previewed(tmp_path / "tensorboard")
+    assert lines[0].split() == heading.split() and len(lines) == 1 + 16
+    values = [[float(v) for v in line.replace(",", " ").split()] for line in lines[1:]]
+    assert all(len(row) in (1, 2, 4) for row in values)  # an error, or each predicted and true value
+    shown = [tag for tag in own.Tags()["images"] if tag.startswith("preview/")]
+    assert shown == (["preview/inputs", "preview/outputs"] if pictures else [])
+    if pictures:  # the 16 inputs and their reconstructions, 8 to a row, at the epoch's step
+        inputs, outputs = own.Images("preview/inputs")[-1], own.Images("preview/outputs")[-1]
+        assert (inputs.width, inputs.height, inputs.step) == (outputs.width, outputs.height, outputs.step)
+        assert (outputs.width, outputs.height) == (8 * 28, 2 * 28)
+
+
 @pytest.mark.slow
 def test_a_vae_gives_the_projector_its_test_codes_labels_and_thumbnails(tmp_path, mnist_root):
     from torchlab.cli import main

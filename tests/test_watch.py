@@ -119,6 +119,27 @@ def test_jsonl_tensorboard_and_visdom_record_the_same_run(tmp_path, mnist_root, 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("recipe", "pictures", "heading", "lines"),
+    [
+        ("mnist-ae", {"inputs", "outputs"}, "squared error per pixel (pixels in [0, 1])", 16),
+        ("sst2-lstm", set(), "predicted true", 2 * 16),  # a row, then its sentence
+    ],
+)
+def test_visdom_previews_an_autoencoder_and_a_text_classifier(
+    recipe, pictures, heading, lines, tmp_path, visdom_server, mnist_root, sst2_root
+):
+    """Before: Visdom's preview showed a classifier of images only: no reconstructions, nothing of a binary task."""
+    visdom = ["log.visdom.server=http://127.0.0.1", f"log.visdom.port={visdom_server}", "log.visdom.env=preview"]
+    tiny = ["data.subset=500", "data.eval_subset=200", "train.epochs=1", "--quiet", "--logger", "visdom"]
+    assert main(["train", recipe, "--out", str(tmp_path / "run"), *tiny, *visdom]) == 0
+    windows = visdom_windows(visdom_server, "preview")
+    assert {name for name, w in windows.items() if w["type"] == "image"} == pictures
+    text = windows["predictions"]["content"].removeprefix("<pre>").removesuffix("</pre>").splitlines()
+    assert text[0].split() == heading.split() and len(text) == 1 + lines
+
+
+@pytest.mark.slow
 def test_an_unreachable_visdom_warns_once_and_the_quiet_run_goes_on(tmp_path, mnist_root, capsys):
     pytest.importorskip("visdom")
     out, port = tmp_path / "run", free_port()  # nothing listens there

@@ -1,13 +1,14 @@
 """TensorBoard, laid out as Keras and TensorBoard's own examples do: one writer per split
 (`tensorboard/train`, `tensorboard/val`, `tensorboard/test`), so that each metric's training and
 validation curves (and the test value) overlay in one chart under one tag (`loss`, `accuracy`);
-the learning rate is a `train` curve. In the run's own folder (`tensorboard/`): the inputs with
-the predictions each epoch, a GAN's fixed-noise samples after each epoch, the report's figures
-at the end, weight and gradient histograms per epoch (`log.histograms`; by default for models
+the learning rate is a `train` curve. In the run's own folder (`tensorboard/`): each epoch, the
+first validation inputs with what the model made of them (classes, values, an auto-encoder's
+reconstructions as `preview/outputs`), a GAN's fixed-noise samples after each epoch, the report's
+figures at the end, weight and gradient histograms per epoch (`log.histograms`; by default for models
 under 1 M parameters), and the HPARAMS session: the keys where the run differs from its recipe.
 At the end of the run too: the graph of every network the task trains (GRAPHS, traced on one test
-batch; a GAN's critic after its generator) and, for the
-auto-encoders, VAEs and text models, the PROJECTOR's points (report/projector.py computes them).
+batch; a GAN's critic after its generator) and, for the auto-encoders, VAEs and text models, the
+PROJECTOR's points (report/projector.py computes them).
 The HPARAMS table takes its metric columns from the split curves and the final test metrics (all of
 them, a VAE's test-only `elbo` or a GAN's `confident` as well): compare runs with `tensorboard --logdir runs`.
 """
@@ -85,8 +86,9 @@ class TensorBoardLogger(Logger):
                 self.writers[""].add_images("samples", samples.float().clamp(0, 1), self.epoch_steps[epoch])
 
     def log_preview(self, preview: Preview, step: int, epoch: int) -> None:
-        if preview.images is not None:
-            self.writers[""].add_images("preview/inputs", unit_range(preview.images), step)
+        for name, images in (("inputs", preview.images), ("outputs", preview.outputs)):
+            if images is not None:
+                self.writers[""].add_images(f"preview/{name}", unit_range(images), step)
         # Markdown: indented lines keep the columns of the text.
         self.writers[""].add_text(
             "preview/predictions", "\n".join(f"    {line}" for line in preview.text.splitlines()), step

@@ -1,5 +1,6 @@
 """Visdom, as the notes use it: line charts appended as training goes, the inputs as images, the
-predictions as text. Start a server with `python -m visdom.server` (see README), then
+predictions as text (an auto-encoder's reconstructions as images too). Start a server with
+`python -m visdom.server` (see README), then
 `torchlab train RECIPE --logger visdom [log.visdom.port=8097 log.visdom.env=NAME]`.
 
 One window per metric (`loss`, `accuracy`, `lr`, ...), one trace per split (`train.loss`,
@@ -107,10 +108,9 @@ class VisdomLogger(Logger):
 
     def log_preview(self, preview: Preview, step: int, epoch: int) -> None:
         title = f"epoch {epoch}, step {step}"
-        if preview.images is not None:
-            self.send(
-                "images", unit_range(preview.images).numpy(), nrow=8, win="inputs", opts={"title": f"inputs, {title}"}
-            )
+        for name, images in (("inputs", preview.images), ("outputs", preview.outputs)):
+            if images is not None:
+                self.send("images", unit_range(images).numpy(), nrow=8, win=name, opts={"title": f"{name}, {title}"})
         self.send(
             "text",
             f"<pre>{html.escape(preview.text)}</pre>",

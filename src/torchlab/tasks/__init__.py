@@ -65,6 +65,24 @@ class Preview:
 
     images: torch.Tensor | None  # [N, 1 or 3, H, W] in any range (loggers rescale each to [0, 1]); None: not images
     text: str  # what the model made of them, e.g. predicted and true labels
+    outputs: torch.Tensor | None = None  # what the model made of them as pictures (reconstructions), like `images`
+
+
+def value_rows(predicted: torch.Tensor, true: torch.Tensor, heading: str = "", limit: int = 4) -> str:
+    """A preview's text for numeric outputs: a row per sample, its first `limit` predicted and true values,
+    under `predicted HEADING` and `true HEADING`."""
+
+    def values(row: torch.Tensor) -> str:
+        shown = ", ".join(f"{v:.4g}" for v in row[:limit].tolist())
+        return shown + (", ..." if len(row) > limit else "")
+
+    def per_sample(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().float().reshape(len(t), -1).cpu()
+
+    cells = [(values(p), values(t)) for p, t in zip(per_sample(predicted), per_sample(true), strict=True)]
+    label = f" {heading}" if heading else ""
+    width = max([len(p) for p, _ in cells] + [len("predicted" + label)]) + 3
+    return "\n".join([f"{'predicted' + label:<{width}}true{label}"] + [f"{p:<{width}}{t}" for p, t in cells])
 
 
 class Task:

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from torchlab.data import Batch
-from torchlab.tasks import TASKS, Metrics, Task, per_target
+from torchlab.tasks import TASKS, Metrics, Preview, Task, per_target
+from torchlab.tasks.classify import labelled_preview
 
 
 @TASKS.register("binary")
@@ -26,3 +27,7 @@ class BinaryClassify(Task):
 
     def predict(self, *inputs: torch.Tensor) -> torch.Tensor:
         return (self.model(*inputs).squeeze(-1) > 0).long()
+
+    def preview(self, batch: Batch, n: int) -> Preview:
+        *inputs, labels = (t[:n] for t in batch)
+        return labelled_preview(self.info, inputs, self.predict(*inputs), labels)

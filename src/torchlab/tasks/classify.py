@@ -1,5 +1,7 @@
 """Classification: cross-entropy on logits, accuracy as the share of correct argmax."""
 
+import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -103,10 +105,32 @@ class Classify(Task):
 
     def preview(self, batch: Batch, n: int) -> Preview:
         x, y = batch[0][:n], batch[1][:n]
-        predicted = self.predict(x).tolist()  # as test and predict see it (with tta_flip, both views)
-        names = self.info.class_names or [str(i) for i in range(self.info.num_classes or 0)]
-        width = max(map(len, names), default=1) + 2
-        rows = [f"{'predicted':<{width}}true"]
-        for p, t in zip(predicted, y.tolist(), strict=True):
-            rows.append(f"{names[p]:<{width}}{names[t]}{'' if p == t else '   <- wrong'}")
-        return Preview(images=x if self.info.images else None, text="\n".join(rows))
+        return labelled_preview(self.info, (x,), self.predict(x), y)  # as predict sees it (tta_flip: both views)
+
+
+def labelled_preview(
+    info: DataInfo, inputs: Sequence[torch.Tensor], predicted: torch.Tensor, labels: torch.Tensor
+) -> Preview:
+    """A classifier's preview: predicted and true class a row per sample (a wrong one marked), each
+    sentence's words under its row, image inputs as images."""
+    names = info.class_names or [str(i) for i in range(max(info.num_classes or 0, 2))]
+    width = max(map(len, names), default=1) + 2
+    rows = [f"{'predicted':<{width}}true"]
+    sentences = words(info, inputs)
+    for i, (p, t) in enumerate(zip(predicted.tolist(), labels.long().tolist(), strict=True)):
+        rows.append(f"{names[p]:<{width}}{names[t]}{'' if p == t else '   <- wrong'}")
+        rows += [f"    {sentences[i]}"] if sentences else []
+    return Preview(images=inputs[0] if info.images else None, text="\n".join(rows))
+
+
+def words(info: DataInfo, inputs: Sequence[torch.Tensor], width: int = 72) -> list[str]:
+    """Each text input as its words (a batch of text is token ids and their lengths), shortened to
+    `width` characters; none for inputs that are not text."""
+    if not info.vocab:
+        return []
+    ids, lengths = inputs[0], inputs[1] if len(inputs) > 1 else None
+    sentences = []
+    for i, row in enumerate(ids.tolist()):
+        kept = row[: int(lengths[i])] if lengths is not None else row
+        sentences.append(textwrap.shorten(" ".join(info.vocab[t] for t in kept), width, placeholder=" ..."))
+    return sentences

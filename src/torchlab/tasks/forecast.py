@@ -19,7 +19,7 @@ from torch import nn
 from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
-from torchlab.tasks import TASKS, Metrics, Optimize, Task
+from torchlab.tasks import TASKS, Metrics, Optimize, Preview, Task, value_rows
 
 
 @dataclass
@@ -91,6 +91,11 @@ class Forecast(Task):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The one-step predictions of each next value of sequences `x`."""
         return self.model(x)[0]
+
+    def preview(self, batch: Batch, n: int) -> Preview:
+        """Each sequence's prediction of the value after its last one, against the true value."""
+        x, y = batch[0][:n], batch[1][:n]
+        return Preview(images=None, text=value_rows(self.predict(x)[:, -1], y[:, -1], "next"))
 
     def check_test_data(self, loader: Iterable[Batch]) -> None:
         for x, _ in itertools.islice(loader, 1):

@@ -16,7 +16,7 @@ from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
 from torchlab.data.loaders import to_unit_range
-from torchlab.tasks import TASKS, Metrics, Task
+from torchlab.tasks import TASKS, Metrics, Preview, Task
 
 
 @dataclass
@@ -76,12 +76,23 @@ class Reconstruct(Task):
         out = self.model.decode(z)
         return out.sigmoid() if self.cfg.loss == "bce" else to_unit_range(out, self.info.normalization).clamp(0, 1)
 
+    def rebuilt(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images x decoded from their codes, as pixels in [0, 1], and each one's mean squared error."""
+        rebuilt = self.decode(self.code(x))
+        return rebuilt, (rebuilt - to_unit_range(x, self.info.normalization)).pow(2).mean((1, 2, 3))
+
+    def preview(self, batch: Batch, n: int) -> Preview:
+        """The inputs, their reconstructions (a VAE's from μ) and each one's squared error per pixel."""
+        x = batch[0][:n]
+        rebuilt, error = self.rebuilt(x)
+        text = "\n".join(["squared error per pixel (pixels in [0, 1])", *(f"{e:.4f}" for e in error.tolist())])
+        return Preview(images=x, text=text, outputs=rebuilt)
+
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
         """Per-pixel squared error in [0, 1] pixels; for a BCE VAE also the ELBO (nats per image)."""
         squared, elbo, n = 0.0, 0.0, 0
         for x, *_ in loader:
-            target = to_unit_range(x, self.info.normalization)
-            squared += (self.decode(self.code(x)) - target).pow(2).mean((1, 2, 3)).sum().item()
+            squared += self.rebuilt(x)[1].sum().item()
             if self.variational and self.cfg.loss == "bce":
                 rec, kl = self.terms(x)
                 elbo -= (rec + kl).sum().item()

@@ -7,7 +7,7 @@ absolute error, in the target's units.
 import torch
 
 from torchlab.data import Batch
-from torchlab.tasks import TASKS, Metrics, Task, per_target
+from torchlab.tasks import TASKS, Metrics, Preview, Task, per_target, value_rows
 
 
 @TASKS.register("regress")
@@ -20,3 +20,8 @@ class Regress(Task):
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def preview(self, batch: Batch, n: int) -> Preview:
+        x, y = batch[0][:n], batch[1][:n]
+        predicted = per_target(self.predict(x), y, "regress", self.model)
+        return Preview(images=x if self.info.images else None, text=value_rows(predicted, y))

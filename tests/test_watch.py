@@ -12,6 +12,7 @@ import urllib.request
 import warnings
 
 import pytest
+import torch
 
 from torchlab.cli import main
 from torchlab.loggers.jsonl import read_metrics
@@ -137,6 +138,25 @@ def test_visdom_previews_an_autoencoder_and_a_text_classifier(
     assert {name for name, w in windows.items() if w["type"] == "image"} == pictures
     text = windows["predictions"]["content"].removeprefix("<pre>").removesuffix("</pre>").splitlines()
     assert text[0].split() == heading.split() and len(text) == 1 + lines
+
+
+@pytest.mark.slow
+def test_visdom_shows_a_gans_samples_after_each_epoch(tmp_path, visdom_server):
+    """Before: only TensorBoard showed the fixed-noise samples that a GAN saves after each epoch."""
+    from torchlab.loggers.visdom import VisdomLogger
+    from torchlab.recipes import load_recipe
+
+    visdom = ["log.visdom.server=http://127.0.0.1", f"log.visdom.port={visdom_server}", "log.visdom.env=gan"]
+    logger = VisdomLogger(tmp_path, load_recipe("mnist-dcgan", visdom))
+    (tmp_path / "snapshots").mkdir()
+    for epoch in (1, 2):  # the Trainer logs an epoch's metrics, then saves its snapshot
+        logger.log_metrics({"train.loss": 1.0, "val.loss": 1.0}, 100 * epoch, epoch, "epoch")
+        torch.save({"samples": torch.full((8, 1, 28, 28), epoch / 2)}, tmp_path / "snapshots" / f"epoch-{epoch:03d}.pt")
+        if epoch == 1:
+            assert "samples" not in visdom_windows(visdom_server, "gan")  # not before it is saved
+    logger.finish({"status": "completed"})
+    samples = visdom_windows(visdom_server, "gan")["samples"]
+    assert samples["type"] == "image" and samples["title"] == "samples of the fixed noise, epoch 2, step 200"
 
 
 @pytest.mark.slow

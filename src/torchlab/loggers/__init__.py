@@ -5,6 +5,7 @@ that talks to a server warns once when it cannot reach it and the run goes on wi
 """
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,35 @@ class Logger:
     @classmethod
     def log_embeddings(cls, run_dir: Path, config: Config, embeddings: list[Embedding]) -> None:
         """At the end of the run (`shows_embeddings`): points for an embedding projector."""
+
+
+class Snapshots:
+    """A GAN's samples of its fixed noise, which the Trainer saves after each epoch (after that epoch's
+    metrics) as RUN_DIR/snapshots/epoch-NNN.pt: each handed out once, placed at its epoch's step. A
+    resumed run's earlier snapshots were shown already."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.folder = run_dir / "snapshots"
+        self.epoch_steps: dict[int, int] = {}  # epoch -> its last step
+        self.shown = set(self.paths())
+
+    def ended(self, epoch: int, step: int) -> None:
+        """Epoch `epoch` ended at `step`: its snapshot, once saved, may be shown."""
+        self.epoch_steps[epoch] = step
+
+    def paths(self) -> list[Path]:
+        return sorted(self.folder.glob("epoch-*.pt"))
+
+    def new(self) -> Iterator[tuple[int, int, torch.Tensor]]:
+        """(epoch, step, samples in [0, 1]) of each snapshot not yet shown whose epoch has ended."""
+        for path in self.paths():
+            epoch = int(path.stem.split("-")[1])
+            if path in self.shown or epoch not in self.epoch_steps:
+                continue
+            self.shown.add(path)
+            samples = torch.load(path, map_location="cpu", weights_only=True).get("samples")
+            if samples is not None:
+                yield epoch, self.epoch_steps[epoch], samples.float().clamp(0, 1)
 
 
 def logger_classes(config: Config) -> list[type[Logger]]:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from torchlab.config import Config
-from torchlab.loggers import LOGGERS, Embedding, Logger, unit_range, warn
+from torchlab.loggers import LOGGERS, Embedding, Logger, Snapshots, unit_range, warn
 from torchlab.loggers.hparams import changed_hyperparameters
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.registry import TASKS
@@ -53,8 +53,7 @@ class TensorBoardLogger(Logger):
         super().__init__(run_dir, config)
         self.root = run_dir / "tensorboard"
         self.writers = {"": writer(self.root)}  # and one per split, made when first written
-        self.epoch_steps: dict[int, int] = {}  # epoch -> step, to place each epoch's samples
-        self.shown = set(self.snapshots())  # a resumed run's earlier snapshots were logged already
+        self.snapshots = Snapshots(run_dir)
 
     def writer(self, split: str) -> Any:
         if split not in self.writers:
@@ -68,22 +67,12 @@ class TensorBoardLogger(Logger):
             split, tag = split_and_tag(key)
             self.writer(split).add_scalar(tag, value, step)
         if event == "epoch":
-            self.epoch_steps[epoch] = step
+            self.snapshots.ended(epoch, step)
             self.log_snapshots()
 
-    def snapshots(self) -> list[Path]:
-        return sorted((self.run_dir / "snapshots").glob("epoch-*.pt"))
-
     def log_snapshots(self) -> None:
-        """A GAN's samples of its fixed noise, saved after each epoch (after that epoch's metrics)."""
-        for path in self.snapshots():
-            epoch = int(path.stem.split("-")[1])
-            if path in self.shown or epoch not in self.epoch_steps:
-                continue
-            self.shown.add(path)
-            samples = torch.load(path, map_location="cpu", weights_only=True).get("samples")
-            if samples is not None:
-                self.writers[""].add_images("samples", samples.float().clamp(0, 1), self.epoch_steps[epoch])
+        for _, step, samples in self.snapshots.new():
+            self.writers[""].add_images("samples", samples, step)
 
     def log_preview(self, preview: Preview, step: int, epoch: int) -> None:
         for name, images in (("inputs", preview.images), ("outputs", preview.outputs)):

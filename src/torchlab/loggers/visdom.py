@@ -1,5 +1,5 @@
 """Visdom, as the notes use it: line charts appended as training goes, the inputs as images, the
-predictions as text (an auto-encoder's reconstructions as images too). Start a server with
+predictions as text (an auto-encoder's reconstructions as images too), a GAN's fixed-noise samples. Start a server with
 `python -m visdom.server` (see README), then
 `torchlab train RECIPE --logger visdom [log.visdom.port=8097 log.visdom.env=NAME]`.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.config import Config
-from torchlab.loggers import LOGGERS, Logger, unit_range, warn
+from torchlab.loggers import LOGGERS, Logger, Snapshots, unit_range, warn
 from torchlab.tasks import Preview
 
 
@@ -50,6 +50,7 @@ class VisdomLogger(Logger):
         self.env = opts.env or f"{config.recipe}_{run_dir.name}"
         self.address = f"{opts.server}:{opts.port}"
         self.windows: set[str] = set()
+        self.snapshots = Snapshots(run_dir)
         self.viz: Any = None
         try:
             import visdom
@@ -105,6 +106,14 @@ class VisdomLogger(Logger):
                 opts={"title": win, "xlabel": "step", "showlegend": True, "markers": True, "markersize": 5},
             )
             self.windows.add(win)
+        if event == "epoch":
+            self.snapshots.ended(epoch, step)
+            self.show_snapshots()
+
+    def show_snapshots(self) -> None:
+        for epoch, step, samples in self.snapshots.new():
+            title = f"samples of the fixed noise, epoch {epoch}, step {step}"
+            self.send("images", samples.numpy(), nrow=8, win="samples", opts={"title": title})
 
     def log_preview(self, preview: Preview, step: int, epoch: int) -> None:
         title = f"epoch {epoch}, step {step}"
@@ -119,6 +128,7 @@ class VisdomLogger(Logger):
         )
 
     def finish(self, summary: dict[str, Any]) -> None:
+        self.show_snapshots()
         rows = "".join(
             f"<tr><td>{html.escape(split)}.{html.escape(k)}</td><td>{v:.4g}</td></tr>"
             for split in ("val", "test")

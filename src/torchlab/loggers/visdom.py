@@ -37,6 +37,10 @@ def bounded_client(visdom_class: type, timeout: float) -> type:
         def _handle_post(self, url: str, data: Any = None) -> str:
             return self.session.post(url, data=data or {}, timeout=timeout).text
 
+        def win_exists(self, win: str, env: str | None = None) -> bool | None:
+            """As visdom's, but a request that fails raises (visdom's prints a line and answers None)."""
+            return {"true": True, "false": False}.get(self._win_exists_wrap(win, env))
+
     return BoundedVisdom
 
 
@@ -64,10 +68,11 @@ class VisdomLogger(Logger):
                 self.viz = bounded_client(visdom.Visdom, opts.timeout)(
                     server=opts.server, port=opts.port, env=self.env, use_incoming_socket=False, raise_exceptions=True
                 )
+            is_visdom = self.viz.check_connection()
         except OSError as err:  # ConnectionError, or any requests error
             self.off(self.failure(err, "cannot be reached"))
             return
-        if not self.viz.check_connection():  # a web server that is not Visdom took every chart without a word
+        if not is_visdom:  # a web server that is not Visdom took every chart without a word
             self.off("does not answer as Visdom")
 
     def failure(self, err: OSError, otherwise: str) -> str:

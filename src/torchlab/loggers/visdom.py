@@ -1,6 +1,6 @@
 """Visdom, as the notes use it: line charts appended as training goes, the inputs as images, the
-predictions as text (an auto-encoder's reconstructions as images too), a GAN's fixed-noise samples. Start a server with
-`python -m visdom.server` (see README), then
+predictions as text (an auto-encoder's reconstructions as images too), a GAN's fixed-noise samples.
+Start a server with `python -m visdom.server` (see README), then
 `torchlab train RECIPE --logger visdom [log.visdom.port=8097 log.visdom.env=NAME]`.
 
 One window per metric (`loss`, `accuracy`, `lr`, ...), one trace per split (`train.loss`,

@@ -119,7 +119,8 @@ def labelled_preview(
     sentences = words(info, inputs)
     for i, (p, t) in enumerate(zip(predicted.tolist(), labels.long().tolist(), strict=True)):
         rows.append(f"{names[p]:<{width}}{names[t]}{'' if p == t else '   <- wrong'}")
-        rows += [f"    {sentences[i]}"] if sentences else []
+        if sentences:
+            rows.append(f"    {sentences[i]}")
     return Preview(images=inputs[0] if info.images else None, text="\n".join(rows))
 
 
@@ -128,9 +129,7 @@ def words(info: DataInfo, inputs: Sequence[torch.Tensor], width: int = 72) -> li
     `width` characters; none for inputs that are not text."""
     if not info.vocab:
         return []
-    ids, lengths = inputs[0], inputs[1] if len(inputs) > 1 else None
-    sentences = []
-    for i, row in enumerate(ids.tolist()):
-        kept = row[: int(lengths[i])] if lengths is not None else row
-        sentences.append(textwrap.shorten(" ".join(info.vocab[t] for t in kept), width, placeholder=" ..."))
-    return sentences
+    ids = inputs[0].tolist()
+    lengths = inputs[1].tolist() if len(inputs) > 1 else [len(row) for row in ids]
+    text = (" ".join(info.vocab[t] for t in row[:n]) for row, n in zip(ids, lengths, strict=True))
+    return [textwrap.shorten(sentence, width, placeholder=" ...") for sentence in text]

@@ -216,7 +216,8 @@ class Hung(http.server.BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.requests += 1
         if self.server.requests > self.server.answered:
-            self.server.release.wait(60)  # a client that waits with no timeout fails differently, not forever
+            self.server.release.wait(60)  # then the connection closes: a client with no timeout fails, not forever
+            self.close_connection = True
             return
         self.send_response(200)
         self.send_header("Content-Length", "0")

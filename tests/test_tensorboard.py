@@ -203,7 +203,7 @@ def fitted_regression(out) -> None:
     ],
     ids=["forecast", "reconstruct", "regress"],
 )
-def test_every_family_previews_what_the_model_made_of_the_first_inputs(train, heading, pictures, tmp_path):
+def test_every_family_previews_what_the_model_made_of_the_first_inputs(train, heading, pictures, tmp_path, mnist_root):
     """Before: only classifiers sent a live preview; a forecaster, an auto-encoder or a regression sent none."""
     from torchlab.cli import main
 

@@ -118,11 +118,17 @@ def test_index_is_reused_and_its_missing_files_are_named(image_folder, tmp_path)
         build_data(cfg, torch.device("cpu"))
 
 
-def test_broken_links_pipes_and_links_to_folders_are_warned_about_by_name(image_folder, tmp_path):
-    """Before: the scan passed over every entry that is not a regular file without a word."""
+def test_links_to_folders_are_followed_and_loops_broken_links_and_pipes_named(image_folder, tmp_path):
+    """Before: a link to a folder inside a class folder was warned about and skipped, where torchvision's
+    ImageFolder follows it; a broken link or a pipe was passed over without a word before that."""
     (image_folder / "circle" / "gone.jpg").symlink_to(image_folder / "nowhere.jpg")
     os.mkfifo(image_folder / "square" / "pipe.png")  # opened, it would block the scan for ever
-    (image_folder / "stripes" / "more").symlink_to(image_folder / "circle", target_is_directory=True)
+    more = tmp_path / "more-stripes"  # 2 stripes kept outside the folder, linked into their class
+    more.mkdir()
+    for i in range(2):
+        save(draw("stripes", 100 + i), more / f"extra{i}", "png")
+    (image_folder / "stripes" / "more").symlink_to(more, target_is_directory=True)
+    (more / "again").symlink_to(image_folder / "stripes", target_is_directory=True)  # a loop
     (image_folder / "dogs").symlink_to(tmp_path / "unmounted" / "dogs", target_is_directory=True)  # a class gone
     cfg = build_config({"data": {"name": "folder", "folder": str(image_folder), "image_size": 32}}).data
     with pytest.warns(UserWarning) as caught:
@@ -130,9 +136,12 @@ def test_broken_links_pipes_and_links_to_folders_are_warned_about_by_name(image_
     skipped = {str(w.message).split(":")[0]: str(w.message) for w in caught}
     assert "a broken link (to" in skipped[f"skipped {image_folder / 'circle' / 'gone.jpg'}"]
     assert "not a regular file" in skipped[f"skipped {image_folder / 'square' / 'pipe.png'}"]
-    assert "link to a folder" in skipped[f"skipped {image_folder / 'stripes' / 'more'}"]
+    loop = f"skipped {image_folder / 'stripes' / 'more' / 'again'}"
+    assert f"a link to {image_folder / 'stripes'}, a folder that holds it (a loop)" in skipped[loop]
     assert f"a broken link (to {tmp_path / 'unmounted' / 'dogs'})" in skipped[f"skipped {image_folder / 'dogs'}"]
-    assert len(data.datasets[0]) + len(data.datasets[1]) + len(data.datasets[2]) == 3 * 8  # the images, no more
+    rows = (image_folder / "index.csv").read_text().splitlines()
+    assert {"stripes/more/extra0.png,stripes", "stripes/more/extra1.png,stripes"} <= set(rows)
+    assert len(data.datasets[0]) + len(data.datasets[1]) + len(data.datasets[2]) == 3 * 8 + 2  # the images, no more
 
 
 def fails_with(capsys, *args: str) -> str:

@@ -22,6 +22,7 @@ import hashlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,13 +95,13 @@ def scan(folder: Path) -> list[tuple[str, str]]:
     rows, skipped, left_out = [], [], []
     for class_dir in class_folders(folder):
         found = len(rows)
-        for path in sorted(p for p in class_dir.rglob("*") if not p.name.startswith(".")):
+        for path in sorted(entries_under(class_dir)):
             if why := why_skipped(path):
                 skipped.append(path)
                 warnings.warn(f"skipped {path}: {why}", stacklevel=2)
-            elif path.is_file():
+            else:
                 rows.append((path.relative_to(folder).as_posix(), class_dir.name))
-        if len(rows) == found:  # empty, or unreadable: rglob passes over a folder it may not list
+        if len(rows) == found:  # empty, or unreadable: the walk passes over a folder it may not list
             left_out.append(class_dir)
     for class_dir in left_out if rows else ():  # with no image at all, the error below says it
         unreadable = "" if os.access(class_dir, os.R_OK | os.X_OK) else " (no permission to read it)"
@@ -125,12 +126,28 @@ def class_folders(folder: Path) -> list[Path]:
     return [p for p in entries if p.is_dir()]
 
 
+def entries_under(folder: Path, above: frozenset[Path] = frozenset()) -> Iterator[Path]:
+    """Every entry below `folder` but folders (hidden names left out), walking into links to folders as
+    torchvision's ImageFolder does (`os.walk(followlinks=True)`); a link back to a folder on its way (a
+    loop) is an entry, for `why_skipped` to name. A folder it may not list holds nothing."""
+    above = above | {folder.resolve()}
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for path in entries:
+        if path.is_dir() and path.resolve() not in above:
+            yield from entries_under(path, above)
+        elif not path.name.startswith("."):
+            yield path
+
+
 def why_skipped(path: Path) -> str:
     """Why the scan cannot take the entry `path` as an image, or '' (an image, or a folder it walks into)."""
     if path.is_symlink() and not path.exists():
         return f"a broken link (to {os.readlink(path)})"
-    if path.is_dir():  # rglob walks into a folder, not into a link to one
-        return "a link to a folder, which the scan does not follow" if path.is_symlink() else ""
+    if path.is_dir():  # only a link back to a folder that holds it: `entries_under` walks into the others
+        return f"a link to {path.resolve()}, a folder that holds it (a loop)"
     if not path.is_file():
         return "not a regular file (a pipe, socket or device)"
     try:

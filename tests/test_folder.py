@@ -216,6 +216,16 @@ def test_a_folders_shapes_without_its_files_are_those_it_reads_but_its_classes(i
     assert read.num_classes == 3
 
 
+def test_show_reads_an_image_folder_and_writes_nothing_into_it(image_folder, capsys):
+    """Before: show scanned the folder and wrote index.csv into it, as training does."""
+    before = sorted(image_folder.rglob("*"))
+    with warnings.catch_warnings(record=True):  # the fixture's two bad files
+        assert main(["show", "folder-resnet18", f"data.folder={image_folder}", "data.image_size=32"]) == 0
+    out = capsys.readouterr().out
+    assert "data: train 14, val 5, test 5; inputs (3, 32, 32), 3 classes" in out
+    assert sorted(image_folder.rglob("*")) == before  # no index.csv
+
+
 def test_transfer_from_a_torchvision_state_dict_with_a_frozen_backbone(image_folder, tmp_path):
     source = resnet18(num_classes=1000)
     path = tmp_path / "resnet18.pth"

@@ -5,7 +5,8 @@ output shapes and parameter counts that sum to the model's.
 A key's meaning is the comment on its line in the dataclass that declares it (a component's own
 config first, then the classes it extends), else the general meaning of that key's name below.
 
-Nothing is downloaded and no pretrained weights are read: the layers need the architecture only.
+Nothing is downloaded or written (an image folder's index.csv neither) and no pretrained weights are
+read: the layers need the architecture only.
 Where the data are absent, the dataset's shapes without its files (`data.planned_info`: CIFAR-10 is
 3 x 32 x 32) stand in; where only its files can say them (SST-2's vocabulary), `describe` says
 what the layer table needs instead.
@@ -169,12 +170,13 @@ def read_data(config: Config) -> tuple[dict[str, Any], "DataInfo | None", tuple[
     import torch
 
     from torchlab.data import build_data, close_data, planned_info
+    from torchlab.data.root import looking
 
-    offline = dataclasses.replace(config.data, download=False)  # show never fetches anything
     try:
-        data = build_data(offline, torch.device("cpu"))
+        with looking():  # show reads the data, never writes beside them nor fetches them
+            data = build_data(config.data, torch.device("cpu"))
     except TorchlabError as err:
-        info = planned_info(offline)
+        info = planned_info(config.data)
         return summarize(info, None, str(err)), info, None
     try:
         sizes = {"train": data.train_size, "val": count(data.val_loader()), "test": count(data.test_loader())}

@@ -37,7 +37,7 @@ from torchlab.core.files import atomic_write_text
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, TrainPreset, build_augment
 from torchlab.data.loaders import Normalize
-from torchlab.data.root import data_root
+from torchlab.data.root import data_root, writes_allowed
 from torchlab.data.splits import split_sizes
 from torchlab.data.workers import MAX_WORKERS, DeviceBatches, Loaders, ShardSampler, worker_loader
 
@@ -235,7 +235,7 @@ class ImageFolderData:
                 f"a classifier needs 2 classes or more; {where} only {classes}: expected "
                 f"{folder}/<class>/<image files>, one folder per class"
             )
-        if not indexed:
+        if not indexed and writes_allowed():
             write_index(index, rows)
         paths = [folder / path for path, _ in rows]
         labels = [classes.index(label) for _, label in rows]

@@ -1,7 +1,12 @@
 """Where datasets live: --data-dir, else $TORCHLAB_DATA, else ~/.cache/torchlab/data."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+
+_looking = ContextVar("looking", default=False)
 
 
 def data_root(configured: str | None) -> Path:
@@ -12,9 +17,25 @@ def data_root(configured: str | None) -> Path:
     return Path.home() / ".cache" / "torchlab" / "data"
 
 
+@contextmanager
+def looking() -> Iterator[None]:
+    """Within it, datasets read their files and write nothing (`torchlab show`): no download, no index
+    written into the user's image folder."""
+    token = _looking.set(True)
+    try:
+        yield
+    finally:
+        _looking.reset(token)
+
+
+def writes_allowed() -> bool:
+    """Whether a dataset may write beside its files (an image folder's index); not while `looking`."""
+    return not _looking.get()
+
+
 def downloads_allowed(configured: bool) -> bool:
-    """Tests and CI set TORCHLAB_OFFLINE=1 so that nothing ever tries the network."""
-    return configured and os.environ.get("TORCHLAB_OFFLINE", "") not in ("1", "true", "yes")
+    """Tests and CI set TORCHLAB_OFFLINE=1 so that nothing ever tries the network; `looking` fetches nothing."""
+    return configured and writes_allowed() and os.environ.get("TORCHLAB_OFFLINE", "") not in ("1", "true", "yes")
 
 
 def download_failed(err: BaseException) -> str:

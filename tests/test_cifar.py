@@ -63,6 +63,39 @@ def test_missing_cifar10_names_the_folder_and_files(tmp_path, capsys):
     assert "downloads are off" in err and not (tmp_path / "run").exists()
 
 
+def with_byte(offset: int, value: int):
+    return lambda data: data[:offset] + bytes([value]) + data[offset + 1 :]
+
+
+DAMAGE = {  # file, damage, what the one line says
+    "truncated": ("data_batch_3", lambda data: data[: len(data) // 2], "is unreadable: pickle data was truncated"),
+    "a length gone huge": ("test_batch", with_byte(10, 0xFF), "is unreadable: FRAME length exceeds"),
+    "a label no class": ("data_batch_2", None, "label 10 at index 0 is not a class (0..9)"),
+    "a list, not a dict": ("data_batch_5", [1, 2], "is malformed: TypeError"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_a_damaged_batch_is_exit_2_naming_the_file(case, cifar_root, tmp_path, capsys):
+    """Before: a length damaged into a huge one was an OverflowError or MemoryError, a batch of another
+    shape a TypeError (tracebacks, exit 1), and a label of no class failed the first step."""
+    name, damage, message = DAMAGE[case]
+    path = cifar_root / "cifar-10-batches-py" / name
+    if damage is None:
+        write_batch(path, np.random.default_rng(0), 40)
+        batch = pickle.loads(path.read_bytes())
+        path.write_bytes(pickle.dumps({**batch, "labels": [10, *batch["labels"][1:]]}))
+    elif callable(damage):
+        path.write_bytes(damage(pickle.dumps(pickle.loads(path.read_bytes()), protocol=4)))
+    else:
+        path.write_bytes(pickle.dumps(damage))
+    out = tmp_path / "run"
+    assert main(["train", "cifar10-lenet5", "--data-dir", str(cifar_root), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"CIFAR-10 file {path}" in err and message in err, err
+    assert not out.exists()
+
+
 class Boom:
     def __reduce__(self):
         return (print, ("this must never run",))

@@ -44,18 +44,31 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
             return _ArraysOnly(f, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
-        raise TorchlabError(f"CIFAR-10 file {path} is unreadable: {err}") from None
+    # Whatever fails in the unpickler that builds only arrays is the file's: a damaged length asks for a
+    # MemoryError or an OverflowError, a damaged opcode for any of a dozen others.
+    except Exception as err:  # noqa: BLE001
+        raise TorchlabError(f"CIFAR-10 file {path} is unreadable: {str(err) or type(err).__name__}") from None
+
+
+def _batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [N, 3, 32, 32], labels int64 [N]) of one batch file; a malformed one names it."""
+    batch = _read(path)
+    try:
+        images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, *SHAPE)
+        labels = np.asarray(batch["labels"], dtype=np.int64).reshape(-1)
+    except (KeyError, ValueError, TypeError, IndexError) as err:
+        raise TorchlabError(f"CIFAR-10 file {path} is malformed: {err!r}") from None
+    if len(images) != len(labels):
+        raise TorchlabError(f"CIFAR-10 file {path} holds {len(images)} images but {len(labels)} labels")
+    if len(outside := np.flatnonzero((labels < 0) | (labels >= len(CLASSES)))):
+        i = int(outside[0])
+        raise TorchlabError(f"CIFAR-10 file {path}: label {labels[i]} at index {i} is not a class (0..9)")
+    return images, labels
 
 
 def _images_and_labels(paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
-    batches = [_read(p) for p in paths]
-    try:
-        data = np.concatenate([np.asarray(b["data"], dtype=np.uint8).reshape(-1, 3, 32, 32) for b in batches])
-        labels = np.concatenate([np.asarray(b["labels"], dtype=np.int64) for b in batches])
-    except (KeyError, ValueError) as err:
-        raise TorchlabError(f"CIFAR-10 batches in {paths[0].parent} are malformed: {err!r}") from None
-    return torch.from_numpy(data), torch.from_numpy(labels)
+    images, labels = zip(*(_batch(p) for p in paths), strict=True)
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
 
 
 def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], list[str]]:
@@ -77,7 +90,8 @@ def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], 
                 f"CIFAR-10 not found in {folder}: missing {', '.join(missing)} ({why}); point --data-dir or "
                 f"TORCHLAB_DATA at a folder holding {FOLDER}/ (torchvision's layout)"
             )
-    classes = _read(folder / "batches.meta").get("label_names")
+    meta = _read(folder / "batches.meta")
+    classes = meta.get("label_names") if isinstance(meta, dict) else None
     if not isinstance(classes, list):
         raise TorchlabError(f"CIFAR-10 file {folder / 'batches.meta'} holds no label_names")
     train = _images_and_labels([folder / name for name in TRAIN_FILES])

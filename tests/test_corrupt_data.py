@@ -12,6 +12,7 @@ from torchlab.config import DataConfig
 from torchlab.data.mnist import load_idx_dataset
 
 N_TRAIN, N_TEST = 120, 40
+RECIPES = {"MNIST": "mnist-mlp", "FashionMNIST": "fashion-lenet5"}  # a recipe of each dataset in IDX files
 
 
 def idx_bytes(tensor: torch.Tensor) -> bytes:
@@ -21,16 +22,17 @@ def idx_bytes(tensor: torch.Tensor) -> bytes:
 
 @pytest.fixture(scope="module")
 def good_root(tmp_path_factory) -> Path:
-    """A small, valid MNIST in torchvision's layout, made by the test."""
+    """A small, valid MNIST and Fashion-MNIST in torchvision's layout, made by the test."""
     root = tmp_path_factory.mktemp("mnist")
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
     g = torch.Generator().manual_seed(0)
-    for split, n in (("train", N_TRAIN), ("t10k", N_TEST)):
-        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
-        labels = torch.randint(0, 10, (n,), dtype=torch.uint8, generator=g)
-        (raw / f"{split}-images-idx3-ubyte").write_bytes(idx_bytes(images))
-        (raw / f"{split}-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+    for folder in RECIPES:
+        raw = root / folder / "raw"
+        raw.mkdir(parents=True)
+        for split, n in (("train", N_TRAIN), ("t10k", N_TEST)):
+            images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
+            labels = torch.randint(0, 10, (n,), dtype=torch.uint8, generator=g)
+            (raw / f"{split}-images-idx3-ubyte").write_bytes(idx_bytes(images))
+            (raw / f"{split}-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
     return root
 
 
@@ -90,6 +92,32 @@ def test_damaged_idx_files_exit_2_naming_the_file(case, good_root, tmp_path, cap
     assert_refused(root, path, message, tmp_path, capsys)
 
 
+@pytest.mark.parametrize("folder", RECIPES)
+def test_a_truncated_file_is_one_line_naming_it_in_eval_train_and_show(folder, good_root, tmp_path, capsys):
+    """Before: show fell back to the planned shapes with exit 0, the damage said only inside its data line."""
+    root, run, recipe = tmp_path / "data", tmp_path / "run", RECIPES[folder]
+    shutil.copytree(good_root, root)
+    args = ["--data-dir", str(root), "--logger", "none"]
+    assert main(["train", recipe, "--out", str(run), *args, "train.epochs=1", "data.val_split=20"]) == 0
+    path = root / folder / "raw" / "t10k-images-idx3-ubyte"
+    path.write_bytes(truncate(path.read_bytes()))
+    capsys.readouterr()
+    said = {}
+    show = ["show", recipe, "--data-dir", str(root)]
+    for command in (["eval", str(run)], ["train", recipe, "--out", str(tmp_path / "again"), *args], show):
+        assert main(command) == 2
+        out, err = capsys.readouterr()
+        said[command[0]] = err.strip().splitlines()
+    assert said["eval"] == said["train"] and len(said["train"]) == 1, said
+    message = said["train"][0].removeprefix("torchlab: error: ")
+    assert message.startswith(f"{path} is truncated")
+    assert said["show"] == [
+        f"torchlab: error: the data files are damaged or wrong; train and eval would stop with: {message}"
+    ]
+    assert "data: not read, its files are damaged or wrong (the error below); inputs (1, 28, 28), 10 classes" in out
+    assert "(2, 10)" in out  # the layer table, of the planned shapes
+
+
 # Well-formed files that hold nothing to learn from, or test images of another size (issue 24, case 8).
 EMPTY_OR_MISMATCHED = {
     "no training images": ("train-images-idx3-ubyte", (0, 28, 28), "holds no data"),
@@ -109,11 +137,11 @@ def test_empty_or_mismatched_idx_files_exit_2_before_training(case, good_root, t
     assert_refused(root, path, message, tmp_path, capsys)
 
 
-def sst2_root(tmp_path: Path, train: str, dev: str = "sentence\tlabel\na fine film\t1\n") -> Path:
+def sst2_root(tmp_path: Path, train: str | bytes, dev: str | bytes = "sentence\tlabel\na fine film\t1\n") -> Path:
     folder = tmp_path / "data" / "SST-2"
     folder.mkdir(parents=True)
-    (folder / "train.tsv").write_text(train, encoding="utf-8")
-    (folder / "dev.tsv").write_text(dev, encoding="utf-8")
+    for name, text in (("train.tsv", train), ("dev.tsv", dev)):
+        (folder / name).write_bytes(text if isinstance(text, bytes) else text.encode())
     return folder.parent
 
 
@@ -127,11 +155,18 @@ SST2_CASES = {
         "dev.tsv",
         "no labelled sentence",
     ),
+    "train.tsv cut mid-line": ("sentence\tlabel\ngood\t1\nbad\t0\na fine fi", None, "train.tsv", "line 4: expected"),
+    "dev.tsv cut mid-character": (
+        "sentence\tlabel\n" + "good\t1\nbad\t0\n" * 20,
+        "é\t1\n".encode()[:1],
+        "dev.tsv",
+        "not UTF-8",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", SST2_CASES)
-def test_empty_sst2_files_exit_2_naming_the_file_before_training(case, tmp_path, capsys):
+def test_empty_or_damaged_sst2_files_exit_2_naming_the_file_before_training(case, tmp_path, capsys):
     train, dev, name, message = SST2_CASES[case]
     root = sst2_root(tmp_path, train, *([dev] if dev is not None else []))
     out = tmp_path / "run"

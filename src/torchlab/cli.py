@@ -145,13 +145,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     import json
 
     from torchlab.recipes import load_recipe
-    from torchlab.show import describe, render
+    from torchlab.show import describe, refusal, render
 
     root = [f"data.root={args.data_dir}"] if args.data_dir else []
     described = describe(load_recipe(args.recipe, [*args.overrides, *root]))
     print(json.dumps(described, indent=2, default=str) if args.json else render(described))
-    if described["missing"]:  # the config was printed; the layers, which scripts may rely on, were not
-        raise TorchlabError(described["missing"])
+    if refused := refusal(described):  # printed all it could: data unusable, or no layers for scripts to rely on
+        raise TorchlabError(refused)
     return 0
 
 

@@ -20,7 +20,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from torchlab.config import Config
-from torchlab.core.errors import TorchlabError
+from torchlab.core.errors import DataNotFound, TorchlabError
 
 if TYPE_CHECKING:  # types only: the meanings need no torch
     import torch
@@ -177,7 +177,7 @@ def read_data(config: Config) -> tuple[dict[str, Any], "DataInfo | None", tuple[
             data = build_data(config.data, torch.device("cpu"))
     except TorchlabError as err:
         info = planned_info(config.data)
-        return summarize(info, None, str(err)), info, None
+        return summarize(info, None, str(err), unusable=not isinstance(err, DataNotFound)), info, None
     try:
         sizes = {"train": data.train_size, "val": count(data.val_loader()), "test": count(data.test_loader())}
         *inputs, _ = next(iter(data.val_loader()))
@@ -186,9 +186,22 @@ def read_data(config: Config) -> tuple[dict[str, Any], "DataInfo | None", tuple[
     return summarize(data.info, sizes, None), data.info, tuple(x[:2] for x in inputs)
 
 
-def summarize(info: "DataInfo | None", sizes: dict[str, int] | None, unread: str | None) -> dict[str, Any]:
+def summarize(
+    info: "DataInfo | None", sizes: dict[str, int] | None, unread: str | None, unusable: bool = False
+) -> dict[str, Any]:
+    """`unread`: why the data were not read; `unusable`: they are there but train would refuse them (damaged)."""
     shape = list(info.input_shape) if info else None
-    return {"sizes": sizes, "input_shape": shape, "classes": info and info.num_classes, "unread": unread}
+    classes = info and info.num_classes
+    return {"sizes": sizes, "input_shape": shape, "classes": classes, "unread": unread, "unusable": unusable}
+
+
+def refusal(described: dict[str, Any]) -> str | None:
+    """The one line that makes `torchlab show` exit 2 after printing: data present but unusable (what
+    train would say of them), else a layer table that needs the files; None when all was shown."""
+    data = described["data"]
+    if data["unusable"]:
+        return f"the data files are damaged or wrong; train and eval would stop with: {data['unread']}"
+    return described["missing"]
 
 
 def count(loader: Any) -> int:
@@ -290,6 +303,8 @@ def render(described: dict[str, Any]) -> str:
 def render_data(data: dict[str, Any]) -> str:
     if data["sizes"] is not None:
         said = ", ".join(f"{split} {n:,}" for split, n in data["sizes"].items())
+    elif data["unusable"]:
+        said = "not read, its files are damaged or wrong (the error below)"
     else:
         said = f"not read ({data['unread']})"
     if data["input_shape"] is None:

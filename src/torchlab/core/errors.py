@@ -8,6 +8,11 @@ class TorchlabError(Exception):
     """Bad usage, config, data or checkpoint: the user can fix it. Exit status 2."""
 
 
+class DataNotFound(TorchlabError):
+    """A dataset's files are absent (not downloaded yet, a folder not set or not there); present but
+    damaged files are a plain TorchlabError."""
+
+
 class DivergedError(TorchlabError):
     """The loss became NaN or infinite."""
 

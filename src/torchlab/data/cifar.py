@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchlab.core.errors import TorchlabError
+from torchlab.core.errors import DataNotFound, TorchlabError
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.memory import InMemoryImages
@@ -86,7 +86,7 @@ def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], 
             except Exception as err:  # any network or disk failure: say what is missing
                 why = download_failed(err)
         if missing:
-            raise TorchlabError(
+            raise DataNotFound(
                 f"CIFAR-10 not found in {folder}: missing {', '.join(missing)} ({why}); point --data-dir or "
                 f"TORCHLAB_DATA at a folder holding {FOLDER}/ (torchvision's layout)"
             )

@@ -32,7 +32,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from torchlab.config import in_range
-from torchlab.core.errors import TorchlabError
+from torchlab.core.errors import DataNotFound, TorchlabError
 from torchlab.core.files import atomic_write_text
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, TrainPreset, build_augment
@@ -91,7 +91,7 @@ def scan(folder: Path) -> list[tuple[str, str]]:
     """(path relative to `folder`, class) for every readable image; warns about the rest by name (broken
     links, pipes and other entries that are no file included), and about a class folder left out for holding none."""
     if not folder.is_dir():
-        raise TorchlabError(f"image folder not found: {folder} (expected {folder}/<class>/<image files>)")
+        raise DataNotFound(f"image folder not found: {folder} (expected {folder}/<class>/<image files>)")
     rows, skipped, left_out = [], [], []
     for class_dir in class_folders(folder):
         found = len(rows)
@@ -218,7 +218,7 @@ class ImageFiles(Dataset):
 class ImageFolderData:
     def __init__(self, cfg: FolderConfig, device: torch.device) -> None:
         if not cfg.folder:
-            raise TorchlabError("data.folder is not set: point it at a folder of <class>/<image> files")
+            raise DataNotFound("data.folder is not set: point it at a folder of <class>/<image> files")
         folder = Path(cfg.folder).expanduser()
         if not folder.is_dir():
             folder = data_root(cfg.root) / folder

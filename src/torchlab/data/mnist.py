@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 
 from torchlab.config import DataConfig
-from torchlab.core.errors import TorchlabError
+from torchlab.core.errors import DataNotFound, TorchlabError
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.idx import read_idx_pair
@@ -69,8 +69,8 @@ def load_idx_dataset(
     return train, test, classes
 
 
-def _missing(folder: Path, missing: list[str], why: str) -> TorchlabError:
-    return TorchlabError(
+def _missing(folder: Path, missing: list[str], why: str) -> DataNotFound:
+    return DataNotFound(
         f"dataset not found in {folder}: missing {', '.join(missing)} ({why}); "
         f"point --data-dir or TORCHLAB_DATA at a folder holding {folder.parent.name}/raw/ in torchvision's layout"
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from torchlab.config import DataConfig
-from torchlab.core.errors import TorchlabError
+from torchlab.core.errors import DataNotFound, TorchlabError
 from torchlab.data import DATASETS
 from torchlab.data.root import data_root, download_failed, downloads_allowed
 from torchlab.data.splits import split_indices
@@ -108,8 +108,8 @@ def sst2_folder(cfg: DataConfig) -> Path:
     return folder
 
 
-def _missing(folder: Path, missing: list[str], why: str) -> TorchlabError:
-    return TorchlabError(
+def _missing(folder: Path, missing: list[str], why: str) -> DataNotFound:
+    return DataNotFound(
         f"dataset not found in {folder}: missing {', '.join(missing)}{f' ({why})' if why else ''}; point "
         "--data-dir or TORCHLAB_DATA at a folder holding SST-2/train.tsv and SST-2/dev.tsv (GLUE's format)"
     )

@@ -1,5 +1,6 @@
 """Text: tokenizer, vocabulary, GloVe vectors, padding-aware batches, SST-2 data and short runs."""
 
+import dataclasses
 import json
 import statistics
 
@@ -10,10 +11,11 @@ from torch import nn
 
 import torchlab
 from torchlab.cli import main
+from torchlab.config import build_config
 from torchlab.core import runtime
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.core.errors import TorchlabError
-from torchlab.data import text
+from torchlab.data import build_data, text
 from torchlab.data.sst2 import SST2Config, read_tsv, sentence_of, sentence_split
 from torchlab.data.text import PaddedLoader, Vocabulary, by_length, pad, tokenize
 from torchlab.data.vectors import load_vectors, pretrained_embedding
@@ -181,10 +183,10 @@ def test_a_bad_tsv_line_is_exit_2_naming_file_and_line(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def absurd_sst2(tmp_path):
-    """An SST-2 folder of 40 short sentences and, on line 7 of train.tsv, one of 200,000 words."""
+def absurd_sst2(tmp_path, at: int = 5):
+    """An SST-2 folder of 40 short sentences and, after the first `at` (line 7 by default), one of 200,000 words."""
     lines = [f"a {word} film number {i}\t{int(word == 'good')}" for i in range(20) for word in ("good", "bad")]
-    return sst2_copy(tmp_path, [*lines[:5], " ".join(["long"] * 200_000) + "\t1", *lines[5:]])
+    return sst2_copy(tmp_path, [*lines[:at], " ".join(["long"] * 200_000) + "\t1", *lines[at:]])
 
 
 def test_an_absurdly_long_line_is_cut_to_data_max_length_and_named(tmp_path):
@@ -211,6 +213,18 @@ def test_a_sentence_too_long_to_pad_without_max_length_is_exit_2_before_memory_r
     assert f"{root / 'SST-2' / 'train.tsv'}, line 7: a sentence of 200,000 tokens" in err
     assert "set data.max_length=N" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_a_long_line_that_data_subset_leaves_out_is_not_counted_in_the_padding(tmp_path, monkeypatch):
+    """Before: the memory check judged the longest line of the whole file, padded or not, and refused a
+    run on a subset that leaves it out."""
+    root = absurd_sst2(tmp_path, at=40)  # the last line, 42: no subset of the first sentences holds it
+    monkeypatch.setattr(text, "available_memory", lambda: 10_000_000)  # 41 x 200,000 ids do not fit
+    cfg = build_config({"data": {"name": "sst2", "root": str(root), "max_length": None, "subset": 8}}).data
+    data = build_data(dataclasses.replace(cfg, eval_subset=2), torch.device("cpu"))
+    assert data.train[0].shape == (8, 5)  # "a good film number 1", padded to its 5 tokens
+    with pytest.raises(TorchlabError, match=r"train\.tsv, line 42: a sentence of 200,000 tokens: padding the 42 "):
+        build_data(dataclasses.replace(cfg, subset=None), torch.device("cpu"))
 
 
 def test_the_memory_that_padding_may_take_is_a_containers_limit_where_it_is_below_the_hosts(tmp_path, monkeypatch):

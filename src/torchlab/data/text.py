@@ -86,30 +86,49 @@ class Vocabulary:
 
 
 def tokenize_all(corpus: Labelled, max_length: int | None) -> list[list[str]]:
-    """Each sentence's tokens, cut to the first `max_length` (a warning names the longest cut). Without a
-    limit, a TorchlabError where padding every sentence to the longest would not fit in memory."""
+    """Each sentence's tokens, cut to the first `max_length` (a warning names the longest cut)."""
     tokens = [tokenize(s) for s in corpus.sentences]
     lengths = [len(t) for t in tokens]
     longest = max(range(len(lengths)), key=lengths.__getitem__)
-    said = f"{corpus.path}, line {corpus.lines[longest]}: a sentence of {lengths[longest]:,} tokens"
     if max_length is None or lengths[longest] <= max_length:
-        check_padding(len(tokens), lengths[longest], said)
         return tokens
     cut = sum(n > max_length for n in lengths)
     more = f"; {cut - 1} more sentences cut too" if cut > 1 else ""
+    said = f"{corpus.path}, line {corpus.lines[longest]}: a sentence of {lengths[longest]:,} tokens"
     warnings.warn(f"{said} is cut to its first {max_length} (data.max_length{more})", stacklevel=2)
     return [t[:max_length] for t in tokens]
 
 
-def check_padding(rows: int, longest: int, said: str) -> None:
-    """Refuse `rows` sentences whose padding to the `longest` ([rows, longest] int64 ids) would take over
-    half the free memory: the process would be killed for it without a word. `said` names the longest."""
-    need, free = rows * longest * 8, available_memory()
-    if free is not None and need > free // 2:
-        raise TorchlabError(
-            f"{said}: padding all {rows:,} sentences to it would take {need / 1e9:.1f} GB of the "
-            f"{free / 1e9:.1f} GB free; set data.max_length=N to keep each sentence's first N tokens"
-        )
+@dataclass
+class Padded:
+    """The sentences of `corpus` that one split pads: its `tokens` (every sentence's) at `rows`."""
+
+    corpus: Labelled
+    tokens: list[list[str]]
+    rows: list[int]
+
+    def longest(self) -> int:
+        return max(self.rows, key=lambda i: len(self.tokens[i]))
+
+    def width(self) -> int:
+        """The tokens of its longest sentence: the width its ids are padded to."""
+        return len(self.tokens[self.longest()]) if self.rows else 0
+
+
+def check_padding(splits: list[Padded]) -> None:
+    """Refuse splits whose padding, each to its longest sentence ([rows, longest] int64 ids, built on the
+    host and all held there on a CPU), would take over half the free memory: the process would be killed
+    for it without a word. Only the sentences padded count: a long line that data.subset leaves out does not."""
+    need, free = sum(len(split.rows) * split.width() * 8 for split in splits), available_memory()
+    if free is None or need <= free // 2:
+        return
+    worst = max(splits, key=Padded.width)
+    rows = sum(len(split.rows) for split in splits)
+    raise TorchlabError(
+        f"{worst.corpus.path}, line {worst.corpus.lines[worst.longest()]}: a sentence of {worst.width():,} tokens: "
+        f"padding the {rows:,} sentences used, each split to its longest, would take {need / 1e9:.1f} GB of the "
+        f"{free / 1e9:.1f} GB free; set data.max_length=N to keep each sentence's first N tokens"
+    )
 
 
 def pad(sequences: list[list[int]], pad_index: int = Vocabulary.pad_index) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,6 +205,8 @@ class TextClassification:
         test_tokens = tokenize_all(test, cfg.max_length)[: cfg.eval_subset]
         train_idx, val_idx = split(train.sentences) if split else split_indices(len(tokens), cfg)
         train_idx, val_idx = train_idx[: cfg.subset], val_idx[: cfg.eval_subset]
+        check_padding([Padded(train, tokens, train_idx.tolist()), Padded(train, tokens, val_idx.tolist()),
+                       Padded(test, test_tokens, list(range(len(test_tokens))))])  # fmt: skip
         self.split = describe_split(train_idx, val_idx)
         self.vocab = Vocabulary.build((tokens[i] for i in train_idx), cfg.min_freq, cfg.max_vocab)
         self.cfg = cfg

@@ -463,6 +463,31 @@ def test_fit_again_into_its_folder_continues_keeps_or_refuses(tmp_path):
     assert (tmp_path / "run" / "data.safetensors").read_bytes() == kept  # what trained epochs 1-3
 
 
+def test_fit_again_of_other_datasets_into_its_folder_is_refused(tmp_path):
+    """Before: Datasets were not compared: a fit of other ones into the folder returned the kept run, or
+    continued it on them."""
+    x = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+
+    def jittered(inputs: torch.Tensor) -> Samples:  # random augmentation: read twice, a sample differs
+        return Samples(len(inputs), lambda i: (inputs[i] + 0.1 * torch.randn(4), int(inputs[i, 0] > 0)))
+
+    def fit(train: Samples, epochs: int = 1) -> torchlab.Run:
+        return torchlab.fit(torch.nn.Linear, train, jittered(x[80:]), out=tmp_path / "run", train__epochs=epochs,
+                            log__loggers=[], model_kwargs={"in_features": 4, "out_features": 2})  # fmt: skip
+
+    class Others(Samples):
+        pass
+
+    kept = fit(jittered(x[:80]))
+    assert fit(jittered(x[:80])).summary == kept.summary  # the same Datasets: kept
+    last = x.clone()
+    last[79] += 1  # the training set's last sample, one of those it is recognised by
+    for train in (jittered(last[:80]), jittered(x[:79]), Others(80, jittered(x[:80]).sample)):
+        with pytest.raises(TorchlabError, match=r"holds a fit of other data \(the train Dataset differs\)"):
+            fit(train, epochs=2)
+    assert torchlab.load(kept.run_dir).summary["epochs"] == 1  # nothing trained on them
+
+
 def test_evaluate_scores_the_best_model_on_new_data_as_the_run_scored_its_test_set(tmp_path):
     """Before: Run had no evaluate (AttributeError); new data meant a loop of one's own around predict."""
     import numpy as np

@@ -355,15 +355,28 @@ def fit(
             save_tensors(saved, built[-1].tensors())
 
 
-def same_data(config: Config, parts: dict[str, Any]) -> str:
-    """'' when fit's tensors are those an earlier fit into the folder kept (data.safetensors), else
-    the first that differs; Datasets, which Python alone holds, are not compared."""
+def same_data(run_dir: Path, config: Config, parts: dict[str, Any]) -> str:
+    """'' when fit's data are those an earlier fit into the folder saw, else the first part that differs:
+    tensors against those it kept (data.safetensors), Datasets against the digests split.json records
+    (`GivenDatasets.contents`: class, length and a few samples of each split)."""
+    if config.data.name == "python":
+        return other_datasets(run_dir / "split.json", parts["data"](torch.device("cpu")).contents())
     path = Path(config.data.path)
     if config.data.name != "tensors" or not path.is_file():
         return ""
     kept = load_tensors(path)
     given = parts["data"](torch.device("cpu")).tensors()
     return next((name for name, t in given.items() if name not in kept or not torch.equal(kept[name], t)), "")
+
+
+def other_datasets(record: Path, seen: dict[str, Any]) -> str:
+    """The first split whose digest differs from the one `record` (split.json) holds, as 'the train
+    Dataset'; '' where they agree or nothing was recorded (a damaged record: resuming says so)."""
+    try:
+        was = json.loads(record.read_text(encoding="utf-8")).get("contents") or {}
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return next((f"the {name} Dataset" for name in was if name in seen and seen[name] != was[name]), "")
 
 
 def other_weights(run: Run, parts: dict[str, Any]) -> str:
@@ -390,7 +403,7 @@ def fit_again(run_dir: Path, config: Config, parts: dict[str, Any]) -> Run:
     changed = [f"{key}: {stored.get(key)!r} -> {new[key]!r}" for key in differ]
     if changed:
         raise TorchlabError(f"{run_dir} holds a fit of another config ({'; '.join(changed[:3])}); pass another out=")
-    if other := same_data(config, parts):
+    if other := same_data(run_dir, config, parts):
         raise TorchlabError(f"{run_dir} holds a fit of other data ({other} differs); pass another out=")
     kept = Run(run_dir, earlier)
     if other := other_weights(kept, parts):

@@ -41,10 +41,11 @@ class DataModule(Protocol):
     """Train, validation and test batches for one dataset, already on the training device.
 
     A dataset that splits its training set itself may also offer `split`, a dict describing the
-    train/val indices (`data.splits.describe_split`); one read from files offers `contents()`, a
-    digest of each part (train, val, test) and its class names. Runs record both in split.json
-    (`data_record`), so that eval and resume can tell other data from those a run saw. One that holds
-    processes open (DataLoader workers) offers `close()`, called when the run is over (`close_data`).
+    train/val indices (`data.splits.describe_split`); one read from files (or given as Datasets to
+    `torchlab.fit`) offers `contents()`, a digest of each part (train, val, test) and its class names.
+    Runs record both in split.json (`data_record`), so that eval and resume can tell other data from
+    those a run saw. One that holds processes open (DataLoader workers) offers `close()`, called when
+    the run is over (`close_data`).
     """
 
     info: DataInfo

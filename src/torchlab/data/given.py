@@ -10,6 +10,7 @@ command line can resume or evaluate it; Datasets are Python objects (`data.name:
 such a run continues from Python only.
 """
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from torchlab.data.splits import split_indices
 from torchlab.data.workers import MAX_WORKERS, DeviceBatches, Loaders, SeededSamples, ShardSampler, worker_loader
 
 SPLITS = ("train", "val", "test")
+SAMPLED = 8  # samples that recognise a Dataset: its first, its last and evenly between
 Pair = tuple[torch.Tensor, torch.Tensor]
 Data = Pair | Dataset  # a split as torchlab.fit takes it
 
@@ -239,6 +241,7 @@ class GivenDatasets:
         train, val = splits["train"], splits["val"]
         if train is None or len(train) == 0:
             raise TorchlabError("torchlab.fit: the training set is empty")
+        self.kinds = {name: type(train if split is None else split).__qualname__ for name, split in splits.items()}
         if holds_out_val(cfg, val):
             train_idx, val_idx = split_indices(len(train), cfg)
             train, val = torch.utils.data.Subset(train, train_idx), torch.utils.data.Subset(train, val_idx)
@@ -252,6 +255,12 @@ class GivenDatasets:
         self.info = info_of(torch.as_tensor(x)[None], cfg.num_classes)
         self.train_size = len(self.datasets["train"])
         self._loaders = Loaders()
+
+    def contents(self) -> dict[str, str | list[str]]:
+        """Each split recognised without reading it whole (a Dataset may be huge, or slow to read): a
+        digest of its class, its length and SAMPLED of its samples spread over it. A change to the
+        other samples of the same class and length passes unseen."""
+        return {name: sampled_digest(self.kinds[name], dataset) for name, dataset in self.datasets.items()}
 
     def _loader(self, split: str, batch_size: int, generator: torch.Generator | None) -> DeviceBatches:
         def build() -> DeviceBatches:
@@ -273,6 +282,28 @@ class GivenDatasets:
 
     def test_loader(self) -> DeviceBatches:
         return self._loader("test", self.cfg.eval_batch_size, None)
+
+
+def sampled_digest(kind: str, dataset: Dataset) -> str:
+    """A digest of `kind`, the length of `dataset` and SAMPLED of its samples, read as training reads
+    them (`SeededSamples`: random augmentation draws the same each time, and the caller's streams stay)."""
+    n = len(dataset)
+    digest = hashlib.sha256(f"{kind}\t{n}".encode())
+    picks = sorted({round(k * (n - 1) / (SAMPLED - 1)) for k in range(SAMPLED)}) if n else []
+    for sample in SeededSamples(dataset).__getitems__(picks):
+        for part in sample:
+            digest.update(part_bytes(part))
+    return digest.hexdigest()
+
+
+def part_bytes(part: Any) -> bytes:
+    """One part of a sample (input or target) as bytes: a tensor's dtype, shape and values, else its repr."""
+    try:
+        tensor = torch.as_tensor(part)
+    except (TypeError, ValueError, RuntimeError):  # a string, a PIL image...
+        return repr(part).encode()
+    values = tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+    return f"{tensor.dtype}{tuple(tensor.shape)}".encode() + values
 
 
 @DATASETS.register("python", config=GivenConfig)

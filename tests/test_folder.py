@@ -226,6 +226,19 @@ def test_show_reads_an_image_folder_and_writes_nothing_into_it(image_folder, cap
     assert sorted(image_folder.rglob("*")) == before  # no index.csv
 
 
+def test_show_of_a_folder_whose_image_was_damaged_since_it_was_indexed_names_it(image_folder, tmp_path, capsys):
+    """Before: show printed nothing but the worker's error (exit 2), neither the config nor the layers."""
+    with warnings.catch_warnings(record=True):  # the fixture's two bad files
+        data = build_data(folder_config(image_folder).data, torch.device("cpu"))  # writes index.csv
+    damaged = data.datasets[1].paths[0]  # a validation image: show reads those
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    assert main(["show", "folder-resnet18", f"data.folder={image_folder}", "data.image_size=32"]) == 2
+    out, err = capsys.readouterr()
+    assert "data: not read, its files are damaged or wrong (the error below); inputs (3, 32, 32)" in out
+    assert "Conv2d" in out and err.count("\n") == 1
+    assert f"train and eval would stop with: {damaged} became unreadable after indexing" in err
+
+
 def test_transfer_from_a_torchvision_state_dict_with_a_frozen_backbone(image_folder, tmp_path):
     source = resnet18(num_classes=1000)
     path = tmp_path / "resnet18.pth"

@@ -175,14 +175,14 @@ def read_data(config: Config) -> tuple[dict[str, Any], "DataInfo | None", tuple[
     try:
         with looking():  # show reads the data, never writes beside them nor fetches them
             data = build_data(config.data, torch.device("cpu"))
+        try:  # reading the batches: an image damaged since the folder was indexed says so here
+            sizes = {"train": data.train_size, "val": count(data.val_loader()), "test": count(data.test_loader())}
+            *inputs, _ = next(iter(data.val_loader()))
+        finally:
+            close_data(data)
     except TorchlabError as err:
         info = planned_info(config.data)
         return summarize(info, None, str(err), unusable=not isinstance(err, DataNotFound)), info, None
-    try:
-        sizes = {"train": data.train_size, "val": count(data.val_loader()), "test": count(data.test_loader())}
-        *inputs, _ = next(iter(data.val_loader()))
-    finally:
-        close_data(data)
     return summarize(data.info, sizes, None), data.info, tuple(x[:2] for x in inputs)
 
 

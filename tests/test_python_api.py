@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import torchlab
-from tests.conftest import DATA, ROOT, cli_env, run_cli
+from tests.conftest import DATA, ROOT, TINY, cli_env, run_cli
 from torchlab.cli import main
 from torchlab.core.errors import TorchlabError
 from torchlab.recipes import load_recipe
@@ -355,6 +355,173 @@ def test_fit_names_a_model_with_another_number_of_outputs_than_targets(task, out
         torchlab.fit(torch.nn.Linear(4, outputs), (x, y), task=task, out=tmp_path / "run")
     assert message in str(refused.value)
     assert not (tmp_path / "run").exists()
+
+
+class LastStep(torch.nn.Module):
+    """An LSTM of one feature per step, read at the last step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm, self.head = torch.nn.LSTM(1, 8, batch_first=True), torch.nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.head(self.lstm(x)[0][:, -1])
+
+
+@pytest.mark.parametrize(
+    ("model", "inputs", "task", "message"),
+    [
+        (lambda: torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)),
+         torch.randn(300), "regress",
+         "Sequential cannot take a batch of these data: given [30] float32, its module 0 (Linear, given [30] float32) "
+         "raised: mat1 and mat2 shapes cannot be multiplied (1x30 and 1x8); inputs of shape [N] are N single numbers: "
+         "x.unsqueeze(-1) makes them [N, 1]"),
+        (lambda: torch.nn.Linear(784, 3), torch.rand(300, 1, 28, 28), "classify",
+         "Linear cannot take a batch of these data: given [30, 1, 28, 28] float32, Linear.forward raised: mat1 and "
+         "mat2 shapes cannot be multiplied (840x28 and 784x3); flatten each sample first: nn.Flatten()"),
+        (LastStep, torch.randn(300, 20), "regress",
+         "LastStep cannot take a batch of these data: given [30, 20] float32, its module lstm (LSTM, given [30, 20] "
+         "float32) raised: input.size(-1) must be equal to input_size. Expected 1, got 20 (at test_python_api.py:"),
+        (LastStep, torch.randn(300, 20), "regress", "x.unsqueeze(-1) makes them [B, T, 1]"),
+        (lambda: torch.nn.Linear(4, 3), torch.randint(0, 9, (300, 4)), "classify",
+         "given [30, 4] int64, Linear.forward raised: mat1 and mat2 must have the same dtype, but got Long and Float; "
+         "int64 inputs into float weights: convert them with x.float()"),
+        (lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(144, 3)),
+         torch.rand(300, 2, 8, 8), "classify",
+         "its module 0 (Conv2d, given [30, 2, 8, 8] float32) raised: Given groups=1, weight of size [4, 1, 3, 3], "
+         "expected input[30, 2, 8, 8] to have 1 channels, but got 2 channels instead"),
+        (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(144, 3)),
+         torch.rand(300, 8, 8, 3), "classify", "the channels come last: x.movedim(-1, 1) puts them first"),
+    ],
+    ids=["numbers into Linear(1, 8)", "images into a Linear", "[B, T] into an LSTM", "its hint", "integers",
+         "channels", "channels last"],
+)  # fmt: skip
+def test_a_model_that_cannot_take_the_data_is_named_with_what_it_got_where_it_failed_and_the_fix(
+    model, inputs, task, message, tmp_path
+):
+    """Before: torch's RuntimeError and its traceback from the first validation batch, or, with no
+    train.monitor, from the first training step, after config.yaml was written."""
+    targets = torch.randn(300, 1) if task == "regress" else torch.randint(0, 3, (300,))
+    if inputs.dim() == 1:
+        targets = targets[:, 0]
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(model(), (inputs, targets), task=task, out=tmp_path / "run", train__monitor=None)
+    assert message in str(refused.value)
+    assert not (tmp_path / "run").exists()
+
+
+class FailsOnStep(torch.nn.Module):
+    """A Linear whose forward fails on its `step`-th call, as a bug after the first batch would."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.linear, self.step, self.calls = torch.nn.Linear(4, 3), step, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.step:
+            raise RuntimeError("a bug of the model's own")
+        return self.linear(x)
+
+
+def test_a_model_that_fails_after_its_first_batch_is_a_crash_not_a_refusal(tmp_path):
+    """The first-batch check turns only a failure on the first batch into a TorchlabError."""
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    with pytest.raises(RuntimeError, match="a bug of the model's own"):
+        torchlab.fit(FailsOnStep(step=5), (x, y), out=tmp_path / "run", train__epochs=1, log__loggers=[])
+    with pytest.raises(TorchlabError, match="FailsOnStep.forward raised: a bug of the model's own"):
+        torchlab.fit(FailsOnStep(step=1), (x, y), out=tmp_path / "other")
+
+
+class Noisy(torch.nn.Module):
+    """A Linear that adds noise from the global stream in eval mode too, and has dropout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear, self.dropout = torch.nn.Linear(4, 3), torch.nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.dropout(self.linear(x)) + torch.randn(len(x), 3)
+
+
+def test_the_first_batch_check_changes_nothing_the_seeded_run_draws(tmp_path, monkeypatch):
+    """The check runs the first batch with the random streams put back and the modes restored: the
+    run's weights are those of a run without it."""
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    settings = {"train__epochs": 2, "log__loggers": []}
+    checked = torchlab.fit(Noisy, (x, y), out=tmp_path / "checked", **settings)
+    monkeypatch.setattr("torchlab.engine.trainer.check_first_batch", lambda *args: None)
+    unchecked = torchlab.fit(Noisy, (x, y), out=tmp_path / "unchecked", **settings)
+    for name, weights in unchecked.model.state_dict().items():
+        assert torch.equal(checked.model.state_dict()[name], weights), name
+
+
+WRONG_MODELS = """
+from torch import nn
+
+from torchlab.models.gan import GAN
+from torchlab.models.rnn import SequenceRegressor
+
+
+class Unflattened(nn.Module):  # a classifier or autoencoder of flat inputs, given images
+    def __init__(self, outputs=10):
+        super().__init__()
+        self.linear = nn.Linear(784, outputs)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+class ThreeFeatures(SequenceRegressor):  # a forecaster of three features per step, given one
+    def __init__(self):
+        super().__init__(nn.LSTM(3, 8, batch_first=True), 8, 1)
+
+
+class NoState(nn.Module):  # a forecaster that returns its predictions without its state
+    def __init__(self):
+        super().__init__()
+        self.lstm, self.head = nn.LSTM(1, 8, batch_first=True), nn.Linear(8, 1)
+
+    def forward(self, x, state=None):
+        return self.head(self.lstm(x, state)[0])
+
+
+class CriticOf3d(GAN):  # a critic of 3-d points, given 2-d ones
+    def __init__(self):
+        super().__init__(nn.Linear(2, 2), nn.Linear(3, 1), latent=2)
+"""
+
+
+@pytest.mark.parametrize(
+    ("recipe", "target", "message"),
+    [
+        ("mnist-mlp", "Unflattened", "Unflattened cannot take a batch of these data: given [200, 1, 28, 28] float32, "
+         "its module linear (Linear, given [200, 1, 28, 28] float32) raised: mat1 and mat2 shapes cannot be "
+         "multiplied (5600x28 and 784x10) (at wrong.py:14); flatten each sample first"),
+        ("mnist-ae", "Unflattened", "its module linear (Linear, given [200, 1, 28, 28] float32) raised"),
+        ("sine-lstm", "ThreeFeatures", "ThreeFeatures cannot take a batch of these data: given [200, 49, 1] float32, "
+         "its module rnn (LSTM, given [200, 49, 1] float32, NoneType) raised: input.size(-1) must be equal to "
+         "input_size. Expected 3, got 1"),
+        ("sine-lstm", "NoState", "NoState cannot train on these data: task forecast failed on its output (shape "
+         "(200, 49, 1)): too many values to unpack (expected 2)"),
+        ("gaussians-gan", "CriticOf3d", "CriticOf3d's critic (Linear) cannot take a batch of these data: given "
+         "[200, 2] float32, Linear.forward raised: mat1 and mat2 shapes cannot be multiplied (200x2 and 3x1)"),
+    ],
+    ids=["classify", "reconstruct", "forecast", "forecast without its state", "adversarial"],
+)  # fmt: skip
+def test_a_model_target_that_cannot_take_its_recipes_data_exits_2_naming_it_for_every_task(
+    recipe, target, message, tmp_path, capsys, mnist_root
+):
+    """Before: torch's RuntimeError and traceback from the first validation batch, exit 1."""
+    (tmp_path / "wrong.py").write_text(WRONG_MODELS)
+    out = tmp_path / "run"
+    wrong = f"model.target={tmp_path}/wrong.py:{target}"
+    args = ["train", recipe, "--out", str(out), *TINY, "model.name=python", wrong]
+    if recipe == "mnist-ae":
+        args.append("model.kwargs={outputs: 784}")
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("given", ["tensors", "Dataset"])

@@ -53,6 +53,7 @@ from torchlab.loggers import build_loggers
 from torchlab.loggers.console import number, progress, short_name
 from torchlab.models import build_model
 from torchlab.tasks import build_task
+from torchlab.tasks.first_batch import check_first_batch
 
 
 def parameters_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
@@ -343,11 +344,14 @@ class Trainer:
     # -- best model, learning rates, early stopping -----------------------------------------
     def check_settings(self) -> None:
         """Refuse, before the first epoch and not after training, a setting the data cannot honour:
-        inputs of another precision than the model's, a `train.monitor` that validation does not
-        report, a task setting the test data rules out, a validation set that leaves a rank none."""
+        inputs of another precision than the model's, a model that cannot take a batch, a
+        `train.monitor` that validation does not report, a task setting the test data rules out, a
+        validation set that leaves a rank none."""
         self.check_shards()
         batch = next(iter(self.data.val_loader()), None)
-        self.check_precision(batch if batch is not None else next(iter(self.data.test_loader()), None))
+        first = batch if batch is not None else next(iter(self.data.test_loader()), None)
+        self.check_precision(first)
+        check_first_batch(self.task, first, self.autocast)
         self.check_monitor(batch)
         self.task.check_test_data(self.data.test_loader())
 

@@ -1,0 +1,159 @@
+"""One batch through the task's networks before the first epoch: a model that cannot take the data.
+
+A model built for other inputs (images not flattened for a Linear, `[B]` numbers for `Linear(1, ...)`,
+`[B, T]` sequences for an LSTM of one feature, integers for float weights) fails inside torch on the
+first batch. This check runs that batch once, in eval mode without gradients and with the random
+streams put back, and turns the failure into a TorchlabError that names the model, what it was given,
+the module that failed, torch's own words and the usual fix. A model that fails later stays a crash.
+"""
+
+import math
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchlab.core.errors import TorchlabError
+from torchlab.data import Batch
+from torchlab.tasks import Task, described
+
+# What torch raises for inputs a module cannot take (shapes, dtypes, indices, a forward's arguments)
+CAUGHT = (RuntimeError, TypeError, IndexError, ValueError)
+Entered = list[tuple[nn.Module, tuple[Any, ...]]]  # (module, its inputs), outermost first
+
+
+def check_first_batch(task: Task, batch: Batch | None, autocast: Callable[[], AbstractContextManager] = nullcontext):
+    """Raise a TorchlabError if the task's validation step fails on `batch` (None: nothing to check).
+
+    The plain networks run (no compile or DDP wrapper), each module's train/eval mode and the CPU's
+    and CUDA's random streams are as they were after."""
+    if batch is None:
+        return
+    networks = task.networks()
+    wrapped, task.nets = task.nets, networks
+    modes = {m: m.training for net in networks.values() for m in net.modules()}
+    cuda = sorted({p.device for net in networks.values() for p in net.parameters() if p.device.type == "cuda"}, key=str)
+    try:
+        with torch.random.fork_rng(devices=cuda), torch.no_grad(), autocast(), entered(networks) as (stack, outputs):
+            for net in networks.values():
+                net.eval()
+            task.validation_step(batch)
+    except CAUGHT as err:
+        if any(s in str(err) for s in ("out of memory", "allocate memory")):  # the command line's own message
+            raise
+        raise TorchlabError(refusal(task, networks, stack, outputs, err)) from None
+    finally:
+        task.nets = wrapped
+        for module, training in modes.items():
+            module.training = training
+
+
+@contextmanager
+def entered(networks: dict[str, nn.Module]) -> Iterator[tuple[Entered, dict[nn.Module, Any]]]:
+    """The modules entered and not yet left while the block runs (a failure leaves the one that raised
+    on top), and each network's last output."""
+    stack: Entered = []
+    outputs: dict[nn.Module, Any] = {}
+    roots = set(networks.values())
+
+    def enter(module: nn.Module, args: tuple[Any, ...]) -> None:
+        stack.append((module, args))
+
+    def leave(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        while stack and stack.pop()[0] is not module:  # a module whose forward caught a failure inside
+            pass
+        if module in roots:
+            outputs[module] = output
+
+    modules = {m for net in networks.values() for m in net.modules()}
+    handles = [h for m in modules for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
+    try:
+        yield stack, outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def refusal(
+    task: Task, networks: dict[str, nn.Module], stack: Entered, outputs: dict[nn.Module, Any], err: Exception
+) -> str:
+    """What failed where, given what, in torch's words, and the fix where it is known."""
+    error = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+    model = task.model
+    if not stack:  # every network had returned: the task failed on what one gave (a tuple expected, say)
+        net = next(reversed(outputs), model)
+        output = f" on its output ({described(outputs[net])})" if net in outputs else ""
+        failed = f"task {task.cfg.name} failed{output}"
+        return f"{named(model, net, networks)} cannot train on these data: {failed}: {error}{user_line(err)}"
+    root, given = stack[0]
+    module, inputs = stack[-1]
+    if module is root:
+        where = f"{type(root).__name__}.forward"
+    else:
+        name = next(n for n, m in root.named_modules() if m is module)
+        where = f"its module {name} ({type(module).__name__}, given {shapes(inputs)})"
+    return (
+        f"{named(model, root, networks)} cannot take a batch of these data: given {shapes(given)}, {where} raised: "
+        f"{error}{user_line(err)}{hint(module, inputs)}"
+    )
+
+
+def named(model: nn.Module, net: nn.Module, networks: dict[str, nn.Module]) -> str:
+    """The model's class, and which of its networks `net` is where it is not the model itself (a GAN's critic)."""
+    role = next((name for name, each in networks.items() if each is net), "network")
+    return type(model).__name__ if net is model else f"{type(model).__name__}'s {role} ({type(net).__name__})"
+
+
+def shapes(args: tuple[Any, ...]) -> str:
+    """A forward's arguments as `[32, 1, 28, 28] float32`, or their types where they are no tensors."""
+    return ", ".join(
+        f"[{', '.join(map(str, a.shape))}] {str(a.dtype).removeprefix('torch.')}"
+        if isinstance(a, torch.Tensor)
+        else type(a).__name__
+        for a in args
+    )
+
+
+def user_line(err: Exception) -> str:
+    """` (at FILE:LINE)`: the last line of the traceback in code of the user's, neither torch's nor torchlab's."""
+    libraries = (Path(torch.__file__).parent, Path(__file__).parents[1])
+    frames = [
+        frame
+        for frame in traceback.extract_tb(err.__traceback__)
+        if not any(Path(frame.filename).is_relative_to(library) for library in libraries)
+    ]
+    return f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+
+
+def hint(module: nn.Module, inputs: tuple[Any, ...]) -> str:
+    """The usual fix of `module` failing on `inputs`, as '; FIX', or ''."""
+    x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+    if x is None:
+        return ""
+    if isinstance(module, nn.Embedding | nn.EmbeddingBag):
+        return "; token ids must be integers: x.long()" if x.is_floating_point() else ""
+    if not x.is_floating_point() and any(p.is_floating_point() for p in module.parameters(recurse=False)):
+        return f"; {str(x.dtype)[6:]} inputs into float weights: convert them with x.float() (pixels: x.float() / 255)"
+    if isinstance(module, nn.Linear) and x.dim() == 1 and module.in_features == 1:
+        return "; inputs of shape [N] are N single numbers: x.unsqueeze(-1) makes them [N, 1], one feature each"
+    if isinstance(module, nn.Linear) and x.dim() > 2 and math.prod(x.shape[1:]) == module.in_features:
+        return "; flatten each sample first: nn.Flatten() before the Linear, or x.flatten(1) in forward"
+    if isinstance(module, nn.RNNBase) and x.dim() == 2 and module.input_size == 1:
+        return "; sequences of shape [B, T] need a feature axis: x.unsqueeze(-1) makes them [B, T, 1]"
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return conv_hint(module, x)
+    return ""
+
+
+def conv_hint(conv: nn.modules.conv._ConvNd, x: torch.Tensor) -> str:
+    """A convolution's usual fixes: a channel axis to add, or channels to move first."""
+    dims = len(conv.kernel_size)
+    if x.dim() == dims + 1 and conv.in_channels == 1:
+        return "; images without a channel axis: x.unsqueeze(1) gives them one"
+    if x.dim() == dims + 2 and x.shape[-1] == conv.in_channels != x.shape[1]:
+        return "; the channels come last: x.movedim(-1, 1) puts them first, as torch wants"
+    return ""

@@ -1,7 +1,10 @@
 """Config: recipe <- overrides, type checks, unknown keys with suggestions, YAML round trip."""
 
+import time
+
 import pytest
 
+from torchlab.cli import main
 from torchlab.config import build_config, load_run_config, save_config
 from torchlab.core.errors import TorchlabError
 from torchlab.recipes import load_recipe, recipe_names
@@ -85,3 +88,42 @@ def test_resolved_config_round_trips_through_yaml(tmp_path):
 def test_val_split_takes_a_count_or_a_fraction():
     assert build_config({"data": {"val_split": 5000}}).data.val_split == 5000
     assert build_config({"data": {"val_split": 0.1}}).data.val_split == 0.1
+
+
+@pytest.mark.parametrize(
+    ("recipe", "override", "message"),
+    [
+        ("sine-lstm", "model.num_layers=99999999", "model.num_layers: expected a value in [1, 100], got 99999999"),
+        ("fashion-resnet", "model.blocks=[99999999,2,2]", "model.blocks[0]: expected a value in [1, 1000], got "
+         "99999999"),
+        ("mnist-mlp", "model.hidden=[1000000000]", "model: MLP of 795,000,000,010 parameters needs 2,961.6 GiB for its "
+         "weights alone, more than the"),
+        ("mnist-mlp", "model.hidden=[1000000000]", "(the largest size asked: model.hidden=[1000000000]); lower it"),
+        ("sine-lstm", "model.hidden_size=1000000000", "model: too large for any memory (Storage size calculation "
+         "overflowed with sizes=[4000000000, 1000000000]) (the largest size asked: model.hidden_size=1000000000)"),
+    ],
+)  # fmt: skip
+def test_a_model_too_large_for_this_machine_is_refused_in_seconds_naming_the_key(
+    recipe, override, message, tmp_path, capsys, mnist_root
+):
+    """Before: minutes of building layers (1.4 ms each for an LSTM's), or of initialising weights, then
+    a kill by the kernel's out-of-memory killer or a RuntimeError traceback (exit 1)."""
+    started = time.perf_counter()
+    assert main(["train", recipe, "--out", str(tmp_path / "run"), "--logger", "none", override]) == 2
+    assert message in capsys.readouterr().err
+    assert time.perf_counter() - started < 60  # a loose bound: the build took minutes or hours
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_training_whose_gradients_and_adam_states_exceed_free_memory_is_refused_before_it_starts(
+    tmp_path, capsys, monkeypatch, mnist_root
+):
+    """The weights fit, but not with the gradients and Adam's two moments: before, the kernel killed the
+    run after minutes (model.hidden=[3000000,200]: 11.8 GB of weights, 47 GB to train, in 21 GB free)."""
+    monkeypatch.setattr("torchlab.models.size.available_memory", lambda: 2 * 2**20)  # 0.8 MB of weights fit
+    assert main(["train", "mnist-mlp", "--out", str(tmp_path / "run"), "--logger", "none", "optim.name=adam"]) == 2
+    assert (
+        "training needs 2.3 MiB for the gradients and optimiser states of 199,210 weights, more than the "
+        "2.0 MiB of memory free on cpu" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "run").exists()

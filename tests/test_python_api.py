@@ -524,6 +524,25 @@ def test_a_model_target_that_cannot_take_its_recipes_data_exits_2_naming_it_for_
     assert not out.exists()
 
 
+class Wide(torch.nn.Module):
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 3))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_fit_of_a_class_too_large_for_memory_names_its_model_kwarg_before_building_it(tmp_path):
+    """Before: Linear(4, 10**10) allocated and initialised 160 GB of weights (minutes, then killed)."""
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(Wide, (x, y), model_kwargs={"hidden": 10**10}, out=tmp_path / "run")
+    assert "model_kwargs: Wide of 80,000,000,003 parameters needs 298.0 GiB for its weights alone" in str(refused.value)
+    assert "(the largest size asked: model_kwargs.hidden=10000000000)" in str(refused.value)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("given", ["tensors", "Dataset"])
 def test_a_binary_fit_refuses_targets_other_than_0_and_1_before_training(given, tmp_path):
     """Before: task='binary' trained on 2s and -1s as target probabilities, without a word."""

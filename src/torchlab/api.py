@@ -41,6 +41,7 @@ from torchlab.engine.interrupt import Interrupted, graceful_stop
 from torchlab.engine.trainer import Trainer
 from torchlab.loggers import logger_classes
 from torchlab.models import for_checkpoint
+from torchlab.models.size import check_training_memory
 from torchlab.recipes import load_recipe, recipe_names
 from torchlab.report import FinishedRun, draw_figures
 from torchlab.report.pages import reproduce_cv, write_comparison, write_run_report
@@ -168,6 +169,7 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
         logger_classes(config)  # loggers, data, model and monitor are checked before anything is written
         trainer = build_trainer(config, run_dir, **parts)
         try:
+            check_training_memory(trainer.optimizers)
             trainer.check_settings()
         except BaseException:
             trainer.__exit__(None, None, None)

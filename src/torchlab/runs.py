@@ -56,6 +56,7 @@ from torchlab.data.text import Vocabulary, pad, tokenize
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.models import build_model, for_checkpoint
 from torchlab.models.python import rebuild_recipe, rebuilt_dtype
+from torchlab.models.size import check_size
 from torchlab.recipes import dict_raw, load_recipe, resolve
 from torchlab.tasks import TASKS, Task, build_task
 
@@ -339,7 +340,10 @@ def fit(
 
     @cache
     def build() -> nn.Module:  # called by the Trainer after seeding; the same module every call
-        return model if isinstance(model, nn.Module) else model(**(model_kwargs or {}))
+        if isinstance(model, nn.Module):
+            return model
+        check_size(lambda: model(**(model_kwargs or {})), model_kwargs or {}, "model_kwargs")
+        return model(**(model_kwargs or {}))
 
     parts = {"model": build, "data": data}
     saved = Path(config.data.path) if tensors else None

@@ -8,19 +8,29 @@ is rebuilt for a checkpoint's weights (eval, resume, export, load), which need n
 
 import contextlib
 import contextvars
+import dataclasses
 from collections.abc import Iterator
 
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, flatten
 from torchlab.data import DataInfo
+from torchlab.models.size import check_size
 from torchlab.registry import MODELS
 
 _REBUILDING = contextvars.ContextVar("rebuilding_for_a_checkpoint", default=False)
 
 
 def build_model(cfg: ModelConfig, info: DataInfo) -> nn.Module:
-    return MODELS.get(cfg.name)(cfg, info)
+    """The model `cfg` names, refused first if its weights alone would not fit in the memory free."""
+    builder = MODELS.get(cfg.name)
+
+    def estimate() -> nn.Module:  # on the meta device: pretrained weights are not read
+        with for_checkpoint():
+            return builder(cfg, info)
+
+    check_size(estimate, flatten(dataclasses.asdict(cfg)), "model")
+    return builder(cfg, info)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.layers import Flatten
+from torchlab.models.size import MAX_BLOCKS
 
 
 class DenseLayer(nn.Module):
@@ -81,7 +82,8 @@ class DenseNetConfig(ModelConfig):
     stem_stride: int = 1  # 2: the stem convolution itself halves the resolution (cheaper than its max-pool)
 
     def __post_init__(self) -> None:
-        in_range("model", 1, blocks=self.blocks, growth=self.growth, stem=self.stem, stem_stride=self.stem_stride)
+        in_range("model", 1, growth=self.growth, stem=self.stem, stem_stride=self.stem_stride)
+        in_range("model", 1, MAX_BLOCKS, "[]", blocks=self.blocks)
 
 
 @MODELS.register("densenet", config=DenseNetConfig)

@@ -16,6 +16,7 @@ from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.layers import Flatten
 from torchlab.models.resblk import ResBlk
+from torchlab.models.size import MAX_BLOCKS
 
 
 class ResNet(nn.Module):
@@ -50,7 +51,8 @@ class ResNetConfig(ModelConfig):
     stem_pool: bool = False  # a 2x2 max-pool after the stem: a quarter of the compute
 
     def __post_init__(self) -> None:
-        in_range("model", 1, widths=self.widths, blocks=self.blocks)
+        in_range("model", 1, widths=self.widths)
+        in_range("model", 1, MAX_BLOCKS, "[]", blocks=self.blocks)
 
 
 @MODELS.register("resnet", config=ResNetConfig)

@@ -15,6 +15,7 @@ from torch import nn
 from torchlab.config import ModelConfig, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
+from torchlab.models.size import MAX_LAYERS
 
 RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -39,7 +40,8 @@ class RecurrentConfig(ModelConfig):
     dropout: float = 0.0  # between stacked layers
 
     def __post_init__(self) -> None:
-        in_range("model", 1, hidden_size=self.hidden_size, num_layers=self.num_layers)
+        in_range("model", 1, hidden_size=self.hidden_size)
+        in_range("model", 1, MAX_LAYERS, "[]", num_layers=self.num_layers)
         in_range("model", 0, 1, dropout=self.dropout)
 
 

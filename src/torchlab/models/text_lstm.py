@@ -16,6 +16,7 @@ from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.data.vectors import pretrained_embedding
 from torchlab.models import MODELS, weights_follow
+from torchlab.models.size import MAX_LAYERS
 
 
 class TextLSTM(nn.Module):
@@ -63,7 +64,8 @@ class TextLSTMConfig(ModelConfig):
     num_outputs: int | None = None  # None: one logit for two classes (binary task), else one per class
 
     def __post_init__(self) -> None:
-        in_range("model", 1, embed_dim=self.embed_dim, hidden_size=self.hidden_size, num_layers=self.num_layers)
+        in_range("model", 1, embed_dim=self.embed_dim, hidden_size=self.hidden_size)
+        in_range("model", 1, MAX_LAYERS, "[]", num_layers=self.num_layers)
         in_range("model", 1, num_outputs=self.num_outputs)
         in_range("model", 0, 1, dropout=self.dropout)
 

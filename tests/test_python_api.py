@@ -543,6 +543,70 @@ def test_fit_of_a_class_too_large_for_memory_names_its_model_kwarg_before_buildi
     assert not (tmp_path / "run").exists()
 
 
+class ReturnsItsLambda(torch.nn.Module):
+    """A model holding what pickle cannot save (a lambda, a lock): fit trains it, saving only its weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear, self.lock, self.act = torch.nn.Linear(4, 3), threading.Lock(), lambda t: t
+
+    def forward(self, x):
+        return self.act(self.linear(x))
+
+
+LINEAR = {"in_features": 4, "out_features": 3}
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda xy, out, run: torchlab.fit(torch.nn.Linear(4, 3), xy, out=3),
+         "torchlab.fit's out= takes a path (a str or pathlib.Path), got int"),
+        (lambda xy, out, run: torchlab.fit(torch.nn.Linear, xy, model_kwargs=[4, 3], out=out),
+         "torchlab.fit's model_kwargs= takes a dict of the model's arguments, got list"),
+        (lambda xy, out, run: torchlab.fit(torch.nn.Linear, xy, model_kwargs={"in_features": 4, "outs": 3}, out=out),
+         "torchlab.fit's Linear could not be built with model_kwargs={'in_features': 4, 'outs': 3}: "
+         "Linear.__init__() got an unexpected keyword argument 'outs'"),
+        (lambda xy, out, run: torchlab.fit(torch.nn.Linear(4, 3), xy, overrides=3, out=out),
+         "overrides= takes KEY=VALUE strings (one, a list of them) or a dict {KEY: value}, got 3"),
+        (lambda xy, out, run: torchlab.fit(torch.nn.Linear(4, 3, device="meta"), xy, out=out),
+         "Linear's weights are on the meta device, which holds no values: build it on a real device"),
+        (lambda xy, out, run: torchlab.fit(torch.nn.Identity(), xy, out=out),
+         "Identity has no parameters: fit trains a model's weights, and it has none to train"),
+        (lambda xy, out, run: torchlab.fit(torch.nn.Linear(4, 3).requires_grad_(False), xy, out=out),
+         "Linear has every parameter frozen (requires_grad=False)"),
+        (lambda xy, out, run: torchlab.fit(torch.nn.LazyLinear(3), xy, out=out),
+         "LazyLinear has parameters not made yet (a Lazy module): run one batch through it first, model(x[:2])"),
+        (lambda xy, out, run: torchlab.load(123), "torchlab.load's run_dir takes a path (a str or pathlib.Path), "
+         "got int"),
+        (lambda xy, out, run: torchlab.resume(None), "torchlab.resume's run_dir takes a path"),
+        (lambda xy, out, run: torchlab.Run(str(run), None), "Run takes the run's Config, got NoneType: torchlab.load"),
+        (lambda xy, out, run: torchlab.load(run, device="gpu").model, "unknown device 'gpu'"),
+    ],
+    ids=["out", "model_kwargs", "a model_kwarg", "overrides", "meta", "no parameters", "frozen", "lazy", "load",
+         "resume", "Run", "device"],
+)  # fmt: skip
+def test_wrong_arguments_from_a_notebook_get_one_clear_line_and_nothing_is_written(call, message, tmp_path):
+    """Before: pathlib's TypeError (out=3, load(123)), the class's own TypeError, "'int' object is not
+    iterable", "Cannot copy out of meta tensor", "optimizer got an empty parameter list", a LazyLinear's
+    "Attempted to use an uninitialized parameter", and Run(str, None) "unsupported operand type(s) for /"."""
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    run = tmp_path / "trained"
+    torchlab.fit(torch.nn.Linear, (x, y), model_kwargs=LINEAR, out=run, train__epochs=1, log__loggers=[])
+    with pytest.raises(torchlab.TorchlabError) as refused:
+        call((x, y), tmp_path / "run", run)
+    assert message in str(refused.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_pickle_cannot_save_trains_loads_and_predicts(tmp_path):
+    """A lambda or a lock in a model is no obstacle: checkpoints hold weights only."""
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    run = torchlab.fit(ReturnsItsLambda(), (x, y), out=tmp_path / "run", train__epochs=1, log__loggers=[])
+    assert run.summary["status"] == "completed"
+    assert torchlab.load(run.run_dir, model=ReturnsItsLambda()).predict(x[:5]).shape == (5,)
+
+
 @pytest.mark.parametrize("given", ["tensors", "Dataset"])
 def test_a_binary_fit_refuses_targets_other_than_0_and_1_before_training(given, tmp_path):
     """Before: task='binary' trained on 2s and -1s as target probabilities, without a word."""

@@ -13,15 +13,17 @@ From Python (README, "From Python"):
 
 from typing import TYPE_CHECKING, Any
 
+from torchlab.core.errors import TorchlabError  # what every refusal raises: `except torchlab.TorchlabError`
+
 __version__ = "0.1.0"
-__all__ = ["Run", "fit", "load", "resume", "train"]
+__all__ = ["Run", "TorchlabError", "fit", "load", "resume", "train"]
 
 if TYPE_CHECKING:
     from torchlab.runs import Run, fit, load, resume, train
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in __all__:  # TorchlabError aside, imported above
         from torchlab import runs  # here, not above: the command line's `list` and `--help` need no torch
 
         return getattr(runs, name)

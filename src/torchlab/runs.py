@@ -15,6 +15,7 @@ status "interrupted", and the call returns its Run; `torchlab.resume(run.run_dir
 """
 
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -55,7 +56,7 @@ from torchlab.data.loaders import Normalize
 from torchlab.data.text import Vocabulary, pad, tokenize
 from torchlab.loggers.jsonl import read_metrics
 from torchlab.models import build_model, for_checkpoint
-from torchlab.models.python import rebuild_recipe, rebuilt_dtype
+from torchlab.models.python import check_trainable, constructed, rebuild_recipe, rebuilt_dtype
 from torchlab.models.size import check_size
 from torchlab.recipes import dict_raw, load_recipe, resolve
 from torchlab.tasks import TASKS, Task, build_task
@@ -69,6 +70,14 @@ class Run:
     config: Config
     device: str = "cpu"  # where `model` is loaded
     given_model: nn.Module | None = None  # to load weights into, if not rebuilt
+
+    def __post_init__(self) -> None:
+        """A Run built by hand (`torchlab.load` builds one) takes a path and the run's Config."""
+        self.run_dir = as_path(self.run_dir, "Run's run_dir")
+        if not isinstance(self.config, Config):
+            raise TorchlabError(
+                f"Run takes the run's Config, got {type(self.config).__name__}: torchlab.load(run_dir) reads it"
+            )
 
     def __repr__(self) -> str:
         """One line, as a notebook shows a cell's Run: where, which recipe, how far, its test figures
@@ -244,7 +253,7 @@ def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = Non
     if model is not None and not isinstance(model, nn.Module):
         what = f"the class {model.__name__}" if isinstance(model, type) else f"a {type(model).__name__}"
         raise TorchlabError(f"torchlab.load: model= takes an instance of the run's model class, built, got {what}")
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir, "torchlab.load's run_dir")
     return Run(run_dir, load_run_config(run_dir), device, model)
 
 
@@ -254,14 +263,14 @@ def train(
 ) -> Run:
     """Train a recipe (a name, a YAML path, a Config, or a dict read as a recipe's YAML) into a new run directory."""
     config = configure(recipe, [*listed(overrides), *dotted(settings, "train")])
-    out = Path(out) if out else api.new_run_dir(config.recipe, config.train.device)
+    out = as_path(out, "torchlab.train's out=") if out else api.new_run_dir(config.recipe, config.train.device)
     return until_stopped(lambda: api.train(config, out), out)
 
 
 @in_python_words
 def resume(run_dir: str | Path, epochs: int | None = None, *, data_dir: str | None = None, quiet: bool = False) -> Run:
     """Continue an interrupted run (to `epochs` in all, if given; its data from `data_dir` if moved)."""
-    return resumed(Path(run_dir), epochs, data_dir, quiet)
+    return resumed(as_path(run_dir, "torchlab.resume's run_dir"), epochs, data_dir, quiet)
 
 
 def resumed(run_dir: Path, epochs: int | None, data_dir: str | None, quiet: bool, **parts: Any) -> Run:
@@ -298,6 +307,12 @@ def fit(
     """
     if not (isinstance(model, nn.Module) or (isinstance(model, type) and issubclass(model, nn.Module))):
         raise TorchlabError(f"torchlab.fit needs an nn.Module or an nn.Module class, got {type(model).__name__}")
+    if isinstance(model, nn.Module):
+        check_trainable(model)
+    if model_kwargs is not None and not isinstance(model_kwargs, Mapping):
+        raise TorchlabError(
+            f"torchlab.fit's model_kwargs= takes a dict of the model's arguments, got {type(model_kwargs).__name__}"
+        )
     classify = task == "classify"
     splits = {name: given(name, split) for name, split in {"train": train, "val": val, "test": test}.items()}
     splits = {name: checked_pair(name, split, classify) if is_pair(split) else split for name, split in splits.items()}
@@ -329,7 +344,7 @@ def fit(
             "torchlab.fit: data.val_split holds part of train out when no val= is given; give one of them"
         )
     config = resolve(raw, given_settings)
-    run_dir = Path(out) if out else api.new_run_dir(config.recipe, config.train.device)
+    run_dir = as_path(out, "torchlab.fit's out=") if out else api.new_run_dir(config.recipe, config.train.device)
     if tensors:
         config.data.path = str((run_dir / "data.safetensors").resolve())
     built: list[Any] = []
@@ -342,8 +357,9 @@ def fit(
     def build() -> nn.Module:  # called by the Trainer after seeding; the same module every call
         if isinstance(model, nn.Module):
             return model
-        check_size(lambda: model(**(model_kwargs or {})), model_kwargs or {}, "model_kwargs")
-        return model(**(model_kwargs or {}))
+        kwargs = model_kwargs or {}
+        check_size(lambda: model(**kwargs), kwargs, "model_kwargs")
+        return check_trainable(constructed(model, kwargs, f"torchlab.fit's {model.__name__}", "model_kwargs"))
 
     parts = {"model": build, "data": data}
     saved = Path(config.data.path) if tensors else None
@@ -449,6 +465,13 @@ def configure(recipe: str | Path | Config | dict[str, Any], overrides: list[str]
     return load_recipe(str(recipe), overrides)
 
 
+def as_path(value: Any, what: str) -> Path:
+    """`value` as a Path: a str or os.PathLike (an int or None was pathlib's TypeError)."""
+    if not isinstance(value, str | os.PathLike):
+        raise TorchlabError(f"{what} takes a path (a str or pathlib.Path), got {type(value).__name__}")
+    return Path(value)
+
+
 def dotted(settings: dict[str, Any], caller: str) -> list[str]:
     """Keyword overrides as the command line's KEY=VALUE: `optim__lr=0.1` -> `optim.lr=0.1`."""
     for key in settings:
@@ -466,6 +489,12 @@ def listed(overrides: Any) -> list[str]:
             f"{key}={yaml.safe_dump(value, default_flow_style=True).splitlines()[0]}"
             for key, value in overrides.items()
         ]
+    if not isinstance(overrides, list | tuple) or not all(isinstance(item, str) for item in overrides):
+        raise TorchlabError(
+            f"overrides= takes KEY=VALUE strings (one, a list of them) or a dict {{KEY: value}}, got {overrides!r}"[
+                :200
+            ]
+        )
     return list(overrides)
 
 

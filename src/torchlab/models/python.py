@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from torchlab.config import ModelConfig
 from torchlab.core.errors import TorchlabError
@@ -53,16 +54,40 @@ def build_python_model(cfg: PythonModelConfig, info: DataInfo) -> nn.Module:
             "model_kwargs= that build it; from Python, torchlab.load(RUN_DIR, model=YourModel(...)) loads it and "
             "torchlab.fit(YourModel(...), ..., out=RUN_DIR) continues it"
         )
-    try:
-        model = model_class(cfg.target)(**cfg.kwargs)
-    except TypeError as err:
-        raise TorchlabError(
-            f"model.target {cfg.target} could not be built with model.kwargs={cfg.kwargs}: {err}"
-        ) from None
+    model = constructed(model_class(cfg.target), cfg.kwargs, f"model.target {cfg.target}", "model.kwargs")
     dtype = getattr(torch, cfg.dtype, None) if cfg.dtype else None
     if cfg.dtype and not isinstance(dtype, torch.dtype):
         raise TorchlabError(f"model.dtype: expected a torch dtype such as float64, got {cfg.dtype!r}")
     return model.to(dtype) if dtype else model
+
+
+def constructed(cls: type, kwargs: dict[str, Any], what: str, given: str) -> nn.Module:
+    """`cls(**kwargs)`; arguments it does not take are a TorchlabError naming `what` and `given` (the key)."""
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise TorchlabError(f"{what} could not be built with {given}={kwargs}: {err}") from None
+
+
+def check_trainable(model: nn.Module) -> nn.Module:
+    """`model`, refused where fit cannot train it: parameters a Lazy module has not made yet, weights on
+    the meta device (no values), or nothing to train."""
+    name, tensors = type(model).__name__, [*model.parameters(), *model.buffers()]
+    if any(is_lazy(t) for t in tensors):
+        raise TorchlabError(
+            f"{name} has parameters not made yet (a Lazy module): run one batch through it first, "
+            "model(x[:2]), then fit it"
+        )
+    if any(t.is_meta for t in tensors):
+        raise TorchlabError(
+            f"{name}'s weights are on the meta device, which holds no values: build it on a real device "
+            "(or model.to_empty(device='cpu'), then initialise them)"
+        )
+    if not any(p.requires_grad for p in model.parameters()):
+        none = next(model.parameters(), None) is None
+        what = "no parameters" if none else "every parameter frozen (requires_grad=False)"
+        raise TorchlabError(f"{name} has {what}: fit trains a model's weights, and it has none to train")
+    return model
 
 
 def rebuilt_dtype(model: nn.Module | type[nn.Module], target: str) -> str:

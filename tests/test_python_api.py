@@ -457,6 +457,7 @@ def test_the_first_batch_check_changes_nothing_the_seeded_run_draws(tmp_path, mo
 
 
 WRONG_MODELS = """
+import torch
 from torch import nn
 
 from torchlab.models.gan import GAN
@@ -486,6 +487,11 @@ class NoState(nn.Module):  # a forecaster that returns its predictions without i
         return self.head(self.lstm(x, state)[0])
 
 
+class Greedy(Unflattened):  # activations no memory holds: torch's out of memory, not a model that cannot take the data
+    def forward(self, x):
+        return self.linear(x.flatten(1)) + torch.empty(2**43).sum()
+
+
 class CriticOf3d(GAN):  # a critic of 3-d points, given 2-d ones
     def __init__(self):
         super().__init__(nn.Linear(2, 2), nn.Linear(3, 1), latent=2)
@@ -497,7 +503,7 @@ class CriticOf3d(GAN):  # a critic of 3-d points, given 2-d ones
     [
         ("mnist-mlp", "Unflattened", "Unflattened cannot take a batch of these data: given [200, 1, 28, 28] float32, "
          "its module linear (Linear, given [200, 1, 28, 28] float32) raised: mat1 and mat2 shapes cannot be "
-         "multiplied (5600x28 and 784x10) (at wrong.py:14); flatten each sample first"),
+         "multiplied (5600x28 and 784x10) (at wrong.py:15); flatten each sample first"),
         ("mnist-ae", "Unflattened", "its module linear (Linear, given [200, 1, 28, 28] float32) raised"),
         ("sine-lstm", "ThreeFeatures", "ThreeFeatures cannot take a batch of these data: given [200, 49, 1] float32, "
          "its module rnn (LSTM, given [200, 49, 1] float32, NoneType) raised: input.size(-1) must be equal to "
@@ -506,8 +512,10 @@ class CriticOf3d(GAN):  # a critic of 3-d points, given 2-d ones
          "(200, 49, 1)): too many values to unpack (expected 2)"),
         ("gaussians-gan", "CriticOf3d", "CriticOf3d's critic (Linear) cannot take a batch of these data: given "
          "[200, 2] float32, Linear.forward raised: mat1 and mat2 shapes cannot be multiplied (200x2 and 3x1)"),
+        ("mnist-mlp", "Greedy", "torchlab: error: out of memory (32,768.0 GiB asked for at once): lower "
+         "data.batch_size or the model's size"),
     ],
-    ids=["classify", "reconstruct", "forecast", "forecast without its state", "adversarial"],
+    ids=["classify", "reconstruct", "forecast", "forecast without its state", "adversarial", "out of memory"],
 )  # fmt: skip
 def test_a_model_target_that_cannot_take_its_recipes_data_exits_2_naming_it_for_every_task(
     recipe, target, message, tmp_path, capsys, mnist_root

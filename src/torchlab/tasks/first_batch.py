@@ -9,8 +9,8 @@ the module that failed, torch's own words and the usual fix. A model that fails 
 
 import math
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,11 @@ from torchlab.tasks import Task, described
 
 # What torch raises for inputs a module cannot take (shapes, dtypes, indices, a forward's arguments)
 CAUGHT = (RuntimeError, TypeError, IndexError, ValueError)
-Entered = list[tuple[nn.Module, tuple[Any, ...]]]  # (module, its inputs), outermost first
 
 
-def check_first_batch(task: Task, batch: Batch | None, autocast: Callable[[], AbstractContextManager] = nullcontext):
+def check_first_batch(
+    task: Task, batch: Batch | None, autocast: Callable[[], AbstractContextManager] = nullcontext
+) -> None:
     """Raise a TorchlabError if the task's validation step fails on `batch` (None: nothing to check).
 
     The plain networks run (no compile or DDP wrapper), each module's train/eval mode and the CPU's
@@ -34,63 +35,66 @@ def check_first_batch(task: Task, batch: Batch | None, autocast: Callable[[], Ab
     if batch is None:
         return
     networks = task.networks()
-    wrapped, task.nets = task.nets, networks
+    wrapped, task.nets, trace = task.nets, networks, Trace(networks)
     modes = {m: m.training for net in networks.values() for m in net.modules()}
     cuda = sorted({p.device for net in networks.values() for p in net.parameters() if p.device.type == "cuda"}, key=str)
     try:
-        with torch.random.fork_rng(devices=cuda), torch.no_grad(), autocast(), entered(networks) as (stack, outputs):
+        with torch.random.fork_rng(devices=cuda), torch.no_grad(), autocast(), trace:
             for net in networks.values():
                 net.eval()
             task.validation_step(batch)
     except CAUGHT as err:
         if any(s in str(err) for s in ("out of memory", "allocate memory")):  # the command line's own message
             raise
-        raise TorchlabError(refusal(task, networks, stack, outputs, err)) from None
+        raise TorchlabError(refusal(task, trace, err)) from None
     finally:
         task.nets = wrapped
         for module, training in modes.items():
             module.training = training
 
 
-@contextmanager
-def entered(networks: dict[str, nn.Module]) -> Iterator[tuple[Entered, dict[nn.Module, Any]]]:
-    """The modules entered and not yet left while the block runs (a failure leaves the one that raised
-    on top), and each network's last output."""
-    stack: Entered = []
-    outputs: dict[nn.Module, Any] = {}
-    roots = set(networks.values())
+class Trace:
+    """While on: the (module, inputs) entered and not yet left, outermost first (a failure leaves the
+    one that raised on top), and each network's last output."""
 
-    def enter(module: nn.Module, args: tuple[Any, ...]) -> None:
-        stack.append((module, args))
+    def __init__(self, networks: dict[str, nn.Module]) -> None:
+        self.networks = networks
+        self.stack: list[tuple[nn.Module, tuple[Any, ...]]] = []
+        self.outputs: dict[nn.Module, Any] = {}
+        self.handles: list[Any] = []
 
-    def leave(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        while stack and stack.pop()[0] is not module:  # a module whose forward caught a failure inside
-            pass
-        if module in roots:
-            outputs[module] = output
+    def __enter__(self) -> "Trace":
+        modules = {m for net in self.networks.values() for m in net.modules()}
+        self.handles = [
+            h for m in modules for h in (m.register_forward_pre_hook(self.enter), m.register_forward_hook(self.leave))
+        ]
+        return self
 
-    modules = {m for net in networks.values() for m in net.modules()}
-    handles = [h for m in modules for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
-    try:
-        yield stack, outputs
-    finally:
-        for handle in handles:
+    def __exit__(self, *exc: object) -> None:
+        for handle in self.handles:
             handle.remove()
 
+    def enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self.stack.append((module, args))
 
-def refusal(
-    task: Task, networks: dict[str, nn.Module], stack: Entered, outputs: dict[nn.Module, Any], err: Exception
-) -> str:
+    def leave(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        while self.stack and self.stack.pop()[0] is not module:  # a module whose forward caught a failure inside
+            pass
+        if module in self.networks.values():
+            self.outputs[module] = output
+
+
+def refusal(task: Task, trace: Trace, err: Exception) -> str:
     """What failed where, given what, in torch's words, and the fix where it is known."""
     error = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-    model = task.model
-    if not stack:  # every network had returned: the task failed on what one gave (a tuple expected, say)
+    model, networks, outputs = task.model, trace.networks, trace.outputs
+    if not trace.stack:  # every network had returned: the task failed on what one gave (a tuple expected, say)
         net = next(reversed(outputs), model)
         output = f" on its output ({described(outputs[net])})" if net in outputs else ""
         failed = f"task {task.cfg.name} failed{output}"
         return f"{named(model, net, networks)} cannot train on these data: {failed}: {error}{user_line(err)}"
-    root, given = stack[0]
-    module, inputs = stack[-1]
+    root, given = trace.stack[0]
+    module, inputs = trace.stack[-1]
     if module is root:
         where = f"{type(root).__name__}.forward"
     else:

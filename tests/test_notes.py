@@ -604,6 +604,18 @@ def test_correction_rotation_by_one_of_three_angles():
     assert seen == {(2, 0), (2, 2), (0, 2)}  # 90, 180, 270 degrees: the corner visits the other three
 
 
+@pytest.mark.slow  # real MNIST
+def test_the_notes_noise_adds_a_tenth_of_the_pixel_range_and_keeps_each_digit(mnist_root):
+    """The notes' Noise line had no code and belonged to no section."""
+    images = torch.full((64, 1, 28, 28), 128, dtype=torch.uint8)
+    noisy = augmentation.presets()["noise"](images)
+    assert noisy.dtype == torch.uint8 and noisy.shape == images.shape
+    assert (noisy.float() - 128).std().item() == pytest.approx(25.5, rel=0.05)  # 0.1 of 255
+    assert not torch.equal(noisy[0], noisy[1])  # each image its own noise
+    shares = augmentation.read_as_own_class()
+    assert (shares["GaussianNoise(0.1)"] > shares["as they are"] - 0.1).all()
+
+
 def test_correction_random_crop_28_of_mnist_does_nothing():
     image = torch.arange(28 * 28, dtype=torch.uint8).view(1, 28, 28)
     from torchvision.transforms import v2
@@ -820,8 +832,8 @@ SNIPPET_TOKENS = {
     "device": ["torch.device('cuda:0')", "target.cuda()"],
     "visualization": ["pip install tensorboardX", "viz.text("],
     "overfitting": ["泰勒展开"],
-    "data_split": ["random_split(train_db, [50000, 10000])", "val_db,"],
-    "kfold": ["K交叉验证"],
+    "data_split": ["#### 交叉验证", "random_split(train_db, [50000, 10000])", "val_db,"],
+    "kfold": ["#### 交叉验证", "K交叉验证"],
     "regularization": ["weight_decay=0.01", "0.01*regularization_loss"],
     "momentum_lr": ["ReduceLROnPlateau(optimizer, 'min')", "validate(...)"],
     "dropout": ["torch.nn.Linear(200, 200)\n)", "net_dropped.eval()"],
@@ -832,7 +844,13 @@ SNIPPET_TOKENS = {
     "resnet": ["class ResBlk(nn.Module):", "out = self.extra(x) + out"],
     "densenet": ["DenseNet"],
     "modules": ["torch.load('ckpt.md1')", "class TestNet():", "x = x@self.w.t() + self.b"],
-    "augmentation": ["RandomHorizontalFlip()", "RandomRotation([90, 180, 270])", "RandomCrop([28, 28])"],
+    "augmentation": [
+        "RandomHorizontalFlip()",
+        "RandomRotation([90, 180, 270])",
+        "RandomCrop([28, 28])",
+        "Noise：噪声",
+        "**GAN**",
+    ],
     "rnn": ["diag(f'(W_{xh}x_i", "h2 = cell2(h1, h2)"],
     "sine_forecast": ["start = np.random.randint(3", "hidden_size=hidden_size", "predictions.append("],
     "grad_clip": ["threshold", "clip_grad_norm_(p, 10)"],
@@ -874,6 +892,29 @@ def test_every_sections_line_range_holds_its_snippet_and_nothing_else():
     ranges = [(first, last, text, name) for name, entries in HEADINGS.items() for text, first, last in entries]
     for a, b in itertools.combinations(ranges, 2):  # sections share lines only under the same heading
         assert a[2] == b[2] or a[1] < b[0] or b[1] < a[0], (a, b)
+
+
+# Lines of the notes that no section quotes: the chapter titles, each over sections that quote their own
+# headings (a chapter of one section, 常用PyTorch方法 or LSTM网络, is quoted by it), and a rule.
+UNQUOTED = {
+    146: "a rule closing the chapter on tensors",
+    150: "### 一些知识点: activations, losses, the MLP",
+    294: "### 神经网络基础概念及知识点: training an MLP, from the loop to dropout",
+    574: "### 卷积神经网络: convolution to data augmentation",
+    824: "### 时间序列: RNN, the sine forecast, gradient clipping",
+}
+
+
+def test_every_line_of_the_notes_belongs_to_a_section():
+    """Before: 交叉验证 (456), Feature scaling (631), Noise and GAN (820-822), argmax and the multi-output
+    perceptron (280-282, 398-400) belonged to no section: `torchlab notes` never showed them."""
+    lines = NOTES.read_text(encoding="utf-8").splitlines()
+    quoted = {n for entries in HEADINGS.values() for _, first, last in entries for n in range(first, last + 1)}
+    left = {n for n, line in enumerate(lines, 1) if line.strip() and n not in quoted}
+    assert left == set(UNQUOTED)
+    for n in UNQUOTED:  # a rule, or a chapter title with no text of its own: a heading follows it
+        line, following = lines[n - 1], next(text for text in lines[n:] if text.strip())
+        assert set(line.strip()) == {"-"} or (line.startswith("### ") and following.startswith("#")), n
 
 
 def test_notes_lists_at_least_38_sections():

@@ -1,4 +1,4 @@
-"""Data augmentation: flips, rotation, resize, random crop (torchvision transforms on tensors).
+"""Data augmentation: flips, rotation, resize, random crop, noise (torchvision transforms on tensors).
 
 RandomRotation([90, 180, 270]) raises (a sequence means a (min, max) range of 2); one of three angles
 is a RandomChoice of fixed rotations. RandomCrop([28, 28]) of a 28x28 MNIST image is the identity:
@@ -10,6 +10,10 @@ as a 1), so the notes' flips and 90/180/270 rotations teach wrong labels. Small 
 keep the class: each digit's share drops by less than a tenth. Resize([32, 32]) is not random
 scaling: it makes every image 32x32, the same way each time (and 1024 pixels no longer fit the
 MLP's view(-1, 784)); RandomAffine(scale=(0.9, 1.1)) zooms at random and keeps 28x28.
+The notes' Noise, "provided in numpy", has no code: GaussianNoise(sigma=0.1) adds to each image its
+own noise of a tenth of the pixel range (np.random.normal would too, then back to a tensor), and it
+keeps the class as small rotations do. The notes' last item, GAN, makes new images rather than
+changing given ones: `torchlab notes gan` and the mnist-dcgan recipe train one.
 
 The transforms are torchvision.transforms.v2 on uint8 tensors (no PIL, so no ToTensor), applied
 to images directly rather than through the notes' MNIST DataLoader.
@@ -23,6 +27,7 @@ from torchlab.notes._mnist import mnist
 
 ORDER = 270
 BLOCKS = ("Flip：翻转", "Rotate：旋转", "Scale：缩放", "Crop：随机裁剪")
+NOISE = transforms.GaussianNoise(sigma=0.1)  # in units of the pixel range: 25.5 of a uint8's 255
 
 
 def right_angles() -> transforms.RandomChoice:
@@ -40,6 +45,7 @@ def presets() -> dict[str, transforms.Transform]:
         "rotate": transforms.Compose([transforms.RandomRotation(15), right_angles()]),
         "scale": transforms.RandomAffine(degrees=0, scale=(0.9, 1.1)),  # the notes' Resize([32, 32]) is no zoom
         "crop": transforms.RandomCrop([28, 28], padding=4),
+        "noise": NOISE,
     }
 
 
@@ -50,6 +56,7 @@ TURNS = {
     "horizontal flip": lambda x: x.flip(-1),
     "turned 90°": lambda x: x.rot90(1, (-2, -1)),
     "turned 180°": lambda x: x.rot90(2, (-2, -1)),
+    "GaussianNoise(0.1)": NOISE,
 }
 
 

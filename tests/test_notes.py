@@ -917,6 +917,16 @@ def test_every_line_of_the_notes_belongs_to_a_section():
         assert set(line.strip()) == {"-"} or (line.startswith("### ") and following.startswith("#")), n
 
 
+def test_quoted_lines_expand_the_notes_tabs_so_that_they_align(capsys):
+    """Before: the notes' raw tabs were printed after the `  473 | ` prefix: a terminal put them on its
+    stops of 8, so `train_db,` stood 3 columns left of where the notes indent it, line 370 out of line with 371."""
+    assert all("\t" not in notes.quote(name) for name in notes.sections())
+    quoted = notes.quote("data_split").splitlines()
+    assert "  473 |     train_db," in quoted and "  474 |     batch_size=batch_size, shuffle=True)" in quoted
+    layers = {int(line.split("|")[0]): line for line in notes.quote("linear_layers").splitlines()}
+    assert layers[370].index("nn.Linear(784, 200)") == layers[371].index("nn.LeakyReLU")
+
+
 def test_notes_lists_at_least_38_sections():
     assert len(notes.sections()) >= 38
 

@@ -43,6 +43,7 @@ def title(module: ModuleType) -> str:
 
 NOTES_FILE = "../shared/notes/pytorch-notes.md"  # as a user reads it: beside the repository
 NOTES_PATH = Path(__file__).resolve().parents[3].parent / "shared" / "notes" / "pytorch-notes.md"
+NOTES_TAB = 4  # the notes' tab width: line 370's tab, after 8 spaces, lines up with line 371's 12
 _pictures: list[Path] = []  # the folder of the section now running, while it runs
 
 
@@ -61,7 +62,9 @@ def _lines(first: int, last: int) -> str:
 def quote(name: str) -> str:
     """The notes' own lines that a section runs, numbered as in the notes, mistakes included.
 
-    Blank lines are left out and pictures (absent from the notes' file) shortened to their name.
+    Blank lines are left out, pictures (absent from the notes' file) shortened to their name and tabs
+    expanded to the notes' 4 columns: a raw tab after the line number's prefix would land on the
+    terminal's next stop of 8, out of line with the spaces of the lines around it.
     Where the notes cannot be read beside the repository, one line says so: the section still runs."""
     from torchlab.notes._headings import HEADINGS
 
@@ -70,7 +73,7 @@ def quote(name: str) -> str:
     except (OSError, UnicodeDecodeError) as err:
         return f"(the notes' lines cannot be shown: {NOTES_PATH}: {getattr(err, 'strerror', None) or err})\n"
     quoted = [
-        f"{number:>5} | {_picture_names(lines[number - 1])}"
+        f"{number:>5} | {_picture_names(lines[number - 1].expandtabs(NOTES_TAB))}"
         for _, first, last in HEADINGS.get(name, [])
         for number in range(first, min(last, len(lines)) + 1)
         if lines[number - 1].strip()

@@ -1,12 +1,14 @@
 """Pictures and pages: every recipe draws its figures and a report.html that renders in headless
 Chromium; the classifier figures show the test set; `torchlab report` compares runs."""
 
+import html
 import json
 import re
 import warnings
 
 import pytest
 
+import torchlab
 from tests.browser import ink, render
 from torchlab import api
 from torchlab.cli import main
@@ -104,6 +106,7 @@ def test_classifier_figures_describe_the_test_set(tmp_path, mnist_root):
     assert len(predictions.wrong_images) == min(wrong, 32) and predictions.wrong_images.max() <= 1
     drawn = draw_figures(run, tmp_path / "run" / "plots")
     assert {"confusion-matrix", "misclassified", "learning-curves"} <= set(drawn)
+    assert "misclassified-sentences" not in drawn  # images are no token ids
     assert "confusion_matrix.png" in write_run_report(tmp_path / "run").read_text()
 
 
@@ -125,6 +128,35 @@ def test_a_two_class_text_classifier_draws_the_confusion_matrix_of_its_test_set(
     assert confusion.diag().sum().item() / 300 == pytest.approx(summary["test"]["accuracy"])
     drawn = draw_figures(run, tmp_path / "run" / "plots")
     assert "confusion-matrix" in drawn and "misclassified" not in drawn  # a grid of pictures needs images
+
+
+@pytest.mark.slow
+def test_a_text_classifiers_report_lists_its_most_confident_mistakes(tmp_path, sst2_root):
+    """Before: an image classifier's report showed its misclassified images, a text classifier's nothing."""
+    from torchlab.data.sst2 import read_tsv
+    from torchlab.data.text import tokenize
+
+    out = tmp_path / "run"
+    assert main(["train", "sst2-lstm", "--out", str(out), *quick_overrides("sst2-lstm")]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    page = (out / "report.html").read_text()
+    table = page.split("<h2>Misclassified sentences</h2><pre>")[1].split("</pre>")[0]
+    head, _, *rows = html.unescape(table).split("\n\n")[1].splitlines()
+    wrong = round((1 - summary["test"]["accuracy"]) * 500)
+    assert f"{wrong} of 500 test sentences misclassified; the 8 most confident mistakes" in table
+    assert [c.strip() for c in head.strip("| ").split(" | ")] == ["sentence", "true", "predicted", "confidence"]
+    assert len(rows) == 8
+    dev = read_tsv(sst2_root / "SST-2" / "dev.tsv")
+    names = ["negative", "positive"]
+    run, confidences = torchlab.load(out), []
+    for row in rows:
+        sentence, true, predicted, confidence = [c.strip() for c in row.strip("| ").rsplit(" | ", 3)]
+        pattern = re.escape(sentence.replace("\\|", "|")).replace(re.escape("<unk>"), r"\S+")
+        (index,) = [i for i, s in enumerate(dev.sentences[:500]) if re.fullmatch(pattern, " ".join(tokenize(s)))]
+        assert true == names[dev.labels[index]] != predicted  # a real test sentence, and a real mistake
+        assert names[run.predict([dev.sentences[index]])[0]] == predicted
+        confidences.append(float(confidence.rstrip("%")))
+    assert confidences == sorted(confidences, reverse=True) and confidences[-1] >= 50  # most confident first
 
 
 def test_a_run_in_a_notebook_leaves_its_plotting_alone(tmp_path, mnist_root):

@@ -4,14 +4,16 @@ A figure is a function `draw(run, plots_dir) -> None` registered with `@figure(n
 tasks=...)` in any module of this package; after training, every figure whose `tasks` include
 the run's task (or that names no tasks) draws into `RUN_DIR/plots/`, but for a run without a
 test set (`torchlab.fit` given none) only those registered with `test=False`, for inputs that
-are not images ([1 or 3, H, W]) none registered with `images=True`, and only where the task's test
+are not images ([1 or 3, H, W]) none registered with `images=True`, for inputs that are not token ids
+(no vocabulary) none registered with `text=True`, and only where the task's test
 outputs hold what the figure `reads` (a classifier's `labels` and `predicted`, whichever task gives them). `run` is a
 `FinishedRun`: a small view of the finished run (never the Trainer), whose test outputs were
 gathered by the run's one pass over the test set. A figure that fails warns and the run still
 succeeds: pictures must never cost a trained model.
 
 `pages.py` then writes RUN_DIR/report.html from the plots (and `torchlab report` a comparison
-page of several runs); `classify.py` and `curves.py` are examples of figure modules.
+page of several runs); `classify.py` and `curves.py` are examples of figure modules, `text.py` of
+one that writes a Markdown table (plots/NAME.md), which the page shows as it is.
 """
 
 import importlib
@@ -56,6 +58,7 @@ class Figure:
     test: bool = True  # reads the test set or its outputs
     images: bool = False  # draws the inputs as pictures: only for [1 or 3, H, W] inputs
     reads: tuple[str, ...] = ()  # the task's test outputs it draws (FinishedRun.test): only where they are
+    text: bool = False  # shows the inputs as words: only for token ids (the data's vocabulary)
 
 
 FIGURES: dict[str, Figure] = {}
@@ -67,11 +70,12 @@ def figure(
     test: bool = True,
     images: bool = False,
     reads: tuple[str, ...] = (),
+    text: bool = False,
 ) -> Callable:
     def add(draw: Callable[[FinishedRun, Path], None]) -> Callable[[FinishedRun, Path], None]:
         if name in FIGURES:
             warnings.warn(f"figure '{name}' registered twice; the later one wins", stacklevel=2)
-        FIGURES[name] = Figure(name, draw, tasks, test, images, reads)
+        FIGURES[name] = Figure(name, draw, tasks, test, images, reads, text)
         return draw
 
     return add
@@ -100,7 +104,8 @@ def draw_figures(run: FinishedRun, plots_dir: Path, names: Collection[str] | Non
     drawn = []
     for fig in FIGURES.values():
         applies = (fig.tasks is None or run.config.task.name in fig.tasks) and (run.has_test or not fig.test)
-        applies = applies and (run.info.images or not fig.images) and all(key in run.test for key in fig.reads)
+        applies = applies and (run.info.images or not fig.images) and (run.info.vocab is not None or not fig.text)
+        applies = applies and all(key in run.test for key in fig.reads)
         if applies and (names is None or fig.name in names):
             try:
                 fig.draw(run, plots_dir)

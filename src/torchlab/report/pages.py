@@ -151,7 +151,8 @@ def describe(config: dict[str, Any]) -> str:
 
 
 def write_run_report(run_dir: Path) -> Path:
-    """RUN_DIR/report.html: summary, plots, the command that reproduces the run, the resolved config."""
+    """RUN_DIR/report.html: summary, plots (and the tables figures write as plots/*.md), the command
+    that reproduces the run, the resolved config."""
     config, summary = read_run(run_dir)
     # Learning curves first: the one picture every run has.
     plots = sorted((run_dir / "plots").glob("*.png"), key=lambda p: (p.stem != "learning_curves", p.name))
@@ -161,7 +162,7 @@ def write_run_report(run_dir: Path) -> Path:
     )
     body = (
         f"{describe(config)}<h2>Summary</h2>{table(None, summary_rows(summary))}"
-        f"<h2>Plots</h2>{figures or '<p>no plots</p>'}"
+        f"<h2>Plots</h2>{figures or '<p>no plots</p>'}{markdown_tables(run_dir / 'plots')}"
         f"<h2>Reproduce</h2><pre>{html.escape(reproduce_command(config, run_dir))}</pre>"
         f"<p>or, exactly as resolved: <code>torchlab train {html.escape(str(run_dir / 'config.yaml'))}</code></p>"
         f"<h2>Config</h2><pre>{html.escape(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))}</pre>"
@@ -169,6 +170,15 @@ def write_run_report(run_dir: Path) -> Path:
     path = run_dir / "report.html"
     atomic_write_text(path, page(f"{config.get('recipe', run_dir.name)}: {run_dir}", body))
     return path
+
+
+def markdown_tables(plots_dir: Path) -> str:
+    """Each plots/NAME.md under a heading of its name, as written: a Markdown table reads as one in <pre>."""
+    return "".join(
+        f"<h2>{html.escape(p.stem.replace('_', ' ').capitalize())}</h2>"
+        f"<pre>{html.escape(p.read_text(encoding='utf-8', errors='replace'))}</pre>"
+        for p in sorted(plots_dir.glob("*.md"))
+    )
 
 
 def short_names(run_dirs: list[Path]) -> list[str]:

@@ -17,13 +17,15 @@ class BinaryClassify(Task):
         return self.test_step(batch)[0]
 
     def test_step(self, batch: Batch) -> tuple[Metrics, dict[str, torch.Tensor]]:
-        """The metrics, and the labels and predictions that a classifier's figures read (the confusion matrix)."""
+        """The metrics, and what a classifier's figures read: the labels, the predictions (the confusion
+        matrix) and the probability each prediction was given (the most confident mistakes)."""
         *inputs, labels = batch
         logits = per_target(self.nets["model"](*inputs), labels, "binary", self.model)
         loss = F.binary_cross_entropy_with_logits(logits, labels.float())
         predicted = (logits > 0).long()
         metrics = {"loss": loss, "accuracy": (predicted == labels).float().mean()}
-        return metrics, {"labels": labels.long(), "predicted": predicted}
+        confidence = torch.sigmoid(logits.abs().float())  # p(1) for a positive logit, p(0) = 1 - p(1) otherwise
+        return metrics, {"labels": labels.long(), "predicted": predicted, "confidence": confidence}
 
     def predict(self, *inputs: torch.Tensor) -> torch.Tensor:
         return (self.model(*inputs).squeeze(-1) > 0).long()

@@ -98,7 +98,8 @@ class Classify(Task):
         x, y = batch
         logits = self.logits(self.nets["model"], x)
         metrics = {"loss": F.cross_entropy(logits, y), "accuracy": correct(logits, y).mean()}
-        return metrics, {"labels": y, "predicted": logits.argmax(1)}
+        confidence = logits.float().softmax(1).amax(1)  # the probability the prediction was given
+        return metrics, {"labels": y, "predicted": logits.argmax(1), "confidence": confidence}
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(self.model, x).argmax(1)

@@ -1,6 +1,8 @@
 """Shared test helpers: real MNIST and SST-2 from ../shared/datasets, the CLI in and out of process."""
 
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,3 +87,26 @@ def copy_of(run: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "run"
     shutil.copytree(run, copy, symlinks=True)
     return copy
+
+
+def report_mistakes(run_dir: Path) -> tuple[str, list[list[str]]]:
+    """A text run's report.html table of misclassified sentences: its count line and its rows
+    (sentence, true, predicted, confidence), as the page shows them."""
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    shown = html.unescape(page.split("<h2>Misclassified sentences</h2><pre>")[1].split("</pre>")[0])
+    count, table = shown.split("\n\n")
+    head, _, *rows = ([c.strip() for c in line.strip("| ").rsplit(" | ", 3)] for line in table.splitlines())
+    assert head == ["sentence", "true", "predicted", "confidence"]
+    return count, rows
+
+
+def dev_sentence(shown: str) -> tuple[str, str]:
+    """The SST-2 dev.tsv sentence that a report shows as `shown` (its tokens, `<unk>` for any word) and
+    its label's name."""
+    from torchlab.data.sst2 import read_tsv
+    from torchlab.data.text import tokenize
+
+    dev = read_tsv(DATA / "SST-2" / "dev.tsv")
+    pattern = re.escape(shown.replace("\\|", "|")).replace(re.escape("<unk>"), r"\S+")
+    (index,) = [i for i, s in enumerate(dev.sentences) if re.fullmatch(pattern, " ".join(tokenize(s)))]
+    return dev.sentences[index], ["negative", "positive"][dev.labels[index]]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ONE_THREAD, cli_env, one_thread, run_cli
+from tests.conftest import ONE_THREAD, cli_env, dev_sentence, one_thread, report_mistakes, run_cli
 from torchlab import api, cli
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.recipes import load_recipe
@@ -162,6 +162,18 @@ for _ in range(2):  # a second run in the same processes: it hung at times, its 
                          log__progress=False, log__quiet=True)
     print(f"rank {os.environ['RANK']} trained into {run.run_dir} {run.summary['status']}", flush=True)
 """
+
+
+def test_a_torchrun_text_runs_report_shows_the_test_sentences_it_got_wrong(tmp_path, sst2_root):
+    """Before: rank 0 read its own half of the test set for the figures, where the outputs are the
+    whole set's: the table of misclassified sentences failed (a missing position), the image grid
+    showed the images at the wrong positions."""
+    done = torchrun("train", "sst2-lstm", "--out", str(tmp_path / "run"), *RUN)
+    assert done.returncode == 0 and "failed" not in done.stderr, done.stderr[-3000:]
+    count, rows = report_mistakes(tmp_path / "run")
+    assert "of 500 test sentences misclassified" in count and len(rows) == 8
+    for shown, true, predicted, _ in rows:
+        assert true == dev_sentence(shown)[1] != predicted
 
 
 def test_two_runs_in_one_torchrun_script_share_rank_0s_default_run_directories(tmp_path, mnist_root):

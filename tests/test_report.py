@@ -1,7 +1,6 @@
 """Pictures and pages: every recipe draws its figures and a report.html that renders in headless
 Chromium; the classifier figures show the test set; `torchlab report` compares runs."""
 
-import html
 import json
 import re
 import warnings
@@ -10,6 +9,7 @@ import pytest
 
 import torchlab
 from tests.browser import ink, render
+from tests.conftest import dev_sentence, report_mistakes
 from torchlab import api
 from torchlab.cli import main
 from torchlab.config import flatten
@@ -133,30 +133,18 @@ def test_a_two_class_text_classifier_draws_the_confusion_matrix_of_its_test_set(
 @pytest.mark.slow
 def test_a_text_classifiers_report_lists_its_most_confident_mistakes(tmp_path, sst2_root):
     """Before: an image classifier's report showed its misclassified images, a text classifier's nothing."""
-    from torchlab.data.sst2 import read_tsv
-    from torchlab.data.text import tokenize
-
     out = tmp_path / "run"
     assert main(["train", "sst2-lstm", "--out", str(out), *quick_overrides("sst2-lstm")]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    page = (out / "report.html").read_text()
-    table = page.split("<h2>Misclassified sentences</h2><pre>")[1].split("</pre>")[0]
-    head, _, *rows = html.unescape(table).split("\n\n")[1].splitlines()
-    wrong = round((1 - summary["test"]["accuracy"]) * 500)
-    assert f"{wrong} of 500 test sentences misclassified; the 8 most confident mistakes" in table
-    assert [c.strip() for c in head.strip("| ").split(" | ")] == ["sentence", "true", "predicted", "confidence"]
-    assert len(rows) == 8
-    dev = read_tsv(sst2_root / "SST-2" / "dev.tsv")
-    names = ["negative", "positive"]
-    run, confidences = torchlab.load(out), []
-    for row in rows:
-        sentence, true, predicted, confidence = [c.strip() for c in row.strip("| ").rsplit(" | ", 3)]
-        pattern = re.escape(sentence.replace("\\|", "|")).replace(re.escape("<unk>"), r"\S+")
-        (index,) = [i for i, s in enumerate(dev.sentences[:500]) if re.fullmatch(pattern, " ".join(tokenize(s)))]
-        assert true == names[dev.labels[index]] != predicted  # a real test sentence, and a real mistake
-        assert names[run.predict([dev.sentences[index]])[0]] == predicted
-        confidences.append(float(confidence.rstrip("%")))
-    assert confidences == sorted(confidences, reverse=True) and confidences[-1] >= 50  # most confident first
+    wrong = round((1 - json.loads((out / "summary.json").read_text())["test"]["accuracy"]) * 500)
+    count, rows = report_mistakes(out)
+    assert count == f"sst2-lstm: {wrong} of 500 test sentences misclassified; the 8 most confident mistakes:"
+    run = torchlab.load(out)
+    for shown, true, predicted, _ in rows:
+        sentence, label = dev_sentence(shown)
+        assert true == label != predicted  # a real test sentence, and a real mistake
+        assert ["negative", "positive"][run.predict([sentence])[0]] == predicted
+    confidences = [float(row[3].rstrip("%")) for row in rows]
+    assert len(rows) == 8 and confidences == sorted(confidences, reverse=True) and confidences[-1] >= 50
 
 
 def test_a_run_in_a_notebook_leaves_its_plotting_alone(tmp_path, mnist_root):

@@ -58,6 +58,34 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # nothing written for a bad command
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--epochs", "3", "train", "mnist-mlp"],
+            "--epochs 3: options go after the command: torchlab train mnist-mlp --epochs 3",
+        ),
+        (
+            ["-q", "train", "mnist-mlp", "optim.lr=0.1"],
+            "-q: options go after the command: torchlab train mnist-mlp optim.lr=0.1 -q",
+        ),
+        (
+            ["--out", "train", "cv", "mnist-mlp"],
+            "--out train: options go after the command: torchlab cv mnist-mlp --out train",
+        ),
+        (
+            ["mnist-mlp", "--epochs", "3"],
+            "argument command: invalid choice: 'mnist-mlp' (to train that recipe: torchlab train mnist-mlp)",
+        ),
+    ],
+)
+def test_a_commands_options_before_it_name_the_line_that_works(args, line, capsys):
+    """Before: `torchlab --epochs 3 train mnist-mlp` said "invalid choice: '3'", `torchlab -q train
+    mnist-mlp` "unrecognized arguments: -q (did you mean '-q'?)", and `torchlab mnist-mlp` listed the commands."""
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == f"torchlab: error: {line}"
+
+
 @pytest.mark.slow
 def test_missing_dataset_names_the_folder_and_files(tmp_path):
     """A real process, as a user runs it: exit 2, one line, no traceback, nothing written."""

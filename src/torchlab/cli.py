@@ -43,7 +43,21 @@ class ArgumentParser(argparse.ArgumentParser):
         if action.choices is not None and value not in action.choices:
             choices = [str(choice) for choice in action.choices]
             hint = did_you_mean(str(value), choices) or f" (choose from {', '.join(choices)})"
+            if action.dest == "command" and is_recipe(str(value)):  # `torchlab mnist-mlp`
+                hint = f" (to train that recipe: torchlab train {value})"
             raise argparse.ArgumentError(action, f"invalid choice: {value!r}{hint}")
+
+    def misplaced_flags(self, argv: list[str]) -> None:
+        """Refuse a command's flags written before the command (`torchlab --epochs 3 train mnist-mlp`
+        was "invalid choice: '3'"), naming the line that works: they go after it."""
+        commands = self._subparsers._group_actions[0].choices if self._subparsers else {}
+        if not argv or not argv[0].startswith("-") or argv[0] in self._option_string_actions:
+            return
+        for i, word in enumerate(argv):
+            flag = commands[word]._option_string_actions.get(argv[i - 1]) if word in commands else None
+            if word in commands and not (flag and flag.nargs != 0):  # not the value of `--out train`
+                moved = " ".join(argv[:i])
+                raise TorchlabError(f"{moved}: options go after the command: torchlab {' '.join(argv[i:])} {moved}")
 
     def unrecognized(self, command: str | None, extra: list[str]) -> None:
         """Refuse arguments no parser took, naming the flag a misspelt one was close to (`--epohcs`)."""
@@ -53,6 +67,13 @@ class ArgumentParser(argparse.ArgumentParser):
         typed = [a.split("=")[0].lstrip("-") for a in extra if a.startswith("-")]
         meant = next((flags[close] for word in typed if (close := closest(word, flags))), None)
         parser.error(f"unrecognized arguments: {' '.join(extra)}" + (f" (did you mean '{meant}'?)" if meant else ""))
+
+
+def is_recipe(word: str) -> bool:
+    """Whether `word` names a built-in recipe or a recipe file (YAML only: no torch)."""
+    from torchlab.recipes import recipe_names
+
+    return word in recipe_names() or (word.endswith((".yaml", ".yml")) and Path(word).is_file())
 
 
 def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
@@ -392,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 import_user_code(specs)
             parser = build_parser()
+            parser.misplaced_flags(argv)
             args, extra = parser.parse_known_args(argv)
             # KEY=VALUE overrides may stand anywhere, also after flags such as --out DIR.
             if hasattr(args, "overrides"):

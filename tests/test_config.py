@@ -65,6 +65,29 @@ def test_bad_overrides_name_the_key(override, message):
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("recipe", "override", "message"),
+    [
+        ("mnist-mlp", "epochs=3", "unknown config section 'epochs' (did you mean 'train.epochs'?)"),
+        ("mnist-mlp", "lr=0.1", "unknown config section 'lr' (did you mean 'optim.lr'?)"),
+        ("mnist-vae", "beta=2", "unknown config section 'beta' (did you mean 'task.beta'?)"),
+        ("mnist-mlp", "task.beta=2", "unknown config key 'task.beta' (a key of task reconstruct, not of classify)"),
+        ("mnist-mlp", "optim.betas=[0.9, 0.9]", "'optim.betas' (a key of optim adam, adamw, not of sgd)"),
+        (
+            "sine-rnn",
+            "data.augment.hflip=0.5",
+            "'data.augment' (a key of data cifar10, fashion-mnist, folder, ..., not",
+        ),
+    ],
+)
+def test_a_key_without_its_section_or_of_another_component_names_where_it_belongs(recipe, override, message):
+    """Before: `epochs=3` said only "unknown config section 'epochs'", and `task.beta=2` on a classifier
+    listed the classifier's keys, without a word that it is the reconstruct task's."""
+    with pytest.raises(TorchlabError) as err:
+        load_recipe(recipe, [override])
+    assert message in str(err.value)
+
+
 def test_unknown_recipe_suggests_the_close_one():
     with pytest.raises(TorchlabError, match="did you mean 'mnist-mlp'"):
         load_recipe("mnist-mpl")

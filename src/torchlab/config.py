@@ -9,11 +9,13 @@ of the wrong type raise TorchlabError (exit 2) with a "did you mean" hint.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import types
 import typing
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -343,11 +345,18 @@ def coerce(value: Any, tp: Any, path: str) -> Any:
     raise TypeError(f"config type {tp!r} at {path} is not supported")
 
 
-def from_dict(cls: type, values: Any, path: str, elsewhere: dict[str, list[str]] | None = None) -> Any:
+def from_dict(
+    cls: type,
+    values: Any,
+    path: str,
+    elsewhere: dict[str, list[str]] | None = None,
+    kin: Callable[[str], list[str]] | None = None,
+) -> Any:
     """Build dataclass `cls` from a dict, rejecting unknown keys with a suggestion.
 
     `elsewhere` maps the other sections to their keys, so a key put in the wrong section
-    (`train.batch_size`) is pointed to the one that has it (`data.batch_size`)."""
+    (`train.batch_size`) is pointed to the one that has it (`data.batch_size`); `kin(key)` names
+    the section's other components that have a key (`model.latent`: autoencoder, vae...)."""
     if values is None:
         values = {}
     if not isinstance(values, dict):
@@ -361,10 +370,34 @@ def from_dict(cls: type, values: Any, path: str, elsewhere: dict[str, list[str]]
             owner = next((section for section, keys in (elsewhere or {}).items() if key in keys), None)
             near = closest(str(key), names)
             suggestion = f"{owner}.{key}" if owner else (f"{prefix}{near}" if near else None)
-            hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+            hint = f" (did you mean '{suggestion}'?)" if suggestion else kin_hint(path, key, values.get("name"), kin)
             raise TorchlabError(f"unknown config key '{prefix}{key}'{hint}; {path or 'config'} has: {', '.join(names)}")
         kwargs[key] = coerce(value, hints[key], f"{prefix}{key}")
     return cls(**kwargs)
+
+
+def setting_hint(key: str, keys: dict[str, list[str]]) -> str:
+    """' (did you mean ...?)' for a key given without its section (`epochs=3`, `lr=0.1`: train.epochs,
+    optim.lr), from each section's `keys`; '' when no key is close."""
+    leaves = {name: f"{section}.{name}" for section, names in keys.items() for name in names}
+    meant = leaves.get(closest(key, leaves) or "")
+    return f" (did you mean '{meant}'?)" if meant else ""
+
+
+def kin_hint(section: str, key: str, current: Any, kin: Callable[[str], list[str]] | None) -> str:
+    """' (a key of model autoencoder, vae, not of mlp)' for a key of the section's other components."""
+    names = kin(key) if kin else []
+    if not names:
+        return ""
+    listed = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return f" (a key of {section} {listed}, not of {current})"
+
+
+def components_with(section: str, key: str) -> list[str]:
+    """The components of a registry `section` whose config has `key`."""
+    default = next(f.default_factory for f in dataclasses.fields(Config) if f.name == section)
+    registry = SECTION_REGISTRIES[section]
+    return [name for name in registry.names() if key in typing.get_type_hints(registry.config_class(name, default))]
 
 
 def build_config(raw: dict[str, Any]) -> Config:
@@ -376,11 +409,6 @@ def build_config(raw: dict[str, Any]) -> Config:
     imported = import_user_code(coerce(raw.get("imports") or [], list[str], "imports"))
     registries = SECTION_REGISTRIES
     top = {f.name: f for f in dataclasses.fields(Config)}
-    for key in raw:
-        if key not in top:
-            raise TorchlabError(
-                f"unknown config section '{key}'{did_you_mean(str(key), top)}; sections: {', '.join(top)}"
-            )
     hints = typing.get_type_hints(Config)
     chosen = {}
     classes = {name: hints[name] for name in top if dataclasses.is_dataclass(hints[name])}
@@ -391,11 +419,16 @@ def build_config(raw: dict[str, Any]) -> Config:
         chosen[name] = coerce(section.get("name", top[name].default_factory().name), str, f"{name}.name")
         classes[name] = registries[name].config_class(chosen[name], top[name].default_factory)
     keys = {name: [f.name for f in dataclasses.fields(cls) if f.name != "name"] for name, cls in classes.items()}
+    for key in raw:
+        if key not in top:
+            hint = did_you_mean(str(key), top) or setting_hint(str(key), keys)
+            raise TorchlabError(f"unknown config section '{key}'{hint}; sections: {', '.join(top)}")
     built: dict[str, Any] = {}
     for name in top:
         others = {other: names for other, names in keys.items() if other != name}
         if name in registries:
-            built[name] = from_dict(classes[name], {**raw[name], "name": chosen[name]}, name, others)
+            kin = functools.partial(components_with, name)
+            built[name] = from_dict(classes[name], {**raw[name], "name": chosen[name]}, name, others, kin)
         elif name in classes and name in raw:
             built[name] = from_dict(classes[name], raw[name], name, others)
         elif name in raw:

@@ -115,3 +115,17 @@ def test_onnx_of_a_mirror_voting_run_votes_too(tmp_path, mnist_root):
 def test_onnx_is_for_classifiers_only_and_formats_are_checked(run, capsys):
     assert main(["export", str(run), "--format", "torchscript"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_export_of_a_run_that_never_finished_an_epoch_says_why(tmp_path, mnist_root, capsys):
+    """Before: 'checkpoint not found: RUN/checkpoints/best.pt', where eval of the same run said why."""
+    run = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "optim.lr=1e9", "--logger", "none", "data.subset=500", "--out", str(run)]) == 2
+    capsys.readouterr()
+    for fmt in ("safetensors", "onnx"):
+        assert main(["export", str(run), "--format", fmt]) == 2
+        assert (
+            capsys.readouterr().err.strip()
+            == f"torchlab: error: {run} diverged: its model is NaN (report.html holds its learning curves)"
+        )
+    assert not (run / "export").exists()

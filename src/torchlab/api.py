@@ -39,6 +39,7 @@ from torchlab.data import data_record
 from torchlab.data.augment import ImageDataConfig
 from torchlab.engine.interrupt import Interrupted, graceful_stop
 from torchlab.engine.trainer import Trainer
+from torchlab.export import export as export_weights
 from torchlab.loggers import logger_classes
 from torchlab.models import for_checkpoint
 from torchlab.models.size import check_training_memory
@@ -307,6 +308,24 @@ def unfinished(run_dir: Path, config: Config, then: str) -> str:
     return f"{run_dir} has not finished ({status}): `{resume}` finishes it and {then}"
 
 
+def checkpoint_of(run_dir: Path, config: Config, name: str, then: str) -> Path:
+    """checkpoints/NAME.pt of the run; where it is missing because no epoch ended (stopped, diverged),
+    a TorchlabError saying so and what continues the run and `then`, not only that the file is missing."""
+    path = run_dir / "checkpoints" / f"{name}.pt"
+    if not path.exists() and not finished(run_dir):
+        raise TorchlabError(unfinished(run_dir, config, then))
+    return path
+
+
+def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "best") -> Path:
+    """`torchlab export`: the run's best (or last) weights as `fmt` (torchlab.export); returns the file."""
+    then = f"writes its {checkpoint}.pt"
+    if checkpoint == "best" and (run_dir / "checkpoints" / "last.pt").exists():
+        then += " (`--checkpoint last` exports last.pt as it is)"
+    checkpoint_of(run_dir, load_run_config(run_dir), checkpoint, then)
+    return export_weights(run_dir, fmt, out, checkpoint)
+
+
 def finished(run_dir: Path) -> bool:
     """Whether the run's summary.json says it trained to the end (not interrupted, killed or failed)."""
     try:
@@ -395,9 +414,7 @@ def evaluate(
         config.data.root = data_dir
     if device:
         config.train.device = device
-    path = weights or run_dir / "checkpoints" / "best.pt"
-    if not path.exists() and not finished(run_dir):  # no epoch ended: say why, not only that best.pt is missing
-        raise TorchlabError(unfinished(run_dir, config, "tests it"))
+    path = weights or checkpoint_of(run_dir, config, "best", "tests it")
     state = weights_state(path) if weights else load_checkpoint(path)
     with for_checkpoint():
         trainer = build_trainer(config, run_dir)

@@ -233,9 +233,9 @@ def cmd_notes(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from torchlab.export import export
+    from torchlab import api
 
-    print(export(args.run_dir, args.format, args.out, args.checkpoint))
+    print(api.export(args.run_dir, args.format, args.out, args.checkpoint))
     return 0
 
 

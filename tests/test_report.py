@@ -212,6 +212,21 @@ def test_report_of_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_a_recipe_file_that_only_its_overrides_make_valid_still_gets_its_report(tmp_path, mnist_root, capsys):
+    """Before: the run trained, then exited 2 without report.html ("train.epochs: expected an integer,
+    got 'abc'"), as the report resolved the recipe file again without the overrides; so did
+    `torchlab report` of a run whose recipe file was edited after it."""
+    recipe, out = tmp_path / "my.yaml", tmp_path / "run"
+    recipe.write_text("base: mnist-mlp\ntrain:\n  epochs: abc\n")
+    assert main(["train", str(recipe), "train.epochs=1", "data.subset=500", "--logger", "none", "--out", str(out)]) == 0
+    assert f"torchlab train {out}/config.yaml" in (out / "report.html").read_text()
+    recipe.write_text("base: mnist-mlp\nmodel:\n  hiden: [8]\n")  # edited since
+    (out / "report.html").unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0 and (out / "report.html").is_file()
+
+
+@pytest.mark.slow
 def test_learning_curves_place_training_logs_within_epochs(tmp_path, mnist_root):
     out = tmp_path / "run"
     args = ["--logger", "jsonl", "data.subset=1000", "data.batch_size=100", "train.epochs=2", "train.log_every=3"]

@@ -44,14 +44,15 @@ def recipe_differences(config: dict[str, Any]) -> dict[str, Any] | None:
     if recipe not in recipe_names() and not Path(recipe).is_file():
         return None
     run = {k: plain(v) for k, v in flatten(config).items() if k not in LABELS}
-    recipe_names_of = flatten(load_recipe(recipe).to_dict())
-    renamed = {k: v for k, v in run.items() if k.endswith(".name") and v != recipe_names_of.get(k)}
-    try:
+    try:  # None where the recipe no longer resolves alone: a component this torchlab no longer has, a
+        # recipe file edited since, or one with a value that only the run's overrides made valid
+        recipe_names_of = flatten(load_recipe(recipe).to_dict())
+        renamed = {k: v for k, v in run.items() if k.endswith(".name") and v != recipe_names_of.get(k)}
         base = {
             k: plain(v)
             for k, v in flatten(load_recipe(recipe, [f"{k}={v}" for k, v in renamed.items()]).to_dict()).items()
         }
-    except TorchlabError:  # a component this torchlab no longer has
+    except TorchlabError:
         return None
     return {**renamed, **{k: v for k, v in run.items() if k not in base or base[k] != v}}
 

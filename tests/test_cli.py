@@ -1,13 +1,15 @@
 """The command line: listing, help, and exit status 2 with one clear line for bad input."""
 
+import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import torchlab
-from tests.conftest import cli_env, run_cli
+from tests.conftest import cli_env, run_cli, tiny_run
 from torchlab.cli import main
 from torchlab.core.errors import TorchlabError
 
@@ -232,6 +234,39 @@ def test_a_run_whose_config_yaml_is_empty_says_so(tmp_path, capsys):
     (tmp_path / "config.yaml").write_text("")
     assert main(["eval", str(tmp_path)]) == 2
     assert f"{tmp_path / 'config.yaml'} is empty" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, mnist_root) -> Path:
+    return tiny_run(tmp_path_factory)
+
+
+@pytest.mark.parametrize("command", [["eval"], ["resume"], ["report"], ["export", "--format", "safetensors"]])
+def test_a_path_that_is_not_a_run_names_the_run_meant(command, tiny, capsys):
+    """Before: each said only "PATH is not a torchlab run directory (no config.yaml)": a file or folder
+    in a run (RUN/config.yaml, RUN/checkpoints), the folder of a recipe's runs, a path that is not there."""
+    cases = {
+        tiny / "config.yaml": f" but lies in one: name the run, {tiny}",
+        tiny / "checkpoints": f" but lies in one: name the run, {tiny}",
+        tiny.parent: f" but holds one run, {tiny}: name one",
+        tiny.parent / "nothing": ": it does not exist",
+    }
+    before = sorted(tiny.parent.rglob("*"))
+    for path, message in cases.items():
+        assert main([command[0], str(path), *command[1:]]) == 2
+        assert capsys.readouterr().err.strip() == f"torchlab: error: {path} is not a torchlab run directory{message}"
+    assert sorted(tiny.parent.rglob("*")) == before  # nothing written
+
+
+def test_a_run_whose_config_yaml_another_version_wrote_names_the_file(tmp_path, tiny, capsys):
+    """Before: "unknown config key 'train.future_knob'", as if the command line had set it."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny, run)
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("train:\n", "train:\n  future_knob: 3\n"))
+    for command in (["eval"], ["resume", "--epochs", "2"], ["export", "--format", "safetensors"]):
+        assert main([command[0], str(run), *command[1:]]) == 2
+        assert capsys.readouterr().err.startswith(f"torchlab: error: {config}: unknown config key 'train.future_knob'")
 
 
 def test_eval_and_report_of_a_run_that_cannot_be_read_say_why(tmp_path, mnist_root, capsys):

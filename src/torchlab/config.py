@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import re
 import types
 import typing
@@ -23,7 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from torchlab.core.errors import TorchlabError, closest, did_you_mean
-from torchlab.core.files import atomic_write_text
+from torchlab.core.files import atomic_write_text, torchlab_folder
 from torchlab.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, import_user_code, user_sources
 
 
@@ -506,12 +507,24 @@ def save_config(config: Config, path: Path) -> None:
 
 
 def not_a_run(run_dir: Path) -> TorchlabError:
-    """The error for a folder without config.yaml, pointing a cross-validation's folder to its folds."""
+    """The error for a path without config.yaml, pointing to the run it meant: a cross-validation's
+    folds, the run that a file or folder given lies in (`RUN/checkpoints`), or the runs a folder holds."""
     if (run_dir / "cv_summary.json").is_file() or (run_dir / "fold-0" / "config.yaml").is_file():
         return TorchlabError(
             f"{run_dir} is a cross-validation, not a run: its folds are the runs ({run_dir / 'fold-0'}, ...), "
             f"and {run_dir / 'report.html'} shows them side by side"
         )
+    if not os.path.lexists(run_dir):
+        return TorchlabError(f"{run_dir} is not a torchlab run directory: it does not exist")
+    owner = torchlab_folder(run_dir)
+    if owner is not None:
+        run = next((parent for parent in run_dir.parents if parent.resolve() == owner), owner)
+        return TorchlabError(f"{run_dir} is not a torchlab run directory but lies in one: name the run, {run}")
+    configs = [*run_dir.glob("*/config.yaml"), *run_dir.glob("*/*/config.yaml")]  # runs/RECIPE/TIMESTAMP
+    runs = sorted(path.parent for path in configs if torchlab_folder(path.parent) == path.parent.resolve())
+    if runs:
+        held = f"{len(runs)} runs ({runs[0]} ... {runs[-1]})" if len(runs) > 1 else f"one run, {runs[0]}"
+        return TorchlabError(f"{run_dir} is not a torchlab run directory but holds {held}: name one")
     return TorchlabError(f"{run_dir} is not a torchlab run directory (no config.yaml)")
 
 
@@ -523,4 +536,7 @@ def load_run_config(run_dir: Path) -> Config:
     raw = read_yaml(path)
     if not raw:
         raise TorchlabError(f"{path} is empty: the run's config is lost (a full disk, or an edit)")
-    return build_config(raw)
+    try:
+        return build_config(raw)
+    except TorchlabError as err:  # not the user's command line: the run's own file (edited, or another version's)
+        raise TorchlabError(f"{path}: {err}") from None

@@ -258,6 +258,25 @@ def test_a_path_that_is_not_a_run_names_the_run_meant(command, tiny, capsys):
     assert sorted(tiny.parent.rglob("*")) == before  # nothing written
 
 
+def test_every_folder_a_command_writes_into_refuses_a_file_in_its_way(tiny, tmp_path, capsys):
+    """Before: `notes SECTION --pictures FILE` crashed with a FileExistsError traceback (exit 1), and
+    `report RUN RUN --out FILE` said "could not write FILE/report.html: File exists"."""
+    file = tmp_path / "a file"
+    file.write_text("kept")
+    for folder, where in ((file, "exists and is not a directory"), (file / "sub", f"is under {file}, which is not")):
+        for command, flag in (
+            (["train", "mnist-mlp"], "--out"),
+            (["cv", "mnist-mlp"], "--out"),
+            (["report", str(tiny), str(tiny)], "--out"),
+            (["notes", "overfitting"], "--pictures"),
+        ):
+            assert main([*command, flag, str(folder)]) == 2
+            err = capsys.readouterr().err.strip()
+            assert err.startswith(f"torchlab: error: {folder} {where}"), err
+            assert err.endswith(f"; pick another {flag}") and len(err.splitlines()) == 1
+    assert file.read_text() == "kept"
+
+
 def test_a_run_whose_config_yaml_another_version_wrote_names_the_file(tmp_path, tiny, capsys):
     """Before: "unknown config key 'train.future_knob'", as if the command line had set it."""
     run = tmp_path / "run"

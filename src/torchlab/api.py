@@ -30,6 +30,7 @@ from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import (
     atomic_write_json,
     check_new_run_dir,
+    check_output_folder,
     refuse_inside_another,
     run_lock,
     torchlab_folder,
@@ -434,6 +435,8 @@ def compare(run_dirs: list[Path], out: Path | None = None) -> Path:
     if out is not None and (owner := torchlab_folder(out)):  # its report.html, or a file in it, is its own
         what = "a run directory" if owner == out.resolve() else f"inside {owner}"
         raise TorchlabError(f"{out} is {what}: a run's or cross-validation's files are its own; pick another --out")
+    if out is not None:
+        check_output_folder(out, "--out")
     return write_comparison(run_dirs, out or default_run_dir("compare"))
 
 

@@ -145,6 +145,21 @@ NAME_MAX, PATH_MAX = 255, 4096  # Linux's limits, in bytes
 LONGEST_INSIDE = len("/checkpoints/.best.pt.01234567.tmp")  # the longest path torchlab writes in a run
 
 
+def check_output_folder(folder: Path, flag: str) -> None:
+    """A TorchlabError, before anything is written, when `folder` (given by `flag`) cannot be made or
+    written in: a file, a path under a file, or under a folder that is not writable."""
+    absolute = Path(os.path.abspath(folder))
+    existing = absolute
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if not existing.is_dir():
+        if existing == absolute:
+            raise TorchlabError(f"{folder} exists and is not a directory; pick another {flag}")
+        raise TorchlabError(f"{folder} is under {existing}, which is not a directory; pick another {flag}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise TorchlabError(f"cannot write in {folder}: {existing} is not writable; pick another {flag}")
+
+
 def check_new_run_dir(run_dir: Path) -> None:
     """A TorchlabError, before any data loads or anything is written, when a new run cannot go to
     `run_dir`: a path that is not UTF-8 or too long, a file or under one, an unwritable parent, a
@@ -163,17 +178,9 @@ def check_new_run_dir(run_dir: Path) -> None:
     if len(os.fsencode(str(absolute))) + LONGEST_INSIDE > PATH_MAX:
         raise TorchlabError(f"--out: the path is too long (at most {PATH_MAX - LONGEST_INSIDE} bytes here)")
     refuse_inside_another(absolute)
-    existing = absolute
-    while not os.path.lexists(existing):
-        existing = existing.parent
-    if existing != absolute:
-        if not existing.is_dir():
-            raise TorchlabError(f"{run_dir} is under {existing}, which is not a directory; pick another --out")
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise TorchlabError(f"cannot create {run_dir}: {existing} is not writable; pick another --out")
+    check_output_folder(run_dir, "--out")
+    if not absolute.exists():
         return
-    if not absolute.is_dir():
-        raise TorchlabError(f"{run_dir} exists and is not a directory; pick another --out")
     try:
         names = os.listdir(absolute)
     except OSError as err:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from torchlab.core.errors import TorchlabError, did_you_mean
+from torchlab.core.files import check_output_folder
 
 
 def sections() -> dict[str, ModuleType]:
@@ -108,6 +109,7 @@ def picture(filename: str) -> Path:
 
     Outside `run` (a section's main() called directly) the pictures go to PICTURES_DIR itself."""
     folder = _pictures[0] if _pictures else pictures_dir()
+    check_output_folder(folder, "--pictures")  # a file there, or a folder not writable: one line, exit 2
     folder.mkdir(parents=True, exist_ok=True)
     return folder / filename
 

@@ -260,7 +260,8 @@ def test_a_path_that_is_not_a_run_names_the_run_meant(command, tiny, capsys):
 
 def test_every_folder_a_command_writes_into_refuses_a_file_in_its_way(tiny, tmp_path, capsys):
     """Before: `notes SECTION --pictures FILE` crashed with a FileExistsError traceback (exit 1), and
-    `report RUN RUN --out FILE` said "could not write FILE/report.html: File exists"."""
+    `report RUN RUN --out FILE` and `export RUN --out FILE/model.safetensors` said "could not write
+    FILE/...: File exists"."""
     file = tmp_path / "a file"
     file.write_text("kept")
     for folder, where in ((file, "exists and is not a directory"), (file / "sub", f"is under {file}, which is not")):
@@ -274,6 +275,10 @@ def test_every_folder_a_command_writes_into_refuses_a_file_in_its_way(tiny, tmp_
             err = capsys.readouterr().err.strip()
             assert err.startswith(f"torchlab: error: {folder} {where}"), err
             assert err.endswith(f"; pick another {flag}") and len(err.splitlines()) == 1
+    assert main(["export", str(tiny), "--format", "safetensors", "--out", str(file / "model.safetensors")]) == 2
+    assert (
+        capsys.readouterr().err.strip() == f"torchlab: error: {file} exists and is not a directory; pick another --out"
+    )
     assert file.read_text() == "kept"
 
 

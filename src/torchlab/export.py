@@ -16,7 +16,7 @@ import torch
 from torchlab.config import load_run_config
 from torchlab.core.checkpoint import load_checkpoint, load_weights, save_tensors
 from torchlab.core.errors import TorchlabError
-from torchlab.core.files import atomic_write, refuse_planted_links, torchlab_folder
+from torchlab.core.files import atomic_write, check_output_folder, refuse_planted_links, torchlab_folder
 from torchlab.data import DataInfo
 from torchlab.models import build_model, for_checkpoint
 from torchlab.tasks.classify import MirrorAveraged
@@ -62,6 +62,7 @@ def check_out(out: Path, run_dir: Path, name: str) -> None:
     this run's export/ (`--out RUN/checkpoints/best.pt` would have replaced a run's best model)."""
     if out.is_dir():
         raise TorchlabError(f"--out {out} is a folder; name the file to write (e.g. {out / name})")
+    check_output_folder(out.parent, "--out")
     refuse_planted_links(run_dir)  # export/ a link: the default --out would write outside the run
     owner = torchlab_folder(out.parent)
     if owner is not None and not (owner == run_dir.resolve() and out.resolve().is_relative_to(owner / "export")):

@@ -93,6 +93,26 @@ def test_unknown_recipe_suggests_the_close_one():
         load_recipe("mnist-mpl")
 
 
+def test_an_unknown_recipe_names_the_run_or_file_it_likely_meant(tmp_path, monkeypatch):
+    """Before: `train RUN_DIR` and `train my` (for my.yaml) said only "unknown recipe", and `train
+    mnist-mlp.yaml` "config file not found"."""
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(load_recipe("mnist-mlp"), run / "config.yaml")
+    (tmp_path / "my.yaml").write_text("base: mnist-mlp\n")
+    cases = {
+        str(run): f"({run} is a run: `torchlab resume {run}` continues it, `torchlab train {run}/config.yaml` trains",
+        "my": "unknown recipe 'my' (did you mean 'my.yaml'?)",
+        "mnist-mlp.yaml": "config file not found: mnist-mlp.yaml (did you mean the recipe 'mnist-mlp'?)",
+    }
+    for recipe, message in cases.items():
+        with pytest.raises(TorchlabError) as err:
+            load_recipe(recipe)
+        assert message in str(err.value)
+    assert load_recipe("my.yaml").recipe == "my" and load_recipe(str(run / "config.yaml")).recipe == "mnist-mlp"
+
+
 def test_model_section_keys_depend_on_the_model_name():
     # Naming another model starts from its defaults; `hidden` belongs to mlp, not to the scratch model.
     assert load_recipe("mnist-mlp", ["model.name=mlp-scratch"]).model == load_recipe("mnist-mlp-scratch").model

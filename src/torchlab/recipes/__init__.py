@@ -25,13 +25,27 @@ def recipe_names() -> list[str]:
 
 def recipe_path(recipe: str, relative_to: Path | None = None) -> Path:
     """The YAML file of a recipe given by name, or by a path (relative to `relative_to`'s folder)."""
+    names = recipe_names()
     if recipe.endswith((".yaml", ".yml")):
         path = Path(recipe).expanduser()
-        return path if path.is_absolute() or relative_to is None else relative_to.parent / path
-    names = recipe_names()
+        path = path if path.is_absolute() or relative_to is None else relative_to.parent / path
+        if not path.exists() and Path(recipe).stem in names:  # `torchlab train mnist-mlp.yaml`
+            raise TorchlabError(f"config file not found: {path} (did you mean the recipe '{Path(recipe).stem}'?)")
+        return path
     if recipe not in names:
-        raise TorchlabError(f"unknown recipe '{recipe}'{did_you_mean(recipe, names)}; `torchlab list` shows them all")
+        raise TorchlabError(f"unknown recipe '{recipe}'{recipe_hint(recipe, names)}; `torchlab list` shows them all")
     return RECIPE_DIR / f"{recipe}.yaml"
+
+
+def recipe_hint(recipe: str, names: list[str]) -> str:
+    """What an unknown recipe name likely meant: a run directory's config, a YAML file of that
+    name without its suffix (`my` for my.yaml), or a close recipe name."""
+    given = Path(recipe).expanduser()
+    if (given / "config.yaml").is_file():
+        again = f"`torchlab train {given / 'config.yaml'}` trains its config again"
+        return f" ({recipe} is a run: `torchlab resume {recipe}` continues it, {again})"
+    files = [f"{recipe}{suffix}" for suffix in (".yaml", ".yml") if Path(f"{given}{suffix}").is_file()]
+    return f" (did you mean '{files[0]}'?)" if files else did_you_mean(recipe, names)
 
 
 def recipe_raw(recipe: str, relative_to: Path | None = None, seen: tuple[Path, ...] = ()) -> dict[str, Any]:

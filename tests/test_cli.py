@@ -45,6 +45,13 @@ def test_every_command_has_help(command, capsys):
         (["train", "sine-lstm", "train.monitor=val.accuracy"], "'val.accuracy' is not a validation metric"),
         (["train", "mnist-mlp", "data.val_split=0"], "train.monitor 'val.accuracy' needs a validation set"),
         (["train", "mnist-mlp", "-q", "log.quiet=abc"], "log.quiet is set twice, by --quiet and by log.quiet=abc"),
+        # these two said "unrecognized arguments: optim.lr 0.1", or nothing of the value '=0.1'
+        (["train", "mnist-mlp", "-q", "optim.lr", "=", "0.1"], "an override is one word, without spaces: optim.lr=0.1"),
+        (["show", "mnist-mlp", "optim.lr", "=0.1"], "an override is one word, without spaces: optim.lr=0.1"),
+        (
+            ["train", "mnist-mlp", "model.hidden=200"],
+            "model.hidden: expected a list of integers, got 200",
+        ),  # "of an integer"
         (["train", "sine-lstm", "task.context=60"], "task.context=60 must be within 1..59 (the test sequence)"),
         (
             ["train", "sine-lstm", "model.hidden_size=99999999"],

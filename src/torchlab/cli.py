@@ -351,6 +351,15 @@ def one_line(message: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
+def refuse_spaced_overrides(argv: list[str]) -> None:
+    """Refuse `optim.lr = 0.1` (or `optim.lr =0.1`), which argparse split into words it could not
+    place ("unrecognized arguments: optim.lr 0.1"), naming the one word meant."""
+    for i, word in enumerate(argv[1:], 1):
+        if word.startswith("=") and not argv[i - 1].startswith("-"):
+            value = argv[i + 1] if word == "=" and i + 1 < len(argv) else word[1:]
+            raise TorchlabError(f"an override is one word, without spaces: {argv[i - 1]}={value}")
+
+
 def user_imports(argv: list[str]) -> tuple[list[str], list[str]]:
     """(the `--import MODULE_OR_FILE` values, anywhere on the line, then $TORCHLAB_IMPORT's; argv without them)."""
     specs, rest, args = [], [], iter(argv)
@@ -414,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                 import_user_code(specs)
             parser = build_parser()
             parser.misplaced_flags(argv)
+            refuse_spaced_overrides(argv)
             args, extra = parser.parse_known_args(argv)
             # KEY=VALUE overrides may stand anywhere, also after flags such as --out DIR.
             if hasattr(args, "overrides"):

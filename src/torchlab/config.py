@@ -258,6 +258,9 @@ SECTION_REGISTRIES = {"data": DATASETS, "model": MODELS, "task": TASKS, "optim":
 # Building dataclasses from plain dicts, with type checks
 
 
+PLURALS = {int: "integers", float: "numbers", str: "strings", bool: "true or false values"}  # "a list of integers"
+
+
 def _type_name(tp: Any) -> str:
     if tp is type(None):
         return "null"
@@ -267,7 +270,8 @@ def _type_name(tp: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin in (list, tuple):
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+        item = typing.get_args(tp)[0]
+        return f"a list of {PLURALS.get(item) or _type_name(item)}"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
         tp, getattr(tp, "__name__", str(tp))
     )

@@ -45,6 +45,12 @@ def test_every_command_has_help(command, capsys):
         (["train", "sine-lstm", "train.monitor=val.accuracy"], "'val.accuracy' is not a validation metric"),
         (["train", "mnist-mlp", "data.val_split=0"], "train.monitor 'val.accuracy' needs a validation set"),
         (["train", "mnist-mlp", "-q", "log.quiet=abc"], "log.quiet is set twice, by --quiet and by log.quiet=abc"),
+        # cv trained 3 folds, and said "data.fold: expected 0 while K-fold is off (set data.folds=K too)"
+        (["cv", "mnist-mlp", "--folds", "3", "data.folds=4"], "data.folds=4: cv sets data.folds (--folds K) and"),
+        (
+            ["cv", "mnist-mlp", "data.fold=1"],
+            "data.fold=1: cv sets data.folds (--folds K) and data.fold (each in turn)",
+        ),
         # these two said "unrecognized arguments: optim.lr 0.1", or nothing of the value '=0.1'
         (["train", "mnist-mlp", "-q", "optim.lr", "=", "0.1"], "an override is one word, without spaces: optim.lr=0.1"),
         (["show", "mnist-mlp", "optim.lr", "=0.1"], "an override is one word, without spaces: optim.lr=0.1"),
@@ -60,7 +66,7 @@ def test_every_command_has_help(command, capsys):
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
-    assert main([*args, "--out", str(tmp_path / "run")] if args[0] == "train" else args) == 2
+    assert main([*args, "--out", str(tmp_path / "run")] if args[0] in ("train", "cv") else args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err

@@ -188,6 +188,11 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from torchlab import api
     from torchlab.recipes import load_recipe
 
+    for override in args.overrides:  # data.folds=4 with --folds 3 trained 3 folds without a word
+        if override.split("=", 1)[0].strip() in ("data.folds", "data.fold"):
+            raise TorchlabError(
+                f"{override}: cv sets data.folds (--folds K) and data.fold (each in turn); leave it out"
+            )
     summary = api.cross_validate(load_recipe(args.recipe, overrides_from(args)), args.folds, args.out)
     print_cv_summary(summary)
     print(f"  report           {summary['report']}")  # the page of the folds

@@ -295,6 +295,25 @@ def test_every_folder_a_command_writes_into_refuses_a_file_in_its_way(tiny, tmp_
     assert file.read_text() == "kept"
 
 
+def test_a_tilde_that_names_no_user_is_one_line_wherever_a_path_is_read(tiny, tmp_path, monkeypatch, capsys):
+    """Before: `--data-dir ~data` (a missing slash) and the like raised "RuntimeError: Could not
+    determine home directory." with a traceback, exit 1."""
+    lost = "~no-such-user-torchlab"
+    for args in (
+        ["train", "mnist-mlp", "--data-dir", f"{lost}/data", "--out", str(tmp_path / "run")],
+        ["eval", str(tiny), "--data-dir", lost],
+        ["train", f"{lost}/my.yaml"],
+        ["--import", f"{lost}/mine.py", "list"],
+        ["train", "folder-resnet18", f"data.folder={lost}/pets", "--out", str(tmp_path / "run")],
+    ):
+        assert main(args) == 2
+        assert f"there is no user 'no-such-user-torchlab' for {lost} (your home is ~/)" in capsys.readouterr().err
+    monkeypatch.setenv("TORCHLAB_DATA", lost)
+    assert main(["eval", str(tiny)]) == 2
+    assert f"{lost}: there is no user" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_whose_config_yaml_another_version_wrote_names_the_file(tmp_path, tiny, capsys):
     """Before: "unknown config key 'train.future_knob'", as if the command line had set it."""
     run = tmp_path / "run"

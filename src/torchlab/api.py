@@ -34,6 +34,7 @@ from torchlab.core.files import (
     refuse_inside_another,
     run_lock,
     torchlab_folder,
+    user_path,
 )
 from torchlab.core.runtime import restore_rng_states, rng_states
 from torchlab.data import data_record
@@ -62,7 +63,7 @@ def load_judge(where: str | None) -> judges.Judge:
     """The classifier saved at `where` (a run directory or a checkpoint), else the default judge
     (trained into the cache the first time, and again when an older torchlab's no longer loads)."""
     if where:
-        return judges.judge_from(Path(where).expanduser())
+        return judges.judge_from(user_path(where))
     cached = default_judge()  # its own errors (no MNIST, say) are not a reason to train it again
     try:
         return judges.judge_from(cached)

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from torchlab.core.errors import TorchlabError, did_you_mean
+from torchlab.core.files import user_path
 
 T = TypeVar("T")
 
@@ -95,7 +96,7 @@ def import_user_module(spec: str) -> tuple[str, ModuleType]:
     keep that part under `if __name__ == "__main__":`, as any imported script must. The script this
     process runs is not imported again: its module is `__main__`."""
     if spec.endswith(".py") or os.sep in spec:
-        path = Path(spec).expanduser().resolve()
+        path = user_path(spec).resolve()
         if not path.is_file():
             raise TorchlabError(f"import {spec}: no such file")
         if path == running_script():  # this process runs it: its classes exist, and running it again would train again

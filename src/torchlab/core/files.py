@@ -17,6 +17,16 @@ from torchlab.core.errors import TorchlabError
 TEMP_SUFFIX = ".tmp"
 
 
+def user_path(text: str | os.PathLike[str]) -> Path:
+    """`text` as a Path with `~` and `~USER` expanded; a `~USER` that names no user (`--data-dir ~data`,
+    a missing slash) is a TorchlabError, where Path.expanduser raised a RuntimeError (exit 1)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        user = str(text)[1:].split("/", 1)[0]
+        raise TorchlabError(f"{text}: there is no user '{user}' for ~{user} (your home is ~/)") from None
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write through `write(file)` into a temporary sibling, fsync, then rename over `path`.
 

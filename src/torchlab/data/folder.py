@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from torchlab.config import in_range
 from torchlab.core.errors import DataNotFound, TorchlabError
-from torchlab.core.files import atomic_write_text
+from torchlab.core.files import atomic_write_text, user_path
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, TrainPreset, build_augment
 from torchlab.data.loaders import Normalize
@@ -219,7 +219,7 @@ class ImageFolderData:
     def __init__(self, cfg: FolderConfig, device: torch.device) -> None:
         if not cfg.folder:
             raise DataNotFound("data.folder is not set: point it at a folder of <class>/<image> files")
-        folder = Path(cfg.folder).expanduser()
+        folder = user_path(cfg.folder)
         if not folder.is_dir():
             folder = data_root(cfg.root) / folder
         index = Path(cfg.index) if cfg.index else folder / "index.csv"

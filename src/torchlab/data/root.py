@@ -6,14 +6,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
+from torchlab.core.files import user_path
+
 _looking = ContextVar("looking", default=False)
 
 
 def data_root(configured: str | None) -> Path:
     if configured:
-        return Path(configured).expanduser()
+        return user_path(configured)
     if os.environ.get("TORCHLAB_DATA"):
-        return Path(os.environ["TORCHLAB_DATA"]).expanduser()
+        return user_path(os.environ["TORCHLAB_DATA"])
     return Path.home() / ".cache" / "torchlab" / "data"
 
 

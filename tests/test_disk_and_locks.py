@@ -69,7 +69,9 @@ def test_a_run_in_progress_holds_its_directory(tmp_path, mnist_root, capsys):
     assert train(out, "train.epochs=1") == 0
     with run_lock(out):  # as a running `torchlab resume` holds it
         assert main(["resume", str(out), "--epochs", "2"]) == 2
-        assert f"another torchlab process (pid {os.getpid()}) is using {out}" in capsys.readouterr().err
+        # it said "; wait for it or pick another --out", which resume, eval and report do not have
+        holder = f"another torchlab process (pid {os.getpid()}) is using {out}"
+        assert f"{holder}: wait for it to end (or, for a new run, pick another --out)" in capsys.readouterr().err
     assert main(["resume", str(out), "--epochs", "2"]) == 0  # a finished (or killed) holder frees it
 
 

@@ -244,7 +244,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise TorchlabError(
-                f"another torchlab process (pid {holder}) is using {run_dir}; wait for it or pick another --out"
+                f"another torchlab process (pid {holder}) is using {run_dir}: wait for it to end "
+                "(or, for a new run, pick another --out)"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

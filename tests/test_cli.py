@@ -29,6 +29,20 @@ def test_every_command_has_help(command, capsys):
 
 
 @pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ([], "A command's options go after it"),
+        *((name, "a run directory, as train printed it") for name in (["resume"], ["eval"], ["export"])),
+    ],
+)
+def test_the_help_says_where_options_go_and_what_a_run_directory_is(command, says, capsys):
+    """Before: the help named `run_dir` with no word of what it is, nor where a command's options go."""
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    assert says in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["train", "no-such-recipe"], "unknown recipe 'no-such-recipe'"),

@@ -244,8 +244,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_DIR_HELP = "a run directory, as train printed it (runs/RECIPE/TIMESTAMP, or its --out)"
+
+
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="torchlab", description="Train, evaluate and compare the notes' recipes.")
+    parser = ArgumentParser(
+        prog="torchlab",
+        description="Train, evaluate and compare the notes' recipes.",
+        epilog="A command's options go after it: `torchlab COMMAND --help` lists them.",
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument(
         "--import",
@@ -284,9 +291,11 @@ def build_parser() -> ArgumentParser:
     cv.add_argument("--folds", type=int, default=5, help="K, the number of folds (default 5)")
 
     resume = sub.add_parser(
-        "resume", help="continue an interrupted run", description="Continue a run from its checkpoints/last.pt."
+        "resume",
+        help="continue a stopped run, or train a finished one further (--epochs N)",
+        description="Continue a run from its checkpoints/last.pt.",
     )
-    resume.add_argument("run_dir", type=Path)
+    resume.add_argument("run_dir", type=Path, help=RUN_DIR_HELP)
     resume.add_argument("--epochs", type=int, help="train to this many epochs in all")
     resume.add_argument("--data-dir", help="data root, if not the one the run used")
     resume.add_argument("-q", "--quiet", action="store_true", help="no progress bar or epoch lines, only the summary")
@@ -296,7 +305,7 @@ def build_parser() -> ArgumentParser:
         help="re-evaluate a run's best checkpoint on the test set",
         description="Re-evaluate checkpoints/best.pt of a run on its test set.",
     )
-    ev.add_argument("run_dir", type=Path)
+    ev.add_argument("run_dir", type=Path, help=RUN_DIR_HELP)
     ev.add_argument("--data-dir", help="data root, if not the one the run used")
     ev.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     ev.add_argument("--weights", type=Path, help="evaluate these weights instead (.safetensors, or a .pt state dict)")
@@ -326,7 +335,7 @@ def build_parser() -> ArgumentParser:
         description="Write checkpoints/best.pt's weights as safetensors (any model) or ONNX (classifiers; "
         "input: the normalised image batch, output: logits). Prints the file written.",
     )
-    export.add_argument("run_dir", type=Path)
+    export.add_argument("run_dir", type=Path, help=RUN_DIR_HELP)
     export.add_argument("--format", required=True, choices=["safetensors", "onnx"])
     export.add_argument("--out", type=Path, help="the file to write (default RUN_DIR/export/model.FORMAT)")
     export.add_argument("--checkpoint", choices=["best", "last"], default="best")

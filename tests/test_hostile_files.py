@@ -141,3 +141,23 @@ def test_broken_checkpoints_exit_2(damage, run, tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert str(last) in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_another_torchlab_version_says_so(run, tmp_path, capsys):
+    """Before: "is not a torchlab checkpoint (expected format torchlab-checkpoint/1)", as for any file."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    for name in ("last", "best"):
+        path = copy / "checkpoints" / f"{name}.pt"
+        state = load_checkpoint(path)
+        torch.save({**state, "format": "torchlab-checkpoint/2"}, path)
+    for argv in (
+        ["resume", str(copy), "--epochs", "3"],
+        ["eval", str(copy)],
+        ["export", str(copy), "--format", "onnx"],
+    ):
+        assert main(argv) == 2
+        name = "last" if argv[0] == "resume" else "best"
+        expected = f"is a checkpoint of another torchlab version (torchlab-checkpoint/2; this one reads {FORMAT})"
+        assert capsys.readouterr().err.strip() == f"torchlab: error: {copy}/checkpoints/{name}.pt {expected}"

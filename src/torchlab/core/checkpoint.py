@@ -54,7 +54,10 @@ def torch_load(path: Path) -> Any:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a torchlab checkpoint on the CPU, or raise TorchlabError saying what is wrong."""
     state = load_weights_only(path)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    found = state.get("format") if isinstance(state, dict) else None
+    if isinstance(found, str) and found.startswith(FORMAT.split("/")[0] + "/") and found != FORMAT:
+        raise TorchlabError(f"{path} is a checkpoint of another torchlab version ({found}; this one reads {FORMAT})")
+    if found != FORMAT:
         raise TorchlabError(f"{path} is not a torchlab checkpoint (expected format {FORMAT})")
     problem = structure_problem(state)
     if problem:

@@ -103,6 +103,11 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
             "--out train: options go after the command: torchlab cv mnist-mlp --out train",
         ),
         (
+            ["train", "optim.lr=0.1", "mnist-mlp", "-q"],
+            "the recipe comes before its overrides: torchlab train mnist-mlp optim.lr=0.1",
+        ),
+        (["show", "a=1", "mnist-mlp", "b=2"], "the recipe comes before its overrides: torchlab show mnist-mlp a=1 b=2"),
+        (
             ["mnist-mlp", "--epochs", "3"],
             "argument command: invalid choice: 'mnist-mlp' (to train that recipe: torchlab train mnist-mlp)",
         ),
@@ -110,7 +115,8 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
 )
 def test_a_commands_options_before_it_name_the_line_that_works(args, line, capsys):
     """Before: `torchlab --epochs 3 train mnist-mlp` said "invalid choice: '3'", `torchlab -q train
-    mnist-mlp` "unrecognized arguments: -q (did you mean '-q'?)", and `torchlab mnist-mlp` listed the commands."""
+    mnist-mlp` "unrecognized arguments: -q (did you mean '-q'?)", `torchlab train optim.lr=0.1 mnist-mlp`
+    "unknown recipe 'optim.lr=0.1'", and `torchlab mnist-mlp` listed the commands."""
     assert main(args) == 2
     assert capsys.readouterr().err.strip() == f"torchlab: error: {line}"
 

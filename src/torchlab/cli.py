@@ -76,6 +76,18 @@ def is_recipe(word: str) -> bool:
     return word in recipe_names() or (word.endswith((".yaml", ".yml")) and Path(word).is_file())
 
 
+def recipe_first(args: argparse.Namespace) -> None:
+    """Refuse overrides written before the recipe (`torchlab train optim.lr=0.1 mnist-mlp`), which
+    made the first override the recipe ("unknown recipe 'optim.lr=0.1'"), naming the line meant."""
+    recipe, overrides = getattr(args, "recipe", ""), getattr(args, "overrides", [])
+    names = [word for word in overrides if "=" not in word]
+    if "=" in recipe and names:
+        rest = [word for word in [recipe, *overrides] if word != names[0]]
+        raise TorchlabError(
+            f"the recipe comes before its overrides: torchlab {args.command} {names[0]} {' '.join(rest)}"
+        )
+
+
 def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
     """The flags shared by train and cv; each becomes a config override."""
     parser.add_argument("recipe", help="recipe name (see `torchlab list`) or a path to a recipe YAML file")
@@ -445,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
                 extra = [a for a in extra if a not in args.overrides]
             if extra:
                 parser.unrecognized(args.command, extra)
+            recipe_first(args)
             with (
                 paused_through_start_up() if args.command in TRAINING else contextlib.nullcontext(),
                 contextlib.nullcontext() if main_rank() else contextlib.redirect_stdout(io.StringIO()),

@@ -129,3 +129,23 @@ def test_export_of_a_run_that_never_finished_an_epoch_says_why(tmp_path, mnist_r
             == f"torchlab: error: {run} diverged: its model is NaN (report.html holds its learning curves)"
         )
     assert not (run / "export").exists()
+
+
+def test_weights_copied_from_another_run_are_not_exported_under_this_ones_name(run, tmp_path, mnist_root, capsys):
+    """Before: safetensors export wrote them, labelled with this run's recipe and model; eval refused them."""
+    other = tmp_path / "other"
+    assert (
+        main(["train", "mnist-mlp", "model.hidden=[16]", "train.epochs=0", "--logger", "none", "--out", str(other)])
+        == 0
+    )
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("export"))
+    shutil.copy(other / "checkpoints" / "best.pt", copy / "checkpoints" / "best.pt")
+    capsys.readouterr()
+    assert main(["export", str(copy), "--format", "safetensors"]) == 2
+    best = copy / "checkpoints" / "best.pt"
+    expected = (
+        f"{best} holds weights of another model than the run's config.yaml: model.hidden=[16] (config.yaml: [200, 200])"
+    )
+    assert capsys.readouterr().err.strip() == f"torchlab: error: {expected}"
+    assert not (copy / "export").exists()

@@ -10,10 +10,11 @@ extra `torchlab[onnx]` (onnx, onnxscript).
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from torchlab.config import load_run_config
+from torchlab.config import Config, load_run_config
 from torchlab.core.checkpoint import load_checkpoint, load_weights, save_tensors
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write, check_output_folder, refuse_planted_links, torchlab_folder
@@ -35,6 +36,7 @@ def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "
     out = out or run_dir / "export" / f"model.{fmt}"
     check_out(out, run_dir, f"model.{fmt}")
     if fmt == "safetensors":
+        refuse_other_model(state, config, path)  # the file would carry this run's name on them
         metadata = {
             "format": WEIGHTS_FORMAT,
             "recipe": config.recipe,
@@ -55,6 +57,16 @@ def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "
         model = MirrorAveraged(model)
     atomic_write(out, lambda f: f.write(onnx_bytes(model.eval(), tuple(state["info"]["input_shape"]))))
     return out
+
+
+def refuse_other_model(state: dict[str, Any], config: Config, path: Path) -> None:
+    """A TorchlabError when checkpoint `state` holds another model's weights than the run's config
+    names (a file copied from another run), as loading them into the run's model would be."""
+    theirs, ours = state.get("config", {}).get("model") or {}, config.to_dict()["model"]
+    if theirs != ours:
+        differ = [key for key in {**theirs, **ours} if theirs.get(key) != ours.get(key)]
+        said = ", ".join(f"model.{key}={theirs.get(key)} (config.yaml: {ours.get(key)})" for key in differ)
+        raise TorchlabError(f"{path} holds weights of another model than the run's config.yaml: {said}")
 
 
 def check_out(out: Path, run_dir: Path, name: str) -> None:

@@ -227,6 +227,21 @@ def test_a_recipe_file_that_only_its_overrides_make_valid_still_gets_its_report(
 
 
 @pytest.mark.slow
+def test_text_the_figures_font_cannot_draw_is_one_warning(tmp_path, mnist_root, recwarn):
+    """Before: a recipe named in Chinese gave matplotlib's "Glyph 25105 (...) missing from font(s)
+    DejaVu Sans." twice per character and figure, with their source lines: 16 lines for 我的 实验."""
+    from torchlab.report import glyphs_missing
+
+    glyphs_missing.cache_clear()
+    recipe = tmp_path / "我的 实验.yaml"
+    recipe.write_text("base: mnist-mlp\n", encoding="utf-8")
+    args = ["data.subset=500", "train.epochs=1", "--logger", "none", "--out", str(tmp_path / "运行")]
+    assert main(["train", str(recipe), *args]) == 0
+    said = [str(w.message) for w in recwarn if "glyph" in str(w.message).lower()]
+    assert said == ["the figures' font has no glyphs for some characters of their text: they show as boxes"]
+
+
+@pytest.mark.slow
 def test_learning_curves_place_training_logs_within_epochs(tmp_path, mnist_root):
     out = tmp_path / "run"
     args = ["--logger", "jsonl", "data.subset=1000", "data.batch_size=100", "train.epochs=2", "train.log_every=3"]

@@ -16,6 +16,7 @@ page of several runs); `classify.py` and `curves.py` are examples of figure modu
 one that writes a Markdown table (plots/NAME.md), which the page shows as it is.
 """
 
+import functools
 import importlib
 import pkgutil
 import warnings
@@ -82,9 +83,24 @@ def figure(
 
 
 def save_figure(fig: Any, target: Path | BinaryIO) -> None:
-    """Lay out and write as PNG (to a file or a buffer): every figure ends here."""
-    fig.tight_layout()
-    fig.savefig(target, format="png", dpi=110)
+    """Lay out and write as PNG (to a file or a buffer): every figure ends here.
+
+    Text the font cannot draw (a recipe or run named in Chinese, without a CJK font) gave two
+    matplotlib warnings of two lines per character and figure: it is one torchlab line, once a process."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.tight_layout()
+        fig.savefig(target, format="png", dpi=110)
+    for warning in caught:
+        if "missing from font" not in str(warning.message):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if any("missing from font" in str(warning.message) for warning in caught):
+        glyphs_missing()
+
+
+@functools.cache  # once a process: every figure of a run would say it again
+def glyphs_missing() -> None:
+    warnings.warn("the figures' font has no glyphs for some characters of their text: they show as boxes", stacklevel=3)
 
 
 def save_grid(images: Any, columns: int, title: str, path: Path) -> None:

@@ -334,6 +334,23 @@ def test_a_tilde_that_names_no_user_is_one_line_wherever_a_path_is_read(tiny, tm
     assert not (tmp_path / "run").exists()
 
 
+def test_eval_and_export_of_a_finished_run_without_best_pt_name_last_pt(tiny, tmp_path, capsys):
+    """Before: "checkpoint not found: RUN/checkpoints/best.pt", not a word of last.pt beside it."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny, run)
+    (run / "checkpoints" / "best.pt").unlink()
+    missing = f"torchlab: error: {run}/checkpoints/best.pt is missing, though {run} finished; last.pt is there: "
+    assert main(["eval", str(run)]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"{missing}`torchlab eval {run} --weights {run}/checkpoints/last.pt` tests it"
+    )
+    assert main(["export", str(run), "--format", "safetensors"]) == 2
+    assert capsys.readouterr().err.strip() == f"{missing}`--checkpoint last` exports it"
+    assert main(["eval", str(run), "--weights", str(run / "checkpoints" / "last.pt")]) == 0  # as it says
+    assert main(["export", str(run), "--format", "safetensors", "--checkpoint", "last"]) == 0
+
+
 def test_a_run_whose_config_yaml_another_version_wrote_names_the_file(tmp_path, tiny, capsys):
     """Before: "unknown config key 'train.future_knob'", as if the command line had set it."""
     run = tmp_path / "run"

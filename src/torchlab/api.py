@@ -310,21 +310,24 @@ def unfinished(run_dir: Path, config: Config, then: str) -> str:
     return f"{run_dir} has not finished ({status}): `{resume}` finishes it and {then}"
 
 
-def checkpoint_of(run_dir: Path, config: Config, name: str, then: str) -> Path:
-    """checkpoints/NAME.pt of the run; where it is missing because no epoch ended (stopped, diverged),
-    a TorchlabError saying so and what continues the run and `then`, not only that the file is missing."""
+def checkpoint_of(run_dir: Path, config: Config, name: str, then: str, from_last: str) -> Path:
+    """checkpoints/NAME.pt of the run; where it is missing, a TorchlabError saying why (no epoch ended:
+    stopped, diverged; or deleted) with what continues the run and `then`, and `from_last`, how
+    the command reads last.pt instead where best.pt is missing and last.pt is there."""
     path = run_dir / "checkpoints" / f"{name}.pt"
-    if not path.exists() and not finished(run_dir):
-        raise TorchlabError(unfinished(run_dir, config, then))
-    return path
+    if path.exists():
+        return path
+    last = run_dir / "checkpoints" / "last.pt"
+    instead = f"; last.pt is there: {from_last}" if name == "best" and last.exists() else ""
+    if not finished(run_dir):
+        raise TorchlabError(unfinished(run_dir, config, then) + instead)
+    raise TorchlabError(f"{path} is missing, though {run_dir} finished{instead}")
 
 
 def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "best") -> Path:
     """`torchlab export`: the run's best (or last) weights as `fmt` (torchlab.export); returns the file."""
-    then = f"writes its {checkpoint}.pt"
-    if checkpoint == "best" and (run_dir / "checkpoints" / "last.pt").exists():
-        then += " (`--checkpoint last` exports last.pt as it is)"
-    checkpoint_of(run_dir, load_run_config(run_dir), checkpoint, then)
+    then, from_last = f"writes its {checkpoint}.pt", "`--checkpoint last` exports it"
+    checkpoint_of(run_dir, load_run_config(run_dir), checkpoint, then, from_last)
     return export_weights(run_dir, fmt, out, checkpoint)
 
 
@@ -416,7 +419,8 @@ def evaluate(
         config.data.root = data_dir
     if device:
         config.train.device = device
-    path = weights or checkpoint_of(run_dir, config, "best", "tests it")
+    from_last = f"`torchlab eval {run_dir} --weights {run_dir / 'checkpoints' / 'last.pt'}` tests it"
+    path = weights or checkpoint_of(run_dir, config, "best", "tests it", from_last)
     state = weights_state(path) if weights else load_checkpoint(path)
     with for_checkpoint():
         trainer = build_trainer(config, run_dir)

@@ -102,7 +102,7 @@ def test_an_unknown_recipe_names_the_run_or_file_it_likely_meant(tmp_path, monke
     save_config(load_recipe("mnist-mlp"), run / "config.yaml")
     (tmp_path / "my.yaml").write_text("base: mnist-mlp\n")
     cases = {
-        str(run): f"({run} is a run: `torchlab resume {run}` continues it, `torchlab train {run}/config.yaml` trains",
+        str(run): f"({run} is a run: name its config, {run}/config.yaml, or continue it: torchlab resume {run})",
         "my": "unknown recipe 'my' (did you mean 'my.yaml'?)",
         "mnist-mlp.yaml": "config file not found: mnist-mlp.yaml (did you mean the recipe 'mnist-mlp'?)",
     }

@@ -43,8 +43,9 @@ def recipe_hint(recipe: str, names: list[str]) -> str:
     name without its suffix (`my` for my.yaml), or a close recipe name."""
     given = user_path(recipe)
     if (given / "config.yaml").is_file():
-        again = f"`torchlab train {given / 'config.yaml'}` trains its config again"
-        return f" ({recipe} is a run: `torchlab resume {recipe}` continues it, {again})"
+        return (
+            f" ({recipe} is a run: name its config, {given / 'config.yaml'}, or continue it: torchlab resume {recipe})"
+        )
     files = [f"{recipe}{suffix}" for suffix in (".yaml", ".yml") if Path(f"{given}{suffix}").is_file()]
     return f" (did you mean '{files[0]}'?)" if files else did_you_mean(recipe, names)
 

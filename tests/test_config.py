@@ -113,6 +113,30 @@ def test_an_unknown_recipe_names_the_run_or_file_it_likely_meant(tmp_path, monke
     assert load_recipe("my.yaml").recipe == "my" and load_recipe(str(run / "config.yaml")).recipe == "mnist-mlp"
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("train:\n\tepochs: 1\n", "found character '\\t' that cannot start any token, line 3, column 1"),
+        (
+            "train:\n  epochs: [1\noptim:\n  lr: 0.1\n",
+            "got ':', line 4, column 6 (while parsing a flow sequence at line 3, column 11)",
+        ),
+        (
+            "train\n  epochs: 1\n",
+            "could not find expected ':', line 3, column 9 (while scanning a simple key at line 2, column 1)",
+        ),
+    ],
+)
+def test_a_recipe_file_that_is_not_yaml_says_what_and_where(text, says, tmp_path):
+    """Before: only what the parser was doing ("while scanning for the next token"), not what was
+    wrong (a tab) nor on which line."""
+    recipe = tmp_path / "my.yaml"
+    recipe.write_text(f"base: mnist-mlp\n{text}")
+    with pytest.raises(TorchlabError) as err:
+        load_recipe(str(recipe))
+    assert str(err.value).startswith(f"{recipe} is not valid YAML: ") and says in str(err.value)
+
+
 def test_model_section_keys_depend_on_the_model_name():
     # Naming another model starts from its defaults; `hidden` belongs to mlp, not to the scratch model.
     assert load_recipe("mnist-mlp", ["model.name=mlp-scratch"]).model == load_recipe("mnist-mlp-scratch").model

@@ -491,13 +491,26 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     node[keys[-1]] = parse_value(text)
 
 
+def yaml_problem(err: Exception) -> str:
+    """What is wrong and where (`found character '\\t' that cannot start any token, line 3, column 1`);
+    the error's first line alone said only what the parser was doing ("while scanning for the next token")."""
+    problem, mark = getattr(err, "problem", None), getattr(err, "problem_mark", None)
+    if problem is None or mark is None:
+        return str(err).splitlines()[0]
+    where = f"{problem}, line {mark.line + 1}, column {mark.column + 1}"
+    context, opened = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and opened and opened.line != mark.line:  # an unclosed [ or { further up
+        where += f" ({context} at line {opened.line + 1}, column {opened.column + 1})"
+    return where
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
         loaded = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TorchlabError(f"config file not found: {path}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise TorchlabError(f"{path} is not valid YAML: {err}".splitlines()[0]) from None
+        raise TorchlabError(f"{path} is not valid YAML: {yaml_problem(err)}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

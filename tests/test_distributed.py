@@ -148,7 +148,9 @@ def test_the_live_preview_and_the_projector_under_torchrun_show_the_samples_of_o
         done = subprocess.run([*launch, "shown.py", run, batch], capture_output=True, text=True, env=cli_env(),
                               cwd=tmp_path, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
-        shown.append([line for line in done.stdout.splitlines() if line.startswith(("preview:", "projector:"))])
+        # the VAE's preview (its reconstructions' errors) is left out: its weights differ by each rank's samples
+        lines = [line for line in done.stdout.splitlines() if line.startswith(("preview:", "projector:"))]
+        shown.append([line for line in lines if not line.startswith("preview: squared error")])
     assert len(shown[0]) == 2 and shown[0] == shown[1]
     assert "projector: 200 points" in shown[0][1]
 

@@ -69,6 +69,10 @@ def test_the_help_says_where_options_go_and_what_a_run_directory_is(command, say
         (["train", "mnist-mlp", "-q", "optim.lr", "=", "0.1"], "an override is one word, without spaces: optim.lr=0.1"),
         (["show", "mnist-mlp", "optim.lr", "=0.1"], "an override is one word, without spaces: optim.lr=0.1"),
         (
+            ["show", "mnist-mlp", "log.loggers=[tensorbord]"],
+            "unknown logger 'tensorbord' (did you mean 'tensorboard'?)",
+        ),
+        (
             ["train", "mnist-mlp", "model.hidden=200"],
             "model.hidden: expected a list of integers, got 200",
         ),  # "of an integer"

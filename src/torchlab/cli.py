@@ -177,11 +177,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     import json
 
+    from torchlab.loggers import logger_classes
     from torchlab.recipes import load_recipe
     from torchlab.show import describe, refusal, render
 
     root = [f"data.root={args.data_dir}"] if args.data_dir else []
-    described = describe(load_recipe(args.recipe, [*args.overrides, *root]))
+    config = load_recipe(args.recipe, [*args.overrides, *root])
+    logger_classes(config)  # an unknown logger is refused as train refuses it, not shown as if it were fine
+    described = describe(config)
     print(json.dumps(described, indent=2, default=str) if args.json else render(described))
     if refused := refusal(described):  # printed all it could: data unusable, or no layers for scripts to rely on
         raise TorchlabError(refused)

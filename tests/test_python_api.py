@@ -448,9 +448,9 @@ def test_the_first_batch_check_changes_nothing_the_seeded_run_draws(tmp_path, mo
     """The check runs the first batch with the random streams put back and the modes restored: the
     run's weights are those of a run without it."""
     x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
-    settings = {"train__epochs": 2, "log__loggers": []}
+    settings = {"train__epochs": 2, "train__monitor": None, "log__loggers": []}  # no monitor: no names asked
     checked = torchlab.fit(Noisy, (x, y), out=tmp_path / "checked", **settings)
-    monkeypatch.setattr("torchlab.engine.trainer.check_first_batch", lambda *args: None)
+    monkeypatch.setattr("torchlab.engine.trainer.check_first_batch", lambda *args: [])
     unchecked = torchlab.fit(Noisy, (x, y), out=tmp_path / "unchecked", **settings)
     for name, weights in unchecked.model.state_dict().items():
         assert torch.equal(checked.model.state_dict()[name], weights), name

@@ -351,8 +351,8 @@ class Trainer:
         batch = next(iter(self.data.val_loader()), None)
         first = batch if batch is not None else next(iter(self.data.test_loader()), None)
         self.check_precision(first)
-        check_first_batch(self.task, first, self.autocast)
-        self.check_monitor(batch)
+        metrics = check_first_batch(self.task, first, self.autocast)  # the one pass over a batch before training
+        self.check_monitor(batch, [f"val.{name}" for name in metrics])
         self.task.check_test_data(self.data.test_loader())
 
     def check_shards(self) -> None:
@@ -382,8 +382,8 @@ class Trainer:
             )
 
     @torch.no_grad()
-    def check_monitor(self, batch: Any) -> None:
-        """One validation batch names the metrics (the random generators are left as they were)."""
+    def check_monitor(self, batch: Any, names: list[str]) -> None:
+        """Refuse a `train.monitor` that is not among `names`, the metrics validation gave for `batch`."""
         monitor = self.cfg.train.monitor
         if monitor is None:
             return
@@ -391,9 +391,6 @@ class Trainer:
             raise TorchlabError(
                 f"train.monitor '{monitor}' needs a validation set; this config holds none (set train.monitor=null)"
             )
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), self.autocast():
-            self.set_training(False)
-            names = [f"val.{name}" for name in self.task.validation_step(batch)]
         if monitor not in names:
             hint = did_you_mean(monitor, names)
             raise TorchlabError(f"train.monitor '{monitor}' is not a validation metric{hint}; have: {', '.join(names)}")

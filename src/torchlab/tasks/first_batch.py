@@ -27,13 +27,14 @@ CAUGHT = (RuntimeError, TypeError, IndexError, ValueError)
 
 def check_first_batch(
     task: Task, batch: Batch | None, autocast: Callable[[], AbstractContextManager] = nullcontext
-) -> None:
-    """Raise a TorchlabError if the task's validation step fails on `batch` (None: nothing to check).
+) -> list[str]:
+    """The names of the metrics the task's validation step gives for `batch` (none for None); a
+    TorchlabError if the step fails on it.
 
     The plain networks run (no compile or DDP wrapper), each module's train/eval mode and the CPU's
     and CUDA's random streams are as they were after."""
     if batch is None:
-        return
+        return []
     networks = task.networks()
     wrapped, task.nets, trace = task.nets, networks, Trace(networks)
     modes = {m: m.training for net in networks.values() for m in net.modules()}
@@ -42,7 +43,7 @@ def check_first_batch(
         with torch.random.fork_rng(devices=cuda), torch.no_grad(), autocast(), trace:
             for net in networks.values():
                 net.eval()
-            task.validation_step(batch)
+            return list(task.validation_step(batch))
     except CAUGHT as err:
         if any(s in str(err) for s in ("out of memory", "allocate memory")):  # the command line's own message
             raise

@@ -1,6 +1,7 @@
 """Every loader kind shards by rank: two real gloo processes together see each training sample once
 (padded like DistributedSampler: every rank takes as many steps), the evaluation shards partition the
-items, and in one process the batches are exactly the unsharded ones."""
+items (inside `unsharded` each rank sees them all), and in one process the batches are exactly the
+unsharded ones."""
 
 import math
 from collections import Counter
@@ -14,6 +15,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from torchlab.config import build_config
+from torchlab.core.distributed import unsharded
 from torchlab.data import build_data
 from torchlab.data.loaders import TensorLoader
 from torchlab.data.text import PaddedLoader, by_length, pad
@@ -70,6 +72,8 @@ def collect(folder: str) -> dict[str, dict]:
     for kind, (train, _, evaluate) in loaders(folder).items():
         epochs = [labels(train) for _ in range(EPOCHS)]
         out[kind] = {"len": len(train), "epochs": epochs, "eval_len": len(evaluate), "eval": labels(evaluate)}
+        with unsharded():
+            out[kind]["whole"] = labels(evaluate)
         if kind == "text":  # each batch is trimmed to its longest sentence, and its rows match its labels
             for tokens, lengths, y in train:
                 assert tokens.shape[1] == int(lengths.max()) and torch.equal(tokens[:, 0], y + 2)
@@ -113,6 +117,7 @@ def test_two_ranks_share_every_kind_of_data(tmp_path, monkeypatch):
             assert sum(c - 1 for c in counts.values()) == (WORLD - n % WORLD) % WORLD, kind
         evaluated = [sum(r[kind]["eval"], []) for r in ranks]
         assert evaluated == [eval_items[r::WORLD] for r in range(WORLD)], kind
+        assert all(sum(r[kind]["whole"], []) == eval_items for r in ranks), kind  # inside `unsharded`: all
 
     # Both ranks shuffle alike: interleaving the padded permutation is the sharding (text: each rank
     # then cuts its part into batches of similar lengths, with the generator where the permutation left it).

@@ -1,6 +1,6 @@
 """The bottom layer: helpers every other layer may import, importing nothing of torchlab above them.
 
 errors (TorchlabError and exit codes), files (atomic writes, run locks), checkpoint (weights-only
-loading), distributed (process group, shards, collectives), runtime (devices, seeds, RNG states)
-and metrics (running means of step metrics).
+loading), distributed (process group, shards, collectives), runtime (devices, seeds, RNG states),
+metrics (running means of step metrics) and flags (switches a `with` block turns on).
 """

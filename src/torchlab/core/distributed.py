@@ -9,13 +9,13 @@ torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; `setup_distributed` joins the pro
 import atexit
 import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
+from torchlab.core.flags import Flag
 from torchlab.core.runtime import resolve_device
 
 
@@ -64,20 +64,14 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-_whole_sets = False  # set inside `unsharded`
+_WHOLE_SETS = Flag("whole_sets")
 
 
-@contextmanager
-def unsharded() -> Iterator[None]:
+def unsharded() -> AbstractContextManager[None]:
     """Inside the block `shard` gives every rank all the items: the test pass and the figures see the
     whole test set on each rank, in the batches of one process, so that their figures (random draws
     included: a VAE's latent samples, a GAN's noise) equal one process's exactly."""
-    global _whole_sets
-    outer, _whole_sets = _whole_sets, True
-    try:
-        yield
-    finally:
-        _whole_sets = outer
+    return _WHOLE_SETS.on()
 
 
 def shard(items: torch.Tensor, pad: bool = False) -> torch.Tensor:
@@ -87,7 +81,7 @@ def shard(items: torch.Tensor, pad: bool = False) -> torch.Tensor:
     every rank takes as many steps, and at most W - 1 samples come twice. Without (evaluation) the
     shards together hold every item exactly once. Rank r's k-th batch of size B / W is then its part
     of the single process's k-th batch of size B."""
-    if _whole_sets or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if _WHOLE_SETS.is_on() or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return items
     rank, world, n = dist.get_rank(), dist.get_world_size(), len(items)
     if pad and n:

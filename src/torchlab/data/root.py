@@ -1,14 +1,13 @@
 """Where datasets live: --data-dir, else $TORCHLAB_DATA, else ~/.cache/torchlab/data."""
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from torchlab.core.files import user_path
+from torchlab.core.flags import Flag
 
-_looking = ContextVar("looking", default=False)
+_LOOKING = Flag("looking")
 
 
 def data_root(configured: str | None) -> Path:
@@ -19,20 +18,15 @@ def data_root(configured: str | None) -> Path:
     return Path.home() / ".cache" / "torchlab" / "data"
 
 
-@contextmanager
-def looking() -> Iterator[None]:
+def looking() -> AbstractContextManager[None]:
     """Within it, datasets read their files and write nothing (`torchlab show`): no download, no index
     written into the user's image folder."""
-    token = _looking.set(True)
-    try:
-        yield
-    finally:
-        _looking.reset(token)
+    return _LOOKING.on()
 
 
 def writes_allowed() -> bool:
     """Whether a dataset may write beside its files (an image folder's index); not while `looking`."""
-    return not _looking.get()
+    return not _LOOKING.is_on()
 
 
 def downloads_allowed(configured: bool) -> bool:

@@ -6,19 +6,18 @@ from pretrained weights (ImageNet, GloVe vectors) skips them where `weights_foll
 is rebuilt for a checkpoint's weights (eval, resume, export, load), which need no download or file.
 """
 
-import contextlib
-import contextvars
 import dataclasses
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
 from torch import nn
 
 from torchlab.config import ModelConfig, flatten
+from torchlab.core.flags import Flag
 from torchlab.data import DataInfo
 from torchlab.models.size import check_size
 from torchlab.registry import MODELS
 
-_REBUILDING = contextvars.ContextVar("rebuilding_for_a_checkpoint", default=False)
+_REBUILDING = Flag("rebuilding_for_a_checkpoint")
 
 
 def build_model(cfg: ModelConfig, info: DataInfo) -> nn.Module:
@@ -33,16 +32,11 @@ def build_model(cfg: ModelConfig, info: DataInfo) -> nn.Module:
     return builder(cfg, info)
 
 
-@contextlib.contextmanager
-def for_checkpoint() -> Iterator[None]:
+def for_checkpoint() -> AbstractContextManager[None]:
     """Models built inside get a checkpoint's weights next: pretrained starting weights are not read."""
-    token = _REBUILDING.set(True)
-    try:
-        yield
-    finally:
-        _REBUILDING.reset(token)
+    return _REBUILDING.on()
 
 
 def weights_follow() -> bool:
     """Whether the model being built will get a checkpoint's weights (inside `for_checkpoint`)."""
-    return _REBUILDING.get()
+    return _REBUILDING.is_on()

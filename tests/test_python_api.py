@@ -782,7 +782,7 @@ def test_evaluate_scores_the_best_model_on_new_data_as_the_run_scored_its_test_s
 def test_a_misspelt_keyword_names_the_setting_it_meant_and_trains_nothing(tmp_path):
     """Before: fit(epochs=3) said "unknown config section 'epochs'", and resume(run, epoch=4) reached the
     Trainer: TypeError "Trainer.__init__() got an unexpected keyword argument 'epoch'"; overrides as a
-    dict or one str were read key by key or letter by letter."""
+    dict or one str were read key by key or letter by letter. `name=` was "did you mean schedule__name=?"."""
     x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
     pair, kwargs = (x, (x[:, 0] > 0).long()), {"in_features": 3, "out_features": 2}
     with pytest.raises(TorchlabError, match=r"torchlab.fit: unknown keyword argument epochs=; .*train__epochs=\?"):
@@ -791,6 +791,8 @@ def test_a_misspelt_keyword_names_the_setting_it_meant_and_trains_nothing(tmp_pa
         torchlab.train("mnist-mlp", tmp_path / "typo", lr=0.1)
     with pytest.raises(TorchlabError, match="for example train__epochs=3"):
         torchlab.train("mnist-mlp", tmp_path / "typo", xyzzy=1)
+    with pytest.raises(TorchlabError, match=r"name=; .*\(for example train__epochs=3\)"):  # five sections have one
+        torchlab.train("mnist-mlp", tmp_path / "typo", name="mlp")
     with pytest.raises(TorchlabError, match=r"unknown config key 'optim.lrr' \(did you mean 'optim.lr'\?\)"):
         torchlab.train("mnist-mlp", tmp_path / "typo", overrides={"optim.lrr": 0.1})
     assert not (tmp_path / "typo").exists()

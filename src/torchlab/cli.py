@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.core.collector import paused_through_start_up
-from torchlab.core.errors import TorchlabError, closest, did_you_mean
+from torchlab.core.errors import TorchlabError, closest, did_you_mean, meant_hint
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -66,7 +66,7 @@ class ArgumentParser(argparse.ArgumentParser):
         flags = {flag.lstrip("-"): flag for flag in parser._option_string_actions}
         typed = [a.split("=")[0].lstrip("-") for a in extra if a.startswith("-")]
         meant = next((flags[close] for word in typed if (close := closest(word, flags))), None)
-        parser.error(f"unrecognized arguments: {' '.join(extra)}" + (f" (did you mean '{meant}'?)" if meant else ""))
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{meant_hint(meant)}")
 
 
 def is_recipe(word: str) -> bool:

@@ -16,14 +16,14 @@ import re
 import types
 import typing
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from torchlab.core.errors import TorchlabError, closest, did_you_mean
+from torchlab.core.errors import TorchlabError, closest, did_you_mean, meant_hint
 from torchlab.core.files import atomic_write_text, torchlab_folder
 from torchlab.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, import_user_code, user_sources
 
@@ -375,18 +375,40 @@ def from_dict(
             owner = next((section for section, keys in (elsewhere or {}).items() if key in keys), None)
             near = closest(str(key), names)
             suggestion = f"{owner}.{key}" if owner else (f"{prefix}{near}" if near else None)
-            hint = f" (did you mean '{suggestion}'?)" if suggestion else kin_hint(path, key, values.get("name"), kin)
+            hint = meant_hint(suggestion) or kin_hint(path, key, values.get("name"), kin)
             raise TorchlabError(f"unknown config key '{prefix}{key}'{hint}; {path or 'config'} has: {', '.join(names)}")
         kwargs[key] = coerce(value, hints[key], f"{prefix}{key}")
     return cls(**kwargs)
 
 
-def setting_hint(key: str, keys: dict[str, list[str]]) -> str:
-    """' (did you mean ...?)' for a key given without its section (`epochs=3`, `lr=0.1`: train.epochs,
-    optim.lr), from each section's `keys`; '' when no key is close."""
-    leaves = {name: f"{section}.{name}" for section, names in keys.items() for name in names}
-    meant = leaves.get(closest(key, leaves) or "")
-    return f" (did you mean '{meant}'?)" if meant else ""
+def meant_setting(key: str, settings: Iterable[str]) -> str | None:
+    """The setting a misspelt or section-less key likely means, matched on the settings' last parts
+    (`epochs`: train.epochs, `lr`: optim.lr, `hflip`: data.augment.hflip, `optimm`: optim); None when
+    none is close, or when the part closest ends several settings (`name`). The command line's hint
+    and torchlab.fit's (which writes the dots as __) both come from it."""
+    by_leaf: dict[str, list[str]] = {}
+    for name in settings:
+        by_leaf.setdefault(name.rpartition(".")[2], []).append(name)
+    leaves = {leaf: names[0] for leaf, names in by_leaf.items() if len(names) == 1}
+    near = closest(key, leaves)
+    return leaves[near] if near else None
+
+
+def setting_hint(key: str, sections: Iterable[str], classes: dict[str, type]) -> str:
+    """' (did you mean ...?)' for a top-level `key=value` that is no section: a setting without its
+    section (`port`: log.visdom.port) or a misspelt section (`imprts`); '' when none is close."""
+    settings = [name for section, cls in classes.items() for name in dotted_settings(cls, f"{section}.")]
+    return meant_hint(meant_setting(key, [*sections, *settings]))
+
+
+def dotted_settings(cls: type, prefix: str) -> list[str]:
+    """The settings of dataclass `cls` as overrides name them, nested ones too (`data.augment.hflip`)."""
+    hints = typing.get_type_hints(cls)
+    names = []
+    for f in dataclasses.fields(cls):
+        nested = dataclasses.is_dataclass(hints[f.name])
+        names += dotted_settings(hints[f.name], f"{prefix}{f.name}.") if nested else [f"{prefix}{f.name}"]
+    return names
 
 
 def kin_hint(section: str, key: str, current: Any, kin: Callable[[str], list[str]] | None) -> str:
@@ -426,7 +448,7 @@ def build_config(raw: dict[str, Any]) -> Config:
     keys = {name: [f.name for f in dataclasses.fields(cls) if f.name != "name"] for name, cls in classes.items()}
     for key in raw:
         if key not in top:
-            hint = did_you_mean(str(key), top) or setting_hint(str(key), keys)
+            hint = did_you_mean(str(key), top) if isinstance(raw[key], dict) else setting_hint(str(key), top, classes)
             raise TorchlabError(f"unknown config section '{key}'{hint}; sections: {', '.join(top)}")
     built: dict[str, Any] = {}
     for name in top:

@@ -30,10 +30,10 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from torchlab import api
-from torchlab.config import Config, build_config, flatten, load_run_config
+from torchlab.config import Config, build_config, flatten, load_run_config, meant_setting
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, save_tensors
 from torchlab.core.distributed import is_main_process
-from torchlab.core.errors import TorchlabError, closest
+from torchlab.core.errors import TorchlabError
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.data import DataInfo
@@ -503,8 +503,7 @@ def check_keyword(key: str, caller: str) -> None:
     it likely means (`train__epochs`), where the config said only that no section has its name."""
     if "__" in key or key in {f.name for f in fields(Config)}:
         return
-    leaves = {name.rpartition(".")[2]: name for name in flatten(build_config({}).to_dict()) if "." in name}
-    meant = leaves.get(closest(key, leaves) or "")
+    meant = meant_setting(key, flatten(build_config({}).to_dict()))
     hint = f"did you mean {meant.replace('.', '__')}=?" if meant else "for example train__epochs=3"
     raise TorchlabError(
         f"torchlab.{caller}: unknown keyword argument {key}=; a setting is a config key with __ for its dot ({hint})"

@@ -25,5 +25,9 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean 'x'?)' hint for a misspelt name, or '' when nothing is close."""
-    close = closest(word, choices)
-    return f" (did you mean '{close}'?)" if close else ""
+    return meant_hint(closest(word, choices))
+
+
+def meant_hint(meant: str | None) -> str:
+    """' (did you mean 'x'?)' for what the user likely meant, or '' for None."""
+    return f" (did you mean '{meant}'?)" if meant else ""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.config import SECTION_REGISTRIES, Config, apply_override, build_config, read_yaml
-from torchlab.core.errors import TorchlabError, did_you_mean
+from torchlab.core.errors import TorchlabError, closest, meant_hint
 from torchlab.core.files import user_path
 
 RECIPE_DIR = Path(str(resources.files(__package__)))
@@ -47,7 +47,7 @@ def recipe_hint(recipe: str, names: list[str]) -> str:
             f" ({recipe} is a run: name its config, {given / 'config.yaml'}, or continue it: torchlab resume {recipe})"
         )
     files = [f"{recipe}{suffix}" for suffix in (".yaml", ".yml") if Path(f"{given}{suffix}").is_file()]
-    return f" (did you mean '{files[0]}'?)" if files else did_you_mean(recipe, names)
+    return meant_hint(files[0] if files else closest(recipe, names))
 
 
 def recipe_raw(recipe: str, relative_to: Path | None = None, seen: tuple[Path, ...] = ()) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.core.collector import paused_through_start_up
-from torchlab.core.errors import TorchlabError, closest, did_you_mean, meant_hint
+from torchlab.core.errors import TorchlabError, closest_value, did_you_mean, meant_hint
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -65,7 +65,7 @@ class ArgumentParser(argparse.ArgumentParser):
         parser = subparsers.get(command, self)
         flags = {flag.lstrip("-"): flag for flag in parser._option_string_actions}
         typed = [a.split("=")[0].lstrip("-") for a in extra if a.startswith("-")]
-        meant = next((flags[close] for word in typed if (close := closest(word, flags))), None)
+        meant = next(filter(None, (closest_value(word, flags) for word in typed)), None)
         parser.error(f"unrecognized arguments: {' '.join(extra)}{meant_hint(meant)}")
 
 

@@ -1,7 +1,7 @@
 """Errors that the command line turns into exit status 2 and one clear line."""
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 class TorchlabError(Exception):
@@ -21,6 +21,13 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     """The choice nearest to a misspelt `word`, or None when nothing is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+def closest_value(word: str, choices: Mapping[str, str]) -> str | None:
+    """The value of the key nearest to `word`: a short form matched, the full one given (`epohcs`:
+    --epochs, `epochs`: train.epochs); None when no key is close."""
+    near = closest(word, choices)
+    return choices[near] if near else None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

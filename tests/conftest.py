@@ -100,13 +100,19 @@ def report_mistakes(run_dir: Path) -> tuple[str, list[list[str]]]:
     return count, rows
 
 
+def sst2_copy(root: Path, train_lines: list[str], dev_lines: tuple[str, ...] = ("a fine film\t1",)) -> Path:
+    """`root` holding SST-2/train.tsv and dev.tsv of these `sentence<TAB>label` lines."""
+    folder = root / "SST-2"
+    folder.mkdir()
+    for name, lines in (("train.tsv", train_lines), ("dev.tsv", dev_lines)):
+        (folder / name).write_text("sentence\tlabel\n" + "".join(f"{x}\n" for x in lines), encoding="utf-8")
+    return root
+
+
 def dev_sentence(shown: str) -> tuple[str, str]:
-    """The SST-2 dev.tsv sentence that a report shows as `shown` (its tokens, `<unk>` for any word) and
-    its label's name."""
+    """The SST-2 dev.tsv sentence that a report shows as `shown` (as written there) and its label's name."""
     from torchlab.data.sst2 import read_tsv
-    from torchlab.data.text import tokenize
 
     dev = read_tsv(DATA / "SST-2" / "dev.tsv")
-    pattern = re.escape(shown.replace("\\|", "|")).replace(re.escape("<unk>"), r"\S+")
-    (index,) = [i for i, s in enumerate(dev.sentences) if re.fullmatch(pattern, " ".join(tokenize(s)))]
+    (index,) = [i for i, s in enumerate(dev.sentences) if s == shown]
     return dev.sentences[index], ["negative", "positive"][dev.labels[index]]

@@ -11,6 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata, plugin_data_pb2
 from torch import nn
 
+from tests.conftest import sst2_copy
 from torchlab.data.mnist import CLASSES
 from torchlab.loggers import log_figures
 from torchlab.loggers.tensorboard import TensorBoardLogger, histograms_on, hyperparameters, split_and_tag
@@ -182,6 +183,18 @@ def test_a_text_classifier_previews_each_sentence_with_its_predicted_and_true_cl
         assert mark == (["<-", "wrong"] if predicted != true else [])
     assert all(s.startswith("    ") and s.strip() for s in sentences)  # its words, under its row
     assert not [tag for tag in own.Tags()["images"] if tag.startswith("preview/")]  # token ids are no pictures
+
+
+@pytest.mark.slow
+def test_a_text_preview_shows_each_sentence_as_its_file_wrote_it(tmp_path):
+    """Before: a sentence was its tokens read back through the vocabulary: "the good k - 19 film , no . 3"."""
+    from torchlab.cli import main
+
+    phrases = [f"The {word} K-19 film, no. {i}" for i in range(20) for word in ("GOOD", "Bad")]
+    root = sst2_copy(tmp_path, [f"{phrase}\t{int('GOOD' in phrase)}" for phrase in phrases])
+    assert main(["train", "sst2-lstm", "--data-dir", str(root), "--out", str(tmp_path / "run"), *TINY]) == 0
+    sentences = [line.strip() for line in previewed(tmp_path / "run" / "tensorboard")[0][2::2]]
+    assert sentences and set(sentences) <= set(phrases)  # the validation phrases, as train.tsv has them
 
 
 def fitted_regression(out) -> None:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import torchlab
+from tests.conftest import sst2_copy
 from torchlab.cli import main
 from torchlab.config import build_config
 from torchlab.core import runtime
@@ -153,14 +154,6 @@ def test_a_sentence_gets_the_same_prediction_alone_and_padded_in_a_batch():
         torch.testing.assert_close(alone[0], batched[i], rtol=0, atol=1e-6)
     longer = torch.cat([ids, torch.zeros(len(ids), 5, dtype=torch.long)], 1)  # more padding changes nothing
     torch.testing.assert_close(model(longer, lengths), batched, rtol=0, atol=1e-6)
-
-
-def sst2_copy(tmp_path, train_lines):
-    folder = tmp_path / "SST-2"
-    folder.mkdir()
-    (folder / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"{x}\n" for x in train_lines), encoding="utf-8")
-    (folder / "dev.tsv").write_text("sentence\tlabel\na fine film\t1\n", encoding="utf-8")
-    return tmp_path
 
 
 def test_a_text_run_evaluates_sentences_as_its_test_did(tmp_path):

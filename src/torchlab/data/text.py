@@ -6,6 +6,8 @@ Training batches hold sentences of similar length (as torchtext's BucketIterator
 steps through a batch for as long as its longest sentence, so mixed lengths cost steps.
 A sentence keeps its first `data.max_length` tokens (256 by default, as tokenizers' `max_length`
 truncation does): one absurdly long line would otherwise pad every sentence to its length.
+Validation and test batches also carry their sentences as the file wrote them (`SentenceBatch.texts`,
+references to the strings read once), for what the report and the live previews show.
 """
 
 import re
@@ -48,6 +50,28 @@ class Labelled:
     sentences: list[str]
     labels: list[int]
     lines: list[int]
+
+
+class SentenceBatch(tuple):
+    """A text batch `(tokens, lengths, labels)`, used as that tuple, that also holds `texts`: its
+    sentences as the file wrote them (case, punctuation and words the vocabulary lacks kept)."""
+
+    texts: list[str]
+
+    def __new__(cls, batch: Batch, texts: list[str]) -> "SentenceBatch":
+        made = super().__new__(cls, batch)
+        made.texts = texts
+        return made
+
+
+def sentences_of(batch: Batch, vocab: list[str]) -> list[str]:
+    """Each sentence of a text batch: as written where the batch holds it (`SentenceBatch`), else its
+    token ids read back through `vocab` (lower case, `<unk>` for each word the vocabulary lacks)."""
+    if isinstance(batch, SentenceBatch):
+        return batch.texts
+    ids = batch[0].tolist()
+    lengths = batch[1].tolist() if len(batch) > 2 else [len(row) for row in ids]  # (tokens, labels): unpadded
+    return [" ".join(vocab[t] for t in row[:n]) for row, n in zip(ids, lengths, strict=True)]
 
 
 def tokenize(text: str) -> list[str]:
@@ -156,7 +180,8 @@ def by_length(
 
 class PaddedLoader:
     """Batches of `(tokens, lengths, labels)` sliced from tensors on the device, trimmed per batch.
-    Under torchrun each rank takes its `shard` of the order (training: padded)."""
+    Under torchrun each rank takes its `shard` of the order (training: padded). Given each row's
+    sentence as written (`texts`), a batch is a `SentenceBatch` that holds its own."""
 
     def __init__(
         self,
@@ -165,11 +190,13 @@ class PaddedLoader:
         labels: torch.Tensor,
         batch_size: int,
         generator: torch.Generator | None = None,
+        texts: list[str] | None = None,
     ) -> None:
         self.ids, self.lengths, self.labels = ids, lengths, labels
         self.host_lengths = lengths.cpu()  # to trim each batch without a device sync
         self.batch_size = batch_size
         self.generator = generator  # None: keep the order (evaluation)
+        self.texts = texts
 
     def __len__(self) -> int:
         return -(-len(shard(torch.arange(len(self.ids)), pad=self.generator is not None)) // self.batch_size)
@@ -183,8 +210,10 @@ class PaddedLoader:
             batches = by_length(order, self.host_lengths, self.batch_size, self.generator)
         for idx in batches:
             longest = int(self.host_lengths[idx].max())
+            texts = None if self.texts is None else [self.texts[i] for i in idx.tolist()]
             idx = idx.to(self.ids.device, non_blocking=True)
-            yield self.ids[idx, :longest], self.lengths[idx], self.labels[idx]
+            batch = self.ids[idx, :longest], self.lengths[idx], self.labels[idx]
+            yield batch if texts is None else SentenceBatch(batch, texts)
 
 
 class TextClassification:
@@ -218,6 +247,8 @@ class TextClassification:
         self.train = on_device([tokens[i] for i in train_idx], labels[train_idx])
         self.val = on_device([tokens[i] for i in val_idx], labels[val_idx])
         self.test = on_device(test_tokens, torch.tensor(test.labels[: cfg.eval_subset]))
+        self.val_texts = [train.sentences[i] for i in val_idx.tolist()]
+        self.test_texts = test.sentences[: cfg.eval_subset]
         self.info = DataInfo((self.train[0].shape[1],), len(class_names), class_names, vocab=self.vocab.itos)
         self.train_size = len(train_idx)
 
@@ -229,7 +260,7 @@ class TextClassification:
         return PaddedLoader(*self.train, self.cfg.batch_size, generator)
 
     def val_loader(self) -> PaddedLoader:
-        return PaddedLoader(*self.val, self.cfg.eval_batch_size)
+        return PaddedLoader(*self.val, self.cfg.eval_batch_size, texts=self.val_texts)
 
     def test_loader(self) -> PaddedLoader:
-        return PaddedLoader(*self.test, self.cfg.eval_batch_size)
+        return PaddedLoader(*self.test, self.cfg.eval_batch_size, texts=self.test_texts)

@@ -3,13 +3,14 @@ Markdown table (sentence, true, predicted, confidence) in plots/misclassified_se
 report.html shows. The text counterpart of classify.py's grid of misclassified images, drawn from
 the same test outputs (`labels`, `predicted`, `confidence`), with no plotting.
 
-A sentence is its token ids read back through the data's vocabulary: lower-cased, one space between
-tokens, and `<unk>` for each word the vocabulary lacks (a word the model never learned)."""
+A sentence is shown as the test file wrote it (the loader's batches hold it); data that keep only
+token ids show them read back through the vocabulary (lower case, `<unk>` for each word it lacks)."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torchlab.core.files import atomic_write_text
+from torchlab.data.text import sentences_of
 from torchlab.report import FinishedRun, figure
 
 if TYPE_CHECKING:
@@ -22,12 +23,10 @@ HEADER = ["sentence", "true", "predicted", "confidence"]
 def sentences_at(run: FinishedRun, indices: list[int]) -> dict[int, str]:
     """The test sentences at `indices` (positions in the test set), read from the test loader in order."""
     vocab, found, start = run.info.vocab or [], {}, 0
-    for tokens, lengths, *_ in run.test_loader():  # a text batch: (tokens, lengths, labels)
-        for i in indices:
-            if start <= i < start + len(tokens):
-                ids = tokens[i - start, : lengths[i - start]].tolist()
-                found[i] = " ".join(vocab[t] for t in ids)
-        start += len(tokens)
+    for batch in run.test_loader():
+        sentences = sentences_of(batch, vocab)
+        found.update({i: sentences[i - start] for i in indices if start <= i < start + len(sentences)})
+        start += len(sentences)
         if start > max(indices, default=-1):
             break
     return found

@@ -31,5 +31,4 @@ class BinaryClassify(Task):
         return (self.model(*inputs).squeeze(-1) > 0).long()
 
     def preview(self, batch: Batch, n: int) -> Preview:
-        *inputs, labels = (t[:n] for t in batch)
-        return labelled_preview(self.info, inputs, self.predict(*inputs), labels)
+        return labelled_preview(self.info, batch, self.predict(*(t[:n] for t in batch[:-1])))

@@ -1,7 +1,6 @@
 """Classification: cross-entropy on logits, accuracy as the share of correct argmax."""
 
 import textwrap
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +11,7 @@ from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.core.metrics import PerSample
 from torchlab.data import Batch, DataInfo
+from torchlab.data.text import sentences_of
 from torchlab.tasks import TASKS, Metrics, Optimize, Preview, Task, described
 
 
@@ -105,32 +105,27 @@ class Classify(Task):
         return self.logits(self.model, x).argmax(1)
 
     def preview(self, batch: Batch, n: int) -> Preview:
-        x, y = batch[0][:n], batch[1][:n]
-        return labelled_preview(self.info, (x,), self.predict(x), y)  # as predict sees it (tta_flip: both views)
+        return labelled_preview(self.info, batch, self.predict(batch[0][:n]))  # as predict sees it (tta_flip too)
 
 
-def labelled_preview(
-    info: DataInfo, inputs: Sequence[torch.Tensor], predicted: torch.Tensor, labels: torch.Tensor
-) -> Preview:
-    """A classifier's preview: predicted and true class a row per sample (a wrong one marked), each
-    sentence's words under its row, image inputs as images."""
+def labelled_preview(info: DataInfo, batch: Batch, predicted: torch.Tensor) -> Preview:
+    """A classifier's preview of the first samples of `batch`, one per prediction: predicted and true
+    class a row per sample (a wrong one marked), each sentence under its row, image inputs as images."""
+    n = len(predicted)
     names = info.class_names or [str(i) for i in range(max(info.num_classes or 0, 2))]
     width = max(map(len, names), default=1) + 2
     rows = [f"{'predicted':<{width}}true"]
-    sentences = words(info, inputs)
-    for i, (p, t) in enumerate(zip(predicted.tolist(), labels.long().tolist(), strict=True)):
+    sentences = words(info, batch, n)
+    for i, (p, t) in enumerate(zip(predicted.tolist(), batch[-1][:n].long().tolist(), strict=True)):
         rows.append(f"{names[p]:<{width}}{names[t]}{'' if p == t else '   <- wrong'}")
         if sentences:
             rows.append(f"    {sentences[i]}")
-    return Preview(images=inputs[0] if info.images else None, text="\n".join(rows))
+    return Preview(images=batch[0][:n] if info.images else None, text="\n".join(rows))
 
 
-def words(info: DataInfo, inputs: Sequence[torch.Tensor], width: int = 72) -> list[str]:
-    """Each text input as its words (a batch of text is token ids and their lengths), shortened to
-    `width` characters; none for inputs that are not text."""
+def words(info: DataInfo, batch: Batch, n: int, width: int = 72) -> list[str]:
+    """The first `n` text inputs of `batch` as their sentences (as written, where the batch holds them),
+    shortened to `width` characters; none for inputs that are not text."""
     if not info.vocab:
         return []
-    ids = inputs[0].tolist()
-    lengths = inputs[1].tolist() if len(inputs) > 1 else [len(row) for row in ids]
-    text = (" ".join(info.vocab[t] for t in row[:n]) for row, n in zip(ids, lengths, strict=True))
-    return [textwrap.shorten(sentence, width, placeholder=" ...") for sentence in text]
+    return [textwrap.shorten(sentence, width, placeholder=" ...") for sentence in sentences_of(batch, info.vocab)[:n]]

@@ -91,11 +91,12 @@ def copy_of(run: Path, tmp_path: Path) -> Path:
 
 def report_mistakes(run_dir: Path) -> tuple[str, list[list[str]]]:
     """A text run's report.html table of misclassified sentences: its count line and its rows
-    (sentence, true, predicted, confidence), as the page shows them."""
+    (sentence, true, predicted, confidence), as the page shows them (unescaped)."""
     page = (run_dir / "report.html").read_text(encoding="utf-8")
-    shown = html.unescape(page.split("<h2>Misclassified sentences</h2><pre>")[1].split("</pre>")[0])
-    count, table = shown.split("\n\n")
-    head, _, *rows = ([c.strip() for c in line.strip("| ").rsplit(" | ", 3)] for line in table.splitlines())
+    shown = page.split("<h2>Misclassified sentences</h2>")[1].split("<h2>")[0]
+    count = html.unescape(re.search(r"<p>(.*?)</p>", shown)[1])
+    cells = (re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", shown))
+    head, *rows = ([html.unescape(cell) for cell in row] for row in cells)
     assert head == ["sentence", "true", "predicted", "confidence"]
     return count, rows
 

@@ -9,7 +9,7 @@ import pytest
 
 import torchlab
 from tests.browser import ink, render
-from tests.conftest import dev_sentence, report_mistakes
+from tests.conftest import dev_sentence, report_mistakes, sst2_copy
 from torchlab import api
 from torchlab.cli import main
 from torchlab.config import flatten
@@ -145,6 +145,24 @@ def test_a_text_classifiers_report_lists_its_most_confident_mistakes(tmp_path, s
         assert ["negative", "positive"][run.predict([sentence])[0]] == predicted
     confidences = [float(row[3].rstrip("%")) for row in rows]
     assert len(rows) == 8 and confidences == sorted(confidences, reverse=True) and confidences[-1] >= 50
+
+
+WRITTEN = ["A <b>Good</b> film | K-19 rocks!", "Zyzzyva & bad ÉCLAT"]  # case, markup, words never trained on
+
+
+def test_a_text_report_shows_each_sentence_as_written_in_an_html_table(tmp_path):
+    """Before: a sentence was its tokens read back through the vocabulary ("a < b > good < / b > film |
+    k - 19 <unk> !"), and report.html showed the Markdown table as text in a <pre> block."""
+    train = [f"a {word} film {i}\t{int(word == 'good')}" for i in range(20) for word in ("good", "bad")]
+    dev = [f"{sentence}\t{label}" for sentence in WRITTEN for label in (0, 1)]  # one of each pair is a mistake
+    root, out = sst2_copy(tmp_path, train, tuple(dev)), tmp_path / "run"
+    assert main(["train", "sst2-lstm", "--data-dir", str(root), "--out", str(out), "--logger", "none"]) == 0
+    count, rows = report_mistakes(out)
+    assert count == "sst2-lstm: 2 of 4 test sentences misclassified; the 2 most confident mistakes:"
+    assert sorted(row[0] for row in rows) == sorted(WRITTEN)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<td>A &lt;b&gt;Good&lt;/b&gt; film | K-19 rocks!</td>" in page and "<pre>sst2-lstm:" not in page
+    assert "| A <b>Good</b> film \\| K-19 rocks! |" in (out / "plots" / "misclassified_sentences.md").read_text()
 
 
 def test_a_run_in_a_notebook_leaves_its_plotting_alone(tmp_path, mnist_root):

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import re
 import shlex
 import statistics
 import urllib.parse
@@ -30,6 +31,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums }
 pre { background: #f6f8fa; padding: .8em; overflow-x: auto } img { max-width: 100%; display: block; margin: .8em 0 }
 figure { margin: 0 } figcaption { color: #666; font-size: .9em }
 tr.marked td { background: #fff6d6 } a { color: #0b5cad } th, td:first-child { white-space: nowrap }
+.text td:first-child { white-space: normal }
 """
 
 
@@ -173,12 +175,34 @@ def write_run_report(run_dir: Path) -> Path:
 
 
 def markdown_tables(plots_dir: Path) -> str:
-    """Each plots/NAME.md under a heading of its name, as written: a Markdown table reads as one in <pre>."""
+    """Each plots/NAME.md under a heading of its name, as HTML (`markdown_html`)."""
     return "".join(
         f"<h2>{html.escape(p.stem.replace('_', ' ').capitalize())}</h2>"
-        f"<pre>{html.escape(p.read_text(encoding='utf-8', errors='replace'))}</pre>"
+        f"{markdown_html(p.read_text(encoding='utf-8', errors='replace'))}"
         for p in sorted(plots_dir.glob("*.md"))
     )
+
+
+def markdown_html(text: str) -> str:
+    """The Markdown a figure writes (lines of text, pipe tables) as HTML: a paragraph per line, a table
+    per run of `| ... |` lines (the first its header, the `---` line under it dropped); all escaped."""
+    parts: list[str] = []
+    rows: list[list[str]] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            rows.append(markdown_cells(line))
+            continue
+        if rows:
+            parts.append(f'<div class="text">{table(rows[0], rows[2:])}</div>')
+            rows = []
+        if line.strip():
+            parts.append(f"<p>{html.escape(line)}</p>")
+    return "".join(parts)
+
+
+def markdown_cells(line: str) -> list[str]:
+    """The cells of a Markdown table line `| a | b \\| c |`: ['a', 'b | c']."""
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
 
 
 def short_names(run_dirs: list[Path]) -> list[str]:

@@ -338,6 +338,33 @@ def test_a_tilde_that_names_no_user_is_one_line_wherever_a_path_is_read(tiny, tm
     assert not (tmp_path / "run").exists()
 
 
+def test_an_empty_path_is_refused_wherever_a_command_or_setting_takes_one(tiny, tmp_path, monkeypatch, capsys):
+    """Before: `--data-dir ""` (a script's unset variable) and `data.root=''` trained from the default data
+    root, and `eval ""` read the current folder; only `--out ""` was refused."""
+    monkeypatch.chdir(tmp_path)  # where a default run directory would go
+    before = sorted(tiny.rglob("*"))
+    for args, says in (
+        (["train", "mnist-mlp", "--data-dir", ""], "train: argument --data-dir: empty: it names no file or folder"),
+        (["cv", "mnist-mlp", "--out", " "], "cv: argument --out: empty"),
+        (["show", "mnist-mlp", "--data-dir", ""], "show: argument --data-dir: empty"),
+        (["eval", ""], "eval: argument RUN_DIR: empty"),
+        (["eval", str(tiny), "--weights", ""], "eval: argument --weights: empty"),
+        (["resume", str(tiny), "--data-dir", ""], "resume: argument --data-dir: empty"),
+        (["report", str(tiny), ""], "report: argument RUN_DIR: empty"),
+        (["report", str(tiny), str(tiny), "--out", ""], "report: argument --out: empty"),
+        (["export", str(tiny), "--format", "onnx", "--out", ""], "export: argument --out: empty"),
+        (["notes", "overfitting", "--pictures", ""], "notes: argument --pictures: empty"),
+        (["train", "mnist-mlp", "data.root="], "override 'data.root=' has no value; data.root=null sets null"),
+        (["train", "folder-resnet18", "data.index=''"], "data.index is empty"),
+        (["train", "folder-resnet18", "model.weights=''"], "model.weights is empty"),
+        (["train", "gaussians-gan", "task.judge=''"], "task.judge is empty"),
+    ):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert says in err and len(err.splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == [] and sorted(tiny.rglob("*")) == before  # nothing written
+
+
 def test_eval_and_export_of_a_finished_run_without_best_pt_name_last_pt(tiny, tmp_path, capsys):
     """Before: "checkpoint not found: RUN/checkpoints/best.pt", not a word of last.pt beside it."""
     run = tmp_path / "run"

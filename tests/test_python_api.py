@@ -590,21 +590,30 @@ LINEAR = {"in_features": 4, "out_features": 3}
         (lambda xy, out, run: torchlab.resume(None), "torchlab.resume's run_dir takes a path"),
         (lambda xy, out, run: torchlab.Run(str(run), None), "Run takes the run's Config, got NoneType: torchlab.load"),
         (lambda xy, out, run: torchlab.load(run, device="gpu").model, "unknown device 'gpu'"),
+        # an empty path trained into runs/ (out=""), read the current folder (load("")) or the default data root
+        (lambda xy, out, run: torchlab.fit(torch.nn.Linear(4, 3), xy, out=""), "torchlab.fit's out= is empty"),
+        (lambda xy, out, run: torchlab.train("mnist-mlp", out=" "), "torchlab.train's out= is empty"),
+        (lambda xy, out, run: torchlab.load(""), "torchlab.load's run_dir is empty: it names no file or folder"),
+        (lambda xy, out, run: torchlab.resume(run, 2, data_dir=""), "data.root is empty"),
     ],
     ids=["out", "model_kwargs", "a model_kwarg", "overrides", "meta", "no parameters", "frozen", "lazy", "load",
-         "resume", "Run", "device"],
+         "resume", "Run", "device", "empty out", "empty train out", "empty load", "empty data_dir"],
 )  # fmt: skip
-def test_wrong_arguments_from_a_notebook_get_one_clear_line_and_nothing_is_written(call, message, tmp_path):
+def test_wrong_arguments_from_a_notebook_get_one_clear_line_and_nothing_is_written(
+    call, message, tmp_path, monkeypatch
+):
     """Before: pathlib's TypeError (out=3, load(123)), the class's own TypeError, "'int' object is not
     iterable", "Cannot copy out of meta tensor", "optimizer got an empty parameter list", a LazyLinear's
-    "Attempted to use an uninitialized parameter", and Run(str, None) "unsupported operand type(s) for /"."""
+    "Attempted to use an uninitialized parameter", and Run(str, None) "unsupported operand type(s) for /";
+    an empty out= or data_dir= was taken as none given."""
     x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
     run = tmp_path / "trained"
     torchlab.fit(torch.nn.Linear, (x, y), model_kwargs=LINEAR, out=run, train__epochs=1, log__loggers=[])
+    monkeypatch.chdir(tmp_path)  # where an empty out= trained: runs/
     with pytest.raises(torchlab.TorchlabError) as refused:
         call((x, y), tmp_path / "run", run)
     assert message in str(refused.value)
-    assert not (tmp_path / "run").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["trained"]
 
 
 def test_a_model_pickle_cannot_save_trains_loads_and_predicts(tmp_path):

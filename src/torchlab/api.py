@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from torchlab.config import Config, launched, load_run_config, save_config
+from torchlab.config import Config, launched, load_run_config, not_blank, save_config
 from torchlab.core import collector
 from torchlab.core.checkpoint import load_checkpoint, load_weights, refuse_restart, weights_state
 from torchlab.core.distributed import barrier, from_rank0, is_main_process, setup_distributed, unsharded
@@ -365,9 +365,7 @@ def resume(
     """Continue an interrupted run from checkpoints/last.pt (to `epochs` in all, if given), reading
     its data from `data_dir` if the data has moved. `parts`: the `model` and `data` of a
     `torchlab.fit` run that only Python holds."""
-    config = load_run_config(run_dir)
-    if data_dir:
-        config.data.root = data_dir
+    config = with_data_dir(load_run_config(run_dir), data_dir)
     if quiet:
         config.log.quiet, config.log.progress = True, False
     planned = config.train.epochs
@@ -409,14 +407,20 @@ def resume(
         return finish(trainer)
 
 
+def with_data_dir(config: Config, data_dir: str | None) -> Config:
+    """`config` reading its data from `data_dir` where one is given (an empty one names no folder)."""
+    if data_dir is not None:
+        not_blank("data", root=data_dir)  # the config's own check, which an assignment skips
+        config.data.root = data_dir
+    return config
+
+
 def evaluate(
     run_dir: Path, data_dir: str | None = None, device: str | None = None, weights: Path | None = None
 ) -> dict[str, float]:
     """Test metrics of a run's best.pt (or of `weights`: a .safetensors or .pt state dict of the
     same model), computed as at the end of training."""
-    config = load_run_config(run_dir)
-    if data_dir:
-        config.data.root = data_dir
+    config = with_data_dir(load_run_config(run_dir), data_dir)
     if device:
         config.train.device = device
     from_last = f"`torchlab eval {run_dir} --weights {run_dir / 'checkpoints' / 'last.pt'}` tests it"

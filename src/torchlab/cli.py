@@ -88,6 +88,19 @@ def recipe_first(args: argparse.Namespace) -> None:
         )
 
 
+def named(text: str) -> str:
+    """An argument that names a file or folder: an empty one (`--data-dir "$UNSET"`) named none, and the
+    default was taken without a word, where `--out ""` was refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty: it names no file or folder")
+    return text
+
+
+def named_path(text: str) -> Path:
+    """`named`, as a Path (whose "" would be the current folder)."""
+    return Path(named(text))
+
+
 def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
     """The flags shared by train and cv; each becomes a config override."""
     parser.add_argument("recipe", help="recipe name (see `torchlab list`) or a path to a recipe YAML file")
@@ -97,8 +110,10 @@ def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
         "overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=0.05"
     )
     parser.add_argument("--epochs", type=int, help="train.epochs")
-    parser.add_argument("--out", type=Path, help=out_help)
-    parser.add_argument("--data-dir", help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)")
+    parser.add_argument("--out", type=named_path, help=out_help)
+    parser.add_argument(
+        "--data-dir", type=named, help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)"
+    )
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (train.device)")
     parser.add_argument("--seed", type=int, help="train.seed")
     parser.add_argument("--logger", help="comma-separated loggers: tensorboard, visdom, none (log.loggers)")
@@ -291,7 +306,7 @@ def build_parser() -> ArgumentParser:
     )
     show.add_argument("recipe", help="a recipe name or a YAML file")
     show.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="overrides, as for train")
-    show.add_argument("--data-dir", help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)")
+    show.add_argument("--data-dir", type=named, help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)")
     show.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
 
     train = sub.add_parser("train", help="train a recipe", description="Train a recipe into a new run directory.")
@@ -310,9 +325,9 @@ def build_parser() -> ArgumentParser:
         help="continue a stopped run, or train a finished one further (--epochs N)",
         description="Continue a run from its checkpoints/last.pt.",
     )
-    resume.add_argument("run_dir", type=Path, help=RUN_DIR_HELP)
+    resume.add_argument("run_dir", type=named_path, metavar="RUN_DIR", help=RUN_DIR_HELP)
     resume.add_argument("--epochs", type=int, help="train to this many epochs in all")
-    resume.add_argument("--data-dir", help="data root, if not the one the run used")
+    resume.add_argument("--data-dir", type=named, help="data root, if not the one the run used")
     resume.add_argument("-q", "--quiet", action="store_true", help="no progress bar or epoch lines, only the summary")
 
     ev = sub.add_parser(
@@ -320,10 +335,12 @@ def build_parser() -> ArgumentParser:
         help="re-evaluate a run's best checkpoint on the test set",
         description="Re-evaluate checkpoints/best.pt of a run on its test set.",
     )
-    ev.add_argument("run_dir", type=Path, help=RUN_DIR_HELP)
-    ev.add_argument("--data-dir", help="data root, if not the one the run used")
+    ev.add_argument("run_dir", type=named_path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    ev.add_argument("--data-dir", type=named, help="data root, if not the one the run used")
     ev.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    ev.add_argument("--weights", type=Path, help="evaluate these weights instead (.safetensors, or a .pt state dict)")
+    ev.add_argument(
+        "--weights", type=named_path, help="evaluate these weights instead (.safetensors, or a .pt state dict)"
+    )
 
     report = sub.add_parser(
         "report",
@@ -332,8 +349,8 @@ def build_parser() -> ArgumentParser:
         "With one RUN_DIR and no --out: print its report.html, drawing its figures and the page again if they "
         "are missing (a run stopped while drawing them).",
     )
-    report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    report.add_argument("--out", type=Path, help="folder for report.html (default runs/compare/TIMESTAMP)")
+    report.add_argument("run_dirs", nargs="+", type=named_path, metavar="RUN_DIR")
+    report.add_argument("--out", type=named_path, help="folder for report.html (default runs/compare/TIMESTAMP)")
     notes = sub.add_parser(
         "notes",
         help="the notes' examples, runnable",
@@ -341,8 +358,12 @@ def build_parser() -> ArgumentParser:
     )
     notes.add_argument("section", nargs="?", help="a section name from `torchlab notes`")
     notes.add_argument("--code", action="store_true", help="print only the corrected code the section runs")
-    notes.add_argument("--pictures", type=Path, help="folder for the section's pictures (default runs/notes/SECTION)")
-    notes.add_argument("--data-dir", help="data root of the MNIST sections (default $TORCHLAB_DATA, else ~/.cache/...)")
+    notes.add_argument(
+        "--pictures", type=named_path, help="folder for the section's pictures (default runs/notes/SECTION)"
+    )
+    notes.add_argument(
+        "--data-dir", type=named, help="data root of the MNIST sections (default $TORCHLAB_DATA, else ~/.cache/...)"
+    )
 
     export = sub.add_parser(
         "export",
@@ -350,9 +371,9 @@ def build_parser() -> ArgumentParser:
         description="Write checkpoints/best.pt's weights as safetensors (any model) or ONNX (classifiers; "
         "input: the normalised image batch, output: logits). Prints the file written.",
     )
-    export.add_argument("run_dir", type=Path, help=RUN_DIR_HELP)
+    export.add_argument("run_dir", type=named_path, metavar="RUN_DIR", help=RUN_DIR_HELP)
     export.add_argument("--format", required=True, choices=["safetensors", "onnx"])
-    export.add_argument("--out", type=Path, help="the file to write (default RUN_DIR/export/model.FORMAT)")
+    export.add_argument("--out", type=named_path, help="the file to write (default RUN_DIR/export/model.FORMAT)")
     export.add_argument("--checkpoint", choices=["best", "last"], default="best")
     return parser
 

@@ -53,6 +53,14 @@ def in_range(section: str, low: float, high: float = math.inf, brackets: str = "
                 raise TorchlabError(f"{key}: expected {allowed}, got {item}")
 
 
+def not_blank(section: str, **paths: str | None) -> None:
+    """Path settings in __post_init__: each given (not None) must name something. An empty one (`data.root=`,
+    an unset shell variable) named no folder, and the default was taken without a word."""
+    for name, value in paths.items():
+        if value is not None and not value.strip():
+            raise TorchlabError(f"{section}.{name} is empty: name a path, or leave the key out for its default")
+
+
 DEVICE = re.compile(r"auto|(cpu|cuda|mps|xpu)(:\d+)?")  # what train.device may name
 
 
@@ -82,6 +90,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         at_least(1, data_batch_size=self.batch_size, data_eval_batch_size=self.eval_batch_size)
+        not_blank("data", root=self.root)
         in_range("data", 1, subset=self.subset, eval_subset=self.eval_subset)
         in_range("data", 0, 2**64, split_seed=self.split_seed)  # what torch.Generator.manual_seed takes
         split = self.val_split
@@ -502,6 +511,8 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     keys = [k.strip() for k in dotted.split(".")]
     if not all(keys):
         raise TorchlabError(f"override '{override}' has an empty key")
+    if not text.strip():  # YAML's null: `data.root=$UNSET` took the default data root without a word
+        raise TorchlabError(f"override '{override}' has no value; {dotted.strip()}=null sets null")
     node = raw
     for key in keys[:-1]:
         child = node.setdefault(key, {})

@@ -263,7 +263,11 @@ def train(
 ) -> Run:
     """Train a recipe (a name, a YAML path, a Config, or a dict read as a recipe's YAML) into a new run directory."""
     config = configure(recipe, [*listed(overrides), *dotted(settings, "train")])
-    out = as_path(out, "torchlab.train's out=") if out else api.new_run_dir(config.recipe, config.train.device)
+    out = (
+        as_path(out, "torchlab.train's out=")
+        if out is not None
+        else api.new_run_dir(config.recipe, config.train.device)
+    )
     return until_stopped(lambda: api.train(config, out), out)
 
 
@@ -344,7 +348,9 @@ def fit(
             "torchlab.fit: data.val_split holds part of train out when no val= is given; give one of them"
         )
     config = resolve(raw, given_settings)
-    run_dir = as_path(out, "torchlab.fit's out=") if out else api.new_run_dir(config.recipe, config.train.device)
+    run_dir = (
+        as_path(out, "torchlab.fit's out=") if out is not None else api.new_run_dir(config.recipe, config.train.device)
+    )
     if tensors:
         config.data.path = str((run_dir / "data.safetensors").resolve())
     built: list[Any] = []
@@ -466,9 +472,12 @@ def configure(recipe: str | Path | Config | dict[str, Any], overrides: list[str]
 
 
 def as_path(value: Any, what: str) -> Path:
-    """`value` as a Path: a str or os.PathLike (an int or None was pathlib's TypeError)."""
+    """`value` as a Path: a str or os.PathLike (an int or None was pathlib's TypeError), not empty
+    (`out=""` trained into the default folder, `load("")` read the current one)."""
     if not isinstance(value, str | os.PathLike):
         raise TorchlabError(f"{what} takes a path (a str or pathlib.Path), got {type(value).__name__}")
+    if not os.fspath(value).strip():
+        raise TorchlabError(f"{what} is empty: it names no file or folder")
     return Path(value)
 
 

@@ -31,7 +31,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from torchlab.config import in_range
+from torchlab.config import in_range, not_blank
 from torchlab.core.errors import DataNotFound, TorchlabError
 from torchlab.core.files import atomic_write_text, user_path
 from torchlab.data import DATASETS, DataInfo, info_without_files
@@ -59,6 +59,7 @@ class FolderConfig(ImageDataConfig):
         in_range("data", 1, image_size=self.image_size)
         in_range("data", 0, MAX_WORKERS, "[]", workers=self.workers)
         in_range("data", 0, 1, test_split=self.test_split)
+        not_blank("data", index=self.index)
 
 
 def load_rgb(path: Path) -> Image.Image:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig
+from torchlab.config import ModelConfig, not_blank
 from torchlab.core.checkpoint import FORMAT, load_weights_only
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import user_path
@@ -88,6 +88,9 @@ def load_backbone(model: TransferResNet18, weights: str) -> None:
 class ResNet18Config(ModelConfig):
     weights: str = "imagenet"  # imagenet | none | a path to a torchlab best.pt or a torchvision state dict
     freeze_backbone: bool = False  # train the head only
+
+    def __post_init__(self) -> None:
+        not_blank("model", weights=self.weights)
 
 
 @MODELS.register("resnet18", config=ResNet18Config)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchlab.config import TaskConfig, in_range
+from torchlab.config import TaskConfig, in_range, not_blank
 from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
 from torchlab.data.loaders import to_unit_range
@@ -40,6 +40,7 @@ class AdversarialConfig(TaskConfig):
         in_range("task", 0, gp_lambda=self.gp_lambda)
         in_range("task", 1, n_critic=self.n_critic, samples=self.samples)
         in_range("task", 0, 1, "[]", confidence=self.confidence)
+        not_blank("task", judge=self.judge)
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

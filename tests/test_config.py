@@ -57,9 +57,10 @@ def test_overrides_beat_the_recipe_and_are_typed():
         ("model.name=mlpp", "unknown model 'mlpp' (did you mean 'mlp'?)"),
         ("train.compile=maybe", "train.compile: expected true or false"),
         ("optim.lr", "must look like section.key=value"),
-        # these two trained, with the default data root
+        # these three trained: with the default data root, and with no logger or with tensorboard
         ("data.root=", "override 'data.root=' has no value; data.root=null sets null"),
         ("data.root=' '", "data.root is empty: name a path, or leave the key out for its default"),
+        ("log.loggers=[none,tensorboard]", "log.loggers: 'none' turns every logger off, and tensorboard turns one on"),
     ],
 )
 def test_bad_overrides_name_the_key(override, message):

@@ -207,6 +207,11 @@ class LogConfig:
 
     def __post_init__(self) -> None:
         in_range("log", 0, preview=self.preview)
+        others = [name for name in self.loggers if name != "none"]
+        if others and len(others) < len(self.loggers):  # which one was meant: all off, or these on?
+            raise TorchlabError(
+                f"log.loggers: 'none' turns every logger off, and {', '.join(others)} turns one on: keep one of them"
+            )
 
 
 @dataclass

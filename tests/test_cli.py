@@ -367,6 +367,20 @@ def test_an_empty_path_is_refused_wherever_a_command_or_setting_takes_one(tiny, 
     assert list(tmp_path.iterdir()) == [] and sorted(tiny.rglob("*")) == before  # nothing written
 
 
+def test_a_run_named_twice_in_a_comparison_is_refused_naming_both_spellings(tiny, tmp_path, capsys):
+    """Before: `report r1 r1` wrote a comparison of r1 alone, and r1 with a link to it a page ranking
+    the run against itself."""
+    link = tmp_path / "link"
+    link.symlink_to(tiny)
+    for runs, says in (
+        ([tiny, tiny], f"{tiny} is named twice: a comparison takes each run once"),
+        ([tiny, link], f"{tiny} is named twice (as {tiny} and as {link}): a comparison takes each run once"),
+    ):
+        assert main(["report", *map(str, runs), "--out", str(tmp_path / "compare")]) == 2
+        assert capsys.readouterr().err.strip() == f"torchlab: error: {says}"
+    assert not (tmp_path / "compare").exists()
+
+
 def test_eval_and_export_of_a_finished_run_without_best_pt_name_last_pt(tiny, tmp_path, capsys):
     """Before: "checkpoint not found: RUN/checkpoints/best.pt", not a word of last.pt beside it."""
     run = tmp_path / "run"

@@ -241,12 +241,24 @@ def overlaid_curves(run_dirs: dict[str, Path], title: str) -> bytes:
     return buffer.getvalue()
 
 
+def refuse_repeated(run_dirs: list[Path]) -> None:
+    """A run named twice (`report r1 r1`, or r1 and its absolute path or a link to it) is refused: the
+    other name was likely meant to be another run. The same spelling was dropped in silence, and
+    two spellings were compared as two runs, the page ranking a run against itself."""
+    seen: dict[Path, Path] = {}
+    for run_dir in run_dirs:
+        first = seen.setdefault(run_dir.resolve(), run_dir)
+        if first is not run_dir:
+            also = "" if first == run_dir else f" (as {first} and as {run_dir})"
+            raise TorchlabError(f"{first} is named twice{also}: a comparison takes each run once")
+
+
 def write_comparison(run_dirs: list[Path], out: Path) -> Path:
     """OUT/report.html: the runs sorted by the recipe's monitored metric, the best marked, each linked
     to its report; the hyper-parameters where they differ; their curves overlaid."""
     if not run_dirs:
         raise TorchlabError("name at least one run directory to report on")
-    run_dirs = list(dict.fromkeys(run_dirs))
+    refuse_repeated(run_dirs)
     loaded = {name: (d, *read_run(d)) for name, d in zip(short_names(run_dirs), run_dirs, strict=True)}
 
     # The monitored metric and its direction that most runs name; only runs of the same task on the

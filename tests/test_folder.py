@@ -114,7 +114,7 @@ def test_index_is_reused_and_its_missing_files_are_named(image_folder, tmp_path)
     with pytest.warns(UserWarning, match=r"index.csv lists no image of the class folders \['triangle'\]"):
         build_data(cfg, torch.device("cpu"))
     (image_folder / "square" / "3.bmp").unlink()
-    with pytest.raises(TorchlabError, match=r"index.csv names 1 missing files \(.*3\.bmp\)"):
+    with pytest.raises(TorchlabError, match=r"index.csv names 1 missing file \(.*3\.bmp\)"):
         build_data(cfg, torch.device("cpu"))
 
 

@@ -45,7 +45,7 @@ def test_resume_refuses_a_trained_run_whose_last_checkpoint_is_gone(how, run, tm
     before = snapshot(run)
     err = refused(capsys, "resume", str(run), "--epochs", "3")
     if how == "deleted":
-        assert "last.pt is missing" in err and "best.pt exists" in err and "2 epoch(s) done" in err, err
+        assert "last.pt is missing" in err and "best.pt exists" in err and "2 epochs done" in err, err
     else:
         assert "last.pt is a symbolic link" in err, err
     assert snapshot(run) == before  # best.pt, the summary (2 epochs), the metrics: all kept
@@ -61,7 +61,12 @@ def test_a_run_killed_inside_its_first_epoch_still_starts_again(run, capsys):
 
 
 @pytest.mark.parametrize(
-    ("epochs", "message"), [("-1", "expected 1 or more"), ("0", "expected 1 or more"), ("1", "below the 2 epochs")]
+    ("epochs", "message"),
+    [
+        ("-1", "expected 1 or more"),
+        ("0", "expected 1 or more"),
+        ("1", "1 epoch in all (--epochs) is below the 2 epochs"),
+    ],
 )
 def test_resume_refuses_fewer_epochs_than_trained_before_writing(epochs, message, run, capsys):
     before = snapshot(run)

@@ -164,7 +164,7 @@ def test_a_text_run_evaluates_sentences_as_its_test_did(tmp_path):
     assert run.evaluate(["a fine film"], [1]) == pytest.approx(run.summary["test"], rel=1e-5)  # dev.tsv's one
     both = run.evaluate(["a fine film", "dull and slow"], torch.tensor([1, 0]))
     assert set(both) == {"loss", "accuracy"} and 0 <= both["accuracy"] <= 1
-    with pytest.raises(TorchlabError, match="test has 1 inputs but 2 targets"):
+    with pytest.raises(TorchlabError, match="test has 1 input but 2 targets"):
         run.evaluate(["a fine film"], [1, 0])
 
 

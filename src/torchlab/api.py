@@ -37,6 +37,7 @@ from torchlab.core.files import (
     user_path,
 )
 from torchlab.core.runtime import restore_rng_states, rng_states
+from torchlab.core.words import counted
 from torchlab.data import data_record
 from torchlab.data.augment import ImageDataConfig
 from torchlab.engine.interrupt import Interrupted, graceful_stop
@@ -109,8 +110,9 @@ def banner(trainer: Trainer) -> str:
     start = f"from epoch {trainer.epoch + 1} " if trainer.epoch else ""
     amp = f" ({trainer.amp} autocast)" if trainer.amp != "none" else ""
     return (
-        f"{cfg.recipe}: {cfg.model.name} ({params:,} trained parameters) on {trainer.data.train_size:,} training "
-        f"samples, {trainer.device}{amp}{processes}, {start}into {trainer.run_dir}"
+        f"{cfg.recipe}: {cfg.model.name} ({counted(params, 'trained parameter')}) on "
+        f"{counted(trainer.data.train_size, 'training sample')}, {trainer.device}{amp}{processes}, "
+        f"{start}into {trainer.run_dir}"
     )
 
 
@@ -390,17 +392,20 @@ def resume(
             refuse_restart(run_dir)
         if epochs is not None and epochs < trainer.epoch:
             raise TorchlabError(
-                f"{epochs} epochs in all (--epochs) is below the {trainer.epoch} epochs {run_dir} already "
-                f"trained; ask for {trainer.epoch} or more"
+                f"{counted(epochs, 'epoch')} in all (--epochs) is below the {counted(trainer.epoch, 'epoch')} "
+                f"{run_dir} already trained; ask for {trainer.epoch} or more"
             )
         if trainer.dist.is_main:
             check_data(trainer)
         done = finished(run_dir)  # else it was killed while testing: test now
         if trainer.epoch >= config.train.epochs and done:
-            raise TorchlabError(f"{run_dir} already trained {trainer.epoch} epochs; pass --epochs N to train further")
+            raise TorchlabError(
+                f"{run_dir} already trained {counted(trainer.epoch, 'epoch')}; pass --epochs N to train further"
+            )
         if config.train.patience and trainer.bad_epochs >= config.train.patience and done:
             raise TorchlabError(
-                f"{run_dir} stopped early: no improvement in the last {trainer.bad_epochs} epochs (train.patience)"
+                f"{run_dir} stopped early: no improvement in the last "
+                f"{counted(trainer.bad_epochs, 'epoch')} (train.patience)"
             )
         if trainer.dist.is_main:
             save_config(config, run_dir / "config.yaml")

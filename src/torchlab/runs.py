@@ -36,6 +36,7 @@ from torchlab.core.distributed import is_main_process
 from torchlab.core.errors import TorchlabError
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
+from torchlab.core.words import counted
 from torchlab.data import DataInfo
 from torchlab.data.given import (
     Data,
@@ -88,7 +89,7 @@ class Run:
             summary = {}
         test = ", ".join(f"test.{name} {value:.4f}" for name, value in summary.get("test", {}).items())
         epochs = summary.get("epochs", 0)
-        how_far = f"{summary['status']} after {epochs} epoch{'s' * (epochs != 1)}" if summary else "no summary yet"
+        how_far = f"{summary['status']} after {counted(epochs, 'epoch')}" if summary else "no summary yet"
         return f"Run({str(self.run_dir)!r}, {self.config.recipe}, {how_far}{', ' if test else ''}{test})"
 
     @property

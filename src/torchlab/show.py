@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchlab.config import Config
 from torchlab.core.errors import DataNotFound, TorchlabError
+from torchlab.core.words import counted
 
 if TYPE_CHECKING:  # types only: the meanings need no torch
     import torch
@@ -309,7 +310,7 @@ def render_data(data: dict[str, Any]) -> str:
         said = f"not read ({data['unread']})"
     if data["input_shape"] is None:
         return f"data: {said}"
-    classes = f", {data['classes']} classes" if data["classes"] else ""
+    classes = f", {counted(data['classes'], 'class', 'classes')}" if data["classes"] else ""
     if data["sizes"] is None and not data["classes"]:
         classes = ", classes unknown until the data are read"
     return f"data: {said}; inputs {tuple(data['input_shape'])}{classes}"
@@ -317,7 +318,7 @@ def render_data(data: dict[str, Any]) -> str:
 
 def render_model(model: dict[str, Any]) -> list[str]:
     """The model's counts, then a table per trained network (a section each when there are several)."""
-    lines = [f"model {model['name']}: {model['parameters']:,} parameters ({model['trainable']:,} trainable)"]
+    lines = [f"model {model['name']}: {counted(model['parameters'], 'parameter')} ({model['trainable']:,} trainable)"]
     if model["classes_assumed"]:
         lines.append(
             f"  (the classes are not known until the data are read: the head is shown for {model['classes_assumed']})"
@@ -325,10 +326,10 @@ def render_model(model: dict[str, Any]) -> list[str]:
     several = len(model["networks"]) > 1
     for name, rows in model["networks"].items():
         total = sum(row["parameters"] or 0 for row in rows)
-        lines += ["", f"{name}: {total:,} parameters"] if several else []
+        lines += ["", f"{name}: {counted(total, 'parameter')}"] if several else []
         lines += table(rows)
     for name, n in model["untrained"].items():
-        lines += ["", f"{name}: {n:,} parameters, in the model but in no network the task trains"]
+        lines += ["", f"{name}: {counted(n, 'parameter')}, in the model but in no network the task trains"]
     return lines
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write
+from torchlab.core.words import counted
 
 FORMAT = "torchlab-checkpoint/1"
 SAFETENSORS_SUFFIXES = (".safetensors", ".st")
@@ -186,7 +187,7 @@ def refuse_restart(run_dir: Path) -> None:
         found.append("checkpoints/best.pt exists")
     summary = read_json_object(run_dir / "summary.json")
     if isinstance(summary.get("epochs"), int) and summary["epochs"] > 0:
-        found.append(f"summary.json says {summary['epochs']} epoch(s) done")
+        found.append(f"summary.json says {counted(summary['epochs'], 'epoch')} done")
     logged = epochs_logged(run_dir / "metrics.jsonl")
     if logged > 1:  # one could be logged just before a kill, before the first last.pt was written
         found.append(f"metrics.jsonl logs {logged} epochs")

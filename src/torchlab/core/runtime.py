@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from torchlab.core.errors import TorchlabError
+from torchlab.core.words import counted
 
 
 def resolve_device(name: str) -> torch.device:
@@ -131,7 +132,7 @@ def warn_of_other_threads(written: int | None, what: str) -> None:
     threads = torch.get_num_threads()
     if written is not None and written != threads:
         warnings.warn(
-            f"{what} trained on {written} thread(s) and continues on {threads}: its weights will differ in "
+            f"{what} trained on {counted(written, 'thread')} and continues on {threads}: its weights will differ in "
             f"their last digits from a run never stopped (OMP_NUM_THREADS={written} keeps them bit for bit)",
             stacklevel=2,
         )

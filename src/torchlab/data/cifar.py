@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from torchlab.core.errors import DataNotFound, TorchlabError
+from torchlab.core.words import counted
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.memory import InMemoryImages
@@ -59,7 +60,9 @@ def _batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except (KeyError, ValueError, TypeError, IndexError) as err:
         raise TorchlabError(f"CIFAR-10 file {path} is malformed: {err!r}") from None
     if len(images) != len(labels):
-        raise TorchlabError(f"CIFAR-10 file {path} holds {len(images)} images but {len(labels)} labels")
+        raise TorchlabError(
+            f"CIFAR-10 file {path} holds {counted(len(images), 'image')} but {counted(len(labels), 'label')}"
+        )
     if len(outside := np.flatnonzero((labels < 0) | (labels >= len(CLASSES)))):
         i = int(outside[0])
         raise TorchlabError(f"CIFAR-10 file {path}: label {labels[i]} at index {i} is not a class (0..9)")

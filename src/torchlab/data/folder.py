@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from torchlab.config import in_range, not_blank
 from torchlab.core.errors import DataNotFound, TorchlabError
 from torchlab.core.files import atomic_write_text, user_path
+from torchlab.core.words import counted
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, TrainPreset, build_augment
 from torchlab.data.loaders import Normalize
@@ -111,7 +112,7 @@ def scan(folder: Path) -> list[tuple[str, str]]:
     if not rows:
         raise TorchlabError(
             f"no readable images in {folder}"
-            + (f" ({len(skipped)} unreadable files skipped)" if skipped else "")
+            + (f" ({counted(len(skipped), 'unreadable file')} skipped)" if skipped else "")
             + f": expected {folder}/<class>/<image files> (jpg, png, gif, bmp, webp...)"
         )
     return rows
@@ -166,7 +167,9 @@ def read_index(index: Path, folder: Path) -> list[tuple[str, str]]:
     missing = [path for path, _ in rows[1:] if not (folder / path).is_file()]
     if missing:
         shown = ", ".join(str(folder / p) for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
-        raise TorchlabError(f"{index} names {len(missing)} missing files ({shown}); delete the index to rebuild it")
+        raise TorchlabError(
+            f"{index} names {counted(len(missing), 'missing file')} ({shown}); delete the index to rebuild it"
+        )
     listed = {label for _, label in rows[1:]}
     folders = (p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if added := sorted(set(folders) - listed):  # the index keeps the splits stable, and a later class out
@@ -270,7 +273,9 @@ class ImageFolderData:
         _, n_test = split_sizes(n, self.cfg.test_split)
         _, n_val = split_sizes(n, self.cfg.val_split)
         if n - n_val - n_test < 1:
-            raise TorchlabError(f"{n} images leave none for training after data.val_split and data.test_split")
+            raise TorchlabError(
+                f"data.val_split and data.test_split leave none of the {counted(n, 'image')} for training"
+            )
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.split_seed)).tolist()
         return [order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]]
 

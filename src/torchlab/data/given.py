@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from torchlab.config import DataConfig, in_range
 from torchlab.core.errors import TorchlabError
+from torchlab.core.words import counted
 from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import split_indices
@@ -59,7 +60,7 @@ def checked_pair(split: str, pair: Pair, classify: bool, caller: str = "torchlab
     if x.dim() == 0 or y.dim() == 0:
         raise TorchlabError(f"{caller}: {split}'s inputs and targets need a row per sample; got a 0-d tensor")
     if len(x) != len(y):
-        raise TorchlabError(f"{caller}: {split} has {len(x)} inputs but {len(y)} targets")
+        raise TorchlabError(f"{caller}: {split} has {counted(len(x), 'input')} but {counted(len(y), 'target')}")
     if not classify:
         return x, y
     one_hot = " (one-hot rows: y.argmax(1))" if y.dim() == 2 and y.shape[1] > 1 else ""

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from torchlab.core.errors import TorchlabError
+from torchlab.core.words import counted
 
 UNSIGNED_BYTE = 0x08
 
@@ -45,7 +46,10 @@ def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> tup
     """Images `[N, 1, H, W]` uint8 and labels `[N]` int64 from two IDX files that must agree."""
     images, labels = read_idx(images_path, 3), read_idx(labels_path, 1)
     if len(images) != len(labels):
-        raise TorchlabError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
+        raise TorchlabError(
+            f"{images_path} holds {counted(len(images), 'image')} "
+            f"but {labels_path} holds {counted(len(labels), 'label')}"
+        )
     bad = (labels >= num_classes).nonzero()
     if len(bad):
         i = int(bad[0])

@@ -6,6 +6,7 @@ import torch
 
 from torchlab.config import DataConfig
 from torchlab.core.errors import TorchlabError
+from torchlab.core.words import counted
 
 
 def split_sizes(n: int, val_split: int | float) -> tuple[int, int]:
@@ -18,7 +19,7 @@ def split_sizes(n: int, val_split: int | float) -> tuple[int, int]:
         raise TorchlabError(f"data.val_split must be a fraction in [0, 1) or a count below {n}, got {val_split}")
     if n_val == n or (val_split and not n_val):
         what = "nothing to train on" if n_val == n else "no sample to validate on"
-        raise TorchlabError(f"data.val_split={val_split} of {n} samples leaves {what}")
+        raise TorchlabError(f"data.val_split={val_split} of {counted(n, 'sample')} leaves {what}")
     return n - n_val, n_val
 
 
@@ -35,7 +36,7 @@ def kfold_indices(n: int, folds: int, fold: int, seed: int) -> tuple[torch.Tenso
     Over fold = 0..folds-1 the validation parts are disjoint and cover every sample once.
     """
     if not 2 <= folds <= n:
-        raise TorchlabError(f"data.folds: expected 2 to {n} folds of the {n} samples to split, got {folds}")
+        raise TorchlabError(f"data.folds: expected 2 to {n} folds of the {counted(n, 'sample')} to split, got {folds}")
     if not 0 <= fold < folds:
         raise TorchlabError(f"data.fold: expected a fold in 0..{folds - 1}, got {fold}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))

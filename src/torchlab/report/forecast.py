@@ -5,6 +5,7 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from torchlab.core.words import counted
 from torchlab.report import FinishedRun, figure, save_figure
 from torchlab.tasks.forecast import free_run
 
@@ -25,7 +26,12 @@ def sine_forecast(run: FinishedRun, plots_dir: Path, count: int = 3) -> None:
     for i, ax in enumerate(axes[:, 0]):
         ax.plot(steps, truth[i], color="black", linewidth=1, label="truth")
         ax.plot(steps[1:], one_step[i, :, 0].cpu(), ".", markersize=4, label="one-step prediction")
-        ax.plot(steps[context:], free[i, :, 0].cpu(), color="tab:red", label=f"free-running ({free.shape[1]} steps)")
+        ax.plot(
+            steps[context:],
+            free[i, :, 0].cpu(),
+            color="tab:red",
+            label=f"free-running ({counted(free.shape[1], 'step')})",
+        )
         ax.axvline(context - 0.5, color="gray", linestyle=":", linewidth=1)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8, loc="upper right")

@@ -20,6 +20,7 @@ import yaml
 from torchlab.config import flatten, parse_value
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import atomic_write_text
+from torchlab.core.words import counted
 from torchlab.loggers.hparams import changed_hyperparameters, is_hyperparameter, recipe_differences
 from torchlab.report import save_figure
 
@@ -330,7 +331,7 @@ def write_comparison(run_dirs: list[Path], out: Path) -> Path:
         f"<h2>Curves</h2>{png_tag(curves, 'learning curves')}<p>dashed: train, solid: validation</p>"
     )
     path = out / "report.html"
-    atomic_write_text(path, page(f"comparison of {len(names)} runs", body))
+    atomic_write_text(path, page(f"comparison of {counted(len(names), 'run')}", body))
     return path
 
 
@@ -362,9 +363,9 @@ def write_cv_page(summary: dict[str, Any], parent: Path) -> Path:
     folds = summary["folds"]
     body = (
         f"<p>{html.escape(config.get('description', ''))}</p>"
-        f"<p>{folds} folds of the training set: each fold trains on the other {folds - 1} parts, validates on its "
-        "own (its best epoch's metrics) and tests its best model on the test set. Standard deviations are the "
-        "sample's (n − 1).</p>"
+        f"<p>{folds} folds of the training set: each fold trains on the other {counted(folds - 1, 'part')}, "
+        "validates on its own (its best epoch's metrics) and tests its best model on the test set. Standard "
+        "deviations are the sample's (n − 1).</p>"
         f"<h2>Folds</h2>{table(['fold', '', 'status', *metric_keys, 'epochs'], rows, marked={len(rows) - 1})}"
         f"<h2>Curves</h2>{png_tag(curves, 'learning curves of every fold')}"
         "<p>a colour per fold; dashed: train, solid: validation</p>"

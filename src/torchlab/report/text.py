@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torchlab.core.files import atomic_write_text
+from torchlab.core.words import counted
 from torchlab.data.text import sentences_of
 from torchlab.report import FinishedRun, figure
 
@@ -54,7 +55,7 @@ def mistakes_table(run: FinishedRun, shown: int = SHOWN) -> str:
     labels, predicted, confidence = (run.test[k] for k in ("labels", "predicted", "confidence"))
     wrong = (labels != predicted).nonzero().flatten()
     picked = wrong[confidence[wrong].float().argsort(descending=True, stable=True)][:shown].tolist()
-    head = f"{run.config.recipe}: {len(wrong)} of {len(labels)} test sentences misclassified"
+    head = f"{run.config.recipe}: {len(wrong)} of {counted(len(labels), 'test sentence')} misclassified"
     if not picked:
         return head + ".\n"
     sentences = sentences_at(run, picked)
@@ -62,7 +63,7 @@ def mistakes_table(run: FinishedRun, shown: int = SHOWN) -> str:
         [cell(sentences[i]), class_name(run, labels[i]), class_name(run, predicted[i]), f"{confidence[i]:.1%}"]
         for i in picked
     ]
-    return f"{head}; the {len(picked)} most confident mistakes:\n\n{markdown_table(rows)}\n"
+    return f"{head}; the {counted(len(picked), 'most confident mistake')}:\n\n{markdown_table(rows)}\n"
 
 
 @figure("misclassified-sentences", text=True, reads=("labels", "predicted", "confidence"))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import torchlab
 from tests.conftest import TINY, copy_of, tiny_run
 from torchlab.cli import main
 from torchlab.core.checkpoint import load_checkpoint
@@ -85,6 +86,36 @@ def test_resume_refuses_fewer_epochs_than_a_stopped_run_did(run, capsys):
     refused(capsys, "resume", str(run), "--epochs", "0")
     refused(capsys, "resume", str(run), "--epochs", "1")
     assert snapshot(run) == before
+
+
+def test_resume_of_a_finished_run_says_nothing_is_left_and_what_trains_it_further(run, capsys):
+    """Before: "RUN already trained 2 epochs; pass --epochs N to train further", and from Python the
+    same flag for a call that takes epochs=."""
+    before = snapshot(run)
+    assert refused(capsys, "resume", str(run)) == (
+        f"torchlab: error: {run} finished all 2 epochs of its train.epochs, so nothing is left to resume; "
+        f"`torchlab resume {run} --epochs N` trains it on to N epochs in all"
+    )
+    with pytest.raises(torchlab.TorchlabError, match=rf"`torchlab.resume\({str(run)!r}, epochs=N\)` trains it on"):
+        torchlab.resume(run)
+    assert snapshot(run) == before
+
+
+def test_resume_of_an_early_stopped_run_says_why_more_epochs_are_refused_and_where_its_best_model_is(
+    tmp_path, mnist_root, capsys
+):
+    """Before: "RUN stopped early: no improvement in the last 1 epochs (train.patience)", with no word of
+    what to do."""
+    out = tmp_path / "run"
+    stopped = ["optim.lr=0", "train.patience=1", "train.epochs=5"]  # lr 0: epoch 2 cannot improve on epoch 1
+    assert main(["train", "mnist-mlp", "--out", str(out), *TINY, *stopped]) == 0
+    before = snapshot(out)
+    assert refused(capsys, "resume", str(out), "--epochs", "9") == (
+        f"torchlab: error: {out} stopped early after 2 epochs: val.accuracy had not improved for 1 epoch "
+        "(train.patience=1), so nothing is left to resume; its best model, of epoch 1, is checkpoints/best.pt. "
+        "To train longer, train a new run with a larger train.patience"
+    )
+    assert snapshot(out) == before
 
 
 def test_an_untrained_baseline_is_evaluated_exported_and_resumed(tmp_path, mnist_root, monkeypatch, capsys):

@@ -120,6 +120,10 @@ def test_resuming_past_a_planned_schedule_exits_2_and_changes_nothing(schedule, 
     before = (out / "checkpoints" / "last.pt").read_bytes()
     assert main(["resume", str(out), "--epochs", "2"]) == 2
     assert f"schedule {schedule} is planned over train.epochs=1" in capsys.readouterr().err
+    assert main(["resume", str(out)]) == 2  # it said: pass --epochs N, which it then refused
+    assert f"nothing is left to resume; its {schedule} schedule ends there: train a new run with more train.epochs" in (
+        capsys.readouterr().err
+    )
     assert (out / "checkpoints" / "last.pt").read_bytes() == before
 
 

@@ -397,19 +397,31 @@ def resume(
             )
         if trainer.dist.is_main:
             check_data(trainer)
-        done = finished(run_dir)  # else it was killed while testing: test now
-        if trainer.epoch >= config.train.epochs and done:
-            raise TorchlabError(
-                f"{run_dir} already trained {counted(trainer.epoch, 'epoch')}; pass --epochs N to train further"
-            )
-        if config.train.patience and trainer.bad_epochs >= config.train.patience and done:
-            raise TorchlabError(
-                f"{run_dir} stopped early: no improvement in the last "
-                f"{counted(trainer.bad_epochs, 'epoch')} (train.patience)"
-            )
+        if finished(run_dir) and (why := nothing_to_resume(run_dir, trainer)):  # else killed while testing: test now
+            raise TorchlabError(why)
         if trainer.dist.is_main:
             save_config(config, run_dir / "config.yaml")
         return finish(trainer)
+
+
+def nothing_to_resume(run_dir: Path, trainer: Trainer) -> str:
+    """Why a finished run, its last.pt loaded, has nothing left to train, and what trains it longer; ''
+    when it has epochs left. Early stopping met stays met: more epochs are refused for it too."""
+    train, trained = trainer.cfg.train, counted(trainer.epoch, "epoch")
+    if train.patience and trainer.bad_epochs >= train.patience:
+        return (
+            f"{run_dir} stopped early after {trained}: {train.monitor} had not improved for "
+            f"{counted(trainer.bad_epochs, 'epoch')} (train.patience={train.patience}), so nothing is left to resume; "
+            f"its best model, of epoch {trainer.best['epoch']}, is checkpoints/best.pt. To train longer, train a new "
+            "run with a larger train.patience"
+        )
+    if trainer.epoch < train.epochs:
+        return ""
+    if any(schedule.planned for schedule in trainer.schedules.values()):
+        further = f"its {trainer.cfg.schedule.name} schedule ends there: train a new run with more train.epochs"
+    else:
+        further = f"`torchlab resume {run_dir} --epochs N` trains it on to N epochs in all"
+    return f"{run_dir} finished all {trained} of its train.epochs, so nothing is left to resume; {further}"
 
 
 def with_data_dir(config: Config, data_dir: str | None) -> Config:

@@ -232,7 +232,7 @@ class Run:
 
 def in_python_words(call: Callable[..., Run]) -> Callable[..., Run]:
     """`call`, whose refusals (shared with the command line) name what Python passes: `out=` where they
-    said `--out`, `torchlab.resume('DIR')` where they said `torchlab resume DIR`."""
+    said `--out`, `torchlab.resume('DIR')` where they said `torchlab resume DIR` (`epochs=N`: `--epochs N`)."""
 
     @wraps(call)
     def spoken(*args: Any, **kwargs: Any) -> Run:
@@ -240,7 +240,11 @@ def in_python_words(call: Callable[..., Run]) -> Callable[..., Run]:
             return call(*args, **kwargs)
         except TorchlabError as err:
             text = re.sub(r"--out\b ?", "out=", str(err))
-            text = re.sub(r"`torchlab resume (\S+)`", lambda m: f"`torchlab.resume({m[1]!r})`", text)
+            text = re.sub(
+                r"`torchlab resume (\S+)( --epochs N)?`",
+                lambda m: f"`torchlab.resume({m[1]!r}{', epochs=N' if m[2] else ''})`",
+                text,
+            )
             if text == str(err):
                 raise
             raise type(err)(text) from None

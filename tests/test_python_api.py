@@ -595,9 +595,20 @@ LINEAR = {"in_features": 4, "out_features": 3}
         (lambda xy, out, run: torchlab.train("mnist-mlp", out=" "), "torchlab.train's out= is empty"),
         (lambda xy, out, run: torchlab.load(""), "torchlab.load's run_dir is empty: it names no file or folder"),
         (lambda xy, out, run: torchlab.resume(run, 2, data_dir=""), "data.root is empty"),
+        # Python's TypeError or ValueError from inside, or (batch_size=-1, no samples) {} without a word
+        (lambda xy, out, run: torchlab.load(run).predict(*xy), "predict takes one batch of inputs, a tensor or numpy "
+         "array; got 2"),
+        (lambda xy, out, run: torchlab.load(run).evaluate(*xy, batch_size=-1), "evaluate's batch_size= takes 1 or "
+         "more"),
+        (lambda xy, out, run: torchlab.load(run).evaluate(*xy, batch_size=2.5), "evaluate's batch_size= takes an "
+         "integer, got float 2.5"),
+        (lambda xy, out, run: torchlab.load(run).evaluate(xy[0][:0], xy[1][:0]), "evaluate: no samples given"),
+        (lambda xy, out, run: torchlab.resume(run, "3"), "torchlab.resume's epochs= takes an integer, got str '3'"),
+        (lambda xy, out, run: torchlab.load(run, device=None).model, "unknown device 'None'; use auto, cpu, cuda"),
     ],
     ids=["out", "model_kwargs", "a model_kwarg", "overrides", "meta", "no parameters", "frozen", "lazy", "load",
-         "resume", "Run", "device", "empty out", "empty train out", "empty load", "empty data_dir"],
+         "resume", "Run", "device", "empty out", "empty train out", "empty load", "empty data_dir", "predict arity",
+         "batch_size -1", "batch_size float", "evaluate nothing", "resume epochs str", "device None"],
 )  # fmt: skip
 def test_wrong_arguments_from_a_notebook_get_one_clear_line_and_nothing_is_written(
     call, message, tmp_path, monkeypatch
@@ -605,7 +616,7 @@ def test_wrong_arguments_from_a_notebook_get_one_clear_line_and_nothing_is_writt
     """Before: pathlib's TypeError (out=3, load(123)), the class's own TypeError, "'int' object is not
     iterable", "Cannot copy out of meta tensor", "optimizer got an empty parameter list", a LazyLinear's
     "Attempted to use an uninitialized parameter", and Run(str, None) "unsupported operand type(s) for /";
-    an empty out= or data_dir= was taken as none given."""
+    an empty out= or data_dir= was taken as none given; and those the comments above name."""
     x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
     run = tmp_path / "trained"
     torchlab.fit(torch.nn.Linear, (x, y), model_kwargs=LINEAR, out=run, train__epochs=1, log__loggers=[])

@@ -24,6 +24,7 @@ from functools import cache, cached_property, wraps
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from torch import nn
@@ -142,6 +143,8 @@ class Run:
         task, device = self.built_task("predict"), resolve_device(self.device)
         if self.info.vocab is not None:
             return task.predict(*(x.to(device) for x in self.as_token_ids(inputs)))
+        if len(inputs) != 1:  # the task's own TypeError, "predict() takes 2 positional arguments but 3 were given"
+            raise TorchlabError(f"predict takes one batch of inputs, a tensor or numpy array; got {len(inputs)}")
         return task.predict(*(self.as_loaded(x, task, device) for x in inputs))
 
     @torch.no_grad()
@@ -149,6 +152,7 @@ class Run:
         """The task's figures of the best model on new data (a classifier: loss and accuracy): `inputs`
         and `targets`, or a map-style Dataset of `(input, target)` as fit takes it, inputs read as
         `predict` reads them (a text run: sentences). On the run's own test set they are `summary["test"]`."""
+        batch_size = as_count(batch_size, "evaluate's batch_size=")
         task, device = self.built_task("evaluate"), resolve_device(self.device)
         classify, text = self.config.task.name == "classify", self.info.vocab is not None
         if targets is None and not text and not_a_split("inputs", inputs) == "":
@@ -166,6 +170,8 @@ class Run:
         except (TypeError, ValueError, RuntimeError) as err:
             raise TorchlabError(f"evaluate: the targets do not convert to a tensor ({err})") from None
         _, y = checked_pair("test", (xs[0], y), classify, caller="evaluate")
+        if not len(y):  # the figures of no sample: they were {} without a word
+            raise TorchlabError("evaluate: no samples given")
         if classify:
             check_class_range("evaluate", y, self.info.num_classes)
         elif self.config.task.name == "binary":
@@ -279,6 +285,7 @@ def train(
 @in_python_words
 def resume(run_dir: str | Path, epochs: int | None = None, *, data_dir: str | None = None, quiet: bool = False) -> Run:
     """Continue an interrupted run (to `epochs` in all, if given; its data from `data_dir` if moved)."""
+    epochs = None if epochs is None else as_count(epochs, "torchlab.resume's epochs=")
     return resumed(as_path(run_dir, "torchlab.resume's run_dir"), epochs, data_dir, quiet)
 
 
@@ -484,6 +491,16 @@ def as_path(value: Any, what: str) -> Path:
     if not os.fspath(value).strip():
         raise TorchlabError(f"{what} is empty: it names no file or folder")
     return Path(value)
+
+
+def as_count(value: Any, what: str) -> int:
+    """`value`, an int of 1 or more (numpy's too); a str, float or bool was Python's TypeError deep inside,
+    and a batch size of -1 gave no figures at all."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TorchlabError(f"{what} takes an integer, got {type(value).__name__} {value!r}"[:200])
+    if value < 1:
+        raise TorchlabError(f"{what} takes 1 or more, got {value}")
+    return int(value)
 
 
 def dotted(settings: dict[str, Any], caller: str) -> list[str]:

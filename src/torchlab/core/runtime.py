@@ -24,7 +24,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
+    except (RuntimeError, TypeError):  # TypeError: not a str (None, from Python)
         raise TorchlabError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
     here = torch.accelerator.current_accelerator(check_available=True)
     if device.type != "cpu" and (here is None or here.type != device.type):

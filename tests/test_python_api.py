@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import warnings
+from typing import Any
 
 import pytest
 import torch
@@ -960,6 +961,29 @@ def test_a_stop_of_a_fit_only_python_holds_names_fit_which_finishes_it(only_pyth
     assert "`torchlab.fit(..., out=RUN_DIR)` of the same model and data continues exactly" in err
     assert "resume" not in err and run.summary["resume"] == "torchlab.fit(..., out=RUN_DIR)"
     assert fit(run.summary["epochs"] + 1).summary["status"] == "completed"
+
+
+@pytest.mark.parametrize("given", ["tensors", "Dataset"])
+def test_a_stop_before_training_began_says_what_continues_it(given, tmp_path, monkeypatch, capsys):
+    """Before: a Ctrl-C after config.yaml was written, while the data were checked, printed "torchlab: "
+    and nothing more."""
+    x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
+    data = (x, (x[:, 0] > 0).long())
+
+    def fit() -> torchlab.Run:
+        train = data if given == "tensors" else torch.utils.data.TensorDataset(*data)
+        return torchlab.fit(torch.nn.Linear, train, model_kwargs={"in_features": 4, "out_features": 2},
+                            out=tmp_path / "run", train__epochs=1, log__loggers=[])  # fmt: skip
+
+    def ctrl_c(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torchlab.api, "check_data", ctrl_c)
+    assert fit().summary == {}
+    call = "torchlab.fit(..., out=RUN_DIR)" if given == "Dataset" else f"torchlab.resume({str(tmp_path / 'run')!r})"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"torchlab: interrupted; {call} continues it"
+    monkeypatch.undo()
+    assert fit().summary["status"] == "completed"
 
 
 def test_a_notebook_class_run_loads_with_an_instance_and_names_a_class_given_instead(tmp_path):

@@ -461,12 +461,15 @@ def until_stopped(train_fn: Callable[[], Any], out: Path) -> Run:
         if not (out / "config.yaml").is_file():
             raise
         config = load_run_config(out)
-        # A run only Python holds: the message already names the fit call that continues it (Trainer.interrupted).
-        python_way = "" if config.python_only else f"; torchlab.resume({str(out)!r}) continues it"
+        # The Trainer's stop message names the fit call that continues a run only Python holds; a stop
+        # before training began (a Ctrl-C while the data were checked) has no message, and printed "torchlab: ".
+        said = str(stop)
+        call = "torchlab.fit(..., out=RUN_DIR)" if config.python_only else f"torchlab.resume({str(out)!r})"
+        python_way = "" if said and config.python_only else f"; {call} continues it"
         if getattr(stop, "processes", 1) > 1:  # stopped inside an epoch: in as many processes
             python_way += " under the same torchrun"
         if is_main_process():
-            print(f"torchlab: {stop or 'interrupted'}{python_way}", file=sys.stderr)
+            print(f"torchlab: {said or 'interrupted'}{python_way}", file=sys.stderr)
         return Run(out, config)
     return Run(out, load_run_config(out))
 

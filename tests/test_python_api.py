@@ -270,17 +270,44 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
             "train is a DataLoader; give its Dataset (train.dataset) and its batch size as data__batch_size=32",
         ),
         (lambda x, y: (x.double(), y), "the inputs are torch.float64 but the model's weights are torch.float32"),
+        (
+            lambda x, y: Samples(300, lambda i: (x[i], "cat")),
+            "targets must be numbers, tensors or numpy arrays; train[0]'s is a str (class names: map each to its "
+            "index, 0 to K-1)",
+        ),
+        (lambda x, y: Samples(300, lambda i: (x[i], None)), "train[0]'s is a NoneType"),
+        (lambda x, y: Samples(300, lambda i: (x[i], "dog" if i == 150 else y[i])), "train[150]'s is a str"),
     ],
 )
 def test_fit_names_what_is_wrong_with_the_data(data, message, tmp_path):
     """Before: a raw RuntimeError, KeyError, ValueError or IndexError (a label of -1) from inside the
     first step (or from counting the classes; a PIL image: "Could not infer dtype of Image"; a dict:
-    KeyError 0; one-hot int64 labels: "Expected floating point type for target with class probabilities")."""
+    KeyError 0; one-hot int64 labels: "Expected floating point type for target with class probabilities";
+    a class name: "new(): invalid data type 'str'"; None: "Could not infer dtype of NoneType")."""
     given = data(torch.randn(300, 4), torch.randint(0, 3, (300,)))
     with pytest.raises(TorchlabError) as refused:
         torchlab.fit(torch.nn.Linear(4, 3), given, out=tmp_path / "run")
     assert message in str(refused.value)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("part", ["input", "target"])
+def test_a_dataset_sample_of_another_shape_is_named_where_a_batch_meets_it(part, tmp_path):
+    """Before: torch.stack's RuntimeError mid-epoch, "stack expects each tensor to be equal size", from
+    fit (the first samples it checks all agreed) and from evaluate."""
+    x, y = torch.randn(300, 4), torch.randn(300, 1)
+
+    def sample(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        odd = i == 200
+        return (torch.randn(5) if odd and part == "input" else x[i]), (y[i, :0] if odd and part == "target" else y[i])
+
+    said = f"a Dataset's {part}s differ in shape"
+    with pytest.raises(TorchlabError, match=f"torchlab.fit: {said}"):
+        torchlab.fit(torch.nn.Linear(4, 1), Samples(300, sample), task="regress", out=tmp_path / "run")
+    run = torchlab.fit(torch.nn.Linear, (x, y), task="regress", model_kwargs={"in_features": 4, "out_features": 1},
+                       out=tmp_path / "whole", train__epochs=1, log__loggers=[])  # fmt: skip
+    with pytest.raises(TorchlabError, match=f"evaluate: {said}"):
+        run.evaluate(Samples(300, sample))
 
 
 @pytest.mark.parametrize(

@@ -348,7 +348,7 @@ def fit(
     train, val, test = splits.values()
     raw = {
         "recipe": f"fit-{(model if isinstance(model, type) else type(model)).__name__.lower()}",
-        "data": {"name": kind, "num_classes": count_classes(train, val, test) if classify else None},
+        "data": {"name": kind, "num_classes": count_classes(splits) if classify else None},
         "model": {"name": "python", "target": target, "kwargs": kwargs, "dtype": rebuilt_dtype(model, target)},
         "task": {"name": task},
         "optim": {"name": "adam", "lr": 1e-3},

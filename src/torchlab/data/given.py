@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from torchlab.config import DataConfig, in_range
 from torchlab.core.errors import TorchlabError
@@ -115,25 +115,69 @@ def check_samples(split: str, dataset: Dataset, classify: bool, caller: str = "t
             else f"a {type(sample).__name__}"
         )
         raise TorchlabError(f"{caller}: a Dataset's samples must be (input, target) pairs; {split}[0] is {what}")
+    part_tensor(sample[0], f"{split}[0]", "input", caller)
+    target = part_tensor(sample[1], f"{split}[0]", "target", caller)
+    if classify:
+        class_index(target, f"{split}[0]", caller)
+
+
+ACCEPTED = {"input": "tensors or numpy arrays", "target": "numbers, tensors or numpy arrays"}  # as parts of a sample
+
+
+def part_tensor(part: Any, where: str, role: str, caller: str = "torchlab.fit") -> torch.Tensor:
+    """A sample's input or target (`role`) as a tensor; one that converts to none (a PIL image, a class
+    name, None) is refused naming its type, where it was torch's TypeError or RuntimeError."""
     try:
-        torch.as_tensor(sample[0])
+        return torch.as_tensor(part)
     except (TypeError, ValueError, RuntimeError):
-        kind = type(sample[0])
+        kind = type(part)
+        named = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        hint = (
+            " (images: give the Dataset transform=transforms.ToTensor())"
+            if role == "input"
+            else " (class names: map each to its index, 0 to K-1)"
+            if isinstance(part, str)
+            else ""
+        )
         raise TorchlabError(
-            f"{caller}: a Dataset's inputs must be tensors or numpy arrays; {split}[0]'s is a "
-            f"{kind.__module__}.{kind.__qualname__} (images: give the Dataset transform=transforms.ToTensor())"
+            f"{caller}: a Dataset's {role}s must be {ACCEPTED[role]}; {where}'s is a {named}{hint}"
         ) from None
-    target = torch.as_tensor(sample[1])
-    if classify and (
-        target.shape not in ((), (1,))
-        or target.is_floating_point()
-        or target.is_complex()
-        or target.dtype == torch.bool
-    ):
+
+
+def class_index(target: torch.Tensor, where: str, caller: str = "torchlab.fit") -> int:
+    """A classifier's target as its class index; anything but one integer is refused."""
+    if target.numel() != 1 or target.dim() > 1 or not is_integer(target):
         raise TorchlabError(
-            f"{caller}: a classifier's targets must each be one integer class index; {split}[0]'s is "
+            f"{caller}: a classifier's targets must each be one integer class index; {where}'s is "
             f"{target.dtype} of shape {tuple(target.shape)} (task='regress' fits numbers)"
         )
+    return int(target)
+
+
+def is_integer(t: torch.Tensor) -> bool:
+    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+
+
+def refuse_ragged(samples: list[Any], caller: str = "torchlab.fit") -> None:
+    """Refuse samples whose inputs (or targets) are no tensors or differ in shape, which a batch cannot
+    stack: found where they meet, mid-epoch too, since the samples that fit checks first may all agree."""
+    for k, role in enumerate(("input", "target")):
+        shapes = sorted({tuple(part_tensor(sample[k], "a sample", role, caller).shape) for sample in samples})
+        if len(shapes) > 1:
+            raise TorchlabError(
+                f"{caller}: a Dataset's {role}s differ in shape ({list(shapes[0])} and {list(shapes[1])}): "
+                f"a batch stacks {role}s of one shape"
+            )
+
+
+def collated(batch: list[Any]) -> Any:
+    """A batch as `default_collate` makes it; samples it cannot stack are refused by `refuse_ragged`
+    (it was torch.stack's RuntimeError mid-epoch)."""
+    try:
+        return default_collate(batch)
+    except (RuntimeError, TypeError):
+        refuse_ragged(batch)
+        raise
 
 
 def check_alike(splits: dict[str, Pair | Dataset | None]) -> None:
@@ -164,7 +208,11 @@ def stacked(dataset: Dataset, classify: bool, caller: str) -> Pair:
     if len(dataset) == 0:
         raise TorchlabError(f"{caller}: the Dataset is empty")
     samples = [dataset[i] for i in range(len(dataset))]
-    return tuple(torch.stack([torch.as_tensor(sample[k]) for sample in samples]) for k in (0, 1))
+    refuse_ragged(samples, caller)
+    return tuple(
+        torch.stack([part_tensor(sample[k], f"the Dataset[{i}]", role, caller) for i, sample in enumerate(samples)])
+        for k, role in enumerate(("input", "target"))
+    )
 
 
 class ClassIndices(Dataset):
@@ -267,7 +315,7 @@ class GivenDatasets:
         def build() -> DeviceBatches:
             dataset = SeededSamples(self.datasets[split])
             sampler = ShardSampler(len(dataset), generator, seeds=generator is not None)
-            loader = worker_loader(dataset, batch_size, sampler, self.cfg.workers, self.device)
+            loader = worker_loader(dataset, batch_size, sampler, self.cfg.workers, self.device, collated)
             return DeviceBatches(loader, self.device)
 
         return self._loaders.get(generator if generator is not None else split, build)
@@ -353,21 +401,29 @@ def not_a_split(name: str, split: Any) -> str:
     return f"{name} must be (inputs, targets) tensors or a map-style Dataset, got {type(split).__name__}"
 
 
+def dataset_class(dataset: Dataset, name: str, i: int) -> int:
+    """The class index of sample `i` of a Dataset (split `name`), checked as its first was."""
+    where = f"{name}[{i}]"
+    return class_index(part_tensor(dataset[i][1], where, "target"), where)
+
+
 def is_array(data: Any) -> bool:
     """A tensor, or what converts to one as a whole (a numpy array, a pandas frame)."""
     return isinstance(data, torch.Tensor) or hasattr(data, "__array__")
 
 
-def count_classes(*splits: Data | None) -> int:
+def count_classes(splits: dict[str, Data | None]) -> int:
     """A classifier's number of classes: the highest target + 1 (a Dataset's `classes`, where it has them)."""
     highest = -1
-    for split in splits:
+    for name, split in splits.items():
         if split is None:
             continue
         if not is_pair(split) and hasattr(split, "classes"):
             highest = max(highest, len(split.classes) - 1)
             continue
-        targets = split[1] if is_pair(split) else torch.tensor([int(split[i][1]) for i in range(len(split))])
+        targets = (
+            split[1] if is_pair(split) else torch.tensor([dataset_class(split, name, i) for i in range(len(split))])
+        )
         check_class_range("torchlab.fit", targets)
         highest = max(highest, int(targets.max()) if len(targets) else -1)
     return highest + 1

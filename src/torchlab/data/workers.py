@@ -78,16 +78,23 @@ MAX_WORKERS = 64  # each worker is a process holding a copy of the dataset objec
 
 
 def worker_loader(
-    dataset: Dataset, batch_size: int, sampler: ShardSampler, workers: int, device: torch.device
+    dataset: Dataset,
+    batch_size: int,
+    sampler: ShardSampler,
+    workers: int,
+    device: torch.device,
+    collate: Callable[[list[Any]], Any] | None = None,
 ) -> DataLoader:
-    """A DataLoader with `workers` processes that live across epochs. Their base seed comes from a
-    generator of its own, seeded with the run's seed (the shuffling generator's), never from the
-    shuffling generator itself or torch's global RNG: a resumed run starts its workers later."""
+    """A DataLoader with `workers` processes that live across epochs, batching with `collate` (None:
+    PyTorch's default). Their base seed comes from a generator of its own, seeded with the run's seed
+    (the shuffling generator's), never from the shuffling generator itself or torch's global RNG: a
+    resumed run starts its workers later."""
     seed = sampler.generator.initial_seed() if sampler.generator is not None else 0
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
+        collate_fn=collate,
         generator=torch.Generator().manual_seed(seed),
         num_workers=workers,
         worker_init_fn=ignore_stop_signals,

@@ -277,6 +277,7 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
         ),
         (lambda x, y: Samples(300, lambda i: (x[i], None)), "train[0]'s is a NoneType"),
         (lambda x, y: Samples(300, lambda i: (x[i], "dog" if i == 150 else y[i])), "train[150]'s is a str"),
+        (lambda x, y: "runs/x", "train is a path ('runs/x'); the run directory is a keyword argument, out='runs/x'"),
     ],
 )
 def test_fit_names_what_is_wrong_with_the_data(data, message, tmp_path):

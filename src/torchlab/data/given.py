@@ -11,6 +11,7 @@ such a run continues from Python only.
 """
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -396,6 +397,8 @@ def not_a_split(name: str, split: Any) -> str:
         )
     if isinstance(split, int | float) and name == "val":
         return f"val is a number; a share of train held out for validation is data__val_split={split}"
+    if isinstance(split, str | os.PathLike):  # fit(model, train, "runs/x"): a str has len and indexing too
+        return f"{name} is a path ({str(split)!r}); the run directory is a keyword argument, out={str(split)!r}"
     if hasattr(split, "__len__") and hasattr(split, "__getitem__") and not isinstance(split, Mapping):
         return ""
     return f"{name} must be (inputs, targets) tensors or a map-style Dataset, got {type(split).__name__}"

@@ -95,6 +95,8 @@ def import_user_module(spec: str) -> tuple[str, ModuleType]:
     A file is imported under a name of its own, once per process: a script that also trains should
     keep that part under `if __name__ == "__main__":`, as any imported script must. The script this
     process runs is not imported again: its module is `__main__`."""
+    if not spec.strip():  # it said "import  failed: ValueError: Empty module name"
+        raise TorchlabError("an import (--import, $TORCHLAB_IMPORT, imports:) is empty: name a module or a .py file")
     if spec.endswith(".py") or os.sep in spec:
         path = user_path(spec).resolve()
         if not path.is_file():

@@ -147,16 +147,18 @@ def part_tensor(part: Any, where: str, role: str, caller: str = "torchlab.fit") 
 
 def class_index(target: torch.Tensor, where: str, caller: str = "torchlab.fit") -> int:
     """A classifier's target as its class index; anything but one integer is refused."""
-    if target.numel() != 1 or target.dim() > 1 or not is_integer(target):
+    if (
+        target.numel() != 1
+        or target.dim() > 1
+        or target.is_floating_point()
+        or target.is_complex()
+        or target.dtype == torch.bool
+    ):
         raise TorchlabError(
             f"{caller}: a classifier's targets must each be one integer class index; {where}'s is "
             f"{target.dtype} of shape {tuple(target.shape)} (task='regress' fits numbers)"
         )
     return int(target)
-
-
-def is_integer(t: torch.Tensor) -> bool:
-    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
 
 
 def refuse_ragged(samples: list[Any], caller: str = "torchlab.fit") -> None:
@@ -210,10 +212,7 @@ def stacked(dataset: Dataset, classify: bool, caller: str) -> Pair:
         raise TorchlabError(f"{caller}: the Dataset is empty")
     samples = [dataset[i] for i in range(len(dataset))]
     refuse_ragged(samples, caller)
-    return tuple(
-        torch.stack([part_tensor(sample[k], f"the Dataset[{i}]", role, caller) for i, sample in enumerate(samples)])
-        for k, role in enumerate(("input", "target"))
-    )
+    return tuple(torch.stack([torch.as_tensor(sample[k]) for sample in samples]) for k in (0, 1))
 
 
 class ClassIndices(Dataset):

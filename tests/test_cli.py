@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import torchlab
-from tests.conftest import cli_env, run_cli, tiny_run
+from tests.conftest import cli_env, copy_of, run_cli, tiny_run
 from torchlab.cli import main
 from torchlab.core.errors import TorchlabError
 
@@ -367,6 +367,18 @@ def test_an_empty_path_is_refused_wherever_a_command_or_setting_takes_one(tiny, 
         err = capsys.readouterr().err.strip()
         assert says in err and len(err.splitlines()) == 1, err
     assert list(tmp_path.iterdir()) == [] and sorted(tiny.rglob("*")) == before  # nothing written
+
+
+def test_a_run_whose_config_took_an_empty_root_or_none_beside_a_logger_still_evaluates(tiny, tmp_path, capsys):
+    """Those settings are refused now; a run trained with them read the default data root, or ran the
+    other logger, and its eval is refused no more than before."""
+    run = copy_of(tiny, tmp_path)
+    config = run / "config.yaml"
+    text = config.read_text()
+    assert "  root: null\n" in text and "  loggers:\n  - none\n" in text
+    config.write_text(text.replace("  root: null", "  root: ''").replace("  - none\n", "  - none\n  - jsonl\n"))
+    assert main(["eval", str(run)]) == 0
+    assert "accuracy" in capsys.readouterr().out
 
 
 def test_a_run_named_twice_in_a_comparison_is_refused_naming_both_spellings(tiny, tmp_path, capsys):

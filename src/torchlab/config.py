@@ -581,6 +581,17 @@ def not_a_run(run_dir: Path) -> TorchlabError:
     return TorchlabError(f"{run_dir} is not a torchlab run directory (no config.yaml)")
 
 
+def as_it_ran(raw: dict[str, Any]) -> dict[str, Any]:
+    """A run's config as it trained, where torchlab took what it now refuses: 'none' beside another
+    logger ran the other, an empty data.root read the default root. Its eval, resume and report go on."""
+    log, data = raw.get("log"), raw.get("data")
+    if isinstance(log, dict) and isinstance(loggers := log.get("loggers"), list) and any(n != "none" for n in loggers):
+        log["loggers"] = [name for name in loggers if name != "none"]
+    if isinstance(data, dict) and isinstance(root := data.get("root"), str) and not root.strip():
+        data["root"] = None
+    return raw
+
+
 def load_run_config(run_dir: Path) -> Config:
     """The fully resolved config a run directory was started with."""
     path = run_dir / "config.yaml"
@@ -590,6 +601,6 @@ def load_run_config(run_dir: Path) -> Config:
     if not raw:
         raise TorchlabError(f"{path} is empty: the run's config is lost (a full disk, or an edit)")
     try:
-        return build_config(raw)
+        return build_config(as_it_ran(raw))
     except TorchlabError as err:  # not the user's command line: the run's own file (edited, or another version's)
         raise TorchlabError(f"{path}: {err}") from None

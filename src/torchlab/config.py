@@ -581,14 +581,20 @@ def not_a_run(run_dir: Path) -> TorchlabError:
     return TorchlabError(f"{run_dir} is not a torchlab run directory (no config.yaml)")
 
 
+# The path keys that were taken as unset when empty, before `not_blank` refused them.
+BLANK_WAS_UNSET = (("data", "root"), ("data", "index"), ("task", "judge"))
+
+
 def as_it_ran(raw: dict[str, Any]) -> dict[str, Any]:
     """A run's config as it trained, where torchlab took what it now refuses: 'none' beside another
-    logger ran the other, an empty data.root read the default root. Its eval, resume and report go on."""
-    log, data = raw.get("log"), raw.get("data")
+    logger ran the other, an empty path key its default. Its eval, resume and report go on."""
+    log = raw.get("log")
     if isinstance(log, dict) and isinstance(loggers := log.get("loggers"), list) and any(n != "none" for n in loggers):
         log["loggers"] = [name for name in loggers if name != "none"]
-    if isinstance(data, dict) and isinstance(root := data.get("root"), str) and not root.strip():
-        data["root"] = None
+    for section, key in BLANK_WAS_UNSET:
+        part = raw.get(section)
+        if isinstance(part, dict) and isinstance(value := part.get(key), str) and not value.strip():
+            part[key] = None
     return raw
 
 

@@ -1,6 +1,7 @@
 """torchlab from Python and with your own code: `torchlab.train/load/fit/resume`, `--import`, `base:`,
 `torchlab show`, a start-up without torch, and the example notebooks run in a real Jupyter kernel."""
 
+import copy
 import json
 import os
 import re
@@ -654,6 +655,19 @@ def test_wrong_arguments_from_a_notebook_get_one_clear_line_and_nothing_is_writt
         call((x, y), tmp_path / "run", run)
     assert message in str(refused.value)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["trained"]
+
+
+def test_a_runs_methods_under_other_libraries_names_say_what_does_it(tmp_path):
+    """Before: Python's bare "'Run' object has no attribute 'eval'" for run.eval(), run.report(), run.resume()."""
+    x, y = torch.randn(100, 4), torch.randint(0, 3, (100,))
+    run = torchlab.fit(torch.nn.Linear, (x, y), model_kwargs=LINEAR, out=tmp_path / "run", train__epochs=1)
+    for name, says in (("eval", "run.evaluate(inputs, targets)"), ("report", "run.report_path"),
+                       ("resume", "torchlab.resume(run.run_dir, epochs=N)")):  # fmt: skip
+        with pytest.raises(AttributeError, match=re.escape(f"a Run has no {name}: {says}")):
+            getattr(run, name)()
+    with pytest.raises(AttributeError, match="'Run' object has no attribute 'nothing'"):
+        run.nothing  # noqa: B018
+    assert run.evaluate is not None and copy.copy(run).run_dir == run.run_dir  # the others as before
 
 
 def test_a_model_pickle_cannot_save_trains_loads_and_predicts(tmp_path):

@@ -486,6 +486,81 @@ def test_the_first_batch_check_changes_nothing_the_seeded_run_draws(tmp_path, mo
         assert torch.equal(checked.model.state_dict()[name], weights), name
 
 
+class Normed(torch.nn.Module):
+    """Noisy's layers with a BatchNorm1d between them, which cannot train on a batch of one sample."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear, self.norm, self.dropout = torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Dropout(0.5)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head(self.dropout(self.norm(self.linear(x)))) + torch.randn(len(x), 3)
+
+
+def test_the_training_batch_check_changes_nothing_the_seeded_run_draws(tmp_path, monkeypatch):
+    """The check runs the first training batch in train mode with the shuffling order, the random streams,
+    BatchNorm's running statistics and the modes put back, and no optimiser step: the run's weights
+    and statistics are those of a run without it (before there was no such check)."""
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    settings = {"train__epochs": 2, "log__loggers": [], "data__batch_size": 64}
+    checked = torchlab.fit(Normed, (x, y), out=tmp_path / "checked", **settings)
+    monkeypatch.setattr("torchlab.engine.trainer.check_training_batch", lambda *args: None)
+    unchecked = torchlab.fit(Normed, (x, y), out=tmp_path / "unchecked", **settings)
+    for name, weights in unchecked.model.state_dict().items():
+        assert torch.equal(checked.model.state_dict()[name], weights), name
+
+
+def test_a_batchnorm_model_whose_training_set_leaves_one_sample_alone_trains_and_resumes_without_it(tmp_path):
+    """Before: 65 training samples in batches of 64 crashed at the end of epoch 1, its work done, with
+    torch's "Expected more than 1 value per channel when training" and a traceback."""
+    x, y = torch.randn(65, 4), torch.randint(0, 3, (65,))
+    val = (torch.randn(30, 4), torch.randint(0, 3, (30,)))
+    said = "65 training samples in batches of 64 leave one alone in each epoch's last batch, which Normed's BatchNorm"
+    with pytest.warns(UserWarning, match=f"{said} cannot train on: that sample .* sits the epoch out"):
+        run = torchlab.fit(Normed, (x, y), val, out=tmp_path / "run", data__batch_size=64, train__epochs=1)
+    assert run.summary["status"] == "completed"
+    assert run.summary["train_samples"] == 64
+    with pytest.warns(UserWarning, match=said):
+        assert torchlab.resume(run.run_dir, epochs=2).summary["train_samples"] == 128
+
+
+def test_a_batchnorm_model_given_batches_of_one_is_refused_before_training_with_the_fix(tmp_path):
+    """Before: torch's ValueError and its traceback at the first training step (the check before
+    training ran the model in eval mode only, where BatchNorm takes one sample)."""
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(Normed, (x, y), out=tmp_path / "run", data__batch_size=1)
+    assert str(refused.value).startswith(
+        "Normed cannot take a batch of these data in training: given [1, 4] float32, its module norm (BatchNorm1d, "
+        "given [1, 8] float32) raised: Expected more than 1 value per channel when training"
+    )
+    assert str(refused.value).endswith("; BatchNorm trains on batches of 2 or more samples: raise data.batch_size, "
+                                       "or give more training samples")  # fmt: skip
+    assert not (tmp_path / "run").exists()
+
+
+class AuxWhenTraining(torch.nn.Module):
+    """A classifier that returns an auxiliary output beside its logits in train mode (as Inception does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        logits = self.linear(x)
+        return (logits, logits.detach()) if self.training else logits
+
+
+def test_a_model_that_fails_only_in_training_is_refused_before_the_first_epoch(tmp_path):
+    """Before: the eval-mode check passed it, and the first training step raised a traceback."""
+    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
+    with pytest.raises(TorchlabError, match=r"AuxWhenTraining cannot train on these data: task classify's training "
+                       r"step failed on its output \(tuple\): cross_entropy"):  # fmt: skip
+        torchlab.fit(AuxWhenTraining, (x, y), out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 WRONG_MODELS = """
 import torch
 from torch import nn

@@ -174,8 +174,7 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
         logger_classes(config)  # loggers, data, model and monitor are checked before anything is written
         trainer = build_trainer(config, run_dir, **parts)
         try:
-            check_training_memory(trainer.optimizers)
-            trainer.check_settings()
+            check_before_training(trainer)
         except BaseException:
             trainer.__exit__(None, None, None)
             raise
@@ -191,6 +190,13 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
             save_config(config, trainer.run_dir / "config.yaml")
             check_data(trainer)
         return finish(trainer)
+
+
+def check_before_training(trainer: Trainer) -> None:
+    """Refuse what would fail once training runs, before it does (train and resume alike): gradients and
+    optimiser states beyond the memory free, a model that cannot take the data (`Trainer.check_settings`)."""
+    check_training_memory(trainer.optimizers)
+    trainer.check_settings()
 
 
 def own_run_dir(trainer: Trainer) -> contextlib.AbstractContextManager:
@@ -384,7 +390,9 @@ def resume(
             f"stretch to {epochs} epochs: train a new run with train.epochs={epochs}"
         )
     with trainer, own_run_dir(trainer):
-        trainer.check_shards()  # in more processes than it trained in, its validation set may be too small
+        # as train checks: its data or this host may have changed (and, in more processes than it trained
+        # in, its validation set may leave one none); before its state is loaded, which the checks keep
+        check_before_training(trainer)
         last = run_dir / "checkpoints" / "last.pt"
         if last.exists():
             trainer.load_state_dict(load_checkpoint(last), last)

@@ -64,6 +64,21 @@ class Loader(Protocol):
     def __len__(self) -> int: ...
 
 
+class WithoutLoneSample:
+    """A training loader's batches less its batch of one sample (BatchNorm cannot train on one): the
+    sample the shuffle left alone, another each epoch, sits the epoch out. The batch is still drawn,
+    so that the random streams go on as they would."""
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader) - 1
+
+    def __iter__(self) -> Iterator[Batch]:
+        return (batch for batch in self.loader if batch_size_of(batch) > 1)
+
+
 def build_data(cfg: DataConfig, device: torch.device) -> DataModule:
     """Build the DataModule that `cfg.name` registered."""
     return DATASETS.get(cfg.name)(cfg, device)

@@ -11,6 +11,7 @@ test set (its figures are then one process's); rank 0 alone writes.
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from functools import partial
@@ -31,6 +32,7 @@ from torchlab.core.distributed import (
     gather_objects,
     max_over_ranks,
     setup_distributed,
+    shard,
     unsharded,
 )
 from torchlab.core.errors import DivergedError, TorchlabError, did_you_mean
@@ -46,7 +48,7 @@ from torchlab.core.runtime import (
     warn_of_other_threads,
 )
 from torchlab.core.words import counted
-from torchlab.data import DataModule, batch_size_of, build_data, close_data
+from torchlab.data import Batch, DataModule, Loader, WithoutLoneSample, batch_size_of, build_data, close_data
 from torchlab.engine.bookmark import Bookmark
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
 from torchlab.engine.optim import build_optimizer, build_schedule
@@ -54,7 +56,7 @@ from torchlab.loggers import build_loggers
 from torchlab.loggers.console import number, progress, short_name
 from torchlab.models import build_model
 from torchlab.tasks import build_task
-from torchlab.tasks.first_batch import check_first_batch
+from torchlab.tasks.first_batch import check_first_batch, check_training_batch
 
 
 def parameters_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
@@ -93,7 +95,8 @@ class Trainer:
             name: build_optimizer(cfg.optim, params) for name, params in self.task.parameter_groups().items()
         }
         self.generator = torch.Generator().manual_seed(train.seed)  # shuffling order: the same on every rank
-        steps_per_epoch = len(self.data.train_loader(self.generator))
+        self.lone_left_out = self.leaves_lone_sample()
+        steps_per_epoch = len(self.train_loader())
         self.schedules = {
             name: build_schedule(cfg.schedule, opt, train, steps_per_epoch) for name, opt in self.optimizers.items()
         }
@@ -249,11 +252,26 @@ class Trainer:
         signum = max_over_ranks(self.device, self.stop.signum or 0)
         return Interrupted(signum, f"{where}: {how} continues exactly", self.resume_processes())
 
+    def leaves_lone_sample(self) -> bool:
+        """Whether each epoch would end in a batch of one sample (in each process), which BatchNorm, in
+        the task's networks, cannot train on: its statistics over one value per channel fail (most
+        references train with drop_last). A training set of one batch of one is the first-batch check's."""
+        nets = self.task.networks().values()
+        if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for net in nets for m in net.modules()):
+            return False
+        samples = len(shard(torch.arange(self.data.train_size), pad=True))  # this process's, every epoch
+        return samples > 1 and samples % self.cfg.data.batch_size == 1
+
+    def train_loader(self) -> Loader:
+        """This epoch's training batches, without a lone last sample where `lone_left_out`."""
+        loader = self.data.train_loader(self.generator)
+        return WithoutLoneSample(loader) if self.lone_left_out else loader
+
     def train_epoch(self, loggers: list) -> dict[str, float]:
         self.set_training(True)
         means = RunningMeans()
         self.bookmark.begin_epoch()
-        loader = self.data.train_loader(self.generator)
+        loader = self.train_loader()
         batches = iter(loader)
         done, logged = self.bookmark.skip_done(batches, means, self.device)  # resuming a stopped epoch
         desc = f"epoch {self.epoch + 1}/{self.cfg.train.epochs}"
@@ -346,15 +364,31 @@ class Trainer:
     def check_settings(self) -> None:
         """Refuse, before the first epoch and not after training, a setting the data cannot honour:
         inputs of another precision than the model's, a model that cannot take a batch, a
-        `train.monitor` that validation does not report, a task setting the test data rules out, a
-        validation set that leaves a rank none."""
+        `train.monitor` that validation does not report, a model that fails in training on a training
+        batch, a task setting the test data rules out, a validation set that leaves a rank none."""
         self.check_shards()
         batch = next(iter(self.data.val_loader()), None)
         first = batch if batch is not None else next(iter(self.data.test_loader()), None)
         self.check_precision(first)
         metrics = check_first_batch(self.task, first, self.autocast)  # the one pass over a batch before training
         self.check_monitor(batch, [f"val.{name}" for name in metrics])
+        check_training_batch(self.task, self.first_training_batch, self.autocast)
         self.task.check_test_data(self.data.test_loader())
+        if self.lone_left_out and self.dist.is_main:
+            warnings.warn(
+                f"{self.data.train_size:,} training samples in batches of {self.cfg.data.batch_size} leave one "
+                f"alone in each epoch's last batch, which {type(self.model).__name__}'s BatchNorm cannot train "
+                "on: that sample (another each epoch) sits the epoch out; another data.batch_size keeps it",
+                stacklevel=2,
+            )
+
+    def first_training_batch(self) -> Batch | None:
+        """The first batch of the first epoch, drawn with the shuffling generator put back."""
+        state = self.generator.get_state()
+        try:
+            return next(iter(self.train_loader()), None)
+        finally:
+            self.generator.set_state(state)
 
     def check_shards(self) -> None:
         """Under torchrun each rank validates its shard: a validation set of fewer samples than ranks

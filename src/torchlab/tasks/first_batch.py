@@ -2,15 +2,18 @@
 
 A model built for other inputs (images not flattened for a Linear, `[B]` numbers for `Linear(1, ...)`,
 `[B, T]` sequences for an LSTM of one feature, integers for float weights) fails inside torch on the
-first batch. This check runs that batch once, in eval mode without gradients and with the random
-streams put back, and turns the failure into a TorchlabError that names the model, what it was given,
-the module that failed, torch's own words and the usual fix. A model that fails later stays a crash.
+first batch. This check runs the first validation batch once, in eval mode without gradients, then
+the first training batch once through the task's training step in train mode without optimiser steps
+(a model that fails only in training: BatchNorm given one sample), with the random streams and
+the model's state put back, and turns the failure into a TorchlabError that names the model, what it
+was given, the module that failed, torch's own words and the usual fix. A model that fails later
+stays a crash.
 """
 
 import math
 import traceback
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +38,55 @@ def check_first_batch(
     and CUDA's random streams are as they were after."""
     if batch is None:
         return []
+    with probing(task, training=False, autocast=autocast):
+        return list(task.validation_step(batch))
+
+
+def check_training_batch(
+    task: Task, first: Callable[[], Batch | None], autocast: Callable[[], AbstractContextManager] = nullcontext
+) -> None:
+    """A TorchlabError if the task's training step fails on `first()`, the first training batch, with
+    its networks in train mode: a model that fails only in training (BatchNorm given one sample, a
+    forward that returns something else while training) is refused before the first epoch, not at it.
+
+    No optimiser steps and no gradient is left; the random streams (the batch's augmentation too),
+    every weight and buffer (BatchNorm's running statistics) and the task's state are put back."""
+    with probing(task, training=True, autocast=autocast):
+        batch = first()
+        if batch is not None:
+            task.training_step(batch, lambda loss, group="model": None)
+
+
+@contextmanager
+def probing(task: Task, training: bool, autocast: Callable[[], AbstractContextManager]) -> Iterator[None]:
+    """The task's plain networks in train or eval mode (gradients on in training), traced; a failure
+    inside is a TorchlabError naming where. After: modes, random streams and, after training, the
+    model's weights and buffers and the task's state as they were."""
     networks = task.networks()
     wrapped, task.nets, trace = task.nets, networks, Trace(networks)
     modes = {m: m.training for net in networks.values() for m in net.modules()}
     cuda = sorted({p.device for net in networks.values() for p in net.parameters() if p.device.type == "cuda"}, key=str)
+    nets = (task.model, *networks.values())  # the model holds more than its networks: a GAN's average
+    tensors = list({id(t): t for net in nets for t in (*net.parameters(), *net.buffers())}.values())
+    kept = ([t.clone() for t in tensors], task.state_dict()) if training else None
     try:
-        with torch.random.fork_rng(devices=cuda), torch.no_grad(), autocast(), trace:
+        with torch.random.fork_rng(devices=cuda), torch.set_grad_enabled(training), autocast(), trace:
             for net in networks.values():
-                net.eval()
-            return list(task.validation_step(batch))
+                net.train(training)
+            yield
     except CAUGHT as err:
         if any(s in str(err) for s in ("out of memory", "allocate memory")):  # the command line's own message
             raise
-        raise TorchlabError(refusal(task, trace, err)) from None
+        raise TorchlabError(refusal(task, trace, err, training)) from None
     finally:
         task.nets = wrapped
-        for module, training in modes.items():
-            module.training = training
+        for module, mode in modes.items():
+            module.training = mode
+        if kept is not None:
+            with torch.no_grad():
+                for tensor, saved in zip(tensors, kept[0], strict=True):
+                    tensor.copy_(saved)
+            task.load_state_dict(kept[1])
 
 
 class Trace:
@@ -85,14 +120,15 @@ class Trace:
             self.outputs[module] = output
 
 
-def refusal(task: Task, trace: Trace, err: Exception) -> str:
-    """What failed where, given what, in torch's words, and the fix where it is known."""
+def refusal(task: Task, trace: Trace, err: Exception, training: bool = False) -> str:
+    """What failed where, given what (`training`: in train mode), in torch's words, and the fix where it is known."""
     error = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
     model, networks, outputs = task.model, trace.networks, trace.outputs
     if not trace.stack:  # every network had returned: the task failed on what one gave (a tuple expected, say)
         net = next(reversed(outputs), model)
         output = f" on its output ({described(outputs[net])})" if net in outputs else ""
-        failed = f"task {task.cfg.name} failed{output}"
+        step = "'s training step" if training else ""
+        failed = f"task {task.cfg.name}{step} failed{output}"
         return f"{named(model, net, networks)} cannot train on these data: {failed}: {error}{user_line(err)}"
     root, given = trace.stack[0]
     module, inputs = trace.stack[-1]
@@ -102,7 +138,8 @@ def refusal(task: Task, trace: Trace, err: Exception) -> str:
         name = next(n for n, m in root.named_modules() if m is module)
         where = f"its module {name} ({type(module).__name__}, given {shapes(inputs)})"
     return (
-        f"{named(model, root, networks)} cannot take a batch of these data: given {shapes(given)}, {where} raised: "
+        f"{named(model, root, networks)} cannot take a batch of these data{' in training' if training else ''}: "
+        f"given {shapes(given)}, {where} raised: "
         f"{error}{user_line(err)}{hint(module, inputs)}"
     )
 
@@ -139,6 +176,10 @@ def hint(module: nn.Module, inputs: tuple[Any, ...]) -> str:
     x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
     if x is None:
         return ""
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training and len(x) == 1:
+        return (
+            "; BatchNorm trains on batches of 2 or more samples: raise data.batch_size, or give more training samples"
+        )
     if isinstance(module, nn.Embedding | nn.EmbeddingBag):
         return "; token ids must be integers: x.long()" if x.is_floating_point() else ""
     if not x.is_floating_point() and any(p.is_floating_point() for p in module.parameters(recurse=False)):

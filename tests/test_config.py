@@ -3,10 +3,14 @@
 import time
 
 import pytest
+import torch
 
+import torchlab
+from tests.conftest import TINY
 from torchlab.cli import main
 from torchlab.config import build_config, load_run_config, save_config
 from torchlab.core.errors import TorchlabError
+from torchlab.models.size import check_device_memory
 from torchlab.recipes import load_recipe, recipe_names
 
 
@@ -203,3 +207,31 @@ def test_a_training_whose_gradients_and_adam_states_exceed_free_memory_is_refuse
         "2.0 MiB of memory free on cpu" in capsys.readouterr().err
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resume_whose_training_no_longer_fits_in_memory_is_refused_as_train_refuses_it(
+    tmp_path, capsys, monkeypatch, mnist_root
+):
+    """Before: resume ran none of train's checks but the shards': it trained on, into the memory left."""
+    run = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "--out", str(run), *TINY, "optim.name=adam"]) == 0
+    last = (run / "checkpoints" / "last.pt").read_bytes()
+    monkeypatch.setattr("torchlab.models.size.available_memory", lambda: 2 * 2**20)  # less free than at train
+    assert main(["resume", str(run), "--epochs", "2"]) == 2
+    assert "training needs 2.3 MiB for the gradients and optimiser states" in capsys.readouterr().err
+    with pytest.raises(TorchlabError, match="training needs 2.3 MiB"):
+        torchlab.resume(run, epochs=2)
+    assert (run / "checkpoints" / "last.pt").read_bytes() == last
+
+
+def test_weights_that_fit_the_host_but_not_the_accelerator_are_refused_before_they_move_there(monkeypatch):
+    """Before: only the host's memory was measured; moving the weights ran the accelerator out of memory,
+    in a message that named no model size."""
+    monkeypatch.setattr("torch.cuda.mem_get_info", lambda device: (2**20, 2**30))
+    with pytest.raises(TorchlabError) as refused:
+        check_device_memory(torch.nn.Linear(1000, 1000), torch.device("cuda:0"))
+    assert str(refused.value) == (
+        "model: Linear of 1,001,000 parameters needs 3.8 MiB for its weights alone, more than the 1.0 MiB of "
+        "memory free on cuda:0; lower its size"
+    )
+    check_device_memory(torch.nn.Linear(100, 100), torch.device("cuda:0"))  # 39 KiB fit

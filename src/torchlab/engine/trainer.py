@@ -55,6 +55,7 @@ from torchlab.engine.optim import build_optimizer, build_schedule
 from torchlab.loggers import build_loggers
 from torchlab.loggers.console import number, progress, short_name
 from torchlab.models import build_model
+from torchlab.models.size import check_device_memory
 from torchlab.tasks import build_task
 from torchlab.tasks.first_batch import check_first_batch, check_training_batch
 
@@ -85,7 +86,9 @@ class Trainer:
         keep_freed_memory()
         self.data = data(self.device) if data else build_data(cfg.data, self.device)
         # The plain model (checkpoints, figures); the task's networks may wrap it below.
-        self.model = (model() if model else build_model(cfg.model, self.data.info)).to(self.device)
+        built = model() if model else build_model(cfg.model, self.data.info)
+        check_device_memory(built, self.device)
+        self.model = built.to(self.device)
         if train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         on_device = {k: v.to(self.device) if isinstance(v, nn.Module) else v for k, v in (resources or {}).items()}

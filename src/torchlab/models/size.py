@@ -2,7 +2,8 @@
 
 A size setting far too large (`model.hidden=[1000000000]`) would allocate and initialise weights for
 minutes, then die out of memory. The model is built first on PyTorch's meta device, which allocates
-nothing (milliseconds), and refused when its weights alone exceed the memory free now. Depth settings
+nothing (milliseconds), and refused when its weights alone exceed the memory free now (the host's, where
+it is built; once built, the accelerator's it trains on, before it moves there). Depth settings
 (`num_layers`, `blocks`), whose Python loop is slow even on the meta device, have a range of their own.
 """
 
@@ -32,13 +33,32 @@ def check_size(build: Callable[[], nn.Module], settings: dict[str, Any], section
                 f"{section}: too large for any memory ({one_line(err)}){asked(settings, section)}; lower it"
             ) from None
         return
-    need = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    if free is not None and need > free:
-        count = sum(t.numel() for t in model.parameters())
-        raise TorchlabError(
-            f"{section}: {type(model).__name__} of {count:,} parameters needs {in_bytes(need)} for its weights "
-            f"alone, more than the {in_bytes(free)} of memory free{asked(settings, section)}; lower it"
-        )
+    if free is not None and weights_bytes(model) > free:
+        raise TorchlabError(f"{section}: {too_large(model, free)}{asked(settings, section)}; lower it")
+
+
+def check_device_memory(model: nn.Module, device: torch.device) -> None:
+    """Refuse a model built in host memory (which `check_size` measured) whose weights exceed the memory
+    free on the accelerator it trains on, before they are moved there."""
+    if device.type != "cpu" and (free := free_memory(device)) is not None and weights_bytes(model) > free:
+        raise TorchlabError(f"model: {too_large(model, free, f' on {device}')}; lower its size")
+
+
+def weights_bytes(model: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+
+
+def too_large(model: nn.Module, free: int, where: str = "") -> str:
+    count = sum(t.numel() for t in model.parameters())
+    return (
+        f"{type(model).__name__} of {count:,} parameters needs {in_bytes(weights_bytes(model))} for its weights "
+        f"alone, more than the {in_bytes(free)} of memory free{where}"
+    )
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free on `device`: a CUDA device's, else this host's (`available_memory`)."""
+    return torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else available_memory()
 
 
 def in_bytes(n: int) -> str:
@@ -70,7 +90,7 @@ def check_training_memory(optimizers: dict[str, torch.optim.Optimizer]) -> None:
     if first is None:
         return
     device = first.device
-    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else available_memory()
+    free = free_memory(device)
     need = sum(p.numel() * p.element_size() * (1 + states(opt)) for opt, params in trained.items() for p in params)
     if free is not None and need > free:
         count = sum(p.numel() for params in trained.values() for p in params)

@@ -235,3 +235,41 @@ def test_weights_that_fit_the_host_but_not_the_accelerator_are_refused_before_th
         "memory free on cuda:0; lower its size"
     )
     check_device_memory(torch.nn.Linear(100, 100), torch.device("cuda:0"))  # 39 KiB fit
+
+
+def many(n: int, value: int = 8) -> str:
+    return "[" + ",".join([str(value)] * n) + "]"
+
+
+@pytest.mark.parametrize(
+    ("recipe", "overrides", "message"),
+    [
+        ("mnist-mlp", [f"model.hidden={many(101)}"], "model.hidden: expected 0 to 100 items, got 101"),
+        ("mnist-ae", [f"model.hidden={many(101)}"], "model.hidden: expected 0 to 100 items, got 101"),
+        ("mnist-vae", [f"model.hidden={many(101)}"], "model.hidden: expected 0 to 100 items, got 101"),
+        ("gaussians-gan", [f"model.hidden={many(101)}"], "model.hidden: expected 0 to 100 items, got 101"),
+        ("mnist-cnn", [f"model.widths={many(101)}"], "model.widths: expected 0 to 100 items, got 101"),
+        ("sine-lstmcell", [f"model.hidden_sizes={many(101)}"], "model.hidden_sizes: expected 1 to 100 items, got 101"),
+        ("sine-lstmcell", ["model.hidden_sizes=[]"], "model.hidden_sizes: expected 1 to 100 items, got 0"),
+        ("fashion-resnet", [f"model.widths={many(101)}", f"model.blocks={many(101, 1)}"],
+         "model.widths: expected 1 to 100 items, got 101"),
+        ("fashion-resnet", ["model.widths=[8,8]", "model.blocks=[1000,1000]"],
+         "model.blocks: expected 1000 or fewer in all, got 2000"),
+        ("fashion-densenet", [f"model.blocks={many(101, 1)}"], "model.blocks: expected 1 to 100 items, got 101"),
+        ("course-cifar10-resnet18", [f"model.widths={many(101)}", f"model.strides={many(101, 1)}"],
+         "model.widths: expected 2 to 100 items, got 101"),
+        ("course-cifar10-resnet18", ["model.widths=[8]", "model.strides=[1]"],
+         "model.widths: expected 2 to 100 items, got 1"),
+        ("mnist-cnn", ["model.widths=[16,0]"], "model.widths[1]: expected 1 or more, got 0"),
+        ("mnist-vae", ["model.latent=-2"], "model.latent: expected 1 or more, got -2"),
+        ("mnist-dcgan", ["model.critic_width=0"], "model.critic_width: expected 1 or more, got 0"),
+        ("mnist-cnn", ["model.first_kernel=0"], "model.first_kernel: expected 1 or more, got 0"),
+        ("fashion-densenet", ["model.growth=0"], "model.growth: expected 1 or more, got 0"),
+    ],
+)  # fmt: skip
+def test_every_model_setting_that_sizes_the_model_has_a_range_and_a_one_line_refusal(recipe, overrides, message):
+    """Before: lists of layers had no length limit: model.hidden of 100,000 sizes built for 73.5 s (10,000:
+    3.9 s), and a ResNet's or DenseNet's 1000 blocks a stage over any number of stages as long."""
+    with pytest.raises(TorchlabError) as refused:
+        load_recipe(recipe, overrides)
+    assert str(refused.value) == message

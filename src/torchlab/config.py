@@ -61,6 +61,17 @@ def not_blank(section: str, **paths: str | None) -> None:
             raise TorchlabError(f"{section}.{name} is empty: name a path, or leave the key out for its default")
 
 
+def count_in_range(section: str, low: int, high: int, total: int | None = None, **lists: list[int]) -> None:
+    """Range checks in __post_init__ of how many items each list holds (a model's layers or stages, each
+    built by a Python loop: 100,000 build for minutes, even on the meta device), and of their `total`
+    where given. `count_in_range("model", 0, 100, hidden=sizes)` names `model.hidden`."""
+    for name, value in lists.items():
+        if not low <= len(value) <= high:
+            raise TorchlabError(f"{section}.{name}: expected {low} to {high} items, got {len(value)}")
+        if total is not None and sum(value) > total:
+            raise TorchlabError(f"{section}.{name}: expected {total} or fewer in all, got {sum(value)}")
+
+
 DEVICE = re.compile(r"auto|(cpu|cuda|mps|xpu)(:\d+)?")  # what train.device may name
 
 

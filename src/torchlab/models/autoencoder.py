@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig, in_range
+from torchlab.config import ModelConfig, count_in_range, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
+from torchlab.models.size import MAX_LAYERS
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -58,6 +59,7 @@ class AutoEncoderConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         in_range("model", 1, hidden=self.hidden, latent=self.latent)
+        count_in_range("model", 0, MAX_LAYERS, hidden=self.hidden)
 
 
 @MODELS.register("autoencoder", config=AutoEncoderConfig)

@@ -12,11 +12,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig, in_range
-from torchlab.core.errors import TorchlabError
+from torchlab.config import ModelConfig, count_in_range, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.rnn import SequenceRegressor
+from torchlab.models.size import MAX_LAYERS
 
 CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 
@@ -50,11 +50,10 @@ class CellsConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         in_range("model", 1, hidden_sizes=self.hidden_sizes)
+        count_in_range("model", 1, MAX_LAYERS, hidden_sizes=self.hidden_sizes)
 
 
 def build_cells(cell: str, cfg: CellsConfig, info: DataInfo) -> SequenceRegressor:
-    if not cfg.hidden_sizes:
-        raise TorchlabError("model.hidden_sizes needs at least one layer size")
     features = info.input_shape[-1]
     return SequenceRegressor(CellStack(cell, features, cfg.hidden_sizes), cfg.hidden_sizes[-1], features)
 

@@ -20,12 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchlab.config import ModelConfig, in_range
+from torchlab.config import ModelConfig, count_in_range, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.layers import Flatten
 from torchlab.models.resblk import ResBlk
+from torchlab.models.size import MAX_LAYERS
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -72,14 +73,14 @@ class CourseResNet18Config(ModelConfig):
 
     def __post_init__(self) -> None:
         in_range("model", 1, widths=self.widths, strides=self.strides)
+        count_in_range("model", 2, MAX_LAYERS, widths=self.widths, strides=self.strides)
 
 
 @MODELS.register("course-resnet18", config=CourseResNet18Config)
 def build_course_resnet18(cfg: CourseResNet18Config, info: DataInfo) -> CourseResNet18:
-    if len(cfg.widths) != len(cfg.strides) or len(cfg.widths) < 2 or min(cfg.widths + cfg.strides) < 1:
+    if len(cfg.widths) != len(cfg.strides):  # the config checked each list itself
         raise TorchlabError(
-            f"model.widths and model.strides must be lists of positive integers of one length (2 or more), "
-            f"got {cfg.widths} and {cfg.strides}"
+            f"model.widths and model.strides must be lists of one length, got {cfg.widths} and {cfg.strides}"
         )
     channels, height, width = info.input_shape
     if height != width:

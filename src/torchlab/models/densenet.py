@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig, in_range
+from torchlab.config import ModelConfig, count_in_range, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.layers import Flatten
-from torchlab.models.size import MAX_BLOCKS
+from torchlab.models.size import MAX_BLOCKS, MAX_LAYERS
 
 
 class DenseLayer(nn.Module):
@@ -84,12 +84,11 @@ class DenseNetConfig(ModelConfig):
     def __post_init__(self) -> None:
         in_range("model", 1, growth=self.growth, stem=self.stem, stem_stride=self.stem_stride)
         in_range("model", 1, MAX_BLOCKS, "[]", blocks=self.blocks)
+        count_in_range("model", 1, MAX_LAYERS, MAX_BLOCKS, blocks=self.blocks)
 
 
 @MODELS.register("densenet", config=DenseNetConfig)
 def build_densenet(cfg: DenseNetConfig, info: DataInfo) -> DenseNet:
-    if not cfg.blocks:  # the config's range check passes an empty list
-        raise TorchlabError("model.blocks needs at least one dense block")
     size = info.input_shape[-1] // cfg.stem_stride // (2 if cfg.stem_pool else 1) // 2 ** (len(cfg.blocks) - 1)
     if size < 1:
         raise TorchlabError(f"{len(cfg.blocks)} dense blocks halve {info.input_shape[-1]} pixels below 1: use fewer")

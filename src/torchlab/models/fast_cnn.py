@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from torchlab.config import ModelConfig, in_range
+from torchlab.config import ModelConfig, count_in_range, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
+from torchlab.models.size import MAX_LAYERS
 
 
 def conv_block(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
@@ -47,6 +48,7 @@ class FastCNNConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         in_range("model", 1, widths=self.widths, first_kernel=self.first_kernel)
+        count_in_range("model", 0, MAX_LAYERS, widths=self.widths)
 
 
 @MODELS.register("fast-cnn", config=FastCNNConfig)

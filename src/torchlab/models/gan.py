@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig, in_range
+from torchlab.config import ModelConfig, count_in_range, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.autoencoder import mlp
+from torchlab.models.size import MAX_LAYERS
 
 
 class GAN(nn.Module):
@@ -75,6 +76,7 @@ class MLPGANConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         in_range("model", 1, latent=self.latent, hidden=self.hidden)
+        count_in_range("model", 0, MAX_LAYERS, hidden=self.hidden)
         in_range("model", 0, 1, ema=self.ema)
 
 

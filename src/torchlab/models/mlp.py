@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from torchlab.config import ModelConfig, in_range
+from torchlab.config import ModelConfig, count_in_range, in_range
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
+from torchlab.models.size import MAX_LAYERS
 
 
 class MLP(nn.Module):
@@ -37,6 +38,7 @@ class MLPConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         in_range("model", 1, hidden=self.hidden)
+        count_in_range("model", 0, MAX_LAYERS, hidden=self.hidden)
         in_range("model", 0, 1, dropout=self.dropout)
 
 

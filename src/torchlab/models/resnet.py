@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from torchlab.config import ModelConfig, in_range
+from torchlab.config import ModelConfig, count_in_range, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.layers import Flatten
 from torchlab.models.resblk import ResBlk
-from torchlab.models.size import MAX_BLOCKS
+from torchlab.models.size import MAX_BLOCKS, MAX_LAYERS
 
 
 class ResNet(nn.Module):
@@ -53,13 +53,14 @@ class ResNetConfig(ModelConfig):
     def __post_init__(self) -> None:
         in_range("model", 1, widths=self.widths)
         in_range("model", 1, MAX_BLOCKS, "[]", blocks=self.blocks)
+        count_in_range("model", 1, MAX_LAYERS, widths=self.widths)
+        count_in_range("model", 1, MAX_LAYERS, MAX_BLOCKS, blocks=self.blocks)
 
 
 @MODELS.register("resnet", config=ResNetConfig)
 def build_resnet(cfg: ResNetConfig, info: DataInfo) -> ResNet:
-    if not cfg.widths or len(cfg.widths) != len(cfg.blocks) or min(cfg.widths + cfg.blocks) < 1:
+    if len(cfg.widths) != len(cfg.blocks):  # the config checked each list itself
         raise TorchlabError(
-            f"model.widths and model.blocks must be lists of positive integers of one length, "
-            f"got {cfg.widths} and {cfg.blocks}"
+            f"model.widths and model.blocks must be lists of one length, got {cfg.widths} and {cfg.blocks}"
         )
     return ResNet(info.input_shape[0], info.num_classes, cfg.widths, cfg.blocks, cfg.stem_pool)

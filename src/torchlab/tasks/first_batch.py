@@ -51,10 +51,12 @@ def check_training_batch(
 
     No optimiser steps and no gradient is left; the random streams (the batch's augmentation too),
     every weight and buffer (BatchNorm's running statistics) and the task's state are put back."""
-    with probing(task, training=True, autocast=autocast):
+    with torch.random.fork_rng(devices=cuda_devices(task.networks())):  # a failure here is the data's own
         batch = first()
-        if batch is not None:
-            task.training_step(batch, lambda loss, group="model": None)
+    if batch is None:
+        return
+    with probing(task, training=True, autocast=autocast):
+        task.training_step(batch, lambda loss, group="model": None)
 
 
 @contextmanager
@@ -65,12 +67,11 @@ def probing(task: Task, training: bool, autocast: Callable[[], AbstractContextMa
     networks = task.networks()
     wrapped, task.nets, trace = task.nets, networks, Trace(networks)
     modes = {m: m.training for net in networks.values() for m in net.modules()}
-    cuda = sorted({p.device for net in networks.values() for p in net.parameters() if p.device.type == "cuda"}, key=str)
-    nets = (task.model, *networks.values())  # the model holds more than its networks: a GAN's average
+    nets = (task.model, *networks.values()) if training else ()  # the model holds more: a GAN's average
     tensors = list({id(t): t for net in nets for t in (*net.parameters(), *net.buffers())}.values())
-    kept = ([t.clone() for t in tensors], task.state_dict()) if training else None
+    saved, state = [t.clone() for t in tensors], task.state_dict()
     try:
-        with torch.random.fork_rng(devices=cuda), torch.set_grad_enabled(training), autocast(), trace:
+        with torch.random.fork_rng(devices=cuda_devices(networks)), torch.set_grad_enabled(training), autocast(), trace:
             for net in networks.values():
                 net.train(training)
             yield
@@ -82,11 +83,16 @@ def probing(task: Task, training: bool, autocast: Callable[[], AbstractContextMa
         task.nets = wrapped
         for module, mode in modes.items():
             module.training = mode
-        if kept is not None:
-            with torch.no_grad():
-                for tensor, saved in zip(tensors, kept[0], strict=True):
-                    tensor.copy_(saved)
-            task.load_state_dict(kept[1])
+        with torch.no_grad():
+            for tensor, kept in zip(tensors, saved, strict=True):
+                tensor.copy_(kept)
+        if training:
+            task.load_state_dict(state)
+
+
+def cuda_devices(networks: dict[str, nn.Module]) -> list[torch.device]:
+    """The CUDA devices the networks' weights are on, whose random streams a check puts back."""
+    return sorted({p.device for net in networks.values() for p in net.parameters() if p.device.type == "cuda"}, key=str)
 
 
 class Trace:

@@ -261,6 +261,61 @@ def test_a_fit_on_datasets_with_workers_stopped_mid_epoch_continues_bit_identica
     assert_same_run(reference.run_dir, tmp_path / "run")
 
 
+STUCK_FIT = """
+import os, sys, time
+from pathlib import Path
+import torch, torchlab
+
+class Stuck(torch.utils.data.Dataset):
+    \"\"\"Reads hang (a dead network drive) once the first epoch is checkpointed, when STUCK=1.\"\"\"
+    def __init__(self, out):
+        self.x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+        self.y, self.last = (self.x[:, 0] > 0).long(), Path(out) / "checkpoints" / "last.pt"
+    def __len__(self):
+        return 64
+    def __getitem__(self, i):
+        if os.environ["STUCK"] == "1" and self.last.exists():
+            time.sleep(600)
+        return self.x[i], self.y[i]
+
+out, workers = sys.argv[1], int(sys.argv[2])
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+run = torchlab.fit(model, Stuck(out), out=out, data__workers=workers, data__batch_size=8, train__epochs=3,
+                   log__loggers=[], log__progress=False)
+print(run.summary["status"])
+"""
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_second_ctrl_c_ends_a_run_stuck_in_a_datasets_read_at_once_and_it_resumes(workers, tmp_path):
+    """A Dataset whose reads hang: the first Ctrl-C waits for the step, the second ends the run at once
+    and names what last.pt holds. Before, with workers, the second printed "stopped by SIGINT" and the
+    process stayed until the read returned: torch's shutdown sent SIGTERM, which our workers ignore."""
+    script, out = tmp_path / "stuck_fit.py", tmp_path / "run"
+    script.write_text(STUCK_FIT)
+    env = cli_env(**ONE_THREAD, STUCK="1")
+    command = [sys.executable, str(script), str(out), str(workers)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not (out / "checkpoints" / "last.pt").exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    time.sleep(0.5)  # in epoch 2's first read
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)
+    assert proc.poll() is None  # the first: at the next step, which waits for the read
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    printed, err = proc.communicate(timeout=60)  # before: 600 s
+    assert time.monotonic() - sent < 30 and printed.split()[-1] == "interrupted"
+    said = "torchlab: stopped by SIGINT a second time, during training; checkpoints/last.pt holds step 8 (epoch 1): "
+    assert err.strip().splitlines()[-1].startswith(said)
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["epoch"] == 1
+    done = subprocess.run(command, env={**env, "STUCK": "0"}, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[-1] == "completed", done.stderr
+    assert summary(out)["epochs"] == 3
+
+
 def test_a_datasets_own_augmentation_is_the_same_with_0_1_or_2_workers(tmp_path):
     """The workers drew a Dataset's augmentation from their own streams, and validation drew it from
     the training process's, between dropout's draws: 0, 1 and 2 workers trained three other models."""

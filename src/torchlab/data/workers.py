@@ -10,6 +10,7 @@ process alone decides how a run stops, and ends them when the run is over or at 
 import atexit
 import contextlib
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -170,6 +171,9 @@ def ignore_stop_signals(worker_id: int) -> None:
 OPEN: set[DataLoader] = set()  # loaders with workers, until `end_workers`
 
 
+WORKER_GRACE = 2.0  # seconds a worker has to end once its loader is done; then it is killed
+
+
 @atexit.register  # after multiprocessing's exit handler (imported with DataLoader): runs before it
 def end_workers(loaders: Iterable[DataLoader] | None = None) -> None:
     """End the persistent workers of `loaders` (at exit: of every loader still open) as their loader
@@ -178,7 +182,27 @@ def end_workers(loaders: Iterable[DataLoader] | None = None) -> None:
         OPEN.discard(loader)
         iterator = getattr(loader, "_iterator", None)  # torch's: where the workers live
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-            iterator._shutdown_workers()
+            with killed_when_stuck(iterator):
+                iterator._shutdown_workers()
+
+
+@contextlib.contextmanager
+def killed_when_stuck(iterator: Any) -> Iterator[None]:
+    """Kill (SIGKILL) the workers still alive WORKER_GRACE seconds into the block. torch's shutdown
+    waits 5 s for each, then sends SIGTERM, which ours ignore: a worker stuck in a Dataset's
+    __getitem__ (a network read, a sleep) held a stopped run until it returned, and at exit for ever.
+    torch no longer watches them first: its SIGCHLD handler would call a killed worker a crash."""
+    if getattr(iterator, "_worker_pids_set", False):
+        torch.utils.data._utils.signal_handling._remove_worker_pids(id(iterator))
+        iterator._worker_pids_set = False
+    workers = list(getattr(iterator, "_workers", []))
+    timer = threading.Timer(WORKER_GRACE, lambda: [w.kill() for w in workers if w.is_alive()])
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def worker_message(text: str) -> str:

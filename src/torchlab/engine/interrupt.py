@@ -3,7 +3,9 @@ says (`PHASES`, the one place that decides it); a second one stops at once.
 
 While training (steps, validation, checkpoints) the first signal asks the Trainer to stop: it
 checks `stop.requested` between steps and after each epoch's checkpoint, writes
-checkpoints/last.pt and raises `Interrupted`. In every other phase the run stops at once with
+checkpoints/last.pt and raises `Interrupted`. A second signal stops training at once, also while
+it waits in a call outside torchlab (a Dataset's read, a logger's request): the last checkpoint
+stays as it was, and the message says what it holds. In every other phase the run stops at once with
 `Interrupted`, whose message says what is kept and what to run next. The command line turns it
 into one line and exit status 128 + the signal (130 / 143). Every file is written atomically, so
 even a stop at once corrupts nothing.
@@ -46,6 +48,7 @@ class StopRequest:
         self.signum: int | None = None
         self.phase = ""  # a key of PHASES
         self.run_dir: Path | str = "RUN_DIR"  # named in the messages
+        self.kept = ""  # what a second signal in training, which stops at once, leaves (the run says)
 
     @property
     def requested(self) -> bool:
@@ -56,7 +59,7 @@ class StopRequest:
         if detail is None and self.signum is None:  # the training loop stops at its next check
             self.signum = signum
             return
-        raise Interrupted(signum, (detail or "").format(run=self.run_dir))  # at once, or the second signal
+        raise Interrupted(signum, self.kept if detail is None else detail.format(run=self.run_dir))  # at once
 
     @contextmanager
     def during(self, phase: str) -> Iterator[None]:

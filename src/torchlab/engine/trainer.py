@@ -182,6 +182,7 @@ class Trainer:
                 with self.stop.during("start-up"):
                     loggers = build_loggers(self.run_dir, self.cfg) if self.dist.is_main else []
                 with self.stop.during("training"):
+                    self.note_kept()
                     status = self.run_epochs(loggers, started, wall_before)
                 with self.stop.during("test"):
                     test = self.test_best()
@@ -246,14 +247,25 @@ class Trainer:
         """The call that resumes this run."""
         return self.cfg.continued_by(self.run_dir, self.resume_processes())
 
-    def interrupted(self) -> Interrupted:
+    def how_to_continue(self) -> str:
         how = f"`{self.continued_by()}`"
-        if self.cfg.python_only:
-            how += " of the same model and data"
+        return how + " of the same model and data" if self.cfg.python_only else how
+
+    def interrupted(self) -> Interrupted:
         where = f"at step {self.step}; checkpoints/last.pt holds it"
         # The signal may have reached one rank alone (a `kill` of its pid); every rank stops by it.
         signum = max_over_ranks(self.device, self.stop.signum or 0)
-        return Interrupted(signum, f"{where}: {how} continues exactly", self.resume_processes())
+        return Interrupted(signum, f"{where}: {self.how_to_continue()} continues exactly", self.resume_processes())
+
+    def note_kept(self) -> None:
+        """Tell the stop request what a second signal, which stops training at once (in a step, a
+        Dataset's read, a logger's call), leaves: the last checkpoint, if any, named in its message."""
+        how = self.how_to_continue()
+        if (self.run_dir / "checkpoints" / "last.pt").is_file():
+            kept = f"checkpoints/last.pt holds step {self.step} (epoch {self.epoch}): {how} continues"
+        else:
+            kept = f"before the first checkpoint: {how} starts it again"
+        self.stop.kept = f"a second time, during training; {kept}"
 
     def leaves_lone_sample(self) -> bool:
         """Whether each epoch would end in a batch of one sample (in each process), which BatchNorm, in
@@ -503,6 +515,8 @@ class Trainer:
                 raise
         if "best" in names:
             self.best_saved = dict(self.best)
+        if "last" in names:
+            self.note_kept()
 
     def use_amp(self, amp: str) -> None:
         """Autocast (and fp16's GradScaler) for `amp`: none, bf16 or fp16."""

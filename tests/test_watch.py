@@ -153,6 +153,7 @@ def test_visdom_shows_a_gans_samples_after_each_epoch(tmp_path, visdom_server):
         logger.log_metrics({"train.loss": 1.0, "val.loss": 1.0}, 100 * epoch, epoch, "epoch")
         torch.save({"samples": torch.full((8, 1, 28, 28), epoch / 2)}, tmp_path / "snapshots" / f"epoch-{epoch:03d}.pt")
         if epoch == 1:
+            assert logger.outbox.drain()  # the requests so far made (from a thread of their own)
             assert "samples" not in visdom_windows(visdom_server, "gan")  # not before it is saved
     logger.finish({"status": "completed"})
     samples = visdom_windows(visdom_server, "gan")["samples"]
@@ -249,6 +250,55 @@ def test_a_visdom_server_that_stops_replying_costs_one_timeout_and_one_warning(a
     assert "did not answer within 0.5 s; the run goes on" in line
     assert "Error connecting" not in printed.out and "visdom " not in printed.out  # visdom's own print; no page
     assert server.requests == answered + 1  # one request waited its 0.5 s; nothing was sent after it
+
+
+class Trickling(http.server.BaseHTTPRequestHandler):
+    """Answers each request one byte every 0.1 s (a 200-byte body: 20 s) until the test ends: an
+    overloaded server, or a link that crawls. requests' timeout, between two bytes, never fires."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.requests += 1
+        self.server.trickling += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "200")
+        self.end_headers()
+        for _ in range(200):
+            if self.server.release.wait(0.1):
+                break
+            self.wfile.write(b" ")
+            self.wfile.flush()
+        self.server.trickling -= 1
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_a_visdom_server_that_trickles_its_answer_never_holds_the_run(tmp_path, mnist_root, capsys):
+    """Before: `log.visdom.timeout` bounded the wait between two bytes, not a request: a server that
+    sent a byte every 0.1 s held the run 20 s at start-up, and as long again at each chart update."""
+    pytest.importorskip("visdom")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickling)
+    server.requests, server.trickling, server.release = 0, 0, threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out, port = tmp_path / "run", server.server_address[1]
+    slow = ["log.visdom.server=http://127.0.0.1", f"log.visdom.port={port}", "log.visdom.timeout=1"]
+    try:
+        code = main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--quiet", "--logger", "visdom", *slow])
+        still_answering = server.trickling  # the run ended while the server was still in its first answer
+    finally:
+        server.release.set()
+        server.shutdown()
+    assert code == 0 and json.loads((out / "summary.json").read_text())["status"] == "completed"
+    assert still_answering == 1 and server.requests == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"torchlab: warning: visdom logger off: the server at http://127.0.0.1:{port} ")
+    assert "did not answer within 1 s; the run goes on" in line
+    assert "watch" not in json.loads((out / "summary.json").read_text())
 
 
 def test_an_unknown_logger_is_refused_before_anything_is_written(tmp_path, mnist_root, capsys):

@@ -4,16 +4,23 @@ Start a server with `python -m visdom.server` (see README), then
 `torchlab train RECIPE --logger visdom [log.visdom.port=8097 log.visdom.env=NAME]`.
 
 One window per metric (`loss`, `accuracy`, `lr`, ...), one trace per split (`train.loss`,
-`val.loss`, `test.loss`), x = optimisation step. A server that cannot be reached, answers as no Visdom
-(another web server on the port), stops answering or keeps silent past `log.visdom.timeout` seconds
-(a blackholed host, a port that accepts and never replies) gets one warning line and the run goes on
-without it; the final summary names the page of the run's environment only when Visdom took it all.
+`val.loss`, `test.loss`), x = optimisation step. The requests go out in order from a thread of their
+own (`Outbox`): training never waits for the server. A server that cannot be reached, answers as no
+Visdom (another web server on the port), stops answering or takes longer than `log.visdom.timeout`
+seconds over one request (a blackholed host, a port that accepts and never replies, one that trickles
+its answer) gets one warning line and the run goes on without it; the final summary names the page of
+the run's environment only when Visdom took it all. A server slower than training loses the updates
+that arrive while OUTBOX requests wait, with one warning.
 """
 
 import html
 import logging
+import queue
+import threading
+import time
 import urllib.parse
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +52,54 @@ def bounded_client(visdom_class: type, timeout: float) -> type:
     return BoundedVisdom
 
 
+OUTBOX = 100  # requests that may wait for the server; later ones are dropped until it catches up
+
+
+class Outbox:
+    """Calls made in order by a thread of their own, so that the caller never waits for them.
+    `stuck` says when the call in flight has run past `deadline` seconds (requests' own timeout
+    bounds the wait between two bytes only: a server that trickles its answer holds a call for ever)."""
+
+    def __init__(self, deadline: float, failed: Callable[[Exception], None]) -> None:
+        self.deadline, self.failed = deadline, failed
+        self.calls: queue.Queue[Callable[[], None]] = queue.Queue(OUTBOX)
+        self.started: float | None = None  # when the call in flight began
+        threading.Thread(target=self.work, name="torchlab-visdom", daemon=True).start()
+
+    def work(self) -> None:
+        while True:
+            call = self.calls.get()
+            self.started = time.monotonic()
+            try:
+                call()
+            except Exception as err:  # noqa: BLE001  (told to the logger: the thread serves on)
+                self.failed(err)
+            finally:
+                self.started = None
+                self.calls.task_done()
+
+    def put(self, call: Callable[[], None]) -> bool:
+        """Queue `call`; False when OUTBOX calls wait already (it is dropped)."""
+        try:
+            self.calls.put_nowait(call)
+        except queue.Full:
+            return False
+        return True
+
+    @property
+    def stuck(self) -> bool:
+        started = self.started
+        return started is not None and time.monotonic() - started > self.deadline
+
+    def drain(self) -> bool:
+        """Wait until every queued call is made: True, or False as soon as one is stuck."""
+        while self.calls.unfinished_tasks:
+            if self.stuck:
+                return False
+            time.sleep(0.01)
+        return True
+
+
 @LOGGERS.register("visdom")
 class VisdomLogger(Logger):
     wants_preview = True
@@ -56,17 +111,25 @@ class VisdomLogger(Logger):
         self.address = f"{opts.server}:{opts.port}"
         self.windows: set[str] = set()
         self.snapshots = Snapshots(run_dir)
-        self.viz: Any = None
+        self.viz: Any = None  # the client, made by the outbox's thread
+        self.live, self.dropping, self.lock = False, False, threading.Lock()
         try:
             import visdom
         except ImportError:
             warn("visdom logger off: the visdom package is missing (pip install 'torchlab[visdom]')")
             return
+        self.live = True
+        self.outbox = Outbox(opts.timeout, lambda err: self.off(f"failed ({type(err).__name__}: {err})"))
+        self.outbox.put(lambda: self.connect(visdom.Visdom))
+
+    def connect(self, visdom_class: type) -> None:
+        """In the outbox's thread: the client, and whether Visdom answers."""
         logging.getLogger("visdom").setLevel(logging.ERROR)  # it logs each new HTTP session as a warning
+        opts = self.config.log.visdom
         try:
             with warnings.catch_warnings():  # visdom 0.2.4 calls the deprecated Logger.warn
                 warnings.simplefilter("ignore", DeprecationWarning)
-                self.viz = bounded_client(visdom.Visdom, opts.timeout)(
+                self.viz = bounded_client(visdom_class, opts.timeout)(
                     server=opts.server, port=opts.port, env=self.env, use_incoming_socket=False, raise_exceptions=True
                 )
             is_visdom = self.viz.check_connection()
@@ -81,18 +144,33 @@ class VisdomLogger(Logger):
         import requests
 
         timed_out = isinstance(err.__context__, requests.Timeout)
-        return f"did not answer within {self.config.log.visdom.timeout:g} s" if timed_out else otherwise
+        return self.too_slow() if timed_out else otherwise
+
+    def too_slow(self) -> str:
+        return f"did not answer within {self.config.log.visdom.timeout:g} s"
 
     def off(self, why: str) -> None:
         """Warn once and stop sending: a watcher's server must never cost a training run."""
-        self.viz = None
+        with self.lock:  # from either thread
+            if not self.live:
+                return
+            self.live = False
         warn(
             f"visdom logger off: the server at {self.address} {why}; the run goes on "
             "(start one with `python -m visdom.server`, or pick it with log.visdom.server / log.visdom.port)"
         )
 
     def send(self, method: str, *args: Any, **kwargs: Any) -> None:
-        if self.viz is None:
+        """Queue one call of the client; none once the logger is off, or while the queue is full."""
+        if self.live and self.outbox.stuck:
+            self.off(self.too_slow())
+        if self.live and not self.outbox.put(lambda: self.call(method, args, kwargs)) and not self.dropping:
+            self.dropping = True
+            warn(f"visdom at {self.address} is slower than training: chart updates are dropped while it catches up")
+
+    def call(self, method: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        """In the outbox's thread."""
+        if not self.live:
             return
         try:
             getattr(self.viz, method)(*args, **kwargs)
@@ -144,5 +222,7 @@ class VisdomLogger(Logger):
             f"{summary.get('recipe')}: {summary.get('status')}, {counted(summary.get('epochs', 0), 'epoch')}"
         )
         self.send("text", f"<b>{status}</b><table>{rows}</table>", win="summary", opts={"title": "summary"})
-        if self.viz is not None:  # it answered to the end
+        if self.live and not self.outbox.drain():
+            self.off(self.too_slow())
+        if self.live:  # it answered to the end
             summary.setdefault("watch", {})["visdom"] = f"{self.address}/env/{urllib.parse.quote(self.env)}"

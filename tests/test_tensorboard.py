@@ -2,6 +2,7 @@
 split so that train and val overlay under one tag, the report's figures as images, weight and
 gradient histograms per epoch, HPARAMS with what the run changed and every final test metric."""
 
+import io
 import json
 
 import pytest
@@ -102,6 +103,20 @@ def test_a_gans_samples_are_logged_after_each_epoch(tmp_path):
         torch.save({"samples": torch.rand(8, 1, 28, 28)}, tmp_path / "snapshots" / f"epoch-{epoch:03d}.pt")
     logger.finish({"status": "completed"})
     assert [e.step for e in events(tmp_path / "tensorboard").Images("samples")] == [100, 200]
+
+
+@pytest.mark.parametrize("recipe", ["gaussians-gan", "gaussians-wgan-gp", "course-gaussians-wgan-gp"])
+def test_a_2d_gan_shows_its_points_over_the_real_modes_after_each_epoch(recipe, tmp_path):
+    """Before: a GAN on 2-d points had no live picture (its snapshot was empty), an image GAN had its samples."""
+    from torchlab.cli import main
+
+    assert main(["train", recipe, "--out", str(tmp_path), *TINY, "train.epochs=2"]) == 0
+    images = events(tmp_path / "tensorboard").Images("samples")
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [e.step for e in images] == [r["step"] for r in logged if r.get("event") == "epoch"]
+    with Image.open(io.BytesIO(images[-1].encoded_image_string)) as picture:
+        colours = {colour for _, colour in picture.convert("RGB").getcolors(1 << 16)}
+    assert {(0, 0, 0), (230, 160, 0)} <= colours  # the modes' centres, the generated points
 
 
 def test_histograms_are_on_by_default_below_a_million_parameters():

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from torchlab.config import Config
+from torchlab.loggers.points import scatter
 from torchlab.registry import Registry
 from torchlab.tasks import Preview
 
@@ -78,8 +79,9 @@ class Logger:
 
 class Snapshots:
     """A GAN's samples of its fixed noise, which the Trainer saves after each epoch (after that epoch's
-    metrics) as RUN_DIR/snapshots/epoch-NNN.pt: each handed out once, placed at its epoch's step. A
-    resumed run's earlier snapshots were shown already."""
+    metrics) as RUN_DIR/snapshots/epoch-NNN.pt: each handed out once, placed at its epoch's step, as
+    images (a GAN on 2-d points: one picture of its points over the real modes). A resumed run's
+    earlier snapshots were shown already."""
 
     def __init__(self, run_dir: Path) -> None:
         self.folder = run_dir / "snapshots"
@@ -100,9 +102,12 @@ class Snapshots:
             if path in self.shown or epoch not in self.epoch_steps:
                 continue
             self.shown.add(path)
-            samples = torch.load(path, map_location="cpu", weights_only=True).get("samples")
-            if samples is not None:
-                yield epoch, self.epoch_steps[epoch], samples.float().clamp(0, 1)
+            snapshot = torch.load(path, map_location="cpu", weights_only=True)
+            if "points" in snapshot:  # a GAN on 2-d points
+                picture = scatter(snapshot["points"], snapshot["centres"], float(snapshot["sigma"]))
+                yield epoch, self.epoch_steps[epoch], picture
+            elif "samples" in snapshot:
+                yield epoch, self.epoch_steps[epoch], snapshot["samples"].float().clamp(0, 1)
 
 
 def logger_classes(config: Config) -> list[type[Logger]]:

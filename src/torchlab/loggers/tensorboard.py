@@ -3,7 +3,7 @@
 validation curves (and the test value) overlay in one chart under one tag (`loss`, `accuracy`);
 the learning rate is a `train` curve. In the run's own folder (`tensorboard/`): each epoch, the
 first validation inputs with what the model made of them (classes, values, an auto-encoder's
-reconstructions as `preview/outputs`), a GAN's fixed-noise samples after each epoch, the report's
+reconstructions as `preview/outputs`), a GAN's fixed-noise samples (a 2-d GAN's points) after each epoch, the report's
 figures at the end, weight and gradient histograms per epoch (`log.histograms`; by default for models
 under 1 M parameters), and the HPARAMS session: the keys where the run differs from its recipe.
 At the end of the run too: the graph of every network the task trains (GRAPHS, traced on one test

@@ -98,7 +98,9 @@ def gan_points(run: FinishedRun, plots_dir: Path) -> None:
 def gan_epoch_samples(run: FinishedRun, plots_dir: Path) -> None:
     """One grid per epoch from RUN_DIR/snapshots (the same fixed noise each time)."""
     for path in sorted((run.run_dir / "snapshots").glob("epoch-*.pt")):
-        samples = torch.load(path, map_location="cpu", weights_only=True)["samples"]
+        samples = torch.load(path, map_location="cpu", weights_only=True).get("samples")
+        if samples is None:  # a GAN on 2-d points: gan_points draws them
+            continue
         epoch = int(path.stem.split("-")[1])
         title = f"{run.config.recipe}: fixed noise after epoch {epoch}"
         save_grid(samples, 8, title, plots_dir / f"samples_epoch_{epoch:03d}.png")

@@ -51,15 +51,20 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Te
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
+def modes_of(real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The modes' centres (the labelled real points' means) and the points' spread σ around them."""
+    centres = torch.stack([real[labels == k].mean(0) for k in range(int(labels.max()) + 1)])
+    return centres, (real - centres[labels]).pow(2).mean().sqrt()
+
+
 def mode_quality(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """Within-3σ share and modes covered, the modes being the labelled real points' means.
 
     σ is the real points' spread around their mode; a mode counts as covered when it holds at
     least a quarter of its fair share (1 / modes) of the samples within 3σ.
     """
-    modes = int(labels.max()) + 1
-    centres = torch.stack([real[labels == k].mean(0) for k in range(modes)])
-    sigma = (real - centres[labels]).pow(2).mean().sqrt()
+    centres, sigma = modes_of(real, labels)
+    modes = len(centres)
     distance, nearest = torch.cdist(fake, centres).min(1)
     near = distance <= 3 * sigma
     counts = torch.bincount(nearest[near], minlength=modes)
@@ -74,7 +79,9 @@ class Adversarial(Task):
     def __init__(self, model, cfg: AdversarialConfig, info, judge: Judge | None = None) -> None:
         super().__init__(model, cfg, info)
         self.images = info.normalization is not None
-        self.fixed_noise = model.noise(64, torch.Generator().manual_seed(0))  # the same digits every epoch
+        # The same digits every epoch; on 2-d points, enough of them to see the modes they cover.
+        self.fixed_noise = model.noise(64 if self.images else 512, torch.Generator().manual_seed(0))
+        self.modes: tuple[torch.Tensor, torch.Tensor] | None = None  # 2-d: the last validation's (centres, σ)
         if self.images:
             if judge is None:
                 raise TorchlabError("an adversarial run on images needs a judge (torchlab.api prepares it)")
@@ -132,6 +139,8 @@ class Adversarial(Task):
         real, labels = batch
         fake = self.sampler(self.model.noise(len(real)))
         d_loss, gap = self.critic_loss(real, fake)
+        if not self.images:
+            self.modes = modes_of(real, labels)
         return {"loss": d_loss, "critic_gap": gap, **self.quality(fake, real, labels)}
 
     def quality(self, fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -146,10 +155,14 @@ class Adversarial(Task):
         return {"confident": confident.float().mean(), "class_entropy": entropy, "classes": (share > 0).sum().float()}
 
     def epoch_snapshot(self) -> dict[str, torch.Tensor]:
-        """Generated images of the fixed noise batch, as pixels in [0, 1]."""
-        if not self.images:
-            return {}
+        """Generated images of the fixed noise batch, as pixels in [0, 1]; on 2-d points, the generated
+        `points` with the real modes' `centres` and `sigma` (as validation last saw them)."""
         fake = self.model.sampler(self.fixed_noise).float()
+        if not self.images:
+            if self.modes is None:
+                return {}
+            centres, sigma = self.modes
+            return {"points": fake.cpu(), "centres": centres.float().cpu(), "sigma": sigma.float().cpu()}
         return {"samples": to_unit_range(fake, self.info.normalization).clamp(0, 1).cpu()}
 
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:

@@ -13,6 +13,7 @@ the run's environment only when Visdom took it all. A server slower than trainin
 that arrive while OUTBOX requests wait, with one warning.
 """
 
+import contextlib
 import html
 import logging
 import queue
@@ -62,13 +63,12 @@ class Outbox:
 
     def __init__(self, deadline: float, failed: Callable[[Exception], None]) -> None:
         self.deadline, self.failed = deadline, failed
-        self.calls: queue.Queue[Callable[[], None]] = queue.Queue(OUTBOX)
+        self.calls: queue.Queue[Callable[[], None] | None] = queue.Queue(OUTBOX)
         self.started: float | None = None  # when the call in flight began
         threading.Thread(target=self.work, name="torchlab-visdom", daemon=True).start()
 
     def work(self) -> None:
-        while True:
-            call = self.calls.get()
+        while (call := self.calls.get()) is not None:
             self.started = time.monotonic()
             try:
                 call()
@@ -85,6 +85,11 @@ class Outbox:
         except queue.Full:
             return False
         return True
+
+    def close(self) -> None:
+        """The thread ends after the calls queued (a notebook's runs leave none behind)."""
+        with contextlib.suppress(queue.Full):  # full: stuck, the process's end takes the thread
+            self.calls.put_nowait(None)
 
     @property
     def stuck(self) -> bool:
@@ -224,5 +229,7 @@ class VisdomLogger(Logger):
         self.send("text", f"<b>{status}</b><table>{rows}</table>", win="summary", opts={"title": "summary"})
         if self.live and not self.outbox.drain():
             self.off(self.too_slow())
+        if hasattr(self, "outbox"):
+            self.outbox.close()
         if self.live:  # it answered to the end
             summary.setdefault("watch", {})["visdom"] = f"{self.address}/env/{urllib.parse.quote(self.env)}"

@@ -154,6 +154,7 @@ class Adversarial(Task):
         entropy = -(share * share.clamp(min=1e-12).log()).sum()
         return {"confident": confident.float().mean(), "class_entropy": entropy, "classes": (share > 0).sum().float()}
 
+    @torch.no_grad()
     def epoch_snapshot(self) -> dict[str, torch.Tensor]:
         """Generated images of the fixed noise batch, as pixels in [0, 1]; on 2-d points, the generated
         `points` with the real modes' `centres` and `sigma` (as validation last saw them)."""

@@ -301,6 +301,53 @@ def test_a_visdom_server_that_trickles_its_answer_never_holds_the_run(tmp_path, 
     assert "watch" not in json.loads((out / "summary.json").read_text())
 
 
+class Slow(http.server.BaseHTTPRequestHandler):
+    """Answers each request after 0.2 s, as Visdom answers a window it does not hold ("false"): a
+    server that keeps up with a person, not with training."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.requests += 1
+        time.sleep(0.2)
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"false")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_a_visdom_server_slower_than_training_loses_updates_with_one_warning(tmp_path, mnist_root, capsys, monkeypatch):
+    """The requests that wait are bounded (here 3): the others are dropped, said once; the server
+    answered each in time, so the run still names its page."""
+    pytest.importorskip("visdom")
+    from torchlab.loggers import visdom
+
+    monkeypatch.setattr(visdom, "OUTBOX", 3)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.requests = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out, port = tmp_path / "run", server.server_address[1]
+    slow = ["log.visdom.server=http://127.0.0.1", f"log.visdom.port={port}", "log.visdom.timeout=2"]
+    try:
+        code = main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--quiet", "--logger", "visdom", *slow])
+    finally:
+        server.shutdown()
+    assert code == 0
+    printed = capsys.readouterr()
+    (line,) = printed.err.splitlines()
+    assert line == (
+        f"torchlab: warning: visdom at http://127.0.0.1:{port} is slower than training: "
+        "chart updates are dropped while it catches up"
+    )
+    assert f"http://127.0.0.1:{port}/env/" in printed.out  # the summary names its page
+    assert 3 <= server.requests < len(read_metrics(out))  # fewer than the points logged
+
+
 def test_an_unknown_logger_is_refused_before_anything_is_written(tmp_path, mnist_root, capsys):
     out = tmp_path / "run"
     assert main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--logger", "tensorbord,visdom"]) == 2

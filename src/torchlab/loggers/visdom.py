@@ -118,6 +118,7 @@ class VisdomLogger(Logger):
         self.snapshots = Snapshots(run_dir)
         self.viz: Any = None  # the client, made by the outbox's thread
         self.live, self.dropping, self.lock = False, False, threading.Lock()
+        self.outbox: Outbox | None = None  # with the visdom package
         try:
             import visdom
         except ImportError:
@@ -229,7 +230,7 @@ class VisdomLogger(Logger):
         self.send("text", f"<b>{status}</b><table>{rows}</table>", win="summary", opts={"title": "summary"})
         if self.live and not self.outbox.drain():
             self.off(self.too_slow())
-        if hasattr(self, "outbox"):
+        if self.outbox is not None:
             self.outbox.close()
         if self.live:  # it answered to the end
             summary.setdefault("watch", {})["visdom"] = f"{self.address}/env/{urllib.parse.quote(self.env)}"

@@ -4,7 +4,8 @@ worker processes, that a stopped run resumes bit for bit.
 The shuffling generator is the sampler's alone: the DataLoader seeds its workers from a generator
 of its own, since a resumed run starts its workers at another point of the shuffling stream. The
 workers ignore SIGINT and SIGTERM, also when the whole process group gets them: the training
-process alone decides how a run stops, and ends them when the run is over or at exit.
+process alone decides how a run stops, and ends them when the run is over or at exit (killing
+those still busy after WORKER_GRACE seconds: a Dataset's read that hangs holds no stopped run).
 """
 
 import atexit
@@ -171,31 +172,35 @@ def ignore_stop_signals(worker_id: int) -> None:
 OPEN: set[DataLoader] = set()  # loaders with workers, until `end_workers`
 
 
-WORKER_GRACE = 2.0  # seconds a worker has to end once its loader is done; then it is killed
+WORKER_GRACE = 2.0  # seconds the workers have to end once their loaders are done; then they are killed
 
 
 @atexit.register  # after multiprocessing's exit handler (imported with DataLoader): runs before it
 def end_workers(loaders: Iterable[DataLoader] | None = None) -> None:
     """End the persistent workers of `loaders` (at exit: of every loader still open) as their loader
     would. multiprocessing's exit handler would send them SIGTERM, which they ignore, and wait."""
+    iterators = []
     for loader in list(OPEN if loaders is None else loaders):
         OPEN.discard(loader)
         iterator = getattr(loader, "_iterator", None)  # torch's: where the workers live
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-            with killed_when_stuck(iterator):
-                iterator._shutdown_workers()
+            iterators.append(iterator)
+    with killed_when_stuck(iterators):
+        for iterator in iterators:
+            iterator._shutdown_workers()
 
 
 @contextlib.contextmanager
-def killed_when_stuck(iterator: Any) -> Iterator[None]:
-    """Kill (SIGKILL) the workers still alive WORKER_GRACE seconds into the block. torch's shutdown
-    waits 5 s for each, then sends SIGTERM, which ours ignore: a worker stuck in a Dataset's
+def killed_when_stuck(iterators: list[Any]) -> Iterator[None]:
+    """Kill (SIGKILL) the iterators' workers still alive WORKER_GRACE seconds into the block. torch's
+    shutdown waits 5 s for each, then sends SIGTERM, which ours ignore: a worker stuck in a Dataset's
     __getitem__ (a network read, a sleep) held a stopped run until it returned, and at exit for ever.
     torch no longer watches them first: its SIGCHLD handler would call a killed worker a crash."""
-    if getattr(iterator, "_worker_pids_set", False):
-        torch.utils.data._utils.signal_handling._remove_worker_pids(id(iterator))
-        iterator._worker_pids_set = False
-    workers = list(getattr(iterator, "_workers", []))
+    for iterator in iterators:
+        if getattr(iterator, "_worker_pids_set", False):
+            torch.utils.data._utils.signal_handling._remove_worker_pids(id(iterator))
+            iterator._worker_pids_set = False
+    workers = [w for iterator in iterators for w in getattr(iterator, "_workers", [])]
     timer = threading.Timer(WORKER_GRACE, lambda: [w.kill() for w in workers if w.is_alive()])
     timer.daemon = True
     timer.start()

@@ -140,23 +140,32 @@ def test_visdom_previews_an_autoencoder_and_a_text_classifier(
     assert text[0].split() == heading.split() and len(text) == 1 + lines
 
 
+POINTS = {"points": torch.randn(512, 2), "centres": torch.tensor([[2.0, 0], [-2.0, 0]]), "sigma": torch.tensor(0.1)}
+
+
 @pytest.mark.slow
-def test_visdom_shows_a_gans_samples_after_each_epoch(tmp_path, visdom_server):
-    """Before: only TensorBoard showed the fixed-noise samples that a GAN saves after each epoch."""
+@pytest.mark.parametrize(
+    ("recipe", "snapshot"),
+    [("mnist-dcgan", {"samples": torch.full((8, 1, 28, 28), 0.5)}), ("gaussians-gan", POINTS)],
+    ids=["images", "2-d points"],
+)
+def test_visdom_shows_a_gans_samples_after_each_epoch(recipe, snapshot, tmp_path, visdom_server):
+    """Before: only TensorBoard showed the fixed-noise samples that a GAN saves after each epoch, and
+    neither showed a 2-d GAN's points."""
     from torchlab.loggers.visdom import VisdomLogger
     from torchlab.recipes import load_recipe
 
-    visdom = ["log.visdom.server=http://127.0.0.1", f"log.visdom.port={visdom_server}", "log.visdom.env=gan"]
-    logger = VisdomLogger(tmp_path, load_recipe("mnist-dcgan", visdom))
+    visdom = ["log.visdom.server=http://127.0.0.1", f"log.visdom.port={visdom_server}", f"log.visdom.env={recipe}"]
+    logger = VisdomLogger(tmp_path, load_recipe(recipe, visdom))
     (tmp_path / "snapshots").mkdir()
     for epoch in (1, 2):  # the Trainer logs an epoch's metrics, then saves its snapshot
         logger.log_metrics({"train.loss": 1.0, "val.loss": 1.0}, 100 * epoch, epoch, "epoch")
-        torch.save({"samples": torch.full((8, 1, 28, 28), epoch / 2)}, tmp_path / "snapshots" / f"epoch-{epoch:03d}.pt")
+        torch.save(snapshot, tmp_path / "snapshots" / f"epoch-{epoch:03d}.pt")
         if epoch == 1:
             assert logger.outbox.drain()  # the requests so far made (from a thread of their own)
-            assert "samples" not in visdom_windows(visdom_server, "gan")  # not before it is saved
+            assert "samples" not in visdom_windows(visdom_server, recipe)  # not before it is saved
     logger.finish({"status": "completed"})
-    samples = visdom_windows(visdom_server, "gan")["samples"]
+    samples = visdom_windows(visdom_server, recipe)["samples"]
     assert samples["type"] == "image" and samples["title"] == "samples of the fixed noise, epoch 2, step 200"
 
 

@@ -81,7 +81,7 @@ class Adversarial(Task):
         self.images = info.normalization is not None
         # The same digits every epoch; on 2-d points, enough of them to see the modes they cover.
         self.fixed_noise = model.noise(64 if self.images else 512, torch.Generator().manual_seed(0))
-        self.modes: tuple[torch.Tensor, torch.Tensor] | None = None  # 2-d: the last validation's (centres, σ)
+        self.modes: tuple[torch.Tensor, torch.Tensor] | None = None  # 2-d: (centres, σ) of the first validation batch
         if self.images:
             if judge is None:
                 raise TorchlabError("an adversarial run on images needs a judge (torchlab.api prepares it)")
@@ -139,7 +139,7 @@ class Adversarial(Task):
         real, labels = batch
         fake = self.sampler(self.model.noise(len(real)))
         d_loss, gap = self.critic_loss(real, fake)
-        if not self.images:
+        if not self.images and self.modes is None:  # the real modes stay where they are
             self.modes = modes_of(real, labels)
         return {"loss": d_loss, "critic_gap": gap, **self.quality(fake, real, labels)}
 
@@ -157,12 +157,14 @@ class Adversarial(Task):
     @torch.no_grad()
     def epoch_snapshot(self) -> dict[str, torch.Tensor]:
         """Generated images of the fixed noise batch, as pixels in [0, 1]; on 2-d points, the generated
-        `points` with the real modes' `centres` and `sigma` (as validation last saw them)."""
+        `points` with the real modes' `centres` and `sigma` (as validation saw them; a mode that
+        its first batch missed has no centre)."""
         fake = self.model.sampler(self.fixed_noise).float()
         if not self.images:
             if self.modes is None:
                 return {}
             centres, sigma = self.modes
+            centres = centres[centres.isfinite().all(1)]
             return {"points": fake.cpu(), "centres": centres.float().cpu(), "sigma": sigma.float().cpu()}
         return {"samples": to_unit_range(fake, self.info.normalization).clamp(0, 1).cpu()}
 

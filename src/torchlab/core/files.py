@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader (or a crash) sees the old complete file or the new one."""
+"""Atomic file writes: a reader (or a crash) sees the old complete file or the new one. Data files read
+through `open_data`: one that cannot be read is one line naming it."""
 
 import errno
 import fcntl
@@ -25,6 +26,25 @@ def user_path(text: str | os.PathLike[str]) -> Path:
     except RuntimeError:
         user = str(text)[1:].split("/", 1)[0]
         raise TorchlabError(f"{text}: there is no user '{user}' for ~{user} (your home is ~/)") from None
+
+
+@contextmanager
+def open_data(path: Path, what: str = "", encoding: str | None = None, newline: str | None = None) -> Iterator[IO]:
+    """`path` open for reading, as text in `encoding` (else bytes): an OSError opening or reading it (a
+    folder in its place, no permission, an I/O error) is a TorchlabError naming it (`what`: "the word vectors ")."""
+    if path.exists() and not (path.is_file() or path.is_dir()):  # opening a pipe would wait for a writer
+        raise TorchlabError(f"cannot read {what}{path}: not a regular file (a pipe, socket or device)")
+    try:
+        with open(path, "r" if encoding else "rb", encoding=encoding, newline=newline) as f:
+            yield f
+    except OSError as err:
+        raise TorchlabError(f"cannot read {what}{path}: {err.strerror or err}") from None
+
+
+def read_data_bytes(path: Path) -> bytes:
+    """The bytes of the data file `path`, as `open_data` reads it."""
+    with open_data(path) as f:
+        return f.read()
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:

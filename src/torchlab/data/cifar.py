@@ -13,11 +13,12 @@ import numpy as np
 import torch
 
 from torchlab.core.errors import DataNotFound, TorchlabError
+from torchlab.core.files import open_data
 from torchlab.core.words import counted
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.memory import InMemoryImages
-from torchlab.data.root import data_root, dataset_folder, download_failed, downloads_allowed, undone_on_failure
+from torchlab.data.root import data_root, dataset_folder, fetch, missing_files
 
 FOLDER = "cifar-10-batches-py"
 SHAPE = (3, 32, 32)
@@ -42,13 +43,15 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
+    with open_data(path) as f:
+        try:
             return _ArraysOnly(f, encoding="latin1").load()
-    # Whatever fails in the unpickler that builds only arrays is the file's: a damaged length asks for a
-    # MemoryError or an OverflowError, a damaged opcode for any of a dozen others.
-    except Exception as err:  # noqa: BLE001
-        raise TorchlabError(f"CIFAR-10 file {path} is unreadable: {str(err) or type(err).__name__}") from None
+        except OSError:  # reading failed: open_data names it
+            raise
+        # Whatever else fails in the unpickler that builds only arrays is the file's: a damaged length asks
+        # for a MemoryError or an OverflowError, a damaged opcode for any of a dozen others.
+        except Exception as err:  # noqa: BLE001
+            raise TorchlabError(f"CIFAR-10 file {path} is unreadable: {str(err) or type(err).__name__}") from None
 
 
 def _batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -77,23 +80,17 @@ def _images_and_labels(paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
 def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], list[str]]:
     """((train images, labels), (test images, labels), class names); images uint8 [N, 3, 32, 32]."""
     folder = dataset_folder(root, FOLDER)
-    missing = [name for name in FILES if not (folder / name).is_file()]
-    if missing:
-        why = "downloads are off"
-        if downloads_allowed(download):
-            from torchvision import datasets  # imported only here: it costs a second of startup
 
-            try:
-                with undone_on_failure(root, folder):
-                    datasets.CIFAR10(str(root), train=True, download=True)
-                missing, why = [], ""
-            except Exception as err:  # any network or disk failure: say what is missing
-                why = download_failed(err)
-        if missing:
-            raise DataNotFound(
-                f"CIFAR-10 not found in {folder}: missing {', '.join(missing)} ({why}); point --data-dir or "
-                f"TORCHLAB_DATA at a folder holding {FOLDER}/ (torchvision's layout)"
-            )
+    def from_the_web() -> None:
+        from torchvision import datasets  # imported only here: it costs a second of startup
+
+        datasets.CIFAR10(str(root), train=True, download=True)
+
+    if why := fetch(root, folder, FILES, from_the_web, download):
+        raise DataNotFound(
+            f"CIFAR-10 not found in {folder}: missing {', '.join(missing_files(folder, FILES))} ({why}); point "
+            f"--data-dir or TORCHLAB_DATA at a folder holding {FOLDER}/ (torchvision's layout)"
+        )
     meta = _read(folder / "batches.meta")
     classes = meta.get("label_names") if isinstance(meta, dict) else None
     if not isinstance(classes, list):

@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from torchlab.config import in_range, not_blank
 from torchlab.core.errors import DataNotFound, TorchlabError
-from torchlab.core.files import atomic_write_text, user_path
+from torchlab.core.files import atomic_write_text, open_data, user_path
 from torchlab.core.words import counted
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, TrainPreset, build_augment
@@ -160,7 +160,7 @@ def why_skipped(path: Path) -> str:
 
 
 def read_index(index: Path, folder: Path) -> list[tuple[str, str]]:
-    with index.open(newline="", encoding="utf-8") as f:
+    with open_data(index, "the image index ", encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
     if not rows or rows[0] != ["path", "label"] or any(len(r) != 2 for r in rows[1:]) or len(rows) < 2:
         raise TorchlabError(f"{index} is not an image index (a CSV with columns path,label); delete it to rebuild")

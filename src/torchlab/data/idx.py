@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from torchlab.core.errors import TorchlabError
+from torchlab.core.files import read_data_bytes
 from torchlab.core.words import counted
 
 UNSIGNED_BYTE = 0x08
@@ -18,10 +19,7 @@ UNSIGNED_BYTE = 0x08
 
 def read_idx(path: Path, ndim: int) -> torch.Tensor:
     """The uint8 tensor in `path`, which must be an IDX file of `ndim` dimensions and no more bytes."""
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise TorchlabError(f"cannot read {path}: {err.strerror or err}") from None
+    data = read_data_bytes(path)
     magic = data[:4]
     if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] != UNSIGNED_BYTE or magic[3] != ndim:
         expected = bytes([0, 0, UNSIGNED_BYTE, ndim]).hex()

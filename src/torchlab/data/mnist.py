@@ -17,7 +17,7 @@ from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.idx import read_idx_pair
 from torchlab.data.memory import InMemoryImages
-from torchlab.data.root import data_root, dataset_folder, download_failed, downloads_allowed, undone_on_failure
+from torchlab.data.root import data_root, dataset_folder, fetch, missing_files
 
 CLASSES = {
     "MNIST": ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four"]
@@ -41,21 +41,15 @@ def load_idx_dataset(
     """
     root = data_root(cfg.root)
     raw = dataset_folder(root, name, "raw")
-    missing = [file for file in RAW_FILES if not (raw / file).is_file()]
-    if missing:
-        allowed = downloads_allowed(cfg.download)
-        if allowed:
-            from torchvision import datasets
 
-            try:
-                dataset_cls = getattr(datasets, name)
-                with undone_on_failure(root, raw.parent):
-                    for train in (True, False):
-                        dataset_cls(str(root), train=train, download=allowed)
-            except Exception as err:  # any network or disk failure: report what is missing
-                raise _missing(raw, missing, download_failed(err)) from None
-        else:
-            raise _missing(raw, missing, "downloads are off")
+    def from_the_web() -> None:
+        from torchvision import datasets  # imported only here: it costs a second of startup
+
+        for train in (True, False):
+            getattr(datasets, name)(str(root), train=train, download=True)
+
+    if why := fetch(root, raw, RAW_FILES, from_the_web, cfg.download):
+        raise _missing(raw, missing_files(raw, RAW_FILES), why)
     classes = CLASSES[name]
     train, test = (
         read_idx_pair(raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte", len(classes))

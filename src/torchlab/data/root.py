@@ -2,7 +2,7 @@
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
@@ -36,12 +36,34 @@ def dataset_folder(root: Path, *parts: str) -> Path:
     return folder
 
 
+def missing_files(folder: Path, names: Iterable[str]) -> list[str]:
+    """The `names` absent from `folder`. A folder or other entry in a file's place is not absent: reading
+    it says what it is, where a download would fail on it."""
+    return [name for name in names if not (folder / name).exists()]
+
+
 def file_on_the_way(folder: Path) -> Path | None:
     """The nearest of `folder` and its parents that exists, where it is not a folder; else None."""
     for path in (folder, *folder.parents):
         if path.exists():
             return None if path.is_dir() else path
     return None
+
+
+def fetch(root: Path, folder: Path, names: Sequence[str], download: Callable[[], None], allowed: bool) -> str:
+    """Why some of the files `names` are absent from `folder` in `root` ("downloads are off", "download
+    failed: ..." or "the download lacks them"), after `download()` where any is absent and downloads are
+    `allowed`; "" when all are there. A failed download leaves the data root as it was found."""
+    if not missing_files(folder, names):
+        return ""
+    if not downloads_allowed(allowed):
+        return "downloads are off"
+    try:
+        with undone_on_failure(root, root / folder.relative_to(root).parts[0]):
+            download()
+    except Exception as err:  # any network or disk failure: the caller names what is missing
+        return download_failed(err)
+    return "the download lacks them" if missing_files(folder, names) else ""
 
 
 @contextmanager

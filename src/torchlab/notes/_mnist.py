@@ -7,11 +7,11 @@ TorchlabError (exit 2) naming the folder and the files to get.
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from torchlab.core.errors import TorchlabError
-from torchlab.data.root import data_root
+from torchlab.data.idx import read_idx_pair
+from torchlab.data.root import data_root, missing_files
 
 FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -27,18 +27,10 @@ def mnist_folder() -> Path:
     return data_root(data_dir) / "MNIST" / "raw"
 
 
-def read(path: Path, header: int, shape: tuple[int, ...]) -> np.ndarray:
-    data = path.read_bytes()
-    count = int.from_bytes(data[4:8], "big")
-    if data[2] != 0x08 or len(data) != header + count * int(np.prod(shape)):
-        raise TorchlabError(f"{path} is not an MNIST IDX file of unsigned bytes: delete it and download it again")
-    return np.frombuffer(data, np.uint8, offset=header).reshape(count, *shape)
-
-
 def check() -> Path:
     """The MNIST folder, or a TorchlabError naming it and the files to get."""
     folder = mnist_folder()
-    missing = [name for name in FILES[True] + FILES[False] if not (folder / name).is_file()]
+    missing = missing_files(folder, FILES[True] + FILES[False])
     if missing:
         raise TorchlabError(
             f"MNIST not found in {folder}: missing {', '.join(missing)}; this section uses the real MNIST, as "
@@ -52,9 +44,8 @@ def mnist(train: bool = True, limit: int | None = None) -> tuple[torch.Tensor, t
     """(images uint8 [N, 1, 28, 28], labels int64 [N]) of MNIST's training or test set, the first `limit`."""
     folder = check()
     images_file, labels_file = FILES[train]
-    images = read(folder / images_file, 16, (1, 28, 28))[:limit]
-    labels = read(folder / labels_file, 8, ())[:limit]
-    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+    images, labels = read_idx_pair(folder / images_file, folder / labels_file, num_classes=10)
+    return images[:limit], labels[:limit]
 
 
 def normalized(images: torch.Tensor) -> torch.Tensor:

@@ -617,8 +617,8 @@ class CriticOf3d(GAN):  # a critic of 3-d points, given 2-d ones
          "(200, 49, 1)): too many values to unpack (expected 2)"),
         ("gaussians-gan", "CriticOf3d", "CriticOf3d's critic (Linear) cannot take a batch of these data: given "
          "[200, 2] float32, Linear.forward raised: mat1 and mat2 shapes cannot be multiplied (200x2 and 3x1)"),
-        ("mnist-mlp", "Greedy", "torchlab: error: out of memory (32,768.0 GiB asked for at once): lower "
-         "data.batch_size or the model's size"),
+        ("mnist-mlp", "Greedy", "torchlab: error: out of memory on the first validation batch (32,768.0 GiB asked "
+         "for at once) with data.eval_batch_size=256: lower data.eval_batch_size or the model's size"),
     ],
     ids=["classify", "reconstruct", "forecast", "forecast without its state", "adversarial", "out of memory"],
 )  # fmt: skip
@@ -635,6 +635,48 @@ def test_a_model_target_that_cannot_take_its_recipes_data_exits_2_naming_it_for_
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+class Hungry(torch.nn.Module):
+    """Linear(4, 2) whose forward asks for 2**60 bytes from its call number `after + 1` on (None: never):
+    a real allocation failure of torch's CPU allocator, which fills no memory."""
+
+    def __init__(self, after: int | None) -> None:
+        super().__init__()
+        self.linear, self.calls, self.after = torch.nn.Linear(4, 2), 0, after
+
+    def forward(self, x):
+        self.calls += 1
+        if self.after is not None and self.calls > self.after:
+            torch.empty(2**60, dtype=torch.uint8)
+        return self.linear(x)
+
+
+def test_out_of_memory_names_the_batch_size_that_asked_and_the_run_resumes(tmp_path):
+    """Before: fit raised torch's RuntimeError "DefaultCPUAllocator: can't allocate memory" (a traceback),
+    and the command line said "lower data.batch_size" whichever batch ran out, nothing of what was kept."""
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    settings = {"train__epochs": 2, "data__batch_size": 16, "log__loggers": [], "log__progress": False}
+    asked = "(1,073,741,824.0 GiB asked for at once)"
+    # Forward calls: 1 the first-batch check, 2-5 epoch 1's four steps, 6 its validation, 7 epoch 2's first step.
+    for after, said in (
+        (0, f"on the first validation batch {asked} with data.eval_batch_size=256: lower data.eval_batch_size"),
+        (5, f"evaluating {asked} with data.eval_batch_size=256: lower data.eval_batch_size"),
+        (6, f"at epoch 2, step 5 {asked} with data.batch_size=16: lower data.batch_size or the model's size; "
+            "checkpoints/last.pt keeps epoch 1: `torchlab.fit(..., out=RUN_DIR)` of the same model and data "
+            "continues from there"),
+    ):  # fmt: skip
+        model, run = Hungry(after), tmp_path / str(after)
+        with pytest.raises(TorchlabError) as caught:
+            torchlab.fit(model, (x, y), out=run, **settings)
+        assert str(caught.value).startswith(f"out of memory {said}"), caught.value
+    assert json.loads((run / "summary.json").read_text())["status"] == "failed"
+    model.after = None  # memory enough now
+    resumed = torchlab.fit(model, (x, y), out=run, **settings)
+    assert resumed.summary["status"] == "completed" and resumed.summary["epochs"] == 2
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]  # epoch 1 kept, not trained again
 
 
 class Wide(torch.nn.Module):

@@ -14,7 +14,6 @@ import contextlib
 import errno
 import io
 import os
-import re
 import signal
 import sys
 import threading
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.core.collector import paused_through_start_up
-from torchlab.core.errors import TorchlabError, closest_value, did_you_mean, meant_hint
+from torchlab.core.errors import TorchlabError, closest_value, did_you_mean, meant_hint, out_of_memory
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -495,13 +494,11 @@ def main(argv: list[str] | None = None) -> int:
         refuse(one_line(str(err)), debug)
         return 2
     except (MemoryError, RuntimeError) as err:  # torch's out of memory (CPU or CUDA) is a RuntimeError
-        if not isinstance(err, MemoryError) and not any(s in str(err) for s in ("out of memory", "allocate memory")):
+        if (asked := out_of_memory(err)) is None:  # the Trainer names the batch size; elsewhere, this
             raise
         if debug:
             traceback.print_exc()
-        asked = re.search(r"allocate (\d+) bytes", str(err))
-        why = f"{int(asked[1]) / 2**30:,.1f} GiB asked for at once" if asked else one_line(str(err))[:160]
-        refuse(f"out of memory ({why}): lower data.batch_size or the model's size", debug)
+        refuse(f"out of memory ({one_line(asked)}): lower data.batch_size or the model's size", debug)
         return 2
     except KeyboardInterrupt as err:  # Interrupted (a signal, after last.pt is written) or a plain Ctrl-C
         if main_rank():

@@ -1,6 +1,7 @@
 """Errors that the command line turns into exit status 2 and one clear line."""
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 
 
@@ -38,3 +39,18 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def meant_hint(meant: str | None) -> str:
     """' (did you mean 'x'?)' for what the user likely meant, or '' for None."""
     return f" (did you mean '{meant}'?)" if meant else ""
+
+
+def out_of_memory(err: BaseException) -> str | None:
+    """What an out-of-memory error asked for ("2.0 GiB asked for at once", else its first line), for a
+    one-line message; None where `err` is none (Python's MemoryError, torch's on the CPU or a GPU)."""
+    text = str(err)
+    if not isinstance(err, MemoryError) and not (
+        isinstance(err, RuntimeError) and any(s in text for s in ("out of memory", "allocate memory"))
+    ):
+        return None
+    if asked := re.search(r"allocate (\d+) bytes", text):  # the CPU allocator's
+        return f"{int(asked[1]) / 2**30:,.1f} GiB asked for at once"
+    if asked := re.search(r"Tried to allocate ([\d.]+ \w+)", text):  # CUDA's
+        return f"{asked[1]} asked for at once"
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)[:160]

@@ -12,8 +12,8 @@ import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from torchlab.core.distributed import (
     shard,
     unsharded,
 )
-from torchlab.core.errors import DivergedError, TorchlabError, did_you_mean
+from torchlab.core.errors import DivergedError, TorchlabError, did_you_mean, out_of_memory
 from torchlab.core.files import atomic_write, atomic_write_json
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import (
@@ -177,7 +177,7 @@ class Trainer:
         loggers: list = []
         status, test, started, wall_before = "failed", {}, time.perf_counter(), self.clock["wall_seconds"]
         try:
-            with graceful_stop() as self.stop:
+            with graceful_stop() as self.stop, self.memory_named():
                 self.stop.run_dir = self.run_dir
                 with self.stop.during("start-up"):
                     loggers = build_loggers(self.run_dir, self.cfg) if self.dist.is_main else []
@@ -248,14 +248,15 @@ class Trainer:
         return self.cfg.continued_by(self.run_dir, self.resume_processes())
 
     def how_to_continue(self) -> str:
-        how = f"`{self.continued_by()}`"
-        return how + " of the same model and data" if self.cfg.python_only else how
+        """The call that resumes this run, quoted, for a message."""
+        return f"`{self.continued_by()}`" + (" of the same model and data" if self.cfg.python_only else "")
 
     def interrupted(self) -> Interrupted:
+        how = self.how_to_continue()
         where = f"at step {self.step}; checkpoints/last.pt holds it"
         # The signal may have reached one rank alone (a `kill` of its pid); every rank stops by it.
         signum = max_over_ranks(self.device, self.stop.signum or 0)
-        return Interrupted(signum, f"{where}: {self.how_to_continue()} continues exactly", self.resume_processes())
+        return Interrupted(signum, f"{where}: {how} continues exactly", self.resume_processes())
 
     def note_kept(self) -> None:
         """Tell the stop request what a second signal, which stops training at once (in a step, a
@@ -281,6 +282,27 @@ class Trainer:
         """This epoch's training batches, without a lone last sample where `lone_left_out`."""
         loader = self.data.train_loader(self.generator)
         return WithoutLoneSample(loader) if self.lone_left_out else loader
+
+    @contextmanager
+    def memory_named(self, where: str | None = None) -> Iterator[None]:
+        """Within it, running out of memory is a TorchlabError naming the batch size that asked for it (that
+        of evaluation where `where` is given or the model is in eval mode), the remedy, and what a resume
+        takes up; `where`: the epoch and step by default. What was saved stays (summary.json: "failed")."""
+        try:
+            yield
+        except (MemoryError, RuntimeError) as err:
+            if (asked := out_of_memory(err)) is None:
+                raise
+            training = self.model.training and where is None
+            setting = "batch_size" if training else "eval_batch_size"
+            where = where or (f"at epoch {self.epoch + 1}, step {self.step + 1}" if training else "evaluating")
+            size = getattr(self.cfg.data, setting)
+            resume = f"{self.how_to_continue()} continues from there"
+            kept = f"; checkpoints/last.pt keeps epoch {self.epoch}: {resume}" if self.epoch else ""
+            raise TorchlabError(
+                f"out of memory {where} ({asked}) with data.{setting}={size}: lower data.{setting} or the "
+                f"model's size{kept}"
+            ) from None
 
     def train_epoch(self, loggers: list) -> dict[str, float]:
         self.set_training(True)
@@ -385,7 +407,8 @@ class Trainer:
         batch = next(iter(self.data.val_loader()), None)
         first = batch if batch is not None else next(iter(self.data.test_loader()), None)
         self.check_precision(first)
-        metrics = check_first_batch(self.task, first, self.autocast)  # the one pass over a batch before training
+        with self.memory_named("on the first validation batch"):
+            metrics = check_first_batch(self.task, first, self.autocast)  # the one pass over a batch before training
         self.check_monitor(batch, [f"val.{name}" for name in metrics])
         check_training_batch(self.task, self.first_training_batch, self.autocast)
         self.task.check_test_data(self.data.test_loader())

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchlab.core.errors import TorchlabError
+from torchlab.core.errors import TorchlabError, out_of_memory
 from torchlab.data import Batch
 from torchlab.tasks import Task, described
 
@@ -76,7 +76,7 @@ def probing(task: Task, training: bool, autocast: Callable[[], AbstractContextMa
                 net.train(training)
             yield
     except CAUGHT as err:
-        if any(s in str(err) for s in ("out of memory", "allocate memory")):  # the command line's own message
+        if out_of_memory(err):  # the Trainer's own message
             raise
         raise TorchlabError(refusal(task, trace, err, training)) from None
     finally:

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -1050,6 +1051,20 @@ def test_fit_takes_one_set_of_tensors_as_both_val_and_test(tmp_path):
                        model_kwargs=kwargs, train__epochs=1, log__loggers=[])  # fmt: skip
     assert run.summary["val"]["accuracy"] == run.summary["test"]["accuracy"]
     assert main(["eval", str(run.run_dir)]) == 0  # the command line reads data.safetensors back
+
+
+def test_a_pipe_or_a_folder_in_place_of_a_fits_tensors_is_one_line(tmp_path, capsys):
+    """Before: `eval` of a fit run whose data.safetensors was a pipe waited for ever in safetensors."""
+    x = torch.randn(60, 3, generator=torch.Generator().manual_seed(0))
+    run = torchlab.fit(torch.nn.Linear, (x, (x[:, 0] > 0).long()), out=tmp_path / "run", log__loggers=[],
+                       model_kwargs={"in_features": 3, "out_features": 2}, train__epochs=1)  # fmt: skip
+    tensors = run.run_dir / "data.safetensors"
+    for make, said in ((os.mkfifo, "not a regular file (a pipe, socket or device)"), (Path.mkdir, "Is a directory")):
+        tensors.unlink() if tensors.is_fifo() or tensors.is_file() else tensors.rmdir()
+        make(tensors)
+        assert main(["eval", str(run.run_dir)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("torchlab: error: ") and str(tensors) in err and said in err, err
 
 
 def test_fit_of_a_class_builds_it_under_the_runs_seed(tmp_path):

@@ -32,13 +32,21 @@ def user_path(text: str | os.PathLike[str]) -> Path:
 def open_data(path: Path, what: str = "", encoding: str | None = None, newline: str | None = None) -> Iterator[IO]:
     """`path` open for reading, as text in `encoding` (else bytes): an OSError opening or reading it (a
     folder in its place, no permission, an I/O error) is a TorchlabError naming it (`what`: "the word vectors ")."""
-    if path.exists() and not (path.is_file() or path.is_dir()):  # opening a pipe would wait for a writer
-        raise TorchlabError(f"cannot read {what}{path}: not a regular file (a pipe, socket or device)")
+    check_data_file(path, what)
     try:
         with open(path, "r" if encoding else "rb", encoding=encoding, newline=newline) as f:
             yield f
     except OSError as err:
         raise TorchlabError(f"cannot read {what}{path}: {err.strerror or err}") from None
+
+
+def check_data_file(path: Path, what: str = "") -> None:
+    """A TorchlabError where `path` is there but is no regular file: a folder, or a pipe, socket or device
+    (opening one would wait for a writer)."""
+    if path.is_dir():
+        raise TorchlabError(f"cannot read {what}{path}: Is a directory")
+    if path.exists() and not path.is_file():
+        raise TorchlabError(f"cannot read {what}{path}: not a regular file (a pipe, socket or device)")
 
 
 def read_data_bytes(path: Path) -> bytes:

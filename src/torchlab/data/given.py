@@ -14,6 +14,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from torchlab.config import DataConfig, in_range
 from torchlab.core.errors import TorchlabError
+from torchlab.core.files import check_data_file
 from torchlab.core.words import counted
 from torchlab.data import DATASETS, DataInfo
 from torchlab.data.loaders import TensorSplits
@@ -275,6 +277,7 @@ class GivenTensors(TensorSplits):
 @DATASETS.register("tensors", config=GivenConfig)
 def saved_tensors(cfg: GivenConfig, device: torch.device) -> GivenTensors:
     """A `torchlab.fit` run's tensors, read back from its data.safetensors."""
+    check_data_file(Path(cfg.path), "the run's tensors ")  # safetensors waits on a pipe
     try:
         flat = load_file(cfg.path)
     except (OSError, ValueError) as err:

@@ -680,6 +680,19 @@ def test_out_of_memory_names_the_batch_size_that_asked_and_the_run_resumes(tmp_p
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]  # epoch 1 kept, not trained again
 
 
+def test_a_gpus_out_of_memory_says_what_was_asked_for_as_the_cpus_does():
+    """Without a GPU here: torch.OutOfMemoryError as the CUDA caching allocator words it."""
+    from torchlab.core.errors import out_of_memory
+
+    cuda = torch.OutOfMemoryError(
+        "CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which "
+        "1.36 GiB is free. Of the allocated memory 70.02 GiB is allocated by PyTorch"
+    )
+    assert out_of_memory(cuda) == "20.00 GiB asked for at once"
+    assert out_of_memory(MemoryError()) == "MemoryError"
+    assert out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+
+
 class Wide(torch.nn.Module):
     def __init__(self, hidden: int) -> None:
         super().__init__()

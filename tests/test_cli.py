@@ -1,5 +1,6 @@
 """The command line: listing, help, and exit status 2 with one clear line for bad input."""
 
+import io
 import shutil
 import signal
 import subprocess
@@ -238,24 +239,55 @@ def test_a_file_in_place_of_a_datasets_folder_is_named(tmp_path, capsys):
         assert capsys.readouterr().err.startswith(said)
 
 
-@pytest.mark.parametrize("recipe", ["mnist-mlp", "fashion-lenet5", "sst2-lstm", "cifar10-lenet5"])
-def test_a_failed_download_leaves_the_data_root_as_it_was(recipe, tmp_path, monkeypatch, capsys):
-    """Before: a download that failed (here torchvision's own, with no network) left an empty MNIST/raw
-    (and a new data root) behind, which looked like data that had vanished."""
+class Served:
+    """A response of the fake network: `data` at the URL asked for."""
+
+    def __init__(self, url: str, data: bytes) -> None:
+        self.url, self.length, self.body = url, len(data), io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self.body.read(size)
+
+    def __enter__(self) -> "Served":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def fake_network(behaviour: str):
+    """urlopen's stand-in: no network, one that serves a wrong file (torchvision's checksum refuses it), or
+    Ctrl-C pressed while the first file is asked for."""
     import urllib.error
+
+    calls = []
+
+    def urlopen(request, *args, **kwargs):
+        calls.append(request)
+        if behaviour == "no network":
+            raise urllib.error.URLError("no network (a test)")
+        if behaviour == "Ctrl-C" and len(calls) > 1:  # after torchvision's look for a redirect, its folders made
+            raise KeyboardInterrupt
+        return Served(request.full_url, b"not the file")
+
+    return urlopen
+
+
+@pytest.mark.parametrize(("behaviour", "status"), [("no network", 2), ("a wrong file", 2), ("Ctrl-C", 130)])
+@pytest.mark.parametrize("recipe", ["mnist-mlp", "fashion-lenet5", "sst2-lstm", "cifar10-lenet5"])
+def test_a_failed_download_leaves_the_data_root_as_it_was(recipe, behaviour, status, tmp_path, monkeypatch, capsys):
+    """Before: a download that failed (torchvision's own, here against a fake network) left an empty
+    MNIST/raw, the files it had written, and a new data root behind, which looked like data gone bad."""
     import urllib.request
 
-    def no_network(*args, **kwargs):
-        raise urllib.error.URLError("no network (a test)")
-
     monkeypatch.setenv("TORCHLAB_OFFLINE", "0")
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", fake_network(behaviour))
     kept = tmp_path / "root"
     (kept / "mine").mkdir(parents=True)
     (kept / "MNIST").mkdir()  # a half-made folder of the user's: it stays, empty
     for root in (kept, tmp_path / "new" / "data"):
-        assert main(["train", recipe, "--data-dir", str(root), "--out", str(tmp_path / "run")]) == 2
-        assert "download failed" in capsys.readouterr().err
+        assert main(["train", recipe, "--data-dir", str(root), "--out", str(tmp_path / "run")]) == status
+        assert status == 130 or "download failed" in capsys.readouterr().err
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
     assert left == ["root", "root/MNIST", "root/mine"]
 

@@ -660,11 +660,13 @@ def test_out_of_memory_names_the_batch_size_that_asked_and_the_run_resumes(tmp_p
     y = (x[:, 0] > 0).long()
     settings = {"train__epochs": 2, "data__batch_size": 16, "log__loggers": [], "log__progress": False}
     asked = "(1,073,741,824.0 GiB asked for at once)"
-    # Forward calls: 1 the first-batch check, 2-5 epoch 1's four steps, 6 its validation, 7 epoch 2's first step.
+    # Forward calls: 1 and 2 the first-batch checks (validation, training), 3-6 epoch 1's four steps, 7 its
+    # validation, 8 epoch 2's first step.
     for after, said in (
         (0, f"on the first validation batch {asked} with data.eval_batch_size=256: lower data.eval_batch_size"),
-        (5, f"evaluating {asked} with data.eval_batch_size=256: lower data.eval_batch_size"),
-        (6, f"at epoch 2, step 5 {asked} with data.batch_size=16: lower data.batch_size or the model's size; "
+        (1, f"on the first training batch {asked} with data.batch_size=16: lower data.batch_size"),
+        (6, f"evaluating {asked} with data.eval_batch_size=256: lower data.eval_batch_size"),
+        (7, f"at epoch 2, step 5 {asked} with data.batch_size=16: lower data.batch_size or the model's size; "
             "checkpoints/last.pt keeps epoch 1: `torchlab.fit(..., out=RUN_DIR)` of the same model and data "
             "continues from there"),
     ):  # fmt: skip

@@ -284,16 +284,18 @@ class Trainer:
         return WithoutLoneSample(loader) if self.lone_left_out else loader
 
     @contextmanager
-    def memory_named(self, where: str | None = None) -> Iterator[None]:
+    def memory_named(self, where: str | None = None, training: bool | None = None) -> Iterator[None]:
         """Within it, running out of memory is a TorchlabError naming the batch size that asked for it (that
-        of evaluation where `where` is given or the model is in eval mode), the remedy, and what a resume
-        takes up; `where`: the epoch and step by default. What was saved stays (summary.json: "failed")."""
+        of training where `training`, by default where `where` is not given and the model is in train mode),
+        the remedy, and what a resume takes up; `where`: the epoch and step by default. What was saved
+        stays (summary.json: "failed")."""
         try:
             yield
         except (MemoryError, RuntimeError) as err:
             if (asked := out_of_memory(err)) is None:
                 raise
-            training = self.model.training and where is None
+            if training is None:
+                training = self.model.training and where is None
             setting = "batch_size" if training else "eval_batch_size"
             where = where or (f"at epoch {self.epoch + 1}, step {self.step + 1}" if training else "evaluating")
             size = getattr(self.cfg.data, setting)
@@ -410,7 +412,8 @@ class Trainer:
         with self.memory_named("on the first validation batch"):
             metrics = check_first_batch(self.task, first, self.autocast)  # the one pass over a batch before training
         self.check_monitor(batch, [f"val.{name}" for name in metrics])
-        check_training_batch(self.task, self.first_training_batch, self.autocast)
+        with self.memory_named("on the first training batch", training=True):
+            check_training_batch(self.task, self.first_training_batch, self.autocast)
         self.task.check_test_data(self.data.test_loader())
         if self.lone_left_out and self.dist.is_main:
             warnings.warn(

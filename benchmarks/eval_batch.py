@@ -80,7 +80,7 @@ def main() -> None:
                 batch = torch.randn(size, 1, 28, 28).to(memory_format=layout)
                 step = train_step(model, optimizer, batch) if args.train else predict(model, batch)
                 rates[size].append(images_per_second(step, size, args.images))
-        print(f"| {recipe} | {' | '.join(f'{statistics.median(rates[s]) / 1000:.1f}k' for s in sizes)} |")
+        print(f"| {recipe} | {' | '.join(f'{statistics.median(rates[s]) / 1000:.2f}k' for s in sizes)} |")
 
 
 if __name__ == "__main__":

@@ -46,9 +46,9 @@ def test_dropout_varies_in_train_mode_and_repeats_in_eval_mode(tmp_path, mnist_r
     x, _ = next(iter(t.data.val_loader()))
     t.model.train()
     assert not torch.equal(t.model(x), t.model(x))
-    first = t.evaluate(t.data.val_loader(), "val")  # the Trainer switches to eval mode ...
+    first = t.validate()  # the Trainer switches to eval mode ...
     assert not t.model.training
-    assert t.evaluate(t.data.val_loader(), "val") == first
+    assert t.validate() == first
     assert torch.equal(t.model(x), t.model(x))
     t.train_epoch([])  # ... and back to train mode for training
     assert t.model.training

@@ -389,8 +389,7 @@ def test_a_signal_during_the_last_validation_stops_after_its_checkpoint(
 ):
     """Before: ignored (the run tested, drew and exited 0, "completed")."""
     out = tmp_path / "run"
-    last_validation = lambda trainer, loader, prefix: prefix == "val" and trainer.epoch == 1  # noqa: E731
-    sent = signal_when(monkeypatch, Trainer, "evaluate", signum, last_validation)
+    sent = signal_when(monkeypatch, Trainer, "validate", signum, lambda trainer: trainer.epoch == 1)  # the last
     err = train_stopped(pictures, out, capsys, signum)
     assert sent and f"`torchlab resume {out}` continues exactly" in err
     assert summary(out)["status"] == "interrupted" and not (out / "report.html").exists()

@@ -390,8 +390,8 @@ def resume(
             f"stretch to {epochs} epochs: train a new run with train.epochs={epochs}"
         )
     with trainer, own_run_dir(trainer):
-        # as train checks: its data or this host may have changed (and, in more processes than it trained
-        # in, its validation set may leave one none); before its state is loaded, which the checks keep
+        # as train checks: its data or this host may have changed; before its state is loaded, which the
+        # checks keep
         check_before_training(trainer)
         last = run_dir / "checkpoints" / "last.pt"
         if last.exists():

@@ -68,8 +68,8 @@ _WHOLE_SETS = Flag("whole_sets")
 
 
 def unsharded() -> AbstractContextManager[None]:
-    """Inside the block `shard` gives every rank all the items: the test pass and the figures see the
-    whole test set on each rank, in the batches of one process, so that their figures (random draws
+    """Inside the block `shard` gives every rank all the items: validation, the test pass and the figures
+    see the whole set on each rank, in the batches of one process, so that their figures (random draws
     included: a VAE's latent samples, a GAN's noise) equal one process's exactly."""
     return _WHOLE_SETS.on()
 

@@ -4,8 +4,8 @@ It knows nothing of any particular model or task (their contract: `torchlab.task
 every wrapper: it wraps each network the task names (channels_last, torch.compile, DDP) and
 enters autocast around each step. One run directory holds what it writes: config.yaml (by the
 caller), metrics.jsonl, summary.json and checkpoints/{last,best}.pt. Under torchrun every rank
-trains and validates on its shard of the data, with its own random streams, and tests on the whole
-test set (its figures are then one process's); rank 0 alone writes.
+trains on its shard of the data, with its own random streams, and validates and tests on the whole
+validation and test sets (their figures are then one process's); rank 0 alone writes.
 """
 
 import dataclasses
@@ -219,7 +219,7 @@ class Trainer:
                 self.clock["wall_seconds"] = wall_before + time.perf_counter() - started
                 self.save("last")
                 raise self.interrupted()
-            val = self.evaluate(self.data.val_loader(), "val")
+            val = self.validate()
             self.epoch += 1
             improved = self.update_best(val)
             for logger in loggers:
@@ -363,13 +363,28 @@ class Trainer:
         return stop
 
     @torch.no_grad()
-    def evaluate(self, loader, prefix: str) -> dict[str, float]:
+    def validate(self) -> dict[str, float]:
+        """The validation figures of the model now, which pick the best epoch.
+
+        As the test pass does (`test`), every rank validates the whole validation set, in one process's
+        batches, drawing from `train.seed`: a VAE's latent samples and a GAN's noise, so the figures and
+        the best epoch, are one process's (on shards each rank drew its own), and every epoch draws the
+        same ones. Rank 0's figures are every rank's: BatchNorm statistics stay per rank, and the ranks
+        must agree on the best epoch and on early stopping."""
         self.set_training(False)
-        means = RunningMeans()
-        for batch in loader:
-            with self.autocast():
-                means.add(self.task.validation_step(batch), batch_size_of(batch))
-        return {f"{prefix}.{k}": v for k, v in means.means().items()}
+        means = RunningMeans(over_ranks=False)
+        with self.seeded(), unsharded():
+            for batch in self.data.val_loader():
+                with self.autocast():
+                    means.add(self.task.validation_step(batch), batch_size_of(batch))
+        return from_rank0({f"val.{k}": v for k, v in means.means().items()})  # type: ignore[return-value]
+
+    @contextmanager
+    def seeded(self) -> Iterator[None]:
+        """Random draws from `train.seed` inside the block; the global RNG is left as it was."""
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.cfg.train.seed)
+            yield
 
     def set_training(self, mode: bool) -> None:
         """Train or eval mode for the model and every wrapper around its networks."""
@@ -404,17 +419,19 @@ class Trainer:
         """Refuse, before the first epoch and not after training, a setting the data cannot honour:
         inputs of another precision than the model's, a model that cannot take a batch, a
         `train.monitor` that validation does not report, a model that fails in training on a training
-        batch, a task setting the test data rules out, a validation set that leaves a rank none."""
-        self.check_shards()
-        batch = next(iter(self.data.val_loader()), None)
-        first = batch if batch is not None else next(iter(self.data.test_loader()), None)
-        self.check_precision(first)
-        with self.memory_named("on the first validation batch"):
-            metrics = check_first_batch(self.task, first, self.autocast)  # the one pass over a batch before training
-        self.check_monitor(batch, [f"val.{name}" for name in metrics])
+        batch, a task setting the test data rules out."""
+        with unsharded():  # as validation and the test see them
+            batch = next(iter(self.data.val_loader()), None)
+            first = batch if batch is not None else next(iter(self.data.test_loader()), None)
+            self.check_precision(first)
+            with self.memory_named("on the first validation batch"):
+                metrics = check_first_batch(
+                    self.task, first, self.autocast
+                )  # the one pass over a batch before training
+            self.check_monitor(batch, [f"val.{name}" for name in metrics])
+            self.task.check_test_data(self.data.test_loader())
         with self.memory_named("on the first training batch", training=True):
             check_training_batch(self.task, self.first_training_batch, self.autocast)
-        self.task.check_test_data(self.data.test_loader())
         if self.lone_left_out and self.dist.is_main:
             warnings.warn(
                 f"{self.data.train_size:,} training samples in batches of {self.cfg.data.batch_size} leave one "
@@ -430,20 +447,6 @@ class Trainer:
             return next(iter(self.train_loader()), None)
         finally:
             self.generator.set_state(state)
-
-    def check_shards(self) -> None:
-        """Under torchrun each rank validates its shard: a validation set of fewer samples than ranks
-        leaves one with none, which would find no metric to monitor, or skip the all-reduce of the
-        means that the others wait in. Every rank refuses it (one process validates all)."""
-        if self.dist.world_size == 1:
-            return
-        with unsharded():
-            some = len(self.data.val_loader()) > 0
-        if any_rank(self.device, some and len(self.data.val_loader()) == 0)[0]:
-            raise TorchlabError(
-                f"the validation set holds fewer samples than the {self.dist.world_size} processes, so one "
-                "would validate none: give it more (data.eval_subset, data.val_split) or run fewer processes"
-            )
 
     def check_precision(self, batch: Any) -> None:
         """float64 inputs for float32 weights (numpy's default) or the other way round: PyTorch would
@@ -512,8 +515,7 @@ class Trainer:
         task's `test_metrics` would see one rank's half). A test pass costs one forward over the
         test set, as in one process.
         """
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), unsharded():
-            torch.manual_seed(self.cfg.train.seed)
+        with self.seeded(), unsharded():
             self.set_training(False)
             means, outputs = RunningMeans(over_ranks=False), []
             with torch.no_grad(), self.autocast():

@@ -1,8 +1,13 @@
 """Running means: a per-sample metric, computed late for many batches at once, gives the same
-means as computing it batch by batch, over an interval and across a mid-epoch checkpoint."""
+means as computing it batch by batch, over an interval and across a mid-epoch checkpoint; over ranks,
+every rank takes part in the collective."""
+
+from datetime import timedelta
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from torchlab.core.metrics import MAX_PENDING, PerSample, RunningMeans
 from torchlab.tasks.classify import correct
@@ -60,3 +65,28 @@ def test_per_sample_batches_are_computed_before_they_pile_up():
         assert len(means.pending.get("accuracy", [])) < MAX_PENDING
     expected = sum(correct(logits, y).sum().item() for logits, y in items) / (8 * len(items))
     assert means.means()["accuracy"] == pytest.approx(expected, rel=1e-6)
+
+
+def means_of_rank(rank: int, store: str, results: str) -> None:
+    """Rank 0 adds every batch, rank 1 none (its shard empty); each saves the means over both."""
+    torch.set_num_threads(1)
+    # a rank left waiting in a collective fails in 20 s, not the default 30 min
+    dist.init_process_group(
+        "gloo", init_method=f"file://{store}", rank=rank, world_size=2, timeout=timedelta(seconds=20)
+    )
+    try:
+        means = RunningMeans(over_ranks=True)
+        add_all(means, list(batches()) if rank == 0 else [])
+        torch.save(means.means(), f"{results}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # starts two processes
+def test_means_over_ranks_take_every_rank_into_the_collective_one_without_samples_too(tmp_path):
+    """Before: a rank that had added no samples returned {} without the all-reduce that the others waited in."""
+    mp.spawn(means_of_rank, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
+    alone = RunningMeans()
+    add_all(alone, batches())
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
+    assert ranks[0] == ranks[1] == alone.means()  # rank 0's samples are all there are

@@ -3,7 +3,7 @@
 torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; `setup_distributed` joins the process group
 (NCCL on CUDA, gloo on the CPU) and returns the device, rank and world size, as torchvision's
 `init_distributed_mode` does. Only rank 0 writes files and logs. Loaders read their shard with
-`shard` (the whole set inside `unsharded`); `RunningMeans` sums metrics across ranks with `all_reduce_sum`.
+`shard` (the whole set inside `unsharded`); `RunningMeans` sums training metrics across ranks with `sum_over_ranks`.
 """
 
 import atexit
@@ -122,6 +122,21 @@ def gather_objects(value: object) -> list[object]:
     values: list[object] = [None] * dist.get_world_size()
     dist.all_gather_object(values, value)
     return values
+
+
+def sum_over_ranks(sums: dict[str, torch.Tensor], count: int) -> tuple[dict[str, torch.Tensor], int]:
+    """Every rank's named `sums` (on the CPU) and `count` added up, the same on every rank; themselves in one
+    process. The names travel with the sums (one gather), so a rank with no samples, whose sums name
+    nothing, takes part too (its share is zero) rather than skip the collective the others wait in."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return sums, count
+    totals: dict[str, torch.Tensor] = {}
+    total_count = 0
+    for their_sums, their_count in gather_objects(({k: v.cpu() for k, v in sums.items()}, count)):
+        for name, value in their_sums.items():
+            totals[name] = totals[name] + value if name in totals else value
+        total_count += their_count
+    return totals, total_count
 
 
 def from_rank0(value: object) -> object:

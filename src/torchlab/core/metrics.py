@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from torchlab.core.distributed import all_reduce_sum
+from torchlab.core.distributed import sum_over_ranks
 
 Snapshot = tuple[dict[str, torch.Tensor], int]
 MAX_PENDING = 64  # batches a PerSample metric keeps before computing: bounds their memory at any log_every
@@ -26,11 +26,11 @@ class PerSample:
 
 
 class RunningMeans:
-    """Sample-weighted means of batch-mean metrics; `.means()` is the only host sync (and, under
-    torchrun, the one all-reduce: every rank gets the means over all ranks' samples). `over_ranks=False`:
-    this rank's means alone, for a pass that saw the whole set on every rank (`unsharded`)."""
+    """Sample-weighted means of batch-mean metrics; `.means()` is the only host sync. This process's
+    samples alone, or with `over_ranks` (training, on shards) every rank's: under torchrun `.means()` is
+    then the one collective, which every rank takes part in, one that added no samples too."""
 
-    def __init__(self, over_ranks: bool = True) -> None:
+    def __init__(self, over_ranks: bool = False) -> None:
         self.over_ranks = over_ranks
         self.sums: dict[str, torch.Tensor] = {}
         self.pending: dict[str, list[PerSample]] = {}  # added, not yet in the sums
@@ -66,14 +66,15 @@ class RunningMeans:
     def means(self, since: Snapshot | None = None) -> dict[str, float]:
         """The means over every sample added, or over those added after `since`."""
         self.settle()
-        if not self.sums:
-            return {}
         old_sums, old_count = since or ({}, 0)
-        sums = [v - old_sums[k] if k in old_sums else v for k, v in self.sums.items()]
-        count = torch.tensor([float(self.count - old_count)], device=sums[0].device)
-        totals = torch.cat([torch.stack(sums), count])
-        totals = (all_reduce_sum(totals) if self.over_ranks else totals).cpu()
-        return dict(zip(self.sums, (totals[:-1] / max(totals[-1].item(), 1)).tolist(), strict=True))
+        sums = {k: v - old_sums[k] if k in old_sums else v for k, v in self.sums.items()}
+        count = self.count - old_count
+        if self.over_ranks:
+            sums, count = sum_over_ranks(sums, count)
+        if not sums:
+            return {}
+        totals = torch.stack(list(sums.values())).cpu()
+        return dict(zip(sums, (totals / max(count, 1)).tolist(), strict=True))
 
     def state_dict(self) -> dict:
         """Tensors and an int only, so a mid-epoch checkpoint can carry the epoch's means so far."""

@@ -308,7 +308,7 @@ class Trainer:
 
     def train_epoch(self, loggers: list) -> dict[str, float]:
         self.set_training(True)
-        means = RunningMeans()
+        means = RunningMeans(over_ranks=True)  # each rank trains on its shard
         self.bookmark.begin_epoch()
         loader = self.train_loader()
         batches = iter(loader)
@@ -372,12 +372,12 @@ class Trainer:
         same ones. Rank 0's figures are every rank's: BatchNorm statistics stay per rank, and the ranks
         must agree on the best epoch and on early stopping."""
         self.set_training(False)
-        means = RunningMeans(over_ranks=False)
+        means = RunningMeans()
         with self.seeded(), unsharded():
             for batch in self.data.val_loader():
                 with self.autocast():
                     means.add(self.task.validation_step(batch), batch_size_of(batch))
-        return from_rank0({f"val.{k}": v for k, v in means.means().items()})  # type: ignore[return-value]
+        return from_rank0({f"val.{k}": v for k, v in means.means().items()})
 
     @contextmanager
     def seeded(self) -> Iterator[None]:
@@ -517,7 +517,7 @@ class Trainer:
         """
         with self.seeded(), unsharded():
             self.set_training(False)
-            means, outputs = RunningMeans(over_ranks=False), []
+            means, outputs = RunningMeans(), []
             with torch.no_grad(), self.autocast():
                 for batch in self.data.test_loader():
                     metrics, kept = self.task.test_step(batch)

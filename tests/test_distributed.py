@@ -240,10 +240,44 @@ def test_two_processes_validate_to_the_figures_and_the_best_epoch_of_one(recipe,
     assert json.loads((tmp_path / "ddp" / "summary.json").read_text())["world_size"] == 2
 
 
+PLUGIN = """
+import os
+
+if os.environ["RANK"] == os.environ["REFUSING_RANK"]:  # as if this rank's host lacked a package, or the data
+    if os.environ["REFUSING"] == "data":
+        os.environ["TORCHLAB_DATA"], os.environ["TORCHLAB_OFFLINE"] = "/nonexistent", "1"
+    else:
+        import a_package_this_host_lacks
+"""
+REFUSED = {
+    "import": "import plugin.py failed: No module named 'a_package_this_host_lacks'",  # before the Trainer
+    "data": "dataset not found in /nonexistent/MNIST/raw: missing train-images-idx3-ubyte",  # building it
+}
+
+
+@pytest.mark.parametrize(("rank", "refusing"), [("1", "import"), ("0", "import"), ("1", "data")])
+def test_a_refusal_met_by_one_rank_alone_ends_every_rank_at_once_and_is_said_once(rank, refusing, tmp_path, mnist_root):
+    """Before: the other rank waited in the process group's rendezvous for the rank that had refused, where
+    torchrun's SIGTERM could not end it: torchrun killed it 30 s later (exit code -9, SIGKILL); or, when rank 1
+    refused once the group was joined (its data), rank 0 waited 10 s in a collective for it, then said
+    'stopped by SIGTERM' below rank 1's refusal."""
+    (tmp_path / "plugin.py").write_text(PLUGIN)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "torchlab"]
+    cmd += ["train", "mnist-mlp", "--import", "plugin.py", "--out", str(out), *RUN]
+    env = cli_env(REFUSING_RANK=rank, REFUSING=refusing)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 1, done.stderr[-3000:]  # torchrun's status for a failed worker
+    said = f"torchlab: error: {'' if rank == '0' else 'rank 1: '}{REFUSED[refusing]}"
+    assert done.stderr.count(said) == 1 and done.stderr.count("torchlab: ") == 1, done.stderr[-3000:]
+    assert "exitcode  : 2" in done.stderr and "exitcode  : -9" not in done.stderr  # rank 0 said it and exited
+    assert not out.exists()
+
+
 def test_a_refusal_that_rank_0_does_not_meet_is_said_by_the_rank_that_does(monkeypatch, capsys):
     """Before: rank 0 alone printed refusals, so one met by another rank alone (its own input) was never
-    said: torchrun showed only that rank's exit code 2. In process, as rank 1: under torchrun, rank 0
-    (meeting no error) would wait in the rendezvous for it until torchrun kills it, 30 s after its SIGTERM."""
+    said: torchrun showed only that rank's exit code 2. In process, as rank 1 of no process group: the
+    ranks agree on no refusal (as on one met once the group is joined), and rank 1 says its own."""
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setattr(cli, "RANK0_FIRST_SECONDS", 0.01)  # rank 0 has not said it by then
     assert cli.main(["train", "mnist-mlp", "optim.lr=-1", "--logger", "none"]) == 2

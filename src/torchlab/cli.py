@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from torchlab.core.collector import paused_through_start_up
-from torchlab.core.errors import TorchlabError, closest_value, did_you_mean, meant_hint, out_of_memory
+from torchlab.core.errors import (
+    RefusedTogether,
+    TorchlabError,
+    closest_value,
+    did_you_mean,
+    meant_hint,
+    out_of_memory,
+)
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -491,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if debug:  # the traceback too (from every rank under torchrun), with the same exit status
             traceback.print_exc()
-        refuse(one_line(str(err)), debug)
+        refuse(one_line(str(err)), debug, agreed=isinstance(err, RefusedTogether))
         return 2
     except (MemoryError, RuntimeError) as err:  # torch's out of memory (CPU or CUDA) is a RuntimeError
         if (asked := out_of_memory(err)) is None:  # the Trainer names the batch size; elsewhere, this
@@ -506,15 +513,30 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(err, "exit_status", 130)
 
 
-def refuse(message: str, debug: bool) -> None:
-    """Say `message` as torchlab's one-line error, once under torchrun. Every rank usually meets the same
-    bad input, and rank 0 says it; another rank waits first, since torchrun ends the other workers
-    (SIGTERM) as soon as one exits and rank 0, ended first, would say nothing. When rank 0 has met no
-    error by then, the rank says its own, naming itself. With `debug` every rank says it at once."""
+def refuse(message: str, debug: bool, agreed: bool = False) -> None:
+    """Say `message` as torchlab's one-line error, once under torchrun: rank 0 says it. A rank that
+    refuses before joining torchrun's process group joins it, and every rank agrees on the first
+    refusing rank's message (`rank R: ...` if not rank 0's; `agreed`: met while joining) and stops at
+    once. Another rank then waits, since torchrun ends the other workers (SIGTERM) as soon as one exits
+    and rank 0, ended first, would say nothing. A refusal that no other rank agreed on (met once the
+    group was joined) is said by its rank after that wait, naming itself. With `debug` every rank says it."""
+    if not agreed and (refusal := torchrun_refusal(message)) is not None:
+        message, agreed = refusal, True
     if not (main_rank() or debug):
         time.sleep(RANK0_FIRST_SECONDS)  # normally ended here by torchrun, rank 0 having said it
+        if agreed:
+            return
         message = f"rank {os.environ['RANK']}: {message}"
     print(f"torchlab: error: {message}", file=sys.stderr)
+
+
+def torchrun_refusal(message: str) -> str | None:
+    """Under torchrun, the refusal every rank agreed on (`core.distributed.refusal_agreed`); else None."""
+    if os.environ.get("WORLD_SIZE", "1") == "1":
+        return None
+    from torchlab.core.distributed import refusal_agreed  # torch: only under torchrun
+
+    return refusal_agreed(message)
 
 
 def main_rank() -> bool:

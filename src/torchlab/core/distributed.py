@@ -11,12 +11,18 @@ import os
 import warnings
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
+from torchlab.core.errors import RefusedTogether
 from torchlab.core.flags import Flag
 from torchlab.core.runtime import resolve_device
+
+# How long a rank that refused before joining the group waits there for the others to join and agree
+# (`refusal_agreed`): they join as they start their run, within seconds of it.
+JOIN_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,14 @@ class Distributed:
 
 
 def setup_distributed(device_name: str) -> Distributed:
-    """One process: the resolved device. Under torchrun: join the group, one device per rank."""
+    """One process: the resolved device. Under torchrun: one device per rank, the group joined (`join`)."""
+    process = this_process(device_name)
+    join(process)
+    return process
+
+
+def this_process(device_name: str) -> Distributed:
+    """This process's device, rank and world size, from torchrun's environment; joins no group."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     device = resolve_device(device_name)
     if world_size == 1:
@@ -40,12 +53,50 @@ def setup_distributed(device_name: str) -> Distributed:
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        # Joined once per process, left at exit: leaving and joining again between two runs of one
-        # process (cv's folds, a script's loop) could hang both ranks in the next run's first collective.
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        atexit.register(cleanup_distributed)
     return Distributed(device, rank, world_size)
+
+
+def join(process: Distributed) -> None:
+    """Under torchrun, join the process group if this process has not, and agree with every rank on
+    a refusal met before (`first_refusal`): raises RefusedTogether if any rank refused."""
+    if process.world_size > 1 and not dist.is_initialized():
+        join_group()
+        if (refusal := first_refusal(None)) is not None:
+            raise RefusedTogether(refusal)
+
+
+def join_group(timeout: timedelta | None = None) -> None:
+    """Join torchrun's process group. Once per process, left at exit: leaving and joining again between
+    two runs of one process (cv's folds, a script's loop) could hang both ranks in the next run's first
+    collective. Every rank picks the backends from the host, not from the run's config, which a rank
+    that refused may not have read: gloo for CPU tensors and objects, NCCL for CUDA tensors where CUDA is."""
+    backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend, **({"timeout": timeout} if timeout else {}))
+    atexit.register(cleanup_distributed)
+
+
+def first_refusal(message: str | None) -> str | None:
+    """Every rank's first collective, as it joins: the message of the first rank that refused its input
+    (`rank R: ...` on the others), or None when none did. A rank that refuses before joining joins to
+    say so (`refusal_agreed`), so that a refusal met by any rank ends every rank at once; rank 0 waited
+    in the group's rendezvous for it, where torchrun's SIGTERM could not end it (killed 30 s later)."""
+    said = gather_objects(message)
+    rank, first = next(((r, m) for r, m in enumerate(said) if m is not None), (0, None))
+    return first if first is None or rank == dist.get_rank() else f"rank {rank}: {first}"
+
+
+def refusal_agreed(message: str) -> str | None:
+    """For a rank under torchrun that refuses its input (`message`): the refusal every rank agrees to
+    say, once it has joined the group (`first_refusal`). None where no agreement can be had: the group
+    joined already (the others went on past the agreement), or the others join none within JOIN_SECONDS
+    (a command that needs no group)."""
+    if dist.is_initialized():
+        return None
+    try:
+        join_group(timedelta(seconds=JOIN_SECONDS))
+        return first_refusal(message)
+    except (RuntimeError, ValueError):  # torch's DistError (a timeout, a rank gone) is a RuntimeError
+        return None
 
 
 def data_parallel(model: torch.nn.Module) -> torch.nn.parallel.DistributedDataParallel:

@@ -14,6 +14,11 @@ class DataNotFound(TorchlabError):
     damaged files are a plain TorchlabError."""
 
 
+class RefusedTogether(TorchlabError):
+    """Under torchrun: a refusal that every rank agreed on as it joined the process group (the first
+    refusing rank's), which rank 0 says for all."""
+
+
 class DivergedError(TorchlabError):
     """The loss became NaN or infinite."""
 

@@ -30,9 +30,10 @@ from torchlab.core.distributed import (
     data_parallel,
     from_rank0,
     gather_objects,
+    join,
     max_over_ranks,
-    setup_distributed,
     shard,
+    this_process,
     unsharded,
 )
 from torchlab.core.errors import DivergedError, TorchlabError, did_you_mean, out_of_memory
@@ -79,8 +80,7 @@ class Trainer:
         `model()`, `data(device)`: given by the caller (`torchlab.fit`) instead of built from the config;
         both are called after seeding, so the run's seed covers a model's initial weights."""
         self.cfg, train = cfg, cfg.train
-        self.dist = setup_distributed(train.device)  # under torchrun: this rank's device; rank 0 writes
-        self.run_dir = Path(from_rank0(str(run_dir)))
+        self.dist = this_process(train.device)  # under torchrun: this rank's device; rank 0 writes
         self.device = self.dist.device
         seed_everything(rank_seed(train.seed, self.dist.rank), train.deterministic)
         keep_freed_memory()
@@ -93,6 +93,10 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         on_device = {k: v.to(self.device) if isinstance(v, nn.Module) else v for k, v in (resources or {}).items()}
         self.task = build_task(cfg.task, self.model, self.data.info, on_device)
+        # Under torchrun, the group is joined once every rank has built its data, model and task: a
+        # refusal met by any rank until here ends every rank at once, said by rank 0.
+        join(self.dist)
+        self.run_dir = Path(from_rank0(str(run_dir)))
         self.task.nets = {name: self.wrap(name, net) for name, net in self.task.networks().items()}
         self.optimizers = {
             name: build_optimizer(cfg.optim, params) for name, params in self.task.parameter_groups().items()

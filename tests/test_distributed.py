@@ -274,6 +274,34 @@ def test_a_refusal_met_by_one_rank_alone_ends_every_rank_at_once_and_is_said_onc
     assert not out.exists()
 
 
+REFUSED_IN_A_SCRIPT = """
+import os
+
+import torchlab
+
+root = "/nonexistent" if os.environ["RANK"] == "1" else None  # as if rank 1's host lacked the data
+try:
+    torchlab.train("mnist-mlp", out="run", data__root=root, data__subset=256, log__loggers=[], log__quiet=True)
+except torchlab.TorchlabError as err:
+    print(f"rank {os.environ['RANK']}: {type(err).__name__}: {err}", flush=True)
+"""
+
+
+def test_a_refusal_one_rank_meets_in_torchlab_train_ends_the_others_in_a_torchrun_script(tmp_path, mnist_root):
+    """Before: rank 0 waited in the process group's rendezvous for rank 1, which had caught its error and
+    ended, until the group's timeout (30 min; the test's 300 s ran out): the command line's ranks agreed
+    on a refusal, a script's did not."""
+    (tmp_path / "refused.py").write_text(REFUSED_IN_A_SCRIPT)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "refused.py"]
+    env = cli_env(TORCHLAB_OFFLINE="1")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = sorted(line for line in done.stdout.splitlines() if line.startswith("rank "))
+    assert said[0].startswith("rank 0: RefusedTogether: rank 1: dataset not found in /nonexistent/MNIST/raw")
+    assert said[1].startswith("rank 1: DataNotFound: dataset not found in /nonexistent/MNIST/raw")
+    assert len(said) == 2 and not (tmp_path / "run").exists()
+
+
 def test_a_refusal_that_rank_0_does_not_meet_is_said_by_the_rank_that_does(monkeypatch, capsys):
     """Before: rank 0 alone printed refusals, so one met by another rank alone (its own input) was never
     said: torchrun showed only that rank's exit code 2. In process, as rank 1 of no process group: the

@@ -33,7 +33,7 @@ from torch.utils.data import TensorDataset
 from torchlab import api
 from torchlab.config import Config, build_config, flatten, load_run_config, meant_setting
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, save_tensors
-from torchlab.core.distributed import is_main_process
+from torchlab.core.distributed import is_main_process, refusal_agreed
 from torchlab.core.errors import TorchlabError
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
@@ -254,13 +254,16 @@ class Run:
 
 def in_python_words(call: Callable[..., Run]) -> Callable[..., Run]:
     """`call`, whose refusals (shared with the command line) name what Python passes: `out=` where they
-    said `--out`, `torchlab.resume('DIR')` where they said `torchlab resume DIR` (`epochs=N`: `--epochs N`)."""
+    said `--out`, `torchlab.resume('DIR')` where they said `torchlab resume DIR` (`epochs=N`: `--epochs N`).
+    Under torchrun a rank that refuses before joining the process group joins it to say so, as the command
+    line's does: the others, which would wait for it there, raise RefusedTogether."""
 
     @wraps(call)
     def spoken(*args: Any, **kwargs: Any) -> Run:
         try:
             return call(*args, **kwargs)
         except TorchlabError as err:
+            refusal_agreed(str(err))
             text = re.sub(r"--out\b ?", "out=", str(err))
             text = re.sub(
                 r"`torchlab resume (\S+)( --epochs N)?`",

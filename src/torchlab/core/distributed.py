@@ -90,7 +90,7 @@ def refusal_agreed(message: str) -> str | None:
     say, once it has joined the group (`first_refusal`). None where no agreement can be had: the group
     joined already (the others went on past the agreement), or the others join none within JOIN_SECONDS
     (a command that needs no group)."""
-    if dist.is_initialized():
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1 or dist.is_initialized():
         return None
     try:
         join_group(timedelta(seconds=JOIN_SECONDS))

@@ -1,8 +1,9 @@
 """Multi-process training: `torchrun --nproc_per_node=N -m torchlab train RECIPE`.
 
 torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; `setup_distributed` joins the process group
-(NCCL on CUDA, gloo on the CPU) and returns the device, rank and world size, as torchvision's
-`init_distributed_mode` does. Only rank 0 writes files and logs. Loaders read their shard with
+(gloo, and NCCL for CUDA tensors where CUDA is) and returns the device, rank and world size, as
+torchvision's `init_distributed_mode` does; as they join, the ranks agree on a refusal any of them
+met (`first_refusal`). Only rank 0 writes files and logs. Loaders read their shard with
 `shard` (the whole set inside `unsharded`); `RunningMeans` sums training metrics across ranks with `sum_over_ranks`.
 """
 

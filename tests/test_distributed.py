@@ -302,6 +302,19 @@ def test_a_refusal_one_rank_meets_in_torchlab_train_ends_the_others_in_a_torchru
     assert len(said) == 2 and not (tmp_path / "run").exists()
 
 
+def test_a_refusal_rank_0_alone_meets_under_torchrun_ends_the_others_without_a_traceback(tmp_path, mnist_root):
+    """Before: rank 0 alone reads split.json; it refused, and rank 1, already training, crashed with a
+    traceback when rank 0 left its collective ('[rank1]: ... Connection closed by peer')."""
+    out = tmp_path / "run"
+    assert run_cli("train", "mnist-mlp", "--out", str(out), *RUN, "data.subset=256").returncode == 0
+    (out / "split.json").write_text("{")
+    done = torchrun("resume", str(out), "--epochs", "2")
+    assert done.returncode == 1, done.stderr[-3000:]
+    said = f"torchlab: error: {out / 'split.json'} is damaged (JSONDecodeError); delete it to record the split again"
+    assert done.stderr.count(said) == 1 and done.stderr.count("torchlab: ") == 1, done.stderr[-3000:]
+    assert "[rank1]" not in done.stderr and load_checkpoint(out / "checkpoints" / "last.pt")["epoch"] == 1
+
+
 def test_a_refusal_that_rank_0_does_not_meet_is_said_by_the_rank_that_does(monkeypatch, capsys):
     """Before: rank 0 alone printed refusals, so one met by another rank alone (its own input) was never
     said: torchrun showed only that rank's exit code 2. In process, as rank 1 of no process group: the

@@ -25,7 +25,14 @@ import torch
 from torchlab.config import Config, launched, load_run_config, not_blank, save_config
 from torchlab.core import collector
 from torchlab.core.checkpoint import load_checkpoint, load_weights, refuse_restart, weights_state
-from torchlab.core.distributed import barrier, from_rank0, is_main_process, setup_distributed, unsharded
+from torchlab.core.distributed import (
+    barrier,
+    from_rank0,
+    is_main_process,
+    refusals_shared,
+    setup_distributed,
+    unsharded,
+)
 from torchlab.core.errors import DivergedError, TorchlabError
 from torchlab.core.files import (
     atomic_write_json,
@@ -183,12 +190,14 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
             with contextlib.suppress(OSError):
                 run_dir.rmdir()  # only while empty
         raise
-    with trainer, own_run_dir(trainer):  # checked again under the lock: two runs racing for one --out
-        if trainer.dist.is_main:
-            if (trainer.run_dir / "config.yaml").exists():
-                raise TorchlabError(f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it")
-            save_config(config, trainer.run_dir / "config.yaml")
-            check_data(trainer)
+    with trainer, contextlib.ExitStack() as held:
+        with refusals_shared():  # rank 0's alone
+            held.enter_context(own_run_dir(trainer))  # checked again under the lock: two runs racing for one --out
+            if trainer.dist.is_main:
+                if (trainer.run_dir / "config.yaml").exists():
+                    raise TorchlabError(f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it")
+                save_config(config, trainer.run_dir / "config.yaml")
+                check_data(trainer)
         return finish(trainer)
 
 
@@ -389,27 +398,34 @@ def resume(
             f"schedule {config.schedule.name} is planned over train.epochs={planned} of {run_dir} and cannot "
             f"stretch to {epochs} epochs: train a new run with train.epochs={epochs}"
         )
-    with trainer, own_run_dir(trainer):
-        # as train checks: its data or this host may have changed; before its state is loaded, which the
-        # checks keep
-        check_before_training(trainer)
-        last = run_dir / "checkpoints" / "last.pt"
-        if last.exists():
-            trainer.load_state_dict(load_checkpoint(last), last)
-        else:  # killed inside its first epoch: it starts again, unless it had trained (then refused)
-            refuse_restart(run_dir)
-        if epochs is not None and epochs < trainer.epoch:
-            raise TorchlabError(
-                f"{counted(epochs, 'epoch')} in all (--epochs) is below the {counted(trainer.epoch, 'epoch')} "
-                f"{run_dir} already trained; ask for {trainer.epoch} or more"
-            )
-        if trainer.dist.is_main:
-            check_data(trainer)
-        if finished(run_dir) and (why := nothing_to_resume(run_dir, trainer)):  # else killed while testing: test now
-            raise TorchlabError(why)
+    with trainer, contextlib.ExitStack() as held:
+        with refusals_shared():  # the lock and split.json: rank 0's alone
+            held.enter_context(own_run_dir(trainer))
+            check_resumable(trainer, run_dir, epochs)
         if trainer.dist.is_main:
             save_config(config, run_dir / "config.yaml")
         return finish(trainer)
+
+
+def check_resumable(trainer: Trainer, run_dir: Path, epochs: int | None) -> None:
+    """Load last.pt into `trainer`, or refuse: what train refuses (its data or this host may have changed;
+    checked before the state is loaded, which the checks keep), a run that cannot restart, `epochs` below
+    those trained, other data than split.json records, a run finished (or stopped early) with nothing left."""
+    check_before_training(trainer)
+    last = run_dir / "checkpoints" / "last.pt"
+    if last.exists():
+        trainer.load_state_dict(load_checkpoint(last), last)
+    else:  # killed inside its first epoch: it starts again, unless it had trained (then refused)
+        refuse_restart(run_dir)
+    if epochs is not None and epochs < trainer.epoch:
+        raise TorchlabError(
+            f"{counted(epochs, 'epoch')} in all (--epochs) is below the {counted(trainer.epoch, 'epoch')} "
+            f"{run_dir} already trained; ask for {trainer.epoch} or more"
+        )
+    if trainer.dist.is_main:
+        check_data(trainer)
+    if finished(run_dir) and (why := nothing_to_resume(run_dir, trainer)):  # else killed while testing: test now
+        raise TorchlabError(why)
 
 
 def nothing_to_resume(run_dir: Path, trainer: Trainer) -> str:

@@ -10,14 +10,15 @@ met (`first_refusal`). Only rank 0 writes files and logs. Loaders read their sha
 import atexit
 import os
 import warnings
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
-from torchlab.core.errors import RefusedTogether
+from torchlab.core.errors import RefusedTogether, TorchlabError
 from torchlab.core.flags import Flag
 from torchlab.core.runtime import resolve_device
 
@@ -84,6 +85,23 @@ def first_refusal(message: str | None) -> str | None:
     said = gather_objects(message)
     rank, first = next(((r, m) for r, m in enumerate(said) if m is not None), (0, None))
     return first if first is None or rank == dist.get_rank() else f"rank {rank}: {first}"
+
+
+@contextmanager
+def refusals_shared() -> Iterator[None]:
+    """Under torchrun, a refusal met inside the block by some ranks only (rank 0's own checks of the run
+    directory) is every rank's: the others raise RefusedTogether at the block's end rather than wait for
+    the refusing ranks in their next collective, and crash when they leave. One gather on every rank;
+    nothing in one process. The block must hold no collective: a refusing rank gathers early."""
+    joined = dist.is_available() and dist.is_initialized()
+    try:
+        yield
+    except TorchlabError as err:
+        if joined:
+            first_refusal(str(err))
+        raise
+    if joined and (refusal := first_refusal(None)) is not None:
+        raise RefusedTogether(refusal)
 
 
 def refusal_agreed(message: str) -> str | None:

@@ -181,7 +181,8 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
         logger_classes(config)  # loggers, data, model and monitor are checked before anything is written
         trainer = build_trainer(config, run_dir, **parts)
         try:
-            check_before_training(trainer)
+            with refusals_shared():  # a rank's own memory or data may refuse where the others' do not
+                check_before_training(trainer)
         except BaseException:
             trainer.__exit__(None, None, None)
             raise

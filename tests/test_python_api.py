@@ -1432,3 +1432,24 @@ def test_an_installed_package_registers_through_the_entry_point_group(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "TinyConfig(name='plugin-tiny', hidden=32)" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("recipe", "settings"),
+    [
+        ("mnist-vae", {"data__subset": 256, "data__eval_subset": 64}),
+        ("gaussians-wgan-gp", {"data__samples": 3000, "data__val_split": 500, "model__ema": 0.9}),
+    ],
+)
+def test_the_training_batch_check_leaves_a_seeded_vae_or_gans_run_as_it_was(recipe, settings, tmp_path, monkeypatch):
+    """The training-mode check runs each family's own step (a VAE's sampled latents, a GAN's critic steps,
+    gradient penalty and generator average) and puts everything back: the weights, the average's too, are
+    those of a run without it. Before, only a classifier was compared."""
+    short = {"train__epochs": 1, "log__loggers": [], **settings}
+    checked = torchlab.train(recipe, tmp_path / "checked", **short)
+    monkeypatch.setattr("torchlab.engine.trainer.check_training_batch", lambda *args: None)
+    unchecked = torchlab.train(recipe, tmp_path / "unchecked", **short)
+    weights = checked.model.state_dict()
+    assert weights.keys() == unchecked.model.state_dict().keys()
+    for name, value in unchecked.model.state_dict().items():
+        assert torch.equal(weights[name], value), name

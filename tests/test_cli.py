@@ -292,6 +292,29 @@ def test_a_failed_download_leaves_the_data_root_as_it_was(recipe, behaviour, sta
     assert left == ["root", "root/MNIST", "root/mine"]
 
 
+@pytest.mark.parametrize("recipe", ["mnist-mlp", "sst2-lstm", "cifar10-lenet5"])
+def test_a_failed_download_leaves_what_another_process_put_in_the_data_root_meanwhile(recipe, tmp_path, monkeypatch):
+    """Before: every new entry of the root was removed, another download's archive or a user's notes
+    written while this one ran too, and a root the download had made went with all it then held."""
+    import urllib.error
+    import urllib.request
+
+    def no_network_while_another_writes(request, *args, **kwargs):
+        for root in (tmp_path / "root", tmp_path / "new"):
+            (root / "theirs").mkdir(parents=True, exist_ok=True)
+            (root / "theirs" / "notes.txt").write_text("mine")
+            (root / "other.zip").write_bytes(b"another download")
+        raise urllib.error.URLError("no network (a test)")
+
+    monkeypatch.setenv("TORCHLAB_OFFLINE", "0")
+    monkeypatch.setattr(urllib.request, "urlopen", no_network_while_another_writes)
+    (tmp_path / "root").mkdir()
+    for root in (tmp_path / "root", tmp_path / "new"):
+        assert main(["train", recipe, "--data-dir", str(root), "--out", str(tmp_path / "run")]) == 2
+        left = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+        assert left == ["other.zip", "theirs", "theirs/notes.txt"]
+
+
 CHILD_WARNINGS = """
 import sys, warnings
 from torchlab.cli import main

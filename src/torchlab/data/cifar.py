@@ -21,6 +21,7 @@ from torchlab.data.memory import InMemoryImages
 from torchlab.data.root import data_root, dataset_folder, fetch, missing_files
 
 FOLDER = "cifar-10-batches-py"
+ARCHIVE = "cifar-10-python.tar.gz"  # what torchvision downloads into the root, and extracts
 SHAPE = (3, 32, 32)
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]  # batches.meta's
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -86,7 +87,7 @@ def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], 
 
         datasets.CIFAR10(str(root), train=True, download=True)
 
-    if why := fetch(root, folder, FILES, from_the_web, download):
+    if why := fetch(root, folder, FILES, from_the_web, download, ARCHIVE):
         raise DataNotFound(
             f"CIFAR-10 not found in {folder}: missing {', '.join(missing_files(folder, FILES))} ({why}); point "
             f"--data-dir or TORCHLAB_DATA at a folder holding {FOLDER}/ (torchvision's layout)"

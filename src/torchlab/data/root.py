@@ -50,16 +50,20 @@ def file_on_the_way(folder: Path) -> Path | None:
     return None
 
 
-def fetch(root: Path, folder: Path, names: Sequence[str], download: Callable[[], None], allowed: bool) -> str:
+def fetch(
+    root: Path, folder: Path, names: Sequence[str], download: Callable[[], None], allowed: bool, archive: str = ""
+) -> str:
     """Why some of the files `names` are absent from `folder` in `root` ("downloads are off", "download
     failed: ..." or "the download lacks them"), after `download()` where any is absent and downloads are
-    `allowed`; "" when all are there. A failed download leaves the data root as it was found."""
+    `allowed`; "" when all are there. A failed download removes what it wrote: the dataset's folder's new
+    entries and the new `archive` in `root` (see `undone_on_failure`)."""
     if not missing_files(folder, names):
         return ""
     if not downloads_allowed(allowed):
         return "downloads are off"
+    top = root / folder.relative_to(root).parts[0]
     try:
-        with undone_on_failure(root, root / folder.relative_to(root).parts[0]):
+        with undone_on_failure(root, [top, *([root / archive] if archive else [])]):
             download()
     except Exception as err:  # any network or disk failure: the caller names what is missing
         return download_failed(err)
@@ -67,37 +71,32 @@ def fetch(root: Path, folder: Path, names: Sequence[str], download: Callable[[],
 
 
 @contextmanager
-def undone_on_failure(root: Path, folder: Path) -> Iterator[None]:
-    """Within it, a download into `root` of a dataset that lives in `folder`: should it fail (no network,
-    a full disk, Ctrl-C), what it created is removed (the root and the folders above it that it made, or
-    its new entries in `root`, archives, and under `folder`), so the data root is left as it was found."""
-    if not root.exists():
-        top = next(path for path in (root, *root.parents) if path.parent.exists())
-        try:
-            yield
-        except BaseException:
-            remove(top)
-            raise
-        return
-    before = entries(root, folder)
+def undone_on_failure(root: Path, written: Sequence[Path]) -> Iterator[None]:
+    """Within it, a download into `root` that writes the paths `written` (a dataset's folder, its archive):
+    should it fail (no network, a full disk, Ctrl-C), the entries it added there are removed, then the
+    folders made for `root`, where they are left empty. Nothing else goes: what was there before, and
+    what another process or the user put beside them in the root meanwhile, stays."""
+    made = [path for path in (root, *root.parents) if not path.exists()]  # deepest first
+    before = entries(written)
     try:
         yield
     except BaseException:
-        new = entries(root, folder) - before
+        new = entries(written) - before
         for path in new:
             if path.parent not in new:
                 remove(path)
+        for folder in made:
+            with suppress(OSError):
+                folder.rmdir()  # only while empty
         raise
 
 
-def entries(root: Path, folder: Path) -> set[Path]:
-    """The entries of `root` and every entry under `folder` (links not followed)."""
-    try:
-        found = set(root.iterdir())
-    except OSError:  # a root it may not list: the download fails there too, creating nothing
-        found = set()
-    for parent, folders, files in os.walk(folder):
-        found.update(Path(parent, name) for name in folders + files)
+def entries(paths: Sequence[Path]) -> set[Path]:
+    """Those of `paths` that exist, and every entry under them (links not followed)."""
+    found = {path for path in paths if path.exists() or path.is_symlink()}
+    for path in paths:
+        for parent, folders, files in os.walk(path):
+            found.update(Path(parent, name) for name in folders + files)
     return found
 
 

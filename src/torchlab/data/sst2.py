@@ -101,7 +101,7 @@ def sst2_folder(cfg: DataConfig) -> Path:
 
         download_and_extract_archive(URL, str(root))
 
-    if why := fetch(root, folder, FILES, from_the_web, cfg.download):
+    if why := fetch(root, folder, FILES, from_the_web, cfg.download, URL.rsplit("/", 1)[-1]):
         raise _missing(folder, missing_files(folder, FILES), why)
     return folder
 

@@ -357,6 +357,32 @@ def test_a_visdom_server_slower_than_training_loses_updates_with_one_warning(tmp
     assert 3 <= server.requests < len(read_metrics(out))  # fewer than the points logged
 
 
+@pytest.mark.slow
+def test_a_visdom_server_slower_than_training_holds_the_runs_end_no_longer_than_its_timeout(
+    tmp_path, mnist_root, capsys, monkeypatch
+):
+    """Before: the run's end waited for every update queued (up to 100 requests of up to 5 s each: minutes,
+    after Ctrl-C too); now for log.visdom.timeout seconds, then the logger is off and names no page."""
+    pytest.importorskip("visdom")
+    from torchlab.loggers import visdom
+
+    monkeypatch.setattr(visdom, "OUTBOX", 20)  # 4 s of requests at 0.2 s each
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.requests = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out, port = tmp_path / "run", server.server_address[1]
+    slow = ["log.visdom.server=http://127.0.0.1", f"log.visdom.port={port}", "log.visdom.timeout=1"]
+    try:
+        code = main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--quiet", "--logger", "visdom", *slow])
+        answered = server.requests
+    finally:
+        server.shutdown()
+    assert code == 0 and answered < 20
+    said = capsys.readouterr().err
+    assert f"the server at http://127.0.0.1:{port} had not taken the run's last updates 1 s after its end" in said
+    assert "watch" not in json.loads((out / "summary.json").read_text())
+
+
 def test_an_unknown_logger_is_refused_before_anything_is_written(tmp_path, mnist_root, capsys):
     out = tmp_path / "run"
     assert main(["train", "mnist-mlp", "--out", str(out), *SMALL, "--logger", "tensorbord,visdom"]) == 2

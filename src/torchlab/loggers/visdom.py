@@ -10,7 +10,8 @@ Visdom (another web server on the port), stops answering or takes longer than `l
 seconds over one request (a blackholed host, a port that accepts and never replies, one that trickles
 its answer) gets one warning line and the run goes on without it; the final summary names the page of
 the run's environment only when Visdom took it all. A server slower than training loses the updates
-that arrive while OUTBOX requests wait, with one warning.
+that arrive while OUTBOX requests wait, with one warning, and holds the run's end `log.visdom.timeout`
+seconds at most.
 """
 
 import contextlib
@@ -97,9 +98,11 @@ class Outbox:
         return started is not None and time.monotonic() - started > self.deadline
 
     def drain(self) -> bool:
-        """Wait until every queued call is made: True, or False as soon as one is stuck."""
+        """Wait until every queued call is made: True; False as soon as one is stuck or `deadline` seconds
+        went by (OUTBOX calls to a server slower than training would hold the run's end for minutes)."""
+        end = time.monotonic() + self.deadline
         while self.calls.unfinished_tasks:
-            if self.stuck:
+            if self.stuck or time.monotonic() > end:
                 return False
             time.sleep(0.01)
         return True
@@ -229,7 +232,8 @@ class VisdomLogger(Logger):
         )
         self.send("text", f"<b>{status}</b><table>{rows}</table>", win="summary", opts={"title": "summary"})
         if self.live and not self.outbox.drain():
-            self.off(self.too_slow())
+            late = f"had not taken the run's last updates {self.config.log.visdom.timeout:g} s after its end"
+            self.off(self.too_slow() if self.outbox.stuck else late)
         if self.outbox is not None:
             self.outbox.close()
         if self.live:  # it answered to the end

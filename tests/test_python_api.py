@@ -1439,12 +1439,15 @@ def test_an_installed_package_registers_through_the_entry_point_group(tmp_path):
     [
         ("mnist-vae", {"data__subset": 256, "data__eval_subset": 64}),
         ("gaussians-wgan-gp", {"data__samples": 3000, "data__val_split": 500, "model__ema": 0.9}),
+        ("sine-lstm", {"task__hidden": "carry"}),
+        ("sst2-lstm", {"data__subset": 256, "data__eval_subset": 64}),
     ],
 )
-def test_the_training_batch_check_leaves_a_seeded_vae_or_gans_run_as_it_was(recipe, settings, tmp_path, monkeypatch):
+def test_the_training_batch_check_leaves_every_familys_seeded_run_as_it_was(recipe, settings, tmp_path, monkeypatch):
     """The training-mode check runs each family's own step (a VAE's sampled latents, a GAN's critic steps,
-    gradient penalty and generator average) and puts everything back: the weights, the average's too, are
-    those of a run without it. Before, only a classifier was compared."""
+    gradient penalty and generator average, a forecaster's carried state, a text model's dropout) and puts
+    everything back: the weights, the average's too, are those of a run without it. Before, only a
+    classifier was compared."""
     short = {"train__epochs": 1, "log__loggers": [], **settings}
     checked = torchlab.train(recipe, tmp_path / "checked", **short)
     monkeypatch.setattr("torchlab.engine.trainer.check_training_batch", lambda *args: None)

@@ -526,6 +526,35 @@ def test_a_batchnorm_model_whose_training_set_leaves_one_sample_alone_trains_and
         assert torchlab.resume(run.run_dir, epochs=2).summary["train_samples"] == 128
 
 
+@pytest.mark.filterwarnings("ignore:129 training samples")
+def test_a_batchnorm_run_leaving_a_lone_sample_stopped_inside_an_epoch_resumes_bit_identically(tmp_path, monkeypatch):
+    """The resumption skips the batches the stopped epoch had done in the loader without the lone sample,
+    as the stopped run counted them: its weights are those of a run never stopped."""
+    from torchlab.engine.trainer import Trainer
+
+    g = torch.Generator().manual_seed(1)
+    data = (torch.randn(129, 4, generator=g), torch.randint(0, 3, (129,), generator=g))  # 64 + 64 + 1
+    val = (torch.randn(30, 4, generator=g), torch.randint(0, 3, (30,), generator=g))
+    settings = {"data__batch_size": 64, "train__epochs": 3, "log__loggers": []}
+    whole = torchlab.fit(Normed, data, val, out=tmp_path / "whole", **settings)
+    check = Trainer.check
+
+    def stop_inside_epoch_2(trainer, loss):
+        if trainer.step == 3:  # epoch 2's first step
+            trainer.stop.handle(signal.SIGTERM, None)
+        return check(trainer, loss)
+
+    monkeypatch.setattr(Trainer, "check", stop_inside_epoch_2)
+    stopped = torchlab.fit(Normed, data, val, out=tmp_path / "stopped", **settings)
+    last = torch.load(stopped.run_dir / "checkpoints" / "last.pt", weights_only=False)
+    assert stopped.summary["status"] == "interrupted" and last["position"]["batches"] == 1  # inside epoch 2
+    monkeypatch.setattr(Trainer, "check", check)
+    resumed = torchlab.resume(stopped.run_dir)
+    assert resumed.summary["train_samples"] == whole.summary["train_samples"] == 3 * 128
+    for name, weights in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], weights), name
+
+
 def test_a_batchnorm_model_given_batches_of_one_is_refused_before_training_with_the_fix(tmp_path):
     """Before: torch's ValueError and its traceback at the first training step (the check before
     training ran the model in eval mode only, where BatchNorm takes one sample)."""

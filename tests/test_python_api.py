@@ -267,6 +267,7 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
         (lambda x, y: 300, "train must be (inputs, targets) tensors or a map-style Dataset, got int"),
         (lambda x, y: {"x": x, "y": y}, "train must be (inputs, targets) tensors or a map-style Dataset, got dict"),
         (lambda x, y: (x, y, y), "train is a tuple of 3 arrays; give inputs and targets as one pair: train=(x, y)"),
+        (lambda x, y: (x,), "train is a tuple of 1 array; give inputs and targets as one pair: train=(x, y)"),
         (
             lambda x, y: torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32),
             "train is a DataLoader; give its Dataset (train.dataset) and its batch size as data__batch_size=32",

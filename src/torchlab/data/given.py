@@ -390,7 +390,9 @@ def not_a_split(name: str, split: Any) -> str:
     mapping or one array), or '' where it is a Dataset."""
     arrays = isinstance(split, tuple | list) and split and all(map(is_array, split))
     if is_array(split) or arrays:
-        what = f"a {type(split).__name__} of {len(split)} arrays" if arrays else f"one {type(split).__name__}"
+        what = (
+            f"a {type(split).__name__} of {counted(len(split), 'array')}" if arrays else f"one {type(split).__name__}"
+        )
         return f"{name} is {what}; give inputs and targets as one pair: {name}=(x, y)"
     if isinstance(split, DataLoader):  # fit batches, shuffles and shards by rank itself
         return (

@@ -229,6 +229,15 @@ def test_report_of_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_comparison_given_one_path_object_twice_is_refused(tmp_path):
+    """Before: api.compare([run, run]) with one Path object passed its check for a run named twice (it
+    told the two apart by identity) and compared the run with itself."""
+    run = tmp_path / "r1"
+    with pytest.raises(torchlab.TorchlabError, match="r1 is named twice: a comparison takes each run once"):
+        api.compare([run, run], tmp_path / "compare")
+    assert not (tmp_path / "compare").exists()
+
+
 @pytest.mark.slow
 def test_a_recipe_file_that_only_its_overrides_make_valid_still_gets_its_report(tmp_path, mnist_root, capsys):
     """Before: the run trained, then exited 2 without report.html ("train.epochs: expected an integer,

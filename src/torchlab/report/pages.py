@@ -248,10 +248,10 @@ def refuse_repeated(run_dirs: list[Path]) -> None:
     two spellings were compared as two runs, the page ranking a run against itself."""
     seen: dict[Path, Path] = {}
     for run_dir in run_dirs:
-        first = seen.setdefault(run_dir.resolve(), run_dir)
-        if first is not run_dir:
+        if (first := seen.get(run_dir.resolve())) is not None:
             also = "" if first == run_dir else f" (as {first} and as {run_dir})"
             raise TorchlabError(f"{first} is named twice{also}: a comparison takes each run once")
+        seen[run_dir.resolve()] = run_dir
 
 
 def write_comparison(run_dirs: list[Path], out: Path) -> Path:

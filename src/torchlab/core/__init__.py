@@ -2,5 +2,6 @@
 
 errors (TorchlabError and exit codes), files (atomic writes, run locks), checkpoint (weights-only
 loading), distributed (process group, shards, collectives), runtime (devices, seeds, RNG states),
-metrics (running means of step metrics) and flags (switches a `with` block turns on).
+metrics (running means of step metrics), flags (switches a `with` block turns on) and words
+(a count with its noun in the right number).
 """

@@ -456,8 +456,8 @@ def test_a_tilde_that_names_no_user_is_one_line_wherever_a_path_is_read(tiny, tm
 
 def test_an_empty_path_is_refused_wherever_a_command_or_setting_takes_one(tiny, tmp_path, monkeypatch, capsys):
     """Before: `--data-dir ""` (a script's unset variable) and `data.root=''` trained from the default data
-    root, `--logger none,tensorboard` ran tensorboard, and `eval ""` read the current folder; only `--out ""`
-    was refused."""
+    root, `model.embeddings=''` trained without pretrained vectors, `--logger none,tensorboard` ran tensorboard,
+    and `eval ""` read the current folder; only `--out ""` was refused."""
     monkeypatch.chdir(tmp_path)  # where a default run directory would go
     before = sorted(tiny.rglob("*"))
     for args, says in (
@@ -477,6 +477,7 @@ def test_an_empty_path_is_refused_wherever_a_command_or_setting_takes_one(tiny, 
         (["train", "folder-resnet18", "data.index=''"], "data.index is empty"),
         (["train", "folder-resnet18", "model.weights=''"], "model.weights is empty"),
         (["train", "gaussians-gan", "task.judge=''"], "task.judge is empty"),
+        (["train", "sst2-lstm", "model.embeddings=''"], "model.embeddings is empty"),
         (["train", "mnist-mlp", "--logger", "none,tensorboard"], "'none' turns every logger off, and tensorboard"),
     ):
         assert main(args) == 2, args

@@ -593,7 +593,7 @@ def not_a_run(run_dir: Path) -> TorchlabError:
 
 
 # The path keys that were taken as unset when empty, before `not_blank` refused them.
-BLANK_WAS_UNSET = (("data", "root"), ("data", "index"), ("task", "judge"))
+BLANK_WAS_UNSET = (("data", "root"), ("data", "index"), ("task", "judge"), ("model", "embeddings"))
 
 
 def as_it_ran(raw: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from torchlab.config import ModelConfig, in_range
+from torchlab.config import ModelConfig, in_range, not_blank
 from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.data.vectors import pretrained_embedding
@@ -68,6 +68,7 @@ class TextLSTMConfig(ModelConfig):
         in_range("model", 1, MAX_LAYERS, "[]", num_layers=self.num_layers)
         in_range("model", 1, num_outputs=self.num_outputs)
         in_range("model", 0, 1, dropout=self.dropout)
+        not_blank("model", embeddings=self.embeddings)
 
 
 @MODELS.register("text-lstm", config=TextLSTMConfig)

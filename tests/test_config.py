@@ -82,6 +82,7 @@ def test_bad_overrides_name_the_key(override, message):
         ("mnist-mlp", "hflip=true", "unknown config section 'hflip' (did you mean 'data.augment.hflip'?)"),
         ("mnist-mlp", "port=8097", "unknown config section 'port' (did you mean 'log.visdom.port'?)"),
         ("mnist-mlp", "modle.hidden=[8]", "unknown config section 'modle' (did you mean 'model'?)"),
+        ("mnist-mlp", "nam=x", "unknown config section 'nam'; sections: "),  # name: of which section?
         ("mnist-mlp", "task.beta=2", "unknown config key 'task.beta' (a key of task reconstruct, not of classify)"),
         ("mnist-mlp", "optim.betas=[0.9, 0.9]", "'optim.betas' (a key of optim adam, adamw, not of sgd)"),
         (
@@ -95,7 +96,8 @@ def test_a_key_without_its_section_or_of_another_component_names_where_it_belong
     """Before: `epochs=3` said only "unknown config section 'epochs'", and `task.beta=2` on a classifier
     listed the classifier's keys, without a word that it is the reconstruct task's. A nested setting
     without its sections was pointed elsewhere (`hflip`: task.tta_flip, `port`: imports), where
-    torchlab.fit's keyword named it (data__augment__hflip=)."""
+    torchlab.fit's keyword named it (data__augment__hflip=); `nam`, nearest to the `name` of every section,
+    was pointed at train.amp."""
     with pytest.raises(TorchlabError) as err:
         load_recipe(recipe, [override])
     assert message in str(err.value)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import yaml
 
-from torchlab.core.errors import TorchlabError, closest, closest_value, did_you_mean, meant_hint
+from torchlab.core.errors import TorchlabError, closest, did_you_mean, meant_hint
 from torchlab.core.files import atomic_write_text, torchlab_folder
 from torchlab.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, import_user_code, user_sources
 
@@ -414,7 +414,8 @@ def meant_setting(key: str, settings: Iterable[str]) -> str | None:
     by_leaf: dict[str, list[str]] = {}
     for name in settings:
         by_leaf.setdefault(name.rpartition(".")[2], []).append(name)
-    return closest_value(key, {leaf: names[0] for leaf, names in by_leaf.items() if len(names) == 1})
+    names = by_leaf.get(closest(key, by_leaf) or "", [])
+    return names[0] if len(names) == 1 else None
 
 
 def setting_hint(key: str, sections: Iterable[str], classes: dict[str, type]) -> str:

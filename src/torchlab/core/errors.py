@@ -31,7 +31,7 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
 
 def closest_value(word: str, choices: Mapping[str, str]) -> str | None:
     """The value of the key nearest to `word`: a short form matched, the full one given (`epohcs`:
-    --epochs, `epochs`: train.epochs); None when no key is close."""
+    --epochs); None when no key is close."""
     near = closest(word, choices)
     return choices[near] if near else None
 

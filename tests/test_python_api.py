@@ -820,8 +820,10 @@ def test_wrong_arguments_from_a_notebook_get_one_clear_line_and_nothing_is_writt
     assert sorted(path.name for path in tmp_path.iterdir()) == ["trained"]
 
 
-def test_a_runs_methods_under_other_libraries_names_say_what_does_it(tmp_path):
-    """Before: Python's bare "'Run' object has no attribute 'eval'" for run.eval(), run.report(), run.resume()."""
+def test_a_runs_methods_under_other_libraries_names_say_what_does_it(tmp_path, monkeypatch):
+    """Before: Python's bare "'Run' object has no attribute 'eval'" for run.eval(), run.report(), run.resume();
+    and with their first fix, a model class whose rebuild raised an AttributeError made `run.model` say
+    only "'Run' object has no attribute 'model'"."""
     x, y = torch.randn(100, 4), torch.randint(0, 3, (100,))
     run = torchlab.fit(torch.nn.Linear, (x, y), model_kwargs=LINEAR, out=tmp_path / "run", train__epochs=1)
     for name, says in (("eval", "run.evaluate(inputs, targets)"), ("report", "run.report_path"),
@@ -831,6 +833,13 @@ def test_a_runs_methods_under_other_libraries_names_say_what_does_it(tmp_path):
     with pytest.raises(AttributeError, match="'Run' object has no attribute 'nothing'"):
         run.nothing  # noqa: B018
     assert run.evaluate is not None and copy.copy(run).run_dir == run.run_dir  # the others as before
+
+    def broken(self: torch.nn.Linear, *args: object, **kwargs: object) -> None:
+        raise AttributeError("'Linear' object has no attribute 'weigth'")
+
+    monkeypatch.setattr(torch.nn.Linear, "__init__", broken)
+    with pytest.raises(AttributeError, match="'Linear' object has no attribute 'weigth'"):
+        torchlab.load(run.run_dir).model  # noqa: B018
 
 
 def test_a_model_pickle_cannot_save_trains_loads_and_predicts(tmp_path):

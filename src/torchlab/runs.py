@@ -63,14 +63,22 @@ from torchlab.models.size import check_size
 from torchlab.recipes import dict_raw, load_recipe, resolve
 from torchlab.tasks import TASKS, Task, build_task
 
-# What a Run does under the names other libraries and the command line give it.
-RUN_INSTEAD = {
-    "eval": "run.evaluate(inputs, targets) scores new data; run.summary['test'] holds its test figures",
-    "test": "run.summary['test'] holds its test figures; run.evaluate(inputs, targets) scores new data",
-    "report": "run.report_path is its report.html (None while it has none)",
-    "resume": "torchlab.resume(run.run_dir, epochs=N) continues it",
-    "history": "run.metrics holds the records of metrics.jsonl",
-}
+
+class Elsewhere:
+    """A name that Lightning, Keras or the command line lead a learner to try on a Run: reading it raises
+    an AttributeError naming what does it here. (A `__getattr__` would also take the AttributeError raised
+    inside a property, `run.model` of a model class with a bug, and hide it behind "no attribute 'model'".)"""
+
+    def __init__(self, instead: str) -> None:
+        self.instead = instead
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run: Any, owner: type | None = None) -> Any:
+        if run is None:
+            return self
+        raise AttributeError(f"a Run has no {self.name}: {self.instead}")
 
 
 @dataclass(eq=False, repr=False)
@@ -90,12 +98,11 @@ class Run:
                 f"Run takes the run's Config, got {type(self.config).__name__}: torchlab.load(run_dir) reads it"
             )
 
-    def __getattr__(self, name: str) -> Any:
-        """Only for a name a Run lacks: the ones that Lightning, Keras or the command line lead a learner
-        to try name what does it here (Python's AttributeError said only that there was none)."""
-        if name in RUN_INSTEAD:
-            raise AttributeError(f"a Run has no {name}: {RUN_INSTEAD[name]}")
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    eval = Elsewhere("run.evaluate(inputs, targets) scores new data; run.summary['test'] holds its test figures")
+    test = Elsewhere("run.summary['test'] holds its test figures; run.evaluate(inputs, targets) scores new data")
+    report = Elsewhere("run.report_path is its report.html (None while it has none)")
+    resume = Elsewhere("torchlab.resume(run.run_dir, epochs=N) continues it")
+    history = Elsewhere("run.metrics holds the records of metrics.jsonl")
 
     def __repr__(self) -> str:
         """One line, as a notebook shows a cell's Run: where, which recipe, how far, its test figures

@@ -490,7 +490,7 @@ def until_stopped(train_fn: Callable[[], Any], out: Path) -> Run:
         # The Trainer's stop message names the fit call that continues a run only Python holds; a stop
         # before training began (a Ctrl-C while the data were checked) has no message, and printed "torchlab: ".
         said = str(stop)
-        call = "torchlab.fit(..., out=RUN_DIR)" if config.python_only else f"torchlab.resume({str(out)!r})"
+        call = config.continued_by(out) if config.python_only else f"torchlab.resume({str(out)!r})"
         python_way = "" if said and config.python_only else f"; {call} continues it"
         if getattr(stop, "processes", 1) > 1:  # stopped inside an epoch: in as many processes
             python_way += " under the same torchrun"

@@ -787,7 +787,7 @@ LINEAR = {"in_features": 4, "out_features": 3}
         (lambda xy, out, run: torchlab.fit(torch.nn.Linear(4, 3), xy, out=""), "torchlab.fit's out= is empty"),
         (lambda xy, out, run: torchlab.train("mnist-mlp", out=" "), "torchlab.train's out= is empty"),
         (lambda xy, out, run: torchlab.load(""), "torchlab.load's run_dir is empty: it names no file or folder"),
-        (lambda xy, out, run: torchlab.resume(run, 2, data_dir=""), "data.root is empty"),
+        (lambda xy, out, run: torchlab.resume(run, 2, data_dir=""), "torchlab.resume's data_dir= is empty"),
         # Python's TypeError or ValueError from inside, or (batch_size=-1, no samples) {} without a word
         (lambda xy, out, run: torchlab.load(run).predict(*xy), "predict takes one batch of inputs, a tensor or numpy "
          "array; got 2"),

@@ -309,9 +309,12 @@ def train(
 
 
 @in_python_words
-def resume(run_dir: str | Path, epochs: int | None = None, *, data_dir: str | None = None, quiet: bool = False) -> Run:
+def resume(
+    run_dir: str | Path, epochs: int | None = None, *, data_dir: str | Path | None = None, quiet: bool = False
+) -> Run:
     """Continue an interrupted run (to `epochs` in all, if given; its data from `data_dir` if moved)."""
     epochs = None if epochs is None else as_count(epochs, "torchlab.resume's epochs=")
+    data_dir = None if data_dir is None else str(as_path(data_dir, "torchlab.resume's data_dir="))
     return resumed(as_path(run_dir, "torchlab.resume's run_dir"), epochs, data_dir, quiet)
 
 

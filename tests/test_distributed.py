@@ -311,7 +311,7 @@ def test_a_refusal_rank_0_alone_meets_under_torchrun_ends_the_others_without_a_t
     done = torchrun("resume", str(out), "--epochs", "2")
     assert done.returncode == 1, done.stderr[-3000:]
     said = f"torchlab: error: {out / 'split.json'} is damaged (JSONDecodeError); delete it to record the split again"
-    assert done.stderr.count(said) == 1 and done.stderr.count("torchlab: ") == 1, done.stderr[-3000:]
+    assert done.stderr.count(said) == 1 and done.stderr.count("torchlab: error") == 1, done.stderr[-3000:]
     assert "[rank1]" not in done.stderr and load_checkpoint(out / "checkpoints" / "last.pt")["epoch"] == 1
 
 

@@ -18,7 +18,7 @@ from torchlab.core.words import counted
 from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.memory import InMemoryImages
-from torchlab.data.root import data_root, dataset_folder, fetch, missing_files
+from torchlab.data.root import data_root, dataset_folder, downloads_allowed, fetch, missing_files
 
 FOLDER = "cifar-10-batches-py"
 ARCHIVE = "cifar-10-python.tar.gz"  # what torchvision downloads into the root, and extracts
@@ -85,7 +85,7 @@ def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], 
     def from_the_web() -> None:
         from torchvision import datasets  # imported only here: it costs a second of startup
 
-        datasets.CIFAR10(str(root), train=True, download=True)
+        datasets.CIFAR10(str(root), train=True, download=downloads_allowed(download))
 
     if why := fetch(root, folder, FILES, from_the_web, download, ARCHIVE):
         raise DataNotFound(

@@ -17,7 +17,7 @@ from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.augment import ImageDataConfig, build_augment
 from torchlab.data.idx import read_idx_pair
 from torchlab.data.memory import InMemoryImages
-from torchlab.data.root import data_root, dataset_folder, fetch, missing_files
+from torchlab.data.root import data_root, dataset_folder, downloads_allowed, fetch, missing_files
 
 CLASSES = {
     "MNIST": ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four"]
@@ -46,7 +46,7 @@ def load_idx_dataset(
         from torchvision import datasets  # imported only here: it costs a second of startup
 
         for train in (True, False):
-            getattr(datasets, name)(str(root), train=train, download=True)
+            getattr(datasets, name)(str(root), train=train, download=downloads_allowed(cfg.download))
 
     if why := fetch(root, raw, RAW_FILES, from_the_web, cfg.download):
         raise _missing(raw, missing_files(raw, RAW_FILES), why)

@@ -31,6 +31,8 @@ import recipes as bench_recipes  # noqa: E402
 from recipes import child_env, cpu_name, kept_section  # noqa: E402  (the sections of bench-recipes and bench-phases stay)
 
 TUNING = ("<!-- tuning -->", "<!-- /tuning -->")  # the recipes' A/B runs, written by hand: kept too
+GPU_SECTION = ("<!-- gpu -->", "<!-- /gpu -->")  # benchmarks/gpu.sh's figures: kept too
+GPU_RECIPES_SECTION = ("<!-- gpu-recipes -->", "<!-- /gpu-recipes -->")  # gpu.py --recipes': kept too
 from reference import EXAMPLES_EPOCHS, examples_reference, plain_epoch  # noqa: E402
 
 QUIET = ["log.loggers=[none]", "log.progress=false"]
@@ -365,6 +367,7 @@ def write_report(path: Path, results: dict, command: str) -> None:
                 f"{r['flops'] * r['samples_per_s'] / 1e9:.1f} | {r['share']:.1%} | {r['accuracy']:.4f} |"
             )
     marks = [(bench_recipes.BEGIN, bench_recipes.END), TUNING, (phases.BEGIN, phases.END)]
+    marks += [GPU_SECTION, GPU_RECIPES_SECTION]
     kept = [section for begin, end in marks if (section := kept_section(path, begin, end))]
     path.write_text("\n".join(lines) + "\n" + "".join("\n" + section for section in kept))
 

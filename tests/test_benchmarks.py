@@ -1,6 +1,6 @@
 """The benchmark scripts run end to end: `make bench BENCH_ARGS=--quick` writes all five figures,
 `benchmarks/eval_batch.py` and `benchmarks/figures.py` print their tables, and `benchmarks/gpu.py`,
-which no GPU has run yet, runs its every path on the CPU with tiny sizes.
+which runs on a GPU only when a session is lent one, runs its every path on the CPU with tiny sizes.
 
 Their numbers are smoke (tiny subsets) and are checked for sense, never for speed."""
 
@@ -41,7 +41,7 @@ def section(report: str, number: int) -> str:
 
 
 def test_quick_bench_writes_every_figure(tmp_path, mnist_root):
-    names = ("bench-recipes", "tuning", "bench-phases")
+    names = ("bench-recipes", "tuning", "bench-phases", "gpu", "gpu-recipes")
     kept = [f"<!-- {name} -->\nrows of {name}\n<!-- /{name} -->" for name in names]
     (tmp_path / "out.md").write_text("# Benchmarks\n\nold figures\n\n" + "\n\n".join(kept) + "\n")
     report = run_benchmark("bench.py", "--quick", cwd=tmp_path)
@@ -64,7 +64,20 @@ def test_gpu_script_runs_every_fast_path_on_the_cpu(tmp_path, mnist_root):
     labels = [label for label, _, _ in rows]
     assert labels == ["fp32", "bf16 autocast", "fp16 autocast + GradScaler", "torch.compile", "channels_last off"]
     assert all(ok == "yes" and float(val) > 0.5 for _, val, ok in rows)  # each within 2 points of fp32
+    families = re.findall(r"^\| ([a-z0-9-]+) \| (\w+) ([-0-9.e]+) \| \w+ ([-0-9.e]+) \|", report, re.MULTILINE)
+    assert len(families) == 9 and len({recipe for recipe, *_ in families}) == 9  # one recipe of each family
+    assert all(abs(float(fp32)) < 1e4 and abs(float(bf16)) < 1e4 for *_, fp32, bf16 in families)  # finite
     assert "Whole command, seconds (test accuracy):" in report
+    assert report.startswith("<!-- gpu -->") and report.rstrip().endswith("<!-- /gpu -->")  # make bench keeps it
+
+
+def test_gpu_script_checks_recipes_against_their_bars(tmp_path):
+    with pytest.raises(AssertionError, match="no bar for mnist-cnnn"):
+        run_benchmark("gpu.py", "--device", "cpu", "--recipes", "mnist-cnnn", cwd=tmp_path)
+    report = run_benchmark("gpu.py", "--device", "cpu", "--recipes", "mnist-cnn", "--jobs", "1", cwd=tmp_path)
+    row = next(line for line in report.splitlines() if line.startswith("| mnist-cnn |")).split("|")
+    assert row[2].strip() == "accuracy >= 0.99" and float(row[3]) >= 0.99 and row[-2].strip() == "yes"
+    assert "<!-- gpu-recipes -->" in report
 
 
 def test_bench_recipes_writes_its_table_and_make_bench_keeps_it(tmp_path):

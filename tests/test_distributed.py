@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ONE_THREAD, cli_env, dev_sentence, one_thread, report_mistakes, run_cli
+from tests.conftest import ONE_THREAD, ROOT, cli_env, dev_sentence, one_thread, report_mistakes, run_cli
 from torchlab import api, cli
 from torchlab.core.checkpoint import load_checkpoint
 from torchlab.loggers.jsonl import read_metrics
@@ -165,6 +165,48 @@ for _ in range(2):  # a second run in the same processes: it hung at times, its 
                          log__progress=False, log__quiet=True)
     print(f"rank {os.environ['RANK']} trained into {run.run_dir} {run.summary['status']}", flush=True)
 """
+
+
+LONE_SAMPLES = """
+import os
+import warnings
+
+import torch
+import torchlab
+from tests.test_python_api import ConvNormed
+
+if __name__ == "__main__":
+    g = torch.Generator().manual_seed(0)
+    data = (torch.randn(130, 1, 7, 7, generator=g), torch.randint(0, 3, (130,), generator=g))
+    val = (torch.randn(20, 1, 7, 7, generator=g), torch.randint(0, 3, (20,), generator=g))
+    for pooled_norm in (False, True):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = torchlab.fit(ConvNormed, data, val, out=f"run-{pooled_norm}", data__batch_size=64, train__epochs=1,
+                               log__loggers=[], log__quiet=True, model_kwargs={"pooled_norm": pooled_norm})
+        said = [str(w.message) for w in caught if "alone" in str(w.message)]
+        print(f"rank {os.environ['RANK']} {pooled_norm} {run.summary['train_samples']} {said}", flush=True)
+"""
+
+
+def test_each_rank_leaves_out_its_lone_last_sample_only_where_a_batchnorm_cannot_train_on_it(tmp_path):
+    """130 samples are 65 per process in batches of 64: one alone in each rank's last batch. BatchNorm2d
+    over 7x7 maps trains on it; one over 1x1 maps cannot, and every rank then leaves it out, said once
+    with the count per process (before: any BatchNorm left it out, said with the 130 of all processes)."""
+    (tmp_path / "lone.py").write_text(LONE_SAMPLES)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "lone.py"]
+    env = cli_env(ROOT, **ONE_THREAD)  # ROOT: tests.test_python_api
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = "130 training samples, 65 per process, in batches of 64 leave one alone in each epoch's last batch, on "
+    assert sorted(line for line in done.stdout.splitlines() if line.startswith("rank ")) == [
+        "rank 0 False 130 []",
+        f'rank 0 True 128 ["{said}which the module pooled (BatchNorm2d, given [1, 4, 1, 1] float32) of ConvNormed '
+        "fails (Expected more than 1 value per channel when training, got input size torch.Size([1, 4, 1, 1])): that "
+        'sample (another each epoch) sits the epoch out; another data.batch_size keeps it"]',
+        "rank 1 False 130 []",
+        "rank 1 True 128 []",
+    ]
 
 
 def test_a_torchrun_text_runs_report_shows_the_test_sentences_it_got_wrong(tmp_path, sst2_root):

@@ -518,8 +518,12 @@ def test_a_batchnorm_model_whose_training_set_leaves_one_sample_alone_trains_and
     torch's "Expected more than 1 value per channel when training" and a traceback."""
     x, y = torch.randn(65, 4), torch.randint(0, 3, (65,))
     val = (torch.randn(30, 4), torch.randint(0, 3, (30,)))
-    said = "65 training samples in batches of 64 leave one alone in each epoch's last batch, which Normed's BatchNorm"
-    with pytest.warns(UserWarning, match=f"{said} cannot train on: that sample .* sits the epoch out"):
+    said = (
+        "65 training samples in batches of 64 leave one alone in each epoch's last batch, on which the module norm "
+        r"\(BatchNorm1d, given \[1, 8\] float32\) of Normed fails \(Expected more than 1 value per channel "
+        "when training"
+    )
+    with pytest.warns(UserWarning, match=f"{said}.*\\): that sample \\(another each epoch\\) sits the epoch out"):
         run = torchlab.fit(Normed, (x, y), val, out=tmp_path / "run", data__batch_size=64, train__epochs=1)
     assert run.summary["status"] == "completed"
     assert run.summary["train_samples"] == 64
@@ -554,6 +558,52 @@ def test_a_batchnorm_run_leaving_a_lone_sample_stopped_inside_an_epoch_resumes_b
     assert resumed.summary["train_samples"] == whole.summary["train_samples"] == 3 * 128
     for name, weights in whole.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[name], weights), name
+
+
+class ConvNormed(torch.nn.Module):
+    """A conv net with BatchNorm2d over 7x7 maps (49 values per channel: it trains on one sample); with
+    `pooled_norm`, another BatchNorm2d after global pooling (one value per channel: it cannot)."""
+
+    def __init__(self, pooled_norm: bool = False) -> None:
+        super().__init__()
+        conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.features = torch.nn.Sequential(
+            conv, torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1)
+        )
+        self.pooled = torch.nn.BatchNorm2d(4) if pooled_norm else torch.nn.Identity()
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.head(self.pooled(self.features(x)).flatten(1))
+
+
+@pytest.mark.parametrize("pooled_norm", [False, True])
+def test_a_lone_last_sample_sits_out_only_where_a_batchnorm_sees_one_value_per_channel(pooled_norm, tmp_path):
+    """Before: any BatchNorm left out each epoch's lone last sample, with a warning that it could not
+    train on it; BatchNorm2d over 7x7 maps trains on one sample. A resumed run decides as the first did,
+    so that its weights are those of a run never stopped."""
+    g = torch.Generator().manual_seed(0)
+    data = (torch.randn(65, 1, 7, 7, generator=g), torch.randint(0, 3, (65,), generator=g))
+    val = (torch.randn(20, 1, 7, 7, generator=g), torch.randint(0, 3, (20,), generator=g))
+    settings = {"data__batch_size": 64, "log__loggers": [], "model_kwargs": {"pooled_norm": pooled_norm}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        whole = torchlab.fit(ConvNormed, data, val, out=tmp_path / "whole", train__epochs=2, **settings)
+        first = torchlab.fit(ConvNormed, data, val, out=tmp_path / "first", train__epochs=1, **settings)
+        resumed = torchlab.resume(first.run_dir, epochs=2)
+    said = [str(w.message) for w in caught if "alone in each epoch's last batch" in str(w.message)]
+    assert whole.summary["train_samples"] == resumed.summary["train_samples"] == (128 if pooled_norm else 130)
+    for name, weights in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], weights), name
+    if not pooled_norm:
+        assert said == []
+        return
+    assert len(said) == 3 and said[0] == (
+        "65 training samples in batches of 64 leave one alone in each epoch's last batch, on which the module pooled "
+        "(BatchNorm2d, given [1, 4, 1, 1] float32) of ConvNormed fails (Expected more than 1 value per channel when "
+        "training, got input size torch.Size([1, 4, 1, 1])): that sample (another each epoch) sits the epoch out; "
+        "another data.batch_size keeps it"
+    )
 
 
 def test_a_batchnorm_model_given_batches_of_one_is_refused_before_training_with_the_fix(tmp_path):

@@ -65,7 +65,7 @@ class Loader(Protocol):
 
 
 class WithoutLoneSample:
-    """A training loader's batches less its batch of one sample (BatchNorm cannot train on one): the
+    """A training loader's batches less its batch of one sample (where BatchNorm cannot train on one): the
     sample the shuffle left alone, another each epoch, sits the epoch out. The batch is still drawn,
     so that the random streams go on as they would."""
 

@@ -32,6 +32,7 @@ from torchlab.core.distributed import (
     gather_objects,
     join,
     max_over_ranks,
+    refusals_shared,
     shard,
     this_process,
     unsharded,
@@ -58,7 +59,7 @@ from torchlab.loggers.console import number, progress, short_name
 from torchlab.models import build_model
 from torchlab.models.size import check_device_memory
 from torchlab.tasks import build_task
-from torchlab.tasks.first_batch import check_first_batch, check_training_batch
+from torchlab.tasks.first_batch import check_first_batch, check_training_batch, lone_sample_failure
 
 
 def parameters_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
@@ -102,7 +103,8 @@ class Trainer:
             name: build_optimizer(cfg.optim, params) for name, params in self.task.parameter_groups().items()
         }
         self.generator = torch.Generator().manual_seed(train.seed)  # shuffling order: the same on every rank
-        self.lone_left_out = self.leaves_lone_sample()
+        self.use_amp(from_rank0(resolve_amp(train.amp, self.device)))  # rank 0's timing decides `auto`
+        self.lone_sample_failure = self.fails_on_lone_sample()
         steps_per_epoch = len(self.train_loader())
         self.schedules = {
             name: build_schedule(cfg.schedule, opt, train, steps_per_epoch) for name, opt in self.optimizers.items()
@@ -122,7 +124,6 @@ class Trainer:
             name: [p for p in parameters_of(opt) if p.requires_grad] if several else None
             for name, opt in self.optimizers.items()
         }
-        self.use_amp(from_rank0(resolve_amp(train.amp, self.device)))  # rank 0's timing decides `auto`
         # Reading the loss costs a device sync on accelerators: check it every step on the CPU only.
         self.check_every = 1 if self.device.type == "cpu" else train.log_every
         self.epoch = self.step = self.bad_epochs = 0
@@ -272,20 +273,31 @@ class Trainer:
             kept = f"before the first checkpoint: {how} starts it again"
         self.stop.kept = f"a second time, during training; {kept}"
 
-    def leaves_lone_sample(self) -> bool:
-        """Whether each epoch would end in a batch of one sample (in each process), which BatchNorm, in
-        the task's networks, cannot train on: its statistics over one value per channel fail (most
-        references train with drop_last). A training set of one batch of one is the first-batch check's."""
+    def train_samples_per_process(self) -> int:
+        """The training samples each process sees every epoch (its shard under torchrun, padded)."""
+        return len(shard(torch.arange(self.data.train_size), pad=True))
+
+    def fails_on_lone_sample(self) -> str | None:
+        """How BatchNorm, in the task's networks, fails on the batch of one sample each epoch would end in
+        (in each process), in `lone_sample_failure`'s words; None where no epoch ends so, or BatchNorm trains
+        on one sample (over image maps: a value per pixel and channel). The ranks, whose shards may differ
+        (sentences' lengths), decide as one: they take as many steps. Resume and eval decide as train does
+        (the same seed draws the same first batch). A training set of one batch of one is the first-batch
+        check's."""
         nets = self.task.networks().values()
         if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for net in nets for m in net.modules()):
-            return False
-        samples = len(shard(torch.arange(self.data.train_size), pad=True))  # this process's, every epoch
-        return samples > 1 and samples % self.cfg.data.batch_size == 1
+            return None
+        samples = self.train_samples_per_process()
+        if samples < 2 or samples % self.cfg.data.batch_size != 1:
+            return None
+        with refusals_shared():  # a rank's own data may refuse where the others' do not
+            failure = lone_sample_failure(self.task, self.first_training_batch, self.autocast)
+        return next((each for each in gather_objects(failure) if each), None)  # each rank's shard
 
     def train_loader(self) -> Loader:
-        """This epoch's training batches, without a lone last sample where `lone_left_out`."""
+        """This epoch's training batches, without a lone last sample where BatchNorm fails on it."""
         loader = self.data.train_loader(self.generator)
-        return WithoutLoneSample(loader) if self.lone_left_out else loader
+        return WithoutLoneSample(loader) if self.lone_sample_failure else loader
 
     @contextmanager
     def memory_named(self, where: str | None = None, training: bool | None = None) -> Iterator[None]:
@@ -436,19 +448,24 @@ class Trainer:
             self.task.check_test_data(self.data.test_loader())
         with self.memory_named("on the first training batch", training=True):
             check_training_batch(self.task, self.first_training_batch, self.autocast)
-        if self.lone_left_out and self.dist.is_main:
-            warnings.warn(
-                f"{self.data.train_size:,} training samples in batches of {self.cfg.data.batch_size} leave one "
-                f"alone in each epoch's last batch, which {type(self.model).__name__}'s BatchNorm cannot train "
-                "on: that sample (another each epoch) sits the epoch out; another data.batch_size keeps it",
-                stacklevel=2,
-            )
+        if self.lone_sample_failure and self.dist.is_main:
+            warnings.warn(self.lone_sample_left_out(), stacklevel=2)
+
+    def lone_sample_left_out(self) -> str:
+        """The warning of a run whose epochs leave out their lone last sample: how many, and why."""
+        per_process = f", {self.train_samples_per_process():,} per process," if self.dist.world_size > 1 else ""
+        return (
+            f"{self.data.train_size:,} training samples{per_process} in batches of {self.cfg.data.batch_size} leave "
+            f"one alone in each epoch's last batch, on which the {self.lone_sample_failure}: that sample (another "
+            "each epoch) sits the epoch out; another data.batch_size keeps it"
+        )
 
     def first_training_batch(self) -> Batch | None:
-        """The first batch of the first epoch, drawn with the shuffling generator put back."""
+        """The first batch of the first epoch (never a lone sample left out), drawn with the shuffling
+        generator put back."""
         state = self.generator.get_state()
         try:
-            return next(iter(self.train_loader()), None)
+            return next(iter(self.data.train_loader(self.generator)), None)
         finally:
             self.generator.set_state(state)
 

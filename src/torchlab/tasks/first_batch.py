@@ -7,7 +7,8 @@ the first training batch once through the task's training step in train mode wit
 (a model that fails only in training: BatchNorm given one sample), with the random streams and
 the model's state put back, and turns the failure into a TorchlabError that names the model, what it
 was given, the module that failed, torch's own words and the usual fix. A model that fails later
-stays a crash.
+stays a crash. `lone_sample_failure` runs one training sample the same way: the BatchNorm that an
+epoch's last batch of one would fail in, if any.
 """
 
 import math
@@ -59,11 +60,45 @@ def check_training_batch(
         task.training_step(batch, lambda loss, group="model": None)
 
 
+def lone_sample_failure(
+    task: Task, first: Callable[[], Batch | None], autocast: Callable[[], AbstractContextManager] = nullcontext
+) -> str | None:
+    """How BatchNorm fails in the task's training step on one sample, the first of `first()`, as on an
+    epoch's last batch of one: "module norm (BatchNorm1d, given [1, 8] float32) of Normed fails (Expected
+    more than 1 value per channel when training)". None where the step takes one sample (BatchNorm2d over 7x7
+    maps has 49 values per channel) or fails elsewhere. One training forward of one sample, without
+    optimiser steps; everything is put back as in `check_training_batch`."""
+    with torch.random.fork_rng(devices=cuda_devices(task.networks())):
+        batch = first()
+    if batch is None:
+        return None
+    with put_back(task, training=True, autocast=autocast) as trace:
+        try:
+            task.training_step(tuple(part[:1] for part in batch), lambda loss, group="model": None)
+        except CAUGHT as err:
+            if out_of_memory(err):
+                raise
+            return batchnorm_failure(task, trace, err)
+    return None
+
+
 @contextmanager
 def probing(task: Task, training: bool, autocast: Callable[[], AbstractContextManager]) -> Iterator[None]:
-    """The task's plain networks in train or eval mode (gradients on in training), traced; a failure
-    inside is a TorchlabError naming where. After: modes, random streams and, after training, the
-    model's weights and buffers and the task's state as they were."""
+    """The task's plain networks in train or eval mode (`put_back`); a failure inside is a TorchlabError
+    naming where."""
+    with put_back(task, training, autocast) as trace:
+        try:
+            yield
+        except CAUGHT as err:
+            if out_of_memory(err):  # the Trainer's own message
+                raise
+            raise TorchlabError(refusal(task, trace, err, training)) from None
+
+
+@contextmanager
+def put_back(task: Task, training: bool, autocast: Callable[[], AbstractContextManager]) -> Iterator["Trace"]:
+    """The task's plain networks in train or eval mode (gradients on in training), traced. After: modes,
+    random streams and, after training, the model's weights and buffers and the task's state as they were."""
     networks = task.networks()
     wrapped, task.nets, trace = task.nets, networks, Trace(networks)
     modes = {m: m.training for net in networks.values() for m in net.modules()}
@@ -74,11 +109,7 @@ def probing(task: Task, training: bool, autocast: Callable[[], AbstractContextMa
         with torch.random.fork_rng(devices=cuda_devices(networks)), torch.set_grad_enabled(training), autocast(), trace:
             for net in networks.values():
                 net.train(training)
-            yield
-    except CAUGHT as err:
-        if out_of_memory(err):  # the Trainer's own message
-            raise
-        raise TorchlabError(refusal(task, trace, err, training)) from None
+            yield trace
     finally:
         task.nets = wrapped
         for module, mode in modes.items():
@@ -128,7 +159,7 @@ class Trace:
 
 def refusal(task: Task, trace: Trace, err: Exception, training: bool = False) -> str:
     """What failed where, given what (`training`: in train mode), in torch's words, and the fix where it is known."""
-    error = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+    error = first_line(err)
     model, networks, outputs = task.model, trace.networks, trace.outputs
     if not trace.stack:  # every network had returned: the task failed on what one gave (a tuple expected, say)
         net = next(reversed(outputs), model)
@@ -138,16 +169,38 @@ def refusal(task: Task, trace: Trace, err: Exception, training: bool = False) ->
         return f"{named(model, net, networks)} cannot train on these data: {failed}: {error}{user_line(err)}"
     root, given = trace.stack[0]
     module, inputs = trace.stack[-1]
-    if module is root:
-        where = f"{type(root).__name__}.forward"
-    else:
-        name = next(n for n, m in root.named_modules() if m is module)
-        where = f"its module {name} ({type(module).__name__}, given {shapes(inputs)})"
+    where = f"{type(root).__name__}.forward" if module is root else f"its {module_given(root, module, inputs)}"
     return (
         f"{named(model, root, networks)} cannot take a batch of these data{' in training' if training else ''}: "
         f"given {shapes(given)}, {where} raised: "
         f"{error}{user_line(err)}{hint(module, inputs)}"
     )
+
+
+def batchnorm_failure(task: Task, trace: Trace, err: Exception) -> str | None:
+    """The BatchNorm that raised `err`, and torch's words: "module norm (BatchNorm1d, given [1, 8] float32)
+    of Normed fails (...)"; None where the module that raised is no BatchNorm."""
+    if not trace.stack or not isinstance(trace.stack[-1][0], nn.modules.batchnorm._BatchNorm):
+        return None
+    (root, _), (module, inputs) = trace.stack[0], trace.stack[-1]
+    network = named(task.model, root, trace.networks)
+    where = (
+        f"{network} (given {shapes(inputs)})"
+        if module is root
+        else f"{module_given(root, module, inputs)} of {network}"
+    )
+    return f"{where} fails ({first_line(err)})"
+
+
+def module_given(root: nn.Module, module: nn.Module, inputs: tuple[Any, ...]) -> str:
+    """`module norm (BatchNorm1d, given [1, 8] float32)`: a module of `root` by its name, and what it was given."""
+    name = next(n for n, m in root.named_modules() if m is module)
+    return f"module {name} ({type(module).__name__}, given {shapes(inputs)})"
+
+
+def first_line(err: Exception) -> str:
+    """Torch's words: the first line of `err` (its type where it has none)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
 
 
 def named(model: nn.Module, net: nn.Module, networks: dict[str, nn.Module]) -> str:

@@ -212,3 +212,18 @@ def test_fashion_recipes_learn(recipe, floor, tmp_path):
     assert main(["train", recipe, "--out", str(out), *quick]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test"]["accuracy"] >= floor  # chance is 0.10
+
+
+@pytest.mark.slow
+def test_fashion_resnet_trains_and_resumes_on_every_sample_when_one_is_left_alone_in_the_last_batch(tmp_path, recwarn):
+    """Before: its BatchNorm left out each epoch's lone last sample (129 in batches of 64), with a warning
+    that it could not train on it; its BatchNorm2d layers see maps of 14x14 to 4x4 and train on one sample."""
+    if not (DATA / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+        pytest.fail(f"real Fashion-MNIST expected under {DATA}/FashionMNIST/raw")
+    quick = ["--logger", "none", "data.subset=129", "data.batch_size=64", "data.eval_subset=64", "train.epochs=1"]
+    quick += ["schedule.name=none"]  # a cosine schedule is planned over train.epochs: no resume to more
+    assert main(["train", "fashion-resnet", "--out", str(tmp_path / "run"), *quick]) == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["train_samples"] == 129
+    assert main(["resume", str(tmp_path / "run"), "--epochs", "2"]) == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["train_samples"] == 2 * 129
+    assert not [w for w in recwarn if "alone" in str(w.message)]

@@ -217,7 +217,7 @@ def test_fashion_recipes_learn(recipe, floor, tmp_path):
 @pytest.mark.slow
 def test_fashion_resnet_trains_and_resumes_on_every_sample_when_one_is_left_alone_in_the_last_batch(tmp_path, recwarn):
     """Before: its BatchNorm left out each epoch's lone last sample (129 in batches of 64), with a warning
-    that it could not train on it; its BatchNorm2d layers see maps of 14x14 to 4x4 and train on one sample."""
+    that it could not train on it; its BatchNorm2d layers see maps of 28x28 to 4x4 and train on one sample."""
     if not (DATA / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         pytest.fail(f"real Fashion-MNIST expected under {DATA}/FashionMNIST/raw")
     quick = ["--logger", "none", "data.subset=129", "data.batch_size=64", "data.eval_subset=64", "train.epochs=1"]

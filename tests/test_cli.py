@@ -1,13 +1,16 @@
 """The command line: listing, help, and exit status 2 with one clear line for bad input."""
 
+import functools
 import io
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 import torchlab
 from tests.conftest import cli_env, copy_of, run_cli, tiny_run
@@ -454,36 +457,81 @@ def test_a_tilde_that_names_no_user_is_one_line_wherever_a_path_is_read(tiny, tm
     assert not (tmp_path / "run").exists()
 
 
-def test_an_empty_path_is_refused_wherever_a_command_or_setting_takes_one(tiny, tmp_path, monkeypatch, capsys):
+EMPTY = "is empty: name a file or folder"
+DEFAULT = f"{EMPTY}, or leave it out for its default"
+
+
+def refusal(call: Callable[[], object], capsys: pytest.CaptureFixture) -> str:
+    """The refusal of `call`: a command line's error line (exit 2), or the TorchlabError the Python API raised."""
+    try:
+        status = call()
+    except TorchlabError as err:
+        return str(err)
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("torchlab: error: ") and err.count("\n") == 1, err
+    return err.removeprefix("torchlab: error: ").removesuffix("\n")
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (["train", "mnist-mlp", "--data-dir", ""], f"--data-dir {DEFAULT}"),
+        (["cv", "mnist-mlp", "--out", " "], f"--out {DEFAULT}"),
+        (["show", "mnist-mlp", "--data-dir", ""], f"--data-dir {DEFAULT}"),
+        (["eval", ""], f"RUN_DIR {EMPTY}"),
+        (["eval", "RUN", "--weights", ""], f"--weights {DEFAULT}"),
+        (["resume", "RUN", "--data-dir", ""], f"--data-dir {DEFAULT}"),
+        (["report", "RUN", ""], f"RUN_DIR {EMPTY}"),
+        (["report", "RUN", "RUN", "--out", ""], f"--out {DEFAULT}"),
+        (["export", "RUN", "--format", "onnx", "--out", ""], f"--out {DEFAULT}"),
+        (["notes", "overfitting", "--pictures", ""], f"--pictures {DEFAULT}"),
+        (["train", "mnist-mlp", "data.root=' '"], f"data.root {DEFAULT}"),
+        (["train", "folder-resnet18", "data.index=''"], f"data.index {DEFAULT}"),
+        (["train", "folder-resnet18", "model.weights=''"], f"model.weights {DEFAULT}"),
+        (["train", "gaussians-gan", "task.judge=''"], f"task.judge {DEFAULT}"),
+        (["train", "sst2-lstm", "model.embeddings=''"], f"model.embeddings {DEFAULT}"),
+        (lambda run: torchlab.train("mnist-mlp", out=" "), f"torchlab.train's out= {DEFAULT}"),
+        (lambda run: torchlab.train("mnist-mlp", overrides={"data.root": ""}), f"data.root {DEFAULT}"),
+        (lambda run: torchlab.fit(torch.nn.Linear(4, 3), (torch.zeros(8, 4), torch.arange(8) % 3), out=""),
+         f"torchlab.fit's out= {DEFAULT}"),
+        (lambda run: torchlab.load(""), f"torchlab.load's run_dir {EMPTY}"),
+        (lambda run: torchlab.Run("", torchlab.load(run).config), f"Run's run_dir {EMPTY}"),
+        (lambda run: torchlab.resume(""), f"torchlab.resume's run_dir {EMPTY}"),
+        (lambda run: torchlab.resume(run, 2, data_dir=""), f"torchlab.resume's data_dir= {DEFAULT}"),
+    ],
+)  # fmt: skip
+def test_an_empty_path_is_refused_in_one_wording_wherever_one_is_taken(
+    given, said, tiny, tmp_path, monkeypatch, capsys
+):
     """Before: `--data-dir ""` (a script's unset variable) and `data.root=''` trained from the default data
-    root, `model.embeddings=''` trained without pretrained vectors, `--logger none,tensorboard` ran tensorboard,
-    and `eval ""` read the current folder; only `--out ""` was refused."""
+    root, `model.embeddings=''` without pretrained vectors, `eval ""` read the current folder; then each was
+    refused, in three wordings: flags', config keys' and Python's."""
     monkeypatch.chdir(tmp_path)  # where a default run directory would go
     before = sorted(tiny.rglob("*"))
+    call = (
+        functools.partial(given, tiny)
+        if callable(given)
+        else lambda: main([str(tiny) if w == "RUN" else w for w in given])
+    )
+    assert refusal(call, capsys) == said
+    assert list(tmp_path.iterdir()) == [] and sorted(tiny.rglob("*")) == before  # nothing written
+
+
+def test_an_empty_import_or_none_beside_a_logger_is_refused(tmp_path, monkeypatch, capsys):
+    """Before: an empty import was skipped, `data.root=` took the default data root, and `--logger
+    none,tensorboard` ran tensorboard."""
+    monkeypatch.chdir(tmp_path)
     for args, says in (
-        (["train", "mnist-mlp", "--data-dir", ""], "train: argument --data-dir: empty: it names no file or folder"),
-        (["cv", "mnist-mlp", "--out", " "], "cv: argument --out: empty"),
-        (["show", "mnist-mlp", "--data-dir", ""], "show: argument --data-dir: empty"),
-        (["eval", ""], "eval: argument RUN_DIR: empty"),
-        (["eval", str(tiny), "--weights", ""], "eval: argument --weights: empty"),
-        (["resume", str(tiny), "--data-dir", ""], "resume: argument --data-dir: empty"),
-        (["report", str(tiny), ""], "report: argument RUN_DIR: empty"),
-        (["report", str(tiny), str(tiny), "--out", ""], "report: argument --out: empty"),
-        (["export", str(tiny), "--format", "onnx", "--out", ""], "export: argument --out: empty"),
-        (["notes", "overfitting", "--pictures", ""], "notes: argument --pictures: empty"),
         (["--import", " ", "list"], "an import (--import, $TORCHLAB_IMPORT, imports:) is empty: name a module"),
         (["train", "mnist-mlp", "imports=['']"], "an import (--import, $TORCHLAB_IMPORT, imports:) is empty"),
         (["train", "mnist-mlp", "data.root="], "override 'data.root=' has no value; data.root=null sets null"),
-        (["train", "folder-resnet18", "data.index=''"], "data.index is empty"),
-        (["train", "folder-resnet18", "model.weights=''"], "model.weights is empty"),
-        (["train", "gaussians-gan", "task.judge=''"], "task.judge is empty"),
-        (["train", "sst2-lstm", "model.embeddings=''"], "model.embeddings is empty"),
         (["train", "mnist-mlp", "--logger", "none,tensorboard"], "'none' turns every logger off, and tensorboard"),
     ):
         assert main(args) == 2, args
         err = capsys.readouterr().err.strip()
         assert says in err and len(err.splitlines()) == 1, err
-    assert list(tmp_path.iterdir()) == [] and sorted(tiny.rglob("*")) == before  # nothing written
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_run_whose_config_took_an_empty_root_or_none_beside_a_logger_still_evaluates(tiny, tmp_path, capsys):

@@ -63,7 +63,7 @@ def test_overrides_beat_the_recipe_and_are_typed():
         ("optim.lr", "must look like section.key=value"),
         # these three trained: with the default data root, and with no logger or with tensorboard
         ("data.root=", "override 'data.root=' has no value; data.root=null sets null"),
-        ("data.root=' '", "data.root is empty: name a path, or leave the key out for its default"),
+        ("data.root=' '", "data.root is empty: name a file or folder, or leave it out for its default"),
         ("log.loggers=[none,tensorboard]", "log.loggers: 'none' turns every logger off, and tensorboard turns one on"),
     ],
 )

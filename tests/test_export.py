@@ -46,7 +46,7 @@ def test_weights_of_another_model_are_refused(run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "holds weights of another model: Missing key(s)" in err and "?" not in err
     (tmp_path / "model.onnx").write_bytes(b"\x08\x07")
-    for weights, message in [(tmp_path, "is a folder: name a weights file"), ("", "--weights: empty: it names no file"),
+    for weights, message in [(tmp_path, "is a folder: name a weights file"), ("", "--weights is empty: name a file"),
                              (tmp_path / "model.onnx", "is an ONNX graph, which torchlab does not read")]:  # fmt: skip
         assert main(["eval", str(run), "--weights", str(weights)]) == 2
         assert message in capsys.readouterr().err

@@ -833,11 +833,6 @@ LINEAR = {"in_features": 4, "out_features": 3}
         (lambda xy, out, run: torchlab.resume(None), "torchlab.resume's run_dir takes a path"),
         (lambda xy, out, run: torchlab.Run(str(run), None), "Run takes the run's Config, got NoneType: torchlab.load"),
         (lambda xy, out, run: torchlab.load(run, device="gpu").model, "unknown device 'gpu'"),
-        # an empty path trained into runs/ (out=""), read the current folder (load("")) or the default data root
-        (lambda xy, out, run: torchlab.fit(torch.nn.Linear(4, 3), xy, out=""), "torchlab.fit's out= is empty"),
-        (lambda xy, out, run: torchlab.train("mnist-mlp", out=" "), "torchlab.train's out= is empty"),
-        (lambda xy, out, run: torchlab.load(""), "torchlab.load's run_dir is empty: it names no file or folder"),
-        (lambda xy, out, run: torchlab.resume(run, 2, data_dir=""), "torchlab.resume's data_dir= is empty"),
         # Python's TypeError or ValueError from inside, or (batch_size=-1, no samples) {} without a word
         (lambda xy, out, run: torchlab.load(run).predict(*xy), "predict takes one batch of inputs, a tensor or numpy "
          "array; got 2"),
@@ -850,7 +845,7 @@ LINEAR = {"in_features": 4, "out_features": 3}
         (lambda xy, out, run: torchlab.load(run, device=None).model, "unknown device 'None'; use auto, cpu, cuda"),
     ],
     ids=["out", "model_kwargs", "a model_kwarg", "overrides", "meta", "no parameters", "frozen", "lazy", "load",
-         "resume", "Run", "device", "empty out", "empty train out", "empty load", "empty data_dir", "predict arity",
+         "resume", "Run", "device", "predict arity",
          "batch_size -1", "batch_size float", "evaluate nothing", "resume epochs str", "device None"],
 )  # fmt: skip
 def test_wrong_arguments_from_a_notebook_get_one_clear_line_and_nothing_is_written(

@@ -168,7 +168,11 @@ def test_train_refuses_a_folder_that_is_not_a_torchlab_run(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("out", "said"), [("", "argument --out: empty: it names no file or folder"), (".", "--out is empty or the current")]
+    ("out", "said"),
+    [
+        ("", "--out is empty: name a file or folder, or leave it out for its default"),
+        (".", "--out is empty or the current"),
+    ],
 )
 def test_train_refuses_an_empty_out_or_the_current_folder(out, said, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

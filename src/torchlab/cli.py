@@ -33,6 +33,7 @@ from torchlab.core.errors import (
     meant_hint,
     out_of_memory,
 )
+from torchlab.core.files import named_path
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -43,6 +44,14 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         command = self.prog.removeprefix("torchlab").strip()  # "torchlab: error: " starts the line already
         raise TorchlabError(f"{command}: {message}" if command else message)
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        # An empty path is refused here, where the flag is known (a `type` sees the text alone), in the
+        # words of every entry point (core.files.named_path).
+        if action.type in (Path, path_text):
+            flag = action.option_strings[-1] if action.option_strings else action.metavar or action.dest
+            named_path(arg_string, flag, has_default=bool(action.option_strings))
+        return super()._get_value(action, arg_string)
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         # Python 3.11's argparse names the choices but not the one a typo meant (`torchlab trian`).
@@ -94,17 +103,10 @@ def recipe_first(args: argparse.Namespace) -> None:
         )
 
 
-def named(text: str) -> str:
-    """An argument that names a file or folder: an empty one (`--data-dir "$UNSET"`) named none, and the
-    default was taken without a word, where `--out ""` was refused."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("empty: it names no file or folder")
+def path_text(text: str) -> str:
+    """The type of a flag that names a file or folder and stays text (`--data-dir`); `Path` is that of the
+    others. `ArgumentParser` refuses either when empty (`--data-dir "$UNSET"` took the default without a word)."""
     return text
-
-
-def named_path(text: str) -> Path:
-    """`named`, as a Path (whose "" would be the current folder)."""
-    return Path(named(text))
 
 
 def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
@@ -116,9 +118,9 @@ def add_run_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
         "overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=0.05"
     )
     parser.add_argument("--epochs", type=int, help="train.epochs")
-    parser.add_argument("--out", type=named_path, help=out_help)
+    parser.add_argument("--out", type=Path, help=out_help)
     parser.add_argument(
-        "--data-dir", type=named, help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)"
+        "--data-dir", type=path_text, help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)"
     )
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (train.device)")
     parser.add_argument("--seed", type=int, help="train.seed")
@@ -312,7 +314,9 @@ def build_parser() -> ArgumentParser:
     )
     show.add_argument("recipe", help="a recipe name or a YAML file")
     show.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="overrides, as for train")
-    show.add_argument("--data-dir", type=named, help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)")
+    show.add_argument(
+        "--data-dir", type=path_text, help="data root (default $TORCHLAB_DATA, else ~/.cache/torchlab/data)"
+    )
     show.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
 
     train = sub.add_parser("train", help="train a recipe", description="Train a recipe into a new run directory.")
@@ -331,9 +335,9 @@ def build_parser() -> ArgumentParser:
         help="continue a stopped run, or train a finished one further (--epochs N)",
         description="Continue a run from its checkpoints/last.pt.",
     )
-    resume.add_argument("run_dir", type=named_path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
     resume.add_argument("--epochs", type=int, help="train to this many epochs in all")
-    resume.add_argument("--data-dir", type=named, help="data root, if not the one the run used")
+    resume.add_argument("--data-dir", type=path_text, help="data root, if not the one the run used")
     resume.add_argument("-q", "--quiet", action="store_true", help="no progress bar or epoch lines, only the summary")
 
     ev = sub.add_parser(
@@ -341,12 +345,10 @@ def build_parser() -> ArgumentParser:
         help="re-evaluate a run's best checkpoint on the test set",
         description="Re-evaluate checkpoints/best.pt of a run on its test set.",
     )
-    ev.add_argument("run_dir", type=named_path, metavar="RUN_DIR", help=RUN_DIR_HELP)
-    ev.add_argument("--data-dir", type=named, help="data root, if not the one the run used")
+    ev.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    ev.add_argument("--data-dir", type=path_text, help="data root, if not the one the run used")
     ev.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    ev.add_argument(
-        "--weights", type=named_path, help="evaluate these weights instead (.safetensors, or a .pt state dict)"
-    )
+    ev.add_argument("--weights", type=Path, help="evaluate these weights instead (.safetensors, or a .pt state dict)")
 
     report = sub.add_parser(
         "report",
@@ -355,8 +357,8 @@ def build_parser() -> ArgumentParser:
         "With one RUN_DIR and no --out: print its report.html, drawing its figures and the page again if they "
         "are missing (a run stopped while drawing them).",
     )
-    report.add_argument("run_dirs", nargs="+", type=named_path, metavar="RUN_DIR")
-    report.add_argument("--out", type=named_path, help="folder for report.html (default runs/compare/TIMESTAMP)")
+    report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    report.add_argument("--out", type=Path, help="folder for report.html (default runs/compare/TIMESTAMP)")
     notes = sub.add_parser(
         "notes",
         help="the notes' examples, runnable",
@@ -364,11 +366,9 @@ def build_parser() -> ArgumentParser:
     )
     notes.add_argument("section", nargs="?", help="a section name from `torchlab notes`")
     notes.add_argument("--code", action="store_true", help="print only the corrected code the section runs")
+    notes.add_argument("--pictures", type=Path, help="folder for the section's pictures (default runs/notes/SECTION)")
     notes.add_argument(
-        "--pictures", type=named_path, help="folder for the section's pictures (default runs/notes/SECTION)"
-    )
-    notes.add_argument(
-        "--data-dir", type=named, help="data root of the MNIST sections (default $TORCHLAB_DATA, else ~/.cache/...)"
+        "--data-dir", type=path_text, help="data root of the MNIST sections (default $TORCHLAB_DATA, else ~/.cache/...)"
     )
 
     export = sub.add_parser(
@@ -377,9 +377,9 @@ def build_parser() -> ArgumentParser:
         description="Write checkpoints/best.pt's weights as safetensors (any model) or ONNX (classifiers; "
         "input: the normalised image batch, output: logits). Prints the file written.",
     )
-    export.add_argument("run_dir", type=named_path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
     export.add_argument("--format", required=True, choices=["safetensors", "onnx"])
-    export.add_argument("--out", type=named_path, help="the file to write (default RUN_DIR/export/model.FORMAT)")
+    export.add_argument("--out", type=Path, help="the file to write (default RUN_DIR/export/model.FORMAT)")
     export.add_argument("--checkpoint", choices=["best", "last"], default="best")
     return parser
 

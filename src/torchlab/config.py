@@ -24,7 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from torchlab.core.errors import TorchlabError, closest, did_you_mean, meant_hint
-from torchlab.core.files import atomic_write_text, torchlab_folder
+from torchlab.core.files import atomic_write_text, named_path, torchlab_folder
 from torchlab.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, import_user_code, user_sources
 
 
@@ -54,11 +54,11 @@ def in_range(section: str, low: float, high: float = math.inf, brackets: str = "
 
 
 def not_blank(section: str, **paths: str | None) -> None:
-    """Path settings in __post_init__: each given (not None) must name something. An empty one (`data.root=`,
-    an unset shell variable) named no folder, and the default was taken without a word."""
+    """Path settings in __post_init__: each given (not None) must name something (`named_path`); None,
+    or the key left out, takes its default."""
     for name, value in paths.items():
-        if value is not None and not value.strip():
-            raise TorchlabError(f"{section}.{name} is empty: name a path, or leave the key out for its default")
+        if value is not None:
+            named_path(value, f"{section}.{name}", has_default=True)
 
 
 def count_in_range(section: str, low: int, high: int, total: int | None = None, **lists: list[int]) -> None:

@@ -35,6 +35,7 @@ from torchlab.config import Config, build_config, flatten, load_run_config, mean
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, save_tensors
 from torchlab.core.distributed import is_main_process, refusal_agreed
 from torchlab.core.errors import TorchlabError
+from torchlab.core.files import named_path
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.core.words import counted
@@ -301,7 +302,7 @@ def train(
     """Train a recipe (a name, a YAML path, a Config, or a dict read as a recipe's YAML) into a new run directory."""
     config = configure(recipe, [*listed(overrides), *dotted(settings, "train")])
     out = (
-        as_path(out, "torchlab.train's out=")
+        as_path(out, "torchlab.train's out=", has_default=True)
         if out is not None
         else api.new_run_dir(config.recipe, config.train.device)
     )
@@ -314,7 +315,7 @@ def resume(
 ) -> Run:
     """Continue an interrupted run (to `epochs` in all, if given; its data from `data_dir` if moved)."""
     epochs = None if epochs is None else as_count(epochs, "torchlab.resume's epochs=")
-    data_dir = None if data_dir is None else str(as_path(data_dir, "torchlab.resume's data_dir="))
+    data_dir = None if data_dir is None else str(as_path(data_dir, "torchlab.resume's data_dir=", has_default=True))
     return resumed(as_path(run_dir, "torchlab.resume's run_dir"), epochs, data_dir, quiet)
 
 
@@ -390,7 +391,9 @@ def fit(
         )
     config = resolve(raw, given_settings)
     run_dir = (
-        as_path(out, "torchlab.fit's out=") if out is not None else api.new_run_dir(config.recipe, config.train.device)
+        as_path(out, "torchlab.fit's out=", has_default=True)
+        if out is not None
+        else api.new_run_dir(config.recipe, config.train.device)
     )
     if tensors:
         config.data.path = str((run_dir / "data.safetensors").resolve())
@@ -515,14 +518,12 @@ def configure(recipe: str | Path | Config | dict[str, Any], overrides: list[str]
     return load_recipe(str(recipe), overrides)
 
 
-def as_path(value: Any, what: str) -> Path:
+def as_path(value: Any, what: str, has_default: bool = False) -> Path:
     """`value` as a Path: a str or os.PathLike (an int or None was pathlib's TypeError), not empty
-    (`out=""` trained into the default folder, `load("")` read the current one)."""
+    (`out=""` trained into the default folder, `load("")` read the current one: `named_path`)."""
     if not isinstance(value, str | os.PathLike):
         raise TorchlabError(f"{what} takes a path (a str or pathlib.Path), got {type(value).__name__}")
-    if not os.fspath(value).strip():
-        raise TorchlabError(f"{what} is empty: it names no file or folder")
-    return Path(value)
+    return Path(named_path(value, what, has_default))
 
 
 def as_count(value: Any, what: str) -> int:

@@ -11,11 +11,12 @@ import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from torchlab.core.errors import TorchlabError
 
 TEMP_SUFFIX = ".tmp"
+PathText = TypeVar("PathText", bound=str | os.PathLike[str])
 
 
 def user_path(text: str | os.PathLike[str]) -> Path:
@@ -26,6 +27,17 @@ def user_path(text: str | os.PathLike[str]) -> Path:
     except RuntimeError:
         user = str(text)[1:].split("/", 1)[0]
         raise TorchlabError(f"{text}: there is no user '{user}' for ~{user} (your home is ~/)") from None
+
+
+def named_path(value: PathText, what: str, has_default: bool = False) -> PathText:
+    """`value`, a path the user gave (a flag, an argument, a config key, a Python argument), refused when empty
+    or blank: `--data-dir "$UNSET"`, `data.root=''` or `out=""` named no file or folder, and the default
+    (or the current folder) was taken without a word. `what` names it as the user wrote it (`--out`,
+    `data.root`, `torchlab.train's out=`); `has_default`: leaving it out takes a default."""
+    if not os.fspath(value).strip():
+        instead = ", or leave it out for its default" if has_default else ""
+        raise TorchlabError(f"{what} is empty: name a file or folder{instead}")
+    return value
 
 
 @contextmanager

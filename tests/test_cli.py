@@ -519,18 +519,47 @@ def test_an_empty_path_is_refused_in_one_wording_wherever_one_is_taken(
 
 
 def test_an_empty_import_or_none_beside_a_logger_is_refused(tmp_path, monkeypatch, capsys):
-    """Before: an empty import was skipped, `data.root=` took the default data root, and `--logger
-    none,tensorboard` ran tensorboard."""
+    """Before: an empty import was skipped, and `--logger none,tensorboard` ran tensorboard."""
     monkeypatch.chdir(tmp_path)
     for args, says in (
         (["--import", " ", "list"], "an import (--import, $TORCHLAB_IMPORT, imports:) is empty: name a module"),
         (["train", "mnist-mlp", "imports=['']"], "an import (--import, $TORCHLAB_IMPORT, imports:) is empty"),
-        (["train", "mnist-mlp", "data.root="], "override 'data.root=' has no value; data.root=null sets null"),
         (["train", "mnist-mlp", "--logger", "none,tensorboard"], "'none' turns every logger off, and tensorboard"),
     ):
         assert main(args) == 2, args
         err = capsys.readouterr().err.strip()
         assert says in err and len(err.splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+NO_VALUE = [  # an override without a value, and what its key takes
+    ("train.epochs=", "train.epochs takes an integer"),
+    ("model.name=", "model.name takes a string"),
+    ("log.loggers=", "log.loggers takes a list of strings: log.loggers=[] sets an empty list"),
+    ("data.root=", "data.root takes a string or null: data.root=null sets null"),
+    ("train.compile= ", "train.compile takes true or false"),
+    ("log.visdom=", "log.visdom is a section: set its keys, log.visdom.KEY=VALUE"),
+]
+NO_VALUE_ENTRIES = {
+    "train": lambda override: main(["train", "mnist-mlp", override]),
+    "cv": lambda override: main(["cv", "mnist-mlp", override]),
+    "torchlab.train": lambda override: torchlab.train("mnist-mlp", overrides=[override]),
+    "torchlab.fit": lambda override: torchlab.fit(
+        torch.nn.Linear(4, 3), (torch.zeros(8, 4), torch.arange(8) % 3), overrides=override
+    ),
+}
+
+
+@pytest.mark.parametrize(("override", "takes"), NO_VALUE)
+@pytest.mark.parametrize("entry", NO_VALUE_ENTRIES)
+def test_an_override_without_a_value_says_what_its_key_takes(entry, override, takes, tmp_path, monkeypatch, capsys):
+    """Before: each was told `KEY=null sets null`, also a key that refuses null (train.epochs, model.name,
+    log.loggers), where following the advice failed again."""
+    monkeypatch.chdir(tmp_path)  # where a default run directory would go
+    assert (
+        refusal(functools.partial(NO_VALUE_ENTRIES[entry], override), capsys)
+        == f"override '{override}' has no value; {takes}"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

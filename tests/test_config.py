@@ -62,7 +62,7 @@ def test_overrides_beat_the_recipe_and_are_typed():
         ("train.compile=maybe", "train.compile: expected true or false"),
         ("optim.lr", "must look like section.key=value"),
         # these three trained: with the default data root, and with no logger or with tensorboard
-        ("data.root=", "override 'data.root=' has no value; data.root=null sets null"),
+        ("data.root=", "override 'data.root=' has no value; data.root takes a string or null: data.root=null"),
         ("data.root=' '", "data.root is empty: name a file or folder, or leave it out for its default"),
         ("log.loggers=[none,tensorboard]", "log.loggers: 'none' turns every logger off, and tensorboard turns one on"),
     ],
@@ -101,6 +101,33 @@ def test_a_key_without_its_section_or_of_another_component_names_where_it_belong
     with pytest.raises(TorchlabError) as err:
         load_recipe(recipe, [override])
     assert message in str(err.value)
+
+
+ADVISED = [  # (recipe, override, what its key takes, the override advised)
+    (
+        "mnist-mlp",
+        "model.hidden=",
+        "model.hidden takes a list of integers: model.hidden=[] sets an empty list",
+        "model.hidden=[]",
+    ),
+    ("sine-lstmcell", "model.hidden_sizes=", "model.hidden_sizes takes a list of integers", None),  # 1 layer or more
+    (
+        "mnist-mlp",
+        "train.monitor=",
+        "train.monitor takes a string or null: train.monitor=null sets null",
+        "train.monitor=null",
+    ),
+    ("mnist-mlp", "train.mode=", "train.mode takes 'min' | 'max'", None),
+]
+
+
+@pytest.mark.parametrize(("recipe", "override", "takes", "advised"), ADVISED)
+def test_an_override_without_a_value_advises_null_or_an_empty_list_only_where_taken(recipe, override, takes, advised):
+    """Before: every key was advised `KEY=null`, which most refuse. The advice given now is taken."""
+    with pytest.raises(TorchlabError) as err:
+        load_recipe(recipe, [override])
+    assert str(err.value) == f"override '{override}' has no value; {takes}"
+    assert advised is None or load_recipe(recipe, [advised])
 
 
 def test_unknown_recipe_suggests_the_close_one():

@@ -290,6 +290,8 @@ def _type_name(tp: Any) -> str:
     if tp is type(None):
         return "null"
     origin = typing.get_origin(tp)
+    if tp is dict or origin is dict:
+        return "a mapping of keys"
     if origin is Literal:
         return " | ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
@@ -297,13 +299,55 @@ def _type_name(tp: Any) -> str:
     if origin in (list, tuple):
         item = typing.get_args(tp)[0]
         return f"a list of {PLURALS.get(item) or _type_name(item)}"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false", Any: "any value"}.get(
         tp, getattr(tp, "__name__", str(tp))
     )
 
 
-def coerce(value: Any, tp: Any, path: str) -> Any:
-    """Return `value` as type `tp`, or raise TorchlabError naming `path`."""
+class NoValue:
+    """The value of an override with nothing after its `=` (`train.epochs=$UNSET`), where YAML reads null,
+    which took a key's default without a word: `coerce` refuses it, once the key's type says what it takes."""
+
+    def __init__(self, override: str) -> None:
+        self.override = override
+
+    def __repr__(self) -> str:
+        return "''"  # as a message about a value holding it quotes it
+
+    def refusal(self, key: str, tp: Any, owner: type | None = None) -> TorchlabError:
+        """The error naming what `key` (of type `tp`, a field of dataclass `owner`) takes instead: the advice
+        `key=null` only where it takes null, `key=[]` only where `owner` takes an empty list."""
+        if dataclasses.is_dataclass(tp):
+            return TorchlabError(
+                f"override '{self.override}' has no value; {key} is a section: set its keys, {key}.KEY=VALUE"
+            )
+        takes = f"{key} takes {_type_name(tp)}"
+        if takes_null(tp):
+            takes += f": {key}=null sets null"
+        elif typing.get_origin(tp) is list and owner is not None and takes_empty_list(owner, key.rpartition(".")[2]):
+            takes += f": {key}=[] sets an empty list"
+        return TorchlabError(f"override '{self.override}' has no value; {takes}")
+
+
+def takes_null(tp: Any) -> bool:
+    """Whether a key of type `tp` takes null (`str | None`, `Any`)."""
+    return tp is Any or tp is type(None) or type(None) in typing.get_args(tp)
+
+
+def takes_empty_list(owner: type, name: str) -> bool:
+    """Whether dataclass `owner` (its other keys at their defaults) takes an empty list as `name`: its range
+    checks may refuse one (`model.hidden_sizes` needs a layer)."""
+    try:
+        owner(**{name: []})
+    except (TorchlabError, TypeError, ValueError):
+        return False
+    return True
+
+
+def coerce(value: Any, tp: Any, path: str, owner: type | None = None) -> Any:
+    """Return `value` as type `tp`, or raise TorchlabError naming `path` (a key of dataclass `owner`, if given)."""
+    if isinstance(value, NoValue):
+        raise value.refusal(path, tp, owner)
     fail = TorchlabError(f"{path}: expected {_type_name(tp)}, got {value!r}")
     origin = typing.get_origin(tp)
     if tp is Any:
@@ -402,7 +446,7 @@ def from_dict(
             suggestion = f"{owner}.{key}" if owner else (f"{prefix}{near}" if near else None)
             hint = meant_hint(suggestion) or kin_hint(path, key, values.get("name"), kin)
             raise TorchlabError(f"unknown config key '{prefix}{key}'{hint}; {path or 'config'} has: {', '.join(names)}")
-        kwargs[key] = coerce(value, hints[key], f"{prefix}{key}")
+        kwargs[key] = coerce(value, hints[key], f"{prefix}{key}", cls)
     return cls(**kwargs)
 
 
@@ -457,10 +501,13 @@ def build_config(raw: dict[str, Any]) -> Config:
     The user code it names under `imports` is imported first; the built config's `imports` then
     lists every module outside torchlab that defines one of its components."""
     raw = dict(raw)
-    imported = import_user_code(coerce(raw.get("imports") or [], list[str], "imports"))
-    registries = SECTION_REGISTRIES
     top = {f.name: f for f in dataclasses.fields(Config)}
     hints = typing.get_type_hints(Config)
+    for key, value in raw.items():  # `imports=`, a section (`train=`): its own word, not a mapping's
+        if key in top and isinstance(value, NoValue):
+            raise value.refusal(key, hints[key], Config)
+    imported = import_user_code(coerce(raw.get("imports") or [], list[str], "imports"))
+    registries = SECTION_REGISTRIES
     chosen = {}
     classes = {name: hints[name] for name in top if dataclasses.is_dataclass(hints[name])}
     for name in registries:
@@ -528,15 +575,13 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     keys = [k.strip() for k in dotted.split(".")]
     if not all(keys):
         raise TorchlabError(f"override '{override}' has an empty key")
-    if not text.strip():  # YAML's null: `data.root=$UNSET` took the default data root without a word
-        raise TorchlabError(f"override '{override}' has no value; {dotted.strip()}=null sets null")
     node = raw
     for key in keys[:-1]:
         child = node.setdefault(key, {})
         if not isinstance(child, dict):
             raise TorchlabError(f"override '{override}': '{key}' is a value, not a section")
         node = child
-    node[keys[-1]] = parse_value(text)
+    node[keys[-1]] = parse_value(text) if text.strip() else NoValue(override)
 
 
 def yaml_problem(err: Exception) -> str:

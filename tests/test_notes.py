@@ -101,6 +101,16 @@ def test_every_section_runs_and_prints(name, capsys, monkeypatch, tmp_path):
     assert len(capsys.readouterr().out.splitlines()) >= 2
 
 
+def test_an_empty_pictures_variable_is_unset_as_torchlab_data_is(capsys, monkeypatch, tmp_path):
+    """Before: TORCHLAB_NOTES_PICTURES="" put a section's pictures into the working directory itself."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCHLAB_NOTES_PICTURES", "")
+    notes.run("overfitting")
+    assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*.png")] == [
+        Path("runs/notes/overfitting/overfitting.png")
+    ]
+
+
 def test_notes_command_lists_sections_and_rejects_unknown(capsys):
     assert cli.main(["notes"]) == 0
     listed = capsys.readouterr().out.splitlines()

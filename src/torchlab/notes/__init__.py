@@ -115,8 +115,9 @@ def picture(filename: str) -> Path:
 
 
 def pictures_dir() -> Path:
-    """$TORCHLAB_NOTES_PICTURES, else runs/notes (relative to the working directory)."""
-    return Path(os.environ.get("TORCHLAB_NOTES_PICTURES", "runs/notes"))
+    """$TORCHLAB_NOTES_PICTURES, else runs/notes (relative to the working directory); set empty, it is unset,
+    as $TORCHLAB_DATA is (its "" was the working directory itself)."""
+    return Path(os.environ.get("TORCHLAB_NOTES_PICTURES") or "runs/notes")
 
 
 def run(name: str, code_only: bool = False, pictures: Path | None = None, data_dir: str | None = None) -> None:

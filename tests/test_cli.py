@@ -518,10 +518,15 @@ def test_an_empty_path_is_refused_in_one_wording_wherever_one_is_taken(
     assert list(tmp_path.iterdir()) == [] and sorted(tiny.rglob("*")) == before  # nothing written
 
 
-def test_an_empty_import_or_none_beside_a_logger_is_refused(tmp_path, monkeypatch, capsys):
-    """Before: an empty import was skipped, and `--logger none,tensorboard` ran tensorboard."""
+def test_an_empty_flag_or_import_or_none_beside_a_logger_is_refused(tmp_path, monkeypatch, capsys):
+    """Before: an empty import was skipped, `eval --device ""` took the run's device, `train --device ""`
+    was refused as an override the user had not written (`train.device=`), and `--logger none,tensorboard`
+    ran tensorboard."""
     monkeypatch.chdir(tmp_path)
     for args, says in (
+        (["train", "mnist-mlp", "--device", ""], "--device is empty: give it a value, or leave it out for its default"),
+        (["cv", "mnist-mlp", "--logger", " "], "--logger is empty: give it a value, or leave it out for its default"),
+        (["eval", "runs/any", "--device", ""], "--device is empty: give it a value, or leave it out for its default"),
         (["--import", " ", "list"], "an import (--import, $TORCHLAB_IMPORT, imports:) is empty: name a module"),
         (["train", "mnist-mlp", "imports=['']"], "an import (--import, $TORCHLAB_IMPORT, imports:) is empty"),
         (["train", "mnist-mlp", "--logger", "none,tensorboard"], "'none' turns every logger off, and tensorboard"),

@@ -46,11 +46,14 @@ class ArgumentParser(argparse.ArgumentParser):
         raise TorchlabError(f"{command}: {message}" if command else message)
 
     def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
-        # An empty path is refused here, where the flag is known (a `type` sees the text alone), in the
-        # words of every entry point (core.files.named_path).
+        # An empty value is refused here, where the flag is known (a `type` sees the text alone): a path's in
+        # the words of every entry point (core.files.named_path), another text's (`--device "$UNSET"`, which
+        # became the override `train.device=` or was skipped) in the same words.
+        flag = action.option_strings[-1] if action.option_strings else action.metavar or action.dest
         if action.type in (Path, path_text):
-            flag = action.option_strings[-1] if action.option_strings else action.metavar or action.dest
             named_path(arg_string, flag, has_default=bool(action.option_strings))
+        elif action.option_strings and action.type is None and action.choices is None and not arg_string.strip():
+            raise TorchlabError(f"{flag} is empty: give it a value, or leave it out for its default")
         return super()._get_value(action, arg_string)
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:

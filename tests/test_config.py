@@ -61,9 +61,10 @@ def test_overrides_beat_the_recipe_and_are_typed():
         ("model.name=mlpp", "unknown model 'mlpp' (did you mean 'mlp'?)"),
         ("train.compile=maybe", "train.compile: expected true or false"),
         ("optim.lr", "must look like section.key=value"),
-        # these three trained: with the default data root, and with no logger or with tensorboard
+        # these four trained: with the default data root, and with no logger or with tensorboard
         ("data.root=", "override 'data.root=' has no value; data.root takes a string or null: data.root=null"),
         ("data.root=' '", "data.root is empty: name a file or folder, or leave it out for its default"),
+        ("log.loggers=''", "log.loggers: expected a list of strings, got ''"),  # no logger
         ("log.loggers=[none,tensorboard]", "log.loggers: 'none' turns every logger off, and tensorboard turns one on"),
     ],
 )

@@ -372,6 +372,8 @@ def coerce(value: Any, tp: Any, path: str, owner: type | None = None) -> Any:
         raise fail
     if origin in (list, tuple):
         if isinstance(value, str):  # a command line gives `a,b,c`
+            if not value.strip():  # `log__loggers=""` turned every logger off without a word; `[]` says so
+                raise fail
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple):
             raise fail

@@ -21,7 +21,6 @@ from torchlab.data.memory import InMemoryImages
 from torchlab.data.root import data_root, dataset_folder, downloads_allowed, fetch, missing_files
 
 FOLDER = "cifar-10-batches-py"
-ARCHIVE = "cifar-10-python.tar.gz"  # what torchvision downloads into the root, and extracts
 SHAPE = (3, 32, 32)
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]  # batches.meta's
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -82,12 +81,12 @@ def load_cifar10(root: Path, download: bool) -> tuple[tuple[torch.Tensor, ...], 
     """((train images, labels), (test images, labels), class names); images uint8 [N, 3, 32, 32]."""
     folder = dataset_folder(root, FOLDER)
 
-    def from_the_web() -> None:
+    def from_the_web(stage: Path) -> None:
         from torchvision import datasets  # imported only here: it costs a second of startup
 
-        datasets.CIFAR10(str(root), train=True, download=downloads_allowed(download))
+        datasets.CIFAR10(str(stage), train=True, download=downloads_allowed(download))
 
-    if why := fetch(root, folder, FILES, from_the_web, download, ARCHIVE):
+    if why := fetch(root, folder, FILES, from_the_web, download):
         raise DataNotFound(
             f"CIFAR-10 not found in {folder}: missing {', '.join(missing_files(folder, FILES))} ({why}); point "
             f"--data-dir or TORCHLAB_DATA at a folder holding {FOLDER}/ (torchvision's layout)"

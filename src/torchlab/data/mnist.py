@@ -42,11 +42,11 @@ def load_idx_dataset(
     root = data_root(cfg.root)
     raw = dataset_folder(root, name, "raw")
 
-    def from_the_web() -> None:
+    def from_the_web(stage: Path) -> None:
         from torchvision import datasets  # imported only here: it costs a second of startup
 
         for train in (True, False):
-            getattr(datasets, name)(str(root), train=train, download=downloads_allowed(cfg.download))
+            getattr(datasets, name)(str(stage), train=train, download=downloads_allowed(cfg.download))
 
     if why := fetch(root, raw, RAW_FILES, from_the_web, cfg.download):
         raise _missing(raw, missing_files(raw, RAW_FILES), why)

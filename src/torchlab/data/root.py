@@ -1,7 +1,10 @@
 """Where datasets live: --data-dir, else $TORCHLAB_DATA, else ~/.cache/torchlab/data."""
 
+import fcntl
 import os
 import shutil
+import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
@@ -11,6 +14,7 @@ from torchlab.core.files import user_path
 from torchlab.core.flags import Flag
 
 _LOOKING = Flag("looking")
+STAGE_SUFFIX = ".download"  # a dataset's download in progress, in the root: see `staged`
 
 
 def data_root(configured: str | None) -> Path:
@@ -50,54 +54,109 @@ def file_on_the_way(folder: Path) -> Path | None:
     return None
 
 
-def fetch(
-    root: Path, folder: Path, names: Sequence[str], download: Callable[[], None], allowed: bool, archive: str = ""
-) -> str:
+def fetch(root: Path, folder: Path, names: Sequence[str], download: Callable[[Path], None], allowed: bool) -> str:
     """Why some of the files `names` are absent from `folder` in `root` ("downloads are off", "download
-    failed: ..." or "the download lacks them"), after `download()` where any is absent and downloads are
-    `allowed`; "" when all are there. A failed download removes what it wrote: the dataset's folder's new
-    entries and the new `archive` in `root` (see `undone_on_failure`)."""
+    failed: ..." or "the download lacks them"), after a download where any is absent and downloads are
+    `allowed`; "" when all are there.
+
+    One process at a time fetches a dataset into a root (`fetching`): two commands started together on a
+    fresh root (two terminals, torchrun's ranks, cv's folds) download it once, the second waiting for the
+    first and finding its files. `download(stage)` writes the dataset in torchvision's layout under a new
+    folder `stage` of the root; its files then land by rename, each whole, and only where none is (what
+    was there stays). Should it fail, or its process die, nothing it wrote counts as present: the stage
+    goes (a dead process's, at the next fetch)."""
     if not missing_files(folder, names):
         return ""
     if not downloads_allowed(allowed):
         return "downloads are off"
-    top = root / folder.relative_to(root).parts[0]
+    top = folder.relative_to(root).parts[0]
     try:
-        with undone_on_failure(root, [top, *([root / archive] if archive else [])]):
-            download()
+        with fetching(root, top):
+            if missing_files(folder, names):  # else another process fetched them while this one waited
+                with staged(root, top) as stage:
+                    download(stage)
+                    move_in(stage / top, root / top)
     except Exception as err:  # any network or disk failure: the caller names what is missing
         return download_failed(err)
     return "the download lacks them" if missing_files(folder, names) else ""
 
 
 @contextmanager
-def undone_on_failure(root: Path, written: Sequence[Path]) -> Iterator[None]:
-    """Within it, a download into `root` that writes the paths `written` (a dataset's folder, its archive):
-    should it fail (no network, a full disk, Ctrl-C), the entries it added there are removed, then the
-    folders made for `root`, where they are left empty. Nothing else goes: what was there before, and
-    what another process or the user put beside them in the root meanwhile, stays."""
-    made = [path for path in (root, *root.parents) if not path.exists()]  # deepest first
-    before = entries(written)
+def fetching(folder: Path, name: str) -> Iterator[None]:
+    """Within it, this process alone fetches `name` into `folder`, which is made if absent: it holds an
+    flock on `folder/.NAME.lock`, which the kernel drops when the process dies, even by SIGKILL. Another
+    process holding it is said once (on stderr), then waited for. On leaving, the lock file goes, then
+    the folders made for it, where left empty: a failed download leaves the root as it was found."""
+    made = [path for path in (folder, *folder.parents) if not path.exists()]  # deepest first
+    path = folder / f".{name}.lock"
     try:
-        yield
-    except BaseException:
-        new = entries(written) - before
-        for path in new:
-            if path.parent not in new:
-                remove(path)
-        for folder in made:
+        fd = locked(path, f"torchlab: waiting for another process's download of {name} into {folder}")
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # while locked: see `locked`
+            fcntl.flock(fd, fcntl.LOCK_UN)  # unlocked, not only closed: a forked child would share the lock
+            os.close(fd)
+    finally:
+        for empty in made:
             with suppress(OSError):
-                folder.rmdir()  # only while empty
-        raise
+                empty.rmdir()  # only while empty
 
 
-def entries(paths: Sequence[Path]) -> set[Path]:
-    """Those of `paths` that exist, and every entry under them (links not followed)."""
-    found = {path for path in paths if path.exists() or path.is_symlink()}
-    for path in paths:
-        for parent, folders, files in os.walk(path):
-            found.update(Path(parent, name) for name in folders + files)
-    return found
+def locked(path: Path, waiting: str) -> int:
+    """A descriptor of the lock file `path` (made, with its folders, if absent), exclusively flocked;
+    `waiting` is printed once if another process holds it. Its holder deletes the file before unlocking,
+    so the file locked here may be gone from `path` by then: the lock is taken again on the new one."""
+    said = False
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not said:
+                    print(waiting, file=sys.stderr, flush=True)
+                    said = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if is_at(fd, path):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def is_at(fd: int, path: Path) -> bool:
+    """Whether the open file `fd` is the one at `path` still."""
+    try:
+        return os.path.samestat(os.fstat(fd), path.stat(follow_symlinks=False))
+    except FileNotFoundError:
+        return False
+
+
+@contextmanager
+def staged(root: Path, name: str) -> Iterator[Path]:
+    """A new folder `root/.NAME.XXXXXXXX.download` to download `name` into, removed on leaving. Called
+    under `fetching`: those left by a process that died downloading `name` are removed first."""
+    for stale in root.glob(f".{name}.*{STAGE_SUFFIX}"):
+        remove(stale)
+    stage = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=STAGE_SUFFIX, dir=root))
+    try:
+        yield stage
+    finally:
+        remove(stage)
+
+
+def move_in(source: Path, target: Path) -> None:
+    """Rename every file under `source` to its place under `target`, where no entry is (a user's file
+    stays); folders are made. Each file appears whole: a reader never sees one half-written."""
+    for parent, _, files in os.walk(source):
+        into = target / Path(parent).relative_to(source)
+        into.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            if not (into / name).exists() and not (into / name).is_symlink():
+                os.replace(Path(parent, name), into / name)
 
 
 def remove(path: Path) -> None:

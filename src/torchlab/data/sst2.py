@@ -96,12 +96,12 @@ def sst2_folder(cfg: DataConfig) -> Path:
     root = data_root(cfg.root)
     folder = dataset_folder(root, "SST-2")
 
-    def from_the_web() -> None:
+    def from_the_web(stage: Path) -> None:
         from torchvision.datasets.utils import download_and_extract_archive
 
-        download_and_extract_archive(URL, str(root))
+        download_and_extract_archive(URL, str(stage))
 
-    if why := fetch(root, folder, FILES, from_the_web, cfg.download, URL.rsplit("/", 1)[-1]):
+    if why := fetch(root, folder, FILES, from_the_web, cfg.download):
         raise _missing(folder, missing_files(folder, FILES), why)
     return folder
 

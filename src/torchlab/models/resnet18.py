@@ -8,6 +8,7 @@ in eval mode while the head trains.
 """
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ from torchlab.core.checkpoint import FORMAT, load_weights_only
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import user_path
 from torchlab.data import DataInfo
-from torchlab.data.root import downloads_allowed
+from torchlab.data.root import downloads_allowed, fetching
 from torchlab.models import MODELS, weights_follow
 
 StateDict = dict[str, torch.Tensor]
@@ -46,16 +47,23 @@ class TransferResNet18(nn.Module):
 
 
 def imagenet_weights() -> StateDict:
-    """torchvision's ImageNet weights: from torch's hub cache, else downloaded where allowed."""
+    """torchvision's ImageNet weights: from torch's hub cache, else downloaded where allowed, by one
+    process at a time (`fetching`; torch.hub writes a temporary file that it renames when whole)."""
     from torchvision.models import ResNet18_Weights
 
     weights = ResNet18_Weights.IMAGENET1K_V1
+    load = partial(weights.get_state_dict, progress=False, check_hash=True, weights_only=True)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     instead = f"put {cached.name} in {cached.parent}, or set model.weights to a local file or none"
     if not cached.is_file() and not downloads_allowed(True):
         raise TorchlabError(f"ImageNet weights for resnet18 are not cached and downloads are off: {instead}")
     try:
-        return weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
+        if cached.is_file():
+            return load()
+        with fetching(cached.parent, cached.name):
+            for unfinished in cached.parent.glob(f"{cached.name}.*.partial"):  # torch.hub's, of a process that died
+                unfinished.unlink(missing_ok=True)
+            return load()
     except Exception as err:  # any network or disk failure
         raise TorchlabError(f"could not get ImageNet weights from {weights.url} ({err}): {instead}") from None
 

@@ -1,0 +1,104 @@
+"""Two processes fetching one dataset (or resnet18's ImageNet weights) into one root at once: it is
+downloaded once, and both read it whole. A process killed mid-download leaves no file that counts as
+present and no lock held; the next run downloads it again. No network: tests/fake_downloads.py."""
+
+import fcntl
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fake_downloads import SOURCES, child, install, load, served, sha256
+
+pytestmark = pytest.mark.slow  # child processes
+
+WAITING = "torchlab: waiting for another process's download of "
+DATASETS = ("mnist", "cifar10", "sst2")  # into the data root; the weights go to torch's hub dir
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """(the data root, torch's hub dir), both new; downloads allowed, through the stand-ins only."""
+    monkeypatch.setenv("TORCHLAB_OFFLINE", "0")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "data", tmp_path / "torch" / "hub"
+
+
+def start(tmp_path: Path, name: str, sources: tuple[str, ...], hang: Path | None = None) -> multiprocessing.Process:
+    """A forked child (this process's imports already done: it starts at once) fetching `sources`."""
+    args = (tmp_path / "data", tmp_path / "log", sources, tmp_path / f"said-{name}", hang)
+    process = multiprocessing.get_context("fork").Process(target=child, args=args)
+    process.start()
+    return process
+
+
+def wait_for(*paths: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not all(path.exists() for path in paths):
+        assert time.monotonic() < deadline, f"{paths} never appeared"
+        time.sleep(0.02)
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(path.relative_to(root).as_posix() for path in root.rglob("*"))
+
+
+def assert_whole(root: Path, sources: tuple[str, ...]) -> None:
+    """Every file the `sources` serve is in `root`, byte for byte, and nothing else is (no lock, no stage)."""
+    files = {name: data for source in sources for name, data in served(source).items()}
+    for name, data in files.items():
+        assert sha256((root / name).read_bytes()) == sha256(data), name
+    folders = {parent.as_posix() for name in files for parent in Path(name).parents if parent != Path(".")}
+    assert tree(root) == sorted([*files, *folders])
+
+
+def downloads(log: Path) -> list[str]:
+    """The files the stand-ins downloaded ("PID NAME" lines), once per download."""
+    return sorted(line.split(" ", 1)[1] for line in log.read_text().splitlines())
+
+
+def every_file(sources: tuple[str, ...]) -> list[str]:
+    return sorted(name for source in sources for name in served(source))
+
+
+def test_two_processes_fetching_at_once_download_once_and_read_whole_files(roots, tmp_path):
+    """Before: both downloaded into the same files at once; one could read the other's half-written file
+    as complete (a truncated IDX file, an unpicklable batch), and one's undo could delete the other's."""
+    children = [start(tmp_path, name, SOURCES) for name in "ab"]
+    for process in children:
+        process.join(timeout=60)
+    said = [(tmp_path / f"said-{name}").read_text().splitlines() for name in "ab"]
+    assert [process.exitcode for process in children] == [0, 0], said
+    for lines in said:  # besides torch.hub's "Downloading: URL to PATH"
+        assert [line for line in lines if line.startswith("loaded ")] == [f"loaded {s}" for s in SOURCES]
+    waited = sorted(line.removeprefix(WAITING).split(" ")[0] for lines in said for line in lines if WAITING in line)
+    assert waited == sorted(["MNIST", "cifar-10-batches-py", "SST-2", "resnet18-f37072fd.pth"]), said  # once each
+    assert downloads(tmp_path / "log") == every_file(SOURCES)  # each file once
+    assert_whole(roots[0], DATASETS)
+    assert_whole(roots[1], ("weights",))
+
+
+def test_a_process_killed_mid_download_leaves_nothing_counted_present_and_the_next_run_repairs(roots, tmp_path):
+    """Each source in its own child, side by side in one root, killed while writing its first file."""
+    children = [start(tmp_path, source, (source,), tmp_path / f"hung-{source}") for source in SOURCES]
+    wait_for(*(tmp_path / f"hung-{source}" for source in SOURCES))
+    for process in children:
+        process.kill()
+        process.join(timeout=60)
+    for source in SOURCES:
+        root, files = roots[source == "weights"], served(source)
+        halves = [path.read_bytes() for path in root.rglob("*") if path.is_file() and path.stat().st_size]
+        assert any(data.startswith(half) for half in halves for data in files.values()), tree(root)
+        assert not any((root / name).exists() for name in files), tree(root)
+    for lock in tmp_path.rglob("*.lock"):
+        with open(lock) as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a BlockingIOError, were it held still
+    (tmp_path / "log").unlink()
+    for source in SOURCES:
+        with pytest.MonkeyPatch.context() as patched:
+            install(source, tmp_path / "log", patch=patched.setattr)
+            load(source, roots[0])
+    assert_whole(roots[0], DATASETS)
+    assert_whole(roots[1], ("weights",))
+    assert downloads(tmp_path / "log") == every_file(SOURCES)

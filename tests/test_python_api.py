@@ -23,6 +23,7 @@ import torchlab
 from tests.conftest import DATA, ROOT, TINY, cli_env, run_cli
 from torchlab.cli import main
 from torchlab.core.errors import TorchlabError
+from torchlab.data.given import count_classes
 from torchlab.recipes import load_recipe
 
 pytestmark = pytest.mark.slow
@@ -954,6 +955,85 @@ def test_fit_takes_class_labels_as_numpy_and_pandas_give_them(given, tmp_path):
     run = torchlab.fit(torch.nn.Linear, **splits, out=tmp_path / "run", model_kwargs=kwargs, train__epochs=2,
                        optim__lr=0.1, log__loggers=[])  # fmt: skip
     assert run.summary["val"]["accuracy"] > 0.7
+
+
+READ: list[int] = []  # the index of each sample the two Datasets below are asked for
+
+
+class Labelled(torch.utils.data.Dataset):
+    """Samples whose labels the Dataset also keeps beside them (torchvision's `targets`, or `labels`)."""
+
+    def __init__(self, x, y, key: str = "targets", kept=None, target_transform=None) -> None:
+        self.x, self.y, self.target_transform = x, y, target_transform
+        setattr(self, key, (y if kept is None else kept).tolist())
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        READ.append(i)
+        y = self.y[i]
+        return self.x[i], y if self.target_transform is None else self.target_transform(y)
+
+
+class CountedTensors(torch.utils.data.TensorDataset):
+    def __getitem__(self, i: int):
+        READ.append(i)
+        return super().__getitem__(i)
+
+
+def test_fit_counts_the_classes_a_dataset_keeps_without_reading_its_samples(tmp_path):
+    """Before: counting the classes read every sample (a torchvision MNIST decoded its 60,000 images;
+    a TensorDataset of 60,000 took 0.6 s); a Dataset's `targets` are read instead."""
+    x = torch.randn(2000, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long() * 4  # classes 0 and 4: five classes for the model
+    READ.clear()
+    run = torchlab.fit(torch.nn.Linear(4, 5), Labelled(x, y), out=tmp_path / "run", train__epochs=1, data__subset=32,
+                       data__eval_subset=32, log__loggers=[])  # fmt: skip
+    assert run.config.data.num_classes == 5 and run.summary["status"] == "completed"
+    # the checks, digests and one epoch of the 32 + 32 samples of the subsets: not one read per sample
+    assert 0 < len(READ) < 300  # 2,147 before
+
+
+@pytest.mark.parametrize(
+    ("make", "classes"),
+    [
+        (lambda x, y: Labelled(x, y, "labels"), 5),
+        (lambda x, y: CountedTensors(x, y), 5),
+        (lambda x, y: torch.utils.data.Subset(CountedTensors(x, y), range(10)), 4),  # its samples' classes alone
+        (lambda x, y: torch.utils.data.Subset(Labelled(x, y), torch.arange(20, 40)), 5),
+        (lambda x, y: torch.utils.data.ConcatDataset([Labelled(x[:50], y[:50]), CountedTensors(x[50:], y[50:])]), 5),
+    ],
+    ids=["labels", "TensorDataset", "Subset", "Subset by a tensor", "ConcatDataset"],
+)
+def test_the_classes_a_dataset_keeps_are_counted_without_reading_its_samples(make, classes):
+    x, y = torch.randn(100, 4), torch.arange(100) % 5
+    y[:10] = y[:10].clamp(max=3)  # the first 10 samples hold classes 0 to 3 only
+    dataset = make(x, y)
+    READ.clear()
+    assert count_classes({"train": dataset}) == classes
+    assert len(READ) == 1  # the first sample, whose target must agree with the labels kept
+
+
+@pytest.mark.parametrize(
+    ("make", "refused"),
+    [
+        (lambda x, y: Labelled(x, y, target_transform=lambda t: t + 1), None),  # the samples' labels: 1 to 5
+        (lambda x, y: Labelled(x, y, kept=(y + 1) % 5), None),  # `targets` that are not the samples' own
+        (lambda x, y: Labelled(x, y, target_transform=lambda t: "cat" if t == 3 else t), "train[3]'s is a str"),
+    ],
+    ids=["target_transform", "other targets", "a class name"],
+)
+def test_a_dataset_whose_kept_labels_are_not_its_samples_targets_is_counted_from_its_samples(make, refused):
+    x, y = torch.randn(100, 4), torch.arange(100) % 5
+    dataset = make(x, y)
+    READ.clear()
+    if refused:
+        with pytest.raises(TorchlabError, match=re.escape(refused)):
+            count_classes({"train": dataset})
+        return
+    assert count_classes({"train": dataset}) == int(max(dataset[i][1] for i in range(100))) + 1
+    assert len(READ) > 100  # every sample, once for counting
 
 
 @pytest.mark.parametrize("given", ["instance", "class"])

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset, TensorDataset, default_collate
 
 from torchlab.config import DataConfig, in_range
 from torchlab.core.errors import TorchlabError
@@ -240,7 +240,7 @@ def limits(cfg: DataConfig) -> dict[str, int | None]:
 
 def first(dataset: Dataset, n: int | None) -> Dataset:
     """The first `n` samples of `dataset` (all of them where `n` is None)."""
-    return dataset if n is None else torch.utils.data.Subset(dataset, range(min(n, len(dataset))))
+    return dataset if n is None else Subset(dataset, range(min(n, len(dataset))))
 
 
 def info_of(x: torch.Tensor, num_classes: int | None) -> DataInfo:
@@ -296,9 +296,9 @@ class GivenDatasets:
         self.kinds = {name: type(train if split is None else split).__qualname__ for name, split in splits.items()}
         if holds_out_val(cfg, val):
             train_idx, val_idx = split_indices(len(train), cfg)
-            train, val = torch.utils.data.Subset(train, train_idx), torch.utils.data.Subset(train, val_idx)
+            train, val = Subset(train, train_idx), Subset(train, val_idx)
         self.cfg, self.device = cfg, device
-        given = {"train": train, "val": val, "test": splits["test"] or torch.utils.data.Subset(train, [])}
+        given = {"train": train, "val": val, "test": splits["test"] or Subset(train, [])}
         limit = limits(cfg)
         self.datasets = {name: first(dataset, limit[name]) for name, dataset in given.items()}
         if cfg.num_classes is not None:
@@ -408,12 +408,6 @@ def not_a_split(name: str, split: Any) -> str:
     return f"{name} must be (inputs, targets) tensors or a map-style Dataset, got {type(split).__name__}"
 
 
-def dataset_class(dataset: Dataset, name: str, i: int) -> int:
-    """The class index of sample `i` of a Dataset (split `name`), checked as its first was."""
-    where = f"{name}[{i}]"
-    return class_index(part_tensor(dataset[i][1], where, "target"), where)
-
-
 def is_array(data: Any) -> bool:
     """A tensor, or what converts to one as a whole (a numpy array, a pandas frame)."""
     return isinstance(data, torch.Tensor) or hasattr(data, "__array__")
@@ -428,9 +422,64 @@ def count_classes(splits: dict[str, Data | None]) -> int:
         if not is_pair(split) and hasattr(split, "classes"):
             highest = max(highest, len(split.classes) - 1)
             continue
-        targets = (
-            split[1] if is_pair(split) else torch.tensor([dataset_class(split, name, i) for i in range(len(split))])
-        )
+        targets = split[1] if is_pair(split) else class_targets(split, name)
         check_class_range("torchlab.fit", targets)
         highest = max(highest, int(targets.max()) if len(targets) else -1)
     return highest + 1
+
+
+def class_targets(dataset: Dataset, name: str) -> torch.Tensor:
+    """The class index of every sample of a Dataset (split `name`): the labels it holds beside its
+    samples (`held_labels`), which cost no image decoded, where its first sample's target agrees with
+    them; else each sample's target, read once."""
+    labels = held_labels(dataset)
+    if labels is not None and (len(labels) == 0 or int(labels[0]) == target_class(dataset[0][1], name, 0)):
+        return labels
+    return as_class_indices([dataset[i][1] for i in range(len(dataset))], name)
+
+
+def target_class(target: Any, name: str, i: int) -> int:
+    """Sample `i`'s target (split `name`) as its class index; anything but one integer is refused, named."""
+    where = f"{name}[{i}]"
+    return class_index(part_tensor(target, where, "target"), where)
+
+
+def held_labels(dataset: Dataset) -> torch.Tensor | None:
+    """The class indices a Dataset keeps beside its samples: a TensorDataset's targets, `targets` or
+    `labels` (torchvision's, most others'), through Subsets and ConcatDatasets; None where it keeps
+    none, changes them as it reads them (`target_transform`), or they are no class index per sample."""
+    if isinstance(dataset, Subset):
+        labels = held_labels(dataset.dataset)
+        return None if labels is None else labels[torch.as_tensor(dataset.indices, dtype=torch.long)]
+    if isinstance(dataset, ConcatDataset):
+        parts = [held_labels(part) for part in dataset.datasets]
+        return None if any(part is None for part in parts) else torch.cat(parts)
+    if isinstance(dataset, TensorDataset):
+        kept = dataset.tensors[-1]
+    elif getattr(dataset, "target_transform", None) is None:
+        kept = next((getattr(dataset, key) for key in ("targets", "labels") if hasattr(dataset, key)), None)
+    else:
+        return None
+    try:
+        labels = torch.as_tensor(kept)
+    except (TypeError, ValueError, RuntimeError):  # class names, None
+        return None
+    return labels.reshape(-1).long() if is_index_column(labels, len(dataset)) else None
+
+
+def is_index_column(labels: torch.Tensor, n: int) -> bool:
+    """Whether `labels` are `n` integers, one per sample: shape [n] or [n, 1]."""
+    integer = not (labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool)
+    return integer and tuple(labels.shape) in ((n,), (n, 1))
+
+
+def as_class_indices(targets: list[Any], name: str) -> torch.Tensor:
+    """The targets read from a Dataset (split `name`) as one int64 tensor, converted at once; where
+    that fails, one by one, so that the first that is no class index is refused naming its sample."""
+    try:
+        together = torch.as_tensor(targets)
+    except (TypeError, ValueError, RuntimeError):  # class names, None, targets of different shapes
+        together = None
+    if together is not None and is_index_column(together, len(targets)):
+        return together.reshape(-1).long()
+    return torch.tensor([target_class(target, name, i) for i, target in enumerate(targets)], dtype=torch.long)

@@ -835,8 +835,8 @@ LINEAR = {"in_features": 4, "out_features": 3}
         (lambda xy, out, run: torchlab.Run(str(run), None), "Run takes the run's Config, got NoneType: torchlab.load"),
         (lambda xy, out, run: torchlab.load(run, device="gpu").model, "unknown device 'gpu'"),
         # Python's TypeError or ValueError from inside, or (batch_size=-1, no samples) {} without a word
-        (lambda xy, out, run: torchlab.load(run).predict(*xy), "predict takes one batch of inputs, a tensor or numpy "
-         "array; got 2"),
+        (lambda xy, out, run: torchlab.load(run).predict(*xy), "predict of this run takes 1 input, as task classify's "
+         "predict(x) names them: a batch of each, a tensor or numpy array with a row per sample; got 2"),
         (lambda xy, out, run: torchlab.load(run).evaluate(*xy, batch_size=-1), "evaluate's batch_size= takes 1 or "
          "more"),
         (lambda xy, out, run: torchlab.load(run).evaluate(*xy, batch_size=2.5), "evaluate's batch_size= takes an "
@@ -1439,6 +1439,127 @@ def test_a_recipes_imports_are_found_beside_it_and_import_their_siblings(tmp_pat
     config = load_recipe(str(tmp_path / "more.yaml"))
     assert config.model.name == "my-tiny-beside"
     assert config.imports == [str(project / "mymodels_beside.py"), str(project / "other.py")]
+
+
+PAIRS = """# Your own data, model and task of two inputs per sample: is vector a longer than vector b?
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from torchlab.config import DataConfig
+from torchlab.data import DataInfo
+from torchlab.registry import DATASETS, MODELS, TASKS
+from torchlab.tasks import Task
+
+
+class Batches:  # batches (a, b, y), in order
+
+    def __init__(self, parts, size):
+        self.parts, self.size = parts, size
+
+    def __len__(self):
+        return -(-len(self.parts[0]) // self.size)
+
+    def __iter__(self):
+        for start in range(0, len(self.parts[0]), self.size):
+            yield tuple(t[start : start + self.size] for t in self.parts)
+
+
+@DATASETS.register("pairs", config=DataConfig)
+class Pairs:
+    def __init__(self, cfg, device):
+        a, b = torch.randn(2, 600, 4, generator=torch.Generator().manual_seed(cfg.split_seed))
+        y = (a.norm(dim=1) > b.norm(dim=1)).long()
+        self.cfg, self.info, self.train_size = cfg, DataInfo((4,), num_classes=2), 400
+        cuts = {"train": slice(0, 400), "val": slice(400, 500), "test": slice(500, 600)}
+        self.splits = {name: (a[cut].to(device), b[cut].to(device), y[cut].to(device)) for name, cut in cuts.items()}
+
+    def train_loader(self, generator):
+        return Batches(self.splits["train"], self.cfg.batch_size)
+
+    def val_loader(self):
+        return Batches(self.splits["val"], self.cfg.eval_batch_size)
+
+    def test_loader(self):
+        return Batches(self.splits["test"], self.cfg.eval_batch_size)
+
+
+@MODELS.register("pair-net")
+class PairNet(nn.Module):
+    def __init__(self, cfg, info):
+        super().__init__()
+        self.each = nn.Sequential(nn.Linear(4, 32), nn.ReLU())
+        self.head = nn.Linear(64, 2)
+
+    def forward(self, a, b):
+        return self.head(torch.cat([self.each(a), self.each(b)], 1))
+
+
+@TASKS.register("pair-classify")
+class PairClassify(Task):
+    def metrics(self, batch):
+        a, b, y = batch
+        logits = self.nets["model"](a, b)
+        return {"loss": F.cross_entropy(logits, y), "accuracy": (logits.argmax(1) == y).float().mean()}
+
+    def predict(self, a, b):
+        return self.model(a, b).argmax(1)
+"""
+
+PAIRS_RECIPE = """imports: [pairs.py]
+data: {name: pairs, batch_size: 32}
+model: {name: pair-net}
+task: {name: pair-classify}
+optim: {name: adam, lr: 0.01}
+train: {epochs: 5, monitor: val.accuracy, mode: max}
+log: {loggers: []}
+"""
+
+PREDICT_PAIRS = """
+import sys
+
+import torch
+
+import torchlab
+
+run = torchlab.load(sys.argv[1]) if sys.argv[1:] else torchlab.train("pairs.yaml", "api-run")
+a, b = torch.randn(2, 200, 4, generator=torch.Generator().manual_seed(1))
+print("accuracy", (run.predict(a, b) == (a.norm(dim=1) > b.norm(dim=1))).float().mean().item())
+print("numpy", torch.equal(run.predict(a.numpy(), b.double().numpy()), run.predict(a, b)))
+for inputs in [(a,), (a, b, b), (a, b[:10]), (a, torch.randn(200, 5))]:
+    try:
+        run.predict(*inputs)
+    except torchlab.TorchlabError as refused:
+        print("refused", refused)
+"""
+
+
+def test_your_task_of_two_inputs_trains_and_predicts_from_python_and_the_command_line(tmp_path):
+    """A task of your own whose model takes two inputs (`predict(self, a, b)`), trained by
+    torchlab.train or `torchlab train`: predict takes a batch of each. Before: "predict takes one batch
+    of inputs, a tensor or numpy array; got 2"."""
+    (tmp_path / "pairs.py").write_text(PAIRS)
+    (tmp_path / "pairs.yaml").write_text(PAIRS_RECIPE)
+    (tmp_path / "predict.py").write_text(PREDICT_PAIRS)
+    assert run_cli("train", "pairs.yaml", "--out", "cli-run", cwd=tmp_path).returncode == 0
+    for run in ([], ["cli-run"]):  # trained from Python in the script, or by the command line above
+        done = subprocess.run([sys.executable, "predict.py", *run], capture_output=True, text=True, env=cli_env(),
+                              cwd=tmp_path, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        said = dict(
+            line.split(" ", 1) for line in done.stdout.splitlines() if line.split(" ")[0] in ("accuracy", "numpy")
+        )
+        assert float(said["accuracy"]) > 0.85 and said["numpy"] == "True"
+        refusals = [line for line in done.stdout.splitlines() if line.startswith("refused")]
+        takes = "predict of this run takes 2 inputs, as task pair-classify's predict(a, b) names them"
+        assert refusals[0].startswith(f"refused {takes}") and refusals[0].endswith("got 1")
+        assert refusals[1].startswith(f"refused {takes}") and refusals[1].endswith("got 3")
+        assert "inputs each hold a row per sample, as many rows in each; got shapes [200, 4], [10, 4]" in refusals[2]
+        assert (
+            "PairNet cannot take a batch of these data: given [200, 4] float32, [200, 5] float32, its module each.0 "
+            "(Linear, given [200, 5] float32) raised: mat1 and mat2 shapes cannot be multiplied" in refusals[3]
+        )
 
 
 def test_a_missing_import_is_a_clear_error(tmp_path):

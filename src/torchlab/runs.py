@@ -14,6 +14,8 @@ stop (Ctrl-C, a notebook's stop button) ends a run as on the command line: last.
 status "interrupted", and the call returns its Run; `torchlab.resume(run.run_dir)` continues it.
 """
 
+import contextlib
+import inspect
 import json
 import os
 import re
@@ -63,6 +65,7 @@ from torchlab.models.python import check_trainable, constructed, rebuild_recipe,
 from torchlab.models.size import check_size
 from torchlab.recipes import dict_raw, load_recipe, resolve
 from torchlab.tasks import TASKS, Task, build_task
+from torchlab.tasks.first_batch import probing
 
 
 class Elsewhere:
@@ -161,15 +164,22 @@ class Run:
     def predict(self, *inputs: torch.Tensor | str | list[str]) -> torch.Tensor:
         """What the best model makes of `inputs`, as the run's task reads it (a classifier: the classes).
 
-        Images as stored (uint8 pixels, `[N, H, W]` for one channel or `[N, C, H, W]`) are scaled and
-        normalised as the run's loader did it. A text run takes sentences (a str or a list of them),
-        tokenised and padded as its loader did. Other inputs are taken as the loader gives them."""
+        As many batches of inputs as the task's `predict` takes (one; a task of your own whose model
+        takes two, `predict(self, ids, lengths)`, two), each a tensor or numpy array with a row per
+        sample. Images as stored (uint8 pixels, `[N, H, W]` for one channel or `[N, C, H, W]`) are
+        scaled and normalised as the run's loader did it. A text run takes sentences (a str or a list of
+        them), tokenised and padded as its loader did. Other inputs are taken as the loader gives them;
+        one the model cannot take is refused naming what it was given and where it failed."""
         task, device = self.built_task("predict"), resolve_device(self.device)
         if self.info.vocab is not None:
-            return task.predict(*(x.to(device) for x in self.as_token_ids(inputs)))
-        if len(inputs) != 1:  # the task's own TypeError, "predict() takes 2 positional arguments but 3 were given"
-            raise TorchlabError(f"predict takes one batch of inputs, a tensor or numpy array; got {len(inputs)}")
-        return task.predict(*(self.as_loaded(x, task, device) for x in inputs))
+            xs = tuple(x.to(device) for x in self.as_token_ids(inputs))
+        else:
+            check_input_count(task, len(inputs))  # it was the task's TypeError, "predict() takes 2 positional ..."
+            first, *more = inputs
+            xs = (self.as_loaded(first, task, device), *(self.as_tensor(x, device) for x in more))
+            check_one_row_per_sample(xs)
+        with probing(task, training=False, autocast=contextlib.nullcontext):
+            return task.predict(*xs)
 
     @torch.no_grad()
     def evaluate(self, inputs: Any, targets: Any = None, batch_size: int = 256) -> dict[str, float]:
@@ -232,9 +242,7 @@ class Run:
     def as_loaded(self, x: Any, task: Task, device: torch.device, doing: str = "predict") -> torch.Tensor:
         """A batch as the run's loader gave it: uint8 images of a recipe's dataset scaled and normalised,
         floats (numpy's float64 too) in the model's precision. Another shape is refused, naming both."""
-        if not isinstance(x, torch.Tensor) and not hasattr(x, "__array__"):
-            raise TorchlabError(f"{doing} takes tensors or numpy arrays, got {type(x).__name__}")
-        x = torch.as_tensor(x, device=device)
+        x = as_tensor(x, device, doing)
         shape, normalization = self.info.input_shape, self.info.normalization
         if x.dtype == torch.uint8 and tuple(x.shape[1:]) == shape[1:] and shape[0] == 1:  # [N, H, W]: one channel
             x = x.unsqueeze(1)
@@ -256,8 +264,53 @@ class Run:
             raise TorchlabError(f"{doing} takes {given} inputs, as the run trained on, got {str(x.dtype)[6:]}")
         if given and not x.is_floating_point():
             return x.to(getattr(torch, given))
+        return self.in_precision(x)
+
+    def as_tensor(self, x: Any, device: torch.device) -> torch.Tensor:
+        """An input after the first, which the run records no shape of: a tensor (numpy's too) on `device`,
+        floats in the model's precision."""
+        return self.in_precision(as_tensor(x, device, "predict"))
+
+    def in_precision(self, x: torch.Tensor) -> torch.Tensor:
+        """Floating-point `x` in the precision of the model's weights (numpy's float64 into float32 ones)."""
         parameter = next(self.model.parameters(), None)
         return x.to(parameter.dtype) if parameter is not None and x.is_floating_point() else x
+
+
+def as_tensor(x: Any, device: torch.device, doing: str) -> torch.Tensor:
+    """`x`, a tensor or numpy array, as a tensor on `device`; anything else is refused naming its type."""
+    if not isinstance(x, torch.Tensor) and not hasattr(x, "__array__"):
+        raise TorchlabError(f"{doing} takes tensors or numpy arrays, got {type(x).__name__}")
+    return torch.as_tensor(x, device=device)
+
+
+def check_input_count(task: Task, given: int) -> None:
+    """Refuse another number of inputs than the task's `predict` takes, naming its parameters: the
+    built-in tasks' take one batch (`predict(x)`), a task of your own as many as it names."""
+    parameters = inspect.signature(task.predict).parameters.values()
+    named = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    spread = any(p.kind == p.VAR_POSITIONAL for p in parameters)  # predict(self, *inputs)
+    least = max(1, sum(p.default is p.empty for p in named))
+    if least <= given and (spread or given <= len(named)):
+        return
+    if spread or least < len(named):
+        count = f"{least} or more inputs" if spread else f"{least} to {len(named)} inputs"
+    else:
+        count = counted(least, "input")
+    names = ", ".join(
+        ("*" if p.kind == p.VAR_POSITIONAL else "") + p.name for p in parameters if p.kind <= p.VAR_POSITIONAL
+    )
+    raise TorchlabError(
+        f"predict of this run takes {count}, as task {task.cfg.name}'s predict({names}) names them: a batch of "
+        f"each, a tensor or numpy array with a row per sample; got {given}"
+    )
+
+
+def check_one_row_per_sample(inputs: tuple[torch.Tensor, ...]) -> None:
+    """Refuse inputs that are not batches of as many samples (rows) each."""
+    if any(x.dim() == 0 for x in inputs) or len({len(x) for x in inputs}) > 1:
+        shapes = ", ".join(str(list(x.shape)) for x in inputs)
+        raise TorchlabError(f"predict's inputs each hold a row per sample, as many rows in each; got shapes {shapes}")
 
 
 def in_python_words(call: Callable[..., Run]) -> Callable[..., Run]:

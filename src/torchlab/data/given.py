@@ -460,9 +460,11 @@ def held_labels(dataset: Dataset) -> torch.Tensor | None:
         kept = next((getattr(dataset, key) for key in ("targets", "labels") if hasattr(dataset, key)), None)
     else:
         return None
+    if kept is None:
+        return None
     try:
         labels = torch.as_tensor(kept)
-    except (TypeError, ValueError, RuntimeError):  # class names, None
+    except (TypeError, ValueError, RuntimeError):  # class names
         return None
     return labels.reshape(-1).long() if is_index_column(labels, len(dataset)) else None
 

@@ -141,11 +141,11 @@ def load(source: str, root: Path) -> None:
     """Read `source` from the data root `root` (weights: from torch's hub dir) as torchlab does, downloading
     it where absent."""
     if source == "mnist":
-        load_idx_dataset("MNIST", DataConfig(root=str(root), download=True))
+        load_idx_dataset("MNIST", DataConfig(root=str(root)))
     elif source == "cifar10":
         load_cifar10(root, True)
     elif source == "sst2":
-        folder = sst2_folder(DataConfig(root=str(root), download=True))
+        folder = sst2_folder(DataConfig(root=str(root)))
         for name in sst2.FILES:
             read_tsv(folder / name)
     else:

@@ -65,7 +65,7 @@ from torchlab.models.python import check_trainable, constructed, rebuild_recipe,
 from torchlab.models.size import check_size
 from torchlab.recipes import dict_raw, load_recipe, resolve
 from torchlab.tasks import TASKS, Task, build_task
-from torchlab.tasks.first_batch import probing
+from torchlab.tasks.first_batch import CAUGHT, probing
 
 
 class Elsewhere:
@@ -178,8 +178,12 @@ class Run:
             first, *more = inputs
             xs = (self.as_loaded(first, task, device), *(self.as_tensor(x, device) for x in more))
             check_one_row_per_sample(xs)
-        with probing(task, training=False, autocast=contextlib.nullcontext):
+        try:
             return task.predict(*xs)
+        except CAUGHT:  # again, traced, to name where it fails (hooks on every call would slow each predict)
+            with probing(task, training=False, autocast=contextlib.nullcontext):
+                task.predict(*xs)
+            raise
 
     @torch.no_grad()
     def evaluate(self, inputs: Any, targets: Any = None, batch_size: int = 256) -> dict[str, float]:

@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import torchlab
 from tests.conftest import TINY, cli_env, copy_of, tiny_run
 from torchlab import api
 from torchlab.cli import main
-from torchlab.core.errors import TorchlabError
-from torchlab.core.files import run_lock
+from torchlab.core.errors import DivergedError, TorchlabError
+from torchlab.core.files import atomic_write, run_lock
 
 
 def one_line_error(capsys) -> str:
@@ -243,11 +244,69 @@ def test_default_run_dirs_made_at_once_are_all_distinct(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "runs" / "mnist-mlp").iterdir()) == sorted(d.name for d in made)
 
 
-def test_a_run_that_cannot_start_leaves_no_default_run_directory(tmp_path, monkeypatch, capsys):
+def listing(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+REFUSED = {  # (the command line, the error it says)
+    "missing data": (["train", "mnist-mlp", "--data-dir", "nodata"], "dataset not found"),
+    "unknown key": (["train", "mnist-mlp", "optim.lrr=0.1"], "unknown config key"),
+    "bad value": (["train", "mnist-mlp", "optim.lr=abc"], "expected a number"),
+    "unknown recipe": (["train", "no-such-recipe"], "unknown recipe"),
+    "--out and its parents": (["train", "mnist-mlp", "--data-dir", "nodata", "--out", "a/b/run"], "dataset not found"),
+    "cv": (["cv", "mnist-mlp", "--folds", "2", "--data-dir", "nodata"], "dataset not found"),
+    "cv --out": (["cv", "mnist-mlp", "--folds", "2", "--data-dir", "nodata", "--out", "a/cv"], "dataset not found"),
+}
+
+
+@pytest.mark.parametrize("runs_there", [False, True], ids=["no runs/", "runs/ there"])
+@pytest.mark.parametrize("refused", REFUSED)
+def test_a_refused_command_leaves_the_working_directory_as_it_was(refused, runs_there, tmp_path, monkeypatch, capsys):
+    """Nothing made for the run stays: neither its run directory nor the folders above it that it made;
+    those that were there (runs/, runs/RECIPE) stay, empty."""
     monkeypatch.chdir(tmp_path)
-    assert main(["train", "mnist-mlp", "--data-dir", str(tmp_path / "nodata")]) == 2
-    one_line_error(capsys)
-    assert list((tmp_path / "runs" / "mnist-mlp").iterdir()) == []
+    if runs_there:
+        (tmp_path / "runs" / "mnist-mlp").mkdir(parents=True)
+        (tmp_path / "a").mkdir()
+    before = listing(tmp_path)
+    argv, said = REFUSED[refused]
+    assert main(argv) == 2
+    assert said in one_line_error(capsys)
+    assert listing(tmp_path) == before
+
+
+def test_a_failed_atomic_write_removes_the_folders_it_made_only(tmp_path):
+    """An export whose writing fails (here: the ONNX converter) leaves neither its file nor its new folders."""
+    (tmp_path / "kept").mkdir()
+
+    def fails(f) -> None:
+        f.write(b"half")
+        raise ValueError("the converter failed")
+
+    with pytest.raises(ValueError):
+        atomic_write(tmp_path / "kept" / "new" / "deeper" / "model.onnx", fails)
+    assert listing(tmp_path) == ["kept"]
+
+
+@pytest.mark.parametrize("out", [None, "a/b/fit"], ids=["default", "out="])
+def test_a_fit_refused_at_its_first_batch_leaves_no_folder(out, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    x, y = torch.zeros(8, 4), torch.arange(8) % 3
+    with pytest.raises(TorchlabError, match="cannot take a batch"):
+        torchlab.fit(torch.nn.Linear(5, 3), (x, y), out=out, train__epochs=1, log__loggers=[], log__quiet=True)
+    assert listing(tmp_path) == []
+
+
+def test_a_run_stopped_by_a_diverged_loss_keeps_its_run_directory(tmp_path, monkeypatch):
+    """A failure once training started is no refusal: the run directory and what it wrote stay."""
+    monkeypatch.chdir(tmp_path)
+    x, y = torch.randn(64, 4), torch.randn(64, 1)
+    with pytest.raises(DivergedError):
+        torchlab.fit(
+            torch.nn.Linear(4, 1), (x, y * 1e30), task="regress", train__epochs=1, optim__lr=1e30, log__quiet=True
+        )
+    (run,) = (tmp_path / "runs").glob("*/*")
+    assert (run / "config.yaml").is_file() and (run / "summary.json").is_file()
 
 
 @pytest.mark.slow

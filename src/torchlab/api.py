@@ -38,7 +38,9 @@ from torchlab.core.files import (
     atomic_write_json,
     check_new_run_dir,
     check_output_folder,
+    missing_folders,
     refuse_inside_another,
+    remove_made,
     run_lock,
     torchlab_folder,
     user_path,
@@ -145,12 +147,16 @@ def new_run_dir(recipe: str, device: str) -> Path:
     return Path(str(from_rank0(str(default_run_dir(recipe)))))
 
 
+def recipe_runs(recipe: str) -> Path:
+    """runs/RECIPE, the folder of a recipe's default run directories (RECIPE: a recipe file's name)."""
+    return Path("runs") / (Path(recipe).name if Path(recipe).name not in ("", ".", "..") else "run")
+
+
 def default_run_dir(recipe: str, create: bool = False) -> Path:
     """runs/RECIPE/YYYYmmdd-HHMMSS, with a suffix -1, -2... if that name is taken. With `create`,
     the folder is made here, atomically (`mkdir` fails if another process made it first: the next
     suffix is tried), so runs started together each get their own."""
-    name = Path(recipe).name if Path(recipe).name not in ("", ".", "..") else "run"
-    base = Path("runs") / name / time.strftime("%Y%m%d-%H%M%S")
+    base, parent_gone = recipe_runs(recipe) / time.strftime("%Y%m%d-%H%M%S"), 0
     for n in itertools.count():
         run_dir = base.with_name(f"{base.name}-{n}") if n else base
         if not create:
@@ -164,6 +170,8 @@ def default_run_dir(recipe: str, create: bool = False) -> Path:
         except FileExistsError:
             continue
         except OSError as err:
+            if isinstance(err, FileNotFoundError) and (parent_gone := parent_gone + 1) < 3:
+                continue  # runs/RECIPE, made above, removed meanwhile by a refused run (`remove_made`)
             raise TorchlabError(f"cannot create the run directory {run_dir}: {err.strerror or err}") from None
     raise AssertionError("unreachable")
 
@@ -172,34 +180,46 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
     """Train `config` into a new run directory and return its summary.
 
     `out` must be new, or an empty folder (or one torchlab left before writing config.yaml); the
-    default, runs/RECIPE/TIMESTAMP, is made here and removed again if the run cannot start."""
-    made = out is None
-    run_dir = default_run_dir(config.recipe, create=is_main_process()) if made else out
+    default is runs/RECIPE/TIMESTAMP. A run refused before it writes config.yaml (bad data, a model
+    that cannot take them, a refusal of another rank) removes the folders it made: the run directory,
+    and those above it that it had to make (runs/ among them)."""
+    made, run_dir = made_for_run(config.recipe, out)
     try:
-        if not made:
+        if out is not None:
             check_new_run_dir(run_dir)
         logger_classes(config)  # loggers, data, model and monitor are checked before anything is written
         trainer = build_trainer(config, run_dir, **parts)
+    except BaseException:
+        remove_made(made)
+        raise
+    with trainer, contextlib.ExitStack() as held:
         try:
             with refusals_shared():  # a rank's own memory or data may refuse where the others' do not
                 check_before_training(trainer)
+            with refusals_shared():  # rank 0's alone
+                held.enter_context(own_run_dir(trainer))  # checked again under the lock: two runs racing for one --out
+                if trainer.dist.is_main:
+                    if (trainer.run_dir / "config.yaml").exists():
+                        raise TorchlabError(f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it")
+                    save_config(config, trainer.run_dir / "config.yaml")
+                    check_data(trainer)
         except BaseException:
-            trainer.__exit__(None, None, None)
+            held.close()  # the lock released, then removed with the folders made
+            remove_made(made)
             raise
-    except BaseException:
-        if made and is_main_process():
-            with contextlib.suppress(OSError):
-                run_dir.rmdir()  # only while empty
-        raise
-    with trainer, contextlib.ExitStack() as held:
-        with refusals_shared():  # rank 0's alone
-            held.enter_context(own_run_dir(trainer))  # checked again under the lock: two runs racing for one --out
-            if trainer.dist.is_main:
-                if (trainer.run_dir / "config.yaml").exists():
-                    raise TorchlabError(f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it")
-                save_config(config, trainer.run_dir / "config.yaml")
-                check_data(trainer)
         return finish(trainer)
+
+
+def made_for_run(recipe: str, out: Path | None) -> tuple[list[Path], Path]:
+    """(the folders this process makes for a new run, deepest first; the run directory). The default one
+    is made here, by rank 0 alone; `out` later, under its lock, with the parents it lacks."""
+    if out is not None:
+        return missing_folders(out) if is_main_process() else [], out
+    if not is_main_process():
+        return [], default_run_dir(recipe)  # rank 0's name replaces it (`Trainer`)
+    above = missing_folders(recipe_runs(recipe))
+    run_dir = default_run_dir(recipe, create=True)
+    return [run_dir, *above], run_dir
 
 
 def check_before_training(trainer: Trainer) -> None:

@@ -71,9 +71,9 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write through `write(file)` into a temporary sibling, fsync, then rename over `path`.
 
     A failed write (disk full, read-only, file too large) is a TorchlabError; `path` keeps its
-    previous content and no temporary file stays behind.
+    previous content and no temporary file stays behind, nor a folder made for it.
     """
-    tmp = None
+    tmp, made = None, missing_folders(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = create_temporary(path)
@@ -86,6 +86,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         if tmp:
             with suppress(OSError):
                 Path(tmp).unlink(missing_ok=True)
+        remove_made(made)
         if isinstance(err, OSError):
             why = err.strerror or str(err)
             kept = "; the previous version is intact" if path.is_file() else ""
@@ -246,6 +247,38 @@ def check_new_run_dir(run_dir: Path) -> None:
             f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}): torchlab trains only into a new "
             "or empty folder; pick another --out"
         )
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first: what making `path` creates."""
+    return [folder for folder in (path, *path.parents) if not os.path.lexists(folder)]
+
+
+def remove_made(folders: list[Path]) -> None:
+    """Remove the `folders` (`missing_folders`) that a refused command made, deepest first: each only while
+    empty, but for the lock of a run directory it made, when no process holds it. What another process put in
+    them meanwhile stays, and with it the folders above; any folder that was there before is not among them."""
+    for folder in folders:
+        remove_free_lock(folder / LOCK)
+        with suppress(OSError):
+            folder.rmdir()
+
+
+def remove_free_lock(path: Path) -> None:
+    """Delete the run lock `path` if it is the only entry of its folder and no process holds it."""
+    try:
+        if os.listdir(path.parent) != [LOCK]:
+            return
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink()
+    except OSError:  # held by a live process (BlockingIOError), or gone already
+        pass
+    finally:
+        os.close(fd)  # closing drops the lock
 
 
 def open_lock_file(run_dir: Path) -> int:

@@ -4,12 +4,14 @@ present and no lock held; the next run downloads it again. No network: tests/fak
 
 import fcntl
 import multiprocessing
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.fake_downloads import SOURCES, child, install, load, served, sha256
+from torchlab.data.root import fetching
 
 pytestmark = pytest.mark.slow  # child processes
 
@@ -102,3 +104,52 @@ def test_a_process_killed_mid_download_leaves_nothing_counted_present_and_the_ne
     assert_whole(roots[0], DATASETS)
     assert_whole(roots[1], ("weights",))
     assert downloads(tmp_path / "log") == every_file(SOURCES)
+
+
+def stages(root: Path) -> list[str]:
+    return sorted(path.name for path in root.glob(".*.download"))
+
+
+def test_a_killed_downloads_stage_and_lock_go_at_the_next_fetch_of_any_dataset(roots, tmp_path):
+    """Before: they stayed until that same dataset was fetched again, and a dataset already whole is never
+    fetched again. A stage a live process downloads into stays (its lock is held)."""
+    root = roots[0]
+    killed = start(tmp_path, "mnist", ("mnist",), tmp_path / "hung")
+    wait_for(tmp_path / "hung")
+    killed.kill()
+    killed.join(timeout=60)
+    assert len(stages(root)) == 1 and (root / ".MNIST.lock").exists(), tree(root)
+    live = root / ".SST-2.0123abcd.download"
+    live.mkdir()
+    with open(root / ".SST-2.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process fetching SST-2 now
+        with pytest.MonkeyPatch.context() as patched:
+            install("cifar10", tmp_path / "log", patch=patched.setattr)
+            load("cifar10", root)  # a fetch of another dataset
+        assert stages(root) == [live.name] and (root / ".SST-2.lock").exists(), tree(root)
+        assert not (root / ".MNIST.lock").exists()
+    live.rmdir()
+    (root / ".SST-2.lock").unlink()
+    load("cifar10", root)  # whole already: no download, and the root is left as it is
+    assert_whole(root, ("cifar10",))
+
+
+@pytest.mark.parametrize(("local_rank", "says"), [("0", True), ("1", False)])
+def test_under_torchrun_only_a_machines_local_rank_0_says_it_waits(local_rank, says, roots, monkeypatch, capfd):
+    """Before: each waiting rank printed the line, N times on a machine of N ranks."""
+    monkeypatch.setenv("LOCAL_RANK", local_rank)
+    root, took = roots[0], []
+
+    def fetch_mnist() -> None:
+        with fetching(root, "MNIST"):
+            took.append(time.monotonic())
+
+    with fetching(root, "MNIST"):  # another process's download
+        waiter = threading.Thread(target=fetch_mnist)
+        waiter.start()
+        time.sleep(0.5)
+        released = time.monotonic()
+    waiter.join(timeout=60)
+    assert took and took[0] >= released  # it waited for the download
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith(WAITING)]
+    assert said == ([f"{WAITING}MNIST into {root}"] if says else [])

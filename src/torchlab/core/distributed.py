@@ -134,6 +134,12 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def is_node_main_process() -> bool:
+    """The first process of this machine under torchrun (LOCAL_RANK 0), or the only process; readable before
+    setup (for saying a thing once per machine)."""
+    return int(os.environ.get("LOCAL_RANK", "0")) == 0
+
+
 _WHOLE_SETS = Flag("whole_sets")
 
 

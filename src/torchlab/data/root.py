@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
+from torchlab.core.distributed import is_node_main_process
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import user_path
 from torchlab.core.flags import Flag
@@ -64,7 +65,9 @@ def fetch(root: Path, folder: Path, names: Sequence[str], download: Callable[[Pa
     first and finding its files. `download(stage)` writes the dataset in torchvision's layout under a new
     folder `stage` of the root; its files then land by rename, each whole, and only where none is (what
     was there stays). Should it fail, or its process die, nothing it wrote counts as present: the stage
-    goes (a dead process's, at the next fetch)."""
+    goes (a dead process's, with its lock file, at the next fetch of any dataset into the root)."""
+    if writes_allowed():
+        remove_dead_downloads(root)
     if not missing_files(folder, names):
         return ""
     if not downloads_allowed(allowed):
@@ -89,8 +92,10 @@ def fetching(folder: Path, name: str) -> Iterator[None]:
     the folders made for it, where left empty: a failed download leaves the root as it was found."""
     made = [path for path in (folder, *folder.parents) if not path.exists()]  # deepest first
     path = folder / f".{name}.lock"
+    # Under torchrun a machine's ranks wait together: its LOCAL_RANK 0 alone says so, one line per machine.
+    waiting = f"torchlab: waiting for another process's download of {name} into {folder}"
     try:
-        fd = locked(path, f"torchlab: waiting for another process's download of {name} into {folder}")
+        fd = locked(path, waiting if is_node_main_process() else "")
         try:
             yield
         finally:
@@ -105,26 +110,37 @@ def fetching(folder: Path, name: str) -> Iterator[None]:
 
 def locked(path: Path, waiting: str) -> int:
     """A descriptor of the lock file `path` (made, with its folders, if absent), exclusively flocked;
-    `waiting` is printed once if another process holds it. Its holder deletes the file before unlocking,
-    so the file locked here may be gone from `path` by then: the lock is taken again on the new one."""
-    said = False
-    while True:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    `waiting` is printed once (if any) if another process holds it. Its holder deletes the file before
+    unlocking, so the file locked here may be gone from `path` by then: the lock is taken again on the new one."""
+    said = not waiting
+    while (fd := lock_file(path, wait=True, waiting="" if said else waiting)) is None:
+        said = True
+    return fd
+
+
+def lock_file(path: Path, wait: bool, waiting: str = "") -> int | None:
+    """The lock file `path` (made, with its folders, if absent) opened and exclusively flocked: its descriptor.
+    None where it was deleted meanwhile (its holder deletes it before unlocking), or, unless `wait`, where
+    another process holds it; `waiting` is printed before waiting for that process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if not said:
-                    print(waiting, file=sys.stderr, flush=True)
-                    said = True
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            if is_at(fd, path):
-                return fd
-        except BaseException:
-            os.close(fd)
-            raise
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                os.close(fd)
+                return None
+            if waiting:
+                print(waiting, file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        if is_at(fd, path):
+            return fd
+    except BaseException:
         os.close(fd)
+        raise
+    os.close(fd)
+    return None
 
 
 def is_at(fd: int, path: Path) -> bool:
@@ -146,6 +162,23 @@ def staged(root: Path, name: str) -> Iterator[Path]:
         yield stage
     finally:
         remove(stage)
+
+
+def remove_dead_downloads(root: Path) -> None:
+    """Remove what a process that died downloading into `root` left (`staged`): its staging folders and
+    their dataset's lock file, where no live process holds that lock. A live fetch holds it: its stage stays."""
+    stages = root.glob(f".*{STAGE_SUFFIX}")
+    for name in {stage.name[1:].removesuffix(STAGE_SUFFIX).rsplit(".", 1)[0] for stage in stages}:
+        with suppress(OSError):  # a root that cannot be written: the fetch itself says so
+            if (fd := lock_file(root / f".{name}.lock", wait=False)) is None:
+                continue  # fetching now
+            try:
+                for stale in root.glob(f".{name}.*{STAGE_SUFFIX}"):
+                    remove(stale)
+                (root / f".{name}.lock").unlink(missing_ok=True)  # while locked, as `fetching` does
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
 
 
 def move_in(source: Path, target: Path) -> None:

@@ -316,6 +316,17 @@ def test_a_refusal_met_by_one_rank_alone_ends_every_rank_at_once_and_is_said_onc
     assert not out.exists()
 
 
+def test_a_refusal_agreed_under_torchrun_leaves_no_default_run_directory(tmp_path, mnist_root):
+    """Before: rank 0 removed its empty runs/mnist-mlp/TIMESTAMP, but left the runs/mnist-mlp/ it had made."""
+    (tmp_path / "plugin.py").write_text(PLUGIN)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "torchlab"]
+    cmd += ["train", "mnist-mlp", "--import", "plugin.py", *RUN]
+    env = cli_env(REFUSING_RANK="1", REFUSING="data")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 1 and f"torchlab: error: rank 1: {REFUSED['data']}" in done.stderr, done.stderr[-3000:]
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name != "__pycache__") == ["plugin.py"]
+
+
 REFUSED_IN_A_SCRIPT = """
 import os
 

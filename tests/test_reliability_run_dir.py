@@ -288,13 +288,15 @@ def test_a_failed_atomic_write_removes_the_folders_it_made_only(tmp_path):
     assert listing(tmp_path) == ["kept"]
 
 
-@pytest.mark.parametrize("out", [None, "a/b/fit"], ids=["default", "out="])
+@pytest.mark.parametrize("out", [None, "a/b/fit", "mine"], ids=["default", "out=", "out= an empty folder"])
 def test_a_fit_refused_at_its_first_batch_leaves_no_folder(out, tmp_path, monkeypatch):
+    """Before: into an empty folder of the user's, the refused fit saved its data.safetensors there."""
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
     x, y = torch.zeros(8, 4), torch.arange(8) % 3
     with pytest.raises(TorchlabError, match="cannot take a batch"):
         torchlab.fit(torch.nn.Linear(5, 3), (x, y), out=out, train__epochs=1, log__loggers=[], log__quiet=True)
-    assert listing(tmp_path) == []
+    assert listing(tmp_path) == ["mine"]
 
 
 def test_a_run_stopped_by_a_diverged_loss_keeps_its_run_directory(tmp_path, monkeypatch):

@@ -477,8 +477,9 @@ def fit(
             run = until_stopped(lambda: api.train(config, run_dir, **parts), run_dir)
         run.given_model = build()  # the module trained; `run.model` loads the best weights into it
         return run
-    finally:  # for the command line (`torchlab resume/eval RUN_DIR`); fit_again checked an earlier one's
-        if saved and built and run_dir.is_dir() and not saved.exists() and is_main_process():
+    finally:  # for the command line (`torchlab resume/eval RUN_DIR`); fit_again checked an earlier one's.
+        # Only beside a run: a fit refused before it wrote config.yaml leaves its out= folder as it was.
+        if saved and built and (run_dir / "config.yaml").is_file() and not saved.exists() and is_main_process():
             save_tensors(saved, built[-1].tensors())
 
 

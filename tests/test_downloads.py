@@ -119,16 +119,18 @@ def test_a_killed_downloads_stage_and_lock_go_at_the_next_fetch_of_any_dataset(r
     killed.kill()
     killed.join(timeout=60)
     assert len(stages(root)) == 1 and (root / ".MNIST.lock").exists(), tree(root)
-    live = root / ".SST-2.0123abcd.download"
+    live, users = root / ".SST-2.0123abcd.download", root / ".MNIST.notes.download"
     live.mkdir()
+    users.write_text("a file of the user's, named alike")
     with open(root / ".SST-2.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # another process fetching SST-2 now
         with pytest.MonkeyPatch.context() as patched:
             install("cifar10", tmp_path / "log", patch=patched.setattr)
             load("cifar10", root)  # a fetch of another dataset
-        assert stages(root) == [live.name] and (root / ".SST-2.lock").exists(), tree(root)
+        assert stages(root) == [users.name, live.name] and (root / ".SST-2.lock").exists(), tree(root)
         assert not (root / ".MNIST.lock").exists()
     live.rmdir()
+    users.unlink()
     (root / ".SST-2.lock").unlink()
     load("cifar10", root)  # whole already: no download, and the root is left as it is
     assert_whole(root, ("cifar10",))

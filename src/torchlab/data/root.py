@@ -2,6 +2,7 @@
 
 import fcntl
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from torchlab.core.flags import Flag
 
 _LOOKING = Flag("looking")
 STAGE_SUFFIX = ".download"  # a dataset's download in progress, in the root: see `staged`
+STAGE = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}" + re.escape(STAGE_SUFFIX))  # mkdtemp's 8 random characters
 
 
 def data_root(configured: str | None) -> Path:
@@ -167,18 +169,23 @@ def staged(root: Path, name: str) -> Iterator[Path]:
 def remove_dead_downloads(root: Path) -> None:
     """Remove what a process that died downloading into `root` left (`staged`): its staging folders and
     their dataset's lock file, where no live process holds that lock. A live fetch holds it: its stage stays."""
-    stages = root.glob(f".*{STAGE_SUFFIX}")
-    for name in {stage.name[1:].removesuffix(STAGE_SUFFIX).rsplit(".", 1)[0] for stage in stages}:
+    for name in {stage["name"] for stage in stages_in(root)}:
         with suppress(OSError):  # a root that cannot be written: the fetch itself says so
             if (fd := lock_file(root / f".{name}.lock", wait=False)) is None:
                 continue  # fetching now
             try:
-                for stale in root.glob(f".{name}.*{STAGE_SUFFIX}"):
-                    remove(stale)
+                for stale in stages_in(root):
+                    if stale["name"] == name:
+                        remove(root / stale.string)
                 (root / f".{name}.lock").unlink(missing_ok=True)  # while locked, as `fetching` does
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
+
+
+def stages_in(root: Path) -> list[re.Match[str]]:
+    """The staging folders in `root` (`staged`), as matches of `STAGE` (`name`: the dataset): a user's files stay."""
+    return [stage for path in root.glob(f".*{STAGE_SUFFIX}") if (stage := STAGE.fullmatch(path.name))]
 
 
 def move_in(source: Path, target: Path) -> None:

@@ -3,6 +3,7 @@
 
 import copy
 import json
+import math
 import os
 import re
 import signal
@@ -27,6 +28,7 @@ from torchlab.data.given import count_classes
 from torchlab.recipes import load_recipe
 
 pytestmark = pytest.mark.slow
+TD, Subset = torch.utils.data.TensorDataset, torch.utils.data.Subset
 
 SHORT = {"train__epochs": 1, "data__subset": 2000, "data__eval_subset": 500, "log__loggers": []}
 
@@ -250,7 +252,7 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
         (lambda x, y: Samples(300, lambda i: (x[i], y[i], i)), "pairs; train[0] is a tuple of 3"),
         (lambda x, y: Samples(300, lambda i: (x[i], y[i].float())), "train[0]'s is torch.float32 of shape ()"),
         (lambda x, y: Samples(300, lambda i: (x[i], y[i : i + 2])), "train[0]'s is torch.int64 of shape (2,)"),
-        (lambda x, y: (x, y - 1), "a classifier's targets are class indices from 0 up; got -1"),
+        (lambda x, y: (x, y.index_fill(0, torch.tensor([7]), -1)), "class indices from 0 up; train[7] holds -1"),
         (
             lambda x, y: (x, F.one_hot(y)),
             "one class index per sample, shape [N]; got [300, 3] (one-hot rows: y.argmax(1))",
@@ -264,7 +266,7 @@ def test_a_classifier_of_inputs_that_are_no_pictures_trains_with_the_default_log
             lambda x, y: Samples(300, lambda i: (Image.new("L", (2, 2)), y[i])),  # torchvision's, without ToTensor
             "train[0]'s is a PIL.Image.Image (images: give the Dataset transform=transforms.ToTensor())",
         ),
-        (lambda x, y: Samples(300, lambda i: (x[i], y[i] - 1)), "class indices from 0 up; got -1"),
+        (lambda x, y: Samples(300, lambda i: (x[i], -1 if i == 7 else y[i])), "from 0 up; train[7] holds -1"),
         (lambda x, y: 300, "train must be (inputs, targets) tensors or a map-style Dataset, got int"),
         (lambda x, y: {"x": x, "y": y}, "train must be (inputs, targets) tensors or a map-style Dataset, got dict"),
         (lambda x, y: (x, y, y), "train is a tuple of 3 arrays; give inputs and targets as one pair: train=(x, y)"),
@@ -896,18 +898,91 @@ def test_a_model_pickle_cannot_save_trains_loads_and_predicts(tmp_path):
     assert torchlab.load(run.run_dir, model=ReturnsItsLambda()).predict(x[:5]).shape == (5,)
 
 
-@pytest.mark.parametrize("given", ["tensors", "Dataset"])
-def test_a_binary_fit_refuses_targets_other_than_0_and_1_before_training(given, tmp_path):
-    """Before: task='binary' trained on 2s and -1s as target probabilities, without a word."""
-    x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
-    y[0] = 2
-    data = {"tensors": lambda pair: pair, "Dataset": lambda pair: torch.utils.data.TensorDataset(*pair)}[given]
-    with pytest.raises(TorchlabError, match="task='binary' takes targets 0 and 1; train holds 2"):
-        torchlab.fit(torch.nn.Linear(4, 1), data((x, y)), task="binary", out=tmp_path / "run")
-    assert not (tmp_path / "run").exists()
-    run = torchlab.fit(torch.nn.Linear(4, 1), data((x, (y == 1).float())), task="binary", out=tmp_path / "ok",
-                       train__epochs=1, log__loggers=[])  # fmt: skip
+class Named(torch.utils.data.TensorDataset):
+    """A Dataset naming its classes, as torchvision's do: the class count is theirs, not its labels'."""
+
+    classes = ["zero", "one", "two"]
+
+
+def bad_at(targets: torch.Tensor, index: int, value: float) -> torch.Tensor:
+    """`targets` with `value` at `index`."""
+    targets = targets.clone()
+    targets[index] = value
+    return targets
+
+
+@pytest.mark.parametrize(
+    ("task", "splits", "message"),
+    [
+        ("binary", lambda x, y: {"train": (x, bad_at(y, 150, 2))},
+         "task='binary' takes targets 0 and 1; train[150] holds 2"),
+        ("binary", lambda x, y: {"train": TD(x, y), "val": TD(x[:50], bad_at(y[:50], 20, 2))}, "val[20] holds 2"),
+        ("binary", lambda x, y: {"train": Subset(TD(x, bad_at(y, 250, -1)), range(100, 300))}, "train[150] holds -1"),
+        ("classify", lambda x, y: {"train": Named(x, bad_at(y, 150, 3).long())},
+         "a classifier's targets are class indices 0 to 2 (train.classes names 3); train[150] holds 3"),
+        ("classify", lambda x, y: {"train": Named(x, y.long()), "test": (x[:50], bad_at(y[:50], 40, 3).long())},
+         "class indices 0 to 2 (train.classes names 3); test[40] holds 3"),
+        ("classify", lambda x, y: {"train": (x, y.long()), "test": TD(x[:50], bad_at(y[:50], 40, 2).long())},
+         "class indices 0 to 1 (data.num_classes=2); test[40] holds 2"),
+        ("classify", lambda x, y: {"train": Labelled(x, bad_at(y, 150, -1).long())}, "from 0 up; train[150] holds -1"),
+        ("regress", lambda x, y: {"train": (x, bad_at(y, 150, float("nan")))},
+         "task='regress' fits finite numbers; train[150] holds nan (drop or fill in the samples without a number)"),
+        ("regress", lambda x, y: {"train": (x, y), "val": TD(x[:50], bad_at(y[:50], 20, float("inf")))},
+         "val[20] holds inf"),
+        ("regress", lambda x, y: {"train": (x, y[:, None]), "test": (x[:50], bad_at(y[:50, None], 30, math.nan))},
+         "test[30] holds nan"),
+    ],
+    ids=["binary pair", "binary val", "binary Subset", "classes", "classes, test pair", "data.num_classes",
+         "labels", "regress NaN", "regress val inf", "regress test column"],
+)  # fmt: skip
+def test_every_target_kept_in_plain_sight_is_checked_before_training(task, splits, message, tmp_path):
+    """Before: binary checked the first target alone, a Dataset's `classes` counted the classes unchecked
+    (cross-entropy's IndexError, or a CUDA device assert, mid-epoch), a classifier's data.num_classes was
+    not checked against the labels, and NaN regression targets trained to a NaN loss."""
+    x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).float()
+    settings = {"data__num_classes": 2} if "num_classes" in message else {}
+    outputs = 3 if task == "classify" else 1
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(torch.nn.Linear(4, outputs), **splits(x, y), task=task, out=tmp_path / "run", **settings)
+    assert message in str(refused.value)
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+    good = {"train": (x, y.long() if task == "classify" else y)}
+    run = torchlab.fit(torch.nn.Linear(4, outputs), **good, task=task, out=tmp_path / "ok", train__epochs=1,
+                       log__loggers=[])  # fmt: skip
     assert run.summary["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("task", "split", "message"),
+    [
+        ("binary", "train", "task='binary' takes targets 0 and 1; train[150] holds 2"),
+        ("classify", "val", "a classifier's targets are class indices 0 to 2 (train.classes names 3); val[30] holds 3"),
+        ("regress", "test", "task='regress' fits finite numbers; test[30] holds nan"),
+    ],
+)
+def test_a_dataset_that_keeps_no_targets_fails_at_the_first_batch_holding_a_bad_one(task, split, message, tmp_path):
+    """A Dataset that keeps its targets nowhere but in its samples (one that decodes them) is not read
+    whole before training: its first batch holding a bad target is refused, naming it, where it was
+    cross-entropy's IndexError (or a binary or regression loss trained on it without a word)."""
+    x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    bad = {"binary": 2, "classify": 3, "regress": float("nan")}[task]
+    target = float if task != "classify" else int
+
+    class Decoded(Samples):
+        classes = ["zero", "one", "two"]  # the count, kept; the labels are not
+
+    def dataset(n: int, at: int | None) -> Samples:
+        return Decoded(n, lambda i: (x[i], target(bad if i == at else y[i])))
+
+    splits = {"train": dataset(300, 150 if split == "train" else None)}
+    for name in ("val", "test"):
+        splits[name] = dataset(50, 30 if split == name else None)
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(torch.nn.Linear(4, 3 if task == "classify" else 1), **splits, task=task, out=tmp_path / "run",
+                     train__epochs=1, log__loggers=[], log__progress=False)  # fmt: skip
+    assert message in str(refused.value)
 
 
 @pytest.mark.parametrize("given", ["tensors", "Dataset"])
@@ -1131,7 +1206,9 @@ def test_evaluate_scores_the_best_model_on_new_data_as_the_run_scored_its_test_s
         run.evaluate(Samples(50, lambda i: {"x": x[i], "y": y[i]}))
     with pytest.raises(TorchlabError, match="evaluate: a classifier's test targets must be integer class indices"):
         run.evaluate(x[:50], y[:50].float())
-    with pytest.raises(TorchlabError, match="evaluate: a classifier's targets are class indices 0 to 1; got 2"):
+    with pytest.raises(
+        TorchlabError, match=r"evaluate: .* class indices 0 to 1 \(the run's 2 classes\); targets\[\d+\] holds 2"
+    ):
         run.evaluate(x[:50], y[:50] * 2)  # cross-entropy's IndexError, or accuracy on classes the model lacks
     with pytest.raises(TorchlabError, match="evaluate: test has 50 inputs but 49 targets"):
         run.evaluate(x[:50], y[:49])

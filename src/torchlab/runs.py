@@ -46,9 +46,8 @@ from torchlab.data.given import (
     Data,
     GivenDatasets,
     GivenTensors,
+    TargetRule,
     check_alike,
-    check_binary,
-    check_class_range,
     check_samples,
     checked_pair,
     count_classes,
@@ -56,6 +55,7 @@ from torchlab.data.given import (
     is_pair,
     not_a_split,
     stacked,
+    target_rule,
 )
 from torchlab.data.loaders import Normalize
 from torchlab.data.text import Vocabulary, pad, tokenize
@@ -210,10 +210,8 @@ class Run:
         _, y = checked_pair("test", (xs[0], y), classify, caller="evaluate")
         if not len(y):  # the figures of no sample: they were {} without a word
             raise TorchlabError("evaluate: no samples given")
-        if classify:
-            check_class_range("evaluate", y, self.info.num_classes)
-        elif self.config.task.name == "binary":
-            check_binary("test", y, caller="evaluate")
+        classes = self.info.num_classes
+        TargetRule(self.config.task.name, classes, "evaluate", f"the run's {classes} classes").check("targets", y)
         means = RunningMeans()
         for start in range(0, len(y), batch_size):
             batch = (*(x[start : start + batch_size] for x in xs), y[start : start + batch_size])
@@ -428,10 +426,6 @@ def fit(
             if split is not None:
                 check_samples(name, split, classify)
     check_alike(splits)
-    if task == "binary":  # a Dataset's first target, as check_samples reads it
-        for name, split in splits.items():
-            if split is not None and len(split):
-                check_binary(name, split[1] if is_pair(split) else torch.as_tensor(split[0][1]).float(), "torchlab.fit")
     train, val, test = splits.values()
     raw = {
         "recipe": f"fit-{(model if isinstance(model, type) else type(model)).__name__.lower()}",
@@ -455,9 +449,10 @@ def fit(
     if tensors:
         config.data.path = str((run_dir / "data.safetensors").resolve())
     built: list[Any] = []
+    rule = target_rule(task, config.data.num_classes, splits)  # every target of every split
 
     def data(device: torch.device) -> Any:
-        built.append((GivenTensors if tensors else GivenDatasets)(config.data, device, splits))
+        built.append((GivenTensors if tensors else GivenDatasets)(config.data, device, splits, rule))
         return built[-1]
 
     @cache

@@ -11,6 +11,7 @@ such a run continues from Python only.
 """
 
 import hashlib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,24 +83,67 @@ def checked_pair(split: str, pair: Pair, classify: bool, caller: str = "torchlab
     return x, y.long()
 
 
-def check_class_range(caller: str, targets: torch.Tensor, classes: int | None = None) -> None:
-    """Refuse class indices below 0 (or from `classes` on), which cross-entropy meets as an IndexError
-    in the middle of an epoch."""
-    outside = targets[(targets < 0) | (targets >= classes)] if classes else targets[targets < 0]
-    if len(outside):
-        span = f"0 to {classes - 1}" if classes else "from 0 up"
-        raise TorchlabError(f"{caller}: a classifier's targets are class indices {span}; got {int(outside[0])}")
+RULED = ("classify", "binary", "regress")  # the tasks whose targets `TargetRule` checks
 
 
-def check_binary(split: str, targets: torch.Tensor, caller: str) -> None:
-    """Refuse targets other than 0 and 1 for task='binary': its cross-entropy takes a 2 or a -1 as a
-    target probability and trains on it without a word."""
-    outside = targets[(targets != 0) & (targets != 1)]
-    if len(outside):
-        raise TorchlabError(
-            f"{caller}: task='binary' takes targets 0 and 1; {split} holds {outside[0].item():g} "
-            "(task='classify' takes class indices 0 to K-1)"
-        )
+@dataclass(frozen=True)
+class TargetRule:
+    """The targets `task` trains on: class indices 0 to `classes` - 1 (classify; `classes` None: from 0
+    up), 0 and 1 (binary), finite numbers (regress); another task's are its own. `classes_from`: where the
+    count comes from, for the message (default: data.num_classes)."""
+
+    task: str
+    classes: int | None = None
+    caller: str = "torchlab.fit"
+    classes_from: str = ""
+
+    def check(self, split: str, targets: torch.Tensor, first: int = 0) -> None:
+        """Refuse the first of `targets` (a row per sample, from sample `first` of `split` on) that the task
+        cannot train on, naming its sample, its value and what is taken: cross-entropy meets a class index
+        outside as an IndexError (a CUDA device assert) mid-epoch, binary's takes a 2 as a probability
+        without a word, and a NaN makes the loss NaN."""
+        if self.task not in RULED or not len(targets):
+            return
+        refused = self.refused(targets).reshape(len(targets), -1)
+        rows = refused.any(1).nonzero()
+        if len(rows):
+            row = int(rows[0, 0])
+            value = targets[row].reshape(-1)[refused[row]][0].item()
+            raise TorchlabError(f"{self.caller}: {self.takes()}; {split}[{first + row}] holds {value:g}{self.hint()}")
+
+    def check_sample(self, split: str, index: int, target: torch.Tensor | int) -> None:
+        """`check` of sample `index`'s target (a class index as an int); one number is compared as a Python
+        number (tensor comparisons cost some 30 µs a sample, more than reading one may)."""
+        one = target if isinstance(target, int) else target.item() if target.numel() == 1 else None
+        if self.task in RULED and (one is None or self.refused(one)):
+            self.check(split, torch.as_tensor(target).reshape(1, -1), index)
+
+    def refused(self, targets: torch.Tensor | float) -> Any:
+        """Which values of `targets` the task refuses, elementwise (of one Python number: whether it does)."""
+        if self.task == "classify":
+            return (targets < 0) | (targets >= self.classes) if self.classes else targets < 0
+        if self.task == "binary":
+            return (targets != 0) & (targets != 1)
+        return ~torch.isfinite(targets) if isinstance(targets, torch.Tensor) else not math.isfinite(targets)
+
+    def takes(self) -> str:
+        """What the task takes, as a message says it."""
+        if self.task == "classify":
+            classes = self.classes
+            span = (
+                f"0 to {classes - 1} ({self.classes_from or f'data.num_classes={classes}'})" if classes else "from 0 up"
+            )
+            return f"a classifier's targets are class indices {span}"
+        if self.task == "binary":
+            return "task='binary' takes targets 0 and 1"
+        return "task='regress' fits finite numbers"
+
+    def hint(self) -> str:
+        """What a message adds after the refused value."""
+        return {
+            "binary": " (task='classify' takes class indices 0 to K-1)",
+            "regress": " (drop or fill in the samples without a number)",
+        }.get(self.task, "")
 
 
 def check_samples(split: str, dataset: Dataset, classify: bool, caller: str = "torchlab.fit") -> None:
@@ -217,19 +261,35 @@ def stacked(dataset: Dataset, classify: bool, caller: str) -> Pair:
     return tuple(torch.stack([torch.as_tensor(sample[k]) for sample in samples]) for k in (0, 1))
 
 
-class ClassIndices(Dataset):
-    """A Dataset's samples with the target as an int64 class index, as cross-entropy needs (a
-    numpy int32 label would fail mid-epoch)."""
+class CheckedTargets(Dataset):
+    """A split's samples, a classifier's targets as int64 class indices, as cross-entropy needs them (a
+    numpy int32 label would fail mid-epoch); with a `rule`, each target checked by it as it is read and
+    refused naming its index in the split (that of a Dataset that keeps its targets nowhere in plain sight:
+    the first batch holding one fails, where torch's IndexError did deep in the loss)."""
 
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
+    def __init__(self, dataset: Dataset, split: str, rule: TargetRule | None, classify: bool) -> None:
+        self.dataset, self.split, self.rule, self.classify = dataset, split, rule, classify
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> tuple:
         x, y = self.dataset[index]
-        return x, torch.as_tensor(y, dtype=torch.long).reshape(())  # a label of shape [1] too, as a pair's [N, 1]
+        if self.rule is None:  # a label of shape [1] too, as a pair's [N, 1]
+            return x, torch.as_tensor(y, dtype=torch.long).reshape(()) if self.classify else y
+        target = target_class(y, self.split, index) if self.classify else torch.as_tensor(y)
+        self.rule.check_sample(self.split, index, target)
+        return x, torch.tensor(target) if self.classify else y
+
+
+def checked_targets(name: str, dataset: Dataset, rule: TargetRule | None, classify: bool) -> Dataset:
+    """`dataset` (split `name`) with its targets checked by `rule`: all at once where it keeps them in plain
+    sight (`kept_targets`), else each as it is read (`CheckedTargets`); a classifier's as int64 class indices."""
+    kept = kept_targets(dataset, name, classify) if rule is not None else None
+    if kept is not None:
+        rule.check(name, kept)
+    each = rule if kept is None else None
+    return CheckedTargets(dataset, name, each, classify) if classify or each else dataset
 
 
 def limits(cfg: DataConfig) -> dict[str, int | None]:
@@ -250,9 +310,15 @@ def info_of(x: torch.Tensor, num_classes: int | None) -> DataInfo:
 class GivenTensors(TensorSplits):
     """Train/val/test pairs of tensors on the device, batched by index (`TensorLoader`)."""
 
-    def __init__(self, cfg: GivenConfig, device: torch.device, splits: dict[str, Pair | None]) -> None:
+    def __init__(
+        self, cfg: GivenConfig, device: torch.device, splits: dict[str, Pair | None], rule: TargetRule | None = None
+    ) -> None:
+        """`rule`: what every target is checked by (fit's; a run's saved tensors were checked when it began)."""
         classify = cfg.num_classes is not None
         splits = {name: None if pair is None else checked_pair(name, pair, classify) for name, pair in splits.items()}
+        for name, pair in splits.items():
+            if pair is not None and rule is not None:
+                rule.check(name, pair[1])
         train, val = splits["train"], splits["val"]
         if train is None or len(train[0]) == 0:
             raise TorchlabError("torchlab.fit: the training set is empty")
@@ -289,11 +355,21 @@ def saved_tensors(cfg: GivenConfig, device: torch.device) -> GivenTensors:
 class GivenDatasets:
     """Map-style Datasets of `(input, target)` samples, read through DataLoaders sharded by rank."""
 
-    def __init__(self, cfg: GivenConfig, device: torch.device, splits: dict[str, Dataset | None]) -> None:
-        train, val = splits["train"], splits["val"]
+    def __init__(
+        self, cfg: GivenConfig, device: torch.device, splits: dict[str, Dataset | None], rule: TargetRule | None = None
+    ) -> None:
+        """`rule`: what every target is checked by, before training where the Datasets keep them in plain
+        sight (`checked_targets`); a sample is named by its split as given to fit and its index there."""
+        train = splits["train"]
         if train is None or len(train) == 0:
             raise TorchlabError("torchlab.fit: the training set is empty")
         self.kinds = {name: type(train if split is None else split).__qualname__ for name, split in splits.items()}
+        classify = cfg.num_classes is not None
+        splits = {
+            name: None if split is None else checked_targets(name, split, rule, classify)
+            for name, split in splits.items()
+        }
+        train, val = splits["train"], splits["val"]
         if holds_out_val(cfg, val):
             train_idx, val_idx = split_indices(len(train), cfg)
             train, val = Subset(train, train_idx), Subset(train, val_idx)
@@ -301,8 +377,6 @@ class GivenDatasets:
         given = {"train": train, "val": val, "test": splits["test"] or Subset(train, [])}
         limit = limits(cfg)
         self.datasets = {name: first(dataset, limit[name]) for name, dataset in given.items()}
-        if cfg.num_classes is not None:
-            self.datasets = {name: ClassIndices(dataset) for name, dataset in self.datasets.items()}
         x, _ = self.datasets["train"][0]
         self.info = info_of(torch.as_tensor(x)[None], cfg.num_classes)
         self.train_size = len(self.datasets["train"])
@@ -414,28 +488,54 @@ def is_array(data: Any) -> bool:
 
 
 def count_classes(splits: dict[str, Data | None]) -> int:
-    """A classifier's number of classes: the highest target + 1 (a Dataset's `classes`, where it has them)."""
+    """A classifier's number of classes: the most a split's Dataset names (`classes`), else the highest
+    target + 1."""
+    if declared := [len(split.classes) for split in splits.values() if names_classes(split)]:
+        return max(declared)
     highest = -1
     for name, split in splits.items():
         if split is None:
             continue
-        if not is_pair(split) and hasattr(split, "classes"):
-            highest = max(highest, len(split.classes) - 1)
-            continue
         targets = split[1] if is_pair(split) else class_targets(split, name)
-        check_class_range("torchlab.fit", targets)
+        TargetRule("classify").check(name, targets)
         highest = max(highest, int(targets.max()) if len(targets) else -1)
     return highest + 1
 
 
+def names_classes(split: Data | None) -> bool:
+    """Whether `split` is a Dataset naming its classes (torchvision's `classes`)."""
+    return split is not None and not is_pair(split) and hasattr(split, "classes")
+
+
+def target_rule(task: str, classes: int | None, splits: dict[str, Data | None]) -> TargetRule | None:
+    """The rule of fit's targets for `task` (None: a task whose targets are its own), a classifier's count
+    said to come from the Dataset naming that many classes, where one does."""
+    if task not in RULED:
+        return None
+    named = next((name for name, split in splits.items() if names_classes(split) and len(split.classes) == classes), "")
+    return TargetRule(task, classes, classes_from=f"{named}.classes names {classes}" if named else "")
+
+
 def class_targets(dataset: Dataset, name: str) -> torch.Tensor:
     """The class index of every sample of a Dataset (split `name`): the labels it holds beside its
-    samples (`held_labels`), which cost no image decoded, where its first sample's target agrees with
-    them; else each sample's target, read once."""
-    labels = held_labels(dataset)
-    if labels is not None and (len(labels) == 0 or int(labels[0]) == target_class(dataset[0][1], name, 0)):
+    samples (`kept_targets`), which cost no image decoded; else each sample's target, read once."""
+    labels = kept_targets(dataset, name, classify=True)
+    if labels is not None:
         return labels
     return as_class_indices([dataset[i][1] for i in range(len(dataset))], name)
+
+
+def kept_targets(dataset: Dataset, name: str, classify: bool) -> torch.Tensor | None:
+    """The targets a Dataset (split `name`) keeps beside its samples, a row per sample (a classifier's as
+    int64 class indices, `held_labels`), where its first sample's target agrees with them; else None."""
+    kept = held_labels(dataset) if classify else held_targets(dataset)
+    if kept is None or len(kept) == 0:
+        return kept
+    first = part_tensor(dataset[0][1], f"{name}[0]", "target")
+    if classify:
+        return kept if int(kept[0]) == class_index(first, f"{name}[0]") else None
+    same = first.numel() == kept[0].numel() and torch.equal(first.reshape(-1).double(), kept[0].reshape(-1).double())
+    return kept if same else None
 
 
 def target_class(target: Any, name: str, i: int) -> int:
@@ -444,16 +544,18 @@ def target_class(target: Any, name: str, i: int) -> int:
     return class_index(part_tensor(target, where, "target"), where)
 
 
-def held_labels(dataset: Dataset) -> torch.Tensor | None:
-    """The class indices a Dataset keeps beside its samples: a TensorDataset's targets, `targets` or
-    `labels` (torchvision's, most others'), through Subsets and ConcatDatasets; None where it keeps
-    none, changes them as it reads them (`target_transform`), or they are no class index per sample."""
+def held_targets(dataset: Dataset) -> torch.Tensor | None:
+    """The targets a Dataset keeps beside its samples, a row per sample: a TensorDataset's, `targets` or
+    `labels` (torchvision's, most others'), through Subsets and ConcatDatasets; None where it keeps none,
+    changes them as it reads them (`target_transform`), or they are no numbers (class names)."""
     if isinstance(dataset, Subset):
-        labels = held_labels(dataset.dataset)
-        return None if labels is None else labels[torch.as_tensor(dataset.indices, dtype=torch.long)]
+        kept = held_targets(dataset.dataset)
+        return None if kept is None else kept[torch.as_tensor(dataset.indices, dtype=torch.long)]
     if isinstance(dataset, ConcatDataset):
-        parts = [held_labels(part) for part in dataset.datasets]
-        return None if any(part is None for part in parts) else torch.cat(parts)
+        parts = [held_targets(part) for part in dataset.datasets]
+        if any(part is None for part in parts) or len({part.shape[1:] for part in parts}) > 1:
+            return None
+        return torch.cat(parts)
     if isinstance(dataset, TensorDataset):
         kept = dataset.tensors[-1]
     elif getattr(dataset, "target_transform", None) is None:
@@ -463,10 +565,17 @@ def held_labels(dataset: Dataset) -> torch.Tensor | None:
     if kept is None:
         return None
     try:
-        labels = torch.as_tensor(kept)
+        targets = torch.as_tensor(kept)
     except (TypeError, ValueError, RuntimeError):  # class names
         return None
-    return labels.reshape(-1).long() if is_index_column(labels, len(dataset)) else None
+    return targets if targets.dim() and len(targets) == len(dataset) else None
+
+
+def held_labels(dataset: Dataset) -> torch.Tensor | None:
+    """The class indices a Dataset keeps beside its samples (`held_targets`), as int64 of shape [N]; None
+    where it keeps none, or they are no class index per sample."""
+    labels = held_targets(dataset)
+    return labels.reshape(-1).long() if labels is not None and is_index_column(labels, len(dataset)) else None
 
 
 def is_index_column(labels: torch.Tensor, n: int) -> bool:

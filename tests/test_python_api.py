@@ -765,6 +765,56 @@ def test_out_of_memory_names_the_batch_size_that_asked_and_the_run_resumes(tmp_p
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]  # epoch 1 kept, not trained again
 
 
+HUNGRY_LATER = """
+import os
+
+import torch
+from torch import nn
+
+
+class HungryLater(nn.Module):  # asks for 2**60 bytes once HUNGRY is set: torch's CPU allocator fails, fills nothing
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(784, 10)
+
+    def forward(self, x):
+        if os.environ.get("HUNGRY"):
+            torch.empty(2**60, dtype=torch.uint8)
+        return self.linear(x.flatten(1))
+"""
+
+
+def test_out_of_memory_after_training_names_the_batch_size_that_applies(tmp_path, capsys, monkeypatch, mnist_root):
+    """Before: `torchlab eval` and `report` said "lower data.batch_size" (they run data.eval_batch_size's
+    batches), and predict and evaluate raised torch's RuntimeError with its traceback."""
+    (tmp_path / "hungry.py").write_text(HUNGRY_LATER)
+    out, model = tmp_path / "run", f"model.target={tmp_path}/hungry.py:HungryLater"
+    assert main(["train", "mnist-mlp", "--out", str(out), *TINY, "model.name=python", model]) == 0
+    monkeypatch.setenv("HUNGRY", "1")
+    capsys.readouterr()
+    asked = "(1,073,741,824.0 GiB asked for at once)"
+    evaluating = f"{asked} with data.eval_batch_size=256: lower data.eval_batch_size or the model's size"
+    assert main(["eval", str(out)]) == 2
+    assert capsys.readouterr().err == f"torchlab: error: out of memory evaluating {evaluating}\n"
+    (out / "report.html").unlink()
+    assert main(["report", str(out)]) == 2
+    assert capsys.readouterr().err == f"torchlab: error: out of memory testing {evaluating}\n"
+    run, x = torchlab.load(out), torch.zeros(5, 1, 28, 28)
+    with pytest.raises(TorchlabError) as caught:
+        run.predict(x)
+    assert str(caught.value) == (
+        f"out of memory predicting {asked} with 5 inputs given to predict at once: lower how many predict takes "
+        "at once or the model's size"
+    )
+    with pytest.raises(TorchlabError) as caught:
+        run.evaluate(x, torch.zeros(5, dtype=torch.long), batch_size=2)
+    assert str(caught.value) == (
+        f"out of memory evaluating {asked} with evaluate's batch_size=2: lower evaluate's batch_size or the "
+        "model's size"
+    )
+    assert json.loads((out / "summary.json").read_text())["status"] == "completed"  # the run itself untouched
+
+
 def test_a_gpus_out_of_memory_says_what_was_asked_for_as_the_cpus_does():
     """Without a GPU here: torch.OutOfMemoryError as the CUDA caching allocator words it."""
     from torchlab.core.errors import out_of_memory

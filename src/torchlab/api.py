@@ -312,7 +312,8 @@ def report(run_dir: Path) -> Path:
         trainer = build_trainer(config, run_dir)
     with trainer, own_run_dir(trainer):
         check_data(trainer, parts=("test",))
-        trainer.test_best()  # the test outputs that the figures draw from
+        with trainer.memory_named("testing", training=False):
+            trainer.test_best()  # the test outputs that the figures draw from
         return draw_report(trainer)
 
 
@@ -498,7 +499,8 @@ def evaluate(
         check_data(trainer, parts=("test",))
         load_weights(trainer.model, state, path)
         trainer.keep_amp_of(state)
-        return trainer.test()
+        with trainer.memory_named("evaluating", training=False):
+            return trainer.test()
 
 
 def compare(run_dirs: list[Path], out: Path | None = None) -> Path:

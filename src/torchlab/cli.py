@@ -504,11 +504,11 @@ def main(argv: list[str] | None = None) -> int:
         refuse(one_line(str(err)), debug, agreed=isinstance(err, RefusedTogether))
         return 2
     except (MemoryError, RuntimeError) as err:  # torch's out of memory (CPU or CUDA) is a RuntimeError
-        if (asked := out_of_memory(err)) is None:  # the Trainer names the batch size; elsewhere, this
+        if (asked := out_of_memory(err)) is None:  # what runs the model on batches names their size; elsewhere, this
             raise
         if debug:
             traceback.print_exc()
-        refuse(f"out of memory ({one_line(asked)}): lower data.batch_size or the model's size", debug)
+        refuse(f"out of memory ({one_line(asked)}): lower the model's size or the data's", debug)
         return 2
     except KeyboardInterrupt as err:  # Interrupted (a signal, after last.pt is written) or a plain Ctrl-C
         if main_rank():

@@ -36,7 +36,7 @@ from torchlab import api
 from torchlab.config import Config, build_config, flatten, load_run_config, meant_setting
 from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, save_tensors
 from torchlab.core.distributed import is_main_process, refusal_agreed
-from torchlab.core.errors import TorchlabError
+from torchlab.core.errors import TorchlabError, memory_named, out_of_memory
 from torchlab.core.files import named_path
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
@@ -178,12 +178,15 @@ class Run:
             first, *more = inputs
             xs = (self.as_loaded(first, task, device), *(self.as_tensor(x, device) for x in more))
             check_one_row_per_sample(xs)
-        try:
-            return task.predict(*xs)
-        except CAUGHT:  # again, traced, to name where it fails (hooks on every call would slow each predict)
-            with probing(task, training=False, autocast=contextlib.nullcontext):
-                task.predict(*xs)
-            raise
+        at_once = f"{counted(len(xs[0]), 'input')} given to predict at once"
+        with memory_named("predicting", at_once, "how many predict takes at once"):
+            try:
+                return task.predict(*xs)
+            except CAUGHT as err:  # again, traced, to name where it fails (hooks on every call would slow each)
+                if out_of_memory(err) is None:
+                    with probing(task, training=False, autocast=contextlib.nullcontext):
+                        task.predict(*xs)
+                raise
 
     @torch.no_grad()
     def evaluate(self, inputs: Any, targets: Any = None, batch_size: int = 256) -> dict[str, float]:
@@ -213,9 +216,10 @@ class Run:
         classes = self.info.num_classes
         TargetRule(self.config.task.name, classes, "evaluate", f"the run's {classes} classes").check("targets", y)
         means = RunningMeans()
-        for start in range(0, len(y), batch_size):
-            batch = (*(x[start : start + batch_size] for x in xs), y[start : start + batch_size])
-            means.add(task.validation_step(batch), len(batch[-1]))
+        with memory_named("evaluating", f"evaluate's batch_size={batch_size}", "evaluate's batch_size"):
+            for start in range(0, len(y), batch_size):
+                batch = (*(x[start : start + batch_size] for x in xs), y[start : start + batch_size])
+                means.add(task.validation_step(batch), len(batch[-1]))
         return means.means()
 
     def built_task(self, doing: str) -> Task:

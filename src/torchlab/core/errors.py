@@ -2,7 +2,8 @@
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
 
 class TorchlabError(Exception):
@@ -59,3 +60,25 @@ def out_of_memory(err: BaseException) -> str | None:
     if asked := re.search(r"Tried to allocate ([\d.]+ \w+)", text):  # CUDA's
         return f"{asked[1]} asked for at once"
     return next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)[:160]
+
+
+def memory_refusal(err: BaseException, doing: str, batch: str, lower: str = "", kept: str = "") -> str | None:
+    """The one line that says an out-of-memory `err`, met `doing` something ("evaluating"): what it asked for,
+    the batch size that applied (`batch`: "data.eval_batch_size=256"), what to `lower` (the setting; '': the
+    model's size alone) and `kept`, what a run keeps; None where `err` is no out-of-memory error."""
+    if (asked := out_of_memory(err)) is None:
+        return None
+    remedy = f"{lower} or the model's size" if lower else "the model's size"
+    return f"out of memory {doing} ({asked}) with {batch}: lower {remedy}{kept}"
+
+
+@contextmanager
+def memory_named(doing: str, batch: str, lower: str = "", kept: str = "") -> Iterator[None]:
+    """Within it, running out of memory is a TorchlabError in `memory_refusal`'s one line, not torch's
+    RuntimeError and its traceback."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as err:
+        if (refusal := memory_refusal(err, doing, batch, lower, kept)) is None:
+            raise
+        raise TorchlabError(refusal) from None

@@ -37,7 +37,7 @@ from torchlab.core.distributed import (
     this_process,
     unsharded,
 )
-from torchlab.core.errors import DivergedError, TorchlabError, did_you_mean, out_of_memory
+from torchlab.core.errors import DivergedError, TorchlabError, did_you_mean, memory_named, memory_refusal, out_of_memory
 from torchlab.core.files import atomic_write, atomic_write_json
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import (
@@ -104,7 +104,8 @@ class Trainer:
         }
         self.generator = torch.Generator().manual_seed(train.seed)  # shuffling order: the same on every rank
         self.use_amp(from_rank0(resolve_amp(train.amp, self.device)))  # rank 0's timing decides `auto`
-        self.lone_sample_failure = self.fails_on_lone_sample()
+        with memory_named("checking BatchNorm on a lone training sample", "a batch of one"):
+            self.lone_sample_failure = self.fails_on_lone_sample()
         steps_per_epoch = len(self.train_loader())
         self.schedules = {
             name: build_schedule(cfg.schedule, opt, train, steps_per_epoch) for name, opt in self.optimizers.items()
@@ -303,24 +304,21 @@ class Trainer:
     def memory_named(self, where: str | None = None, training: bool | None = None) -> Iterator[None]:
         """Within it, running out of memory is a TorchlabError naming the batch size that asked for it (that
         of training where `training`, by default where `where` is not given and the model is in train mode),
-        the remedy, and what a resume takes up; `where`: the epoch and step by default. What was saved
-        stays (summary.json: "failed")."""
+        the remedy, and what a resume takes up (`memory_refusal`); `where`: the epoch and step by default.
+        What was saved stays (summary.json: "failed")."""
         try:
             yield
         except (MemoryError, RuntimeError) as err:
-            if (asked := out_of_memory(err)) is None:
+            if out_of_memory(err) is None:
                 raise
             if training is None:
                 training = self.model.training and where is None
-            setting = "batch_size" if training else "eval_batch_size"
+            setting = "data.batch_size" if training else "data.eval_batch_size"
             where = where or (f"at epoch {self.epoch + 1}, step {self.step + 1}" if training else "evaluating")
-            size = getattr(self.cfg.data, setting)
+            size = self.cfg.data.batch_size if training else self.cfg.data.eval_batch_size
             resume = f"{self.how_to_continue()} continues from there"
             kept = f"; checkpoints/last.pt keeps epoch {self.epoch}: {resume}" if self.epoch else ""
-            raise TorchlabError(
-                f"out of memory {where} ({asked}) with data.{setting}={size}: lower data.{setting} or the "
-                f"model's size{kept}"
-            ) from None
+            raise TorchlabError(memory_refusal(err, where, f"{setting}={size}", setting, kept)) from None
 
     def train_epoch(self, loggers: list) -> dict[str, float]:
         self.set_training(True)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from torchlab.core.errors import memory_refusal
+
 if TYPE_CHECKING:  # types only: importing torch and the tasks here would slow `torchlab list`
     import torch
 
@@ -127,5 +129,11 @@ def draw_figures(run: FinishedRun, plots_dir: Path, names: Collection[str] | Non
                 fig.draw(run, plots_dir)
                 drawn.append(fig.name)
             except Exception as err:  # noqa: BLE001  (a picture must not fail a finished run)
-                warnings.warn(f"figure '{fig.name}' failed: {err}", stacklevel=1)
+                warnings.warn(f"figure '{fig.name}' failed: {figure_failure(run, err)}", stacklevel=1)
     return drawn
+
+
+def figure_failure(run: FinishedRun, err: Exception) -> str:
+    """Why a figure failed: running out of memory in one line naming the test batches' size, else `err`."""
+    size = run.config.data.eval_batch_size
+    return memory_refusal(err, "drawing it", f"data.eval_batch_size={size}", "data.eval_batch_size") or str(err)

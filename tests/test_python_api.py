@@ -948,6 +948,23 @@ def test_a_model_pickle_cannot_save_trains_loads_and_predicts(tmp_path):
     assert torchlab.load(run.run_dir, model=ReturnsItsLambda()).predict(x[:5]).shape == (5,)
 
 
+def test_a_classifier_gives_the_probabilities_its_predictions_come_from(tmp_path):
+    """run.probabilities: rows of [N, classes] summing to 1 whose argmax is predict's class, a binary
+    classifier's [p(0), p(1)] too; a regression has none."""
+    torch.manual_seed(0)
+    x = torch.randn(300, 4)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    for task, model, targets, classes in [("classify", torch.nn.Linear(4, 3), y, 3),
+                                          ("binary", torch.nn.Linear(4, 1), (y > 0).float(), 2)]:  # fmt: skip
+        run = torchlab.fit(model, (x, targets), task=task, out=tmp_path / task, train__epochs=2, log__loggers=[])
+        probabilities = run.probabilities(x)
+        assert probabilities.shape == (300, classes) and torch.allclose(probabilities.sum(1), torch.ones(300))
+        assert torch.equal(probabilities.argmax(1), run.predict(x))
+    run = torchlab.fit(torch.nn.Linear(4, 1), (x, x[:, :1]), task="regress", out=tmp_path / "r", log__loggers=[])
+    with pytest.raises(TorchlabError, match="task regress has no class probabilities"):
+        run.probabilities(x)
+
+
 class Named(torch.utils.data.TensorDataset):
     """A Dataset naming its classes, as torchvision's do: the class count is theirs, not its labels'."""
 

@@ -14,15 +14,13 @@ stop (Ctrl-C, a notebook's stop button) ends a run as on the command line: last.
 status "interrupted", and the call returns its Run; `torchlab.resume(run.run_dir)` continues it.
 """
 
-import contextlib
-import inspect
 import json
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from functools import cache, cached_property, wraps
+from functools import cache, wraps
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +32,13 @@ from torch.utils.data import TensorDataset
 
 from torchlab import api
 from torchlab.config import Config, build_config, flatten, load_run_config, meant_setting
-from torchlab.core.checkpoint import load_checkpoint, load_tensors, load_weights, save_tensors
+from torchlab.core.checkpoint import load_tensors, save_tensors
 from torchlab.core.distributed import is_main_process, refusal_agreed
-from torchlab.core.errors import TorchlabError, memory_named, out_of_memory
+from torchlab.core.errors import TorchlabError, memory_named
 from torchlab.core.files import named_path
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.core.words import counted
-from torchlab.data import DataInfo
 from torchlab.data.given import (
     Data,
     GivenDatasets,
@@ -57,15 +54,11 @@ from torchlab.data.given import (
     stacked,
     target_rule,
 )
-from torchlab.data.loaders import Normalize
-from torchlab.data.text import Vocabulary, pad, tokenize
 from torchlab.loggers.jsonl import read_metrics
-from torchlab.models import build_model, for_checkpoint
 from torchlab.models.python import check_trainable, constructed, rebuild_recipe, rebuilt_dtype
 from torchlab.models.size import check_size
+from torchlab.predictions import LoadedRun
 from torchlab.recipes import dict_raw, load_recipe, resolve
-from torchlab.tasks import TASKS, Task, build_task
-from torchlab.tasks.first_batch import CAUGHT, probing
 
 
 class Elsewhere:
@@ -86,13 +79,9 @@ class Elsewhere:
 
 
 @dataclass(eq=False, repr=False)
-class Run:
-    """A run directory, read from Python: its config, summary, metrics and best model."""
-
-    run_dir: Path
-    config: Config
-    device: str = "cpu"  # where `model` is loaded
-    given_model: nn.Module | None = None  # to load weights into, if not rebuilt
+class Run(LoadedRun):
+    """A run directory, read from Python: its config, summary, metrics and best model (`predict`,
+    `probabilities` and `model`: predictions.LoadedRun)."""
 
     def __post_init__(self) -> None:
         """A Run built by hand (`torchlab.load` builds one) takes a path and the run's Config."""
@@ -143,51 +132,6 @@ class Run:
         path = self.run_dir / "report.html"
         return path if path.is_file() else None
 
-    @cached_property
-    def info(self) -> DataInfo:
-        return DataInfo.from_dict(self._checkpoint["info"])
-
-    @cached_property
-    def _checkpoint(self) -> dict[str, Any]:
-        best = self.run_dir / "checkpoints" / "best.pt"
-        return load_checkpoint(best if best.is_file() else self.run_dir / "checkpoints" / "last.pt")
-
-    @cached_property
-    def model(self) -> nn.Module:
-        """The best weights (last.pt's before a first best), loaded weights-only, in eval mode, on `device`."""
-        with for_checkpoint():
-            model = self.given_model or build_model(self.config.model, self.info)
-        load_weights(model, self._checkpoint, self.run_dir / "checkpoints")
-        return model.to(resolve_device(self.device)).eval()
-
-    @torch.no_grad()
-    def predict(self, *inputs: torch.Tensor | str | list[str]) -> torch.Tensor:
-        """What the best model makes of `inputs`, as the run's task reads it (a classifier: the classes).
-
-        As many batches of inputs as the task's `predict` takes (one; a task of your own whose model
-        takes two, `predict(self, ids, lengths)`, two), each a tensor or numpy array with a row per
-        sample. Images as stored (uint8 pixels, `[N, H, W]` for one channel or `[N, C, H, W]`) are
-        scaled and normalised as the run's loader did it. A text run takes sentences (a str or a list of
-        them), tokenised and padded as its loader did. Other inputs are taken as the loader gives them;
-        one the model cannot take is refused naming what it was given and where it failed."""
-        task, device = self.built_task("predict"), resolve_device(self.device)
-        if self.info.vocab is not None:
-            xs = tuple(x.to(device) for x in self.as_token_ids(inputs))
-        else:
-            check_input_count(task, len(inputs))  # it was the task's TypeError, "predict() takes 2 positional ..."
-            first, *more = inputs
-            xs = (self.as_loaded(first, task, device), *(self.as_tensor(x, device) for x in more))
-            check_one_row_per_sample(xs)
-        at_once = f"{counted(len(xs[0]), 'input')} given to predict at once"
-        with memory_named("predicting", at_once, "how many predict takes at once"):
-            try:
-                return task.predict(*xs)
-            except CAUGHT as err:  # again, traced, to name where it fails (hooks on every call would slow each)
-                if out_of_memory(err) is None:
-                    with probing(task, training=False, autocast=contextlib.nullcontext):
-                        task.predict(*xs)
-                raise
-
     @torch.no_grad()
     def evaluate(self, inputs: Any, targets: Any = None, batch_size: int = 256) -> dict[str, float]:
         """The task's figures of the best model on new data (a classifier: loss and accuracy): `inputs`
@@ -221,102 +165,6 @@ class Run:
                 batch = (*(x[start : start + batch_size] for x in xs), y[start : start + batch_size])
                 means.add(task.validation_step(batch), len(batch[-1]))
         return means.means()
-
-    def built_task(self, doing: str) -> Task:
-        """The run's task around its best model, for `predict` or `evaluate`."""
-        name = self.config.task.name
-        if TASKS.get(name).predict is Task.predict:
-            raise TorchlabError(f"a run of task {name} has no {doing}; its network is `run.model`")
-        return build_task(self.config.task, self.model, self.info)
-
-    def as_token_ids(self, inputs: tuple[Any, ...]) -> tuple[torch.Tensor, ...]:
-        """Sentences -> (ids [N, L], lengths [N]) with the run's vocabulary; the loader's pair as it is."""
-        if len(inputs) == 1 and isinstance(inputs[0], str):
-            inputs = ([inputs[0]],)
-        if len(inputs) == 1 and isinstance(inputs[0], list | tuple) and all(isinstance(s, str) for s in inputs[0]):
-            if not inputs[0]:
-                raise TorchlabError("predict: no sentences given")
-            vocab = Vocabulary(self.info.vocab or [])
-            cut = getattr(self.config.data, "max_length", None)  # as the run's data were
-            return pad([vocab.encode(tokenize(sentence)[:cut]) for sentence in inputs[0]])
-        if len(inputs) == 2 and all(isinstance(x, torch.Tensor) for x in inputs):
-            return inputs
-        raise TorchlabError(
-            "a text run predicts sentences (a str or a list of str), or token ids [N, L] with their lengths [N]"
-        )
-
-    def as_loaded(self, x: Any, task: Task, device: torch.device, doing: str = "predict") -> torch.Tensor:
-        """A batch as the run's loader gave it: uint8 images of a recipe's dataset scaled and normalised,
-        floats (numpy's float64 too) in the model's precision. Another shape is refused, naming both."""
-        x = as_tensor(x, device, doing)
-        shape, normalization = self.info.input_shape, self.info.normalization
-        if x.dtype == torch.uint8 and tuple(x.shape[1:]) == shape[1:] and shape[0] == 1:  # [N, H, W]: one channel
-            x = x.unsqueeze(1)
-        expected = ["T", *shape[1:]] if task.any_length else list(shape)
-
-        def one_sample(dims: tuple[int, ...]) -> bool:  # a forecaster's "T": a sequence of any length
-            return len(dims) == len(expected) and all(e in ("T", n) for e, n in zip(expected, dims, strict=True))
-
-        if x.dim() == 0 or not one_sample(tuple(x.shape[1:])):
-            what = "images" if self.info.images else "inputs"
-            hint = " (one sample: x[None])" if one_sample(tuple(x.shape)) else ""
-            raise TorchlabError(
-                f"{doing} takes {what} of shape [N, {', '.join(map(str, expected))}], got {list(x.shape)}{hint}"
-            )
-        if x.dtype == torch.uint8 and normalization:
-            return Normalize(*normalization, x.device)(x)
-        if (given := self.info.input_dtype) and x.is_floating_point() != getattr(torch, given).is_floating_point:
-            # a fit's model reads its inputs as they came: uint8 pixels are not floats in [0, 1]
-            raise TorchlabError(f"{doing} takes {given} inputs, as the run trained on, got {str(x.dtype)[6:]}")
-        if given and not x.is_floating_point():
-            return x.to(getattr(torch, given))
-        return self.in_precision(x)
-
-    def as_tensor(self, x: Any, device: torch.device) -> torch.Tensor:
-        """An input after the first, which the run records no shape of: a tensor (numpy's too) on `device`,
-        floats in the model's precision."""
-        return self.in_precision(as_tensor(x, device, "predict"))
-
-    def in_precision(self, x: torch.Tensor) -> torch.Tensor:
-        """Floating-point `x` in the precision of the model's weights (numpy's float64 into float32 ones)."""
-        parameter = next(self.model.parameters(), None)
-        return x.to(parameter.dtype) if parameter is not None and x.is_floating_point() else x
-
-
-def as_tensor(x: Any, device: torch.device, doing: str) -> torch.Tensor:
-    """`x`, a tensor or numpy array, as a tensor on `device`; anything else is refused naming its type."""
-    if not isinstance(x, torch.Tensor) and not hasattr(x, "__array__"):
-        raise TorchlabError(f"{doing} takes tensors or numpy arrays, got {type(x).__name__}")
-    return torch.as_tensor(x, device=device)
-
-
-def check_input_count(task: Task, given: int) -> None:
-    """Refuse another number of inputs than the task's `predict` takes, naming its parameters: the
-    built-in tasks' take one batch (`predict(x)`), a task of your own as many as it names."""
-    parameters = inspect.signature(task.predict).parameters.values()
-    named = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    spread = any(p.kind == p.VAR_POSITIONAL for p in parameters)  # predict(self, *inputs)
-    least = max(1, sum(p.default is p.empty for p in named))
-    if least <= given and (spread or given <= len(named)):
-        return
-    if spread or least < len(named):
-        count = f"{least} or more inputs" if spread else f"{least} to {len(named)} inputs"
-    else:
-        count = counted(least, "input")
-    names = ", ".join(
-        ("*" if p.kind == p.VAR_POSITIONAL else "") + p.name for p in parameters if p.kind <= p.VAR_POSITIONAL
-    )
-    raise TorchlabError(
-        f"predict of this run takes {count}, as task {task.cfg.name}'s predict({names}) names them: a batch of "
-        f"each, a tensor or numpy array with a row per sample; got {given}"
-    )
-
-
-def check_one_row_per_sample(inputs: tuple[torch.Tensor, ...]) -> None:
-    """Refuse inputs that are not batches of as many samples (rows) each."""
-    if any(x.dim() == 0 for x in inputs) or len({len(x) for x in inputs}) > 1:
-        shapes = ", ".join(str(list(x.shape)) for x in inputs)
-        raise TorchlabError(f"predict's inputs each hold a row per sample, as many rows in each; got shapes {shapes}")
 
 
 def in_python_words(call: Callable[..., Run]) -> Callable[..., Run]:

@@ -134,6 +134,10 @@ class Task:
         """What the plain model makes of inputs `x` (a classifier's classes); not every task has it."""
         raise TorchlabError(f"task {self.cfg.name} has no predict")
 
+    def probabilities(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """A classifier's probability of each class for `inputs`, `[N, classes]`; other tasks have none."""
+        raise TorchlabError(f"task {self.cfg.name} has no class probabilities")
+
     def epoch_snapshot(self) -> dict[str, torch.Tensor]:
         """Tensors to keep from the end of each epoch (a GAN's fixed-noise samples); none by default.
 

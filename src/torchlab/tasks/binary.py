@@ -30,5 +30,10 @@ class BinaryClassify(Task):
     def predict(self, *inputs: torch.Tensor) -> torch.Tensor:
         return (self.model(*inputs).squeeze(-1) > 0).long()
 
+    def probabilities(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """`[p(0), p(1)]` of each sample, p(1) the sigmoid of its logit."""
+        positive = torch.sigmoid(self.model(*inputs).squeeze(-1).float())
+        return torch.stack([1 - positive, positive], 1)
+
     def preview(self, batch: Batch, n: int) -> Preview:
         return labelled_preview(self.info, batch, self.predict(*(t[:n] for t in batch[:-1])))

@@ -104,6 +104,9 @@ class Classify(Task):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(self.model, x).argmax(1)
 
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.model, x).float().softmax(1)
+
     def preview(self, batch: Batch, n: int) -> Preview:
         return labelled_preview(self.info, batch, self.predict(batch[0][:n]))  # as predict sees it (tta_flip too)
 

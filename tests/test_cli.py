@@ -36,7 +36,7 @@ def test_every_command_has_help(command, capsys):
     ("command", "says"),
     [
         ([], "A command's options go after it"),
-        *((name, "a run directory, as train printed it") for name in (["resume"], ["eval"], ["export"])),
+        *((name, "a run directory, as train printed it") for name in (["resume"], ["eval"], ["export"], ["predict"])),
     ],
 )
 def test_the_help_says_where_options_go_and_what_a_run_directory_is(command, says, capsys):
@@ -397,7 +397,9 @@ def tiny(tmp_path_factory, mnist_root) -> Path:
     return tiny_run(tmp_path_factory)
 
 
-@pytest.mark.parametrize("command", [["eval"], ["resume"], ["report"], ["export", "--format", "safetensors"]])
+@pytest.mark.parametrize(
+    "command", [["eval"], ["resume"], ["report"], ["export", "--format", "safetensors"], ["predict", "digit.png"]]
+)
 def test_a_path_that_is_not_a_run_names_the_run_meant(command, tiny, capsys):
     """Before: each said only "PATH is not a torchlab run directory (no config.yaml)": a file or folder
     in a run (RUN/config.yaml, RUN/checkpoints), the folder of a recipe's runs, a path that is not there."""
@@ -607,6 +609,8 @@ def test_eval_and_export_of_a_finished_run_without_best_pt_name_last_pt(tiny, tm
     )
     assert main(["export", str(run), "--format", "safetensors"]) == 2
     assert capsys.readouterr().err.strip() == f"{missing}`--checkpoint last` exports it"
+    assert main(["predict", str(run), "digit.png"]) == 2
+    assert capsys.readouterr().err.strip() == f"{missing}`--checkpoint last` predicts with it"
     assert main(["eval", str(run), "--weights", str(run / "checkpoints" / "last.pt")]) == 0  # as it says
     assert main(["export", str(run), "--format", "safetensors", "--checkpoint", "last"]) == 0
 
@@ -617,7 +621,7 @@ def test_a_run_whose_config_yaml_another_version_wrote_names_the_file(tmp_path, 
     shutil.copytree(tiny, run)
     config = run / "config.yaml"
     config.write_text(config.read_text().replace("train:\n", "train:\n  future_knob: 3\n"))
-    for command in (["eval"], ["resume", "--epochs", "2"], ["export", "--format", "safetensors"]):
+    for command in (["eval"], ["resume", "--epochs", "2"], ["export", "--format", "safetensors"], ["predict", "x.png"]):
         assert main([command[0], str(run), *command[1:]]) == 2
         assert capsys.readouterr().err.startswith(f"torchlab: error: {config}: unknown config key 'train.future_knob'")
 

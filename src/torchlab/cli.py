@@ -285,6 +285,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from torchlab.predictions import predict_inputs
+
+    for predicted in predict_inputs(args.run_dir, args.inputs, args.top, args.checkpoint):
+        if args.json:
+            print(json.dumps(predicted, ensure_ascii=False))
+            continue
+        given = predicted.get("file") or json.dumps(predicted["sentence"], ensure_ascii=False)
+        classes = ", ".join(f"{c['label']} {c['probability']:.1%}" for c in predicted["predictions"])
+        print(f"{one_line(given)}: {classes}")
+    return 0
+
+
 RUN_DIR_HELP = "a run directory, as train printed it (runs/RECIPE/TIMESTAMP, or its --out)"
 
 
@@ -384,6 +399,20 @@ def build_parser() -> ArgumentParser:
     export.add_argument("--format", required=True, choices=["safetensors", "onnx"])
     export.add_argument("--out", type=Path, help="the file to write (default RUN_DIR/export/model.FORMAT)")
     export.add_argument("--checkpoint", choices=["best", "last"], default="best")
+
+    predict = sub.add_parser(
+        "predict",
+        help="what a trained classifier makes of your own images or sentences",
+        description="Print the most probable classes, with their probabilities, that a run's model gives each "
+        "input: image files (PNG, JPEG) for a classifier of images, turned into what it trained on (grey or RGB, "
+        "its size, its normalisation); sentences for a classifier of text ('-' reads one a line from stdin). "
+        "Other runs predict from Python: torchlab.load(RUN_DIR).predict(tensor).",
+    )
+    predict.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
+    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="an image file, or a sentence ('-': stdin's lines)")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to show per input (default 3)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per input, for scripts")
+    predict.add_argument("--checkpoint", choices=["best", "last"], default="best")
     return parser
 
 
@@ -397,6 +426,7 @@ COMMANDS: dict[str, Command] = {
     "report": cmd_report,
     "notes": cmd_notes,
     "export": cmd_export,
+    "predict": cmd_predict,
 }
 # The commands that reach training, where the collector paused through start-up resumes (core/collector.py).
 TRAINING = {"train", "cv", "resume"}

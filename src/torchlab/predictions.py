@@ -1,8 +1,9 @@
 """What a run's model makes of inputs: tensors and sentences from Python (`Run.predict`, which
-`torchlab.load` gives)."""
+`torchlab.load` gives), image files and sentences from the command line (`torchlab predict`)."""
 
 import contextlib
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -10,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import nn
 
-from torchlab.config import Config
+from torchlab.api import checkpoint_of
+from torchlab.config import Config, load_run_config
 from torchlab.core.checkpoint import load_checkpoint, load_weights
 from torchlab.core.errors import TorchlabError
 from torchlab.core.runtime import resolve_device
 from torchlab.core.words import counted
 from torchlab.data import DataInfo
+from torchlab.data.folder import IMAGE_ERRORS, fitted, load_rgb
 from torchlab.data.loaders import Normalize
 from torchlab.data.text import Vocabulary, pad, tokenize
 from torchlab.models import build_model, for_checkpoint
@@ -191,3 +195,89 @@ def traced(task: Task, call: Callable[..., torch.Tensor], xs: tuple[torch.Tensor
         with probing(task, training=False, autocast=contextlib.nullcontext):
             call(*xs)
         raise
+
+
+Prediction = dict[str, Any]  # {"file" or "sentence": the input, "predictions": [{"label", "index", "probability"}]}
+
+
+def predict_inputs(run_dir: Path, inputs: list[str], top: int = 3, checkpoint: str = "best") -> list[Prediction]:
+    """`torchlab predict`: the `top` most probable classes of each input, an image file for a run that
+    classifies images, a sentence ('-': the lines of stdin) for one that classifies text. Every input is
+    read before the model sees one: a bad one is refused before anything is printed."""
+    if top < 1:
+        raise TorchlabError(f"--top takes 1 or more, got {top}")
+    config = load_run_config(run_dir)
+    then, from_last = f"predicts with its {checkpoint}.pt", "`--checkpoint last` predicts with it"
+    checkpoint_of(run_dir, config, checkpoint, then, from_last)
+    run = LoadedRun(run_dir, config, checkpoint=checkpoint)
+    if what_it_takes(run) == "sentences":
+        given, kind = sentences(inputs), "sentence"
+        probabilities = run.probabilities(given)
+    else:
+        given, kind = inputs, "file"
+        probabilities = run.probabilities(image_batch(inputs, run.info))
+    names = run.info.class_names or [str(i) for i in range(probabilities.shape[1])]
+    rows = zip(given, probabilities, strict=True)
+    return [{kind: text, "predictions": ranked(row, names, top)} for text, row in rows]
+
+
+def what_it_takes(run: LoadedRun) -> str:
+    """'images' or 'sentences', what `torchlab predict` reads for a classifier of either; another run is
+    refused, naming what Python offers it instead."""
+    name = run.config.task.name
+    task = TASKS.get(name)
+    if task.probabilities is not Task.probabilities:
+        run.model  # noqa: B018 (loaded first: a checkpoint of another model is refused as that, not by its inputs)
+        if run.info.vocab is not None:
+            return "sentences"
+        if run.info.images:
+            return "images"
+    python = ".model is its network" if task.predict is Task.predict else ".predict(tensor) gives its outputs"
+    raise TorchlabError(
+        f"{run.run_dir} is a run of task {name} on inputs of shape {list(run.info.input_shape)}: `torchlab predict` "
+        f"takes image files for a classifier of images, sentences for one of text; in Python, "
+        f"torchlab.load({str(run.run_dir)!r}){python}"
+    )
+
+
+def sentences(inputs: list[str]) -> list[str]:
+    """The sentences given, '-' standing for the lines of stdin (blank ones skipped)."""
+    given: list[str] = []
+    for text in inputs:
+        read = [line.strip() for line in sys.stdin if line.strip()] if text == "-" else [text]
+        if not read or not all(sentence.strip() for sentence in read):
+            where = "stdin ('-') holds no sentence" if text == "-" else "an empty sentence"
+            raise TorchlabError(f"{where}: give this text classifier sentences of words")
+        given += read
+    return given
+
+
+def image_batch(paths: list[str], info: DataInfo) -> torch.Tensor:
+    """The images at `paths` as the run's inputs: its channels (grey or RGB) and size (scaled to cover it,
+    then the centre), uint8 `[N, C, H, W]` that `predict` normalises as the run's loader did. A run of
+    float inputs without a normalisation of its own (a torchlab.fit's) gets pixels in [0, 1]."""
+    channels, height, width = info.input_shape
+    batch = torch.stack([fitted(read_image(Path(path), channels), height, width) for path in paths])
+    floats = info.input_dtype is None or getattr(torch, info.input_dtype).is_floating_point
+    return batch.float() / 255 if info.normalization is None and floats else batch
+
+
+def read_image(path: Path, channels: int) -> Image.Image:
+    """The image at `path`, grey for a run of one channel, else RGB; a missing or unreadable file is refused."""
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise TorchlabError(f"{path} {what}: this run classifies images; give image files (PNG, JPEG)")
+    try:
+        image = load_rgb(path)
+    except IMAGE_ERRORS as err:
+        raise TorchlabError(f"{path} is not an image this run can read ({err}); give a PNG or JPEG file") from None
+    return image.convert("L") if channels == 1 else image
+
+
+def ranked(probabilities: torch.Tensor, names: list[str], top: int) -> list[dict[str, Any]]:
+    """The `top` most probable classes of one input, most probable first."""
+    values, indices = probabilities.topk(min(top, len(probabilities)))
+    return [
+        {"label": names[i], "index": i, "probability": round(p, 6)}
+        for p, i in zip(values.tolist(), indices.tolist(), strict=True)
+    ]

@@ -74,6 +74,14 @@ def load_rgb(path: Path) -> Image.Image:
         return image.convert("RGB")
 
 
+def fitted(image: Image.Image, height: int, width: int) -> torch.Tensor:
+    """`image`'s pixels as uint8 `[C, height, width]`: scaled until it covers that size, then its centre
+    (torchvision's Resize of the shorter side + CenterCrop, for a square)."""
+    image = ImageOps.fit(image, (width, height), method=Image.Resampling.BILINEAR)
+    pixels = torch.from_numpy(np.asarray(image).copy())
+    return pixels.permute(2, 0, 1) if pixels.dim() == 3 else pixels[None]
+
+
 def eight_bit(pixels: np.ndarray, mode: str) -> Image.Image:
     """Grey pixels of more than 8 bits as an 8-bit image: 16-bit by 65535, floats in [0, 1] by 1,
     anything else stretched from its lowest to its highest value."""
@@ -211,9 +219,7 @@ class ImageFiles(Dataset):
             image = load_rgb(self.paths[i])
         except IMAGE_ERRORS as err:
             raise TorchlabError(f"{self.paths[i]} became unreadable after indexing ({err})") from None
-        # Shorter side to `size`, then the centre square (torchvision's Resize + CenterCrop).
-        image = ImageOps.fit(image, (self.size, self.size), method=Image.Resampling.BILINEAR)
-        x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
+        x = fitted(image, self.size, self.size)
         if self.augment:  # the sample's own draws: the same in any worker, at any time
             x = self.augment(x, torch.Generator().manual_seed(seed + i) if seed is not None else None)
         return x, self.labels[i]

@@ -1,0 +1,165 @@
+"""`torchlab predict`: what a trained classifier makes of a learner's own image files and sentences, as
+`Run.predict` makes it of the same tensors; other runs and bad inputs refused (exit 2, one line)."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+import torchlab
+from tests.conftest import QUICK, cli_env
+from torchlab.cli import main
+
+pytestmark = pytest.mark.slow  # the module fixtures train on real MNIST and SST-2
+
+DIGITS = 10
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory, mnist_root) -> Path:
+    out = tmp_path_factory.mktemp("predict") / "mnist"
+    assert main(["train", "mnist-mlp", "--out", str(out), *QUICK]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory, mnist_root) -> tuple[list[str], torch.Tensor, list[int]]:
+    """The first test digits of real MNIST written as PNG files: their paths, pixels and labels."""
+    folder = tmp_path_factory.mktemp("digits")
+    test_set = torchvision.datasets.MNIST(str(mnist_root), train=False)
+    paths = []
+    for i in range(DIGITS):
+        image, _ = test_set[i]
+        image.save(folder / f"digit-{i}.png")
+        paths.append(str(folder / f"digit-{i}.png"))
+    return paths, test_set.data[:DIGITS], test_set.targets[:DIGITS].tolist()
+
+
+@pytest.fixture(scope="module")
+def sst2_run(tmp_path_factory, sst2_root) -> Path:
+    out = tmp_path_factory.mktemp("predict") / "sst2"
+    assert main(["train", "sst2-lstm", "--out", str(out), "--logger", "none", "--epochs", "1", "data.subset=300"]) == 0
+    return out
+
+
+def predicted(capsys, *args: str) -> list[dict]:
+    """`torchlab predict ARGS --json`'s objects, one per input."""
+    capsys.readouterr()
+    assert main(["predict", *args, "--json"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def refused(capsys, *args: str) -> str:
+    """The one line `torchlab predict ARGS` refuses with (exit 2)."""
+    capsys.readouterr()
+    assert main(["predict", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("torchlab: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_digits_as_png_files_get_the_classes_run_predict_gives_their_pixels(mnist_run, digits, capsys):
+    paths, pixels, labels = digits
+    assert torchlab.load(mnist_run).summary["test"]["accuracy"] > 0.9
+    rows = predicted(capsys, str(mnist_run), *paths)
+    assert [row["file"] for row in rows] == paths
+    classes = [row["predictions"][0]["index"] for row in rows]
+    assert sum(c == label for c, label in zip(classes, labels, strict=True)) >= 8
+    run = torchlab.load(mnist_run)
+    assert classes == run.predict(pixels).tolist()  # the PNG read as the run's loader reads its own pixels
+    for row, probabilities in zip(rows, run.probabilities(pixels), strict=True):
+        top = probabilities.topk(3)
+        assert [p["index"] for p in row["predictions"]] == top.indices.tolist()
+        assert [p["probability"] for p in row["predictions"]] == pytest.approx(top.values.tolist(), abs=1e-5)
+        assert row["predictions"][0]["label"] == ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
+                                                  "5 - five", "6 - six", "7 - seven", "8 - eight",
+                                                  "9 - nine"][row["predictions"][0]["index"]]  # fmt: skip
+
+
+def test_the_plain_output_is_a_line_per_file_with_the_top_classes(mnist_run, digits, capsys):
+    paths, pixels, _ = digits
+    assert main(["predict", str(mnist_run), paths[0], paths[1], "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    probabilities = torchlab.load(mnist_run).probabilities(pixels[:2])
+    names = torchlab.load(mnist_run).info.class_names
+    for line, path, row in zip(lines, paths[:2], probabilities, strict=True):
+        top = row.topk(2)
+        assert line == f"{path}: " + ", ".join(f"{names[i]} {p:.1%}" for p, i in zip(*top, strict=True))
+
+
+def test_a_large_colour_photo_is_made_grey_and_small_as_the_run_trained(mnist_run, digits, tmp_path, capsys):
+    """A learner's photo is not a 28 x 28 grey PNG: an RGB JPEG four times larger reads as the digit it shows."""
+    from PIL import Image
+
+    paths, pixels, _ = digits
+    photo = tmp_path / "photo.jpg"
+    Image.open(paths[0]).convert("RGB").resize((112, 112), Image.Resampling.BILINEAR).save(photo, quality=95)
+    (row,) = predicted(capsys, str(mnist_run), str(photo))
+    assert row["predictions"][0]["index"] == torchlab.load(mnist_run).predict(pixels[:1]).item()
+
+
+def test_sentences_get_a_label_and_probability_as_run_predict_gives(sst2_run, capsys):
+    sentences = ["a wonderful , moving and funny film", "a dull , boring and awful mess"]
+    rows = predicted(capsys, str(sst2_run), *sentences, "--top", "1")
+    run = torchlab.load(sst2_run)
+    assert [row["sentence"] for row in rows] == sentences
+    assert [row["predictions"][0]["index"] for row in rows] == run.predict(sentences).tolist()
+    for row, probabilities in zip(rows, run.probabilities(sentences), strict=True):
+        (best,) = row["predictions"]
+        assert best["label"] in ("negative", "positive") and 0.5 <= best["probability"] <= 1
+        assert best["probability"] == pytest.approx(probabilities.max().item(), abs=1e-5)
+    piped = subprocess.run(  # '-': a sentence a line from stdin, blank ones skipped
+        [sys.executable, "-m", "torchlab", "predict", str(sst2_run), "-", "--top", "1", "--json"],
+        input=f"{sentences[0]}\n\n{sentences[1]}\n",
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert [json.loads(line) for line in piped.stdout.splitlines()] == rows
+    assert main(["predict", str(sst2_run), sentences[0]]) == 0
+    assert capsys.readouterr().out.startswith(f'"{sentences[0]}": ')
+
+
+def test_bad_inputs_are_refused_before_anything_is_printed(mnist_run, digits, sst2_run, tmp_path, capsys):
+    paths = digits[0]
+    (tmp_path / "notes.png").write_text("not a picture")
+    for given, message in [
+        (tmp_path / "missing.png", "missing.png does not exist: this run classifies images; give image files"),
+        (tmp_path, "is a folder: this run classifies images"),
+        (tmp_path / "notes.png", "notes.png is not an image this run can read (cannot identify image file"),
+        ("a sentence", "a sentence does not exist: this run classifies images"),
+    ]:
+        assert message in refused(capsys, str(mnist_run), paths[0], str(given))
+    assert "--top takes 1 or more, got 0" in refused(capsys, str(mnist_run), paths[0], "--top", "0")
+    assert "an empty sentence: give this text classifier sentences" in refused(capsys, str(sst2_run), "")
+    assert f"{tmp_path} is not a torchlab run directory" in refused(capsys, str(tmp_path), paths[0])
+
+
+def test_checkpoints_missing_or_of_another_model_are_refused(mnist_run, sst2_run, digits, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(mnist_run, run)
+    (run / "checkpoints" / "best.pt").unlink()
+    assert "last.pt is there: `--checkpoint last` predicts with it" in refused(capsys, str(run), digits[0][0])
+    assert predicted(capsys, str(run), digits[0][0], "--checkpoint", "last")[0]["predictions"]
+    shutil.copy(sst2_run / "checkpoints" / "best.pt", run / "checkpoints" / "last.pt")
+    err = refused(capsys, str(run), digits[0][0], "--checkpoint", "last")
+    assert "holds weights of another model" in err
+
+
+def test_a_run_that_is_not_a_classifier_names_the_python_way(tmp_path, digits, capsys):
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    out = tmp_path / "regress"
+    torchlab.fit(nn.Linear(4, 1), (x, x.sum(1, keepdim=True)), task="regress", out=out, train__epochs=1,
+                 log__loggers=[], log__quiet=True, log__progress=False)  # fmt: skip
+    err = refused(capsys, str(out), digits[0][0])
+    assert f"{out} is a run of task regress on inputs of shape [4]: `torchlab predict` takes image files" in err
+    assert f"torchlab.load({str(out)!r}).predict(tensor) gives its outputs" in err

@@ -2,6 +2,7 @@
 `Run.predict` makes it of the same tensors; other runs and bad inputs refused (exit 2, one line)."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -91,6 +92,19 @@ def test_the_plain_output_is_a_line_per_file_with_the_top_classes(mnist_run, dig
     for line, path, row in zip(lines, paths[:2], probabilities, strict=True):
         top = row.topk(2)
         assert line == f"{path}: " + ", ".join(f"{names[i]} {p:.1%}" for p, i in zip(*top, strict=True))
+
+
+def test_many_files_are_predicted_in_the_run_s_evaluation_batches(mnist_run, digits, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(mnist_run, run)
+    config = run / "config.yaml"
+    config.write_text(re.sub(r"eval_batch_size: \d+", "eval_batch_size: 3", config.read_text()))
+    in_batches_of_3, at_once = predicted(capsys, str(run), *digits[0]), predicted(capsys, str(mnist_run), *digits[0])
+    assert len(in_batches_of_3) == DIGITS
+    for one, other in zip(in_batches_of_3, at_once, strict=True):
+        assert [p["label"] for p in one["predictions"]] == [p["label"] for p in other["predictions"]]
+        probabilities = [p["probability"] for p in other["predictions"]]
+        assert [p["probability"] for p in one["predictions"]] == pytest.approx(probabilities, abs=1e-5)
 
 
 def test_a_large_colour_photo_is_made_grey_and_small_as_the_run_trained(mnist_run, digits, tmp_path, capsys):

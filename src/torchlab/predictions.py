@@ -212,10 +212,12 @@ def predict_inputs(run_dir: Path, inputs: list[str], top: int = 3, checkpoint: s
     run = LoadedRun(run_dir, config, checkpoint=checkpoint)
     if what_it_takes(run) == "sentences":
         given, kind = sentences(inputs), "sentence"
-        probabilities = run.probabilities(given)
+        batch: list[str] | torch.Tensor = given
     else:
         given, kind = inputs, "file"
-        probabilities = run.probabilities(image_batch(inputs, run.info))
+        batch = image_batch(inputs, run.info)
+    step = config.data.eval_batch_size  # the run's evaluation batches: a thousand photos do not meet the model at once
+    probabilities = torch.cat([run.probabilities(batch[i : i + step]) for i in range(0, len(given), step)])
     names = run.info.class_names or [str(i) for i in range(probabilities.shape[1])]
     rows = zip(given, probabilities, strict=True)
     return [{kind: text, "predictions": ranked(row, names, top)} for text, row in rows]

@@ -145,10 +145,12 @@ def test_sentences_get_a_label_and_probability_as_run_predict_gives(sst2_run, ca
 def test_bad_inputs_are_refused_before_anything_is_printed(mnist_run, digits, sst2_run, tmp_path, capsys):
     paths = digits[0]
     (tmp_path / "notes.png").write_text("not a picture")
+    torch.save(digits[1], tmp_path / "digits.pt")
     for given, message in [
         (tmp_path / "missing.png", "missing.png does not exist: this run classifies images; give image files"),
         (tmp_path, "is a folder: this run classifies images"),
         (tmp_path / "notes.png", "notes.png is not an image this run can read (cannot identify image file"),
+        (tmp_path / "digits.pt", "'); in Python, torchlab.load(RUN_DIR).predict(torch.load(FILE))"),
         ("a sentence", "a sentence does not exist: this run classifies images"),
     ]:
         assert message in refused(capsys, str(mnist_run), paths[0], str(given))

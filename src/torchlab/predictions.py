@@ -272,7 +272,10 @@ def read_image(path: Path, channels: int) -> Image.Image:
     try:
         image = load_rgb(path)
     except IMAGE_ERRORS as err:
-        raise TorchlabError(f"{path} is not an image this run can read ({err}); give a PNG or JPEG file") from None
+        tensors = path.suffix in (".pt", ".pth")  # torch.save's: Python reads them, the command line takes files
+        python = "in Python, torchlab.load(RUN_DIR).predict(torch.load(FILE))"
+        instead = python if tensors else "give a PNG or JPEG file"
+        raise TorchlabError(f"{path} is not an image this run can read ({err}); {instead}") from None
     return image.convert("L") if channels == 1 else image
 
 

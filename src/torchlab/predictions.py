@@ -17,7 +17,7 @@ from torch import nn
 from torchlab.api import checkpoint_of
 from torchlab.config import Config, load_run_config
 from torchlab.core.checkpoint import load_checkpoint, load_weights
-from torchlab.core.errors import TorchlabError
+from torchlab.core.errors import TorchlabError, memory_named, out_of_memory
 from torchlab.core.runtime import resolve_device
 from torchlab.core.words import counted
 from torchlab.data import DataInfo
@@ -188,13 +188,18 @@ def check_one_row_per_sample(inputs: tuple[torch.Tensor, ...]) -> None:
 
 def traced(task: Task, call: Callable[..., torch.Tensor], xs: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """`call(*xs)`, the task's predict or probabilities; where the model fails, called again, traced,
-    to name where (hooks on every call would slow each one)."""
-    try:
-        return call(*xs)
-    except CAUGHT:
-        with probing(task, training=False, autocast=contextlib.nullcontext):
-            call(*xs)
-        raise
+    to name where (hooks on every call would slow each one). Out of memory is one line naming how many
+    inputs went in at once, and is not called again."""
+    name = call.__name__
+    at_once = f"{counted(len(xs[0]), 'input')} given to {name} at once"
+    with memory_named("predicting", at_once, f"how many {name} takes at once"):
+        try:
+            return call(*xs)
+        except CAUGHT as err:
+            if out_of_memory(err) is None:
+                with probing(task, training=False, autocast=contextlib.nullcontext):
+                    call(*xs)
+            raise
 
 
 Prediction = dict[str, Any]  # {"file" or "sentence": the input, "predictions": [{"label", "index", "probability"}]}

@@ -1,14 +1,16 @@
 """Fuzzed input: random command lines, override strings and YAML documents end in exit 0 or 2
 with one line of message, never a traceback and never a partly written run directory.
 
-Nothing trains: every train command points at an empty data root, so a valid config stops at
-the data check (exit 2, "dataset not found") before anything is written.
+Nothing trains: every command sees an empty data root (train and cv get it as --data-dir too), so a
+valid config stops at the data check (exit 2, "dataset not found") before anything is written; each
+runs in a folder of its own, which a refused command leaves empty.
 """
 
 import contextlib
 import functools
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -90,10 +92,12 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(Heal
 TRIED = {"argv": 0, "override": 0, "yaml": 0, "process": 0, "range": 0, "files": 0}
 
 
-def run_main(argv: list[str]) -> tuple[int, str]:
-    """In process: exit status and stderr; `--help` counts as exit 0."""
+def run_main(argv: list[str], cwd: Path | None = None) -> tuple[int, str]:
+    """In process (with `cwd`: in that folder, the data root empty): exit status and stderr; `--help`
+    counts as exit 0. Before: a fuzzed `cv mnist-mlp-scratch` trained five folds of real MNIST into ./runs."""
     err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    within = in_empty_world(cwd) if cwd else contextlib.nullcontext()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), within:
         try:
             code = main(argv)
         except SystemExit as done:
@@ -103,12 +107,30 @@ def run_main(argv: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-def assert_clean_exit(code: int, err: str, out: Path) -> None:
+@contextlib.contextmanager
+def in_empty_world(cwd: Path):
+    """Within it, `cwd` is the working folder and TORCHLAB_DATA the empty root."""
+    before = os.environ["TORCHLAB_DATA"]
+    os.environ["TORCHLAB_DATA"] = str(EMPTY)
+    try:
+        with contextlib.chdir(cwd):
+            yield
+    finally:
+        os.environ["TORCHLAB_DATA"] = before
+
+
+def isolated(argv: list[str], out: Path) -> list[str]:
+    """`argv` with a train or cv command pointed at the empty data root and at `out`."""
+    return [*argv, "--data-dir", str(EMPTY), "--out", str(out)] if argv and argv[0] in ("train", "cv") else argv
+
+
+def assert_clean_exit(code: int, err: str, out: Path, cwd: Path | None = None) -> None:
     assert code in (0, 2), (code, err)
     assert "Traceback" not in err
     if code == 2:
         assert len(err.strip().splitlines()) == 1 and err.startswith("torchlab: error: "), err
         assert not out.exists() or not any(out.iterdir()), f"partly written: {list(out.rglob('*'))}"
+        assert cwd is None or not any(cwd.iterdir()), f"left in the working folder: {list(cwd.rglob('*'))}"
 
 
 @pytest.fixture
@@ -121,13 +143,11 @@ def out_dir():
 @FUZZ
 @given(argv=commands)
 def test_random_command_lines(argv, out_dir):
-    out = out_dir / f"run{TRIED['argv']}"
-    argv = [a for a in argv if a != "--debug"]
-    if argv and argv[0] == "train":
-        argv += ["--data-dir", str(EMPTY), "--out", str(out)]
-    code, err = run_main(argv)
+    out, cwd = out_dir / f"run{TRIED['argv']}", out_dir / f"cwd{TRIED['argv']}"
+    cwd.mkdir()
+    code, err = run_main(isolated([a for a in argv if a != "--debug"], out), cwd)
     TRIED["argv"] += 1
-    assert_clean_exit(code, err, out)
+    assert_clean_exit(code, err, out, cwd)
 
 
 @FUZZ
@@ -171,15 +191,15 @@ def test_random_yaml_recipes(document, out_dir):
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 @given(argv=commands)
 def test_random_command_lines_in_real_processes(argv, out_dir):
-    out = out_dir / "run"
-    argv = [a for a in argv if a != "--debug" and "\x00" not in a]
+    out, cwd = out_dir / "run", out_dir / "cwd"
+    cwd.mkdir(exist_ok=True)
+    argv = isolated([a for a in argv if a != "--debug" and "\x00" not in a], out)
     env = cli_env(TORCHLAB_DATA=str(EMPTY))
-    extra = ["--data-dir", str(EMPTY), "--out", str(out)] if argv and argv[0] == "train" else []
     result = subprocess.run(
-        [sys.executable, "-m", "torchlab", *argv, *extra], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "torchlab", *argv], capture_output=True, text=True, env=env, timeout=300, cwd=cwd
     )
     TRIED["process"] += 1
-    assert_clean_exit(result.returncode, result.stderr, out)
+    assert_clean_exit(result.returncode, result.stderr, out, cwd)
 
 
 @functools.cache

@@ -522,11 +522,12 @@ def test_a_batchnorm_model_whose_training_set_leaves_one_sample_alone_trains_and
     x, y = torch.randn(65, 4), torch.randint(0, 3, (65,))
     val = (torch.randn(30, 4), torch.randint(0, 3, (30,)))
     said = (
-        "65 training samples in batches of 64 leave one alone in each epoch's last batch, on which the module norm "
+        "65 training samples in batches of 64 leave one alone in each epoch's last batch, on which module norm "
         r"\(BatchNorm1d, given \[1, 8\] float32\) of Normed fails \(Expected more than 1 value per channel "
         "when training"
     )
-    with pytest.warns(UserWarning, match=f"{said}.*\\): that sample \\(another each epoch\\) sits the epoch out"):
+    out = r"\) \(at test_python_api.py:\d+\): that sample \(another each epoch\) sits the epoch out"
+    with pytest.warns(UserWarning, match=f"{said}.*{out}"):
         run = torchlab.fit(Normed, (x, y), val, out=tmp_path / "run", data__batch_size=64, train__epochs=1)
     assert run.summary["status"] == "completed"
     assert run.summary["train_samples"] == 64
@@ -601,12 +602,88 @@ def test_a_lone_last_sample_sits_out_only_where_a_batchnorm_sees_one_value_per_c
     if not pooled_norm:
         assert said == []
         return
-    assert len(said) == 3 and said[0] == (
-        "65 training samples in batches of 64 leave one alone in each epoch's last batch, on which the module pooled "
-        "(BatchNorm2d, given [1, 4, 1, 1] float32) of ConvNormed fails (Expected more than 1 value per channel when "
-        "training, got input size torch.Size([1, 4, 1, 1])): that sample (another each epoch) sits the epoch out; "
-        "another data.batch_size keeps it"
+    assert len(said) == 3 and re.fullmatch(
+        re.escape(
+            "65 training samples in batches of 64 leave one alone in each epoch's last batch, on which module pooled "
+            "(BatchNorm2d, given [1, 4, 1, 1] float32) of ConvNormed fails (Expected more than 1 value per channel "
+            "when training, got input size torch.Size([1, 4, 1, 1])) (at test_python_api.py:"
+        )
+        + r"\d+\): that sample \(another each epoch\) sits the epoch out; another data\.batch_size keeps it",
+        said[0],
     )
+
+
+class Squeezes(torch.nn.Module):
+    """A classifier whose `squeeze()` takes the batch axis away from a batch of one sample: [1, 3] logits
+    become [3], which cross-entropy reads as one unbatched sample."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.linear(x).squeeze()
+
+
+class Standardized(torch.nn.Module):
+    """A regressor that standardises its outputs over the batch: NaN on one sample (no spread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 1)
+
+    def forward(self, x):
+        h = self.linear(x)
+        return (h - h.mean(0)) / h.std(0).clamp(min=1e-6)
+
+
+@pytest.mark.filterwarnings(r"ignore:std\(\)")
+@pytest.mark.parametrize(
+    ("model", "task", "fails"),
+    [
+        (Squeezes, "classify", r"task classify's training step fails on Squeezes's output \(shape \(3,\)\) \(size "
+                               r"mismatch \(got input: \[3\], target: \[1\]\)\)"),
+        (Standardized, "regress", "task regress's training loss is nan"),
+    ],
+)  # fmt: skip
+def test_a_model_that_fails_on_one_sample_outside_batchnorm_trains_without_the_lone_last_one(
+    model, task, fails, tmp_path
+):
+    """Before: only a BatchNorm's failure was seen; these crashed at the end of epoch 1 (the squeeze in
+    the backward of cross-entropy, the NaN loss as a divergence), their first epoch's work lost."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(95, 4, generator=g), torch.randint(0, 3, (95,), generator=g)
+    y = y if task == "classify" else y.float().unsqueeze(1)
+    settings = {"data__batch_size": 64, "train__epochs": 2, "log__loggers": []}
+    said = f"65 training samples in batches of 64 leave one alone in each epoch's last batch, on which {fails}: that"
+    with pytest.warns(UserWarning, match=said):
+        run = torchlab.fit(model, (x[:65], y[:65]), (x[65:], y[65:]), task=task, out=tmp_path / "run", **settings)
+    assert run.summary["status"] == "completed" and run.summary["train_samples"] == 2 * 64
+
+
+def test_an_evaluation_set_ending_in_a_sample_the_model_fails_on_alone_is_refused_before_training(tmp_path):
+    """Before: 33 validation samples in batches of 32 crashed the first epoch's validation, after its
+    training, on the lone last one (Squeezes's [3] logits); a test set so, after all the training.
+    Evaluation leaves no sample out: the refusal names a data.eval_batch_size that leaves none alone."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(130, 4, generator=g), torch.randint(0, 3, (130,), generator=g)
+    train, val, test = (x[:64], y[:64]), (x[64:97], y[64:97]), (x[64:129], y[64:129])
+    settings = {"data__batch_size": 64, "data__eval_batch_size": 32, "train__epochs": 1, "log__loggers": []}
+    fails = (
+        "samples in batches of 32 (data.eval_batch_size) end in a batch of one sample, on which task classify's "
+        "{step} step fails on Squeezes's output (shape (3,)) (task classify needs logits of shape [batch, 3] from "
+        "the model; Squeezes returned shape (3,)); evaluation leaves no sample out: set data.eval_batch_size={size}, "
+        "which leaves none alone, or make the model take one sample"
+    )
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(Squeezes, train, val, out=tmp_path / "val", **settings)
+    assert str(refused.value) == "the validation set's 33 " + fails.format(step="validation", size=31)
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(Squeezes, train, (val[0][:30], val[1][:30]), test, out=tmp_path / "test", **settings)
+    assert str(refused.value) == "the test set's 65 " + fails.format(step="test", size=31)
+    assert not (tmp_path / "val").exists() and not (tmp_path / "test").exists()
+    run = torchlab.fit(Squeezes, train, val, test, out=tmp_path / "run", **{**settings, "data__eval_batch_size": 31})
+    assert run.summary["status"] == "completed" and run.summary["test"]["loss"] > 0
 
 
 def test_a_batchnorm_model_given_batches_of_one_is_refused_before_training_with_the_fix(tmp_path):

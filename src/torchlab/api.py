@@ -494,8 +494,9 @@ def evaluate(
     with trainer:
         with unsharded():  # as the test pass sees it, whole on every rank
             empty = len(trainer.data.test_loader()) == 0
-        if empty:
-            raise TorchlabError(f"{run_dir} has no test set to evaluate on (torchlab.fit was given none)")
+            if empty:
+                raise TorchlabError(f"{run_dir} has no test set to evaluate on (torchlab.fit was given none)")
+            trainer.check_lone_eval_sample(("test",))  # other data (--data-dir) may leave one alone
         check_data(trainer, parts=("test",))
         load_weights(trainer.model, state, path)
         trainer.keep_amp_of(state)

@@ -59,9 +59,18 @@ class DataModule(Protocol):
 
 
 class Loader(Protocol):
+    """Batches, `len` of them. torchlab's loaders also say how many samples they hold (`samples_in`)."""
+
     def __iter__(self) -> Iterator[Batch]: ...
 
     def __len__(self) -> int: ...
+
+
+def samples_in(loader: Loader) -> int | None:
+    """The samples `loader`'s epoch holds in this process, where it says (its `samples`; a dataset of a
+    plugin's may not)."""
+    samples = getattr(loader, "samples", None)
+    return samples if isinstance(samples, int) else None
 
 
 class WithoutLoneSample:

@@ -33,8 +33,13 @@ class TensorLoader:
         self.transform = transform
         self.generator = generator  # None: keep the order (evaluation)
 
+    @property
+    def samples(self) -> int:
+        """The samples this process's epoch holds: under torchrun its shard (training: padded)."""
+        return len(shard(torch.arange(len(self.inputs)), pad=self.generator is not None))
+
     def __len__(self) -> int:
-        return -(-len(shard(torch.arange(len(self.inputs)), pad=self.generator is not None)) // self.batch_size)
+        return -(-self.samples // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
         if self.generator is None:  # this rank's rows, as views

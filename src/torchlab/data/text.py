@@ -199,8 +199,13 @@ class PaddedLoader:
         self.generator = generator  # None: keep the order (evaluation)
         self.texts = texts
 
+    @property
+    def samples(self) -> int:
+        """The sentences this process's epoch holds: under torchrun its shard (training: padded)."""
+        return len(shard(torch.arange(len(self.ids)), pad=self.generator is not None))
+
     def __len__(self) -> int:
-        return -(-len(shard(torch.arange(len(self.ids)), pad=self.generator is not None)) // self.batch_size)
+        return -(-self.samples // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
         n = len(self.ids)

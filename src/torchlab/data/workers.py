@@ -116,6 +116,11 @@ class DeviceBatches:
     ) -> None:
         self.loader, self.device, self.normalize = loader, device, normalize
 
+    @property
+    def samples(self) -> int:
+        """The samples this process's epoch holds (its sampler's: under torchrun its shard)."""
+        return len(self.loader.sampler)
+
     def __len__(self) -> int:
         return len(self.loader)
 

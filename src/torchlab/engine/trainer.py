@@ -50,7 +50,16 @@ from torchlab.core.runtime import (
     warn_of_other_threads,
 )
 from torchlab.core.words import counted
-from torchlab.data import Batch, DataModule, Loader, WithoutLoneSample, batch_size_of, build_data, close_data
+from torchlab.data import (
+    Batch,
+    DataModule,
+    Loader,
+    WithoutLoneSample,
+    batch_size_of,
+    build_data,
+    close_data,
+    samples_in,
+)
 from torchlab.engine.bookmark import Bookmark
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
 from torchlab.engine.optim import build_optimizer, build_schedule
@@ -59,7 +68,19 @@ from torchlab.loggers.console import number, progress, short_name
 from torchlab.models import build_model
 from torchlab.models.size import check_device_memory
 from torchlab.tasks import build_task
-from torchlab.tasks.first_batch import check_first_batch, check_training_batch, lone_sample_failure
+from torchlab.tasks.first_batch import (
+    check_first_batch,
+    check_training_batch,
+    lone_sample_failure,
+    one_sample_failure,
+)
+
+
+def batch_size_leaving_none_alone(samples: list[int], size: int) -> int:
+    """The batch size nearest `size` (the smaller of two as near) whose last batch of each of `samples`
+    (2 or more each) holds more than one sample; the largest of them always does."""
+    fits = (each for each in range(2, max(samples) + 1) if all(n % each != 1 for n in samples))
+    return min(fits, key=lambda each: (abs(each - size), each))
 
 
 def parameters_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
@@ -279,15 +300,12 @@ class Trainer:
         return len(shard(torch.arange(self.data.train_size), pad=True))
 
     def fails_on_lone_sample(self) -> str | None:
-        """How BatchNorm, in the task's networks, fails on the batch of one sample each epoch would end in
-        (in each process), in `lone_sample_failure`'s words; None where no epoch ends so, or BatchNorm trains
-        on one sample (over image maps: a value per pixel and channel). The ranks, whose shards may differ
-        (sentences' lengths), decide as one: they take as many steps. Resume and eval decide as train does
-        (the same seed draws the same first batch). A training set of one batch of one is the first-batch
-        check's."""
-        nets = self.task.networks().values()
-        if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for net in nets for m in net.modules()):
-            return None
+        """How the task's training step fails on the batch of one sample each epoch would end in (in each
+        process), in `one_sample_failure`'s words: a BatchNorm seeing one value per channel, a forward that
+        squeezes the batch axis away, a loss over the batch's spread; None where no epoch ends so, or the
+        step takes one sample. The ranks, whose shards may differ (sentences' lengths), decide as one: they
+        take as many steps. Resume and eval decide as train does (the same seed draws the same first batch).
+        A training set of one batch of one is the first-batch check's."""
         samples = self.train_samples_per_process()
         if samples < 2 or samples % self.cfg.data.batch_size != 1:
             return None
@@ -296,7 +314,7 @@ class Trainer:
         return next((each for each in gather_objects(failure) if each), None)  # each rank's shard
 
     def train_loader(self) -> Loader:
-        """This epoch's training batches, without a lone last sample where BatchNorm fails on it."""
+        """This epoch's training batches, without a lone last sample where the training step fails on it."""
         loader = self.data.train_loader(self.generator)
         return WithoutLoneSample(loader) if self.lone_sample_failure else loader
 
@@ -444,17 +462,49 @@ class Trainer:
                 )  # the one pass over a batch before training
             self.check_monitor(batch, [f"val.{name}" for name in metrics])
             self.task.check_test_data(self.data.test_loader())
+            self.check_lone_eval_sample()
         with self.memory_named("on the first training batch", training=True):
             check_training_batch(self.task, self.first_training_batch, self.autocast)
         if self.lone_sample_failure and self.dist.is_main:
             warnings.warn(self.lone_sample_left_out(), stacklevel=2)
+
+    EVAL_SPLITS = {"validation": "val_loader", "test": "test_loader"}
+
+    def check_lone_eval_sample(self, splits: tuple[str, ...] = ("validation", "test")) -> None:
+        """Refuse, before training, a validation or test set whose last batch is one sample on which the
+        task's step fails in eval mode (a forward that squeezes the batch axis away): it would crash the
+        first epoch's validation, or the test after training, and evaluation leaves no sample out. The
+        refusal names the failure and a data.eval_batch_size that leaves no sample alone. Whole sets (call
+        it `unsharded`), as evaluation sees them."""
+        loaders = {split: getattr(self.data, self.EVAL_SPLITS[split])() for split in self.EVAL_SPLITS}
+        sizes = {split: samples_in(loader) for split, loader in loaders.items()}
+        size = self.cfg.data.eval_batch_size
+        for split in splits:
+            samples = sizes[split]
+            if samples is None or samples % size != 1:
+                continue
+            batch = next(iter(loaders[split]))
+            with self.memory_named(f"on one {split} sample", training=False):
+                failure = one_sample_failure(self.task, batch, self.autocast, training=False, step=split)
+            if failure:
+                every = [n for n in sizes.values() if n is not None and n > 1]
+                fix = (
+                    f"set data.eval_batch_size={batch_size_leaving_none_alone(every, size)}, which leaves none alone"
+                    if samples > 1
+                    else f"give the {split} set more samples"
+                )
+                raise TorchlabError(
+                    f"the {split} set's {samples:,} samples in batches of {size} (data.eval_batch_size) end in a "
+                    f"batch of one sample, on which {failure}; evaluation leaves no sample out: {fix}, or make "
+                    "the model take one sample"
+                )
 
     def lone_sample_left_out(self) -> str:
         """The warning of a run whose epochs leave out their lone last sample: how many, and why."""
         per_process = f", {self.train_samples_per_process():,} per process," if self.dist.world_size > 1 else ""
         return (
             f"{self.data.train_size:,} training samples{per_process} in batches of {self.cfg.data.batch_size} leave "
-            f"one alone in each epoch's last batch, on which the {self.lone_sample_failure}: that sample (another "
+            f"one alone in each epoch's last batch, on which {self.lone_sample_failure}: that sample (another "
             "each epoch) sits the epoch out; another data.batch_size keeps it"
         )
 

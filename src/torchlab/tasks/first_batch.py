@@ -3,12 +3,12 @@
 A model built for other inputs (images not flattened for a Linear, `[B]` numbers for `Linear(1, ...)`,
 `[B, T]` sequences for an LSTM of one feature, integers for float weights) fails inside torch on the
 first batch. This check runs the first validation batch once, in eval mode without gradients, then
-the first training batch once through the task's training step in train mode without optimiser steps
-(a model that fails only in training: BatchNorm given one sample), with the random streams and
-the model's state put back, and turns the failure into a TorchlabError that names the model, what it
-was given, the module that failed, torch's own words and the usual fix. A model that fails later
-stays a crash. `lone_sample_failure` runs one training sample the same way: the BatchNorm that an
-epoch's last batch of one would fail in, if any.
+the first training batch once through the task's training step in train mode, its backward too but
+no optimiser step (a model that fails only in training: BatchNorm given one sample), with the random
+streams and the model's state put back, and turns the failure into a TorchlabError that names the
+model, what it was given, the module that failed, torch's own words and the usual fix. A model that fails later
+stays a crash. `lone_sample_failure` runs one training sample the same way, and `one_sample_failure`
+one sample of an evaluation set: where a batch of one sample, an epoch's last, would fail, if anywhere.
 """
 
 import math
@@ -50,36 +50,66 @@ def check_training_batch(
     its networks in train mode: a model that fails only in training (BatchNorm given one sample, a
     forward that returns something else while training) is refused before the first epoch, not at it.
 
-    No optimiser steps and no gradient is left; the random streams (the batch's augmentation too),
-    every weight and buffer (BatchNorm's running statistics) and the task's state are put back."""
+    Its backward runs, but no optimiser step, and no gradient is left; the random streams (the batch's
+    augmentation too), every weight and buffer (BatchNorm's running statistics) and the task's state are
+    put back."""
     with torch.random.fork_rng(devices=cuda_devices(task.networks())):  # a failure here is the data's own
         batch = first()
     if batch is None:
         return
     with probing(task, training=True, autocast=autocast):
-        task.training_step(batch, lambda loss, group="model": None)
+        task.training_step(batch, gradients_of(task))
 
 
 def lone_sample_failure(
     task: Task, first: Callable[[], Batch | None], autocast: Callable[[], AbstractContextManager] = nullcontext
 ) -> str | None:
-    """How BatchNorm fails in the task's training step on one sample, the first of `first()`, as on an
-    epoch's last batch of one: "module norm (BatchNorm1d, given [1, 8] float32) of Normed fails (Expected
-    more than 1 value per channel when training)". None where the step takes one sample (BatchNorm2d over 7x7
-    maps has 49 values per channel) or fails elsewhere. One training forward of one sample, without
-    optimiser steps; everything is put back as in `check_training_batch`."""
+    """How the task's training step fails on one sample, the first of `first()`, as on an epoch's last
+    batch of one (`one_sample_failure`); None where it takes one sample (BatchNorm2d over 7x7 maps has 49
+    values per channel). One training forward of one sample, without optimiser steps; everything is put
+    back as in `check_training_batch`."""
     with torch.random.fork_rng(devices=cuda_devices(task.networks())):
         batch = first()
     if batch is None:
         return None
-    with put_back(task, training=True, autocast=autocast) as trace:
+    return one_sample_failure(task, batch, autocast, training=True)
+
+
+def one_sample_failure(
+    task: Task, batch: Batch, autocast: Callable[[], AbstractContextManager], training: bool, step: str = "validation"
+) -> str | None:
+    """Where and how the task's training step (`training`; else its `step`: "validation" or "test", in eval
+    mode without gradients) fails on the first sample of `batch` alone: "module norm (BatchNorm1d, given
+    [1, 8] float32) of Normed fails (Expected more than 1 value per channel when training)", "task classify's
+    training step fails on Squeezed's output (shape (3,)) (...)" (a forward that squeezes the batch axis
+    away), or a training loss that is not finite (a loss over the batch's spread). None where it takes one.
+    Everything is put back as `put_back` says."""
+    one = tuple(part[:1] for part in batch)
+    with put_back(task, training, autocast) as trace:
         try:
-            task.training_step(tuple(part[:1] for part in batch), lambda loss, group="model": None)
-        except CAUGHT as err:
+            if training:
+                loss = task.training_step(one, gradients_of(task))["loss"]
+            else:
+                task.validation_step(one) if step == "validation" else task.test_step(one)
+        except (*CAUGHT, TorchlabError) as err:  # TorchlabError: the task's refusal of what a network gave
             if out_of_memory(err):
                 raise
-            return batchnorm_failure(task, trace, err)
+            return failed_where(task, trace, err, f"{step} step" if not training else "training step")
+    if training and isinstance(loss, torch.Tensor) and not bool(loss.isfinite().all()):
+        return f"task {task.cfg.name}'s training loss is {loss.float().mean().item()}"
     return None
+
+
+def gradients_of(task: Task) -> Callable[..., None]:
+    """An `optimize` for a check: the loss's gradients computed, as the step's backward would (a loss
+    that fails only there: the wrong shape read as one unbatched sample), and dropped; nothing steps and
+    no `.grad` is touched."""
+    weights = [p for net in task.networks().values() for p in net.parameters() if p.requires_grad]
+
+    def backward(loss: torch.Tensor, group: str = "model") -> None:
+        torch.autograd.grad(loss, weights, allow_unused=True)
+
+    return backward
 
 
 @contextmanager
@@ -177,11 +207,15 @@ def refusal(task: Task, trace: Trace, err: Exception, training: bool = False) ->
     )
 
 
-def batchnorm_failure(task: Task, trace: Trace, err: Exception) -> str | None:
-    """The BatchNorm that raised `err`, and torch's words: "module norm (BatchNorm1d, given [1, 8] float32)
-    of Normed fails (...)"; None where the module that raised is no BatchNorm."""
-    if not trace.stack or not isinstance(trace.stack[-1][0], nn.modules.batchnorm._BatchNorm):
-        return None
+def failed_where(task: Task, trace: Trace, err: Exception, step: str) -> str:
+    """The module that raised `err`, what it was given and torch's words: "module norm (BatchNorm1d, given
+    [1, 8] float32) of Normed fails (...)"; where every network had returned, the task's `step` on what
+    the last one gave; the line of the user's code where there is one."""
+    error = f"({first_line(err)}){user_line(err)}"
+    if not trace.stack:
+        net = next(reversed(trace.outputs), task.model)
+        output = f" on {named(task.model, net, trace.networks)}'s output ({described(trace.outputs[net])})"
+        return f"task {task.cfg.name}'s {step} fails{output if net in trace.outputs else ''} {error}"
     (root, _), (module, inputs) = trace.stack[0], trace.stack[-1]
     network = named(task.model, root, trace.networks)
     where = (
@@ -189,7 +223,7 @@ def batchnorm_failure(task: Task, trace: Trace, err: Exception) -> str | None:
         if module is root
         else f"{module_given(root, module, inputs)} of {network}"
     )
-    return f"{where} fails ({first_line(err)})"
+    return f"{where} fails {error}"
 
 
 def module_given(root: nn.Module, module: nn.Module, inputs: tuple[Any, ...]) -> str:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,11 @@ from torchlab.core.errors import TorchlabError
 from torchlab.data import DataInfo
 from torchlab.data.idx import read_idx
 from torchlab.models import build_model
+from torchlab.models.gan import GAN
 from torchlab.models.vae import reparameterize
 from torchlab.recipes import load_recipe
 from torchlab.tasks import judge as judge_module
-from torchlab.tasks.adversarial import gradient_penalty
+from torchlab.tasks.adversarial import critic_shares, gradient_penalty
 from torchlab.tasks.reconstruct import kl_to_standard_normal
 
 SHORT_MNIST = ["--logger", "none", "data.subset=5000", "data.eval_subset=1000", "log.progress=false"]
@@ -150,6 +152,49 @@ def test_a_step_runs_the_generator_once_per_critic_step(tmp_path, recipe, n_crit
     trainer.train_epoch([])
     assert trainer.step > 0 and len(calls) == n_critic * trainer.step
     assert all(not torch.equal(a, b) for a, b in zip(before, generator.parameters(), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("samples", "shares"),
+    [(1280, [256] * 5), (21, [5, 4, 4, 4, 4]), (11, [3, 2, 2, 2, 2]), (5, [3, 2]), (3, [3]), (1, [1])],
+)
+def test_a_batchs_critic_shares_are_even_and_of_two_samples_or_more(samples, shares):
+    """Before: `chunk` cut 21 samples into 5, 5, 5, 5 and 1, 11 into four shares (3, 3, 3, 2), 3 into 1, 1, 1."""
+    assert [len(share) for share in critic_shares(torch.zeros(samples, 2), 5)] == shares
+
+
+def normed_gan() -> GAN:
+    """An 8-Gaussians GAN whose generator has a BatchNorm1d: it cannot train on one sample."""
+    generator = nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2))
+    critic = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1), nn.Flatten(0))
+    return GAN(generator, critic, latent=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("train", "batch_size", "trained"), [(63, 20, 63), (40, 21, 40), (61, 20, 60)])
+def test_a_gan_that_fails_on_one_sample_trains_on_batches_that_left_a_critic_step_one(
+    train, batch_size, trained, tmp_path
+):
+    """Before, with n_critic=5: an epoch's last batch of 3 (63 in 20s) gave three critic steps of one
+    sample, and the run crashed at the end of epoch 1 (BatchNorm's "Expected more than 1 value per
+    channel"); batches of 21 gave a step of one (5, 5, 5, 5, 1), refused before training as if the batch
+    were one sample. Now no step is one sample where the batch has two; a lone last sample (61 in 20s)
+    sits the epoch out, said."""
+    settings = [f"data.samples={train + 200}", "data.val_split=200", "data.test_samples=200"]
+    settings += [f"data.batch_size={batch_size}", "train.epochs=1", "log.progress=false", "log.loggers=[]"]
+    config = load_recipe("gaussians-wgan-gp", settings)
+    assert config.task.n_critic == 5
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = api.train(config, tmp_path / "run", model=normed_gan)
+    said = [str(w.message) for w in caught if "alone" in str(w.message)]
+    assert summary["status"] == "completed" and summary["train_samples"] == trained
+    assert said == ([] if train == trained else [
+        "61 training samples in batches of 20 leave one alone in each epoch's last batch, on which module 1 "
+        "(BatchNorm1d, given [1, 16] float32) of GAN's generator (Sequential) fails (Expected more than 1 value per "
+        "channel when training, got input size torch.Size([1, 16])): that sample (another each epoch) sits the "
+        "epoch out; another data.batch_size keeps it"
+    ])  # fmt: skip
 
 
 def test_a_networks_step_fills_only_its_own_gradients(tmp_path):

@@ -663,8 +663,9 @@ def test_a_model_that_fails_on_one_sample_outside_batchnorm_trains_without_the_l
 
 def test_an_evaluation_set_ending_in_a_sample_the_model_fails_on_alone_is_refused_before_training(tmp_path):
     """Before: 33 validation samples in batches of 32 crashed the first epoch's validation, after its
-    training, on the lone last one (Squeezes's [3] logits); a test set so, after all the training.
-    Evaluation leaves no sample out: the refusal names a data.eval_batch_size that leaves none alone."""
+    training, on the lone last one (Squeezes's [3] logits); a test set so, after all the training;
+    `run.evaluate` so, with the task's refusal alone. Evaluation leaves no sample out: the refusal
+    names a data.eval_batch_size (evaluate's batch_size=) that leaves none alone."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(130, 4, generator=g), torch.randint(0, 3, (130,), generator=g)
     train, val, test = (x[:64], y[:64]), (x[64:97], y[64:97]), (x[64:129], y[64:129])
@@ -684,6 +685,14 @@ def test_an_evaluation_set_ending_in_a_sample_the_model_fails_on_alone_is_refuse
     assert not (tmp_path / "val").exists() and not (tmp_path / "test").exists()
     run = torchlab.fit(Squeezes, train, val, test, out=tmp_path / "run", **{**settings, "data__eval_batch_size": 31})
     assert run.summary["status"] == "completed" and run.summary["test"]["loss"] > 0
+    with pytest.raises(TorchlabError) as refused:  # new data, in evaluate's own batches
+        run.evaluate(*val, batch_size=32)
+    assert str(refused.value) == (
+        "evaluate: 33 samples in batches of 32 end in a batch of one sample, on which task classify's validation "
+        "step fails on Squeezes's output (shape (3,)) (task classify needs logits of shape [batch, 3] from the "
+        "model; Squeezes returned shape (3,)); evaluation leaves no sample out: batch_size=31 leaves none alone"
+    )
+    assert run.evaluate(*test, batch_size=31)["loss"] == pytest.approx(run.summary["test"]["loss"])
 
 
 def test_a_batchnorm_model_given_batches_of_one_is_refused_before_training_with_the_fix(tmp_path):

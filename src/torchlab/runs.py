@@ -39,6 +39,7 @@ from torchlab.core.files import named_path
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.core.words import counted
+from torchlab.data import Batch, batch_size_leaving_none_alone
 from torchlab.data.given import (
     Data,
     GivenDatasets,
@@ -59,6 +60,8 @@ from torchlab.models.python import check_trainable, constructed, rebuild_recipe,
 from torchlab.models.size import check_size
 from torchlab.predictions import LoadedRun
 from torchlab.recipes import dict_raw, load_recipe, resolve
+from torchlab.tasks import Task
+from torchlab.tasks.first_batch import one_sample_failure
 
 
 class Elsewhere:
@@ -159,12 +162,29 @@ class Run(LoadedRun):
             raise TorchlabError("evaluate: no samples given")
         classes = self.info.num_classes
         TargetRule(self.config.task.name, classes, "evaluate", f"the run's {classes} classes").check("targets", y)
+        check_lone_sample(task, (*xs, y), batch_size)
         means = RunningMeans()
         with memory_named("evaluating", f"evaluate's batch_size={batch_size}", "evaluate's batch_size"):
             for start in range(0, len(y), batch_size):
                 batch = (*(x[start : start + batch_size] for x in xs), y[start : start + batch_size])
                 means.add(task.validation_step(batch), len(batch[-1]))
         return means.means()
+
+
+def check_lone_sample(task: Task, data: Batch, batch_size: int) -> None:
+    """Refuse `data` whose last batch of `batch_size` is one sample on which the task's step fails (a
+    forward that squeezes the batch axis away), naming a batch_size= that leaves none alone: evaluation
+    leaves no sample out."""
+    samples = len(data[-1])
+    if samples < 2 or samples % batch_size != 1:
+        return
+    failure = one_sample_failure(task, data, contextlib.nullcontext, training=False)
+    if failure:
+        fix = batch_size_leaving_none_alone([samples], batch_size)
+        raise TorchlabError(
+            f"evaluate: {samples:,} samples in batches of {batch_size} end in a batch of one sample, on which "
+            f"{failure}; evaluation leaves no sample out: batch_size={fix} leaves none alone"
+        )
 
 
 def in_python_words(call: Callable[..., Run]) -> Callable[..., Run]:

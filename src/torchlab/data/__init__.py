@@ -88,6 +88,13 @@ class WithoutLoneSample:
         return (batch for batch in self.loader if batch_size_of(batch) > 1)
 
 
+def batch_size_leaving_none_alone(samples: list[int], size: int) -> int:
+    """The batch size nearest `size` (the smaller of two as near) whose last batch of each of `samples`
+    (2 or more each) holds more than one sample; the largest of them always does."""
+    fits = (each for each in range(2, max(samples) + 1) if all(n % each != 1 for n in samples))
+    return min(fits, key=lambda each: (abs(each - size), each))
+
+
 def build_data(cfg: DataConfig, device: torch.device) -> DataModule:
     """Build the DataModule that `cfg.name` registered."""
     return DATASETS.get(cfg.name)(cfg, device)

@@ -55,6 +55,7 @@ from torchlab.data import (
     DataModule,
     Loader,
     WithoutLoneSample,
+    batch_size_leaving_none_alone,
     batch_size_of,
     build_data,
     close_data,
@@ -74,13 +75,6 @@ from torchlab.tasks.first_batch import (
     lone_sample_failure,
     one_sample_failure,
 )
-
-
-def batch_size_leaving_none_alone(samples: list[int], size: int) -> int:
-    """The batch size nearest `size` (the smaller of two as near) whose last batch of each of `samples`
-    (2 or more each) holds more than one sample; the largest of them always does."""
-    fits = (each for each in range(2, max(samples) + 1) if all(n % each != 1 for n in samples))
-    return min(fits, key=lambda each: (abs(each - size), each))
 
 
 def parameters_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:

@@ -695,6 +695,22 @@ def test_an_evaluation_set_ending_in_a_sample_the_model_fails_on_alone_is_refuse
     assert run.evaluate(*test, batch_size=31)["loss"] == pytest.approx(run.summary["test"]["loss"])
 
 
+@pytest.mark.filterwarnings(r"ignore:std\(\)")
+def test_an_evaluation_set_ending_in_a_sample_whose_loss_is_nan_alone_is_refused_before_training(tmp_path):
+    """Before: Standardized's validation loss was NaN on the lone last sample of 33 in batches of 32, and
+    so the epoch's: no epoch was ever the best, without a word."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(97, 4, generator=g), torch.randn(97, 1, generator=g)
+    with pytest.raises(TorchlabError) as refused:
+        torchlab.fit(Standardized, (x[:64], y[:64]), (x[64:], y[64:]), task="regress", out=tmp_path / "run",
+                     data__batch_size=64, data__eval_batch_size=32)  # fmt: skip
+    assert str(refused.value) == (
+        "the validation set's 33 samples in batches of 32 (data.eval_batch_size) end in a batch of one sample, on "
+        "which task regress's validation loss is nan; evaluation leaves no sample out: set data.eval_batch_size=31, "
+        "which leaves none alone, or make the model take one sample"
+    )
+
+
 def test_a_batchnorm_model_given_batches_of_one_is_refused_before_training_with_the_fix(tmp_path):
     """Before: torch's ValueError and its traceback at the first training step (the check before
     training ran the model in eval mode only, where BatchNorm takes one sample)."""

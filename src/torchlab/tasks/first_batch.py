@@ -82,22 +82,32 @@ def one_sample_failure(
     mode without gradients) fails on the first sample of `batch` alone: "module norm (BatchNorm1d, given
     [1, 8] float32) of Normed fails (Expected more than 1 value per channel when training)", "task classify's
     training step fails on Squeezed's output (shape (3,)) (...)" (a forward that squeezes the batch axis
-    away), or a training loss that is not finite (a loss over the batch's spread). None where it takes one.
-    Everything is put back as `put_back` says."""
-    one = tuple(part[:1] for part in batch)
+    away), or a loss that is not finite on one sample where it is on the batch (a loss over the batch's
+    spread). None where it takes one. Everything is put back as `put_back` says."""
+    name = "training" if training else step
     with put_back(task, training, autocast) as trace:
         try:
-            if training:
-                loss = task.training_step(one, gradients_of(task))["loss"]
-            else:
-                task.validation_step(one) if step == "validation" else task.test_step(one)
+            loss = step_loss(task, tuple(part[:1] for part in batch), name)
         except (*CAUGHT, TorchlabError) as err:  # TorchlabError: the task's refusal of what a network gave
             if out_of_memory(err):
                 raise
-            return failed_where(task, trace, err, f"{step} step" if not training else "training step")
-    if training and isinstance(loss, torch.Tensor) and not bool(loss.isfinite().all()):
-        return f"task {task.cfg.name}'s training loss is {loss.float().mean().item()}"
+            return failed_where(task, trace, err, f"{name} step")
+        if not finite(loss) and finite(step_loss(task, batch, name)):
+            return f"task {task.cfg.name}'s {name} loss is {float(loss.float().mean())}"
     return None
+
+
+def step_loss(task: Task, batch: Batch, step: str) -> Any:
+    """The loss the task's `step` ("training", its backward too; "validation"; "test") gives for `batch`."""
+    if step == "training":
+        return task.training_step(batch, gradients_of(task))["loss"]
+    metrics = task.validation_step(batch) if step == "validation" else task.test_step(batch)[0]
+    return metrics.get("loss")
+
+
+def finite(loss: Any) -> bool:
+    """Whether a step's loss is finite (a task's step without one is)."""
+    return not isinstance(loss, torch.Tensor) or bool(loss.isfinite().all())
 
 
 def gradients_of(task: Task) -> Callable[..., None]:

@@ -682,7 +682,9 @@ def test_an_evaluation_set_ending_in_a_sample_the_model_fails_on_alone_is_refuse
     with pytest.raises(TorchlabError) as refused:
         torchlab.fit(Squeezes, train, (val[0][:30], val[1][:30]), test, out=tmp_path / "test", **settings)
     assert str(refused.value) == "the test set's 65 " + fails.format(step="test", size=31)
-    assert not (tmp_path / "val").exists() and not (tmp_path / "test").exists()
+    with pytest.raises(TorchlabError, match="the test set's 1 sample in batches of 32 .*: give the test set more"):
+        torchlab.fit(Squeezes, train, (val[0][:30], val[1][:30]), (x[:1], y[:1]), out=tmp_path / "one", **settings)
+    assert not any((tmp_path / name).exists() for name in ("val", "test", "one"))
     run = torchlab.fit(Squeezes, train, val, test, out=tmp_path / "run", **{**settings, "data__eval_batch_size": 31})
     assert run.summary["status"] == "completed" and run.summary["test"]["loss"] > 0
     with pytest.raises(TorchlabError) as refused:  # new data, in evaluate's own batches

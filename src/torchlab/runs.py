@@ -178,7 +178,7 @@ def check_lone_sample(task: Task, data: Batch, batch_size: int) -> None:
     samples = len(data[-1])
     if samples < 2 or samples % batch_size != 1:
         return
-    failure = one_sample_failure(task, data, contextlib.nullcontext, training=False)
+    failure = one_sample_failure(task, data, "validation")
     if failure:
         fix = batch_size_leaving_none_alone([samples], batch_size)
         raise TorchlabError(

@@ -462,15 +462,13 @@ class Trainer:
         if self.lone_sample_failure and self.dist.is_main:
             warnings.warn(self.lone_sample_left_out(), stacklevel=2)
 
-    EVAL_SPLITS = {"validation": "val_loader", "test": "test_loader"}
-
     def check_lone_eval_sample(self, splits: tuple[str, ...] = ("validation", "test")) -> None:
         """Refuse, before training, a validation or test set whose last batch is one sample on which the
         task's step fails in eval mode (a forward that squeezes the batch axis away): it would crash the
         first epoch's validation, or the test after training, and evaluation leaves no sample out. The
         refusal names the failure and a data.eval_batch_size that leaves no sample alone. Whole sets (call
         it `unsharded`), as evaluation sees them."""
-        loaders = {split: getattr(self.data, self.EVAL_SPLITS[split])() for split in self.EVAL_SPLITS}
+        loaders = {"validation": self.data.val_loader(), "test": self.data.test_loader()}
         sizes = {split: samples_in(loader) for split, loader in loaders.items()}
         size = self.cfg.data.eval_batch_size
         for split in splits:
@@ -479,19 +477,20 @@ class Trainer:
                 continue
             batch = next(iter(loaders[split]))
             with self.memory_named(f"on one {split} sample", training=False):
-                failure = one_sample_failure(self.task, batch, self.autocast, training=False, step=split)
-            if failure:
-                every = [n for n in sizes.values() if n is not None and n > 1]
-                fix = (
-                    f"set data.eval_batch_size={batch_size_leaving_none_alone(every, size)}, which leaves none alone"
-                    if samples > 1
-                    else f"give the {split} set more samples"
-                )
-                raise TorchlabError(
-                    f"the {split} set's {samples:,} samples in batches of {size} (data.eval_batch_size) end in a "
-                    f"batch of one sample, on which {failure}; evaluation leaves no sample out: {fix}, or make "
-                    "the model take one sample"
-                )
+                failure = one_sample_failure(self.task, batch, split, self.autocast)
+            if not failure:
+                continue
+            every = [n for n in sizes.values() if n is not None and n > 1]
+            fix = (
+                f"set data.eval_batch_size={batch_size_leaving_none_alone(every, size)}, which leaves none alone"
+                if samples > 1
+                else f"give the {split} set more samples"
+            )
+            raise TorchlabError(
+                f"the {split} set's {counted(samples, 'sample')} in batches of {size} (data.eval_batch_size) end "
+                f"in a batch of one sample, on which {failure}; evaluation leaves no sample out: {fix}, or make "
+                "the model take one sample"
+            )
 
     def lone_sample_left_out(self) -> str:
         """The warning of a run whose epochs leave out their lone last sample: how many, and why."""

@@ -6,9 +6,9 @@ first batch. This check runs the first validation batch once, in eval mode witho
 the first training batch once through the task's training step in train mode, its backward too but
 no optimiser step (a model that fails only in training: BatchNorm given one sample), with the random
 streams and the model's state put back, and turns the failure into a TorchlabError that names the
-model, what it was given, the module that failed, torch's own words and the usual fix. A model that fails later
-stays a crash. `lone_sample_failure` runs one training sample the same way, and `one_sample_failure`
-one sample of an evaluation set: where a batch of one sample, an epoch's last, would fail, if anywhere.
+model, what it was given, the module that failed, torch's own words and the usual fix. A model that
+fails later stays a crash. `one_sample_failure` runs one sample the same way, of the training set
+(`lone_sample_failure`) or an evaluation set: where a batch of one sample, an epoch's last, would fail.
 """
 
 import math
@@ -66,34 +66,33 @@ def lone_sample_failure(
 ) -> str | None:
     """How the task's training step fails on one sample, the first of `first()`, as on an epoch's last
     batch of one (`one_sample_failure`); None where it takes one sample (BatchNorm2d over 7x7 maps has 49
-    values per channel). One training forward of one sample, without optimiser steps; everything is put
-    back as in `check_training_batch`."""
+    values per channel). One training step of one sample, its backward too but no optimiser step;
+    everything is put back as in `check_training_batch`."""
     with torch.random.fork_rng(devices=cuda_devices(task.networks())):
         batch = first()
     if batch is None:
         return None
-    return one_sample_failure(task, batch, autocast, training=True)
+    return one_sample_failure(task, batch, "training", autocast)
 
 
 def one_sample_failure(
-    task: Task, batch: Batch, autocast: Callable[[], AbstractContextManager], training: bool, step: str = "validation"
+    task: Task, batch: Batch, step: str, autocast: Callable[[], AbstractContextManager] = nullcontext
 ) -> str | None:
-    """Where and how the task's training step (`training`; else its `step`: "validation" or "test", in eval
-    mode without gradients) fails on the first sample of `batch` alone: "module norm (BatchNorm1d, given
-    [1, 8] float32) of Normed fails (Expected more than 1 value per channel when training)", "task classify's
+    """Where and how the task's `step` ("training", in train mode; "validation" or "test", in eval mode
+    without gradients) fails on the first sample of `batch` alone: "module norm (BatchNorm1d, given [1, 8]
+    float32) of Normed fails (Expected more than 1 value per channel when training)", "task classify's
     training step fails on Squeezed's output (shape (3,)) (...)" (a forward that squeezes the batch axis
     away), or a loss that is not finite on one sample where it is on the batch (a loss over the batch's
     spread). None where it takes one. Everything is put back as `put_back` says."""
-    name = "training" if training else step
-    with put_back(task, training, autocast) as trace:
+    with put_back(task, step == "training", autocast) as trace:
         try:
-            loss = step_loss(task, tuple(part[:1] for part in batch), name)
+            loss = step_loss(task, tuple(part[:1] for part in batch), step)
         except (*CAUGHT, TorchlabError) as err:  # TorchlabError: the task's refusal of what a network gave
             if out_of_memory(err):
                 raise
-            return failed_where(task, trace, err, f"{name} step")
-        if not finite(loss) and finite(step_loss(task, batch, name)):
-            return f"task {task.cfg.name}'s {name} loss is {float(loss.float().mean())}"
+            return failed_where(task, trace, err, f"{step} step")
+        if not finite(loss) and finite(step_loss(task, batch, step)):
+            return f"task {task.cfg.name}'s {step} loss is {float(loss.float().mean())}"
     return None
 
 

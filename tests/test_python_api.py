@@ -744,7 +744,8 @@ def test_a_model_that_fails_only_in_training_is_refused_before_the_first_epoch(t
     """Before: the eval-mode check passed it, and the first training step raised a traceback."""
     x, y = torch.randn(300, 4), torch.randint(0, 3, (300,))
     with pytest.raises(TorchlabError, match=r"AuxWhenTraining cannot train on these data: task classify's training "
-                       r"step failed on its output \(tuple\): cross_entropy"):  # fmt: skip
+                       r"step failed on its output \(tuple \(shape \(128, 3\), shape \(128, 3\)\)\): "
+                       r"cross_entropy"):  # fmt: skip
         torchlab.fit(AuxWhenTraining, (x, y), out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
@@ -797,12 +798,13 @@ class CriticOf3d(GAN):  # a critic of 3-d points, given 2-d ones
         ("mnist-mlp", "Unflattened", "Unflattened cannot take a batch of these data: given [200, 1, 28, 28] float32, "
          "its module linear (Linear, given [200, 1, 28, 28] float32) raised: mat1 and mat2 shapes cannot be "
          "multiplied (5600x28 and 784x10) (at wrong.py:15); flatten each sample first"),
-        ("mnist-ae", "Unflattened", "its module linear (Linear, given [200, 1, 28, 28] float32) raised"),
+        ("mnist-ae", "Unflattened", "Unflattened has no encode, decode, latent: task reconstruct needs a model with "
+         "forward(x) -> images of x's shape"),
         ("sine-lstm", "ThreeFeatures", "ThreeFeatures cannot take a batch of these data: given [200, 49, 1] float32, "
          "its module rnn (LSTM, given [200, 49, 1] float32, NoneType) raised: input.size(-1) must be equal to "
          "input_size. Expected 3, got 1"),
-        ("sine-lstm", "NoState", "NoState cannot train on these data: task forecast failed on its output (shape "
-         "(200, 49, 1)): too many values to unpack (expected 2)"),
+        ("sine-lstm", "NoState", "NoState returned shape (200, 49, 1) for sequences of shape (200, 49, 1), not "
+         "(prediction (200, 49, 1), state): task forecast needs a model with forward(x [batch, time, features]"),
         ("gaussians-gan", "CriticOf3d", "CriticOf3d's critic (Linear) cannot take a batch of these data: given "
          "[200, 2] float32, Linear.forward raised: mat1 and mat2 shapes cannot be multiplied (200x2 and 3x1)"),
         ("mnist-mlp", "Greedy", "torchlab: error: out of memory on the first validation batch (32,768.0 GiB asked "

@@ -58,12 +58,15 @@ from torchlab.models.size import check_training_memory
 from torchlab.recipes import load_recipe, recipe_names
 from torchlab.report import FinishedRun, draw_figures
 from torchlab.report.pages import reproduce_cv, write_comparison, write_run_report
+from torchlab.tasks import check_model_family
 from torchlab.tasks import judge as judges
 
 
 def build_trainer(config: Config, run_dir: Path, **parts: Any) -> Trainer:
     """The Trainer of `config`, given what its task needs from outside the run. `parts`: what builds
     the `model` and the `data` (`torchlab.fit`) instead of the config's registries."""
+    if "model" not in parts:  # before the data and the judge are read
+        check_model_family(config)
     wants_judge = config.task.name == "adversarial" and isinstance(config.data, ImageDataConfig)
     resources = {"judge": load_judge(config.task.judge)} if wants_judge else {}
     return Trainer(config, run_dir, resources, **parts)

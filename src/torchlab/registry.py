@@ -34,6 +34,7 @@ class Registry(Generic[T]):
         self.package = package
         self.entries: dict[str, T] = {}
         self.configs: dict[str, type] = {}
+        self.tasks: dict[str, tuple[str, ...]] = {}  # a model's family: the tasks it is made for
 
     def load(self) -> None:
         load_plugins()
@@ -42,8 +43,9 @@ class Registry(Generic[T]):
             for module in pkgutil.iter_modules(getattr(package, "__path__", [])):  # a module has none
                 importlib.import_module(f"{package.__name__}.{module.name}")
 
-    def register(self, name: str, config: type | None = None) -> Callable[[T], T]:
-        """Decorator: `@MODELS.register("mlp", config=MLPConfig)`."""
+    def register(self, name: str, config: type | None = None, tasks: tuple[str, ...] = ()) -> Callable[[T], T]:
+        """Decorator: `@MODELS.register("mlp", config=MLPConfig, tasks=("classify",))`; `tasks`: those a model
+        is made for (none said: any task may try it)."""
 
         def add(obj: T) -> T:
             if name in self.entries:
@@ -51,6 +53,8 @@ class Registry(Generic[T]):
             self.entries[name] = obj
             if config is not None:
                 self.configs[name] = config
+            if tasks:
+                self.tasks[name] = tasks
             return obj
 
         return add
@@ -69,6 +73,11 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         self.load()
         return sorted(self.entries)
+
+    def made_for(self, task: str) -> list[str]:
+        """The entries registered as made for `task` (a model family's members)."""
+        self.load()
+        return sorted(name for name, tasks in self.tasks.items() if task in tasks)
 
     def __contains__(self, name: Any) -> bool:
         self.load()

@@ -147,6 +147,9 @@ def describe(config: Config) -> dict[str, Any]:
     """What `torchlab show` prints: the resolved config and each key's meaning, the data (split sizes,
     inputs, classes) and the model (parameter counts, each trained network's layers). Where the model
     cannot be shown, `model` is None and `missing` the one line that says what its table needs."""
+    from torchlab.tasks import check_model_family
+
+    check_model_family(config)
     data, info, inputs = read_data(config)
     model, missing = None, None
     if info is None:
@@ -217,6 +220,7 @@ def describe_model(config: Config, info: "DataInfo", inputs: tuple["torch.Tensor
 
     from torchlab.models import build_model, for_checkpoint
     from torchlab.registry import TASKS
+    from torchlab.tasks import check_model_needs
 
     assumed = UNKNOWN_CLASSES if inputs is None and info.num_classes is None else None
     with for_checkpoint():  # the architecture only: no ImageNet or GloVe weights fetched or read
@@ -225,7 +229,9 @@ def describe_model(config: Config, info: "DataInfo", inputs: tuple["torch.Tensor
     candidates = [inputs or (torch.zeros(2, *info.input_shape),)]
     if callable(getattr(model, "noise", None)):  # a GAN's generator takes noise
         candidates.append((model.noise(2),))
-    networks = TASKS.get(config.task.name).networks_of(model)
+    task = TASKS.get(config.task.name)
+    check_model_needs(task, config.task.name, model, info)
+    networks = task.networks_of(model)
     tables = {name: layer_rows(net, candidates) for name, net in networks.items()}
     trained = {id(p) for net in networks.values() for p in net.parameters()}
     others = [(name, m) for name, m in model.named_children() if not any(m is net for net in networks.values())]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from torchlab.config import DataConfig, in_range
-from torchlab.data import DATASETS, DataInfo
+from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import split_indices, split_sizes
 
@@ -54,9 +54,14 @@ class Gaussians(TensorSplits):
         self.train = points[train_idx][: cfg.subset], labels[train_idx][: cfg.subset]
         self.val = points[val_idx][: cfg.eval_subset], labels[val_idx][: cfg.eval_subset]
         self.test = points[cfg.samples :][: cfg.eval_subset], labels[cfg.samples :][: cfg.eval_subset]
-        names = [f"{round(360 * k / cfg.modes)}°" for k in range(cfg.modes)]
-        self.info = DataInfo((2,), cfg.modes, names)
+        self.info = gaussians_info(cfg)
         self.train_size = len(self.train[0])
+
+
+@info_without_files("8-gaussians")
+def gaussians_info(cfg: GaussiansConfig) -> DataInfo:
+    """2-d points, a class per mode, each named by its angle."""
+    return DataInfo((2,), cfg.modes, [f"{round(360 * k / cfg.modes)}°" for k in range(cfg.modes)])
 
 
 @DATASETS.register("8-gaussians", config=GaussiansConfig)

@@ -13,7 +13,7 @@ import torch
 
 from torchlab.config import DataConfig, in_range
 from torchlab.core.errors import TorchlabError
-from torchlab.data import DATASETS, DataInfo
+from torchlab.data import DATASETS, DataInfo, info_without_files
 from torchlab.data.loaders import TensorSplits
 from torchlab.data.splits import split_indices
 
@@ -49,6 +49,12 @@ def sine_waves(cfg: SineConfig, count: int, steps: int, generator: torch.Generat
     return wave.float()
 
 
+@info_without_files("sine")
+def sine_info(cfg: SineConfig) -> DataInfo:
+    """Sequences of one value per step, each but the last (whose next value is the target's)."""
+    return DataInfo((cfg.steps - 1, 1))
+
+
 @DATASETS.register("sine", config=SineConfig)
 class SineWaves(TensorSplits):
     """Train/val/test sine sequences on the device, as (inputs, next values) pairs."""
@@ -68,5 +74,5 @@ class SineWaves(TensorSplits):
 
         self.cfg = cfg
         self.train, self.val, self.test = pairs(waves[train_idx]), pairs(waves[val_idx]), pairs(test)
-        self.info = DataInfo((cfg.steps - 1, 1))
+        self.info = sine_info(cfg)
         self.train_size = len(train_idx)

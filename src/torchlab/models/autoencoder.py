@@ -62,6 +62,6 @@ class AutoEncoderConfig(ModelConfig):
         count_in_range("model", 0, MAX_LAYERS, hidden=self.hidden)
 
 
-@MODELS.register("autoencoder", config=AutoEncoderConfig)
+@MODELS.register("autoencoder", config=AutoEncoderConfig, tasks=("reconstruct",))
 def build_autoencoder(cfg: AutoEncoderConfig, info: DataInfo) -> AutoEncoder:
     return AutoEncoder(info.input_shape, cfg.hidden, cfg.latent)

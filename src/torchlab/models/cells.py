@@ -59,4 +59,4 @@ def build_cells(cell: str, cfg: CellsConfig, info: DataInfo) -> SequenceRegresso
 
 
 for cell in CELLS:
-    MODELS.register(f"{cell}-cells", config=CellsConfig)(partial(build_cells, cell))
+    MODELS.register(f"{cell}-cells", config=CellsConfig, tasks=("forecast",))(partial(build_cells, cell))

@@ -42,7 +42,7 @@ class ConvAutoEncoderConfig(ModelConfig):
         in_range("model", 1, width=self.width, latent=self.latent)
 
 
-@MODELS.register("conv-autoencoder", config=ConvAutoEncoderConfig)
+@MODELS.register("conv-autoencoder", config=ConvAutoEncoderConfig, tasks=("reconstruct",))
 def build_conv_autoencoder(cfg: ConvAutoEncoderConfig, info: DataInfo) -> ConvAutoEncoder:
     if len(info.input_shape) != 3 or info.input_shape[1:] != (28, 28):
         raise TorchlabError(f"model conv-autoencoder needs 28×28 images, the data gives {info.input_shape}")

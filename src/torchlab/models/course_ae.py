@@ -33,6 +33,6 @@ class CourseAE(EncoderDecoder):
         self.decoder = nn.Sequential(*decoder, nn.Unflatten(1, input_shape))
 
 
-@MODELS.register("course-ae")
+@MODELS.register("course-ae", tasks=("reconstruct",))
 def build_course_ae(cfg: ModelConfig, info: DataInfo) -> CourseAE:
     return CourseAE(info.input_shape)

@@ -36,7 +36,7 @@ class CourseGANConfig(ModelConfig):
         in_range("model", 1, latent=self.latent, hidden=self.hidden)
 
 
-@MODELS.register("course-gan-mlp", config=CourseGANConfig)
+@MODELS.register("course-gan-mlp", config=CourseGANConfig, tasks=("adversarial",))
 def build_course_gan(cfg: CourseGANConfig, info: DataInfo) -> GAN:
     features, h = math.prod(info.input_shape), cfg.hidden
     generator = nn.Sequential(mlp([cfg.latent, h, h, h, features]), nn.Unflatten(1, info.input_shape))

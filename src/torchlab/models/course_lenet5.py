@@ -41,7 +41,7 @@ class CourseLeNet5Config(ModelConfig):
     pass
 
 
-@MODELS.register("course-lenet5", config=CourseLeNet5Config)
+@MODELS.register("course-lenet5", config=CourseLeNet5Config, tasks=("classify",))
 def build_course_lenet5(cfg: CourseLeNet5Config, info: DataInfo) -> CourseLeNet5:
     channels, height, width = info.input_shape
     if height != width:

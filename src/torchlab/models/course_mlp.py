@@ -41,6 +41,6 @@ class CourseMLPConfig(ModelConfig):
     logit_activation: bool = True  # the course's LeakyReLU on the logits; false drops it
 
 
-@MODELS.register("course-mlp", config=CourseMLPConfig)
+@MODELS.register("course-mlp", config=CourseMLPConfig, tasks=("classify",))
 def build_course_mlp(cfg: CourseMLPConfig, info: DataInfo) -> CourseMLP:
     return CourseMLP(math.prod(info.input_shape), info.num_classes, cfg.logit_activation)

@@ -21,6 +21,6 @@ class CourseScratchMLP(ScratchMLP):
         return F.relu(super().forward(x))  # the course's ReLU on the logits, kept
 
 
-@MODELS.register("course-mlp-scratch")
+@MODELS.register("course-mlp-scratch", tasks=("classify",))
 def build_course_scratch(cfg: ModelConfig, info: DataInfo) -> CourseScratchMLP:
     return CourseScratchMLP(math.prod(info.input_shape), 200, info.num_classes)

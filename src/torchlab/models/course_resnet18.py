@@ -76,7 +76,7 @@ class CourseResNet18Config(ModelConfig):
         count_in_range("model", 2, MAX_LAYERS, widths=self.widths, strides=self.strides)
 
 
-@MODELS.register("course-resnet18", config=CourseResNet18Config)
+@MODELS.register("course-resnet18", config=CourseResNet18Config, tasks=("classify",))
 def build_course_resnet18(cfg: CourseResNet18Config, info: DataInfo) -> CourseResNet18:
     if len(cfg.widths) != len(cfg.strides):  # the config checked each list itself
         raise TorchlabError(

@@ -24,7 +24,7 @@ class CourseRNNConfig(ModelConfig):
         in_range("model", 0, init_std=self.init_std)
 
 
-@MODELS.register("course-rnn", config=CourseRNNConfig)
+@MODELS.register("course-rnn", config=CourseRNNConfig, tasks=("forecast",))
 def build_course_rnn(cfg: CourseRNNConfig, info: DataInfo) -> SequenceRegressor:
     features = info.input_shape[-1]
     rnn = nn.RNN(features, cfg.hidden_size, num_layers=1, batch_first=True)

@@ -46,6 +46,6 @@ class CourseVAE(nn.Module):
         return self.decode(z), mu, torch.log(1e-8 + sigma.pow(2))
 
 
-@MODELS.register("course-vae")
+@MODELS.register("course-vae", tasks=("reconstruct",))
 def build_course_vae(cfg: ModelConfig, info: DataInfo) -> CourseVAE:
     return CourseVAE(info.input_shape)

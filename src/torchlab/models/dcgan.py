@@ -73,7 +73,7 @@ class DCGANConfig(ModelConfig):
         in_range("model", 0, 1, ema=self.ema)
 
 
-@MODELS.register("dcgan", config=DCGANConfig)
+@MODELS.register("dcgan", config=DCGANConfig, tasks=("adversarial",))
 def build_dcgan(cfg: DCGANConfig, info: DataInfo) -> GAN:
     if len(info.input_shape) != 3 or info.input_shape[1:] != (28, 28):
         raise TorchlabError(f"model dcgan needs 28×28 images, the data gives {info.input_shape}")

@@ -87,7 +87,7 @@ class DenseNetConfig(ModelConfig):
         count_in_range("model", 1, MAX_LAYERS, MAX_BLOCKS, blocks=self.blocks)
 
 
-@MODELS.register("densenet", config=DenseNetConfig)
+@MODELS.register("densenet", config=DenseNetConfig, tasks=("classify",))
 def build_densenet(cfg: DenseNetConfig, info: DataInfo) -> DenseNet:
     size = info.input_shape[-1] // cfg.stem_stride // (2 if cfg.stem_pool else 1) // 2 ** (len(cfg.blocks) - 1)
     if size < 1:

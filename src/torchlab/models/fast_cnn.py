@@ -51,7 +51,7 @@ class FastCNNConfig(ModelConfig):
         count_in_range("model", 0, MAX_LAYERS, widths=self.widths)
 
 
-@MODELS.register("fast-cnn", config=FastCNNConfig)
+@MODELS.register("fast-cnn", config=FastCNNConfig, tasks=("classify",))
 def build_fast_cnn(cfg: FastCNNConfig, info: DataInfo) -> FastCNN:
     channels, side, _ = info.input_shape
     return FastCNN(channels, side, cfg.widths, info.num_classes, cfg.first_kernel)

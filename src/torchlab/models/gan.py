@@ -80,7 +80,7 @@ class MLPGANConfig(ModelConfig):
         in_range("model", 0, 1, ema=self.ema)
 
 
-@MODELS.register("gan-mlp", config=MLPGANConfig)
+@MODELS.register("gan-mlp", config=MLPGANConfig, tasks=("adversarial",))
 def build_mlp_gan(cfg: MLPGANConfig, info: DataInfo) -> GAN:
     features = math.prod(info.input_shape)
     generator = nn.Sequential(mlp([cfg.latent, *cfg.hidden, features]), nn.Unflatten(1, info.input_shape))

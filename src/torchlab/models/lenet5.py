@@ -59,7 +59,7 @@ class LeNet5Config(ModelConfig):
     pool: Literal["avg", "max"] = "avg"
 
 
-@MODELS.register("lenet5", config=LeNet5Config)
+@MODELS.register("lenet5", config=LeNet5Config, tasks=("classify",))
 def build_lenet5(cfg: LeNet5Config, info: DataInfo) -> LeNet5:
     channels, height, width = info.input_shape
     if height != width:

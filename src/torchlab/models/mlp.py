@@ -42,6 +42,6 @@ class MLPConfig(ModelConfig):
         in_range("model", 0, 1, dropout=self.dropout)
 
 
-@MODELS.register("mlp", config=MLPConfig)
+@MODELS.register("mlp", config=MLPConfig, tasks=("classify",))
 def build_mlp(cfg: MLPConfig, info: DataInfo) -> MLP:
     return MLP(math.prod(info.input_shape), cfg.hidden, info.num_classes, cfg.dropout)

@@ -35,6 +35,6 @@ class ScratchMLP(nn.Module):
         return x @ self.w3.t() + self.b3  # logits: no ReLU
 
 
-@MODELS.register("mlp-scratch")
+@MODELS.register("mlp-scratch", tasks=("classify",))
 def build_scratch(cfg: ModelConfig, info: DataInfo) -> ScratchMLP:
     return ScratchMLP(math.prod(info.input_shape), 200, info.num_classes)

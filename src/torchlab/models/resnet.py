@@ -57,7 +57,7 @@ class ResNetConfig(ModelConfig):
         count_in_range("model", 1, MAX_LAYERS, MAX_BLOCKS, blocks=self.blocks)
 
 
-@MODELS.register("resnet", config=ResNetConfig)
+@MODELS.register("resnet", config=ResNetConfig, tasks=("classify",))
 def build_resnet(cfg: ResNetConfig, info: DataInfo) -> ResNet:
     if len(cfg.widths) != len(cfg.blocks):  # the config checked each list itself
         raise TorchlabError(

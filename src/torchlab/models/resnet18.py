@@ -101,7 +101,7 @@ class ResNet18Config(ModelConfig):
         not_blank("model", weights=self.weights)
 
 
-@MODELS.register("resnet18", config=ResNet18Config)
+@MODELS.register("resnet18", config=ResNet18Config, tasks=("classify",))
 def build_resnet18(cfg: ResNet18Config, info: DataInfo) -> TransferResNet18:
     if info.input_shape[0] != 3:
         raise TorchlabError(f"resnet18 takes RGB images (3 channels), got {info.input_shape[0]}")

@@ -52,4 +52,4 @@ def build_recurrent(kind: str, cfg: RecurrentConfig, info: DataInfo) -> Sequence
 
 
 for kind in RECURRENT:
-    MODELS.register(kind, config=RecurrentConfig)(partial(build_recurrent, kind))
+    MODELS.register(kind, config=RecurrentConfig, tasks=("forecast",))(partial(build_recurrent, kind))

@@ -71,7 +71,7 @@ class TextLSTMConfig(ModelConfig):
         not_blank("model", embeddings=self.embeddings)
 
 
-@MODELS.register("text-lstm", config=TextLSTMConfig)
+@MODELS.register("text-lstm", config=TextLSTMConfig, tasks=("binary", "classify"))
 def build_text_lstm(cfg: TextLSTMConfig, info: DataInfo) -> TextLSTM:
     if info.vocab is None:
         raise TorchlabError("model text-lstm needs a text dataset (one with a vocabulary), such as data.name=sst2")

@@ -45,6 +45,6 @@ class VAE(nn.Module):
         return self.decode(reparameterize(mu, logvar)), mu, logvar
 
 
-@MODELS.register("vae", config=AutoEncoderConfig)
+@MODELS.register("vae", config=AutoEncoderConfig, tasks=("reconstruct",))
 def build_vae(cfg: AutoEncoderConfig, info: DataInfo) -> VAE:
     return VAE(info.input_shape, cfg.hidden, cfg.latent)

@@ -25,25 +25,30 @@ The contract between a model, a task and the Trainer (every family follows it):
   constructor, prepared by the api before the Trainer is built; a task never trains a model.
 """
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from torchlab.config import TaskConfig
+from torchlab.config import Config, ModelConfig, TaskConfig
 from torchlab.core.errors import TorchlabError
 from torchlab.core.metrics import PerSample
-from torchlab.data import Batch, DataInfo
-from torchlab.registry import TASKS
+from torchlab.core.runtime import cpu_streams_kept
+from torchlab.data import Batch, DataInfo, planned_info
+from torchlab.models import for_checkpoint
+from torchlab.registry import MODELS, TASKS
 
 Optimize = Callable[..., None]  # optimize(loss, group="model")
 Metrics = dict[str, torch.Tensor | PerSample]
 
 
 def described(output: Any) -> str:
-    """A network's output as a refusal names it: its shape, or its type where it is no tensor."""
+    """A network's output as a refusal names it: its shape, a tuple's parts, or its type."""
+    if isinstance(output, tuple | list):
+        return f"{type(output).__name__} ({', '.join(map(described, output))})"
     return f"shape {tuple(output.shape)}" if isinstance(output, torch.Tensor) else type(output).__name__
 
 
@@ -90,8 +95,11 @@ class Task:
 
     eager_networks: tuple[str, ...] = ()  # networks torch.compile must leave alone
     any_length = False  # whether inputs may be sequences of any length (dim 1), as a forecaster's are
+    calls: ClassVar[str] = "forward(x)"  # what the task calls of a model, as its refusals say it
+    needs: ClassVar[tuple[str, ...]] = ()  # the model's attributes it reads besides forward
 
     def __init__(self, model: nn.Module, cfg: TaskConfig, info: DataInfo) -> None:
+        check_model_needs(type(self), cfg.name, model, info)
         self.model = model  # plain: attributes and use outside training
         self.cfg = cfg
         self.info = info
@@ -163,6 +171,48 @@ class Task:
     def preview(self, batch: Batch, n: int) -> Preview | None:
         """The first `n` samples of a validation batch as the live loggers should show them; none by default."""
         return None
+
+
+def what_it_needs(task: str, info: DataInfo | None) -> str:
+    """What task `task` calls of a model and the registered models made for it that build for data
+    `info` (all of them where it is None), as a refusal ends."""
+    family = [name for name in MODELS.made_for(task) if info is None or builds_for(name, info)]
+    models = f"; models made for it: {', '.join(family)}" if family else ""
+    return f"task {task} needs a model with {TASKS.get(task).calls}{models}"
+
+
+def builds_for(model: str, info: DataInfo) -> bool:
+    """Whether registered model `model`, of its default settings, builds for data `info` and takes two samples
+    of its inputs (a GAN: of its noise), on the meta device: no weights made or read, nothing computed."""
+    cfg = MODELS.config_class(model, ModelConfig)(name=model)
+    info = dataclasses.replace(info, num_classes=info.num_classes or 2)  # a folder's classes are not known yet
+    try:
+        with for_checkpoint(), torch.device("meta"), cpu_streams_kept():
+            net = MODELS.get(model)(cfg, info).eval()
+            net(net.noise(2) if hasattr(net, "noise") else torch.zeros(2, *info.input_shape))
+    except Exception:  # noqa: BLE001  (any failure: it does not fit)
+        return False
+    return True
+
+
+def check_model_family(config: Config) -> None:
+    """Refuse, before any data are read, a registered model made for other tasks than the config's."""
+    model, task = config.model.name, config.task.name
+    MODELS.get(model)  # an unknown name: its own refusal
+    made_for = MODELS.tasks.get(model)
+    if made_for and task not in made_for:
+        raise TorchlabError(
+            f"model {model} is made for task {' or '.join(made_for)}, not for {config.recipe}'s task {task}: "
+            f"{what_it_needs(task, planned_info(config.data))} (model.name=NAME picks one)"
+        )
+
+
+def check_model_needs(task_class: type[Task], task: str, model: nn.Module, info: DataInfo | None) -> None:
+    """Refuse a model without the attributes task `task` (of class `task_class`) reads: a GAN task's
+    generator and critic, say."""
+    missing = [name for name in task_class.needs if not hasattr(model, name)]
+    if missing:
+        raise TorchlabError(f"{type(model).__name__} has no {', '.join(missing)}: {what_it_needs(task, info)}")
 
 
 def build_task(cfg: TaskConfig, model: nn.Module, info: DataInfo, resources: dict[str, Any] | None = None) -> Task:

@@ -83,6 +83,11 @@ def mode_quality(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -
 @TASKS.register("adversarial", config=AdversarialConfig)
 class Adversarial(Task):
     cfg: AdversarialConfig
+    calls = (
+        "a generator (noise [batch, latent] -> samples) and a critic (samples -> scores [batch]), noise(n), "
+        "sampler, average and update_average(), as models/gan.py's GAN"
+    )
+    needs = ("generator", "critic", "noise", "sampler", "average", "update_average")
 
     def __init__(self, model, cfg: AdversarialConfig, info, judge: Judge | None = None) -> None:
         super().__init__(model, cfg, info)

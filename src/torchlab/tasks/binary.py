@@ -13,6 +13,8 @@ from torchlab.tasks.classify import labelled_preview
 
 @TASKS.register("binary")
 class BinaryClassify(Task):
+    calls = "forward(*inputs) -> one logit per sample, [batch] or [batch, 1]"
+
     def metrics(self, batch: Batch) -> Metrics:
         return self.test_step(batch)[0]
 

@@ -52,6 +52,7 @@ class ClassifyConfig(TaskConfig):
 @TASKS.register("classify", config=ClassifyConfig)
 class Classify(Task):
     cfg: ClassifyConfig
+    calls = "forward(x) -> logits [batch, classes]"
 
     def __init__(self, model: nn.Module, cfg: ClassifyConfig, info: DataInfo) -> None:
         if cfg.tta_flip and len(info.input_shape) != 3:

@@ -23,7 +23,7 @@ from torch import nn
 
 from torchlab.core.errors import TorchlabError, out_of_memory
 from torchlab.data import Batch
-from torchlab.tasks import Task, described
+from torchlab.tasks import Task, described, what_it_needs
 
 # What torch raises for inputs a module cannot take (shapes, dtypes, indices, a forward's arguments)
 CAUGHT = (RuntimeError, TypeError, IndexError, ValueError)
@@ -205,7 +205,8 @@ def refusal(task: Task, trace: Trace, err: Exception, training: bool = False) ->
         output = f" on its output ({described(outputs[net])})" if net in outputs else ""
         step = "'s training step" if training else ""
         failed = f"task {task.cfg.name}{step} failed{output}"
-        return f"{named(model, net, networks)} cannot train on these data: {failed}: {error}{user_line(err)}"
+        needs = what_it_needs(task.cfg.name, task.info)
+        return f"{named(model, net, networks)} cannot train on these data: {failed}: {error}{user_line(err)}; {needs}"
     root, given = trace.stack[0]
     module, inputs = trace.stack[-1]
     where = f"{type(root).__name__}.forward" if module is root else f"its {module_given(root, module, inputs)}"

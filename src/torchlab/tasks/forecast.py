@@ -19,7 +19,7 @@ from torch import nn
 from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
-from torchlab.tasks import TASKS, Metrics, Optimize, Preview, Task, value_rows
+from torchlab.tasks import TASKS, Metrics, Optimize, Preview, Task, described, value_rows, what_it_needs
 
 
 @dataclass
@@ -59,6 +59,7 @@ def free_run(model: nn.Module, context: torch.Tensor, steps: int) -> torch.Tenso
 class Forecast(Task):
     cfg: ForecastConfig
     any_length = True
+    calls = "forward(x [batch, time, features], state=None) -> (prediction [batch, time, features], state)"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -68,7 +69,7 @@ class Forecast(Task):
     def training_step(self, batch: Batch, optimize: Optimize) -> Metrics:
         x, y = batch
         carried = self.state if self.cfg.hidden == "carry" and self.state_batch == len(x) else None
-        prediction, state = self.nets["model"](x, carried)
+        prediction, state = self.forward(x, y, carried)
         loss = F.mse_loss(prediction, y)
         optimize(loss)
         if self.cfg.hidden == "carry":
@@ -83,9 +84,21 @@ class Forecast(Task):
         self.state = each_tensor(state.get("state"), lambda tensor: tensor.to(device))
         self.state_batch = state.get("state_batch", 0)
 
+    def forward(self, x: torch.Tensor, y: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """(prediction, state) of the network for `x` from `state`; another output is refused naming it (a
+        lone tensor of batch 2 would unpack into two halves without a word)."""
+        output = self.nets["model"](x) if state is None else self.nets["model"](x, state)
+        prediction = output[0] if isinstance(output, tuple | list) and len(output) == 2 else None
+        if not (isinstance(prediction, torch.Tensor) and prediction.shape == y.shape):
+            raise TorchlabError(
+                f"{type(self.model).__name__} returned {described(output)} for sequences of shape {tuple(x.shape)}, "
+                f"not (prediction {tuple(y.shape)}, state): {what_it_needs(self.cfg.name, self.info)}"
+            )
+        return prediction, output[1]
+
     def validation_step(self, batch: Batch) -> Metrics:
         x, y = batch
-        prediction, _ = self.nets["model"](x)
+        prediction, _ = self.forward(x, y)
         return {"loss": F.mse_loss(prediction, y)}
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:

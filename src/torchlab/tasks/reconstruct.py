@@ -16,7 +16,7 @@ from torchlab.config import TaskConfig, in_range
 from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
 from torchlab.data.loaders import to_unit_range
-from torchlab.tasks import TASKS, Metrics, Preview, Task
+from torchlab.tasks import TASKS, Metrics, Preview, Task, described, what_it_needs
 
 
 @dataclass
@@ -36,6 +36,8 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 @TASKS.register("reconstruct", config=ReconstructConfig)
 class Reconstruct(Task):
     cfg: ReconstructConfig
+    calls = "forward(x) -> images of x's shape (a VAE: (images, μ, log σ²)), encode(x), decode(z) and latent"
+    needs = ("encode", "decode", "latent")
 
     def __init__(self, model, cfg: ReconstructConfig, info) -> None:
         super().__init__(model, cfg, info)
@@ -55,6 +57,13 @@ class Reconstruct(Task):
         else:
             out = self.nets["model"](x)
             kl = torch.zeros(len(x), device=x.device)
+        if (
+            not isinstance(out, torch.Tensor) or out.shape != x.shape
+        ):  # the loss would broadcast, or fail in torch's words
+            raise TorchlabError(
+                f"{type(self.model).__name__} returned {described(out)} for images of shape {tuple(x.shape)}, "
+                f"not images of theirs: {what_it_needs(self.cfg.name, self.info)}"
+            )
         if self.cfg.loss == "bce":
             rec = F.binary_cross_entropy_with_logits(out, x, reduction="none")
         else:

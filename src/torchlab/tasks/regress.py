@@ -12,6 +12,8 @@ from torchlab.tasks import TASKS, Metrics, Preview, Task, per_target, value_rows
 
 @TASKS.register("regress")
 class Regress(Task):
+    calls = "forward(x) -> one output per target, in the targets' shape"
+
     def metrics(self, batch: Batch) -> Metrics:
         x, y = batch
         prediction = per_target(self.nets["model"](x), y, "regress", self.model)

@@ -163,6 +163,17 @@ def test_an_autoencoder_of_another_output_shape_is_refused_naming_what_reconstru
     assert not out.exists()
 
 
+def test_a_refused_fit_says_only_its_refusal(tmp_path, capsys):
+    """Before: "Linear(in_features, ...) needs model_kwargs for the command line to rebuild it" went to
+    stderr first, of a run never saved; it is said once a run is (it cannot be resumed from the command line)."""
+    x, y = torch.randn(200, 8), torch.randint(0, 3, (200,))
+    with pytest.raises(TorchlabError, match="Linear cannot take a batch of these data"):
+        torchlab.fit(torch.nn.Linear(5, 3), (x, y), out=tmp_path / "refused")
+    assert capsys.readouterr().err == ""
+    torchlab.fit(torch.nn.Linear(8, 3), (x, y), out=tmp_path / "run", train__epochs=1, log__loggers=[], log__quiet=True)
+    assert "Linear(in_features, out_features, bias, device, dtype) needs model_kwargs" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("dataset", ["sine", "8-gaussians"])
 def test_drawn_datasets_give_the_shapes_they_draw_without_drawing_them(dataset):
     """Their shapes, known from the config alone, let a refusal suggest the models that take them."""

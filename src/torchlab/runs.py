@@ -291,7 +291,7 @@ def fit(
     splits = {name: checked_pair(name, split, classify) if is_pair(split) else split for name, split in splits.items()}
     tensors = all(split is None or is_pair(split) for split in splits.values())
     kind = "tensors" if tensors else "python"
-    target, kwargs = rebuild_recipe(model, model_kwargs or {})
+    target, kwargs, rebuild_note = rebuild_recipe(model, model_kwargs or {})
     if not tensors:  # Datasets, and any pair given beside them as one
         splits = {name: TensorDataset(*split) if is_pair(split) else split for name, split in splits.items()}
         for name, split in splits.items():
@@ -343,6 +343,8 @@ def fit(
         else:
             run = until_stopped(lambda: api.train(config, run_dir, **parts), run_dir)
         run.given_model = build()  # the module trained; `run.model` loads the best weights into it
+        if rebuild_note:  # of a run saved: one refused at start has nothing to rebuild
+            print(rebuild_note, file=sys.stderr)
         return run
     finally:  # for the command line (`torchlab resume/eval RUN_DIR`); fit_again checked an earlier one's.
         # Only beside a run: a fit refused before it wrote config.yaml leaves its out= folder as it was.

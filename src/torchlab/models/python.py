@@ -125,38 +125,41 @@ def under_main_guard(script: Path) -> bool:
     )
 
 
-def rebuild_recipe(model: nn.Module | type[nn.Module], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def rebuild_recipe(model: nn.Module | type[nn.Module], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
     """(`model.target`, `model.kwargs`) that rebuild `model` where another process can import its class,
-    else ("", {}): a notebook's class, or one whose constructor needs arguments not given."""
+    else ("", {}): a notebook's class, or one whose constructor needs arguments not given; and what to tell
+    of it once a run is saved (the command line cannot rebuild it, or would run a script again), or ""."""
     cls = model if isinstance(model, type) else type(model)
     module = sys.modules.get(cls.__module__)
     file = getattr(module, "__file__", None)
     if "<locals>" in cls.__qualname__ or module is None:
-        return "", {}
+        return "", {}, ""
+    note = ""
     if cls.__module__ == "__main__" or cls.__module__.startswith("torchlab_user_"):
         if not file:
-            return "", {}
+            return "", {}, ""
         where = str(Path(file).resolve())
         if cls.__module__ == "__main__" and not under_main_guard(Path(file)):
-            print(
+            note = (
                 f'torchlab: {Path(file).name} calls torchlab.fit outside `if __name__ == "__main__":`; the '
                 f"command line imports it to rebuild {cls.__name__} (resume, eval, export), and would run all of "
-                "it again: put the training under that guard",
-                file=sys.stderr,
+                "it again: put the training under that guard"
             )
     else:
         where = cls.__module__
     if isinstance(model, type):  # fit builds it from these very kwargs: no probe needed
-        return f"{where}:{cls.__qualname__}", kwargs
+        return f"{where}:{cls.__qualname__}", kwargs, note
     try:
         probe = cls(**kwargs)
     except TypeError:
         arguments = ", ".join(inspect.signature(cls).parameters)
-        print(
-            f"torchlab: {cls.__name__}({arguments}) needs model_kwargs for the command line to rebuild it; "
-            "from Python, pass the model to torchlab.load",
-            file=sys.stderr,
+        return (
+            "",
+            {},
+            (
+                f"torchlab: {cls.__name__}({arguments}) needs model_kwargs for the command line to rebuild it; "
+                "from Python, pass the model to torchlab.load"
+            ),
         )
-        return "", {}
     same = {k: v.shape for k, v in probe.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
-    return (f"{where}:{cls.__qualname__}", kwargs) if same else ("", {})
+    return (f"{where}:{cls.__qualname__}", kwargs, note) if same else ("", {}, note)

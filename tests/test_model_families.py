@@ -64,6 +64,16 @@ def test_show_refuses_a_model_of_another_family_as_train_does(capsys):
     )
 
 
+def test_a_task_that_no_model_is_made_for_may_try_any_registered_model():
+    """regress, or a task of the user's, has no family of its own: mlp there is not refused by family (a
+    plugin's tabular data may well be regressed by it)."""
+    from torchlab.tasks import check_model_family
+
+    check_model_family(build_config({**load_recipe("mnist-mlp", []).to_dict(), "task": {"name": "regress"}}))
+    with pytest.raises(TorchlabError, match="model mlp is made for task classify, not for"):
+        check_model_family(build_config({**load_recipe("mnist-mlp", []).to_dict(), "task": {"name": "forecast"}}))
+
+
 def test_a_model_of_the_family_built_for_other_data_is_one_line_naming_them(tmp_path, capsys):
     """Before: lenet5 unpacked the sine data's input shape [49, 1] into channels, height and width:
     ValueError and its traceback, exit 1."""

@@ -196,11 +196,12 @@ def builds_for(model: str, info: DataInfo) -> bool:
 
 
 def check_model_family(config: Config) -> None:
-    """Refuse, before any data are read, a registered model made for other tasks than the config's."""
+    """Refuse, before any data are read, a registered model made for other tasks than the config's, where that
+    task has models of its own: a task no model is made for (regress, a task of yours) may try any."""
     model, task = config.model.name, config.task.name
     MODELS.get(model)  # an unknown name: its own refusal
     made_for = MODELS.tasks.get(model)
-    if made_for and task not in made_for:
+    if made_for and task not in made_for and MODELS.made_for(task):
         raise TorchlabError(
             f"model {model} is made for task {' or '.join(made_for)}, not for {config.recipe}'s task {task}: "
             f"{what_it_needs(task, planned_info(config.data))} (model.name=NAME picks one)"

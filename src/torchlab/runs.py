@@ -162,9 +162,9 @@ class Run(LoadedRun):
             raise TorchlabError("evaluate: no samples given")
         classes = self.info.num_classes
         TargetRule(self.config.task.name, classes, "evaluate", f"the run's {classes} classes").check("targets", y)
-        check_lone_sample(task, (*xs, y), batch_size)
         means = RunningMeans()
         with memory_named("evaluating", f"evaluate's batch_size={batch_size}", "evaluate's batch_size"):
+            check_lone_sample(task, (*xs, y), batch_size)
             for start in range(0, len(y), batch_size):
                 batch = (*(x[start : start + batch_size] for x in xs), y[start : start + batch_size])
                 means.add(task.validation_step(batch), len(batch[-1]))
@@ -178,7 +178,7 @@ def check_lone_sample(task: Task, data: Batch, batch_size: int) -> None:
     samples = len(data[-1])
     if samples < 2 or samples % batch_size != 1:
         return
-    failure = one_sample_failure(task, data, "validation")
+    failure = one_sample_failure(task, tuple(part[:batch_size] for part in data), "validation")  # a batch's worth
     if failure:
         fix = batch_size_leaving_none_alone([samples], batch_size)
         raise TorchlabError(

@@ -390,7 +390,8 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """The validation figures of the model now, which pick the best epoch.
+        """The validation figures of the model now, which pick the best epoch: the means of the task's
+        validation steps over the batches, and its figures of the whole set (`validation_metrics`).
 
         As the test pass does (`test`), every rank validates the whole validation set, in one process's
         batches, drawing from `train.seed`: a VAE's latent samples and a GAN's noise, so the figures and
@@ -403,7 +404,9 @@ class Trainer:
             for batch in self.data.val_loader():
                 with self.autocast():
                     means.add(self.task.validation_step(batch), batch_size_of(batch))
-        return from_rank0({f"val.{k}": v for k, v in means.means().items()})
+            with self.autocast():  # the task's figures of the whole set; none without one
+                whole = self.task.validation_metrics(self.data.val_loader()) if means.count else {}
+        return from_rank0({f"val.{k}": v for k, v in {**means.means(), **whole}.items()})
 
     @contextmanager
     def seeded(self) -> Iterator[None]:
@@ -454,7 +457,7 @@ class Trainer:
                 metrics = check_first_batch(
                     self.task, first, self.autocast
                 )  # the one pass over a batch before training
-            self.check_monitor(batch, [f"val.{name}" for name in metrics])
+            self.check_monitor(batch, [f"val.{name}" for name in (*metrics, *self.task.validation_metric_names())])
             self.task.check_test_data(self.data.test_loader())
             self.check_lone_eval_sample()
         with self.memory_named("on the first training batch", training=True):

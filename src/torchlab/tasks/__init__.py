@@ -20,7 +20,9 @@ The contract between a model, a task and the Trainer (every family follows it):
   optimisers calls `optimize` twice, in plain sight; each call's backward fills only its own group's
   gradients (in one process; under DDP every network's). Steps return batch-mean metrics as detached
   scalar tensors (or a `PerSample` metric, computed later for many batches at once); the Trainer
-  averages them over the epoch, and over every rank, without a device sync each step.
+  averages them over the epoch, and over every rank, without a device sync each step. A figure that
+  is no mean over samples (a GAN's modes covered) comes from `validation_metrics` and `test_metrics`,
+  given the whole set.
 - What a task needs from outside its run (a GAN's judge) comes as keyword arguments of its
   constructor, prepared by the api before the Trainer is built; a task never trains a model.
 """
@@ -151,6 +153,16 @@ class Task:
 
         The Trainer saves them as RUN_DIR/snapshots/epoch-NNN.pt for figures to draw.
         """
+        return {}
+
+    def validation_metric_names(self) -> tuple[str, ...]:
+        """The names of the figures `validation_metrics` gives, known before training (`train.monitor`
+        may name one); none by default."""
+        return ()
+
+    def validation_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
+        """Figures of the whole validation set at once, not means over its batches (a GAN's modes covered),
+        which must not change with how the set is batched; none by default."""
         return {}
 
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:

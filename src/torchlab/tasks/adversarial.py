@@ -8,7 +8,10 @@ generator step on the last critic step's generated samples.
 
 Quality figures: on 2-d points labelled by mode, the share of samples within 3σ of a mode and
 the number of modes covered; on images, the share that a trained classifier (the judge)
-labels with confidence ≥ `confidence`, and the entropy of its class histogram (nats).
+labels with confidence ≥ `confidence`, and the entropy of its class histogram (nats). They are
+figures of `samples` generated samples at once, drawn from noise of their own (`QUALITY_NOISE`)
+and, on points, measured against the modes of the whole labelled set: neither how the data are
+batched nor what the batches drew moves them.
 """
 
 from collections.abc import Iterable
@@ -26,6 +29,13 @@ from torchlab.data.loaders import to_unit_range
 from torchlab.tasks import TASKS, Metrics, Optimize, Task
 from torchlab.tasks.judge import Judge
 
+Modes = tuple[torch.Tensor, torch.Tensor]  # the modes' centres [modes, 2] and the points' spread σ around them
+POINT_FIGURES = ("within_3sigma", "modes_covered")
+IMAGE_FIGURES = ("confident", "class_entropy", "classes")
+# The seeds of the quality figures' noise (the fixed-noise pictures': 0): the same every epoch and run, and
+# validation's apart from the test's, so that the best epoch is not picked on the test's own draws.
+QUALITY_NOISE = {"val": 1, "test": 2}
+
 
 @dataclass
 class AdversarialConfig(TaskConfig):
@@ -34,7 +44,7 @@ class AdversarialConfig(TaskConfig):
     n_critic: int = 1  # critic steps per generator step
     judge: str | None = None  # images: a classifier run directory; None: a cached mnist-cnn/mlp run (api.load_judge)
     confidence: float = 0.9
-    samples: int = 10000  # generated samples behind the test figures
+    samples: int = 10000  # generated samples behind the quality figures (validation's and the test's)
 
     def __post_init__(self) -> None:
         in_range("task", 0, gp_lambda=self.gp_lambda)
@@ -59,25 +69,40 @@ def critic_shares(real: torch.Tensor, n_critic: int) -> tuple[torch.Tensor, ...]
     return real.tensor_split(max(1, min(n_critic, len(real) // 2)))
 
 
-def modes_of(real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The modes' centres (the labelled real points' means) and the points' spread σ around them."""
-    centres = torch.stack([real[labels == k].mean(0) for k in range(int(labels.max()) + 1)])
-    return centres, (real - centres[labels]).pow(2).mean().sqrt()
+def modes_of(real: torch.Tensor, labels: torch.Tensor) -> Modes:
+    """The modes' centres, the mean of each label's points (labels the points lack have none), and
+    the points' spread σ around them."""
+    _, mode = labels.unique(return_inverse=True)
+    centres = torch.stack([real[mode == k].mean(0) for k in range(int(mode.max()) + 1)])
+    return centres, (real - centres[mode]).pow(2).mean().sqrt()
 
 
-def mode_quality(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Within-3σ share and modes covered, the modes being the labelled real points' means.
+def nearest_modes(fake: torch.Tensor, modes: Modes) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per generated point: whether it lies within 3σ of its nearest mode, and that mode's index."""
+    centres, sigma = modes
+    distance, nearest = torch.cdist(fake.float(), centres.float()).min(1)
+    return distance <= 3 * sigma, nearest
 
-    σ is the real points' spread around their mode; a mode counts as covered when it holds at
-    least a quarter of its fair share (1 / modes) of the samples within 3σ.
-    """
-    centres, sigma = modes_of(real, labels)
-    modes = len(centres)
-    distance, nearest = torch.cdist(fake, centres).min(1)
-    near = distance <= 3 * sigma
+
+def mode_figures(near: torch.Tensor, nearest: torch.Tensor, modes: int) -> tuple[float, float]:
+    """The share of points within 3σ of a mode, and the modes covered: those that hold within 3σ at
+    least a quarter of their fair share (1 / modes) of the points."""
     counts = torch.bincount(nearest[near], minlength=modes)
-    covered = (counts >= len(fake) / (4 * modes)).sum()
-    return {"within_3sigma": near.float().mean(), "modes_covered": covered.float()}
+    return near.float().mean().item(), float((counts >= len(near) / (4 * modes)).sum())
+
+
+def class_figures(confident: torch.Tensor, predicted: torch.Tensor) -> tuple[float, float, float]:
+    """The share of images judged confidently, and the entropy (nats) and number of the classes they fall to."""
+    share = torch.bincount(predicted[confident]).float()
+    share = share / share.sum().clamp(min=1)
+    entropy = -(share * share.clamp(min=1e-12).log()).sum()
+    return confident.float().mean().item(), entropy.item(), float((share > 0).sum())
+
+
+def labelled(loader: Iterable[Batch]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every batch's points and labels, concatenated."""
+    real, labels = (torch.cat(parts) for parts in zip(*loader, strict=True))
+    return real, labels
 
 
 @TASKS.register("adversarial", config=AdversarialConfig)
@@ -94,7 +119,7 @@ class Adversarial(Task):
         self.images = info.normalization is not None
         # The same digits every epoch; on 2-d points, enough of them to see the modes they cover.
         self.fixed_noise = model.noise(64 if self.images else 512, torch.Generator().manual_seed(0))
-        self.modes: tuple[torch.Tensor, torch.Tensor] | None = None  # 2-d: (centres, σ) of the first validation batch
+        self.modes: Modes | None = None  # 2-d: those of the whole validation set, once it was read
         if self.images:
             if judge is None:
                 raise TorchlabError("an adversarial run on images needs a judge (torchlab.api prepares it)")
@@ -149,42 +174,53 @@ class Adversarial(Task):
         return {"loss": d_loss.detach(), "g_loss": g_loss.detach(), "critic_gap": gap.detach()}
 
     def validation_step(self, batch: Batch) -> Metrics:
-        real, labels = batch
+        real = batch[0]
         fake = self.sampler(self.model.noise(len(real)))
         d_loss, gap = self.critic_loss(real, fake)
-        if not self.images and self.modes is None:  # the real modes stay where they are
-            self.modes = modes_of(real, labels)
-        return {"loss": d_loss, "critic_gap": gap, **self.quality(fake, real, labels)}
+        return {"loss": d_loss, "critic_gap": gap}
 
-    def quality(self, fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    def validation_metric_names(self) -> tuple[str, ...]:
+        return IMAGE_FIGURES if self.images else POINT_FIGURES
+
+    def validation_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
+        if not self.images and self.modes is None:  # the real modes stay where they are
+            self.modes = modes_of(*labelled(loader))
+        return self.quality("val", self.modes)
+
+    def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
+        return self.quality("test", None if self.images else modes_of(*labelled(loader)))
+
+    @torch.no_grad()
+    def quality(self, split: str, modes: Modes | None) -> dict[str, float]:
+        """The quality figures of `samples` samples generated from `split`'s noise, judged 1000 at a time."""
+        noise = torch.Generator().manual_seed(QUALITY_NOISE[split])
+        verdicts = [
+            self.verdicts(self.sampler(self.model.noise(n, noise)), modes) for n in chunks(self.cfg.samples, 1000)
+        ]
+        passed, kinds = (torch.cat(column) for column in zip(*verdicts, strict=True))
+        figures = class_figures(passed, kinds) if self.images else mode_figures(passed, kinds, len(modes[0]))
+        return dict(zip(self.validation_metric_names(), figures, strict=True))
+
+    def verdicts(self, fake: torch.Tensor, modes: Modes | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per generated sample: whether it passes (lies within 3σ of a mode; is judged with confidence
+        ≥ `confidence`), and the mode or class it falls to."""
         if not self.images:
-            return mode_quality(fake, real, labels)
+            return nearest_modes(fake, modes)
         probs = self.judge(to_unit_range(fake.float(), self.info.normalization).clamp(0, 1))
         confidence, predicted = probs.max(1)
-        confident = confidence >= self.cfg.confidence
-        share = torch.bincount(predicted[confident], minlength=probs.shape[1]).float()
-        share = share / share.sum().clamp(min=1)
-        entropy = -(share * share.clamp(min=1e-12).log()).sum()
-        return {"confident": confident.float().mean(), "class_entropy": entropy, "classes": (share > 0).sum().float()}
+        return confidence >= self.cfg.confidence, predicted
 
     @torch.no_grad()
     def epoch_snapshot(self) -> dict[str, torch.Tensor]:
         """Generated images of the fixed noise batch, as pixels in [0, 1]; on 2-d points, the generated
-        `points` with the real modes' `centres` and `sigma` (as validation saw them; a mode that
-        its first batch missed has no centre)."""
+        `points` with the real modes' `centres` and `sigma` (those of the whole validation set)."""
         fake = self.model.sampler(self.fixed_noise).float()
         if not self.images:
             if self.modes is None:
                 return {}
             centres, sigma = self.modes
-            centres = centres[centres.isfinite().all(1)]
             return {"points": fake.cpu(), "centres": centres.float().cpu(), "sigma": sigma.float().cpu()}
         return {"samples": to_unit_range(fake, self.info.normalization).clamp(0, 1).cpu()}
-
-    def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
-        real, labels = (torch.cat(parts) for parts in zip(*loader, strict=True))
-        fake = torch.cat([self.sampler(self.model.noise(n)) for n in chunks(self.cfg.samples, 1000)])
-        return {k: v.item() for k, v in self.quality(fake, real, labels).items()}
 
 
 def chunks(total: int, size: int) -> list[int]:

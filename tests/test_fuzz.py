@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,6 +26,7 @@ from tests.conftest import cli_env
 from torchlab.cli import main
 from torchlab.config import apply_override, build_config, flatten
 from torchlab.core.errors import TorchlabError
+from torchlab.core.runtime import global_state_kept
 from torchlab.recipes import load_recipe, recipe_names, recipe_raw, resolve
 
 EMPTY = Path(tempfile.mkdtemp(prefix="torchlab-fuzz-empty-"))
@@ -97,13 +97,12 @@ def run_main(argv: list[str], cwd: Path | None = None) -> tuple[int, str]:
     counts as exit 0. Before: a fuzzed `cv mnist-mlp-scratch` trained five folds of real MNIST into ./runs."""
     err = io.StringIO()
     within = in_empty_world(cwd) if cwd else contextlib.nullcontext()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), within:
+    # global_state_kept: --deterministic switches torch and sets CUBLAS_WORKSPACE_CONFIG for the whole process
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), within, global_state_kept():
         try:
             code = main(argv)
         except SystemExit as done:
             code = done.code
-        finally:
-            torch.use_deterministic_algorithms(False)  # --deterministic is global in this process
     return code, err.getvalue()
 
 

@@ -39,7 +39,7 @@ from torchlab.core.files import named_path
 from torchlab.core.metrics import RunningMeans
 from torchlab.core.runtime import global_state_kept, resolve_device
 from torchlab.core.words import counted
-from torchlab.data import Batch, batch_size_leaving_none_alone
+from torchlab.data import Batch
 from torchlab.data.given import (
     Data,
     GivenDatasets,
@@ -61,7 +61,7 @@ from torchlab.models.size import check_size
 from torchlab.predictions import LoadedRun
 from torchlab.recipes import dict_raw, load_recipe, resolve
 from torchlab.tasks import Task
-from torchlab.tasks.first_batch import one_sample_failure
+from torchlab.tasks.first_batch import lone_batch_failure
 
 
 class Elsewhere:
@@ -174,13 +174,11 @@ class Run(LoadedRun):
 def check_lone_sample(task: Task, data: Batch, batch_size: int) -> None:
     """Refuse `data` whose last batch of `batch_size` is one sample on which the task's step fails (a
     forward that squeezes the batch axis away), naming a batch_size= that leaves none alone: evaluation
-    leaves no sample out."""
+    leaves no sample out (`lone_batch_failure`)."""
     samples = len(data[-1])
-    if samples < 2 or samples % batch_size != 1:
-        return
-    failure = one_sample_failure(task, tuple(part[:batch_size] for part in data), "validation")  # a batch's worth
-    if failure:
-        fix = batch_size_leaving_none_alone([samples], batch_size)
+    first = lambda: tuple(part[:batch_size] for part in data)  # noqa: E731  (a batch's worth)
+    if samples > 1 and (lone := lone_batch_failure(task, first, "validation", samples, batch_size)):
+        failure, fix = lone
         raise TorchlabError(
             f"evaluate: {samples:,} samples in batches of {batch_size} end in a batch of one sample, on which "
             f"{failure}; evaluation leaves no sample out: batch_size={fix} leaves none alone"

@@ -55,7 +55,6 @@ from torchlab.data import (
     DataModule,
     Loader,
     WithoutLoneSample,
-    batch_size_leaving_none_alone,
     batch_size_of,
     build_data,
     close_data,
@@ -72,8 +71,8 @@ from torchlab.tasks import build_task
 from torchlab.tasks.first_batch import (
     check_first_batch,
     check_training_batch,
+    lone_batch_failure,
     lone_sample_failure,
-    one_sample_failure,
 )
 
 
@@ -119,7 +118,7 @@ class Trainer:
         }
         self.generator = torch.Generator().manual_seed(train.seed)  # shuffling order: the same on every rank
         self.use_amp(from_rank0(resolve_amp(train.amp, self.device)))  # rank 0's timing decides `auto`
-        with memory_named("checking BatchNorm on a lone training sample", "a batch of one"):
+        with memory_named("checking the training step on a lone sample", "a batch of one"):
             self.lone_sample_failure = self.fails_on_lone_sample()
         steps_per_epoch = len(self.train_loader())
         self.schedules = {
@@ -475,23 +474,20 @@ class Trainer:
         sizes = {split: samples_in(loader) for split, loader in loaders.items()}
         size = self.cfg.data.eval_batch_size
         for split in splits:
-            samples = sizes[split]
-            if samples is None or samples % size != 1:
+            if (samples := sizes[split]) is None:
                 continue
-            batch = next(iter(loaders[split]))
             with self.memory_named(f"on one {split} sample", training=False):
-                failure = one_sample_failure(self.task, batch, split, self.autocast)
-            if not failure:
+                first = lambda loader=loaders[split]: next(iter(loader))  # noqa: E731  (drawn only where needed)
+                others = [n for n in sizes.values() if n is not None]
+                lone = lone_batch_failure(self.task, first, split, samples, size, others, self.autocast)
+            if lone is None:
                 continue
-            every = [n for n in sizes.values() if n is not None and n > 1]
-            fix = (
-                f"set data.eval_batch_size={batch_size_leaving_none_alone(every, size)}, which leaves none alone"
-                if samples > 1
-                else f"give the {split} set more samples"
-            )
+            failure, fix = lone
+            more = f"give the {split} set more samples"
+            mend = f"set data.eval_batch_size={fix}, which leaves none alone" if fix else more
             raise TorchlabError(
                 f"the {split} set's {counted(samples, 'sample')} in batches of {size} (data.eval_batch_size) end "
-                f"in a batch of one sample, on which {failure}; evaluation leaves no sample out: {fix}, or make "
+                f"in a batch of one sample, on which {failure}; evaluation leaves no sample out: {mend}, or make "
                 "the model take one sample"
             )
 

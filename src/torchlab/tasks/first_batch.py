@@ -13,7 +13,7 @@ fails later stays a crash. `one_sample_failure` runs one sample the same way, of
 
 import math
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from torchlab.core.errors import TorchlabError, out_of_memory
-from torchlab.data import Batch
+from torchlab.data import Batch, batch_size_leaving_none_alone
 from torchlab.tasks import Task, described, what_it_needs
 
 # What torch raises for inputs a module cannot take (shapes, dtypes, indices, a forward's arguments)
@@ -94,6 +94,29 @@ def one_sample_failure(
         if not finite(loss) and finite(step_loss(task, batch, step)):
             return f"task {task.cfg.name}'s {step} loss is {float(loss.float().mean())}"
     return None
+
+
+def lone_batch_failure(
+    task: Task,
+    first: Callable[[], Batch],
+    step: str,
+    samples: int,
+    size: int,
+    others: Iterable[int] = (),
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
+) -> tuple[str, int | None] | None:
+    """Where `samples` in batches of `size` end in a batch of one sample on which the task's evaluation
+    `step` fails (`one_sample_failure`, on a sample of `first()`): how it fails, and the batch size nearest
+    `size` that leaves no sample alone, in these samples and the `others` sets' (None: a set of one sample,
+    which no batch size mends). None where no batch of one is left, or the step takes one sample.
+    Evaluation leaves no sample out, so its caller refuses."""
+    if samples % size != 1:
+        return None
+    failure = one_sample_failure(task, first(), step, autocast)
+    if not failure:
+        return None
+    sets = [samples, *(n for n in others if n > 1)]
+    return failure, batch_size_leaving_none_alone(sets, size) if samples > 1 else None
 
 
 def step_loss(task: Task, batch: Batch, step: str) -> Any:

@@ -249,9 +249,10 @@ def test_a_refusal_under_torchrun_is_said_once(tmp_path):
     assert "stopped by" not in done.stderr
 
 
-# A run of each family. Validation draws at random in a VAE (latent samples) and a GAN (noise);
-# mnist-mlp validates one sample. optim.lr=0 keeps the initial weights, which DDP takes from rank 0,
-# seeded as one process: what differs is validation's own doing. Two epochs: the best is chosen between them.
+# A run of each family. Validation draws at random in a VAE (latent samples); a GAN's generates from
+# noise of its own and scores every validation point; mnist-mlp validates one sample. optim.lr=0 keeps
+# the initial weights, which DDP takes from rank 0, seeded as one process: what differs is validation's
+# own doing. Two epochs: the best is chosen between them.
 VALIDATED = {
     "mnist-vae": ["data.subset=256", "data.eval_subset=300"],
     "gaussians-gan": ["data.subset=1024", "data.eval_subset=300"],

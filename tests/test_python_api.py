@@ -805,8 +805,9 @@ class CriticOf3d(GAN):  # a critic of 3-d points, given 2-d ones
          "input_size. Expected 3, got 1"),
         ("sine-lstm", "NoState", "NoState returned shape (200, 49, 1) for sequences of shape (200, 49, 1), not "
          "(prediction (200, 49, 1), state): task forecast needs a model with forward(x [batch, time, features]"),
-        ("gaussians-gan", "CriticOf3d", "CriticOf3d's critic (Linear) cannot take a batch of these data: given "
-         "[200, 2] float32, Linear.forward raised: mat1 and mat2 shapes cannot be multiplied (200x2 and 3x1)"),
+        # A GAN's validation steps compute nothing (one generation serves the whole set): its training step tells
+        ("gaussians-gan", "CriticOf3d", "CriticOf3d's critic (Linear) cannot take a batch of these data in training: "
+         "given [100, 2] float32, Linear.forward raised: mat1 and mat2 shapes cannot be multiplied (100x2 and 3x1)"),
         ("mnist-mlp", "Greedy", "torchlab: error: out of memory on the first validation batch (32,768.0 GiB asked "
          "for at once) with data.eval_batch_size=256: lower data.eval_batch_size or the model's size"),
     ],

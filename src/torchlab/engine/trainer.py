@@ -393,9 +393,9 @@ class Trainer:
         validation steps over the batches, and its figures of the whole set (`validation_metrics`).
 
         As the test pass does (`test`), every rank validates the whole validation set, in one process's
-        batches, drawing from `train.seed`: a VAE's latent samples and a GAN's noise, so the figures and
-        the best epoch, are one process's (on shards each rank drew its own), and every epoch draws the
-        same ones. Rank 0's figures are every rank's: BatchNorm statistics stay per rank, and the ranks
+        batches, drawing from `train.seed` (a VAE's latent samples; a GAN's come from noise of its own), so
+        the figures and the best epoch are one process's (on shards each rank drew its own), and every
+        epoch draws the same ones. Rank 0's figures are every rank's: BatchNorm statistics stay per rank, and the ranks
         must agree on the best epoch and on early stopping."""
         self.set_training(False)
         means = RunningMeans()
@@ -566,10 +566,10 @@ class Trainer:
         return self.test()
 
     def test(self) -> dict[str, float]:
-        """The test figures of the model's weights now (with a task's own, e.g. a generator's
-        quality over `task.samples` samples).
+        """The test figures of the model's weights now (with a task's own, e.g. a GAN critic's
+        loss and the generator's quality, of `task.samples` samples).
 
-        Random draws (a generator's noise, a VAE's latent samples) come from `train.seed`, so
+        Random draws (a VAE's latent samples; a GAN's noise is its own) come from `train.seed`, so
         `torchlab eval` reproduces a run's figures exactly; the global RNG is left as it was. Under
         torchrun every rank tests the whole set, in one process's batches, from the same seed: the
         figures are one process's, bit for bit, where shards would each draw their own noise (and a

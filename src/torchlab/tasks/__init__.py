@@ -22,7 +22,8 @@ The contract between a model, a task and the Trainer (every family follows it):
   scalar tensors (or a `PerSample` metric, computed later for many batches at once); the Trainer
   averages them over the epoch, and over every rank, without a device sync each step. A figure that
   is no mean over samples (a GAN's modes covered) comes from `validation_metrics` and `test_metrics`,
-  given the whole set.
+  given the whole set; so do all of a task's figures where they share one costly draw for the whole
+  set (a GAN's critic loss and quality, of one generation of samples), and its steps return none.
 - What a task needs from outside its run (a GAN's judge) comes as keyword arguments of its
   constructor, prepared by the api before the Trainer is built; a task never trains a model.
 """

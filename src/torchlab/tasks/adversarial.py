@@ -6,12 +6,14 @@ a gradient penalty λ·(‖∇D(x̂)‖ - 1)² on points between real and genera
 takes `n_critic` critic steps, each on its even share of the batch (two samples or more), then one
 generator step on the last critic step's generated samples.
 
-Quality figures: on 2-d points labelled by mode, the share of samples within 3σ of a mode and
-the number of modes covered; on images, the share that a trained classifier (the judge)
-labels with confidence ≥ `confidence`, and the entropy of its class histogram (nats). They are
-figures of `samples` generated samples at once, drawn from noise of their own (`QUALITY_NOISE`)
-and, on points, measured against the modes of the whole labelled set: neither how the data are
-batched nor what the batches drew moves them.
+Validation and the test generate `samples` samples once, from noise of their own (`QUALITY_NOISE`),
+and take every figure from them: the critic's `loss` (without the penalty) and `critic_gap` (its
+mean score on real samples less that on generated ones), means over the split's every real sample
+and over the generated ones, and the quality figures. On 2-d points labelled by mode: the share of
+samples within 3σ of a mode and the number of modes covered, against the modes of the whole
+labelled set; on images: the share that a trained classifier (the judge) labels with confidence
+≥ `confidence`, and the entropy of its class histogram (nats). Neither how the data are batched
+nor any random stream moves them.
 """
 
 from collections.abc import Iterable
@@ -32,8 +34,9 @@ from torchlab.tasks.judge import Judge
 Modes = tuple[torch.Tensor, torch.Tensor]  # the modes' centres [modes, 2] and the points' spread σ around them
 POINT_FIGURES = ("within_3sigma", "modes_covered")
 IMAGE_FIGURES = ("confident", "class_entropy", "classes")
-# The seeds of the quality figures' noise (the fixed-noise pictures': 0): the same every epoch and run, and
-# validation's apart from the test's, so that the best epoch is not picked on the test's own draws.
+# The seeds of the noise that validation's and the test's samples come from (the fixed-noise pictures': 0): the
+# same every epoch and run, and validation's apart from the test's, so that the best epoch is not picked on the
+# test's own draws.
 QUALITY_NOISE = {"val": 1, "test": 2}
 
 
@@ -119,7 +122,7 @@ class Adversarial(Task):
         self.images = info.normalization is not None
         # The same digits every epoch; on 2-d points, enough of them to see the modes they cover.
         self.fixed_noise = model.noise(64 if self.images else 512, torch.Generator().manual_seed(0))
-        self.modes: Modes | None = None  # 2-d: those of the whole validation set, once it was read
+        self.modes: Modes | None = None  # 2-d: those of the whole validation set, as last validated
         if self.images:
             if judge is None:
                 raise TorchlabError("an adversarial run on images needs a judge (torchlab.api prepares it)")
@@ -143,7 +146,10 @@ class Adversarial(Task):
 
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the critic's loss without any penalty, its estimate of the distance real-fake)."""
-        on_real, on_fake = self.nets["critic"](real), self.nets["critic"](fake)
+        return self.loss_of_scores(self.nets["critic"](real), self.nets["critic"](fake))
+
+    def loss_of_scores(self, on_real: torch.Tensor, on_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`critic_loss` of the critic's scores on real and on generated samples, each side's mean over its own."""
         if self.cfg.loss == "wgan-gp":
             return on_fake.mean() - on_real.mean(), on_real.mean() - on_fake.mean()
         loss = F.binary_cross_entropy_with_logits(on_real, torch.ones_like(on_real))
@@ -174,32 +180,48 @@ class Adversarial(Task):
         return {"loss": d_loss.detach(), "g_loss": g_loss.detach(), "critic_gap": gap.detach()}
 
     def validation_step(self, batch: Batch) -> Metrics:
-        real = batch[0]
-        fake = self.sampler(self.model.noise(len(real)))
-        d_loss, gap = self.critic_loss(real, fake)
-        return {"loss": d_loss, "critic_gap": gap}
+        """None of a batch: validation's figures all come of one generation for the whole set (`figures`)."""
+        return {}
 
     def validation_metric_names(self) -> tuple[str, ...]:
-        return IMAGE_FIGURES if self.images else POINT_FIGURES
+        return ("loss", "critic_gap", *(IMAGE_FIGURES if self.images else POINT_FIGURES))
 
     def validation_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
-        if not self.images and self.modes is None:  # the real modes stay where they are
-            self.modes = modes_of(*labelled(loader))
-        return self.quality("val", self.modes)
+        return self.figures("val", loader)
 
     def test_metrics(self, loader: Iterable[Batch]) -> dict[str, float]:
-        return self.quality("test", None if self.images else modes_of(*labelled(loader)))
+        return self.figures("test", loader)
 
     @torch.no_grad()
-    def quality(self, split: str, modes: Modes | None) -> dict[str, float]:
-        """The quality figures of `samples` samples generated from `split`'s noise, judged 1000 at a time."""
+    def figures(self, split: str, loader: Iterable[Batch]) -> dict[str, float]:
+        """The critic's loss and gap, and the quality figures, of `samples` samples generated from `split`'s
+        noise (1000 at a time) against every real sample of `loader`."""
+        on_real, modes = self.real_scores(loader)
+        if split == "val":
+            self.modes = modes  # the pictures' (`epoch_snapshot`)
         noise = torch.Generator().manual_seed(QUALITY_NOISE[split])
-        verdicts = [
-            self.verdicts(self.sampler(self.model.noise(n, noise)), modes) for n in chunks(self.cfg.samples, 1000)
-        ]
+        on_fake, verdicts = [], []
+        for n in chunks(self.cfg.samples, 1000):
+            fake = self.sampler(self.model.noise(n, noise))
+            on_fake.append(self.critic_scores(fake))
+            verdicts.append(self.verdicts(fake, modes))
+        loss, gap = self.loss_of_scores(on_real, torch.cat(on_fake))
         passed, kinds = (torch.cat(column) for column in zip(*verdicts, strict=True))
-        figures = class_figures(passed, kinds) if self.images else mode_figures(passed, kinds, len(modes[0]))
-        return dict(zip(self.validation_metric_names(), figures, strict=True))
+        quality = class_figures(passed, kinds) if self.images else mode_figures(passed, kinds, len(modes[0]))
+        return dict(zip(self.validation_metric_names(), (loss.item(), gap.item(), *quality), strict=True))
+
+    def real_scores(self, loader: Iterable[Batch]) -> tuple[torch.Tensor, Modes | None]:
+        """The critic's score of every real sample in `loader`, and on 2-d points the modes of them all."""
+        scores, batches = [], []
+        for batch in loader:
+            scores.append(self.critic_scores(batch[0]))
+            if not self.images:
+                batches.append(batch)
+        return torch.cat(scores), None if self.images else modes_of(*labelled(batches))
+
+    def critic_scores(self, samples: torch.Tensor) -> torch.Tensor:
+        """The critic's score of each sample, `[N]`, in float32: means of bf16 scores (autocast) keep 3 digits."""
+        return self.nets["critic"](samples).float().reshape(-1)
 
     def verdicts(self, fake: torch.Tensor, modes: Modes | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per generated sample: whether it passes (lies within 3σ of a mode; is judged with confidence

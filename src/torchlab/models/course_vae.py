@@ -18,6 +18,7 @@ from torchlab.config import ModelConfig
 from torchlab.data import DataInfo
 from torchlab.models import MODELS
 from torchlab.models.course_ae import relu_stack
+from torchlab.models.vae import noise_like
 
 
 class CourseVAE(nn.Module):
@@ -42,7 +43,7 @@ class CourseVAE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, sigma = self.encoder(x).chunk(2, dim=1)
-        z = mu + sigma * torch.randn_like(sigma)  # the reparameterization trick, with σ itself
+        z = mu + sigma * noise_like(sigma, per_sample=not self.training)  # the reparameterization trick, with σ itself
         return self.decode(z), mu, torch.log(1e-8 + sigma.pow(2))
 
 

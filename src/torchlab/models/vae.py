@@ -15,9 +15,25 @@ from torchlab.models import MODELS
 from torchlab.models.autoencoder import AutoEncoderConfig, mlp
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """z = μ + σ·ε with ε ~ N(0, I): a sample of N(μ, σ²) that is differentiable in μ and σ."""
-    return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+def noise_like(mu: torch.Tensor, per_sample: bool) -> torch.Tensor:
+    """ε ~ N(0, I) in the shape of `mu` [batch, latent]. `per_sample` (evaluation) draws each sample's ε
+    on its own, in order: a sample's ε then follows from the seed and its place in the set alone, so that
+    the evaluation figures do not change with how the set is batched (one draw of [batch, latent] gives
+    another sample another ε for another batch size). Training draws the whole batch at once (faster)."""
+    if not per_sample or len(mu) == 0:
+        return torch.randn_like(mu)
+    return draws_in_order(mu)
+
+
+@torch.compiler.disable  # a loop over the batch: compiled, every batch size would be a graph of its own
+def draws_in_order(mu: torch.Tensor) -> torch.Tensor:
+    return torch.stack([torch.randn_like(row) for row in mu])
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, per_sample: bool = False) -> torch.Tensor:
+    """z = μ + σ·ε with ε ~ N(0, I): a sample of N(μ, σ²) that is differentiable in μ and σ; ε as
+    `noise_like` draws it."""
+    return mu + (0.5 * logvar).exp() * noise_like(mu, per_sample)
 
 
 class VAE(nn.Module):
@@ -42,7 +58,7 @@ class VAE(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(decoder output for a sampled code z ~ q(z|x), μ, log σ²)."""
         mu, logvar = self.encode(x)
-        return self.decode(reparameterize(mu, logvar)), mu, logvar
+        return self.decode(reparameterize(mu, logvar, per_sample=not self.training)), mu, logvar
 
 
 @MODELS.register("vae", config=AutoEncoderConfig, tasks=("reconstruct",))

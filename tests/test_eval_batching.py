@@ -128,3 +128,22 @@ def test_val_and_test_figures_do_not_change_with_the_evaluation_batch_size(case,
     # on the run's own test set, evaluate's figures are the test's
     assert_same(prefixed("test", given), {f"test.{k}": whole[f"test.{k}"] for k in given})
     assert len(targets) == SAMPLES
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("recipe", "pictures"),
+    [("mnist-conv-ae", ["reconstructions.png", "interpolation.png"]), ("sine-lstm", ["sine_forecast.png"])],
+)
+def test_the_reports_pictures_of_test_samples_do_not_change_with_the_evaluation_batch_size(recipe, pictures, tmp_path):
+    """Before: they read the first test batch alone: in batches of 2, 2 reconstructions where 16 were
+    asked for, 2 forecasts where 3 were, and an interpolation between digits the batch did not hold
+    failed (IndexError, a warning and no picture). 45 test images hold no 8: its pair is left out, the
+    other three drawn."""
+    drawn = {}
+    with one_thread():
+        for size in (WHOLE, 2):
+            run_dir = tmp_path / f"run-{size}"
+            api.train(load_recipe(recipe, [*TINY, *RECIPES[recipe], f"data.eval_batch_size={size}"]), run_dir)
+            drawn[size] = {name: (run_dir / "plots" / name).read_bytes() for name in pictures}
+    assert drawn[2] == drawn[WHOLE]

@@ -13,8 +13,7 @@ from torchlab.tasks.forecast import free_run
 @figure("sine-forecast", tasks=("forecast",))
 def sine_forecast(run: FinishedRun, plots_dir: Path, count: int = 3) -> None:
     """The first `count` test sequences of the best model, one panel each."""
-    x, y = next(iter(run.test_loader()))
-    x, y = x[:count], y[:count]
+    x, y = run.first_test_samples(count)
     context = run.config.task.context
     with torch.no_grad():
         one_step, _ = run.model(x)

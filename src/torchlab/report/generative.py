@@ -11,17 +11,14 @@ from matplotlib.figure import Figure
 from torchlab.data.loaders import to_unit_range
 from torchlab.report import FinishedRun, figure, save_figure, save_grid
 
-
-def first_test_batch(run: FinishedRun) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = next(iter(run.test_loader()))
-    return x, y
+INTERPOLATED = ((1, 7), (3, 8), (4, 9), (0, 6))  # pairs of digits, each drawn from its first test image
+SEARCHED = 1000  # test images searched for them
 
 
 @figure("reconstructions", tasks=("reconstruct",))
 @torch.no_grad()
 def reconstructions(run: FinishedRun, plots_dir: Path) -> None:
-    task, (x, _) = run.task, first_test_batch(run)
-    x = x[:16]
+    task, (x, _) = run.task, run.first_test_samples(16)
     rows = torch.cat([to_unit_range(x, task.info.normalization), task.decode(task.code(x))])
     title = "test images (top) and their reconstructions (bottom)"
     save_grid(rows, 16, title, plots_dir / "reconstructions.png")
@@ -59,8 +56,11 @@ def latent_scatter(run: FinishedRun, plots_dir: Path) -> None:
 @figure("interpolation", tasks=("reconstruct",))
 @torch.no_grad()
 def interpolation(run: FinishedRun, plots_dir: Path) -> None:
-    task, (x, y) = run.task, first_test_batch(run)
-    pairs = [(int((y == a).nonzero()[0]), int((y == b).nonzero()[0])) for a, b in ((1, 7), (3, 8), (4, 9), (0, 6))]
+    task, (x, y) = run.task, run.first_test_samples(SEARCHED)
+    first = {digit: int(y.eq(digit).nonzero()[0]) for digit in y.unique().tolist()}
+    pairs = [(first[a], first[b]) for a, b in INTERPOLATED if a in first and b in first]
+    if not pairs:  # a small test set without both digits of any pair
+        return
     t = torch.linspace(0, 1, 10, device=x.device).view(-1, 1)
     rows = []
     for i, j in pairs:
@@ -76,7 +76,7 @@ def gan_points(run: FinishedRun, plots_dir: Path) -> None:
     task, model = run.task, run.model
     if task.images:
         return
-    real = first_test_batch(run)[0][:2000].cpu()
+    real = run.first_test_samples(2000)[0].cpu()
     fake = model.sampler(model.noise(2000, torch.Generator().manual_seed(0))).cpu()
     lo, hi = torch.cat([real, fake]).min().item() - 0.5, torch.cat([real, fake]).max().item() + 0.5
     axis = torch.linspace(lo, hi, 200)

@@ -27,7 +27,8 @@ def noise_like(mu: torch.Tensor, per_sample: bool) -> torch.Tensor:
 
 @torch.compiler.disable  # a loop over the batch: compiled, every batch size would be a graph of its own
 def draws_in_order(mu: torch.Tensor) -> torch.Tensor:
-    return torch.stack([torch.randn_like(row) for row in mu])
+    """One draw a sample from the CPU's stream, moved at once: a GPU would launch a kernel for each."""
+    return torch.stack([torch.randn(mu.shape[1:], device="cpu") for _ in range(len(mu))]).to(mu.device, mu.dtype)
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, per_sample: bool = False) -> torch.Tensor:

@@ -147,3 +147,37 @@ def test_the_reports_pictures_of_test_samples_do_not_change_with_the_evaluation_
             api.train(load_recipe(recipe, [*TINY, *RECIPES[recipe], f"data.eval_batch_size={size}"]), run_dir)
             drawn[size] = {name: (run_dir / "plots" / name).read_bytes() for name in pictures}
     assert drawn[2] == drawn[WHOLE]
+
+
+class Shown:
+    """A live logger (TensorBoard's or Visdom's part) that keeps the previews it is shown."""
+
+    def __init__(self) -> None:
+        self.previews = []
+
+    def log_preview(self, preview, step: int, epoch: int) -> None:
+        self.previews.append(preview)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["mnist-conv-ae", "sst2-lstm"])
+def test_the_live_preview_shows_its_samples_whatever_the_evaluation_batch_size(recipe, tmp_path):
+    """Before: it showed the first validation batch's samples alone: 2 of log.preview's 16 in batches of
+    2. Text batches, each padded to its own length, are joined too."""
+    shown = {}
+    for size in (WHOLE, 2):
+        config = load_recipe(recipe, [*TINY, *RECIPES[recipe], f"data.eval_batch_size={size}"])
+        sink = Shown()
+        with api.build_trainer(config, tmp_path / f"run-{size}") as trainer:
+            trainer.set_training(False)
+            trainer.log_preview([sink])
+        (shown[size],) = sink.previews
+    assert shown[2].text == shown[WHOLE].text
+    assert shown[2].text.count("\n") == 16 + (
+        16 if recipe == "sst2-lstm" else 0
+    )  # a header, a row a sample (and its words)
+    for pictures in ("images", "outputs"):
+        assert (getattr(shown[2], pictures) is None) == (getattr(shown[WHOLE], pictures) is None)
+        if getattr(shown[2], pictures) is not None:
+            assert torch.equal(getattr(shown[2], pictures), getattr(shown[WHOLE], pictures))
+            assert len(getattr(shown[2], pictures)) == 16

@@ -75,6 +75,33 @@ def sentences_of(batch: Batch, vocab: list[str]) -> list[str]:
     return [" ".join(vocab[t] for t in row[:n]) for row, n in zip(ids, lengths, strict=True)]
 
 
+def first_samples(batches: Iterable[Batch], n: int) -> Batch | None:
+    """The first `n` samples of `batches` (all, where they hold fewer) as one batch, None of no batch:
+    the same whatever batch size cut them. Token ids, which each batch pads to its own length, are
+    padded to the longest; a `SentenceBatch`'s sentences are kept."""
+    parts: list[tuple[torch.Tensor, ...]] = []
+    texts: list[str] = []
+    taken = 0
+    for batch in batches:
+        parts.append(tuple(column[: n - taken] for column in batch))
+        texts += batch.texts[: n - taken] if isinstance(batch, SentenceBatch) else []
+        taken += len(parts[-1][0])
+        if taken >= n:
+            break
+    if not parts:
+        return None
+    joined = tuple(torch.cat(padded(column)) for column in zip(*parts, strict=True))
+    return SentenceBatch(joined, texts) if texts else joined
+
+
+def padded(column: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+    """A column of batches, token ids [B, L] right-padded to the longest L; other tensors as they are."""
+    if any(t.dim() != 2 or t.is_floating_point() for t in column):
+        return list(column)
+    longest = max(t.shape[1] for t in column)
+    return [torch.nn.functional.pad(t, (0, longest - t.shape[1]), value=Vocabulary.pad_index) for t in column]
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased words (apostrophes kept: "n't", "'s") and single punctuation marks."""
     return TOKEN.findall(text.lower())

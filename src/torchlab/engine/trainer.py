@@ -60,6 +60,7 @@ from torchlab.data import (
     close_data,
     samples_in,
 )
+from torchlab.data.text import first_samples
 from torchlab.engine.bookmark import Bookmark
 from torchlab.engine.interrupt import Interrupted, StopRequest, graceful_stop
 from torchlab.engine.optim import build_optimizer, build_schedule
@@ -422,14 +423,16 @@ class Trainer:
 
     @torch.no_grad()
     def log_preview(self, loggers: list) -> None:
-        """Show the loggers that want it (rank 0's) the first validation samples, those of one process
-        rather than of rank 0's shard, and what the model makes of them."""
+        """Show the loggers that want it (rank 0's) the first `log.preview` validation samples, those of
+        one process rather than of rank 0's shard (whatever `data.eval_batch_size`), and what the model
+        makes of them."""
+        shown = self.cfg.log.preview
         with unsharded():
-            batch = next(iter(self.data.val_loader()), None) if loggers and self.cfg.log.preview else None
+            batch = first_samples(self.data.val_loader(), shown) if loggers and shown else None
         if batch is None:
             return
         with self.autocast():
-            preview = self.task.preview(batch, self.cfg.log.preview)
+            preview = self.task.preview(batch, shown)
         for logger in loggers if preview else ():
             logger.log_preview(preview, self.step, self.epoch)
 

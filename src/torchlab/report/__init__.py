@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # types only: importing torch and the tasks here would slow `
     import torch
 
     from torchlab.config import Config
-    from torchlab.data import DataInfo, Loader
+    from torchlab.data import Batch, DataInfo, Loader
     from torchlab.tasks import Task
 
 
@@ -52,19 +52,12 @@ class FinishedRun:
     def has_test(self) -> bool:
         return len(self.test_loader()) > 0
 
-    def first_test_samples(self, n: int) -> tuple["torch.Tensor", ...]:
-        """The first `n` test samples (all, where the set holds fewer), each part of the batches joined:
-        the same whatever `data.eval_batch_size` cuts the set into (the first batch alone held 7 images
-        in batches of 7). Not for token ids, which each batch pads to its own length."""
-        import torch  # here, not at the top: `torchlab list` should not import torch
+    def first_test_samples(self, n: int) -> "Batch | None":
+        """The first `n` test samples (all, where the set holds fewer) as one batch: the same whatever
+        `data.eval_batch_size` cuts the set into (the first batch alone held 7 images in batches of 7)."""
+        from torchlab.data.text import first_samples  # here, not at the top: `torchlab list` should not import torch
 
-        parts, count = [], 0
-        for batch in self.test_loader():
-            parts.append([part[: n - count] for part in batch])
-            count += len(parts[-1][0])
-            if count >= n:
-                break
-        return tuple(torch.cat(column) for column in zip(*parts, strict=True))
+        return first_samples(self.test_loader(), n)
 
 
 @dataclass

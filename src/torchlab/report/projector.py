@@ -38,8 +38,8 @@ def graph_inputs(run: FinishedRun) -> tuple[torch.Tensor, ...]:
     its generator, on noise."""
     if callable(getattr(run.model, "noise", None)):
         return (run.model.noise(GRAPH_BATCH),)
-    *inputs, _ = next(iter(run.test_loader()))
-    return tuple(x[:GRAPH_BATCH] for x in inputs)
+    *inputs, _ = run.first_test_samples(GRAPH_BATCH)
+    return tuple(inputs)
 
 
 @figure("projector")

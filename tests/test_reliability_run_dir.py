@@ -4,12 +4,14 @@ are torchlab's own, `train --out` writes only into a new or empty folder, the de
 is made atomically, and nothing is written through a link planted in a run."""
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -352,3 +354,97 @@ def test_a_new_run_or_cv_inside_a_run_is_refused_and_the_run_left_as_it_was(run,
     with pytest.raises(TorchlabError, match="lies inside the run"):
         torchlab.train("mnist-mlp", out=run / inside, data__subset=100)
     assert tree_digest(run) == before
+
+
+# -- a refused command that reads a run leaves it as it found it --------------------------------------------
+def unfinished(run: Path) -> None:
+    """The run as a kill in its second epoch left it, had its first epoch found no best model."""
+    (run / "checkpoints" / "best.pt").unlink()
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+
+
+def corrupt(name: str) -> Callable[[Path], None]:
+    return lambda run: (run / name).write_bytes(b"not what torchlab wrote")
+
+
+def without_report(damage: Callable[[Path], None]) -> Callable[[Path], None]:
+    def damaged(run: Path) -> None:
+        (run / "report.html").unlink()
+        damage(run)
+
+    return damaged
+
+
+READ_REFUSALS = {  # (how the run is damaged, the command line, the error it says)
+    "resume, nothing left": (lambda run: None, ["resume", "RUN"], "nothing is left to resume"),
+    "resume, corrupt last.pt": (corrupt("checkpoints/last.pt"), ["resume", "RUN"], "corrupt or truncated"),
+    "resume, damaged split.json": (corrupt("split.json"), ["resume", "RUN", "--epochs", "2"], "split.json is damaged"),
+    "resume, unknown key": (corrupt("config.yaml"), ["resume", "RUN"], "must hold a mapping"),
+    "eval, unfinished": (unfinished, ["eval", "RUN"], "has not finished"),
+    "report, unfinished": (without_report(unfinished), ["report", "RUN"], "has not finished"),
+    "report, corrupt best.pt": (without_report(corrupt("checkpoints/best.pt")), ["report", "RUN"], "corrupt"),
+    "export, unfinished": (unfinished, ["export", "RUN", "--format", "safetensors"], "has not finished"),
+    "export --out, corrupt best.pt": (
+        corrupt("checkpoints/best.pt"),
+        ["export", "RUN", "--format", "safetensors", "--out", "new/folder/model.safetensors"],
+        "corrupt or truncated",
+    ),
+    "predict, unfinished": (unfinished, ["predict", "RUN", "digit.png"], "has not finished"),
+}
+
+
+@pytest.mark.slow  # trains the run it damages (once per module)
+@pytest.mark.parametrize("lock", ["its .lock there", "no .lock"])
+@pytest.mark.parametrize("refused", READ_REFUSALS)
+def test_a_refused_command_on_a_run_leaves_it_as_it_found_it(refused, lock, run, tmp_path, monkeypatch, capsys):
+    """Before: a refusal under the run's lock (resume, report drawing again) or after probing it (a run
+    not finished) left a .lock in a run that had none (copied without its dotfiles, say)."""
+    damage, argv, said = READ_REFUSALS[refused]
+    damage(run)
+    if lock == "no .lock":
+        (run / ".lock").unlink()
+    monkeypatch.chdir(tmp_path)
+    before = tree_digest(tmp_path)
+    assert main([str(run) if word == "RUN" else word for word in argv]) == 2
+    assert said in one_line_error(capsys)
+    assert tree_digest(tmp_path) == before
+
+
+@pytest.mark.slow  # trains the run it damages (once per module)
+def test_a_refused_resume_from_python_leaves_the_run_as_it_found_it(run):
+    (run / ".lock").unlink()
+    before = tree_digest(run)
+    with pytest.raises(TorchlabError, match="nothing is left to resume"):
+        torchlab.resume(run)
+    assert tree_digest(run) == before
+
+
+@pytest.mark.slow  # trains the run it reads (once per module)
+def test_a_command_probing_a_busy_unfinished_run_names_its_holder_and_changes_nothing(run, capsys):
+    unfinished(run)
+    with run_lock(run):  # as a `torchlab resume` training it holds it
+        before = tree_digest(run)
+        assert main(["eval", str(run)]) == 2
+        assert f"another torchlab process (pid {os.getpid()}) is using {run}" in one_line_error(capsys)
+        assert tree_digest(run) == before
+
+
+@pytest.mark.parametrize("there", [True, False], ids=["a .lock there", "no .lock"])
+def test_a_block_refused_under_the_lock_leaves_it_as_found(there, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    if there:
+        (run / ".lock").write_text("4242\n")
+    before = tree_digest(tmp_path)
+    with pytest.raises(TorchlabError, match="refused"), run_lock(run):
+        raise TorchlabError("refused")
+    assert tree_digest(tmp_path) == before
+
+
+def test_the_lock_of_a_run_that_is_not_there_creates_no_folder(tmp_path):
+    """Only a new run's lock makes its directory (`run_lock(new_run=True)`): a run that was read and is gone
+    meanwhile is refused, not made again."""
+    with pytest.raises(TorchlabError, match="No such file or directory"), run_lock(tmp_path / "gone" / "run"):
+        pass
+    assert listing(tmp_path) == []

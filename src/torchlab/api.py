@@ -39,6 +39,7 @@ from torchlab.core.files import (
     check_new_run_dir,
     check_output_folder,
     missing_folders,
+    refuse_in_use,
     refuse_inside_another,
     remove_made,
     run_lock,
@@ -192,25 +193,22 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
             check_new_run_dir(run_dir)
         logger_classes(config)  # loggers, data, model and monitor are checked before anything is written
         trainer = build_trainer(config, run_dir, **parts)
-    except BaseException:
-        remove_made(made)
-        raise
-    with trainer, contextlib.ExitStack() as held:
-        try:
+        with trainer, contextlib.ExitStack() as held:  # a refusal leaves it: the lock removed, then the folders
             with refusals_shared():  # a rank's own memory or data may refuse where the others' do not
                 check_before_training(trainer)
             with refusals_shared():  # rank 0's alone
-                held.enter_context(own_run_dir(trainer))  # checked again under the lock: two runs racing for one --out
+                # checked again under the lock: two runs racing for one --out
+                held.enter_context(own_run_dir(trainer, new_run=True))
                 if trainer.dist.is_main:
                     if (trainer.run_dir / "config.yaml").exists():
                         raise TorchlabError(f"{run_dir} already holds a run: `torchlab resume {run_dir}` continues it")
                     save_config(config, trainer.run_dir / "config.yaml")
                     check_data(trainer)
-        except BaseException:
-            held.close()  # the lock released, then removed with the folders made
-            remove_made(made)
-            raise
-        return finish(trainer)
+            made = []  # config.yaml written: a run that fails from here keeps its directory
+            return finish(trainer)
+    except BaseException:
+        remove_made(made)
+        raise
 
 
 def made_for_run(recipe: str, out: Path | None) -> tuple[list[Path], Path]:
@@ -232,9 +230,10 @@ def check_before_training(trainer: Trainer) -> None:
     trainer.check_settings()
 
 
-def own_run_dir(trainer: Trainer) -> contextlib.AbstractContextManager:
-    """The run directory's lock, held by the one process that writes it (rank 0 under torchrun)."""
-    return run_lock(trainer.run_dir) if trainer.dist.is_main else contextlib.nullcontext()
+def own_run_dir(trainer: Trainer, new_run: bool = False) -> contextlib.AbstractContextManager:
+    """The run directory's lock, held by the one process that writes it (rank 0 under torchrun); a
+    `new_run`'s directory is made with it, another's must be there (`run_lock`)."""
+    return run_lock(trainer.run_dir, new_run) if trainer.dist.is_main else contextlib.nullcontext()
 
 
 PARTS = {"train": "training set", "val": "validation set", "test": "test set", "classes": "class names"}
@@ -335,8 +334,7 @@ def train_or_continue(config: Config, run_dir: Path) -> dict[str, Any]:
 
 def unfinished(run_dir: Path, config: Config, then: str) -> str:
     """Why `run_dir`, which has not finished, cannot be read yet, and what continues it and `then`."""
-    with run_lock(run_dir):  # training now: the lock's message names the process
-        pass
+    refuse_in_use(run_dir)  # training now: the message names the process
     resume = config.continued_by(run_dir)
     try:
         summary = json.loads((run_dir / "summary.json").read_text())

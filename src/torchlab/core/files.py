@@ -255,37 +255,22 @@ def missing_folders(path: Path) -> list[Path]:
 
 
 def remove_made(folders: list[Path]) -> None:
-    """Remove the `folders` (`missing_folders`) that a refused command made, deepest first: each only while
-    empty, but for the lock of a run directory it made, when no process holds it. What another process put in
-    them meanwhile stays, and with it the folders above; any folder that was there before is not among them."""
+    """Remove the `folders` (`missing_folders`) that a refused command made, deepest first, each only while
+    empty: what another process put in them meanwhile stays, and with it the folders above; any folder
+    that was there before is not among them. (A run lock made in one went with the refusal: `run_lock`.)"""
     for folder in folders:
-        remove_free_lock(folder / LOCK)
         with suppress(OSError):
             folder.rmdir()
 
 
-def remove_free_lock(path: Path) -> None:
-    """Delete the run lock `path` if it is the only entry of its folder and no process holds it."""
-    try:
-        if os.listdir(path.parent) != [LOCK]:
-            return
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        path.unlink()
-    except OSError:  # held by a live process (BlockingIOError), or gone already
-        pass
-    finally:
-        os.close(fd)  # closing drops the lock
-
-
-def open_lock_file(run_dir: Path) -> int:
-    """RUN_DIR/.lock opened read-write (created if absent): a regular file, never through a link."""
+def open_lock_file(run_dir: Path, new_run: bool = False) -> int:
+    """RUN_DIR/.lock opened read-write (created if absent): a regular file, never through a link. The run
+    directory is made (with its missing parents) for a `new_run` only: a command that reads a run never
+    creates it."""
     path = run_dir / LOCK
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        if new_run:
+            run_dir.mkdir(parents=True, exist_ok=True)
         # O_NOFOLLOW: a planted link is refused (ELOOP); O_NONBLOCK: a planted FIFO does not hang the open
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
     except FileExistsError:
@@ -301,30 +286,79 @@ def open_lock_file(run_dir: Path) -> int:
     return fd
 
 
+def in_use(fd: int, run_dir: Path) -> TorchlabError:
+    """The refusal of a run directory whose lock file, open as `fd`, another process holds (its pid is in it)."""
+    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+    return TorchlabError(
+        f"another torchlab process (pid {holder}) is using {run_dir}: wait for it to end "
+        "(or, for a new run, pick another --out)"
+    )
+
+
+def held_lock_file(run_dir: Path, new_run: bool) -> int:
+    """RUN_DIR/.lock open (`open_lock_file`) and locked by this process; a TorchlabError if another holds it."""
+    while True:
+        fd = open_lock_file(run_dir, new_run)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            refusal = in_use(fd, run_dir)
+            os.close(fd)
+            raise refusal from None
+        with suppress(OSError):
+            if os.stat(run_dir / LOCK, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                return fd
+        # Removed between our open and our lock by the refused command that made it (`run_lock`): a lock
+        # on the removed file would not keep out a process that opens the new one, so open that instead.
+        os.close(fd)
+
+
+def refuse_in_use(run_dir: Path) -> None:
+    """A TorchlabError naming the process that holds RUN_DIR/.lock, if one does. Nothing is created,
+    written or removed: a command that only reads a run probes its lock so."""
+    try:
+        fd = os.open(run_dir / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return  # no lock file (or none torchlab could lock: the command that locks it says so)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise in_use(fd, run_dir) from None
+    except OSError:
+        pass
+    finally:
+        os.close(fd)  # closing drops a lock taken
+
+
 @contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
+def run_lock(run_dir: Path, new_run: bool = False) -> Iterator[None]:
     """Hold RUN_DIR/.lock for the block: a second process on the same run directory is refused.
 
     An flock, not a marker file: the kernel drops it when the holder dies (even by SIGKILL),
     so a killed run stays resumable. The holder's pid is written in the file for the message.
     Under the lock, torchlab's own stale temporary files are removed and a run directory where
-    something torchlab writes is a symbolic link is refused.
+    something torchlab writes is a symbolic link is refused. A block that raises (a refused
+    command) leaves the lock file as it found it: removed if this call made it, else its content
+    restored. `new_run`: the run directory is made if missing (`open_lock_file`).
     """
-    fd = open_lock_file(run_dir)
+    path = run_dir / LOCK
+    made = not os.path.lexists(path)
+    fd = held_lock_file(run_dir, new_run)
+    before = os.pread(fd, 64, 0)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise TorchlabError(
-                f"another torchlab process (pid {holder}) is using {run_dir}: wait for it to end "
-                "(or, for a new run, pick another --out)"
-            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         refuse_planted_links(run_dir)
         remove_stale_temporaries(run_dir)  # left by a writer killed mid-write; we hold the lock now
         yield
+    except BaseException:
+        with suppress(OSError):  # under the lock still: no other process is using the file
+            if made:
+                path.unlink()
+            else:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, before, 0)
+        raise
     finally:
         # Unlocked, not only closed: a child forked meanwhile (a DataLoader worker) shares the lock.
         fcntl.flock(fd, fcntl.LOCK_UN)

@@ -26,6 +26,7 @@ from torchlab.models import build_model
 from torchlab.models.gan import GAN
 from torchlab.models.vae import reparameterize
 from torchlab.recipes import load_recipe
+from torchlab.tasks import check_task_settings
 from torchlab.tasks import judge as judge_module
 from torchlab.tasks.adversarial import critic_shares, gradient_penalty
 from torchlab.tasks.reconstruct import kl_to_standard_normal
@@ -240,6 +241,46 @@ def test_a_step_runs_the_generator_once_per_critic_step(tmp_path, recipe, n_crit
 def test_a_batchs_critic_shares_are_even_and_of_two_samples_or_more(samples, shares):
     """Before: `chunk` cut 21 samples into 5, 5, 5, 5 and 1, 11 into four shares (3, 3, 3, 2), 3 into 1, 1, 1."""
     assert [len(share) for share in critic_shares(torch.zeros(samples, 2), 5)] == shares
+
+
+TOO_SMALL = {  # (the command line, the refusal)
+    "train": (
+        ["train", "gaussians-wgan-gp", "data.batch_size=9", "--out", "a/b/run"],
+        "data.batch_size=9 is too small for task.n_critic=5: each critic step takes two samples or more of a "
+        "batch, so every batch would take fewer critic steps; set data.batch_size=10 or more (or task.n_critic=4)",
+    ),
+    "cv": (
+        ["cv", "gaussians-gan", "task.n_critic=2", "data.batch_size=3", "--folds", "2", "--out", "cv"],
+        "data.batch_size=3 is too small for task.n_critic=2",
+    ),
+    "images, before their data and judge": (  # a missing data root is not what it says
+        ["train", "mnist-dcgan", "task.n_critic=3", "data.batch_size=4", "--data-dir", "nodata"],
+        "set data.batch_size=6 or more (or task.n_critic=2)",
+    ),
+}
+
+
+@pytest.mark.parametrize("refused", TOO_SMALL)
+def test_a_batch_too_small_for_the_critic_steps_is_refused_before_anything(refused, tmp_path, monkeypatch, capsys):
+    """Before: 9 samples took four critic steps of 2, 2, 2 and 3 on every batch where task.n_critic said five."""
+    monkeypatch.chdir(tmp_path)
+    argv, said = TOO_SMALL[refused]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and said in err, err
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_a_batch_too_small_for_the_critic_steps_is_refused_in_python(tmp_path):
+    with pytest.raises(TorchlabError, match=r"set data.batch_size=10 or more \(or task.n_critic=4\)"):
+        torchlab.train("gaussians-wgan-gp", out=tmp_path / "run", data__batch_size=8)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_critic_step_or_a_batch_of_two_per_step_is_allowed(tmp_path):
+    """n_critic=1 takes its one step on any batch; 2·n_critic samples give each step its two."""
+    for overrides in (["data.batch_size=1"], ["task.n_critic=3", "data.batch_size=6"]):
+        check_task_settings(load_recipe("gaussians-gan", overrides))
 
 
 def normed_gan() -> GAN:

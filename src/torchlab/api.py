@@ -59,7 +59,7 @@ from torchlab.models.size import check_training_memory
 from torchlab.recipes import load_recipe, recipe_names
 from torchlab.report import FinishedRun, draw_figures
 from torchlab.report.pages import reproduce_cv, write_comparison, write_run_report
-from torchlab.tasks import check_model_family
+from torchlab.tasks import check_model_family, check_task_settings
 from torchlab.tasks import judge as judges
 
 
@@ -192,6 +192,7 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
         if out is not None:
             check_new_run_dir(run_dir)
         logger_classes(config)  # loggers, data, model and monitor are checked before anything is written
+        check_task_settings(config)
         trainer = build_trainer(config, run_dir, **parts)
         with trainer, contextlib.ExitStack() as held:  # a refusal leaves it: the lock removed, then the folders
             with refusals_shared():  # a rank's own memory or data may refuse where the others' do not

@@ -109,6 +109,11 @@ class Task:
         self.nets: dict[str, nn.Module] = self.networks()  # the Trainer replaces them by their wrapped selves
 
     @classmethod
+    def check_config(cls, config: Config) -> None:
+        """Raise a TorchlabError, before any data are read, for settings of other sections that training
+        this task cannot honour (a GAN's batch too small for its critic steps); none by default."""
+
+    @classmethod
     def networks_of(cls, model: nn.Module) -> dict[str, nn.Module]:
         """The networks this task's training calls in `model`, by name, in the order data flows through
         them (TensorBoard's graph chains them). A class method: `torchlab show` lists them with no task
@@ -219,6 +224,11 @@ def check_model_family(config: Config) -> None:
             f"model {model} is made for task {' or '.join(made_for)}, not for {config.recipe}'s task {task}: "
             f"{what_it_needs(task, planned_info(config.data))} (model.name=NAME picks one)"
         )
+
+
+def check_task_settings(config: Config) -> None:
+    """Refuse, before any data are read, a config that its task cannot train on (`Task.check_config`)."""
+    TASKS.get(config.task.name).check_config(config)
 
 
 def check_model_needs(task_class: type[Task], task: str, model: nn.Module, info: DataInfo | None) -> None:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchlab.config import TaskConfig, in_range, not_blank
+from torchlab.config import Config, TaskConfig, in_range, not_blank
 from torchlab.core.errors import TorchlabError
 from torchlab.data import Batch
 from torchlab.data.loaders import to_unit_range
@@ -130,6 +130,18 @@ class Adversarial(Task):
         self.judge = judge
         # torch.compile cannot differentiate twice, and the gradient penalty does.
         self.eager_networks = ("critic",) if cfg.loss == "wgan-gp" else ()
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        """A batch of fewer than 2·n_critic samples takes fewer critic steps (`critic_shares`): refused, as
+        every batch would be one (an epoch's short last batch aside)."""
+        n_critic, batch_size = config.task.n_critic, config.data.batch_size
+        if n_critic > 1 and batch_size < 2 * n_critic:
+            raise TorchlabError(
+                f"data.batch_size={batch_size} is too small for task.n_critic={n_critic}: each critic step takes "
+                f"two samples or more of a batch, so every batch would take fewer critic steps; set "
+                f"data.batch_size={2 * n_critic} or more (or task.n_critic={max(1, batch_size // 2)})"
+            )
 
     @classmethod
     def networks_of(cls, model: nn.Module) -> dict[str, nn.Module]:

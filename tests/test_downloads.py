@@ -9,9 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+import torch.hub
 
-from tests.fake_downloads import SOURCES, child, install, load, served, sha256
+from tests.fake_downloads import SOURCES, WEIGHTS, child, install, load, served, sha256
+from torchlab.core.errors import TorchlabError
 from torchlab.data.root import fetching
+from torchlab.models.resnet18 import imagenet_weights
 
 pytestmark = pytest.mark.slow  # child processes
 
@@ -155,3 +158,51 @@ def test_under_torchrun_only_a_machines_local_rank_0_says_it_waits(local_rank, s
     assert took and took[0] >= released  # it waited for the download
     said = [line for line in capfd.readouterr().err.splitlines() if line.startswith(WAITING)]
     assert said == ([f"{WAITING}MNIST into {root}"] if says else [])
+
+
+def test_a_killed_weights_downloads_leftovers_go_even_once_the_weights_are_cached(roots, tmp_path, monkeypatch):
+    """Before: its `.partial` and lock stayed until the weights were fetched again, which weights put in torch's
+    hub dir by hand (as the offline refusal says to) never are. A live download's `.partial` stays (its lock held)."""
+    hub = roots[1]
+    killed = start(tmp_path, "weights", ("weights",), tmp_path / "hung")
+    wait_for(tmp_path / "hung")
+    killed.kill()
+    killed.join(timeout=60)
+    lock = hub / "checkpoints" / f".{WEIGHTS}.lock"
+    assert len(list(hub.rglob("*.partial"))) == 1 and lock.exists(), tree(hub)
+    (hub / "checkpoints" / WEIGHTS).write_bytes(served("weights")[f"checkpoints/{WEIGHTS}"])  # put there by hand
+    monkeypatch.setenv("TORCHLAB_OFFLINE", "1")
+    live = hub / "checkpoints" / f"{WEIGHTS}.0123abcd.partial"
+    live.write_bytes(b"half")
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process downloading them now
+        imagenet_weights()
+        assert live.exists() and lock.exists(), tree(hub)
+    imagenet_weights()
+    assert_whole(hub, ("weights",))
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), ConnectionResetError("reset by peer")], ids=repr)
+def test_a_weights_download_stopped_midway_leaves_torchs_hub_dir_as_it_was(stop, roots, tmp_path, monkeypatch):
+    """A signal (the run stops at once in start-up) or a failed connection: torch.hub's `.partial`, torchlab's
+    lock and the folders made for them all go."""
+    install("weights", tmp_path / "log", patch=monkeypatch.setattr)
+    opened = torch.hub.urlopen
+
+    def failing_midway(*args, **kwargs):
+        response = opened(*args, **kwargs)
+        read = response.read
+
+        def read_once_then_stop(size: int | None = -1) -> bytes:
+            if response.tell():
+                raise stop
+            return read(size)
+
+        response.read = read_once_then_stop
+        return response
+
+    monkeypatch.setattr(torch.hub, "urlopen", failing_midway)
+    with pytest.raises(type(stop) if isinstance(stop, KeyboardInterrupt) else TorchlabError):
+        imagenet_weights()
+    assert downloads(tmp_path / "log") == [f"checkpoints/{WEIGHTS}"]  # it did start
+    assert not (tmp_path / "torch").exists(), tree(tmp_path / "torch")

@@ -263,6 +263,14 @@ def remove_made(folders: list[Path]) -> None:
             folder.rmdir()
 
 
+def is_at(fd: int, path: Path) -> bool:
+    """Whether the open file `fd` is the one at `path` still (a lock file's holder deletes it before unlocking)."""
+    try:
+        return os.path.samestat(os.fstat(fd), path.stat(follow_symlinks=False))
+    except FileNotFoundError:
+        return False
+
+
 def open_lock_file(run_dir: Path, new_run: bool = False) -> int:
     """RUN_DIR/.lock opened read-write (created if absent): a regular file, never through a link. The run
     directory is made (with its missing parents) for a `new_run` only: a command that reads a run never
@@ -305,9 +313,8 @@ def held_lock_file(run_dir: Path, new_run: bool) -> int:
             refusal = in_use(fd, run_dir)
             os.close(fd)
             raise refusal from None
-        with suppress(OSError):
-            if os.stat(run_dir / LOCK, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
-                return fd
+        if is_at(fd, run_dir / LOCK):
+            return fd
         # Removed between our open and our lock by the refused command that made it (`run_lock`): a lock
         # on the removed file would not keep out a process that opens the new one, so open that instead.
         os.close(fd)

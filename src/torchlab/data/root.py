@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torchlab.core.distributed import is_node_main_process
 from torchlab.core.errors import TorchlabError
-from torchlab.core.files import user_path
+from torchlab.core.files import is_at, user_path
 from torchlab.core.flags import Flag
 
 _LOOKING = Flag("looking")
@@ -145,14 +145,6 @@ def lock_file(path: Path, wait: bool, waiting: str = "") -> int | None:
     return None
 
 
-def is_at(fd: int, path: Path) -> bool:
-    """Whether the open file `fd` is the one at `path` still."""
-    try:
-        return os.path.samestat(os.fstat(fd), path.stat(follow_symlinks=False))
-    except FileNotFoundError:
-        return False
-
-
 @contextmanager
 def staged(root: Path, name: str) -> Iterator[Path]:
     """A new folder `root/.NAME.XXXXXXXX.download` to download `name` into, removed on leaving. Called
@@ -170,17 +162,22 @@ def remove_dead_downloads(root: Path) -> None:
     """Remove what a process that died downloading into `root` left (`staged`): its staging folders and
     their dataset's lock file, where no live process holds that lock. A live fetch holds it: its stage stays."""
     for name in {stage["name"] for stage in stages_in(root)}:
-        with suppress(OSError):  # a root that cannot be written: the fetch itself says so
-            if (fd := lock_file(root / f".{name}.lock", wait=False)) is None:
-                continue  # fetching now
-            try:
-                for stale in stages_in(root):
-                    if stale["name"] == name:
-                        remove(root / stale.string)
-                (root / f".{name}.lock").unlink(missing_ok=True)  # while locked, as `fetching` does
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+        remove_dead(root, name, lambda name=name: [root / s.string for s in stages_in(root) if s["name"] == name])
+
+
+def remove_dead(folder: Path, name: str, leftovers: Callable[[], list[Path]]) -> None:
+    """Remove the `leftovers` of a process that died fetching `name` into `folder`, and its lock file
+    (`fetching`), unless a live process holds that lock (it is fetching now: they are its own)."""
+    with suppress(OSError):  # a folder that cannot be written: the fetch itself says so
+        if (fd := lock_file(folder / f".{name}.lock", wait=False)) is None:
+            return  # fetching now
+        try:
+            for path in leftovers():
+                remove(path)
+            (folder / f".{name}.lock").unlink(missing_ok=True)  # while locked, as `fetching` does
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def stages_in(root: Path) -> list[re.Match[str]]:

@@ -19,7 +19,7 @@ from torchlab.core.checkpoint import FORMAT, load_weights_only
 from torchlab.core.errors import TorchlabError
 from torchlab.core.files import user_path
 from torchlab.data import DataInfo
-from torchlab.data.root import downloads_allowed, fetching
+from torchlab.data.root import downloads_allowed, fetching, remove_dead
 from torchlab.models import MODELS, weights_follow
 
 StateDict = dict[str, torch.Tensor]
@@ -55,17 +55,25 @@ def imagenet_weights() -> StateDict:
     load = partial(weights.get_state_dict, progress=False, check_hash=True, weights_only=True)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     instead = f"put {cached.name} in {cached.parent}, or set model.weights to a local file or none"
+    partials = partial(partial_downloads, cached)
+    if partials() or cached.with_name(f".{cached.name}.lock").exists():  # a download killed: weights cached since
+        remove_dead(cached.parent, cached.name, partials)  # (or put there by hand) are never fetched again
     if not cached.is_file() and not downloads_allowed(True):
         raise TorchlabError(f"ImageNet weights for resnet18 are not cached and downloads are off: {instead}")
     try:
         if cached.is_file():
             return load()
         with fetching(cached.parent, cached.name):
-            for unfinished in cached.parent.glob(f"{cached.name}.*.partial"):  # torch.hub's, of a process that died
+            for unfinished in partials():  # of a process that died since the removal above
                 unfinished.unlink(missing_ok=True)
             return load()
     except Exception as err:  # any network or disk failure
         raise TorchlabError(f"could not get ImageNet weights from {weights.url} ({err}): {instead}") from None
+
+
+def partial_downloads(cached: Path) -> list[Path]:
+    """torch.hub's temporary files of a download of `cached` (it renames one into place when whole)."""
+    return list(cached.parent.glob(f"{cached.name}.*.partial"))
 
 
 def file_weights(path: Path) -> StateDict:

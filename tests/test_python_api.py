@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -1328,6 +1329,29 @@ def test_fit_again_into_its_folder_continues_keeps_or_refuses(tmp_path):
     with pytest.raises(TorchlabError, match=r"holds a fit of other data \(train.x differs\)"):
         fit(train__epochs=4)
     assert (tmp_path / "run" / "data.safetensors").read_bytes() == kept  # what trained epochs 1-3
+
+
+def test_a_refused_fit_into_an_earlier_ones_folder_leaves_it_as_it_found_it(tmp_path):
+    """Before: a fit again refused by the run (here its corrupt last.pt) wrote the data.safetensors that the
+    folder lacked; one that trains writes it, for the command line."""
+    x, y = torch.randn(64, 4, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    out = tmp_path / "run"
+
+    def fit(epochs: int) -> torchlab.Run:
+        return torchlab.fit(torch.nn.Linear, (x, y), out=out, train__epochs=epochs, log__loggers=[],
+                            model_kwargs={"in_features": 4, "out_features": 2})  # fmt: skip
+
+    fit(1)
+    (out / "data.safetensors").unlink()
+    (out / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
+    before = sorted(out.rglob("*"))
+    with pytest.raises(TorchlabError, match="last.pt is corrupt or truncated"):
+        fit(2)
+    assert sorted(out.rglob("*")) == before
+    (out / "checkpoints" / "last.pt").unlink()
+    (out / "summary.json").unlink()  # killed in its first epoch, as it were: trained again from the start
+    shutil.rmtree(out / "checkpoints")
+    assert fit(1).summary["epochs"] == 1 and (out / "data.safetensors").is_file()
 
 
 def test_fit_again_of_other_datasets_into_its_folder_is_refused(tmp_path):

@@ -335,8 +335,9 @@ def fit(
 
     parts = {"model": build, "data": data}
     saved = Path(config.data.path) if tensors else None
+    earlier = (run_dir / "config.yaml").is_file()  # an earlier fit into the same folder
     try:
-        if (run_dir / "config.yaml").is_file():  # an earlier fit into the same folder
+        if earlier:
             run = fit_again(run_dir, config, parts)
         else:
             run = until_stopped(lambda: api.train(config, run_dir, **parts), run_dir)
@@ -344,6 +345,9 @@ def fit(
         if rebuild_note:  # of a run saved: one refused at start has nothing to rebuild
             print(rebuild_note, file=sys.stderr)
         return run
+    except BaseException:
+        saved = None if earlier else saved  # a refused fit into an earlier one leaves its folder as it found it
+        raise
     finally:  # for the command line (`torchlab resume/eval RUN_DIR`); fit_again checked an earlier one's.
         # Only beside a run: a fit refused before it wrote config.yaml leaves its out= folder as it was.
         if saved and built and (run_dir / "config.yaml").is_file() and not saved.exists() and is_main_process():

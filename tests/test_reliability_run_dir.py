@@ -378,6 +378,11 @@ def without_report(damage: Callable[[Path], None]) -> Callable[[Path], None]:
 
 READ_REFUSALS = {  # (how the run is damaged, the command line, the error it says)
     "resume, nothing left": (lambda run: None, ["resume", "RUN"], "nothing is left to resume"),
+    "resume, nothing left, no split.json": (  # before: it wrote split.json, then refused
+        lambda run: (run / "split.json").unlink(),
+        ["resume", "RUN"],
+        "nothing is left to resume",
+    ),
     "resume, corrupt last.pt": (corrupt("checkpoints/last.pt"), ["resume", "RUN"], "corrupt or truncated"),
     "resume, damaged split.json": (corrupt("split.json"), ["resume", "RUN", "--epochs", "2"], "split.json is damaged"),
     "resume, unknown key": (corrupt("config.yaml"), ["resume", "RUN"], "must hold a mapping"),

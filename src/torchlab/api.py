@@ -446,10 +446,10 @@ def check_resumable(trainer: Trainer, run_dir: Path, epochs: int | None) -> None
             f"{counted(epochs, 'epoch')} in all (--epochs) is below the {counted(trainer.epoch, 'epoch')} "
             f"{run_dir} already trained; ask for {trainer.epoch} or more"
         )
-    if trainer.dist.is_main:
-        check_data(trainer)
     if finished(run_dir) and (why := nothing_to_resume(run_dir, trainer)):  # else killed while testing: test now
         raise TorchlabError(why)
+    if trainer.dist.is_main:  # last: where split.json is missing, it is written, and nothing may refuse after that
+        check_data(trainer)
 
 
 def nothing_to_resume(run_dir: Path, trainer: Trainer) -> str:

@@ -441,10 +441,12 @@ def test_a_block_refused_under_the_lock_leaves_it_as_found(there, tmp_path):
     run.mkdir()
     if there:
         (run / ".lock").write_text("4242\n")
-    before = tree_digest(tmp_path)
+        os.utime(run / ".lock", ns=(10**18, 10**18))
+    before, times = tree_digest(tmp_path), [path.stat().st_mtime_ns for path in run.iterdir()]
     with pytest.raises(TorchlabError, match="refused"), run_lock(run):
         raise TorchlabError("refused")
     assert tree_digest(tmp_path) == before
+    assert [path.stat().st_mtime_ns for path in run.iterdir()] == times
 
 
 def test_the_lock_of_a_run_that_is_not_there_creates_no_folder(tmp_path):

@@ -346,12 +346,12 @@ def run_lock(run_dir: Path, new_run: bool = False) -> Iterator[None]:
     Under the lock, torchlab's own stale temporary files are removed and a run directory where
     something torchlab writes is a symbolic link is refused. A block that raises (a refused
     command) leaves the lock file as it found it: removed if this call made it, else its content
-    restored. `new_run`: the run directory is made if missing (`open_lock_file`).
+    and times restored. `new_run`: the run directory is made if missing (`open_lock_file`).
     """
     path = run_dir / LOCK
     made = not os.path.lexists(path)
     fd = held_lock_file(run_dir, new_run)
-    before = os.pread(fd, 64, 0)
+    before, found = os.pread(fd, 64, 0), os.fstat(fd)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -365,6 +365,7 @@ def run_lock(run_dir: Path, new_run: bool = False) -> Iterator[None]:
             else:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, before, 0)
+                os.utime(fd, ns=(found.st_atime_ns, found.st_mtime_ns))
         raise
     finally:
         # Unlocked, not only closed: a child forked meanwhile (a DataLoader worker) shares the lock.

@@ -253,6 +253,7 @@ TOO_SMALL = {  # (the command line, the refusal)
         ["cv", "gaussians-gan", "task.n_critic=2", "data.batch_size=3", "--folds", "2", "--out", "cv"],
         "data.batch_size=3 is too small for task.n_critic=2",
     ),
+    "show, as train": (["show", "gaussians-wgan-gp", "data.batch_size=9"], "set data.batch_size=10 or more"),
     "images, before their data and judge": (  # a missing data root is not what it says
         ["train", "mnist-dcgan", "task.n_critic=3", "data.batch_size=4", "--data-dir", "nodata"],
         "set data.batch_size=6 or more (or task.n_critic=2)",

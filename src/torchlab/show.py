@@ -147,9 +147,10 @@ def describe(config: Config) -> dict[str, Any]:
     """What `torchlab show` prints: the resolved config and each key's meaning, the data (split sizes,
     inputs, classes) and the model (parameter counts, each trained network's layers). Where the model
     cannot be shown, `model` is None and `missing` the one line that says what its table needs."""
-    from torchlab.tasks import check_model_family
+    from torchlab.tasks import check_model_family, check_task_settings
 
     check_model_family(config)
+    check_task_settings(config)  # what train refuses before any data are read
     data, info, inputs = read_data(config)
     model, missing = None, None
     if info is None:

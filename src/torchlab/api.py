@@ -194,7 +194,7 @@ def train(config: Config, out: Path | None = None, **parts: Any) -> dict[str, An
         logger_classes(config)  # loggers, data, model and monitor are checked before anything is written
         check_task_settings(config)
         trainer = build_trainer(config, run_dir, **parts)
-        with trainer, contextlib.ExitStack() as held:  # a refusal leaves it: the lock removed, then the folders
+        with trainer, contextlib.ExitStack() as held:  # a refusal: the lock as found (`run_lock`), the folders gone
             with refusals_shared():  # a rank's own memory or data may refuse where the others' do not
                 check_before_training(trainer)
             with refusals_shared():  # rank 0's alone

@@ -18,10 +18,15 @@ from torchlab.cli import main
 from torchlab.core.errors import TorchlabError
 
 
-def test_list_names_every_recipe(capsys):
+def test_list_names_every_recipe_with_its_task(capsys):
+    from torchlab.recipes import load_recipe, recipe_names
+
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "mnist-mlp " in out and "mnist-mlp-scratch" in out and "LeakyReLU" in out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines() if line and not line.startswith("the ")}
+    assert rows == {name: load_recipe(name).task.name for name in recipe_names()}  # the task each trains
+    assert {rows["mnist-vae"], rows["sine-rnn"], rows["mnist-dcgan"]} == {"reconstruct", "forecast", "adversarial"}
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["resume"], ["list"]])

@@ -2,6 +2,8 @@
 needs of a model and the models made for it: registered models by their family (the tasks they are
 registered for) before any data are read, a module of the user's by what the task reads of it."""
 
+import json
+
 import pytest
 import torch
 
@@ -54,6 +56,17 @@ def test_the_models_suggested_are_those_that_build_for_the_recipes_data(capsys):
     suggested = capsys.readouterr().err.split("models made for it: ")[1].split(" (model.name")[0].split(", ")
     assert "mlp" in suggested and "lenet5" in suggested
     assert "resnet18" not in suggested and "text-lstm" not in suggested
+
+
+@pytest.mark.parametrize(("recipe", "family"), [("sine-rnn", "lstm"), ("mnist-vae", "vae"), ("sst2-lstm", "text-lstm")])
+def test_show_names_the_models_made_for_the_recipes_task(recipe, family, capsys, mnist_root, sst2_root):
+    task = load_recipe(recipe, []).task.name
+    assert main(["show", recipe]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("task: "))
+    assert line == f"task: {task}; models made for it: {', '.join(MODELS.made_for(task))}"
+    assert main(["show", recipe, "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)["task"]
+    assert said["name"] == task and family in said["models"] and "lenet5" not in said["models"]
 
 
 def test_show_refuses_a_model_of_another_family_as_train_does(capsys):

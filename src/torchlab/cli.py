@@ -188,15 +188,17 @@ def print_cv_summary(summary: dict[str, Any]) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from torchlab.recipes import recipe_names, recipe_raw  # YAML only: a list needs no torch
+    from torchlab.recipes import recipe_names, recipe_raw, recipe_task  # YAML only: a list needs no torch
 
     names = recipe_names()
-    width = max(map(len, names))
+    raws = {name: recipe_raw(name) for name in names}
+    tasks = {name: recipe_task(raw) for name, raw in raws.items()}  # its family: the models made for that task
+    width, task_width = max(map(len, names)), max(map(len, tasks.values()))
     course = [name for name in names if name.startswith("course-")]
     for name in [n for n in names if n not in course] + course:
         if course and name == course[0]:
             print("\nthe course's own settings (its architectures and training, its mistakes flagged):")
-        print(f"{name:<{width}}  {recipe_raw(name).get('description', '')}")
+        print(f"{name:<{width}}  {tasks[name]:<{task_width}}  {raws[name].get('description', '')}")
     return 0
 
 
@@ -320,7 +322,12 @@ def build_parser() -> ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
-    sub.add_parser("list", help="list the recipes", description="List every recipe with one line about it.")
+    sub.add_parser(
+        "list",
+        help="list the recipes",
+        description="List every recipe: its task (classify, binary, forecast, reconstruct, adversarial; "
+        "`torchlab show RECIPE` names the models made for it) and one line about it.",
+    )
 
     show = sub.add_parser(
         "show",

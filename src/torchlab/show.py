@@ -145,13 +145,16 @@ def meanings(config: Config) -> dict[str, str]:
 
 def describe(config: Config) -> dict[str, Any]:
     """What `torchlab show` prints: the resolved config and each key's meaning, the data (split sizes,
-    inputs, classes) and the model (parameter counts, each trained network's layers). Where the model
-    cannot be shown, `model` is None and `missing` the one line that says what its table needs."""
+    inputs, classes), the task and its model family (the registered models made for it) and the model
+    (parameter counts, each trained network's layers). Where the model cannot be shown, `model` is None
+    and `missing` the one line that says what its table needs."""
+    from torchlab.registry import MODELS
     from torchlab.tasks import check_model_family, check_task_settings
 
     check_model_family(config)
     check_task_settings(config)  # what train refuses before any data are read
     data, info, inputs = read_data(config)
+    task = {"name": config.task.name, "models": MODELS.made_for(config.task.name)}
     model, missing = None, None
     if info is None:
         name, unread = config.data.name, data["unread"]
@@ -164,6 +167,7 @@ def describe(config: Config) -> dict[str, Any]:
         "config": config.to_dict(),
         "meanings": meanings(config),
         "data": data,
+        "task": task,
         "model": model,
         "missing": missing,
     }
@@ -302,7 +306,7 @@ def render(described: dict[str, Any]) -> str:
         path = [*path[:depth], key]
         meaning = meaning_of.get(".".join(path), "") if not line.strip().startswith("-") else ""
         lines.append(f"  {line:<44}  # {meaning}" if meaning else f"  {line}")
-    lines += ["", render_data(described["data"])]
+    lines += ["", render_data(described["data"]), render_task(described["task"])]
     if described["model"]:
         lines += ["", *render_model(described["model"])]
     return "\n".join(lines)
@@ -321,6 +325,12 @@ def render_data(data: dict[str, Any]) -> str:
     if data["sizes"] is None and not data["classes"]:
         classes = ", classes unknown until the data are read"
     return f"data: {said}; inputs {tuple(data['input_shape'])}{classes}"
+
+
+def render_task(task: dict[str, Any]) -> str:
+    """The task's line: its name and its model family, the registered models made for it (`model.name=NAME`)."""
+    family = ", ".join(task["models"]) or "none registered (a model of yours: --import)"
+    return f"task: {task['name']}; models made for it: {family}"
 
 
 def render_model(model: dict[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from torchlab.config import SECTION_REGISTRIES, Config, apply_override, build_config, read_yaml
+from torchlab.config import SECTION_REGISTRIES, Config, TaskConfig, apply_override, build_config, read_yaml
 from torchlab.core.errors import TorchlabError, closest, meant_hint
 from torchlab.core.files import user_path
 
@@ -67,6 +67,12 @@ def recipe_raw(recipe: str, relative_to: Path | None = None, seen: tuple[Path, .
     raw["recipe"] = own.get("recipe", path.stem) if recipe.endswith((".yaml", ".yml")) else recipe
     raw["source"] = str(path.resolve()) if recipe.endswith((".yaml", ".yml")) else ""
     return raw
+
+
+def recipe_task(raw: dict[str, Any]) -> str:
+    """The task a recipe's raw dict trains (`task.name`, else the default task), read without torch."""
+    task = raw.get("task")
+    return str(task.get("name", TaskConfig.name)) if isinstance(task, dict) else TaskConfig.name
 
 
 def dict_raw(recipe: dict[str, Any]) -> dict[str, Any]:

@@ -179,3 +179,94 @@ def test_a_run_that_is_not_a_classifier_names_the_python_way(tmp_path, digits, c
     err = refused(capsys, str(out), digits[0][0])
     assert f"{out} is a run of task regress on inputs of shape [4]: `torchlab predict` takes image files" in err
     assert f"torchlab.load({str(out)!r}).predict(tensor) gives its outputs" in err
+
+
+def test_the_device_asked_for_is_used_and_one_that_is_not_here_is_refused(mnist_run, digits, capsys):
+    paths = digits[0][:2]
+    on_cpu = predicted(capsys, str(mnist_run), *paths, "--device", "cpu")
+    assert on_cpu == predicted(capsys, str(mnist_run), *paths)
+    absent = "mps" if torch.cuda.is_available() else "cuda"
+    assert f"device '{absent}' asked for, but no {absent.upper()} device is available here" in refused(
+        capsys, str(mnist_run), *paths, "--device", absent
+    )
+    assert "unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps" in refused(
+        capsys, str(mnist_run), *paths, "--device", "gpu"
+    )
+    with pytest.raises(torchlab.TorchlabError, match=f"device '{absent}' asked for"):
+        torchlab.load(mnist_run, device=absent)  # at once, not at the first predict
+    assert torchlab.load(mnist_run, device="cpu").model.training is False
+
+
+def test_load_reads_the_checkpoint_asked_for_and_names_the_one_there_when_it_is_missing(
+    mnist_run, digits, tmp_path, capsys
+):
+    from torchlab.core.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(mnist_run, run)
+    with torch.no_grad():  # last.pt's weights made other than best.pt's, as after an epoch worse than the best
+        state = load_checkpoint(run / "checkpoints" / "last.pt")
+        state["model"] = {name: weights + 0.01 for name, weights in state["model"].items()}
+        torch.save(state, run / "checkpoints" / "last.pt")
+    for name in ("best", "last"):
+        weights = load_checkpoint(run / "checkpoints" / f"{name}.pt")["model"]
+        model = torchlab.load(run, checkpoint=name).model
+        assert all(torch.equal(model.state_dict()[key], value) for key, value in weights.items())
+    assert (
+        torchlab.load(run).predict(digits[1]).tolist()
+        == torchlab.load(run, checkpoint="best").predict(digits[1]).tolist()
+    )
+    with pytest.raises(torchlab.TorchlabError, match="checkpoint= takes 'best', 'last' or None, got 'final'"):
+        torchlab.load(run, checkpoint="final")
+    (run / "checkpoints" / "last.pt").unlink()
+    with pytest.raises(torchlab.TorchlabError) as missing:
+        torchlab.load(run, checkpoint="last")
+    assert str(missing.value).endswith(
+        "last.pt is missing, though "
+        + f"{run} finished; best.pt is there: torchlab.load(run_dir, checkpoint='best') loads it"
+    )
+    assert "last.pt is missing" in refused(capsys, str(run), digits[0][0], "--checkpoint", "last")
+    assert "best.pt is there: `--checkpoint best` predicts with it" in refused(
+        capsys, str(run), digits[0][0], "--checkpoint", "last"
+    )
+    (run / "checkpoints" / "best.pt").rename(run / "checkpoints" / "last.pt")
+    with pytest.raises(
+        torchlab.TorchlabError, match="last.pt is there: torchlab.load\\(run_dir, checkpoint='last'\\) loads it"
+    ):
+        torchlab.load(run, checkpoint="best")
+
+
+@pytest.fixture(scope="module")
+def cropped_run(tmp_path_factory, mnist_root) -> Path:
+    """mnist-mlp trained on the central 20 x 20 pixels of each digit (data.center_crop)."""
+    out = tmp_path_factory.mktemp("predict") / "cropped"
+    assert main(["train", "mnist-mlp", "--out", str(out), *QUICK, "data.center_crop=20"]) == 0
+    return out
+
+
+def test_files_are_cut_to_their_centre_as_the_runs_loader_cut_its_images(cropped_run, digits, tmp_path, capsys):
+    """Before: the whole 28 x 28 digit was scaled down to 20 x 20, a smaller digit than any the run saw."""
+    from torchlab.core.checkpoint import load_checkpoint
+    from torchlab.data import build_data
+
+    paths, pixels, _ = digits
+    run = torchlab.load(cropped_run)
+    loaded = build_data(run.config.data, torch.device("cpu")).test_images[:DIGITS]  # the loader's own, 20 x 20
+    assert loaded.shape[-2:] == (20, 20)
+    expected = run.probabilities(loaded)
+    assert torch.equal(run.probabilities(pixels), expected)  # whole 28 x 28 pixels are cut as the loader cut them
+
+    def files_predicted(run_dir: Path) -> torch.Tensor:  # each file's probability of every class, in class order
+        rows = predicted(capsys, str(run_dir), *paths, "--top", "10")
+        return torch.tensor(
+            [[p["probability"] for p in sorted(row["predictions"], key=lambda p: p["index"])] for row in rows]
+        )
+
+    assert torch.allclose(files_predicted(cropped_run), expected, atol=1e-5)
+    older = tmp_path / "older"  # a run whose checkpoints predate DataInfo.uncropped: its config says the cut
+    shutil.copytree(cropped_run, older)
+    for checkpoint in (older / "checkpoints").glob("*.pt"):
+        state = load_checkpoint(checkpoint)
+        del state["info"]["uncropped"]
+        torch.save(state, checkpoint)
+    assert torch.allclose(files_predicted(older), expected, atol=1e-5)

@@ -17,6 +17,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -351,15 +352,16 @@ def unfinished(run_dir: Path, config: Config, then: str) -> str:
     return f"{run_dir} has not finished ({status}): `{resume}` finishes it and {then}"
 
 
-def checkpoint_of(run_dir: Path, config: Config, name: str, then: str, from_last: str) -> Path:
+def checkpoint_of(run_dir: Path, config: Config, name: str, then: str, read_other: Callable[[str], str]) -> Path:
     """checkpoints/NAME.pt of the run; where it is missing, a TorchlabError saying why (no epoch ended:
-    stopped, diverged; or deleted) with what continues the run and `then`, and `from_last`, how
-    the command reads last.pt instead where best.pt is missing and last.pt is there."""
+    stopped, diverged; or deleted) with what continues the run and `then`, and, where the other checkpoint
+    (best.pt, last.pt) is there, `read_other(its name)`: how the caller reads it instead."""
     path = run_dir / "checkpoints" / f"{name}.pt"
     if path.exists():
         return path
-    last = run_dir / "checkpoints" / "last.pt"
-    instead = f"; last.pt is there: {from_last}" if name == "best" and last.exists() else ""
+    other = "last" if name == "best" else "best"
+    there = (run_dir / "checkpoints" / f"{other}.pt").exists()
+    instead = f"; {other}.pt is there: {read_other(other)}" if there else ""
     if not finished(run_dir):
         raise TorchlabError(unfinished(run_dir, config, then) + instead)
     raise TorchlabError(f"{path} is missing, though {run_dir} finished{instead}")
@@ -367,8 +369,8 @@ def checkpoint_of(run_dir: Path, config: Config, name: str, then: str, from_last
 
 def export(run_dir: Path, fmt: str, out: Path | None = None, checkpoint: str = "best") -> Path:
     """`torchlab export`: the run's best (or last) weights as `fmt` (torchlab.export); returns the file."""
-    then, from_last = f"writes its {checkpoint}.pt", "`--checkpoint last` exports it"
-    checkpoint_of(run_dir, load_run_config(run_dir), checkpoint, then, from_last)
+    then, read_other = f"writes its {checkpoint}.pt", lambda other: f"`--checkpoint {other}` exports it"
+    checkpoint_of(run_dir, load_run_config(run_dir), checkpoint, then, read_other)
     return export_weights(run_dir, fmt, out, checkpoint)
 
 
@@ -488,8 +490,11 @@ def evaluate(
     config = with_data_dir(load_run_config(run_dir), data_dir)
     if device:
         config.train.device = device
-    from_last = f"`torchlab eval {run_dir} --weights {run_dir / 'checkpoints' / 'last.pt'}` tests it"
-    path = weights or checkpoint_of(run_dir, config, "best", "tests it", from_last)
+
+    def read_other(name: str) -> str:
+        return f"`torchlab eval {run_dir} --weights {run_dir / 'checkpoints' / f'{name}.pt'}` tests it"
+
+    path = weights or checkpoint_of(run_dir, config, "best", "tests it", read_other)
     state = weights_state(path) if weights else load_checkpoint(path)
     with for_checkpoint():
         trainer = build_trainer(config, run_dir)

@@ -292,7 +292,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from torchlab.predictions import predict_inputs
 
-    for predicted in predict_inputs(args.run_dir, args.inputs, args.top, args.checkpoint):
+    for predicted in predict_inputs(args.run_dir, args.inputs, args.top, args.checkpoint, args.device):
         if args.json:
             print(json.dumps(predicted, ensure_ascii=False))
             continue
@@ -420,6 +420,7 @@ def build_parser() -> ArgumentParser:
     predict.add_argument("--top", type=int, default=3, help="how many classes to show per input (default 3)")
     predict.add_argument("--json", action="store_true", help="one JSON object per input, for scripts")
     predict.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    predict.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
     return parser
 
 

@@ -2,6 +2,7 @@
 `torchlab.load` gives), image files and sentences from the command line (`torchlab predict`)."""
 
 import contextlib
+import dataclasses
 import inspect
 import sys
 from collections.abc import Callable
@@ -20,13 +21,16 @@ from torchlab.core.checkpoint import load_checkpoint, load_weights
 from torchlab.core.errors import TorchlabError, memory_named, out_of_memory
 from torchlab.core.runtime import resolve_device
 from torchlab.core.words import counted
-from torchlab.data import DataInfo
+from torchlab.data import DataInfo, planned_info
 from torchlab.data.folder import IMAGE_ERRORS, fitted, load_rgb
 from torchlab.data.loaders import Normalize
+from torchlab.data.mnist import center_crop
 from torchlab.data.text import Vocabulary, pad, tokenize
 from torchlab.models import build_model, for_checkpoint
 from torchlab.tasks import TASKS, Task, build_task
 from torchlab.tasks.first_batch import CAUGHT, probing
+
+CHECKPOINTS = ("best", "last")
 
 
 @dataclass(eq=False, repr=False)
@@ -39,15 +43,32 @@ class LoadedRun:
     given_model: nn.Module | None = None  # to load weights into, if not rebuilt
     checkpoint: str | None = None  # "best" or "last"; None: best.pt, last.pt before a first best
 
+    def __post_init__(self) -> None:
+        """Refuse a checkpoint that is neither best nor last, and a device that is not here."""
+        if self.checkpoint is not None and self.checkpoint not in CHECKPOINTS:
+            raise TorchlabError(f"torchlab.load: checkpoint= takes 'best', 'last' or None, got {self.checkpoint!r}")
+        resolve_device(self.device)
+
     @cached_property
     def info(self) -> DataInfo:
-        return DataInfo.from_dict(self._checkpoint["info"])
+        recorded = self._checkpoint["info"]
+        info = DataInfo.from_dict(recorded)
+        if "uncropped" not in recorded and getattr(self.config.data, "center_crop", None) is not None:
+            # a checkpoint older than DataInfo.uncropped: the dataset's planned info says it
+            info = dataclasses.replace(info, uncropped=planned_info(self.config.data).uncropped)
+        return info
+
+    @cached_property
+    def checkpoint_path(self) -> Path:
+        """checkpoints/best.pt or last.pt, as `checkpoint` says; a missing one is refused naming the other."""
+        folder = self.run_dir / "checkpoints"
+        name = self.checkpoint or ("best" if (folder / "best.pt").is_file() else "last")
+        read_other = lambda other: f"torchlab.load(run_dir, checkpoint={other!r}) loads it"  # noqa: E731
+        return checkpoint_of(self.run_dir, self.config, name, f"writes its {name}.pt", read_other)
 
     @cached_property
     def _checkpoint(self) -> dict[str, Any]:
-        folder = self.run_dir / "checkpoints"
-        name = self.checkpoint or ("best" if (folder / "best.pt").is_file() else "last")
-        return load_checkpoint(folder / f"{name}.pt")
+        return load_checkpoint(self.checkpoint_path)
 
     @cached_property
     def model(self) -> nn.Module:
@@ -113,9 +134,10 @@ class LoadedRun:
         )
 
     def as_loaded(self, x: Any, task: Task, device: torch.device, doing: str = "predict") -> torch.Tensor:
-        """A batch as the run's loader gave it: uint8 images of a recipe's dataset scaled and normalised,
-        floats (numpy's float64 too) in the model's precision. Another shape is refused, naming both."""
-        x = as_tensor(x, device, doing)
+        """A batch as the run's loader gave it: uint8 images of a recipe's dataset scaled and normalised (and
+        cut to their centre where its loader cut them), floats (numpy's float64 too) in the model's precision.
+        Another shape is refused, naming both."""
+        x = cut_as_loaded(as_tensor(x, device, doing), self.info)
         shape, normalization = self.info.input_shape, self.info.normalization
         if x.dtype == torch.uint8 and tuple(x.shape[1:]) == shape[1:] and shape[0] == 1:  # [N, H, W]: one channel
             x = x.unsqueeze(1)
@@ -148,6 +170,14 @@ class LoadedRun:
         """Floating-point `x` in the precision of the model's weights (numpy's float64 into float32 ones)."""
         parameter = next(self.model.parameters(), None)
         return x.to(parameter.dtype) if parameter is not None and x.is_floating_point() else x
+
+
+def cut_as_loaded(images: torch.Tensor, info: DataInfo) -> torch.Tensor:
+    """uint8 images of the size the run's loader cut its inputs from (`data.center_crop`), cut to their
+    centre as it cut them; any other tensor as it is."""
+    if info.uncropped is None or images.dtype != torch.uint8 or tuple(images.shape[-2:]) != info.uncropped:
+        return images
+    return center_crop(images, info.input_shape[-1])
 
 
 def as_tensor(x: Any, device: torch.device, doing: str) -> torch.Tensor:
@@ -205,16 +235,18 @@ def traced(task: Task, call: Callable[..., torch.Tensor], xs: tuple[torch.Tensor
 Prediction = dict[str, Any]  # {"file" or "sentence": the input, "predictions": [{"label", "index", "probability"}]}
 
 
-def predict_inputs(run_dir: Path, inputs: list[str], top: int = 3, checkpoint: str = "best") -> list[Prediction]:
+def predict_inputs(
+    run_dir: Path, inputs: list[str], top: int = 3, checkpoint: str = "best", device: str = "cpu"
+) -> list[Prediction]:
     """`torchlab predict`: the `top` most probable classes of each input, an image file for a run that
-    classifies images, a sentence ('-': the lines of stdin) for one that classifies text. Every input is
-    read before the model sees one: a bad one is refused before anything is printed."""
+    classifies images, a sentence ('-': the lines of stdin) for one that classifies text, on `device`. Every
+    input is read before the model sees one: a bad one is refused before anything is printed."""
     if top < 1:
         raise TorchlabError(f"--top takes 1 or more, got {top}")
     config = load_run_config(run_dir)
-    then, from_last = f"predicts with its {checkpoint}.pt", "`--checkpoint last` predicts with it"
-    checkpoint_of(run_dir, config, checkpoint, then, from_last)
-    run = LoadedRun(run_dir, config, checkpoint=checkpoint)
+    then, read_other = f"predicts with its {checkpoint}.pt", lambda other: f"`--checkpoint {other}` predicts with it"
+    checkpoint_of(run_dir, config, checkpoint, then, read_other)
+    run = LoadedRun(run_dir, config, device, checkpoint=checkpoint)
     if what_it_takes(run) == "sentences":
         given, kind = sentences(inputs), "sentence"
         batch: list[str] | torch.Tensor = given
@@ -261,10 +293,13 @@ def sentences(inputs: list[str]) -> list[str]:
 
 def image_batch(paths: list[str], info: DataInfo) -> torch.Tensor:
     """The images at `paths` as the run's inputs: its channels (grey or RGB) and size (scaled to cover it,
-    then the centre), uint8 `[N, C, H, W]` that `predict` normalises as the run's loader did. A run of
-    float inputs without a normalisation of its own (a torchlab.fit's) gets pixels in [0, 1]."""
-    channels, height, width = info.input_shape
-    batch = torch.stack([fitted(read_image(Path(path), channels), height, width) for path in paths])
+    then the centre; where its loader cut the centre from whole images, `data.center_crop`, scaled to cover
+    the whole size, then cut so), uint8 `[N, C, H, W]` that `predict` normalises as the run's loader did.
+    A run of float inputs without a normalisation of its own (a torchlab.fit's) gets pixels in [0, 1]."""
+    channels, *size = info.input_shape
+    whole = info.uncropped or size
+    batch = torch.stack([fitted(read_image(Path(path), channels), *whole) for path in paths])
+    batch = cut_as_loaded(batch, info)
     floats = info.input_dtype is None or getattr(torch, info.input_dtype).is_floating_point
     return batch.float() / 255 if info.normalization is None and floats else batch
 

@@ -93,6 +93,7 @@ class Run(LoadedRun):
             raise TorchlabError(
                 f"Run takes the run's Config, got {type(self.config).__name__}: torchlab.load(run_dir) reads it"
             )
+        super().__post_init__()
 
     eval = Elsewhere("run.evaluate(inputs, targets) scores new data; run.summary['test'] holds its test figures")
     test = Elsewhere("run.summary['test'] holds its test figures; run.evaluate(inputs, targets) scores new data")
@@ -210,14 +211,22 @@ def in_python_words(call: Callable[..., Run]) -> Callable[..., Run]:
     return spoken
 
 
-def load(run_dir: str | Path, device: str = "cpu", model: nn.Module | None = None) -> Run:
-    """A finished or interrupted run. `model`: an instance of the run's model class, for a run whose
-    class torchlab cannot import again (defined in a notebook); its weights are replaced by the run's."""
+@in_python_words
+def load(
+    run_dir: str | Path, device: str = "cpu", model: nn.Module | None = None, checkpoint: str | None = None
+) -> Run:
+    """A finished or interrupted run. `device`: where its model goes (auto, cpu, cuda, cuda:N, mps).
+    `model`: an instance of the run's model class, for a run whose class torchlab cannot import again
+    (defined in a notebook); its weights are replaced by the run's. `checkpoint`: "best" or "last"
+    (`torchlab predict`'s and `export`'s `--checkpoint`); None: best.pt, else last.pt before a first best."""
     if model is not None and not isinstance(model, nn.Module):
         what = f"the class {model.__name__}" if isinstance(model, type) else f"a {type(model).__name__}"
         raise TorchlabError(f"torchlab.load: model= takes an instance of the run's model class, built, got {what}")
     run_dir = as_path(run_dir, "torchlab.load's run_dir")
-    return Run(run_dir, load_run_config(run_dir), device, model)
+    run = Run(run_dir, load_run_config(run_dir), device, model, checkpoint)
+    if checkpoint is not None:
+        run.checkpoint_path  # noqa: B018 (the checkpoint asked for refused at once where it is missing)
+    return run
 
 
 @in_python_words

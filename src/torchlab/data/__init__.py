@@ -22,6 +22,7 @@ class DataInfo:
     vocab: list[str] | None = None  # a text dataset's tokens; index = token id
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # images: (mean, std) of `x/255`
     input_dtype: str | None = None  # torchlab.fit's inputs, which the model takes as they came: "uint8"...
+    uncropped: tuple[int, int] | None = None  # images cut to their centre (data.center_crop): (H, W) before the cut
 
     @property
     def images(self) -> bool:
@@ -31,10 +32,9 @@ class DataInfo:
     @classmethod
     def from_dict(cls, raw: dict) -> "DataInfo":
         """The info a checkpoint recorded (`dataclasses.asdict`), with its tuples back."""
-        norm = raw.get("normalization")
-        return cls(
-            **{**raw, "input_shape": tuple(raw["input_shape"]), "normalization": norm and tuple(map(tuple, norm))}
-        )
+        norm, uncropped = raw.get("normalization"), raw.get("uncropped")
+        tuples = {"normalization": norm and tuple(map(tuple, norm)), "uncropped": uncropped and tuple(uncropped)}
+        return cls(**{**raw, "input_shape": tuple(raw["input_shape"]), **tuples})
 
 
 class DataModule(Protocol):

@@ -9,7 +9,8 @@ from torchlab.data.splits import describe_split, digest_contents, split_indices
 
 
 class InMemoryImages:
-    """Train/val/test splits of uint8 images `[N, C, H, W]`, normalised batch by batch."""
+    """Train/val/test splits of uint8 images `[N, C, H, W]`, normalised batch by batch; `uncropped`: their
+    (H, W) before the centre was cut from them (DataInfo's)."""
 
     def __init__(
         self,
@@ -22,6 +23,7 @@ class InMemoryImages:
         std: tuple[float, ...],
         class_names: list[str],
         train_transform: Transform | None = None,
+        uncropped: tuple[int, int] | None = None,
     ) -> None:
         (images, labels), (test_images, test_labels) = train, test
         train_idx, val_idx = split_indices(len(images), cfg)
@@ -34,7 +36,8 @@ class InMemoryImages:
         self.val_images, self.val_labels = images[val_idx].to(device), labels[val_idx].to(device)
         self.test_images = test_images[: cfg.eval_subset].to(device)
         self.test_labels = test_labels[: cfg.eval_subset].to(device)
-        self.info = DataInfo(tuple(images.shape[1:]), len(class_names), class_names, normalization=(mean, std))
+        shape, normalization = tuple(images.shape[1:]), (mean, std)
+        self.info = DataInfo(shape, len(class_names), class_names, normalization=normalization, uncropped=uncropped)
         self.train_size = len(self.train_images)
 
     def contents(self) -> dict[str, str | list[str]]:

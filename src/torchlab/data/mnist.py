@@ -107,8 +107,10 @@ def grayscale(name: str, cfg: GrayscaleConfig, device: torch.device) -> InMemory
     train = center_crop(train_images, cfg.center_crop), train_labels
     test = center_crop(test_images, cfg.center_crop), test_labels
     stats = pixel_stats(cfg, *STATS[name])
+    uncropped = tuple(train_images.shape[-2:]) if cfg.center_crop is not None else None
+    augment = build_augment(cfg.augment)
     return InMemoryImages(
-        cfg, device, train, test, **stats, class_names=classes, train_transform=build_augment(cfg.augment)
+        cfg, device, train, test, **stats, class_names=classes, train_transform=augment, uncropped=uncropped
     )
 
 
@@ -116,8 +118,11 @@ def grayscale_info(name: str, cfg: GrayscaleConfig) -> DataInfo:
     """The DataInfo of `grayscale(name, cfg)` without its files: 28 x 28 images (or the centre crop)."""
     side = cfg.center_crop or SIDE
     check_crop(side, SIDE)
-    stats = pixel_stats(cfg, *STATS[name])
-    return DataInfo((1, side, side), len(CLASSES[name]), CLASSES[name], normalization=(stats["mean"], stats["std"]))
+    stats, uncropped = pixel_stats(cfg, *STATS[name]), (SIDE, SIDE) if cfg.center_crop is not None else None
+    normalization = (stats["mean"], stats["std"])
+    return DataInfo(
+        (1, side, side), len(CLASSES[name]), CLASSES[name], normalization=normalization, uncropped=uncropped
+    )
 
 
 for _name, _folder in (("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")):

@@ -249,12 +249,13 @@ def test_files_are_cut_to_their_centre_as_the_runs_loader_cut_its_images(cropped
     from torchlab.core.checkpoint import load_checkpoint
     from torchlab.data import build_data
 
-    paths, pixels, _ = digits
+    paths, pixels, labels = digits
     run = torchlab.load(cropped_run)
     loaded = build_data(run.config.data, torch.device("cpu")).test_images[:DIGITS]  # the loader's own, 20 x 20
     assert loaded.shape[-2:] == (20, 20)
     expected = run.probabilities(loaded)
     assert torch.equal(run.probabilities(pixels), expected)  # whole 28 x 28 pixels are cut as the loader cut them
+    assert run.evaluate(pixels, labels) == run.evaluate(loaded, labels)
 
     def files_predicted(run_dir: Path) -> torch.Tensor:  # each file's probability of every class, in class order
         rows = predicted(capsys, str(run_dir), *paths, "--top", "10")

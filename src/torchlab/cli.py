@@ -412,8 +412,8 @@ def build_parser() -> ArgumentParser:
         help="what a trained classifier makes of your own images or sentences",
         description="Print the most probable classes, with their probabilities, that a run's model gives each "
         "input: image files (PNG, JPEG) for a classifier of images, turned into what it trained on (grey or RGB, "
-        "its size, its normalisation); sentences for a classifier of text ('-' reads one a line from stdin). "
-        "Other runs predict from Python: torchlab.load(RUN_DIR).predict(tensor).",
+        "its size and centre crop, its normalisation); sentences for a classifier of text ('-' reads one a line "
+        "from stdin). Other runs predict from Python: torchlab.load(RUN_DIR).predict(tensor).",
     )
     predict.add_argument("run_dir", type=Path, metavar="RUN_DIR", help=RUN_DIR_HELP)
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="an image file, or a sentence ('-': stdin's lines)")

@@ -256,6 +256,8 @@ def test_files_are_cut_to_their_centre_as_the_runs_loader_cut_its_images(cropped
     expected = run.probabilities(loaded)
     assert torch.equal(run.probabilities(pixels), expected)  # whole 28 x 28 pixels are cut as the loader cut them
     assert run.evaluate(pixels, labels) == run.evaluate(loaded, labels)
+    with pytest.raises(torchlab.TorchlabError, match=r"got \[10, 28, 28\] \(uint8 pixels of the whole 28 x 28 images"):
+        run.predict(pixels.float())  # floats are taken as the loader gave them: cut and normalised already
 
     def files_predicted(run_dir: Path) -> torch.Tensor:  # each file's probability of every class, in class order
         rows = predicted(capsys, str(run_dir), *paths, "--top", "10")

@@ -149,6 +149,11 @@ class LoadedRun:
         if x.dim() == 0 or not one_sample(tuple(x.shape[1:])):
             what = "images" if self.info.images else "inputs"
             hint = " (one sample: x[None])" if one_sample(tuple(x.shape)) else ""
+            if self.info.uncropped and tuple(x.shape[-2:]) == self.info.uncropped:  # floats of the whole size
+                side = " x ".join(map(str, self.info.uncropped))
+                hint = (
+                    f" (uint8 pixels of the whole {side} images are cut to their centre, as the run's loader cut them)"
+                )
             raise TorchlabError(
                 f"{doing} takes {what} of shape [N, {', '.join(map(str, expected))}], got {list(x.shape)}{hint}"
             )

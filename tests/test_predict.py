@@ -167,7 +167,7 @@ def test_checkpoints_missing_or_of_another_model_are_refused(mnist_run, sst2_run
     assert predicted(capsys, str(run), digits[0][0], "--checkpoint", "last")[0]["predictions"]
     shutil.copy(sst2_run / "checkpoints" / "best.pt", run / "checkpoints" / "last.pt")
     err = refused(capsys, str(run), digits[0][0], "--checkpoint", "last")
-    assert "holds weights of another model" in err
+    assert f"{run / 'checkpoints' / 'last.pt'} holds weights of another model" in err
 
 
 def test_a_run_that_is_not_a_classifier_names_the_python_way(tmp_path, digits, capsys):

@@ -76,7 +76,7 @@ class LoadedRun:
         in eval mode, on `device`."""
         with for_checkpoint():
             model = self.given_model or build_model(self.config.model, self.info)
-        load_weights(model, self._checkpoint, self.run_dir / "checkpoints")
+        load_weights(model, self._checkpoint, self.checkpoint_path)
         return model.to(resolve_device(self.device)).eval()
 
     @torch.no_grad()

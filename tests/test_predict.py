@@ -197,6 +197,18 @@ def test_the_device_asked_for_is_used_and_one_that_is_not_here_is_refused(mnist_
     assert torchlab.load(mnist_run, device="cpu").model.training is False
 
 
+def test_a_device_number_beyond_the_host_s_devices_is_refused(mnist_run, digits, capsys, monkeypatch):
+    """cuda:1 on a host of one GPU (simulated: this host has none) is refused at once naming the devices there."""
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda check_available=False: torch.device("cuda"))
+    monkeypatch.setattr(torch.accelerator, "device_count", lambda: 1)
+    said = "device 'cuda:1' asked for, but this host has 1 CUDA device: cuda:0"
+    assert said in refused(capsys, str(mnist_run), digits[0][0], "--device", "cuda:1")
+    with pytest.raises(torchlab.TorchlabError, match=said):
+        torchlab.load(mnist_run, device="cuda:1")
+    monkeypatch.setattr(torch.accelerator, "device_count", lambda: 2)
+    assert torchlab.load(mnist_run, device="cuda:1").device == "cuda:1"  # two GPUs: taken (no model built yet)
+
+
 def test_load_reads_the_checkpoint_asked_for_and_names_the_one_there_when_it_is_missing(
     mnist_run, digits, tmp_path, capsys
 ):

@@ -29,6 +29,11 @@ def resolve_device(name: str) -> torch.device:
     here = torch.accelerator.current_accelerator(check_available=True)
     if device.type != "cpu" and (here is None or here.type != device.type):
         raise TorchlabError(f"device '{name}' asked for, but no {device.type.upper()} device is available here")
+    if device.type != "cpu" and device.index is not None and device.index >= torch.accelerator.device_count():
+        count, kind = torch.accelerator.device_count(), device.type  # cuda:1 on one GPU: else torch's error later
+        there = f"{kind}:0" if count == 1 else f"{kind}:0 to {kind}:{count - 1}"
+        devices = counted(count, f"{kind.upper()} device")
+        raise TorchlabError(f"device '{name}' asked for, but this host has {devices}: {there}")
     return device
 
 

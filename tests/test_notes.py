@@ -993,6 +993,17 @@ def test_a_real_data_section_without_mnist_exits_2_naming_the_files(name, tmp_pa
     assert f"MNIST not found in {empty / 'MNIST' / 'raw'}" in capsys.readouterr().err
 
 
+def test_a_section_without_pictures_or_data_says_the_options_given_went_unused(tmp_path, capsys):
+    """`notes visualization --pictures p3 --data-dir nodata` exited 0 and made no p3, without a word."""
+    assert cli.main(["notes", "visualization", "--pictures", str(tmp_path / "p3"), "--data-dir", "nodata"]) == 0
+    out = capsys.readouterr().out
+    assert f"this section draws no pictures: nothing saved under {tmp_path / 'p3'}" in out
+    assert "this section reads no dataset: --data-dir nodata was not used" in out
+    assert not (tmp_path / "p3").exists()
+    notes.run("softmax")  # neither given: neither said
+    assert "draws no pictures" not in (out := capsys.readouterr().out) and "reads no dataset" not in out
+
+
 def test_densenet_block_concatenates_and_transition_halves():
     x = torch.randn(2, 32, 14, 14)
     out = densenet.DenseBlock(32, layers=4, growth=16)(x)

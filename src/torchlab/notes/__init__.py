@@ -136,7 +136,8 @@ def run(name: str, code_only: bool = False, pictures: Path | None = None, data_d
     from torchlab.notes import _mnist
 
     _mnist.data_dir = data_dir
-    if getattr(found[name], "mnist", None) is _mnist.mnist:  # a section on the real MNIST: data first
+    reads_mnist = getattr(found[name], "mnist", None) is _mnist.mnist
+    if reads_mnist:  # a section on the real MNIST: data first
         _mnist.check()
     print(f"# the notes: {heading(name)}")
     print(f"# torchlab notes {name}: {title(found[name])}")
@@ -154,6 +155,10 @@ def run(name: str, code_only: bool = False, pictures: Path | None = None, data_d
         _pictures.clear()
     if folder.is_dir() and any(folder.iterdir()):
         print(f"\npictures saved under {folder}/: {', '.join(sorted(p.name for p in folder.iterdir()))}")
+    elif pictures is not None:  # asked for, so said: else a learner looks for a folder that never came
+        print(f"\nthis section draws no pictures: nothing saved under {folder}")
+    if data_dir is not None and not reads_mnist:
+        print(f"this section reads no dataset: --data-dir {data_dir} was not used")
 
 
 def show(label: str, value: Any) -> None:

@@ -305,12 +305,22 @@ def test_a_run_stopped_by_a_diverged_loss_keeps_its_run_directory(tmp_path, monk
     """A failure once training started is no refusal: the run directory and what it wrote stay."""
     monkeypatch.chdir(tmp_path)
     x, y = torch.randn(64, 4), torch.randn(64, 1)
-    with pytest.raises(DivergedError):
+    with pytest.raises(DivergedError, match=r"no epoch had finished \(try a lower optim.lr\)$"):
         torchlab.fit(
             torch.nn.Linear(4, 1), (x, y * 1e30), task="regress", train__epochs=1, optim__lr=1e30, log__quiet=True
         )
     (run,) = (tmp_path / "runs").glob("*/*")
     assert (run / "config.yaml").is_file() and (run / "summary.json").is_file()
+
+
+def test_a_loss_made_nan_by_the_data_names_the_data_not_the_learning_rate(tmp_path, monkeypatch):
+    """Before: inputs holding a NaN said 'try a lower optim.lr', which no learning rate mends."""
+    monkeypatch.chdir(tmp_path)
+    x, y = torch.randn(64, 4), torch.arange(64) % 3
+    x[5, 2] = float("nan")
+    said = r"loss became nan at epoch 1, step 1; .*\(this batch's inputs hold NaN or inf: mend the data, as no optim"
+    with pytest.raises(DivergedError, match=said):
+        torchlab.fit(torch.nn.Linear(4, 3), (x, y), train__epochs=1, data__batch_size=64, log__quiet=True)
 
 
 @pytest.mark.slow

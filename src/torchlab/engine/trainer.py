@@ -347,7 +347,7 @@ class Trainer:
                 metrics = self.task.training_step(batch, self.optimize)  # forward, loss, self.optimize
             self.step, done = self.step + 1, done + 1
             means.add(metrics, batch_size_of(batch))
-            stopping = self.check(metrics["loss"])
+            stopping = self.check(metrics["loss"], batch)
             if self.step % self.cfg.train.log_every == 0:
                 recent = {f"train.{k}": v for k, v in means.means(since=logged).items()}
                 bar.set_postfix({short_name(k.split(".")[1]): number(v) for k, v in recent.items()})
@@ -370,8 +370,8 @@ class Trainer:
         if not self.bookmark.stopped:
             self.clock["epoch_samples"] = epoch_total
 
-    def check(self, loss: torch.Tensor) -> bool:
-        """After a step: raise DivergedError if the loss is not finite; say whether a signal asked to stop.
+    def check(self, loss: torch.Tensor, batch: Batch) -> bool:
+        """After a step on `batch`: raise DivergedError if the loss is not finite; say whether a signal asked to stop.
 
         Reading the loss syncs with an accelerator, so there it is read every `log_every` steps.
         Under torchrun the ranks agree (one small all-reduce) and only at those steps, so that
@@ -384,7 +384,7 @@ class Trainer:
             kept = "checkpoints/last.pt keeps the last good epoch" if self.epoch else "no epoch had finished"
             raise DivergedError(
                 f"loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step}; "
-                f"the run stopped and {kept} (try a lower optim.lr)"
+                f"the run stopped and {kept} ({divergence_hint(batch)})"
             )
         return stop
 
@@ -727,3 +727,14 @@ class Trainer:
             "run_dir": str(self.run_dir),
             "resume": self.continued_by() if status == "interrupted" else None,
         }
+
+
+def divergence_hint(batch: Batch) -> str:
+    """What to try after a loss that is not finite: where the batch's own floats are not (NaN or inf in a
+    user's data), no learning rate helps, so the data are named; else a lower learning rate."""
+    names = [*["inputs"] * (len(batch) - 1), "targets"] if len(batch) > 1 else ["inputs"]
+    floats = [(name, t) for name, t in zip(names, batch, strict=True) if torch.is_tensor(t) and t.is_floating_point()]
+    bad = {name for name, t in floats if not t.isfinite().all()}
+    if bad:
+        return f"this batch's {' and '.join(sorted(bad))} hold NaN or inf: mend the data, as no optim.lr can"
+    return "try a lower optim.lr"

@@ -29,11 +29,13 @@ def resolve_device(name: str) -> torch.device:
     here = torch.accelerator.current_accelerator(check_available=True)
     if device.type != "cpu" and (here is None or here.type != device.type):
         raise TorchlabError(f"device '{name}' asked for, but no {device.type.upper()} device is available here")
-    if device.type != "cpu" and device.index is not None and device.index >= torch.accelerator.device_count():
-        count, kind = torch.accelerator.device_count(), device.type  # cuda:1 on one GPU: else torch's error later
+    count = torch.accelerator.device_count() if device.type != "cpu" else 0
+    if device.index is not None and device.type != "cpu" and device.index >= count:  # else torch fails later
+        kind = device.type
         there = f"{kind}:0" if count == 1 else f"{kind}:0 to {kind}:{count - 1}"
-        devices = counted(count, f"{kind.upper()} device")
-        raise TorchlabError(f"device '{name}' asked for, but this host has {devices}: {there}")
+        raise TorchlabError(
+            f"device '{name}' asked for, but this host has {counted(count, f'{kind.upper()} device')}: {there}"
+        )
     return device
 
 

@@ -732,9 +732,12 @@ class Trainer:
 def divergence_hint(batch: Batch) -> str:
     """What to try after a loss that is not finite: where the batch's own floats are not (NaN or inf in a
     user's data), no learning rate helps, so the data are named; else a lower learning rate."""
-    names = [*["inputs"] * (len(batch) - 1), "targets"] if len(batch) > 1 else ["inputs"]
-    floats = [(name, t) for name, t in zip(names, batch, strict=True) if torch.is_tensor(t) and t.is_floating_point()]
-    bad = {name for name, t in floats if not t.isfinite().all()}
+    last = len(batch) - 1
+    bad = {
+        "targets" if i == last and last > 0 else "inputs"
+        for i, t in enumerate(batch)
+        if torch.is_tensor(t) and t.is_floating_point() and not t.isfinite().all()
+    }
     if bad:
         return f"this batch's {' and '.join(sorted(bad))} hold NaN or inf: mend the data, as no optim.lr can"
     return "try a lower optim.lr"

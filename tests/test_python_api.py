@@ -549,10 +549,10 @@ def test_a_batchnorm_run_leaving_a_lone_sample_stopped_inside_an_epoch_resumes_b
     whole = torchlab.fit(Normed, data, val, out=tmp_path / "whole", **settings)
     check = Trainer.check
 
-    def stop_inside_epoch_2(trainer, loss):
+    def stop_inside_epoch_2(trainer, loss, batch):
         if trainer.step == 3:  # epoch 2's first step
             trainer.stop.handle(signal.SIGTERM, None)
-        return check(trainer, loss)
+        return check(trainer, loss, batch)
 
     monkeypatch.setattr(Trainer, "check", stop_inside_epoch_2)
     stopped = torchlab.fit(Normed, data, val, out=tmp_path / "stopped", **settings)

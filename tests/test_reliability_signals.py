@@ -205,7 +205,7 @@ def test_a_folder_run_with_workers_stopped_at_a_chosen_step_resumes_bit_identica
     At the epoch's last step the resumption runs none of its batches. Before, the workers forked by the
     stopped run shared its run directory's lock and kept it locked: the resumption was refused."""
     out = tmp_path / "run"
-    sent = signal_when(monkeypatch, Trainer, "check", signal.SIGTERM, lambda trainer, loss: trainer.step == step)
+    sent = signal_when(monkeypatch, Trainer, "check", signal.SIGTERM, lambda trainer, loss, batch: trainer.step == step)
     capsys.readouterr()
     assert main(folder_args(pictures, out)) == 143 and sent, capsys.readouterr().err
     assert load_checkpoint(out / "checkpoints" / "last.pt")["position"]["batches"] == step - 27 * (step > 27)
@@ -252,7 +252,7 @@ def test_a_fit_on_datasets_with_workers_stopped_mid_epoch_continues_bit_identica
     fit never stopped. Before, its workers' seed was drawn from the shuffling generator when they
     started, and then the workers' streams were not saved: a resumed epoch drew other augmentation."""
     reference = fit_jittered(tmp_path / "reference", 2)
-    signal_when(monkeypatch, Trainer, "check", signal.SIGINT, lambda trainer, loss: trainer.step == 51)
+    signal_when(monkeypatch, Trainer, "check", signal.SIGINT, lambda trainer, loss, batch: trainer.step == 51)
     stopped = fit_jittered(tmp_path / "run", 2)  # 27 steps an epoch: stopped 3 steps before the end of epoch 2
     assert stopped.summary["status"] == "interrupted"
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["position"]["batches"] == 24

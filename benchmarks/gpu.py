@@ -79,9 +79,12 @@ def fast_path(overrides: list[str], device: str, subset: int, tmp: Path) -> dict
 
 
 def family_run(recipe: str, amp: str, device: str, subset: int, tmp: Path) -> dict:
-    """The recipe's monitored validation figure after one short epoch, and whether every figure is finite."""
-    summary = short_run(recipe, [f"train.amp={amp}", f"data.eval_subset={subset // 4}"], device, subset, tmp)
-    split, name = load_recipe(recipe).train.monitor.split(".")
+    """The recipe's monitored validation figure after one short epoch, and whether every figure is finite.
+    A GAN's quality figures come from as many generated samples as the evaluation has real ones."""
+    config, evaluated = load_recipe(recipe), subset // 4
+    generated = [f"task.samples={evaluated}"] if hasattr(config.task, "samples") else []
+    summary = short_run(recipe, [f"train.amp={amp}", f"data.eval_subset={evaluated}", *generated], device, subset, tmp)
+    split, name = config.train.monitor.split(".")
     figures = [v for part in ("val", "test") for v in summary[part].values() if isinstance(v, float)]
     return {
         "figure": f"{name} {summary[split][name]:.4g}",

@@ -399,7 +399,7 @@ def main() -> None:
         else:
             results["tta"] = time_to_accuracy(seeds, args.ref_epochs, tmp)
             hardware = {"mnist-cnn": [], "fashion-resnet": ["--epochs", "1", "data.subset=10000"]}
-        fp32 = {"mnist-cnn": results["tta"]["runs"][0]} if not quick else {}
+        fp32 = {"mnist-cnn": results["tta"]["runs"][0]}  # the hardware table's fp32 command too
         results["hardware"] = hardware_use(hardware, fp32, tmp)
     command = "make bench" + (" BENCH_ARGS=--quick" if quick else "")
     write_report(args.out, results, command)

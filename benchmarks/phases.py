@@ -2,6 +2,7 @@
 
     make bench-phases                 # mnist-cnn, 3 rounds; the table goes into BENCHMARKS.md
     PYTHONPATH=src python benchmarks/phases.py --recipe sine-lstm --rounds 5 --out -
+    PYTHONPATH=src python benchmarks/phases.py --out - data.subset=2048   # overrides go to both commands
 
 Each round runs, one after another: `python -c "import torch"`, the plain whole command
 `python -m torchlab train RECIPE` and the same command instrumented (this file with --child),
@@ -103,9 +104,9 @@ def marks(stderr: str, started: float) -> dict[str, float]:
     return found
 
 
-def measure(recipe: str, rounds: int, tmp: Path) -> dict[str, list[float]]:
+def measure(recipe: str, overrides: list[str], rounds: int, tmp: Path) -> dict[str, list[float]]:
     env = child_env()
-    train = ["train", recipe, "--logger", "none", "log.progress=false"]
+    train = ["train", recipe, "--logger", "none", "log.progress=false", *overrides]
     series: dict[str, list[float]] = {}
     for n in range(rounds):
         add = lambda key, value: series.setdefault(key, []).append(value)  # noqa: E731
@@ -152,13 +153,13 @@ def ratios(series: dict[str, list[float]]) -> dict[str, list[float]]:
     }
 
 
-def section(recipe: str, rounds: int, series: dict, loads: tuple[str, str], command: str) -> str:
+def section(train_args: str, rounds: int, series: dict, loads: tuple[str, str], command: str) -> str:
     lines = [
         BEGIN,
         f"## Fixed costs of one command (`{command}`)",
         "",
         f"Machine: {cpu_name()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-        f"load average {loads[0]} before, {loads[1]} after. `torchlab train {recipe}`, {rounds} rounds of "
+        f"load average {loads[0]} before, {loads[1]} after. `torchlab train {train_args}`, {rounds} rounds of "
         '`python -c "import torch"`, the whole command and the same command with a timestamp after each '
         "phase (seconds since launch). Medians; min-max in brackets.",
         "",
@@ -185,21 +186,23 @@ def main() -> None:
     parser.add_argument("--recipe", default="mnist-cnn")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="BENCHMARKS.md", help="a markdown file to update, or - to print")
+    parser.add_argument("overrides", nargs="*", help="config overrides for both commands, e.g. data.subset=2048")
     args = parser.parse_args()
     before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-phases-") as tmp:
-        series = measure(args.recipe, args.rounds, Path(tmp))
+        series = measure(args.recipe, args.overrides, args.rounds, Path(tmp))
     after = load_average()
     flags = " ".join(
         f
         for f in [
             f"--recipe {args.recipe}" * (args.recipe != "mnist-cnn"),
             f"--rounds {args.rounds}" * (args.rounds != 3),
+            *args.overrides,
         ]
         if f
     )
     command = "make bench-phases" + (f" BENCH_ARGS='{flags}'" if flags else "")
-    text = section(args.recipe, args.rounds, series, (before, after), command)
+    text = section(" ".join([args.recipe, *args.overrides]), args.rounds, series, (before, after), command)
     if args.out == "-":
         print(text)
         return

@@ -73,6 +73,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, **variabl
 TINY = ["--logger", "none", "data.subset=1000", "data.eval_subset=200", "data.batch_size=100", "train.epochs=1"]
 
 
+def overrides_it_has(recipe: str, **wanted: object) -> list[str]:
+    """`key=value` for each of `wanted` (`data__subset=128`: `data.subset=128`) that the recipe's config
+    has, so one short run fits every family (a GAN's `task.samples`, an image set's `data.subset`)."""
+    from torchlab.config import flatten
+    from torchlab.recipes import load_recipe
+
+    keys = flatten(load_recipe(recipe).to_dict())
+    return [f"{key.replace('__', '.')}={value}" for key, value in wanted.items() if key.replace("__", ".") in keys]
+
+
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, epochs: int = 1) -> Path:
     """A finished mnist-mlp run of `epochs` tiny epochs (a module-scoped fixture trains it once)."""
     from torchlab.cli import main

@@ -58,15 +58,27 @@ def test_the_models_suggested_are_those_that_build_for_the_recipes_data(capsys):
     assert "resnet18" not in suggested and "text-lstm" not in suggested
 
 
-@pytest.mark.parametrize(("recipe", "family"), [("sine-rnn", "lstm"), ("mnist-vae", "vae"), ("sst2-lstm", "text-lstm")])
-def test_show_names_the_models_made_for_the_recipes_task(recipe, family, capsys, mnist_root, sst2_root):
+@pytest.mark.parametrize(
+    ("recipe", "family"), [("sine-rnn", "lstm"), ("mnist-vae", "vae"), ("sst2-lstm", "text-lstm"), ("mnist-mlp", "mlp")]
+)
+def test_show_names_the_models_made_for_the_recipes_task_that_take_its_data(
+    recipe, family, capsys, tmp_path, mnist_root, sst2_root
+):
+    """Before: show listed every model made for the task (mnist-mlp's: resnet18 and text-lstm among them),
+    where a refused `model.name=` suggested only those that build for the data."""
     task = load_recipe(recipe, []).task.name
     assert main(["show", recipe]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("task: "))
-    assert line == f"task: {task}; models made for it: {', '.join(MODELS.made_for(task))}"
+    assert main(["train", recipe, "model.name=dcgan", "--out", str(tmp_path / "run")]) == 2  # a GAN's model
+    refused = capsys.readouterr().err.split("models made for it: ")[1].split(" (model.name")[0]
+    assert line == f"task: {task}; models made for it: {refused}"  # show lists what train suggests
     assert main(["show", recipe, "--json"]) == 0
     said = json.loads(capsys.readouterr().out)["task"]
-    assert said["name"] == task and family in said["models"] and "lenet5" not in said["models"]
+    assert said["name"] == task and family in said["models"]
+    assert ("lenet5" in said["models"]) == (task == "classify")
+    if recipe == "mnist-mlp":  # made for classify, but RGB only and a vocabulary's reader
+        assert "resnet18" in MODELS.made_for(task) and "resnet18" not in said["models"]
+        assert "text-lstm" in MODELS.made_for(task) and "text-lstm" not in said["models"]
 
 
 def test_show_refuses_a_model_of_another_family_as_train_does(capsys):

@@ -145,16 +145,16 @@ def meanings(config: Config) -> dict[str, str]:
 
 def describe(config: Config) -> dict[str, Any]:
     """What `torchlab show` prints: the resolved config and each key's meaning, the data (split sizes,
-    inputs, classes), the task and its model family (the registered models made for it) and the model
-    (parameter counts, each trained network's layers). Where the model cannot be shown, `model` is None
-    and `missing` the one line that says what its table needs."""
-    from torchlab.registry import MODELS
-    from torchlab.tasks import check_model_family, check_task_settings
+    inputs, classes), the task and its model family (the registered models made for it that build for
+    these data, as a refusal suggests them) and the model (parameter counts, each trained network's
+    layers). Where the model cannot be shown, `model` is None and `missing` the one line that says what
+    its table needs."""
+    from torchlab.tasks import check_model_family, check_task_settings, models_for
 
     check_model_family(config)
     check_task_settings(config)  # what train refuses before any data are read
     data, info, inputs = read_data(config)
-    task = {"name": config.task.name, "models": MODELS.made_for(config.task.name)}
+    task = {"name": config.task.name, "models": models_for(config.task.name, info, inputs)}
     model, missing = None, None
     if info is None:
         name, unread = config.data.name, data["unread"]

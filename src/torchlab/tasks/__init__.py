@@ -192,22 +192,31 @@ class Task:
 
 
 def what_it_needs(task: str, info: DataInfo | None) -> str:
-    """What task `task` calls of a model and the registered models made for it that build for data
-    `info` (all of them where it is None), as a refusal ends."""
-    family = [name for name in MODELS.made_for(task) if info is None or builds_for(name, info)]
+    """What task `task` calls of a model and the models made for it that build for data `info`, as a refusal ends."""
+    family = models_for(task, info)
     models = f"; models made for it: {', '.join(family)}" if family else ""
     return f"task {task} needs a model with {TASKS.get(task).calls}{models}"
 
 
-def builds_for(model: str, info: DataInfo) -> bool:
+def models_for(task: str, info: DataInfo | None, inputs: tuple[torch.Tensor, ...] | None = None) -> list[str]:
+    """The registered models made for `task` that build for data `info` and take its `inputs` (`builds_for`);
+    all of them where `info` is None: what a refusal suggests and `torchlab show` lists."""
+    return [name for name in MODELS.made_for(task) if info is None or builds_for(name, info, inputs)]
+
+
+@torch.no_grad()
+def builds_for(model: str, info: DataInfo, inputs: tuple[torch.Tensor, ...] | None = None) -> bool:
     """Whether registered model `model`, of its default settings, builds for data `info` and takes two samples
-    of its inputs (a GAN: of its noise), on the meta device: no weights made or read, nothing computed."""
+    of its inputs (a GAN: of its noise). Without `inputs`, zeros of the data's input shape on the meta device:
+    no weights made or read, nothing computed. With them (the data's own, read: a text batch's token ids and
+    lengths, which no zeros of a shape stand for), on the CPU, pretrained weights still unread."""
     cfg = MODELS.config_class(model, ModelConfig)(name=model)
     info = dataclasses.replace(info, num_classes=info.num_classes or 2)  # a folder's classes are not known yet
+    example = (torch.zeros(2, *info.input_shape, device="meta"),) if inputs is None else inputs
     try:
-        with for_checkpoint(), torch.device("meta"), cpu_streams_kept():
+        with for_checkpoint(), torch.device(example[0].device), cpu_streams_kept():
             net = MODELS.get(model)(cfg, info).eval()
-            net(net.noise(2) if hasattr(net, "noise") else torch.zeros(2, *info.input_shape))
+            net(*((net.noise(2),) if hasattr(net, "noise") else example))
     except Exception:  # noqa: BLE001  (any failure: it does not fit)
         return False
     return True

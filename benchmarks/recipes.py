@@ -203,6 +203,15 @@ def row(result: dict) -> str:
     )
 
 
+def record(out: Path, recipe: str, line: str, readme: Path | None = None) -> None:
+    """Put `line` in `out`'s table as `recipe`'s row, the other recipes' rows kept; with `readme`, its
+    results table too."""
+    rows = {**table_rows(out), recipe: line}
+    replace_section(out, section(rows))
+    if readme:
+        replace_section(readme, readme_section(rows), README_BEGIN, README_END)
+
+
 def table_rows(path: Path) -> dict[str, str]:
     """The rows of the file's table, by recipe: a run of some recipes keeps the others' rows."""
     section = kept_section(path)
@@ -277,14 +286,11 @@ def main() -> None:
     unknown = [r for r in recipes if r not in BARS]
     if unknown:
         parser.error(f"no bar for {', '.join(unknown)}; known: {', '.join(BARS)}")
-    rows = table_rows(args.out)
     with tempfile.TemporaryDirectory(prefix="bench-recipes-") as tmp:
         for recipe in recipes:
-            rows[recipe] = row(measure(recipe, args.seeds, QUICK if args.quick else [], Path(tmp)))
-            print(rows[recipe], flush=True)
-            replace_section(args.out, section(rows))  # after each recipe: a long run stopped keeps its rows
-            if args.readme:
-                replace_section(args.readme, readme_section(rows), README_BEGIN, README_END)
+            line = row(measure(recipe, args.seeds, QUICK if args.quick else [], Path(tmp)))
+            print(line, flush=True)
+            record(args.out, recipe, line, args.readme)  # after each recipe: a long run stopped keeps its rows
 
 
 if __name__ == "__main__":

@@ -78,9 +78,10 @@ def overrides_it_has(recipe: str, **wanted: object) -> list[str]:
     has, so one short run fits every family (a GAN's `task.samples`, an image set's `data.subset`)."""
     from torchlab.config import flatten
     from torchlab.recipes import load_recipe
+    from torchlab.runs import dotted
 
     keys = flatten(load_recipe(recipe).to_dict())
-    return [f"{key.replace('__', '.')}={value}" for key, value in wanted.items() if key.replace("__", ".") in keys]
+    return [override for override in dotted(wanted, "train") if override.split("=")[0] in keys]
 
 
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, epochs: int = 1) -> Path:

@@ -1953,6 +1953,18 @@ def test_import_list_and_help_need_no_torch():
     assert "mnist-mlp" in done.stdout
 
 
+def test_commands_that_train_nothing_leave_torch_dynamo_unimported(mnist_root):
+    """`torch.compiler.disable` on a VAE function at import made every command that loads the models
+    import torch._dynamo: 0.7 s of `torchlab predict`'s 1.8 s. Only an optimiser's first step needs it."""
+    probe = (
+        "import sys; from torchlab.cli import main; "
+        "code = main(['show', 'mnist-vae', '--json']); print(code, 'torch._dynamo' in sys.modules)"
+    )
+    env = cli_env(TORCHLAB_DATA=str(mnist_root))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().endswith("0 False"), done.stdout[-300:] + done.stderr
+
+
 @pytest.mark.parametrize("notebook", ["own-cnn.ipynb", "run-from-python.ipynb"])
 def test_the_example_notebooks_run_in_a_jupyter_kernel(notebook, tmp_path, mnist_root, monkeypatch):
     import nbformat

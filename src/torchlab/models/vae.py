@@ -22,10 +22,11 @@ def noise_like(mu: torch.Tensor, per_sample: bool) -> torch.Tensor:
     another sample another ε for another batch size). Training draws the whole batch at once (faster)."""
     if not per_sample or len(mu) == 0:
         return torch.randn_like(mu)
-    return draws_in_order(mu)
+    if torch.compiler.is_compiling():  # a loop over the batch: traced, every batch size would be a graph of its own
+        return torch.compiler.disable(draws_in_order)(mu)
+    return draws_in_order(mu)  # not decorated: `torch.compiler.disable` imports torch._dynamo, 0.6 s
 
 
-@torch.compiler.disable  # a loop over the batch: compiled, every batch size would be a graph of its own
 def draws_in_order(mu: torch.Tensor) -> torch.Tensor:
     """One draw a sample from the CPU's stream, moved at once: a GPU would launch a kernel for each."""
     return torch.stack([torch.randn(mu.shape[1:], device="cpu") for _ in range(len(mu))]).to(mu.device, mu.dtype)

@@ -1955,7 +1955,8 @@ def test_import_list_and_help_need_no_torch():
 
 def test_commands_that_train_nothing_leave_torch_dynamo_unimported(mnist_root):
     """`torch.compiler.disable` on a VAE function at import made every command that loads the models
-    import torch._dynamo: 0.7 s of `torchlab predict`'s 1.8 s. Only an optimiser's first step needs it."""
+    import torch._dynamo (`torchlab predict` 1.75 s, 1.06 s without; README "Speed and scale"). Only an
+    optimiser needs it."""
     probe = (
         "import sys; from torchlab.cli import main; "
         "code = main(['show', 'mnist-vae', '--json']); print(code, 'torch._dynamo' in sys.modules)"
